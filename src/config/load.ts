@@ -1,0 +1,135 @@
+/**
+ * YAML text → validated, typed Config. Collects every problem with its path (`routes[1].weight: ...`) and throws
+ * one ConfigError listing them all; never returns a partly valid config.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { isLoopback } from './listen.js';
+import { configSchema, type Config } from './schema.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export async function loadConfigFile(file: string, env: Env = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }], file);
+  }
+  return parseConfigText(text, env, file);
+}
+
+export function parseConfigText(text: string, env: Env = process.env, source?: string): Config {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      document.errors.map((error) => ({ path: '', message: `YAML: ${error.message.split('\n')[0]}` })),
+      source,
+    );
+  }
+  const raw: unknown = document.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ path: '', message: 'config must be a YAML mapping' }], source);
+  }
+  return validateConfig(raw, env, source);
+}
+
+export function validateConfig(raw: unknown, env: Env = process.env, source?: string): Config {
+  const issues: ConfigIssue[] = [];
+  const interpolated = interpolateEnv(raw, env, '', issues);
+  const result = configSchema.safeParse(interpolated);
+  if (!result.success) {
+    issues.push(...result.error.issues.flatMap(toConfigIssues));
+    throw new ConfigError(issues, source);
+  }
+  issues.push(...validateReferences(result.data));
+  if (issues.length > 0) throw new ConfigError(issues, source);
+  return result.data;
+}
+
+/** `${NAME}` and `${NAME:-fallback}` inside string values; `$${` stays a literal `${`. */
+function interpolateEnv(value: unknown, env: Env, path: string, issues: ConfigIssue[]): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback?: string) => {
+      if (whole.startsWith('$$')) return whole.slice(1);
+      const found = env[name];
+      if (found !== undefined && found !== '') return found;
+      if (fallback !== undefined) return fallback;
+      issues.push({ path, message: `environment variable ${name} is not set` });
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, `${path}[${index}]`, issues));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = interpolateEnv(item, env, joinPath(path, key), issues);
+    return out;
+  }
+  return value;
+}
+
+function validateReferences(config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  config.routes.forEach((route, index) => {
+    const at = `routes[${index}]`;
+    const first = seen.get(route.name);
+    if (first !== undefined) issues.push({ path: `${at}.name`, message: `duplicate route name "${route.name}" (also routes[${first}])` });
+    else seen.set(route.name, index);
+
+    for (const role of ['stable', 'canary'] as const) {
+      const name = route[role];
+      if (name !== undefined && !(name in config.upstreams)) {
+        issues.push({ path: `${at}.${role}`, message: `unknown upstream "${name}" (known: ${Object.keys(config.upstreams).join(', ') || 'none'})` });
+      }
+    }
+    if (route.canary === undefined) {
+      if (route.weight > 0) issues.push({ path: `${at}.weight`, message: 'must be 0 when the route has no canary' });
+      route.rules?.forEach((rule, ruleIndex) => {
+        if (rule.version === 'canary' || (rule.weight ?? 0) > 0) {
+          issues.push({ path: `${at}.rules[${ruleIndex}]`, message: 'sends traffic to a canary but the route has none' });
+        }
+      });
+    }
+    route.rules?.forEach((rule, ruleIndex) => {
+      if (rule.match.region && !route.region) {
+        issues.push({ path: `${at}.rules[${ruleIndex}].match.region`, message: 'needs the route to set region.header' });
+      }
+    });
+  });
+
+  if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
+    issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
+  }
+  if (!isLoopback(config.admin.listen.host) && !config.admin.token) {
+    issues.push({ path: 'admin.token', message: `is required when admin.listen is not a loopback address (${config.admin.listen.host})` });
+  }
+  return issues;
+}
+
+/** A union (`url` or `{url, ...}`) reports the branch the user evidently meant, not "Invalid input". */
+function toConfigIssues(issue: ZodIssue): ConfigIssue[] {
+  if (issue.code !== 'invalid_union') return [toConfigIssue(issue)];
+  const meant = issue.unionErrors.find((branch) => !branch.issues.every((i) => i.code === 'invalid_type' && i.path.length === issue.path.length));
+  if (meant) return meant.issues.flatMap(toConfigIssues);
+  return [{ ...toConfigIssue(issue), message: 'has the wrong type' }];
+}
+
+function toConfigIssue(issue: ZodIssue): ConfigIssue {
+  let path = '';
+  for (const segment of issue.path) path = typeof segment === 'number' ? `${path}[${segment}]` : joinPath(path, segment);
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') message = 'is required';
+  else if (issue.code === 'unrecognized_keys') message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  else if (issue.code === 'invalid_type') message = `must be ${issue.expected} (got ${issue.received})`;
+  return { path, message };
+}
+
+function joinPath(path: string, key: string): string {
+  const safe = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : JSON.stringify(key);
+  if (safe.startsWith('"')) return `${path}[${safe}]`;
+  return path ? `${path}.${safe}` : safe;
+}

@@ -1,0 +1,229 @@
+/**
+ * The config's shape and its field-level rules. Everything a user can write is described here once; cross-field
+ * rules (an upstream that does not exist, two routes with one name) are checked in `validateReferences` so that
+ * every problem is reported together with its path.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { parseListenAddress } from './listen.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a duration such as 500ms, 5s or 1m (got ${JSON.stringify(value)})` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** Cookie lifetimes follow Set-Cookie's Max-Age: a bare number is seconds; a string is a duration. */
+const seconds = z.union([z.number().int().min(0).transform((s) => s * 1000), duration]);
+
+const listenAddress = z.string().transform((value, ctx) => {
+  const parsed = parseListenAddress(value);
+  if (!parsed) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be host:port with a port from 0 to 65535 (got ${JSON.stringify(value)})` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const headerName = z
+  .string()
+  .regex(HEADER_NAME, 'must be a valid HTTP header name')
+  .transform((name) => name.toLowerCase());
+
+const cookieName = z.string().regex(COOKIE_NAME, 'must be a valid cookie name');
+
+/** A weight in percent with at most two decimals: the bucket space is 0..9999, so 0.01 % is one bucket. */
+const weight = z
+  .number({ invalid_type_error: 'must be a number between 0 and 100' })
+  .min(0, 'must be between 0 and 100')
+  .max(100, 'must be between 0 and 100')
+  .refine((value) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-6, 'must have at most two decimals (0.01 % steps)');
+
+const timeouts = z
+  .object({
+    connect: duration.optional(),
+    headers: duration.optional(),
+    body: duration.optional(),
+  })
+  .strict();
+
+const upstreamUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an absolute http:// or https:// URL (got ${JSON.stringify(value)})` });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must use http:// or https:// (got ${url.protocol})` });
+  }
+  if (url.pathname !== '/' || url.search || url.hash) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an origin only (scheme, host, port); paths are passed through unchanged' });
+  }
+});
+
+const upstream = z.union([
+  upstreamUrl.transform((url) => ({ url })),
+  z
+    .object({
+      url: upstreamUrl,
+      connections: z.number().int().min(1).max(4096).optional(),
+      timeouts: timeouts.optional(),
+      /** TLS verification is on unless this says otherwise; only for test rigs and self-signed demos. */
+      insecureSkipVerify: z.boolean().optional(),
+    })
+    .strict(),
+]);
+
+const stickySource = z.string().transform((value, ctx) => {
+  if (value === 'ip') return { kind: 'ip' as const, name: '' };
+  const colon = value.indexOf(':');
+  const kind = colon > 0 ? value.slice(0, colon) : '';
+  const name = colon > 0 ? value.slice(colon + 1) : '';
+  if (kind === 'header' && HEADER_NAME.test(name)) return { kind: 'header' as const, name: name.toLowerCase() };
+  if (kind === 'cookie' && COOKIE_NAME.test(name)) return { kind: 'cookie' as const, name };
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    message: `must be header:NAME, cookie:NAME or ip (got ${JSON.stringify(value)})`,
+  });
+  return z.NEVER;
+});
+
+const stickyCookie = z
+  .object({
+    name: cookieName,
+    maxAge: seconds.optional(),
+    path: z.string().startsWith('/').optional(),
+    domain: z.string().optional(),
+    secure: z.boolean().optional(),
+    httpOnly: z.boolean().optional(),
+    sameSite: z.enum(['strict', 'lax', 'none']).optional(),
+  })
+  .strict();
+
+const sticky = z
+  .object({
+    key: z.array(stickySource).min(1, 'must list at least one key source'),
+    cookie: z.union([stickyCookie, z.literal(false)]).optional(),
+  })
+  .strict();
+
+/** A match value: an exact string, or `~` followed by a regular expression. */
+const matchValue = z.string().superRefine((value, ctx) => {
+  if (!value.startsWith('~')) return;
+  try {
+    new RegExp(value.slice(1));
+  } catch (error) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid regular expression: ${(error as Error).message}` });
+  }
+});
+
+const ruleMatch = z
+  .object({
+    headers: z.record(headerName, matchValue).optional(),
+    cookies: z.record(cookieName, matchValue).optional(),
+    region: z.array(z.string().min(1)).min(1, 'must list at least one region').optional(),
+  })
+  .strict()
+  .refine((m) => m.headers !== undefined || m.cookies !== undefined || m.region !== undefined, 'must have headers, cookies or region');
+
+const rule = z
+  .object({
+    match: ruleMatch,
+    version: z.enum(['stable', 'canary']).optional(),
+    weight: weight.optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if ((r.version === undefined) === (r.weight === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set exactly one of version or weight' });
+    }
+  });
+
+const overrides = z.union([
+  z.literal(false),
+  z
+    .object({
+      header: z.union([headerName, z.literal(false)]).optional(),
+      cookie: z.union([cookieName, z.literal(false)]).optional(),
+    })
+    .strict(),
+]);
+
+const route = z
+  .object({
+    name: z.string().regex(NAME, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
+    match: z
+      .object({
+        host: z
+          .string()
+          .min(1)
+          .regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'must be a host name, optionally starting with "*."')
+          .optional(),
+        pathPrefix: z.string().startsWith('/', 'must start with "/"').optional(),
+      })
+      .strict()
+      .optional(),
+    stable: z.string().min(1),
+    canary: z.string().min(1).optional(),
+    weight: weight.default(0),
+    /** Salt for the sticky hash; defaults to the route name so that two routes pick different users. */
+    salt: z.string().optional(),
+    sticky: sticky.optional(),
+    overrides: overrides.optional(),
+    rules: z.array(rule).optional(),
+    region: z.object({ header: headerName }).strict().optional(),
+    timeouts: timeouts.optional(),
+  })
+  .strict();
+
+const accessLog = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Share of requests logged, 0..1. Responses with status >= 500 are always logged when `errors` is true. */
+    sample: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(1),
+    errors: z.boolean().default(true),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: listenAddress.default('0.0.0.0:8080'),
+    admin: z
+      .object({
+        listen: listenAddress.default('127.0.0.1:9901'),
+        token: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    upstreams: z.record(z.string().regex(NAME, 'upstream names must be letters, digits, "_", "-" or "."'), upstream),
+    routes: z.array(route).min(1, 'must have at least one route'),
+    timeouts: timeouts.default({}),
+    /** Take the client address from the left of X-Forwarded-For; only behind a proxy you trust. */
+    trustForwardedFor: z.boolean().default(false),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        accessLog: accessLog.default({}),
+      })
+      .strict()
+      .default({}),
+    shutdown: z.object({ drainTimeout: duration.default('10s') }).strict().default({}),
+  })
+  .strict();
+
+export type RawConfig = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = Config['routes'][number];
+export type RuleConfig = NonNullable<RouteConfig['rules']>[number];
+export type StickySource = NonNullable<RouteConfig['sticky']>['key'][number];
+export type TimeoutsConfig = z.output<typeof timeouts>;
+export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

@@ -1,0 +1,73 @@
+/**
+ * What the decision reads from a request, extracted once: headers, cookies (parsed only when the route reads
+ * any), the client's region and the sticky bucket. Randomness and id generation are passed in, so building a
+ * context is deterministic under test.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { parse as parseCookies } from 'cookie';
+import { BUCKETS, bucketOf } from './hash.js';
+import type { CompiledRoute } from './table.js';
+
+const NO_COOKIES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+
+export class RequestContext {
+  constructor(
+    readonly headers: IncomingHttpHeaders,
+    readonly cookies: Readonly<Record<string, string | undefined>>,
+    /** Lower-cased region, or undefined when the route has no region header or the request lacks it. */
+    readonly region: string | undefined,
+    /** 0..9999: from the sticky key when there is one, otherwise random. */
+    readonly bucket: number,
+    readonly stickyKey: string | null,
+    /** A fresh id the proxy must hand out as the sticky cookie, or null. */
+    readonly issuedId: string | null,
+  ) {}
+}
+
+export interface ContextSources {
+  readonly clientIp: string;
+  readonly newId: () => string;
+  /** Uniform in [0, 1), like Math.random. */
+  readonly random: () => number;
+}
+
+export function buildContext(route: CompiledRoute, headers: IncomingHttpHeaders, sources: ContextSources): RequestContext {
+  const cookieHeader = headers.cookie;
+  const cookies = route.readsCookies && cookieHeader ? parseCookies(cookieHeader) : NO_COOKIES;
+
+  let region: string | undefined;
+  if (route.regionHeader !== null) {
+    const value = headers[route.regionHeader];
+    if (typeof value === 'string' && value !== '') region = value.trim().toLowerCase();
+  }
+
+  const stickyKey = readStickyKey(route, headers, cookies, sources.clientIp);
+  if (stickyKey !== null) return new RequestContext(headers, cookies, region, bucketOf(route.salt, stickyKey), stickyKey, null);
+  if (route.stickyCookie !== null) {
+    const issuedId = sources.newId();
+    return new RequestContext(headers, cookies, region, bucketOf(route.salt, issuedId), issuedId, issuedId);
+  }
+  return new RequestContext(headers, cookies, region, Math.floor(sources.random() * BUCKETS), null, null);
+}
+
+function readStickyKey(
+  route: CompiledRoute,
+  headers: IncomingHttpHeaders,
+  cookies: Readonly<Record<string, string | undefined>>,
+  clientIp: string,
+): string | null {
+  const sources = route.stickySources;
+  for (let i = 0; i < sources.length; i++) {
+    const source = sources[i];
+    if (source.kind === 'header') {
+      const value = headers[source.name];
+      if (typeof value === 'string' && value !== '') return value;
+    } else if (source.kind === 'cookie') {
+      const value = cookies[source.name];
+      if (value) return value;
+    } else if (clientIp !== '') {
+      return clientIp;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,73 @@
+/**
+ * The routing decision: a pure function of a compiled route and a request context. No I/O, no clock, no
+ * randomness (a request without a sticky key brings its own random bucket in the context), no allocation.
+ *
+ * Precedence (first that applies wins): no canary > kill switch > override header > override cookie >
+ * rules in order > weighted sticky split.
+ */
+import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
+import type { RequestContext } from './context.js';
+
+const NO_CANARY = decisionOf('stable', 'no_canary');
+const KILLED = decisionOf('stable', 'kill_switch');
+const HEADER_CANARY = decisionOf('canary', 'override_header');
+const HEADER_STABLE = decisionOf('stable', 'override_header');
+const COOKIE_CANARY = decisionOf('canary', 'override_cookie');
+const COOKIE_STABLE = decisionOf('stable', 'override_cookie');
+const WEIGHT_CANARY = decisionOf('canary', 'weight');
+const WEIGHT_STABLE = decisionOf('stable', 'weight');
+
+export function decideRoute(route: CompiledRoute, context: RequestContext): RouteDecision {
+  if (route.upstreams.canary === null) return NO_CANARY;
+  if (route.killed) return KILLED;
+
+  if (route.overrideHeader !== null) {
+    const forced = readOverride(context.headers[route.overrideHeader]);
+    if (forced === 1) return HEADER_CANARY;
+    if (forced === 0) return HEADER_STABLE;
+  }
+  if (route.overrideCookie !== null) {
+    const forced = readOverride(context.cookies[route.overrideCookie]);
+    if (forced === 1) return COOKIE_CANARY;
+    if (forced === 0) return COOKIE_STABLE;
+  }
+
+  const rules = route.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i];
+    if (!ruleMatches(rule, context)) continue;
+    if (rule.pinned !== null) return rule.pinned;
+    return context.bucket < rule.buckets ? rule.toCanary : rule.toStable;
+  }
+
+  return context.bucket < route.buckets ? WEIGHT_CANARY : WEIGHT_STABLE;
+}
+
+/** 1 = always (canary), 0 = never (stable), -1 = absent or not a recognised value (ignored, as if absent). */
+function readOverride(value: string | string[] | undefined): number {
+  if (typeof value !== 'string') return -1;
+  if (value === 'always') return 1;
+  if (value === 'never') return 0;
+  const normalized = value.trim().toLowerCase();
+  return normalized === 'always' ? 1 : normalized === 'never' ? 0 : -1;
+}
+
+function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {
+  if (rule.regions !== null && (context.region === undefined || !rule.regions.has(context.region))) return false;
+  for (let i = 0; i < rule.headers.length; i++) {
+    const [name, matcher] = rule.headers[i];
+    const value = context.headers[name];
+    if (!valueMatches(matcher, typeof value === 'string' ? value : value?.join(', '))) return false;
+  }
+  for (let i = 0; i < rule.cookies.length; i++) {
+    const [name, matcher] = rule.cookies[i];
+    if (!valueMatches(matcher, context.cookies[name])) return false;
+  }
+  return true;
+}
+
+function valueMatches(matcher: ValueMatcher, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (matcher.exact !== null) return value === matcher.exact;
+  return matcher.pattern!.test(value);
+}

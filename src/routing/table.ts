@@ -1,0 +1,184 @@
+/**
+ * Config → RoutingTable: everything a request needs is worked out here once (regexes compiled, weights turned into
+ * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
+ * changes (operator weights, kill switches) build a new one and swap it in whole.
+ */
+import type { Config, RouteConfig, StickySource } from '../config/schema.js';
+import { weightToBuckets } from './hash.js';
+
+export type Version = 'stable' | 'canary';
+
+/** Why a request went where it went, in precedence order. Bounded: used as a metric label. */
+export type DecisionReason = 'no_canary' | 'kill_switch' | 'override_header' | 'override_cookie' | 'rule' | 'rule_weight' | 'weight';
+
+export const DECISION_REASONS: readonly DecisionReason[] = [
+  'no_canary',
+  'kill_switch',
+  'override_header',
+  'override_cookie',
+  'rule',
+  'rule_weight',
+  'weight',
+];
+
+export interface RouteDecision {
+  readonly version: Version;
+  readonly reason: DecisionReason;
+  /** Index of the rule that decided, or -1. */
+  readonly rule: number;
+}
+
+/** Where the weight in force came from; `/status` and events show it. */
+export type WeightSource = 'config' | 'operator' | 'rollout';
+
+export interface ValueMatcher {
+  readonly exact: string | null;
+  readonly pattern: RegExp | null;
+}
+
+export interface CompiledRule {
+  readonly index: number;
+  readonly headers: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
+  readonly cookies: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
+  /** Lower-cased region names, or null when the rule does not look at the region. */
+  readonly regions: ReadonlySet<string> | null;
+  /** Set when the rule pins a version. */
+  readonly pinned: RouteDecision | null;
+  /** Canary buckets when the rule carries its own weight. */
+  readonly buckets: number;
+  readonly toCanary: RouteDecision;
+  readonly toStable: RouteDecision;
+}
+
+export interface StickyCookie {
+  readonly name: string;
+  /** Everything after `name=value`, serialized once. */
+  readonly attributes: string;
+}
+
+export interface CompiledRoute {
+  readonly index: number;
+  readonly name: string;
+  /** Lower-case exact host, or null for any host. */
+  readonly host: string | null;
+  /** For `*.example.com`: `.example.com`; null otherwise. */
+  readonly hostSuffix: string | null;
+  readonly pathPrefix: string;
+  readonly upstreams: Readonly<Record<Version, string | null>>;
+  readonly weight: number;
+  readonly weightSource: WeightSource;
+  readonly buckets: number;
+  readonly killed: boolean;
+  readonly salt: string;
+  readonly stickySources: readonly StickySource[];
+  readonly stickyCookie: StickyCookie | null;
+  readonly overrideHeader: string | null;
+  readonly overrideCookie: string | null;
+  readonly regionHeader: string | null;
+  readonly rules: readonly CompiledRule[];
+  /** True when anything on this route reads cookies, so the Cookie header is parsed only when needed. */
+  readonly readsCookies: boolean;
+}
+
+export interface RoutingTable {
+  readonly generation: number;
+  readonly routes: readonly CompiledRoute[];
+}
+
+/** Runtime state laid over the config: operator-set weights and kill switches, by route name. */
+export interface RuntimeOverrides {
+  readonly weights?: Readonly<Record<string, { weight: number; source: WeightSource }>>;
+  readonly killed?: ReadonlySet<string>;
+}
+
+const decisionCache = new Map<string, RouteDecision>();
+
+/** Decisions are shared frozen values, so deciding allocates nothing. */
+export function decisionOf(version: Version, reason: DecisionReason, rule = -1): RouteDecision {
+  const key = `${version}|${reason}|${rule}`;
+  let decision = decisionCache.get(key);
+  if (!decision) {
+    decision = Object.freeze({ version, reason, rule });
+    decisionCache.set(key, decision);
+  }
+  return decision;
+}
+
+export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}): RoutingTable {
+  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime));
+  return Object.freeze({ generation, routes: Object.freeze(routes) });
+}
+
+function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides): CompiledRoute {
+  const host = route.match?.host?.toLowerCase() ?? null;
+  const wildcard = host?.startsWith('*.') ?? false;
+  const set = runtime.weights?.[route.name];
+  const weight = route.canary === undefined ? 0 : (set?.weight ?? route.weight);
+  const stickyCookie = compileStickyCookie(route);
+  const stickySources = [...(route.sticky?.key ?? [])];
+  // The issued cookie is always a key source, after the configured ones, so a client that got one keeps its version.
+  if (stickyCookie && !stickySources.some((s) => s.kind === 'cookie' && s.name === stickyCookie.name)) {
+    stickySources.push({ kind: 'cookie', name: stickyCookie.name });
+  }
+  const overrides = route.overrides === false ? { header: false as const, cookie: false as const } : (route.overrides ?? {});
+  const overrideHeader = overrides.header === false ? null : (overrides.header ?? 'x-canary');
+  const overrideCookie = overrides.cookie === false ? null : (overrides.cookie ?? 'canary');
+  const rules = (route.rules ?? []).map(compileRule);
+  const readsCookies =
+    overrideCookie !== null || stickySources.some((s) => s.kind === 'cookie') || rules.some((r) => r.cookies.length > 0);
+
+  return Object.freeze({
+    index,
+    name: route.name,
+    host: wildcard ? null : host,
+    hostSuffix: wildcard ? host!.slice(1) : null,
+    pathPrefix: route.match?.pathPrefix ?? '/',
+    upstreams: Object.freeze({ stable: route.stable, canary: route.canary ?? null }),
+    weight,
+    weightSource: set?.source ?? 'config',
+    buckets: weightToBuckets(weight),
+    killed: runtime.killed?.has(route.name) ?? false,
+    salt: route.salt ?? route.name,
+    stickySources: Object.freeze(stickySources),
+    stickyCookie,
+    overrideHeader,
+    overrideCookie,
+    regionHeader: route.region?.header ?? null,
+    rules: Object.freeze(rules),
+    readsCookies,
+  });
+}
+
+function compileRule(rule: NonNullable<RouteConfig['rules']>[number], index: number): CompiledRule {
+  return Object.freeze({
+    index,
+    headers: Object.freeze(Object.entries(rule.match.headers ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
+    cookies: Object.freeze(Object.entries(rule.match.cookies ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
+    regions: rule.match.region ? new Set(rule.match.region.map((r) => r.toLowerCase())) : null,
+    pinned: rule.version ? decisionOf(rule.version, 'rule', index) : null,
+    buckets: weightToBuckets(rule.weight ?? 0),
+    toCanary: decisionOf('canary', 'rule_weight', index),
+    toStable: decisionOf('stable', 'rule_weight', index),
+  });
+}
+
+function compileMatcher(value: string): ValueMatcher {
+  return value.startsWith('~') ? { exact: null, pattern: new RegExp(value.slice(1)) } : { exact: value, pattern: null };
+}
+
+function compileStickyCookie(route: RouteConfig): StickyCookie | null {
+  const cookie = route.sticky?.cookie;
+  if (!route.sticky || cookie === false) return null;
+  const options = cookie ?? { name: 'sg_uid' };
+  const maxAgeSeconds = Math.floor((options.maxAge ?? 30 * 86_400_000) / 1000);
+  let attributes = `; Max-Age=${maxAgeSeconds}; Path=${options.path ?? '/'}`;
+  if (options.domain) attributes += `; Domain=${options.domain}`;
+  if (options.secure) attributes += '; Secure';
+  if (options.httpOnly ?? true) attributes += '; HttpOnly';
+  attributes += `; SameSite=${capitalize(options.sameSite ?? 'lax')}`;
+  return Object.freeze({ name: options.name, attributes });
+}
+
+function capitalize(word: string): string {
+  return word[0].toUpperCase() + word.slice(1);
+}
