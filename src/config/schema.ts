@@ -70,8 +70,9 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
-const upstream = z.union([
-  upstreamUrl.transform((url) => ({ url })),
+/** An upstream is a URL, or an object with the URL and options; the short form is normalized to the long one. */
+const upstream = z.preprocess(
+  (value) => (typeof value === 'string' ? { url: value } : value),
   z
     .object({
       url: upstreamUrl,
@@ -81,7 +82,7 @@ const upstream = z.union([
       insecureSkipVerify: z.boolean().optional(),
     })
     .strict(),
-]);
+);
 
 const stickySource = z.string().transform((value, ctx) => {
   if (value === 'ip') return { kind: 'ip' as const, name: '' };

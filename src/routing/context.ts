@@ -24,14 +24,19 @@ export class RequestContext {
   ) {}
 }
 
-export interface ContextSources {
-  readonly clientIp: string;
+/** Where fresh ids and random buckets come from; injected so tests can fix them. */
+export interface Entropy {
   readonly newId: () => string;
   /** Uniform in [0, 1), like Math.random. */
   readonly random: () => number;
 }
 
-export function buildContext(route: CompiledRoute, headers: IncomingHttpHeaders, sources: ContextSources): RequestContext {
+export function buildContext(
+  route: CompiledRoute,
+  headers: IncomingHttpHeaders,
+  clientIp: string,
+  entropy: Entropy,
+): RequestContext {
   const cookieHeader = headers.cookie;
   const cookies = route.readsCookies && cookieHeader ? parseCookies(cookieHeader) : NO_COOKIES;
 
@@ -41,13 +46,13 @@ export function buildContext(route: CompiledRoute, headers: IncomingHttpHeaders,
     if (typeof value === 'string' && value !== '') region = value.trim().toLowerCase();
   }
 
-  const stickyKey = readStickyKey(route, headers, cookies, sources.clientIp);
+  const stickyKey = readStickyKey(route, headers, cookies, clientIp);
   if (stickyKey !== null) return new RequestContext(headers, cookies, region, bucketOf(route.salt, stickyKey), stickyKey, null);
   if (route.stickyCookie !== null) {
-    const issuedId = sources.newId();
+    const issuedId = entropy.newId();
     return new RequestContext(headers, cookies, region, bucketOf(route.salt, issuedId), issuedId, issuedId);
   }
-  return new RequestContext(headers, cookies, region, Math.floor(sources.random() * BUCKETS), null, null);
+  return new RequestContext(headers, cookies, region, Math.floor(entropy.random() * BUCKETS), null, null);
 }
 
 function readStickyKey(

@@ -1,0 +1,112 @@
+/**
+ * The `splitgate` command: `splitgate --config FILE` runs the proxy; `splitgate validate FILE` checks a config and
+ * prints every problem with its path. Exit codes: 0 ok, 1 invalid config or failed start, 2 bad usage.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from './config/load.js';
+import { ConfigError } from './errors.js';
+import { Splitgate } from './splitgate.js';
+
+const USAGE = `usage:
+  splitgate --config FILE     run the proxy with FILE (YAML)
+  splitgate validate FILE     check FILE and list every problem with its path
+  splitgate --version | --help`;
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`splitgate: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (positionals[0] === 'validate') {
+    const file = positionals[1] ?? values.config;
+    if (!file) {
+      process.stderr.write(`splitgate validate: which file?\n${USAGE}\n`);
+      return 2;
+    }
+    return validate(file);
+  }
+  if (positionals.length > 0) {
+    process.stderr.write(`splitgate: unknown command "${positionals[0]}"\n${USAGE}\n`);
+    return 2;
+  }
+  if (!values.config) {
+    process.stderr.write(`splitgate: --config FILE is required\n${USAGE}\n`);
+    return 2;
+  }
+  return run(values.config);
+}
+
+async function validate(file: string): Promise<number> {
+  try {
+    const config = await loadConfigFile(file);
+    process.stdout.write(`${file}: ok (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams)\n`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`${describe(error)}\n`);
+    return 1;
+  }
+}
+
+async function run(file: string): Promise<number> {
+  let instance: Splitgate;
+  try {
+    const config = await loadConfigFile(file);
+    instance = await Splitgate.start({ config });
+  } catch (error) {
+    process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: NodeJS.Signals): void => {
+      instance.logger.info({ signal }, 'shutting down');
+      instance.stop().then(
+        () => {
+          instance.logger.flush();
+          resolve(0);
+        },
+        (error: unknown) => {
+          instance.logger.error({ err: error }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ConfigError) return error.message;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    const e = error as NodeJS.ErrnoException & { address?: string; port?: number };
+    return `${code}: cannot listen on ${e.address}:${e.port}`;
+  }
+  return (error as Error).message ?? String(error);
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

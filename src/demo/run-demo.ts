@@ -1,0 +1,48 @@
+/**
+ * `npm run demo`: demo stable and canary upstreams on 127.0.0.1:3001/3002 and splitgate on :8080 (admin on
+ * 127.0.0.1:9901) with config/demo.yaml, all in one process. Ctrl-C stops everything.
+ */
+import { fileURLToPath } from 'node:url';
+import { loadConfigFile } from '../config/load.js';
+import { ConfigError } from '../errors.js';
+import { Splitgate } from '../splitgate.js';
+import { startEchoUpstream } from './echo-upstream.js';
+
+const configFile = process.env.SPLITGATE_DEMO_CONFIG ?? fileURLToPath(new URL('../../config/demo.yaml', import.meta.url));
+
+async function runDemo(): Promise<void> {
+  const config = await loadConfigFile(configFile);
+  const stable = await startEchoUpstream('stable', 3001);
+  const canary = await startEchoUpstream('canary', 3002);
+  const splitgate = await Splitgate.start({ config });
+  const proxy = splitgate.proxyAddress.url.replace('127.0.0.1', 'localhost');
+  process.stdout.write(
+    [
+      '',
+      `splitgate demo: stable upstream ${stable.url}, canary upstream ${canary.url}`,
+      `  proxy  ${proxy}   admin ${splitgate.adminAddress.url}`,
+      '',
+      'try:',
+      `  curl ${proxy}/                              # 10 % go to canary, sticky by cookie sg_uid`,
+      `  curl -H 'x-user-id: alice' ${proxy}/        # same user, same version, every time`,
+      `  curl -H 'x-canary: always' ${proxy}/        # tester override`,
+      `  curl -H 'x-beta-tester: true' ${proxy}/     # rule: beta testers get the canary`,
+      `  curl ${splitgate.adminAddress.url}/metrics | grep http_requests_total`,
+      '',
+    ].join('\n') + '\n',
+  );
+  const shutdown = (): void => {
+    splitgate
+      .stop(2_000)
+      .then(() => Promise.all([stable.close(), canary.close()]))
+      .then(() => process.exit(0));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+runDemo().catch((error: unknown) => {
+  const message = error instanceof ConfigError ? error.message : (error as Error).message;
+  process.stderr.write(`splitgate demo: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,181 @@
+/**
+ * The data path: node:http request → route match → context → decision → upstream dispatch. Reads the routing
+ * table once per request. Counts and logs every request exactly once, when it ends.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { AccessLog } from '../log.js';
+import { methodLabel, type VersionSeries } from '../metrics/metrics.js';
+import { buildContext, type Entropy } from '../routing/context.js';
+import { decideRoute } from '../routing/decide.js';
+import { matchRoute } from '../routing/match.js';
+import type { TableStore } from '../state/table-store.js';
+import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
+import { buildUpstreamHeaders, connectionTokens } from './headers.js';
+import { errorBody } from './upstream-errors.js';
+
+export interface ProxyServiceOptions {
+  readonly store: TableStore;
+  readonly accessLog: AccessLog;
+  readonly entropy?: Entropy;
+}
+
+const DEFAULT_ENTROPY: Entropy = { newId: randomUUID, random: Math.random };
+
+/** A client-sent request id is kept when it is short and printable; otherwise splitgate makes one. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+export class ProxyService implements ExchangeObserver {
+  readonly #store: TableStore;
+  readonly #accessLog: AccessLog;
+  readonly #entropy: Entropy;
+  #inFlight = 0;
+  #draining = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: ProxyServiceOptions) {
+    this.#store = options.store;
+    this.#accessLog = options.accessLog;
+    this.#entropy = options.entropy ?? DEFAULT_ENTROPY;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** From now on, responses carry `Connection: close` so keep-alive clients move to another replica. */
+  startDraining(): void {
+    this.#draining = true;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Resolves when no exchange is in flight. */
+  idle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const active = this.#store.current;
+    if (this.#draining) res.shouldKeepAlive = false;
+    const url = req.url ?? '';
+    const headers = req.headers;
+
+    // Only origin-form targets (RFC 9112 §3.2.1) are routed; absolute-form and `*` are for forward proxies.
+    if (url.charCodeAt(0) !== 47) {
+      respondLocally(res, 400, 'SG_BAD_REQUEST_TARGET', 'request target must start with "/"', newRequestId(headers), active.unmatched, req.method, startedAt);
+      return;
+    }
+    const route = matchRoute(active.table, headers.host, url);
+    if (route === undefined) {
+      respondLocally(res, 404, 'SG_NO_ROUTE', 'no route matches this host and path', newRequestId(headers), active.unmatched, req.method, startedAt);
+      return;
+    }
+
+    const clientIp = clientAddress(req, active.config.trustForwardedFor);
+    const context = buildContext(route, headers, clientIp, this.#entropy);
+    const decision = decideRoute(route, context);
+    const binding = active.bindings[route.index];
+    const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
+    backend.series.countDecision(decision.reason);
+
+    const requestId = newRequestId(headers);
+    const upstreamHeaders = buildUpstreamHeaders(req.rawHeaders, {
+      clientIp,
+      proto: 'http',
+      version: decision.version,
+      requestId,
+      connectionTokens: connectionTokens(headers.connection),
+    });
+    const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
+    const exchange = new ProxyExchange(req, res, route.name, backend, decision, requestId, setCookie, startedAt, this);
+    this.#inFlight++;
+
+    const contentLength = headers['content-length'];
+    const hasBody = headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
+    backend.upstream.pool.dispatch(
+      {
+        path: url,
+        method: req.method ?? 'GET',
+        headers: upstreamHeaders,
+        body: hasBody ? req : null,
+        headersTimeout: backend.headersTimeout,
+        bodyTimeout: backend.bodyTimeout,
+      },
+      exchange,
+    );
+  }
+
+  exchangeEnded(outcome: ExchangeOutcome): void {
+    const exchange = outcome.exchange;
+    const elapsedMs = performance.now() - exchange.startedAt;
+    const method = methodLabel(exchange.req.method);
+    const backend = exchange.backend;
+    backend.series.observeResponse(method, outcome.status, elapsedMs / 1000);
+    if (outcome.error !== null && outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);
+    if (this.#accessLog.wants(outcome.status)) {
+      this.#accessLog.write({
+        requestId: exchange.requestId,
+        method,
+        path: exchange.req.url ?? '',
+        route: exchange.routeName,
+        version: backend.version,
+        reason: exchange.decision.reason,
+        rule: exchange.decision.rule,
+        status: outcome.status,
+        durationMs: Math.round(elapsedMs * 1000) / 1000,
+        upstream: backend.upstream.name,
+        ...(outcome.error !== null ? { error: outcome.error.code } : {}),
+      });
+    }
+    if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+}
+
+/** The peer address, or the left-most X-Forwarded-For entry when the operator trusts the proxy in front. */
+function clientAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
+  if (trustForwardedFor) {
+    const forwarded = req.headers['x-forwarded-for'];
+    if (typeof forwarded === 'string' && forwarded !== '') {
+      const comma = forwarded.indexOf(',');
+      return (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
+    }
+  }
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function newRequestId(headers: IncomingMessage['headers']): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function respondLocally(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  requestId: string,
+  series: VersionSeries,
+  method: string | undefined,
+  startedAt: number,
+): void {
+  const body = errorBody(code, message, requestId);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+  });
+  res.end(body);
+  series.observeResponse(methodLabel(method), status, (performance.now() - startedAt) / 1000);
+}

@@ -1,0 +1,62 @@
+/**
+ * Upstream failures → what the client gets. One place, so every path answers alike: a refused or reset
+ * connection is the upstream's fault (502 Bad Gateway, RFC 9110 §15.6.3); a timeout is 504 (§15.6.5);
+ * a request body the client cut short is not the upstream's fault at all.
+ */
+import { SplitgateError } from '../errors.js';
+import type { UpstreamErrorKind } from '../metrics/metrics.js';
+
+export interface MappedUpstreamError {
+  readonly status: number;
+  readonly code: string;
+  /** Null when the failure is the client's, not the upstream's. */
+  readonly kind: UpstreamErrorKind | null;
+  readonly message: string;
+}
+
+const TABLE: Record<string, MappedUpstreamError> = {
+  ECONNREFUSED: { status: 502, code: 'SG_UPSTREAM_CONNECT_REFUSED', kind: 'connect_refused', message: 'upstream refused the connection' },
+  UND_ERR_CONNECT_TIMEOUT: { status: 504, code: 'SG_UPSTREAM_CONNECT_TIMEOUT', kind: 'connect_timeout', message: 'upstream did not accept the connection in time' },
+  ECONNRESET: { status: 502, code: 'SG_UPSTREAM_RESET', kind: 'reset', message: 'upstream reset the connection' },
+  EPIPE: { status: 502, code: 'SG_UPSTREAM_RESET', kind: 'reset', message: 'upstream closed the connection' },
+  UND_ERR_SOCKET: { status: 502, code: 'SG_UPSTREAM_RESET', kind: 'reset', message: 'upstream closed the connection' },
+  UND_ERR_CLOSED: { status: 502, code: 'SG_UPSTREAM_RESET', kind: 'reset', message: 'upstream connection closed' },
+  UND_ERR_HEADERS_TIMEOUT: { status: 504, code: 'SG_UPSTREAM_TIMEOUT', kind: 'headers_timeout', message: 'upstream did not answer in time' },
+  UND_ERR_BODY_TIMEOUT: { status: 504, code: 'SG_UPSTREAM_BODY_TIMEOUT', kind: 'body_timeout', message: 'upstream stopped sending the body' },
+  ENOTFOUND: { status: 502, code: 'SG_UPSTREAM_DNS', kind: 'dns', message: 'upstream host name did not resolve' },
+  EAI_AGAIN: { status: 502, code: 'SG_UPSTREAM_DNS', kind: 'dns', message: 'upstream host name did not resolve' },
+  EHOSTUNREACH: { status: 502, code: 'SG_UPSTREAM_UNREACHABLE', kind: 'connect_refused', message: 'upstream host unreachable' },
+  ENETUNREACH: { status: 502, code: 'SG_UPSTREAM_UNREACHABLE', kind: 'connect_refused', message: 'upstream network unreachable' },
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: { status: 502, code: 'SG_UPSTREAM_PROTOCOL', kind: 'protocol', message: 'upstream sent a body of the wrong length' },
+  HPE_INVALID_CONSTANT: { status: 502, code: 'SG_UPSTREAM_PROTOCOL', kind: 'protocol', message: 'upstream sent an invalid HTTP response' },
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: { status: 400, code: 'SG_CLIENT_BODY_INCOMPLETE', kind: null, message: 'request body did not match its content-length' },
+  UND_ERR_INVALID_ARG: { status: 400, code: 'SG_BAD_REQUEST', kind: null, message: 'request cannot be forwarded' },
+  UND_ERR_NOT_SUPPORTED: { status: 400, code: 'SG_BAD_REQUEST', kind: null, message: 'request cannot be forwarded' },
+};
+
+const OTHER: MappedUpstreamError = { status: 502, code: 'SG_UPSTREAM_ERROR', kind: 'other', message: 'upstream exchange failed' };
+
+export function mapUpstreamError(error: unknown): MappedUpstreamError {
+  if (error instanceof SplitgateError) return { status: error.status, code: error.code, kind: null, message: error.message };
+  const code = errorCode(error);
+  if (code !== undefined) {
+    const found = TABLE[code];
+    if (found !== undefined) return found;
+    if (code.startsWith('HPE_')) return TABLE.HPE_INVALID_CONSTANT;
+  }
+  return OTHER;
+}
+
+/** undici and net errors carry `code`; Happy Eyeballs wraps several attempts in an AggregateError. */
+function errorCode(error: unknown): string | undefined {
+  if (error === null || typeof error !== 'object') return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  if (error instanceof AggregateError && error.errors.length > 0) return errorCode(error.errors[0]);
+  const cause = (error as { cause?: unknown }).cause;
+  return cause !== undefined ? errorCode(cause) : undefined;
+}
+
+export function errorBody(code: string, message: string, requestId: string): string {
+  return JSON.stringify({ error: { code, message, requestId } });
+}

@@ -1,0 +1,83 @@
+/**
+ * One undici Pool per upstream, keep-alive, shared by every route that names it. On reload a pool whose URL and
+ * options are unchanged is kept (its warm connections with it); a pool no longer named is drained and closed.
+ */
+import { Pool } from 'undici';
+import type { Config, TimeoutsConfig } from '../config/schema.js';
+
+export interface UpstreamTimeouts {
+  readonly connect: number;
+  readonly headers: number;
+  readonly body: number;
+}
+
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connect: 5_000, headers: 30_000, body: 60_000 };
+
+export interface Upstream {
+  readonly name: string;
+  readonly origin: string;
+  readonly pool: Pool;
+  readonly timeouts: UpstreamTimeouts;
+  /** Identity of the options a pool was built with; equal keys may share a pool across reloads. */
+  readonly key: string;
+}
+
+export function resolveTimeouts(...layers: ReadonlyArray<TimeoutsConfig | undefined>): UpstreamTimeouts {
+  let result = DEFAULT_TIMEOUTS;
+  for (const layer of layers) if (layer) result = { ...result, ...definedOnly(layer) };
+  return result;
+}
+
+function definedOnly(layer: TimeoutsConfig): Partial<UpstreamTimeouts> {
+  const out: Partial<Record<keyof UpstreamTimeouts, number>> = {};
+  for (const key of ['connect', 'headers', 'body'] as const) if (layer[key] !== undefined) out[key] = layer[key];
+  return out;
+}
+
+export class UpstreamPools {
+  #upstreams = new Map<string, Upstream>();
+
+  get(name: string): Upstream | undefined {
+    return this.#upstreams.get(name);
+  }
+
+  names(): string[] {
+    return [...this.#upstreams.keys()];
+  }
+
+  /** Brings the pools in line with `config`; returns the pools that left, for the caller to close once drained. */
+  update(config: Config): Upstream[] {
+    const next = new Map<string, Upstream>();
+    for (const [name, spec] of Object.entries(config.upstreams)) {
+      const origin = new URL(spec.url).origin;
+      const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
+      const connections = spec.connections ?? 256;
+      const insecure = spec.insecureSkipVerify ?? false;
+      const key = JSON.stringify([origin, timeouts, connections, insecure]);
+      const current = this.#upstreams.get(name);
+      if (current && current.key === key) {
+        next.set(name, current);
+        continue;
+      }
+      const pool = new Pool(origin, {
+        connections,
+        pipelining: 1,
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+        headersTimeout: timeouts.headers,
+        bodyTimeout: timeouts.body,
+        connect: { timeout: timeouts.connect, rejectUnauthorized: !insecure },
+      });
+      next.set(name, { name, origin, pool, timeouts, key });
+    }
+    const retired = [...this.#upstreams.values()].filter((u) => next.get(u.name) !== u);
+    this.#upstreams = next;
+    return retired;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#upstreams.values()];
+    this.#upstreams = new Map();
+    await Promise.allSettled(all.map((u) => u.pool.close()));
+  }
+}
