@@ -22,14 +22,19 @@ export async function loadConfigFile(file: string, env: Env = process.env): Prom
 }
 
 export function parseConfigText(text: string, env: Env = process.env, source?: string): Config {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // `${VAR}` is not valid inside a YAML flow mapping (`{ token: ${TOKEN} }`), yet that is how people write it.
+  // Each reference is swapped for a plain-scalar placeholder before parsing and put back after, then resolved on
+  // string values only, so an environment value can never change the document's structure.
+  const references: string[] = [];
+  const protectedText = text.replace(ENV_REFERENCE, (whole) => `${PLACEHOLDER_PREFIX}${references.push(whole) - 1}_`);
+  const document = parseDocument(protectedText, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
       document.errors.map((error) => ({ path: '', message: `YAML: ${error.message.split('\n')[0]}` })),
       source,
     );
   }
-  const raw: unknown = document.toJS();
+  const raw = restoreReferences(document.toJS(), references);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ path: '', message: 'config must be a YAML mapping' }], source);
   }
@@ -49,11 +54,27 @@ export function validateConfig(raw: unknown, env: Env = process.env, source?: st
   return result.data;
 }
 
+const ENV_REFERENCE = /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const PLACEHOLDER_PREFIX = 'SPLITGATE_ENV_REF_';
+const PLACEHOLDER = new RegExp(`${PLACEHOLDER_PREFIX}(\\d+)_`, 'g');
+
+function restoreReferences(value: unknown, references: readonly string[]): unknown {
+  if (references.length === 0) return value;
+  if (typeof value === 'string') return value.replace(PLACEHOLDER, (_whole, index: string) => references[Number(index)]);
+  if (Array.isArray(value)) return value.map((item) => restoreReferences(item, references));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[restoreReferences(key, references) as string] = restoreReferences(item, references);
+    return out;
+  }
+  return value;
+}
+
 /** `${NAME}` and `${NAME:-fallback}` inside string values; `$${` stays a literal `${`. */
 function interpolateEnv(value: unknown, env: Env, path: string, issues: ConfigIssue[]): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
-    return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback?: string) => {
+    return value.replace(ENV_REFERENCE, (whole, name: string, fallback?: string) => {
       if (whole.startsWith('$$')) return whole.slice(1);
       const found = env[name];
       if (found !== undefined && found !== '') return found;

@@ -41,7 +41,7 @@ const cookieName = z.string().regex(COOKIE_NAME, 'must be a valid cookie name');
 
 /** A weight in percent with at most two decimals: the bucket space is 0..9999, so 0.01 % is one bucket. */
 const weight = z
-  .number({ invalid_type_error: 'must be a number between 0 and 100' })
+  .number()
   .min(0, 'must be between 0 and 100')
   .max(100, 'must be between 0 and 100')
   .refine((value) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-6, 'must have at most two decimals (0.01 % steps)');

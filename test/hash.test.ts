@@ -1,0 +1,111 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BUCKETS, bucketOf, murmur3, murmur3Bytes, weightToBuckets } from '../src/routing/hash.js';
+
+describe('murmur3 (x86, 32-bit)', () => {
+  // Published MurmurHash3_x86_32 vectors: any implementation in any language must give these.
+  it.each([
+    ['', 0, 0x00000000],
+    ['', 1, 0x514e28b7],
+    ['', 0xffffffff, 0x81f16f39],
+    ['a', 0, 0x3c2569b2],
+    ['abc', 0, 0xb3dd93fa],
+    ['abcd', 0x9747b28c, 0xf0478627],
+    ['aaaa', 0x9747b28c, 0x5a97808a],
+    ['hello', 0, 0x248bfa47],
+    ['Hello, world!', 1234, 0xfaf6cdb3],
+    ['Hello, world!', 0x9747b28c, 0x24884cba],
+    ['The quick brown fox jumps over the lazy dog', 0, 0x2e4ff723],
+    ['ππππππππ', 0x9747b28c, 0xd58063c1],
+  ])('murmur3(%j, %d) = %d', (text, seed, expected) => {
+    expect(murmur3(text, seed)).toBe(expected);
+  });
+
+  it('hashes strings as their UTF-8 bytes', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.integer({ min: 0, max: 0xffffffff }), (text, seed) => {
+        expect(murmur3(text, seed)).toBe(murmur3Bytes(Buffer.from(text, 'utf8'), seed));
+      }),
+    );
+  });
+});
+
+describe('bucketOf', () => {
+  // Fixed key→bucket vectors: if these change, every user in every running rollout moves. Change them only with a
+  // migration plan.
+  it.each([
+    ['api', 'alice', 9727],
+    ['api', 'bob', 8961],
+    ['web', 'alice', 1803],
+  ])('bucketOf(%j, %j) = %d', (salt, key, bucket) => {
+    expect(bucketOf(salt, key)).toBe(bucket);
+  });
+
+  it('stays in 0..9999 and is deterministic', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (salt, key) => {
+        const bucket = bucketOf(salt, key);
+        expect(bucket).toBeGreaterThanOrEqual(0);
+        expect(bucket).toBeLessThan(BUCKETS);
+        expect(Number.isInteger(bucket)).toBe(true);
+        expect(bucketOf(salt, key)).toBe(bucket);
+      }),
+    );
+  });
+});
+
+describe('weighted split over 100 000 random keys', () => {
+  const keys = fc.sample(fc.uuid(), { numRuns: 100_000, seed: 42 });
+  const buckets = keys.map((key) => bucketOf('api', key));
+
+  it.each([0.5, 1, 10, 50])('canary share at %d %% is within ±0.5 percentage points', (weight) => {
+    const threshold = weightToBuckets(weight);
+    const canary = buckets.filter((bucket) => bucket < threshold).length;
+    expect(Math.abs((canary / keys.length) * 100 - weight)).toBeLessThanOrEqual(0.5);
+  });
+
+  it('is monotonic: canary at weight w stays canary at every higher weight', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: keys.length - 1 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        (index, a, b) => {
+          const [low, high] = a <= b ? [a, b] : [b, a];
+          const bucket = buckets[index];
+          if (bucket < low) expect(bucket < high).toBe(true);
+        },
+      ),
+      { numRuns: 100_000 },
+    );
+  });
+
+  it('routes salted by name pick independent sets of users', () => {
+    const threshold = weightToBuckets(10);
+    let both = 0;
+    let inApi = 0;
+    for (const key of keys) {
+      const api = bucketOf('api', key) < threshold;
+      const web = bucketOf('web', key) < threshold;
+      if (api) inApi++;
+      if (api && web) both++;
+    }
+    // Independent 10 % draws overlap on ~1 % of users; the same salt would overlap on 10 %.
+    expect(both / keys.length).toBeGreaterThan(0.007);
+    expect(both / keys.length).toBeLessThan(0.013);
+    expect(both / inApi).toBeLessThan(0.15);
+  });
+});
+
+describe('weightToBuckets', () => {
+  it.each([
+    [0, 0],
+    [0.01, 1],
+    [0.5, 50],
+    [10, 1000],
+    [33.33, 3333],
+    [100, 10_000],
+  ])('%d %% → %d buckets', (weight, buckets) => {
+    expect(weightToBuckets(weight)).toBe(buckets);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * Real upstream servers on 127.0.0.1, port 0, for integration tests. By default each answers with JSON naming its
+ * version and echoing the request; a test can pass its own handler for special behaviour (slow, reset, big body).
+ */
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface TestUpstream {
+  readonly version: string;
+  readonly server: Server;
+  readonly url: string;
+  readonly port: number;
+  /** Requests seen, in order (method, url, headers), for assertions on what the proxy sent. */
+  readonly seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; rawHeaders: string[] }>;
+  close(): Promise<void>;
+}
+
+export function echoHandler(version: string): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => {
+      const body = JSON.stringify({ version, method: req.method, url: req.url, headers: req.headers, bodyBytes: bytes });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream-version': version });
+      res.end(body);
+    });
+  };
+}
+
+export async function startUpstream(version: string, handler: RequestListener = echoHandler(version)): Promise<TestUpstream> {
+  const seen: TestUpstream['seen'] = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    version,
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Starts one echo upstream per version name. */
+export async function startUpstreams(...versions: string[]): Promise<TestUpstream[]> {
+  return Promise.all(versions.map((version) => startUpstream(version)));
+}
