@@ -1,0 +1,20 @@
+# splitgate: build with the dev toolchain, run with production dependencies only.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY config/example.yaml /etc/splitgate/splitgate.yaml
+USER node
+EXPOSE 8080 9901
+ENTRYPOINT ["node", "dist/bin.js"]
+CMD ["--config", "/etc/splitgate/splitgate.yaml"]
