@@ -10,6 +10,7 @@ import { createAdminHandler } from './admin/admin-server.js';
 import type { Config } from './config/schema.js';
 import { AccessLog, createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
@@ -35,6 +36,7 @@ export class Splitgate {
   readonly store: TableStore;
   readonly pools: UpstreamPools;
   readonly service: ProxyService;
+  readonly mirrors: MirrorBook;
   readonly #proxyServer: Server;
   readonly #adminServer: Server;
   #ready = false;
@@ -46,7 +48,11 @@ export class Splitgate {
     this.metrics = createMetrics(options.registry ?? new Registry());
     this.pools = new UpstreamPools();
     this.pools.update(config);
-    this.store = new TableStore(activateTable(config, 1, {}, this.pools, this.metrics));
+    this.mirrors = new MirrorBook(this.metrics);
+    const random = options.entropy?.random ?? Math.random;
+    this.store = new TableStore(
+      activateTable(config, 1, {}, this.pools, this.metrics, { book: this.mirrors, logger: this.logger, random }),
+    );
     this.service = new ProxyService({
       store: this.store,
       accessLog: new AccessLog(this.logger, config.log.accessLog),
@@ -58,6 +64,7 @@ export class Splitgate {
       createAdminHandler({
         metrics: this.metrics,
         store: this.store,
+        mirrors: this.mirrors,
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),

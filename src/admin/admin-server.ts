@@ -4,11 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics/metrics.js';
+import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { TableStore } from '../state/table-store.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
   readonly store: TableStore;
+  readonly mirrors: MirrorBook;
   /** False before the proxy listens and once it starts draining. */
   readonly ready: () => boolean;
   readonly startedAt: number;
@@ -23,7 +25,8 @@ export function createAdminHandler(context: AdminContext): (req: IncomingMessage
 }
 
 async function handleAdmin(context: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const path = (req.url ?? '/').split('?', 1)[0];
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const path = url.pathname;
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') {
     sendJson(res, 405, { error: { code: 'SG_METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path}` } });
@@ -46,6 +49,24 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     }
     case '/status':
       sendJson(res, 200, statusOf(context));
+      return;
+    case '/diffs': {
+      const route = url.searchParams.get('route');
+      const limit = Math.max(1, Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 1000));
+      if (route === null) {
+        sendJson(res, 400, { error: { code: 'SG_INVALID', message: 'query parameter route is required, e.g. /diffs?route=api' } });
+        return;
+      }
+      const records = context.mirrors.get(route);
+      if (!records && !context.store.current.table.routes.some((r) => r.name === route)) {
+        sendJson(res, 404, { error: { code: 'SG_UNKNOWN_ROUTE', message: `no route named ${route}` } });
+        return;
+      }
+      sendJson(res, 200, { route, diffs: records?.recent(limit) ?? [] });
+      return;
+    }
+    case '/diffs/summary':
+      sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
       return;
     default:
       sendJson(res, 404, { error: { code: 'SG_NOT_FOUND', message: `no admin endpoint at ${path}` } });

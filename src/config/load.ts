@@ -115,6 +115,12 @@ function validateReferences(config: Config): ConfigIssue[] {
         }
       });
     }
+    if (route.mirror && !(route.mirror.to in config.upstreams)) {
+      issues.push({ path: `${at}.mirror.to`, message: `unknown upstream "${route.mirror.to}" (known: ${Object.keys(config.upstreams).join(', ')})` });
+    }
+    if (route.mirror?.sampleBy === 'sticky' && !route.sticky) {
+      issues.push({ path: `${at}.mirror.sampleBy`, message: 'sticky sampling needs the route to set sticky.key' });
+    }
     route.rules?.forEach((rule, ruleIndex) => {
       if (rule.match.region && !route.region) {
         issues.push({ path: `${at}.rules[${ruleIndex}].match.region`, message: 'needs the route to set region.header' });

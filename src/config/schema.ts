@@ -159,6 +159,51 @@ const overrides = z.union([
     .strict(),
 ]);
 
+const HTTP_METHOD = /^[A-Z]+$/;
+
+const mirror = z
+  .object({
+    /** The upstream that receives the copies. */
+    to: z.string().min(1),
+    percent: weight,
+    /** `sticky`: sample by the sticky key, so one user's whole session is shadowed; `random`: per request. */
+    sampleBy: z.enum(['random', 'sticky']).default('random'),
+    /** Mirroring a write repeats its side effects, so only safe methods unless listed explicitly. */
+    methods: z
+      .array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method such as GET'))
+      .min(1)
+      .default(['GET', 'HEAD']),
+    /** Request bodies above this are not mirrored (never truncated and sent). */
+    maxBodyBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024 * 1024),
+    /** Copies in flight at once for this route; beyond it new copies are dropped and counted. */
+    maxInFlight: z.number().int().min(1).max(10_000).default(64),
+    timeout: duration.default('5s'),
+    /** Appended to the Host header of the copy (e.g. `.shadow`), for upstreams that route by host. */
+    hostSuffix: z.string().optional(),
+    diff: z
+      .object({
+        enabled: z.boolean().default(true),
+        ignore: z.array(z.string().min(1)).default([]),
+        headers: z
+          .object({ include: z.array(headerName).optional(), exclude: z.array(headerName).optional() })
+          .strict()
+          .default({}),
+        /** Response bodies above this are compared by length and hash only. */
+        maxBodyBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024 * 1024),
+        /** Share (%) of mirrored stable requests sent to stable a second time, to learn which fields are noise. */
+        noisePercent: weight.default(0),
+        /** Differing exchanges kept per route for GET /diffs. */
+        keep: z.number().int().min(0).max(10_000).default(50),
+        /** Request headers shown as [redacted] in stored diffs, besides authorization and cookie. */
+        redact: z.array(headerName).default([]),
+        /** Share (0..1) of differing exchanges written to the log. */
+        logSample: z.number().min(0).max(1).default(0.1),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
 const route = z
   .object({
     name: z.string().regex(NAME, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
@@ -183,6 +228,7 @@ const route = z
     rules: z.array(rule).optional(),
     region: z.object({ header: headerName }).strict().optional(),
     timeouts: timeouts.optional(),
+    mirror: mirror.optional(),
   })
   .strict();
 
@@ -226,5 +272,6 @@ export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
 export type RuleConfig = NonNullable<RouteConfig['rules']>[number];
 export type StickySource = NonNullable<RouteConfig['sticky']>['key'][number];
+export type MirrorConfig = NonNullable<RouteConfig['mirror']>;
 export type TimeoutsConfig = z.output<typeof timeouts>;
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

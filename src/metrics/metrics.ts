@@ -35,6 +35,10 @@ export interface Metrics {
   readonly upstreamErrors: Counter<'route' | 'version' | 'kind'>;
   readonly routeWeight: Gauge<'route'>;
   readonly configGeneration: Gauge;
+  readonly mirrorRequests: Counter<'route' | 'outcome'>;
+  readonly mirrorDiffs: Counter<'route' | 'field'>;
+  readonly mirrorDuration: Histogram<'route'>;
+  readonly mirrorInFlight: Gauge<'route'>;
 }
 
 export function createMetrics(registry = new Registry(), options: { processMetrics?: boolean } = {}): Metrics {
@@ -76,6 +80,31 @@ export function createMetrics(registry = new Registry(), options: { processMetri
     configGeneration: new Gauge({
       name: 'splitgate_config_generation',
       help: 'Generation of the routing table in force; increases on every reload or runtime change.',
+      registers,
+    }),
+    mirrorRequests: new Counter({
+      name: 'splitgate_mirror_requests_total',
+      help: 'Mirrored requests by outcome: match, diff, sent (not compared), shadow_error, shadow_timeout, primary_error, dropped, skipped_body, skipped_method.',
+      labelNames: ['route', 'outcome'],
+      registers,
+    }),
+    mirrorDiffs: new Counter({
+      name: 'splitgate_mirror_diffs_total',
+      help: 'Differences between shadow and primary responses, by normalized field (first fields seen per route; the rest as "other").',
+      labelNames: ['route', 'field'],
+      registers,
+    }),
+    mirrorDuration: new Histogram({
+      name: 'splitgate_mirror_duration_seconds',
+      help: 'Shadow exchange time, by route.',
+      labelNames: ['route'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    mirrorInFlight: new Gauge({
+      name: 'splitgate_mirror_in_flight',
+      help: 'Shadow exchanges in flight, by route.',
+      labelNames: ['route'],
       registers,
     }),
   };

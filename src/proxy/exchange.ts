@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SplitgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../metrics/metrics.js';
+import type { MirrorTap } from '../mirror/mirror.js';
 import type { RouteDecision } from '../routing/table.js';
 import type { BackendBinding } from '../state/table-store.js';
 import { buildClientHeaders } from './headers.js';
@@ -55,6 +56,8 @@ export class ProxyExchange {
   readonly routeName: string;
   readonly requestId: string;
   readonly startedAt: number;
+  /** Set when this request is mirrored: it sees the response the client gets. */
+  readonly tap: MirrorTap | null;
   readonly #observer: ExchangeObserver;
   readonly #setCookie: string | null;
   #state = State.Waiting;
@@ -74,6 +77,7 @@ export class ProxyExchange {
     setCookie: string | null,
     startedAt: number,
     observer: ExchangeObserver,
+    tap: MirrorTap | null,
   ) {
     this.req = req;
     this.res = res;
@@ -84,6 +88,7 @@ export class ProxyExchange {
     this.#setCookie = setCookie;
     this.startedAt = startedAt;
     this.#observer = observer;
+    this.tap = tap;
     (res as WithExchange)[kExchange] = this;
     res.on('close', onClientResponseClose);
   }
@@ -112,11 +117,13 @@ export class ProxyExchange {
     }
     this.#status = statusCode;
     this.#state = State.Streaming;
+    this.tap?.primaryHeaders(statusCode, rawHeaders);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.#state !== State.Streaming) return true;
+    this.tap?.primaryData(chunk);
     if (this.res.write(chunk)) return true;
     if (!this.#drainListening) {
       this.#drainListening = true;
@@ -130,6 +137,8 @@ export class ProxyExchange {
     const wasStreaming = this.#state === State.Streaming;
     this.#state = State.Done;
     if (wasStreaming) this.res.end();
+    if (wasStreaming) this.tap?.primaryComplete();
+    else this.tap?.primaryFailed();
     this.#observer.exchangeEnded({ exchange: this, status: this.#status, error: null });
   }
 
@@ -137,6 +146,7 @@ export class ProxyExchange {
     if (this.#state === State.Done) return;
     const wasStreaming = this.#state === State.Streaming;
     this.#state = State.Done;
+    this.tap?.primaryFailed();
     const res = this.res;
     if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
       this.#observer.exchangeEnded({

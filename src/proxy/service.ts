@@ -93,17 +93,18 @@ export class ProxyService implements ExchangeObserver {
       connectionTokens: connectionTokens(headers.connection),
     });
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
-    const exchange = new ProxyExchange(req, res, route.name, backend, decision, requestId, setCookie, startedAt, this);
-    this.#inFlight++;
-
     const contentLength = headers['content-length'];
     const hasBody = headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
+    const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, upstreamHeaders, hasBody);
+    const exchange = new ProxyExchange(req, res, route.name, backend, decision, requestId, setCookie, startedAt, this, tap);
+    this.#inFlight++;
+
     backend.upstream.pool.dispatch(
       {
         path: url,
         method: req.method ?? 'GET',
         headers: upstreamHeaders,
-        body: hasBody ? req : null,
+        body: hasBody ? (tap?.bodyStream ?? req) : null,
         headersTimeout: backend.headersTimeout,
         bodyTimeout: backend.bodyTimeout,
       },

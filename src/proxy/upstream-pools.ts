@@ -34,11 +34,21 @@ function definedOnly(layer: TimeoutsConfig): Partial<UpstreamTimeouts> {
   return out;
 }
 
+/**
+ * Mirror copies travel on pools of their own, so a slow or hung shadow can never take a connection, or a queue
+ * slot, from client traffic, even when the shadow is also some route's primary upstream.
+ */
 export class UpstreamPools {
   #upstreams = new Map<string, Upstream>();
+  #mirrorUpstreams = new Map<string, Upstream>();
 
   get(name: string): Upstream | undefined {
     return this.#upstreams.get(name);
+  }
+
+  /** The mirror-owned pool for `name`; present for every upstream a mirror sends to. */
+  getForMirror(name: string): Upstream | undefined {
+    return this.#mirrorUpstreams.get(name);
   }
 
   names(): string[] {
@@ -47,37 +57,51 @@ export class UpstreamPools {
 
   /** Brings the pools in line with `config`; returns the pools that left, for the caller to close once drained. */
   update(config: Config): Upstream[] {
-    const next = new Map<string, Upstream>();
-    for (const [name, spec] of Object.entries(config.upstreams)) {
-      const origin = new URL(spec.url).origin;
-      const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
-      const connections = spec.connections ?? 256;
-      const insecure = spec.insecureSkipVerify ?? false;
-      const key = JSON.stringify([origin, timeouts, connections, insecure]);
-      const current = this.#upstreams.get(name);
-      if (current && current.key === key) {
-        next.set(name, current);
-        continue;
-      }
-      const pool = new Pool(origin, {
-        connections,
-        pipelining: 1,
-        keepAliveTimeout: 4_000,
-        keepAliveMaxTimeout: 60_000,
-        headersTimeout: timeouts.headers,
-        bodyTimeout: timeouts.body,
-        connect: { timeout: timeouts.connect, rejectUnauthorized: !insecure },
-      });
-      next.set(name, { name, origin, pool, timeouts, key });
+    const mirrorNames = new Set<string>();
+    for (const route of config.routes) {
+      if (!route.mirror) continue;
+      mirrorNames.add(route.mirror.to);
+      if (route.mirror.diff.noisePercent > 0) mirrorNames.add(route.stable);
     }
-    const retired = [...this.#upstreams.values()].filter((u) => next.get(u.name) !== u);
-    this.#upstreams = next;
-    return retired;
+    const previous = [...this.#upstreams.values(), ...this.#mirrorUpstreams.values()];
+    this.#upstreams = buildPools(config, Object.keys(config.upstreams), this.#upstreams);
+    this.#mirrorUpstreams = buildPools(config, [...mirrorNames], this.#mirrorUpstreams);
+    const kept = new Set([...this.#upstreams.values(), ...this.#mirrorUpstreams.values()]);
+    return previous.filter((upstream) => !kept.has(upstream));
   }
 
   async close(): Promise<void> {
-    const all = [...this.#upstreams.values()];
+    const all = [...this.#upstreams.values(), ...this.#mirrorUpstreams.values()];
     this.#upstreams = new Map();
+    this.#mirrorUpstreams = new Map();
     await Promise.allSettled(all.map((u) => u.pool.close()));
   }
+}
+
+function buildPools(config: Config, names: readonly string[], current: ReadonlyMap<string, Upstream>): Map<string, Upstream> {
+  const next = new Map<string, Upstream>();
+  for (const name of names) {
+    const spec = config.upstreams[name];
+    const origin = new URL(spec.url).origin;
+    const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
+    const connections = spec.connections ?? 256;
+    const insecure = spec.insecureSkipVerify ?? false;
+    const key = JSON.stringify([origin, timeouts, connections, insecure]);
+    const existing = current.get(name);
+    if (existing && existing.key === key) {
+      next.set(name, existing);
+      continue;
+    }
+    const pool = new Pool(origin, {
+      connections,
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      keepAliveMaxTimeout: 60_000,
+      headersTimeout: timeouts.headers,
+      bodyTimeout: timeouts.body,
+      connect: { timeout: timeouts.connect, rejectUnauthorized: !insecure },
+    });
+    next.set(name, { name, origin, pool, timeouts, key });
+  }
+  return next;
 }

@@ -4,7 +4,10 @@
  * tables. Swapping is a single assignment.
  */
 import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
 import { VersionSeries, type Metrics } from '../metrics/metrics.js';
+import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
+import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
 import { compileTable, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
 
@@ -19,6 +22,15 @@ export interface BackendBinding {
 export interface RouteBinding {
   readonly stable: BackendBinding;
   readonly canary: BackendBinding | null;
+  /** Null when the route does not mirror (or mirrors 0 %). */
+  readonly mirror: RouteMirror | null;
+}
+
+/** What mirroring needs from the running instance. */
+export interface MirrorDeps {
+  readonly book: MirrorBook;
+  readonly logger: Logger;
+  readonly random: () => number;
 }
 
 export interface ActiveTable {
@@ -56,6 +68,7 @@ export function activateTable(
   runtime: RuntimeOverrides,
   pools: UpstreamPools,
   metrics: Metrics,
+  mirrorDeps: MirrorDeps,
 ): ActiveTable {
   const table = compileTable(config, generation, runtime);
   const bindings = table.routes.map((route, index): RouteBinding => {
@@ -75,9 +88,31 @@ export function activateTable(
     return {
       stable: bind('stable', route.upstreams.stable!),
       canary: route.upstreams.canary === null ? null : bind('canary', route.upstreams.canary),
+      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 ? bindMirror(routeConfig.mirror, route.name, route.salt, routeConfig.stable, pools, mirrorDeps) : null,
     };
   });
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
   metrics.configGeneration.set(generation);
   return Object.freeze({ generation, config, table, bindings, unmatched: new VersionSeries(metrics, '_unmatched', 'none') });
+}
+
+function bindMirror(
+  config: NonNullable<Config['routes'][number]['mirror']>,
+  routeName: string,
+  salt: string,
+  stableName: string,
+  pools: UpstreamPools,
+  deps: MirrorDeps,
+): RouteMirror {
+  const shadow = pools.getForMirror(config.to);
+  if (!shadow) throw new Error(`mirror upstream ${config.to} has no pool`);
+  const stable = config.diff.noisePercent > 0 ? pools.getForMirror(stableName) : undefined;
+  return new RouteMirror({
+    settings: compileMirrorSettings(config, salt),
+    records: deps.book.recordsFor(routeName, config.diff.keep),
+    shadowPool: shadow.pool,
+    stablePool: stable?.pool ?? null,
+    logger: deps.logger,
+    random: deps.random,
+  });
 }

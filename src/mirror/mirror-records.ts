@@ -1,0 +1,245 @@
+/**
+ * What mirroring has learned for one route, kept across table swaps: outcome counts, per-field diff counts, the
+ * fields learned to be noise, and the last N differing exchanges. Everything here is bounded: distinct fields
+ * (MAX_FIELDS, then "other"), metric label values (MAX_FIELD_LABELS, then "other"), stored exchanges (LRU),
+ * stored value sizes (truncated).
+ */
+import { LRUCache } from 'lru-cache';
+import type { ResponseDifference } from '../diff/response-diff.js';
+import type { Metrics } from '../metrics/metrics.js';
+
+export type MirrorOutcome =
+  | 'sent'
+  | 'match'
+  | 'diff'
+  | 'shadow_error'
+  | 'shadow_timeout'
+  | 'primary_error'
+  | 'dropped'
+  | 'skipped_body'
+  | 'skipped_method';
+
+export const MIRROR_OUTCOMES: readonly MirrorOutcome[] = [
+  'sent',
+  'match',
+  'diff',
+  'shadow_error',
+  'shadow_timeout',
+  'primary_error',
+  'dropped',
+  'skipped_body',
+  'skipped_method',
+];
+
+const MAX_FIELDS = 1_000;
+const MAX_FIELD_LABELS = 20;
+const MAX_VALUE_CHARS = 200;
+/** A field that differs on at least this share of compared exchanges (after enough of them) is likely noise. */
+const LIKELY_NOISE_SHARE = 0.9;
+const LIKELY_NOISE_MIN_COMPARED = 20;
+
+export interface StoredDifference {
+  readonly field: string;
+  readonly path: string;
+  readonly primary: string;
+  readonly shadow: string;
+}
+
+export interface StoredDiff {
+  readonly id: number;
+  readonly time: string;
+  readonly route: string;
+  readonly request: { readonly method: string; readonly url: string; readonly headers: Record<string, string> };
+  readonly primaryVersion: string;
+  readonly status: { readonly primary: number; readonly shadow: number };
+  readonly differences: readonly StoredDifference[];
+  /** Fields that differed but were suppressed as learned noise. */
+  readonly suppressed: readonly string[];
+}
+
+export interface FieldSummary {
+  readonly field: string;
+  readonly count: number;
+  readonly likelyNoise: boolean;
+}
+
+export interface MirrorSummary {
+  readonly route: string;
+  readonly compared: number;
+  readonly matched: number;
+  /** matched / compared, or null before anything was compared. */
+  readonly matchRate: number | null;
+  readonly outcomes: Readonly<Record<MirrorOutcome, number>>;
+  readonly topFields: readonly FieldSummary[];
+  readonly noiseFields: ReadonlyArray<{ readonly field: string; readonly count: number }>;
+  readonly noiseSamples: number;
+  readonly inFlight: number;
+}
+
+export class MirrorRecords {
+  readonly route: string;
+  readonly #metrics: Metrics;
+  readonly #outcomes: Record<MirrorOutcome, number>;
+  readonly #fieldCounts = new Map<string, number>();
+  readonly #noise = new Map<string, number>();
+  readonly #labelledFields = new Set<string>();
+  #store: LRUCache<number, StoredDiff> | null;
+  #nextId = 1;
+  #compared = 0;
+  #matched = 0;
+  #noiseSamples = 0;
+  inFlight = 0;
+
+  constructor(route: string, metrics: Metrics, keep: number) {
+    this.route = route;
+    this.#metrics = metrics;
+    this.#outcomes = Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, 0])) as Record<MirrorOutcome, number>;
+    this.#store = keep > 0 ? new LRUCache({ max: keep }) : null;
+  }
+
+  /** A reload may change how many exchanges are kept; the newest survive. */
+  resize(keep: number): void {
+    if (keep === (this.#store?.max ?? 0)) return;
+    const previous = this.#store ? [...this.#store.values()].reverse() : [];
+    this.#store = keep > 0 ? new LRUCache({ max: keep }) : null;
+    for (const entry of previous) this.#store?.set(entry.id, entry);
+  }
+
+  count(outcome: MirrorOutcome): void {
+    this.#outcomes[outcome]++;
+    this.#metrics.mirrorRequests.inc({ route: this.route, outcome });
+  }
+
+  observeShadow(seconds: number): void {
+    this.#metrics.mirrorDuration.observe({ route: this.route }, seconds);
+  }
+
+  trackInFlight(delta: 1 | -1): void {
+    this.inFlight += delta;
+    this.#metrics.mirrorInFlight.set({ route: this.route }, this.inFlight);
+  }
+
+  isNoise(field: string): boolean {
+    return this.#noise.has(field);
+  }
+
+  /** Fields that differed between stable and itself are nondeterministic: noise for this route. */
+  learnNoise(differences: readonly ResponseDifference[]): void {
+    this.#noiseSamples++;
+    for (const difference of differences) {
+      const field = difference.field;
+      const seen = this.#noise.get(field);
+      if (seen !== undefined) this.#noise.set(field, seen + 1);
+      else if (this.#noise.size < MAX_FIELDS) this.#noise.set(field, 1);
+    }
+  }
+
+  /** Records one comparison; `differences` are what is left after noise suppression. */
+  recordComparison(differences: readonly ResponseDifference[], entry: Omit<StoredDiff, 'id' | 'differences'> | null): StoredDiff | null {
+    this.#compared++;
+    if (differences.length === 0) {
+      this.#matched++;
+      this.count('match');
+      return null;
+    }
+    this.count('diff');
+    const fields = new Set<string>();
+    for (const difference of differences) fields.add(difference.field);
+    for (const field of fields) {
+      const key = this.#fieldCounts.has(field) || this.#fieldCounts.size < MAX_FIELDS ? field : 'other';
+      this.#fieldCounts.set(key, (this.#fieldCounts.get(key) ?? 0) + 1);
+      this.#metrics.mirrorDiffs.inc({ route: this.route, field: this.#fieldLabel(field) });
+    }
+    if (entry === null || this.#store === null) return null;
+    const stored: StoredDiff = {
+      id: this.#nextId++,
+      ...entry,
+      differences: differences.slice(0, 50).map((d) => ({
+        field: d.field,
+        path: d.path,
+        primary: truncateValue(d.primary),
+        shadow: truncateValue(d.shadow),
+      })),
+    };
+    this.#store.set(stored.id, stored);
+    return stored;
+  }
+
+  /** Newest first. */
+  recent(limit = Infinity): StoredDiff[] {
+    if (this.#store === null) return [];
+    const out: StoredDiff[] = [];
+    for (const entry of this.#store.values()) {
+      out.push(entry);
+      if (out.length >= limit) break;
+    }
+    return out.sort((a, b) => b.id - a.id);
+  }
+
+  summary(topK = 10): MirrorSummary {
+    const compared = this.#compared;
+    const topFields = [...this.#fieldCounts.entries()]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, topK)
+      .map(([field, count]) => ({
+        field,
+        count,
+        likelyNoise: compared >= LIKELY_NOISE_MIN_COMPARED && count / compared >= LIKELY_NOISE_SHARE,
+      }));
+    return {
+      route: this.route,
+      compared,
+      matched: this.#matched,
+      matchRate: compared === 0 ? null : this.#matched / compared,
+      outcomes: { ...this.#outcomes },
+      topFields,
+      noiseFields: [...this.#noise.entries()].sort((a, b) => b[1] - a[1]).map(([field, count]) => ({ field, count })),
+      noiseSamples: this.#noiseSamples,
+      inFlight: this.inFlight,
+    };
+  }
+
+  /** The first MAX_FIELD_LABELS fields seen keep their own label value; later ones share "other". */
+  #fieldLabel(field: string): string {
+    if (this.#labelledFields.has(field)) return field;
+    if (this.#labelledFields.size < MAX_FIELD_LABELS) {
+      this.#labelledFields.add(field);
+      return field;
+    }
+    return 'other';
+  }
+}
+
+function truncateValue(value: unknown): string {
+  const text = value === undefined ? '(absent)' : typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}… (${text.length} chars)` : text;
+}
+
+/** MirrorRecords by route name, outliving any one routing table. */
+export class MirrorBook {
+  readonly #metrics: Metrics;
+  readonly #byRoute = new Map<string, MirrorRecords>();
+
+  constructor(metrics: Metrics) {
+    this.#metrics = metrics;
+  }
+
+  recordsFor(route: string, keep: number): MirrorRecords {
+    let records = this.#byRoute.get(route);
+    if (records === undefined) {
+      records = new MirrorRecords(route, this.#metrics, keep);
+      this.#byRoute.set(route, records);
+    } else {
+      records.resize(keep);
+    }
+    return records;
+  }
+
+  get(route: string): MirrorRecords | undefined {
+    return this.#byRoute.get(route);
+  }
+
+  all(): MirrorRecords[] {
+    return [...this.#byRoute.values()];
+  }
+}
