@@ -72,11 +72,14 @@ async function run(file: string): Promise<number> {
   let instance: Splitgate;
   try {
     const config = await loadConfigFile(file);
-    instance = await Splitgate.start({ config });
+    instance = await Splitgate.start({ config, configPath: file });
   } catch (error) {
     process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);
     return 1;
   }
+  // The 'splitgate listening' line carries the bound addresses that supervisors and scripts wait for; the async
+  // log writer would hold it until 4 KiB of log had piled up.
+  instance.logger.flush();
   return new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals): void => {
       instance.logger.info({ signal }, 'shutting down');
@@ -93,6 +96,9 @@ async function run(file: string): Promise<number> {
     };
     process.once('SIGTERM', shutdown);
     process.once('SIGINT', shutdown);
+    process.on('SIGHUP', () => {
+      instance.reload('signal').catch((error: unknown) => instance.logger.error({ err: error }, 'reload failed'));
+    });
   });
 }
 

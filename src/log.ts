@@ -48,13 +48,17 @@ export interface AccessLogEntry {
 
 export class AccessLog {
   readonly #logger: Logger;
-  readonly #options: AccessLogOptions;
+  #options: AccessLogOptions;
   readonly #random: () => number;
 
   constructor(logger: Logger, options: AccessLogOptions, random: () => number = Math.random) {
     this.#logger = logger;
     this.#options = options;
     this.#random = random;
+  }
+
+  configure(options: AccessLogOptions): void {
+    this.#options = options;
   }
 
   /** Cheap check first, so unsampled requests build no log object at all. */

@@ -5,19 +5,26 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from './admin/admin-server.js';
 import type { Config } from './config/schema.js';
+import { ConfigWatcher } from './control/config-watcher.js';
+import { Controller, type ReloadOutcome } from './control/controller.js';
+import { EventLog } from './control/event-log.js';
+import { StateFile } from './control/state-file.js';
 import { AccessLog, createLogger, type Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createMetrics, SeriesBook, type Metrics } from './metrics/metrics.js';
 import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
-import { activateTable, TableStore } from './state/table-store.js';
+import { TableStore } from './state/table-store.js';
 
 export interface SplitgateOptions {
   readonly config: Config;
+  /** The file the config came from; enables reloads (file watch, SIGHUP, POST /reload). */
+  readonly configPath?: string;
   readonly logger?: Logger;
   readonly registry?: Registry;
   readonly entropy?: Entropy;
@@ -37,34 +44,40 @@ export class Splitgate {
   readonly pools: UpstreamPools;
   readonly service: ProxyService;
   readonly mirrors: MirrorBook;
+  readonly series: SeriesBook;
+  readonly events: EventLog;
+  readonly controller: Controller;
   readonly #proxyServer: Server;
   readonly #adminServer: Server;
   #ready = false;
+  #watcher: ConfigWatcher | null = null;
   #stopping: Promise<void> | null = null;
 
-  private constructor(options: SplitgateOptions) {
-    const config = options.config;
-    this.logger = options.logger ?? createLogger({ level: config.log.level });
-    this.metrics = createMetrics(options.registry ?? new Registry());
-    this.pools = new UpstreamPools();
-    this.pools.update(config);
-    this.mirrors = new MirrorBook(this.metrics);
-    const random = options.entropy?.random ?? Math.random;
-    this.store = new TableStore(
-      activateTable(config, 1, {}, this.pools, this.metrics, { book: this.mirrors, logger: this.logger, random }),
-    );
-    this.service = new ProxyService({
-      store: this.store,
-      accessLog: new AccessLog(this.logger, config.log.accessLog),
-      entropy: options.entropy,
+  private constructor(options: SplitgateOptions, logger: Logger, metrics: Metrics, pools: UpstreamPools, mirrors: MirrorBook, series: SeriesBook, events: EventLog, controller: Controller, store: TableStore) {
+    this.logger = logger;
+    this.metrics = metrics;
+    this.pools = pools;
+    this.mirrors = mirrors;
+    this.series = series;
+    this.events = events;
+    this.controller = controller;
+    this.store = store;
+    const accessLog = new AccessLog(logger, options.config.log.accessLog);
+    controller.onConfigApplied((config) => {
+      accessLog.configure(config.log.accessLog);
+      logger.level = config.log.level;
     });
+    this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
     const service = this.service;
     this.#proxyServer = createServer({ keepAliveTimeout: 65_000 }, (req, res) => service.handle(req, res));
     this.#adminServer = createServer(
       createAdminHandler({
-        metrics: this.metrics,
-        store: this.store,
-        mirrors: this.mirrors,
+        metrics,
+        store,
+        mirrors,
+        events,
+        controller,
+        series,
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),
@@ -72,20 +85,46 @@ export class Splitgate {
   }
 
   static async start(options: SplitgateOptions): Promise<Splitgate> {
-    const instance = new Splitgate(options);
     const config = options.config;
+    const logger = options.logger ?? createLogger({ level: config.log.level });
+    const metrics = createMetrics(options.registry ?? new Registry());
+    const pools = new UpstreamPools();
+    pools.update(config);
+    const mirrors = new MirrorBook(metrics);
+    const series = new SeriesBook(metrics);
+    const events = new EventLog();
+    const controller = new Controller({
+      config,
+      configPath: options.configPath ?? null,
+      pools,
+      metrics,
+      series,
+      mirror: { book: mirrors, logger, random: options.entropy?.random ?? Math.random },
+      events,
+      stateFile: config.state.file === false ? null : new StateFile(resolve(config.state.file)),
+      logger,
+    });
+    const store = new TableStore(await controller.initialTable());
+    controller.attach(store);
+    const instance = new Splitgate(options, logger, metrics, pools, mirrors, series, events, controller, store);
     try {
       await listen(instance.#proxyServer, config.listen.host, config.listen.port);
       await listen(instance.#adminServer, config.admin.listen.host, config.admin.listen.port);
     } catch (error) {
       instance.#proxyServer.close();
       instance.#adminServer.close();
-      await instance.pools.close();
+      await pools.close();
       throw error;
     }
     instance.#ready = true;
-    instance.logger.info(
-      { listen: instance.proxyAddress.url, admin: instance.adminAddress.url, generation: instance.store.current.generation },
+    if (options.configPath && config.watch) {
+      instance.#watcher = new ConfigWatcher(options.configPath, () => {
+        instance.reload('file-watch').catch(() => undefined);
+      });
+    }
+    events.record({ actor: 'splitgate', action: 'start', after: { generation: store.current.generation, hash: controller.configHash } });
+    logger.info(
+      { listen: instance.proxyAddress.url, admin: instance.adminAddress.url, generation: store.current.generation, hash: controller.configHash },
       'splitgate listening',
     );
     return instance;
@@ -99,6 +138,11 @@ export class Splitgate {
     return boundAddress(this.#adminServer);
   }
 
+  /** Re-reads the config file (SIGHUP, the file watcher, POST /reload). */
+  reload(actor: string): Promise<ReloadOutcome> {
+    return this.controller.reload(actor);
+  }
+
   /** Graceful stop: refuse new connections, finish in-flight exchanges for up to `drainTimeoutMs`, close. */
   stop(drainTimeoutMs = this.store.current.config.shutdown.drainTimeout): Promise<void> {
     this.#stopping ??= this.#drainAndClose(drainTimeoutMs);
@@ -107,6 +151,7 @@ export class Splitgate {
 
   async #drainAndClose(drainTimeoutMs: number): Promise<void> {
     const service = this.service;
+    this.#watcher?.close();
     service.startDraining();
     const closed = new Promise<void>((resolve) => this.#proxyServer.close(() => resolve()));
     this.#proxyServer.closeIdleConnections();

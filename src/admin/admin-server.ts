@@ -1,25 +1,49 @@
 /**
- * The admin listener: Prometheus metrics, health and readiness, and a read-only status view. Bound to loopback by
- * default (the config refuses a non-loopback address without a token).
+ * The admin listener: metrics, health, status, the audit trail, mirror diffs, the dashboard, and the mutating
+ * control endpoints. Bound to loopback by default (the config refuses a non-loopback address without a token).
+ * With a token configured, every mutating call needs `Authorization: Bearer <token>`, compared in constant time.
+ *
+ * Errors are `{"error": {"code", "message"}}`: 400 invalid, 401 no or wrong token, 404 unknown route or endpoint,
+ * 405 wrong method, 409 conflicting state.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Controller } from '../control/controller.js';
+import { InvalidRequestError } from '../control/controller.js';
+import type { EventLog } from '../control/event-log.js';
+import { SplitgateError } from '../errors.js';
+import type { Metrics, SeriesBook } from '../metrics/metrics.js';
+import { quantileOf } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { TableStore } from '../state/table-store.js';
+import { DASHBOARD_HTML } from './dashboard-page.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
   readonly store: TableStore;
   readonly mirrors: MirrorBook;
+  readonly events: EventLog;
+  readonly controller: Controller;
+  readonly series: SeriesBook;
   /** False before the proxy listens and once it starts draining. */
   readonly ready: () => boolean;
   readonly startedAt: number;
+  /** Extra control endpoints (rollouts) mounted under /routes/{name}/…; returns false when it does not handle. */
+  readonly extraRouteActions?: (route: string, action: string[], body: unknown, actor: string) => Promise<unknown> | undefined;
 }
+
+const MAX_BODY_BYTES = 64 * 1024;
+const STATUS_WINDOW_SECONDS = 60;
 
 export function createAdminHandler(context: AdminContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handleAdmin(context, req, res).catch((error: unknown) => {
-      sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof SplitgateError) sendJson(res, error.status, error.toJSON());
+      else sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
     });
   };
 }
@@ -28,11 +52,53 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
-  if (method !== 'GET' && method !== 'HEAD') {
-    sendJson(res, 405, { error: { code: 'SG_METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path}` } });
+
+  if (method === 'GET' || method === 'HEAD') {
+    await handleRead(context, url, res);
     return;
   }
+  if (method !== 'POST' && method !== 'PUT') {
+    throw new SplitgateError('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, 405);
+  }
+  authorize(context, req);
+  const actor = actorOf(req);
+  const body = await readJsonBody(req);
+  const controller = context.controller;
+
+  if (path === '/reload' && method === 'POST') {
+    const outcome = await controller.reload(actor);
+    sendJson(res, outcome.ok ? 200 : 400, outcome.ok ? outcome : { error: { code: 'SG_CONFIG_INVALID', message: 'config rejected; the running config stays', details: outcome.errors } });
+    return;
+  }
+  const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
+  if (match === null) throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
+  const route = decodeURIComponent(match[1]);
+  const action = match[2];
+  if (action === 'weight' && method === 'PUT') {
+    const weight = (body as { weight?: unknown } | null)?.weight;
+    if (weight === undefined) throw new InvalidRequestError('body must be JSON like {"weight": 20}');
+    sendJson(res, 200, await controller.setWeight(route, weight, actor));
+    return;
+  }
+  if (method === 'POST' && (action === 'kill' || action === 'resume' || action === 'promote')) {
+    sendJson(res, 200, await controller[action](route, actor));
+    return;
+  }
+  const extra = context.extraRouteActions?.(route, action.split('/'), body, actor);
+  if (extra !== undefined) {
+    sendJson(res, 200, await extra);
+    return;
+  }
+  throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
+}
+
+async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
+  const path = url.pathname;
   switch (path) {
+    case '/':
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(DASHBOARD_HTML);
+      return;
     case '/metrics': {
       const text = await context.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': context.metrics.registry.contentType, 'cache-control': 'no-store' });
@@ -50,44 +116,141 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     case '/status':
       sendJson(res, 200, statusOf(context));
       return;
+    case '/config':
+      sendJson(res, 200, redactConfig(context.controller.config));
+      return;
+    case '/events': {
+      const limit = clampInt(url.searchParams.get('limit'), 100, 1, 1000);
+      const since = url.searchParams.get('since');
+      sendJson(res, 200, {
+        events: context.events.list({ route: url.searchParams.get('route') ?? undefined, limit, since: since === null ? undefined : Number(since) }),
+      });
+      return;
+    }
     case '/diffs': {
       const route = url.searchParams.get('route');
-      const limit = Math.max(1, Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 1000));
-      if (route === null) {
-        sendJson(res, 400, { error: { code: 'SG_INVALID', message: 'query parameter route is required, e.g. /diffs?route=api' } });
-        return;
-      }
+      if (route === null) throw new InvalidRequestError('query parameter route is required, e.g. /diffs?route=api');
       const records = context.mirrors.get(route);
       if (!records && !context.store.current.table.routes.some((r) => r.name === route)) {
-        sendJson(res, 404, { error: { code: 'SG_UNKNOWN_ROUTE', message: `no route named ${route}` } });
-        return;
+        throw new SplitgateError('SG_UNKNOWN_ROUTE', `no route named "${route}"`, 404);
       }
-      sendJson(res, 200, { route, diffs: records?.recent(limit) ?? [] });
+      sendJson(res, 200, { route, diffs: records?.recent(clampInt(url.searchParams.get('limit'), 50, 1, 1000)) ?? [] });
       return;
     }
     case '/diffs/summary':
       sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
       return;
     default:
-      sendJson(res, 404, { error: { code: 'SG_NOT_FOUND', message: `no admin endpoint at ${path}` } });
+      throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint at ${path}`, 404);
   }
 }
 
 function statusOf(context: AdminContext): unknown {
   const active = context.store.current;
+  const controller = context.controller;
+  const now = Date.now();
   return {
     generation: active.generation,
-    uptimeSeconds: Math.round((Date.now() - context.startedAt) / 1000),
-    routes: active.table.routes.map((route) => ({
-      name: route.name,
-      match: { host: route.host ?? (route.hostSuffix ? `*${route.hostSuffix}` : null), pathPrefix: route.pathPrefix },
-      upstreams: route.upstreams,
-      weight: route.weight,
-      weightSource: route.weightSource,
-      killed: route.killed,
-      rules: route.rules.length,
-    })),
+    configHash: controller.configHash,
+    ready: context.ready(),
+    uptimeSeconds: Math.round((now - context.startedAt) / 1000),
+    lastReloadError: controller.lastReloadError,
+    stateError: controller.stateError,
+    windowSeconds: STATUS_WINDOW_SECONDS,
+    routes: active.table.routes.map((route, index) => {
+      const config = active.config.routes[index];
+      const mirror = context.mirrors.get(route.name)?.summary();
+      return {
+        name: route.name,
+        match: { host: route.host ?? (route.hostSuffix ? `*${route.hostSuffix}` : null), pathPrefix: route.pathPrefix },
+        upstreams: route.upstreams,
+        weight: route.weight,
+        weightSource: route.weightSource,
+        configWeight: config.weight,
+        killed: route.killed,
+        rules: route.rules.length,
+        mirror: config.mirror
+          ? {
+              to: config.mirror.to,
+              percent: config.mirror.percent,
+              active: active.bindings[index].mirror !== null,
+              compared: mirror?.compared ?? 0,
+              matchRate: mirror?.matchRate ?? null,
+              topFields: mirror?.topFields.slice(0, 5) ?? [],
+            }
+          : null,
+        versions: {
+          stable: versionStats(context.series.get(route.name, 'stable').window.snapshot(now, STATUS_WINDOW_SECONDS)),
+          canary: route.upstreams.canary === null ? null : versionStats(context.series.get(route.name, 'canary').window.snapshot(now, STATUS_WINDOW_SECONDS)),
+        },
+      };
+    }),
   };
+}
+
+function versionStats(window: { seconds: number; requests: number; errors: number; buckets: readonly number[] }) {
+  const round = (value: number | null, digits: number) => (value === null ? null : Number(value.toFixed(digits)));
+  return {
+    requests: window.requests,
+    errors: window.errors,
+    rps: round(window.requests / window.seconds, 3),
+    successRate: window.requests === 0 ? null : round(((window.requests - window.errors) / window.requests) * 100, 3),
+    p50Ms: round(msOrNull(quantileOf(window.buckets, 0.5)), 3),
+    p99Ms: round(msOrNull(quantileOf(window.buckets, 0.99)), 3),
+  };
+}
+
+function msOrNull(seconds: number | null): number | null {
+  return seconds === null ? null : seconds * 1000;
+}
+
+function redactConfig(config: unknown): unknown {
+  const copy = structuredClone(config) as { admin?: { token?: string } };
+  if (copy.admin?.token !== undefined) copy.admin.token = '[redacted]';
+  return copy;
+}
+
+function authorize(context: AdminContext, req: IncomingMessage): void {
+  const expected = context.controller.config.admin.token;
+  if (expected === undefined) return;
+  const header = req.headers.authorization;
+  if (header === undefined) throw new SplitgateError('SG_UNAUTHORIZED', 'this call needs Authorization: Bearer <token>', 401);
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  if (match === null || !sameSecret(match[1].trim(), expected)) throw new SplitgateError('SG_UNAUTHORIZED', 'wrong token', 401);
+}
+
+/** Constant time whatever the lengths: compares fixed-size digests. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function actorOf(req: IncomingMessage): string {
+  const named = req.headers['x-actor'];
+  const name = typeof named === 'string' && /^[\w.@:-]{1,64}$/.test(named) ? named : 'admin-api';
+  return `${name}@${req.socket.remoteAddress ?? 'unknown'}`;
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of req) {
+    length += (chunk as Buffer).length;
+    if (length > MAX_BODY_BYTES) throw new SplitgateError('SG_INVALID', `body larger than ${MAX_BODY_BYTES} bytes`, 413);
+    chunks.push(chunk as Buffer);
+  }
+  if (length === 0) return null;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new InvalidRequestError('body is not valid JSON');
+  }
+}
+
+function clampInt(value: string | null, fallback: number, min: number, max: number): number {
+  const parsed = value === null ? fallback : Number.parseInt(value, 10);
+  return Number.isFinite(parsed) ? Math.max(min, Math.min(parsed, max)) : fallback;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

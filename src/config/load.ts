@@ -2,6 +2,7 @@
  * YAML text → validated, typed Config. Collects every problem with its path (`routes[1].weight: ...`) and throws
  * one ConfigError listing them all; never returns a partly valid config.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
@@ -128,6 +129,18 @@ function validateReferences(config: Config): ConfigIssue[] {
     });
   });
 
+  if (config.admin.tokenFile !== undefined) {
+    if (config.admin.token !== undefined) issues.push({ path: 'admin.tokenFile', message: 'set token or tokenFile, not both' });
+    else {
+      try {
+        const token = readFileSync(config.admin.tokenFile, 'utf8').trim();
+        if (token === '') issues.push({ path: 'admin.tokenFile', message: `${config.admin.tokenFile} is empty` });
+        else config.admin.token = token;
+      } catch (error) {
+        issues.push({ path: 'admin.tokenFile', message: `cannot read ${config.admin.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      }
+    }
+  }
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }

@@ -247,7 +247,9 @@ export const configSchema = z
     admin: z
       .object({
         listen: listenAddress.default('127.0.0.1:9901'),
-        token: z.string().optional(),
+        /** Bearer token for mutating endpoints; `${ENV}` works here, or `tokenFile` (a mounted secret). */
+        token: z.string().min(1, 'must not be empty').optional(),
+        tokenFile: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
@@ -264,6 +266,13 @@ export const configSchema = z
       .strict()
       .default({}),
     shutdown: z.object({ drainTimeout: duration.default('10s') }).strict().default({}),
+    /** Where runtime changes (operator weights, kill switches, rollout progress) are kept across restarts. */
+    state: z
+      .object({ file: z.union([z.string().min(1), z.literal(false)]).default('splitgate-state.json') })
+      .strict()
+      .default({}),
+    /** Watch the config file and reload it when it changes (SIGHUP and POST /reload work either way). */
+    watch: z.boolean().default(true),
   })
   .strict();
 

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionReason, Version } from '../routing/table.js';
+import { RollingWindow } from './rolling-window.js';
 
 /** 1 ms to 10 s: covers a fast cache hit to a slow report page. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -35,6 +36,8 @@ export interface Metrics {
   readonly upstreamErrors: Counter<'route' | 'version' | 'kind'>;
   readonly routeWeight: Gauge<'route'>;
   readonly configGeneration: Gauge;
+  readonly configInfo: Gauge<'generation' | 'hash'>;
+  readonly configReloads: Counter<'result'>;
   readonly mirrorRequests: Counter<'route' | 'outcome'>;
   readonly mirrorDiffs: Counter<'route' | 'field'>;
   readonly mirrorDuration: Histogram<'route'>;
@@ -82,6 +85,18 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       help: 'Generation of the routing table in force; increases on every reload or runtime change.',
       registers,
     }),
+    configInfo: new Gauge({
+      name: 'splitgate_config_info',
+      help: 'Always 1; labels name the routing table generation and config hash in force, to compare replicas.',
+      labelNames: ['generation', 'hash'],
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'splitgate_config_reloads_total',
+      help: 'Config reloads by result (success, failure).',
+      labelNames: ['result'],
+      registers,
+    }),
     mirrorRequests: new Counter({
       name: 'splitgate_mirror_requests_total',
       help: 'Mirrored requests by outcome: match, diff, sent (not compared), shadow_error, shadow_timeout, primary_error, dropped, skipped_body, skipped_method.',
@@ -112,9 +127,10 @@ export function createMetrics(registry = new Registry(), options: { processMetri
 
 /**
  * The series of one (route, version), with label sets built once so the request path does no label work
- * beyond prom-client's own lookup.
+ * beyond prom-client's own lookup, and a rolling window of recent traffic for /status and rollout analysis.
  */
 export class VersionSeries {
+  readonly window = new RollingWindow();
   readonly #metrics: Metrics;
   readonly #route: string;
   readonly #version: string;
@@ -138,6 +154,7 @@ export class VersionSeries {
     }
     this.#metrics.requests.inc(labels);
     this.#metrics.duration.observe(this.#durationLabels, seconds);
+    this.window.observe(Date.now(), status, seconds);
   }
 
   countDecision(reason: DecisionReason): void {
@@ -151,5 +168,25 @@ export class VersionSeries {
 
   countUpstreamError(kind: UpstreamErrorKind): void {
     this.#metrics.upstreamErrors.inc({ route: this.#route, version: this.#version, kind });
+  }
+}
+
+/** VersionSeries by (route, version), kept across table swaps so counters and windows carry on. */
+export class SeriesBook {
+  readonly #metrics: Metrics;
+  readonly #series = new Map<string, VersionSeries>();
+
+  constructor(metrics: Metrics) {
+    this.#metrics = metrics;
+  }
+
+  get(route: string, version: Version | 'none'): VersionSeries {
+    const key = `${route}\n${version}`;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = new VersionSeries(this.#metrics, route, version);
+      this.#series.set(key, series);
+    }
+    return series;
   }
 }

@@ -226,7 +226,7 @@ export class MirrorTap {
     for (let i = 0; i < source.length; i += 2) {
       const name = source[i];
       if (name === 'x-splitgate-version') headers.push(name, version);
-      else if (name === 'host' && hostSuffix !== '') headers.push(name, source[i + 1] + hostSuffix);
+      else if (name === 'host' && hostSuffix !== '') headers.push(name, suffixHost(source[i + 1], hostSuffix));
       else headers.push(name, source[i + 1]);
     }
     headers.push('x-splitgate-shadow', '1');
@@ -296,6 +296,14 @@ export class MirrorTap {
     records.trackInFlight(-1);
     records.count(outcome);
   }
+}
+
+const HOST_PORT = /^(.*?)(:\d*)?$/;
+
+/** The suffix goes on the host name, before any port (RFC 9110 §7.2: Host = uri-host [ ":" port ]). */
+function suffixHost(host: string, suffix: string): string {
+  const [, name, port] = HOST_PORT.exec(host)!;
+  return name + suffix + (port ?? '');
 }
 
 function redactHeaders(headers: IncomingMessage['headers'], redact: ReadonlySet<string>): Record<string, string> {

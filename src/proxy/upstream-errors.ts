@@ -44,6 +44,9 @@ export function mapUpstreamError(error: unknown): MappedUpstreamError {
     if (found !== undefined) return found;
     if (code.startsWith('HPE_')) return TABLE.HPE_INVALID_CONSTANT;
   }
+  // undici 7's HTTPParserError has no code (it looks llhttp's error number up in a name→number table); its name
+  // is what identifies a response that is not HTTP.
+  if ((error as { name?: unknown } | null)?.name === 'HTTPParserError') return TABLE.HPE_INVALID_CONSTANT;
   return OTHER;
 }
 

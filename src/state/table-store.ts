@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { VersionSeries, type Metrics } from '../metrics/metrics.js';
+import type { Metrics, SeriesBook, VersionSeries } from '../metrics/metrics.js';
 import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
@@ -69,6 +69,7 @@ export function activateTable(
   pools: UpstreamPools,
   metrics: Metrics,
   mirrorDeps: MirrorDeps,
+  series: SeriesBook,
 ): ActiveTable {
   const table = compileTable(config, generation, runtime);
   const bindings = table.routes.map((route, index): RouteBinding => {
@@ -80,7 +81,7 @@ export function activateTable(
       return {
         version,
         upstream,
-        series: new VersionSeries(metrics, route.name, version),
+        series: series.get(route.name, version),
         headersTimeout: timeouts.headers,
         bodyTimeout: timeouts.body,
       };
@@ -88,12 +89,13 @@ export function activateTable(
     return {
       stable: bind('stable', route.upstreams.stable!),
       canary: route.upstreams.canary === null ? null : bind('canary', route.upstreams.canary),
-      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 ? bindMirror(routeConfig.mirror, route.name, route.salt, routeConfig.stable, pools, mirrorDeps) : null,
+      // A killed route stops mirroring too: the kill switch means "only stable, nothing else".
+      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt, routeConfig.stable, pools, mirrorDeps) : null,
     };
   });
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
   metrics.configGeneration.set(generation);
-  return Object.freeze({ generation, config, table, bindings, unmatched: new VersionSeries(metrics, '_unmatched', 'none') });
+  return Object.freeze({ generation, config, table, bindings, unmatched: series.get('_unmatched', 'none') });
 }
 
 function bindMirror(

@@ -18,7 +18,8 @@ export interface StartedSplitgate {
 }
 
 export async function startSplitgate(rawConfig: Record<string, unknown>, entropy?: Entropy): Promise<StartedSplitgate> {
-  const config = validateConfig({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, ...rawConfig });
+  // No state file and no file watch unless a test asks: tests must not share runtime state through the disk.
+  const config = validateConfig({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, state: { file: false }, watch: false, ...rawConfig });
   const logLines: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -1,0 +1,300 @@
+/**
+ * The control plane: the only code that changes what the data path does. Every change (operator weight, kill
+ * switch, promote, config reload, rollout step) follows one path: validate → new runtime state → compile and bind
+ * a new table → swap → audit event → persist. A change is in force for every request that starts after the call
+ * returns; a failed change leaves the table in force untouched.
+ */
+import { createHash } from 'node:crypto';
+import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError, SplitgateError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics, SeriesBook } from '../metrics/metrics.js';
+import type { UpstreamPools } from '../proxy/upstream-pools.js';
+import type { RuntimeOverrides, WeightSource } from '../routing/table.js';
+import { activateTable, type ActiveTable, type MirrorDeps, type TableStore } from '../state/table-store.js';
+import type { EventLog } from './event-log.js';
+import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
+
+export class UnknownRouteError extends SplitgateError {
+  constructor(route: string) {
+    super('SG_UNKNOWN_ROUTE', `no route named "${route}"`, 404);
+  }
+}
+
+export class InvalidRequestError extends SplitgateError {
+  constructor(message: string) {
+    super('SG_INVALID', message, 400);
+  }
+}
+
+export class ConflictError extends SplitgateError {
+  constructor(message: string) {
+    super('SG_CONFLICT', message, 409);
+  }
+}
+
+export interface ControllerDeps {
+  readonly config: Config;
+  readonly configPath: string | null;
+  readonly pools: UpstreamPools;
+  readonly metrics: Metrics;
+  readonly series: SeriesBook;
+  readonly mirror: MirrorDeps;
+  readonly events: EventLog;
+  readonly stateFile: StateFile | null;
+  readonly logger: Logger;
+}
+
+export interface ChangeResult {
+  readonly route: string;
+  readonly weight: number;
+  readonly weightSource: WeightSource;
+  readonly killed: boolean;
+  readonly generation: number;
+  /** Set when the change is in force but could not be written to the state file. */
+  readonly warning?: string;
+}
+
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly generation: number;
+  readonly hash: string;
+  readonly errors?: readonly string[];
+  readonly warnings?: readonly string[];
+}
+
+export class Controller {
+  readonly #deps: ControllerDeps;
+  #store: TableStore | null = null;
+  #config: Config;
+  #configHash: string;
+  #state: RuntimeState = emptyState();
+  #generation = 0;
+  #lastReloadError: { time: string; errors: readonly string[] } | null = null;
+  #stateError: string | null = null;
+  readonly #configListeners: Array<(config: Config) => void> = [];
+
+  constructor(deps: ControllerDeps) {
+    this.#deps = deps;
+    this.#config = deps.config;
+    this.#configHash = hashConfig(deps.config);
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get configHash(): string {
+    return this.#configHash;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get lastReloadError(): { time: string; errors: readonly string[] } | null {
+    return this.#lastReloadError;
+  }
+
+  /** Set when the state file could not be read or parsed at start; the state was ignored. */
+  get stateError(): string | null {
+    return this.#stateError;
+  }
+
+  get runtimeState(): Readonly<RuntimeState> {
+    return this.#state;
+  }
+
+  /** Reads the persisted runtime state and builds the first table. */
+  async initialTable(): Promise<ActiveTable> {
+    const file = this.#deps.stateFile;
+    if (file !== null) {
+      const loaded = await file.load();
+      if (loaded.ok) {
+        this.#state = loaded.state;
+        if (loaded.found) this.#deps.logger.info({ stateFile: file.path, routes: Object.keys(loaded.state.routes) }, 'runtime state restored');
+      } else {
+        this.#stateError = loaded.error;
+        this.#deps.logger.error({ stateFile: file.path, error: loaded.error }, 'runtime state ignored');
+        this.#deps.events.record({ actor: 'splitgate', action: 'state.ignored', message: loaded.error });
+      }
+    }
+    return this.#build();
+  }
+
+  attach(store: TableStore): void {
+    this.#store = store;
+  }
+
+  /** Called after a new config is in force (not for runtime changes), e.g. to apply log settings. */
+  onConfigApplied(listener: (config: Config) => void): void {
+    this.#configListeners.push(listener);
+  }
+
+  // operator actions ----------------------------------------------------------------------------------------
+
+  setWeight(routeName: string, weight: unknown, actor: string, source: WeightSource = 'operator'): Promise<ChangeResult> {
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
+      throw new InvalidRequestError('weight must be a number between 0 and 100');
+    }
+    if (Math.abs(weight * 100 - Math.round(weight * 100)) > 1e-6) throw new InvalidRequestError('weight must have at most two decimals');
+    this.#requireCanary(routeName);
+    return this.#change(routeName, actor, 'weight.set', (entry) => {
+      entry.weight = weight;
+      entry.weightSource = source;
+    });
+  }
+
+  kill(routeName: string, actor: string): Promise<ChangeResult> {
+    this.#requireCanary(routeName);
+    return this.#change(routeName, actor, 'kill', (entry) => {
+      entry.killed = true;
+    });
+  }
+
+  resume(routeName: string, actor: string): Promise<ChangeResult> {
+    this.#requireCanary(routeName);
+    if (!this.#state.routes[routeName]?.killed) throw new ConflictError(`route "${routeName}" is not killed`);
+    return this.#change(routeName, actor, 'resume', (entry) => {
+      delete entry.killed;
+    });
+  }
+
+  promote(routeName: string, actor: string, source: WeightSource = 'operator'): Promise<ChangeResult> {
+    this.#requireCanary(routeName);
+    if (this.#state.routes[routeName]?.killed) throw new ConflictError(`route "${routeName}" is killed; resume it before promoting`);
+    return this.#change(routeName, actor, 'promote', (entry) => {
+      entry.weight = 100;
+      entry.weightSource = source;
+    });
+  }
+
+  /** Re-reads the config file. Never throws for a bad file: the outcome says what was wrong. */
+  async reload(actor: string): Promise<ReloadOutcome> {
+    const path = this.#deps.configPath;
+    if (path === null) throw new ConflictError('splitgate was started without a config file; nothing to reload');
+    let next: Config;
+    try {
+      next = await loadConfigFile(path);
+    } catch (error) {
+      const errors = error instanceof ConfigError ? error.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)) : [(error as Error).message];
+      return this.#rejectReload(actor, errors);
+    }
+    return this.applyConfig(next, actor);
+  }
+
+  applyConfig(next: Config, actor: string): ReloadOutcome {
+    const previous = this.#config;
+    const warnings: string[] = [];
+    if (!sameAddress(previous.listen, next.listen)) warnings.push('listen changed: takes effect at the next restart');
+    if (!sameAddress(previous.admin.listen, next.admin.listen)) warnings.push('admin.listen changed: takes effect at the next restart');
+    const hash = hashConfig(next);
+    if (hash === this.#configHash) {
+      return { ok: true, generation: this.#generation, hash, warnings: ['config unchanged'] };
+    }
+    const retired = this.#deps.pools.update(next);
+    this.#config = next;
+    this.#configHash = hash;
+    this.#swap(this.#build());
+    this.#lastReloadError = null;
+    for (const listener of this.#configListeners) listener(next);
+    // Pools that left finish their in-flight requests, then close (undici's close waits for them).
+    for (const upstream of retired) upstream.pool.close().catch(() => undefined);
+    this.#deps.metrics.configReloads.inc({ result: 'success' });
+    this.#deps.events.record({
+      actor,
+      action: 'config.reload',
+      before: { hash: hashConfig(previous) },
+      after: { hash, generation: this.#generation },
+      ...(warnings.length ? { message: warnings.join('; ') } : {}),
+    });
+    this.#deps.logger.info({ generation: this.#generation, hash, warnings }, 'config reloaded');
+    return { ok: true, generation: this.#generation, hash, ...(warnings.length ? { warnings } : {}) };
+  }
+
+  // internals -------------------------------------------------------------------------------------------------
+
+  #rejectReload(actor: string, errors: readonly string[]): ReloadOutcome {
+    this.#lastReloadError = { time: new Date().toISOString(), errors };
+    this.#deps.metrics.configReloads.inc({ result: 'failure' });
+    this.#deps.events.record({ actor, action: 'config.reload_failed', message: errors.join('; ') });
+    this.#deps.logger.error({ errors }, 'config reload rejected; the running config stays');
+    return { ok: false, generation: this.#generation, hash: this.#configHash, errors };
+  }
+
+  #requireCanary(routeName: string): void {
+    const route = this.#config.routes.find((r) => r.name === routeName);
+    if (!route) throw new UnknownRouteError(routeName);
+    if (route.canary === undefined) throw new ConflictError(`route "${routeName}" has no canary`);
+  }
+
+  async #change(routeName: string, actor: string, action: string, mutate: (entry: RouteRuntimeState) => void): Promise<ChangeResult> {
+    const before = this.#routeView(routeName);
+    const next: RuntimeState = structuredClone(this.#state);
+    const entry = (next.routes[routeName] ??= {});
+    mutate(entry);
+    if (Object.keys(entry).length === 0) delete next.routes[routeName];
+    this.#state = next;
+    this.#swap(this.#build());
+    const after = this.#routeView(routeName);
+    this.#deps.events.record({ actor, action, route: routeName, before, after });
+    this.#deps.logger.info({ actor, action, route: routeName, before, after }, 'runtime change');
+    const result: ChangeResult = { route: routeName, ...after, generation: this.#generation };
+    const file = this.#deps.stateFile;
+    if (file === null) return result;
+    try {
+      await file.save(this.#state);
+      return result;
+    } catch (error) {
+      const warning = `in force, but not saved to ${file.path}: ${(error as Error).message}`;
+      this.#deps.logger.error({ route: routeName, action, error: (error as Error).message }, 'runtime state not saved');
+      return { ...result, warning };
+    }
+  }
+
+  #routeView(routeName: string): { weight: number; weightSource: WeightSource; killed: boolean } {
+    const route = this.#store?.current.table.routes.find((r) => r.name === routeName);
+    return route ? { weight: route.weight, weightSource: route.weightSource, killed: route.killed } : { weight: 0, weightSource: 'config', killed: false };
+  }
+
+  #build(): ActiveTable {
+    this.#generation++;
+    const weights: Record<string, { weight: number; source: WeightSource }> = {};
+    const killed = new Set<string>();
+    for (const [name, entry] of Object.entries(this.#state.routes)) {
+      if (entry.weight !== undefined) weights[name] = { weight: entry.weight, source: entry.weightSource ?? 'operator' };
+      if (entry.killed) killed.add(name);
+    }
+    const runtime: RuntimeOverrides = { weights, killed };
+    const table = activateTable(this.#config, this.#generation, runtime, this.#deps.pools, this.#deps.metrics, this.#deps.mirror, this.#deps.series);
+    this.#deps.metrics.configInfo.reset();
+    this.#deps.metrics.configInfo.set({ generation: String(this.#generation), hash: this.#configHash }, 1);
+    return table;
+  }
+
+  #swap(next: ActiveTable): void {
+    if (this.#store === null) throw new Error('controller is not attached to a table store');
+    this.#store.swap(next);
+  }
+}
+
+/** A short, stable fingerprint of the effective config, so operators can see that every replica runs the same. */
+export function hashConfig(config: Config): string {
+  return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${stableStringify((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.host === b.host && a.port === b.port;
+}

@@ -1,0 +1,107 @@
+/**
+ * Runtime state that must survive a restart (operator weights, kill switches, and later rollout progress), in a
+ * small JSON file. Written atomically: a temporary file in the same directory, fsync'd, then renamed over the old
+ * one, so a crash leaves either the old state or the new, never half of one. Writes are serialized.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { WeightSource } from '../routing/table.js';
+
+export interface RouteRuntimeState {
+  weight?: number;
+  weightSource?: WeightSource;
+  killed?: boolean;
+  /** Opaque to this module: owned by the rollout controller. */
+  rollout?: unknown;
+}
+
+export interface RuntimeState {
+  version: 1;
+  routes: Record<string, RouteRuntimeState>;
+}
+
+export function emptyState(): RuntimeState {
+  return { version: 1, routes: {} };
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly state: RuntimeState; readonly found: boolean }
+  | { readonly ok: false; readonly error: string };
+
+export class StateFile {
+  readonly path: string;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  async load(): Promise<LoadResult> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, state: emptyState(), found: false };
+      return { ok: false, error: `cannot read state file ${this.path}: ${(error as Error).message}` };
+    }
+    try {
+      return { ok: true, state: parseState(JSON.parse(text)), found: true };
+    } catch (error) {
+      return { ok: false, error: `state file ${this.path} is not valid (${(error as Error).message}); ignoring it` };
+    }
+  }
+
+  /** Resolves when this state (or a later one) is on disk. */
+  save(state: RuntimeState): Promise<void> {
+    const text = `${JSON.stringify(state, null, 2)}\n`;
+    const write = this.#queue.then(() => writeAtomically(this.path, text));
+    this.#queue = write.catch(() => undefined);
+    return write;
+  }
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(temporary, 'w', 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+}
+
+const WEIGHT_SOURCES = new Set(['config', 'operator', 'rollout']);
+
+function parseState(raw: unknown): RuntimeState {
+  if (raw === null || typeof raw !== 'object') throw new Error('not a JSON object');
+  const { version, routes } = raw as { version?: unknown; routes?: unknown };
+  if (version !== 1) throw new Error(`unsupported version ${JSON.stringify(version)}`);
+  if (routes === null || typeof routes !== 'object' || Array.isArray(routes)) throw new Error('routes must be an object');
+  const out: RuntimeState = emptyState();
+  for (const [name, value] of Object.entries(routes as Record<string, unknown>)) {
+    if (value === null || typeof value !== 'object') throw new Error(`routes.${name} must be an object`);
+    const entry = value as Record<string, unknown>;
+    const parsed: RouteRuntimeState = {};
+    if (entry.weight !== undefined) {
+      if (typeof entry.weight !== 'number' || !(entry.weight >= 0 && entry.weight <= 100)) throw new Error(`routes.${name}.weight must be 0..100`);
+      parsed.weight = entry.weight;
+      parsed.weightSource = WEIGHT_SOURCES.has(entry.weightSource as string) ? (entry.weightSource as WeightSource) : 'operator';
+    }
+    if (entry.killed !== undefined) {
+      if (typeof entry.killed !== 'boolean') throw new Error(`routes.${name}.killed must be true or false`);
+      parsed.killed = entry.killed;
+    }
+    if (entry.rollout !== undefined) parsed.rollout = entry.rollout;
+    out.routes[name] = parsed;
+  }
+  return out;
+}

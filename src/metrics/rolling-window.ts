@@ -1,0 +1,86 @@
+/**
+ * Recent traffic of one (route, version) in one-second slots, for the questions Prometheus answers too slowly
+ * for an operator staring at /status or for a rollout deciding its next step: how many requests in the last N
+ * seconds, how many failed, and latency quantiles. Fixed memory: SLOTS slots of a few counters each; a slot is
+ * reused when its second comes round again.
+ */
+import { DURATION_BUCKETS } from './metrics.js';
+
+export const SLOTS = 600;
+
+class Slot {
+  second = -1;
+  requests = 0;
+  errors = 0;
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+
+  reset(second: number): void {
+    this.second = second;
+    this.requests = 0;
+    this.errors = 0;
+    this.buckets.fill(0);
+  }
+}
+
+export interface WindowSnapshot {
+  readonly seconds: number;
+  readonly requests: number;
+  /** Responses with status ≥ 500 (and 499 client-closed is not an error of the version). */
+  readonly errors: number;
+  /** Counts per DURATION_BUCKETS upper bound, the last one for +Inf. Not cumulative. */
+  readonly buckets: readonly number[];
+}
+
+export class RollingWindow {
+  readonly #slots: Slot[] = Array.from({ length: SLOTS }, () => new Slot());
+
+  observe(nowMs: number, status: number, seconds: number): void {
+    const second = Math.floor(nowMs / 1000);
+    const slot = this.#slots[second % SLOTS];
+    if (slot.second !== second) slot.reset(second);
+    slot.requests++;
+    if (status >= 500) slot.errors++;
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]) bucket++;
+    slot.buckets[bucket]++;
+  }
+
+  /** Totals over the `spanSeconds` whole seconds up to and including the current one. */
+  snapshot(nowMs: number, spanSeconds: number): WindowSnapshot {
+    const span = Math.max(1, Math.min(spanSeconds, SLOTS));
+    const now = Math.floor(nowMs / 1000);
+    let requests = 0;
+    let errors = 0;
+    const buckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
+    for (const slot of this.#slots) {
+      if (slot.second <= now - span || slot.second > now) continue;
+      requests += slot.requests;
+      errors += slot.errors;
+      for (let i = 0; i < buckets.length; i++) buckets[i] += slot.buckets[i];
+    }
+    return { seconds: span, requests, errors, buckets };
+  }
+}
+
+/**
+ * The q-quantile of a bucketed distribution, interpolating linearly inside the bucket as Prometheus's
+ * histogram_quantile does. Null when there are no observations. Observations above the last finite bound are
+ * reported as that bound.
+ */
+export function quantileOf(buckets: readonly number[], q: number): number | null {
+  const total = buckets.reduce((sum, count) => sum + count, 0);
+  if (total === 0) return null;
+  const rank = q * total;
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    const count = buckets[i];
+    if (seen + count >= rank && count > 0) {
+      if (i >= DURATION_BUCKETS.length) return DURATION_BUCKETS[DURATION_BUCKETS.length - 1];
+      const lower = i === 0 ? 0 : DURATION_BUCKETS[i - 1];
+      const upper = DURATION_BUCKETS[i];
+      return lower + (upper - lower) * ((rank - seen) / count);
+    }
+    seen += count;
+  }
+  return DURATION_BUCKETS[DURATION_BUCKETS.length - 1];
+}
