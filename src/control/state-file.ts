@@ -61,8 +61,24 @@ export class StateFile {
   }
 }
 
+/**
+ * Creates missing parent directories one level at a time. Not `mkdir({ recursive: true })`: on Node 20 that never
+ * settles on file systems that answer ENOENT to every mkdir (seen on /proc), which would hang the admin call.
+ */
+async function ensureDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw error;
+    await ensureDirectory(dirname(dir));
+    await mkdir(dir);
+  }
+}
+
 async function writeAtomically(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await ensureDirectory(dirname(path));
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(temporary, 'w', 0o600);
   try {

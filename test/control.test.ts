@@ -1,0 +1,214 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
+import { Controller } from '../src/control/controller.js';
+import { EventLog } from '../src/control/event-log.js';
+import { StateFile } from '../src/control/state-file.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
+import { DURATION_BUCKETS } from '../src/metrics/metrics.js';
+import { quantileOf, RollingWindow } from '../src/metrics/rolling-window.js';
+import { MirrorBook } from '../src/mirror/mirror-records.js';
+import { UpstreamPools } from '../src/proxy/upstream-pools.js';
+import { TableStore } from '../src/state/table-store.js';
+
+const RAW = {
+  upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+  routes: [
+    { name: 'api', stable: 's', canary: 'c', weight: 5 },
+    { name: 'plain', stable: 's' },
+  ],
+};
+
+const opened: UpstreamPools[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((pools) => pools.close()));
+});
+
+async function setup(options: { stateFile?: StateFile | null; configPath?: string; raw?: Record<string, unknown> } = {}) {
+  const config = validateConfig(options.raw ?? RAW);
+  const metrics = createMetrics(new Registry(), { processMetrics: false });
+  const pools = new UpstreamPools();
+  opened.push(pools);
+  pools.update(config);
+  const events = new EventLog();
+  const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const controller = new Controller({
+    config,
+    configPath: options.configPath ?? null,
+    pools,
+    metrics,
+    series: new SeriesBook(metrics),
+    mirror: { book: new MirrorBook(metrics), logger, random: Math.random },
+    events,
+    stateFile: options.stateFile ?? null,
+    logger,
+  });
+  const store = new TableStore(await controller.initialTable());
+  controller.attach(store);
+  return { controller, store, events, metrics };
+}
+
+describe('Controller', () => {
+  it('applies a weight by swapping the table, records the event and updates the gauge', async () => {
+    const { controller, store, events, metrics } = await setup();
+    const before = store.current;
+    const result = await controller.setWeight('api', 20, 'alice');
+    expect(result).toMatchObject({ route: 'api', weight: 20, weightSource: 'operator', killed: false, generation: 2 });
+    expect(store.current).not.toBe(before);
+    expect(before.table.routes[0].weight).toBe(5);
+    expect(store.current.table.routes[0]).toMatchObject({ weight: 20, buckets: 2000, weightSource: 'operator' });
+    expect(events.list()[0]).toMatchObject({ actor: 'alice', action: 'weight.set', route: 'api', before: { weight: 5 }, after: { weight: 20 } });
+    expect((await metrics.routeWeight.get()).values.find((v) => v.labels.route === 'api')?.value).toBe(20);
+  });
+
+  it('validates weights and routes', async () => {
+    const { controller } = await setup();
+    expect(() => controller.setWeight('api', 101, 'a')).toThrow(expect.objectContaining({ code: 'SG_INVALID', status: 400 }));
+    expect(() => controller.setWeight('api', '20', 'a')).toThrow(expect.objectContaining({ status: 400 }));
+    expect(() => controller.setWeight('api', 0.001, 'a')).toThrow(/two decimals/);
+    expect(() => controller.setWeight('nope', 1, 'a')).toThrow(expect.objectContaining({ code: 'SG_UNKNOWN_ROUTE', status: 404 }));
+    expect(() => controller.kill('plain', 'a')).toThrow(expect.objectContaining({ code: 'SG_CONFLICT', status: 409 }));
+  });
+
+  it('kill wins until resume; resume restores the weight; promote needs the kill lifted', async () => {
+    const { controller, store, metrics } = await setup();
+    await controller.setWeight('api', 30, 'a');
+    await controller.kill('api', 'a');
+    expect(store.current.table.routes[0]).toMatchObject({ killed: true, weight: 30 });
+    expect((await metrics.routeWeight.get()).values.find((v) => v.labels.route === 'api')?.value).toBe(0);
+    expect(() => controller.promote('api', 'a')).toThrow(expect.objectContaining({ status: 409 }));
+    await controller.resume('api', 'a');
+    expect(store.current.table.routes[0]).toMatchObject({ killed: false, weight: 30 });
+    expect(() => controller.resume('api', 'a')).toThrow(expect.objectContaining({ status: 409 }));
+    await controller.promote('api', 'a');
+    expect(store.current.table.routes[0].weight).toBe(100);
+  });
+
+  it('serializes concurrent changes: the last one wins, every one is recorded, generations increase', async () => {
+    const { controller, store, events } = await setup();
+    const results = await Promise.all([1, 2, 3, 4, 5].map((w) => controller.setWeight('api', w, `op${w}`)));
+    expect(results.map((r) => r.generation)).toEqual([2, 3, 4, 5, 6]);
+    expect(store.current.table.routes[0].weight).toBe(5);
+    expect(events.list({ route: 'api' })).toHaveLength(5);
+  });
+
+  it('persists runtime state and restores it on the next start, so a killed canary stays killed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-state-'));
+    const path = join(dir, 'state.json');
+    const first = await setup({ stateFile: new StateFile(path) });
+    await first.controller.setWeight('api', 40, 'a');
+    await first.controller.kill('api', 'a');
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ version: 1, routes: { api: { weight: 40, weightSource: 'operator', killed: true } } });
+    const second = await setup({ stateFile: new StateFile(path) });
+    expect(second.store.current.table.routes[0]).toMatchObject({ weight: 40, killed: true, weightSource: 'operator' });
+  });
+
+  it('reports and ignores a corrupt state file instead of crashing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-state-'));
+    const path = join(dir, 'state.json');
+    await writeFile(path, '{"version":1,"routes":{"api":{"weight":"lots"');
+    const { controller, store, events } = await setup({ stateFile: new StateFile(path) });
+    expect(controller.stateError).toMatch(/not valid/);
+    expect(store.current.table.routes[0].weight).toBe(5);
+    expect(events.list()[0]).toMatchObject({ action: 'state.ignored' });
+    // The next change replaces the corrupt file with a valid one.
+    await controller.setWeight('api', 7, 'a');
+    expect(JSON.parse(await readFile(path, 'utf8')).routes.api.weight).toBe(7);
+  });
+
+  it('reports a state file that cannot be written, keeping the change in force', async () => {
+    const { controller, store } = await setup({ stateFile: new StateFile('/proc/splitgate-cannot-write/state.json') });
+    const result = await controller.kill('api', 'a');
+    expect(result.warning).toMatch(/in force, but not saved/);
+    expect(store.current.table.routes[0].killed).toBe(true);
+  });
+
+  it('reloads a good config, rejects a bad or half-written one and keeps the running table', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-reload-'));
+    const path = join(dir, 'splitgate.yaml');
+    await writeFile(path, 'upstreams: { s: "http://127.0.0.1:1", c: "http://127.0.0.1:2" }\nroutes: [{ name: api, stable: s, canary: c, weight: 5 }]\n');
+    const { controller, store, metrics, events } = await setup({ configPath: path });
+    await writeFile(path, 'upstreams: { s: "http://127.0.0.1:1", c: "http://127.0.0.1:2" }\nroutes: [{ name: api, stable: s, canary: c, weight: 12.5 }]\n');
+    const good = await controller.reload('test');
+    expect(good).toMatchObject({ ok: true, generation: 2 });
+    expect(store.current.table.routes[0].weight).toBe(12.5);
+
+    const running = store.current;
+    await writeFile(path, 'upstreams: { s: "http://127.0.0.1:1" }\nroutes: [{ name: api, stable: s, canary: gone, weight: 500 }]\n');
+    const bad = await controller.reload('test');
+    expect(bad.ok).toBe(false);
+    expect(bad.errors).toEqual(expect.arrayContaining(['routes[0].weight: must be between 0 and 100']));
+    expect(store.current).toBe(running);
+    expect(controller.lastReloadError?.errors).toEqual(bad.errors);
+
+    await writeFile(path, 'upstreams: { s: "http://127.0.0.1:1", c: "http://12');
+    expect((await controller.reload('test')).ok).toBe(false);
+    expect(store.current).toBe(running);
+    expect((await metrics.configReloads.get()).values).toEqual(
+      expect.arrayContaining([
+        { labels: { result: 'success' }, value: 1 },
+        { labels: { result: 'failure' }, value: 2 },
+      ]),
+    );
+    expect(events.list().map((e) => e.action)).toEqual(['config.reload_failed', 'config.reload_failed', 'config.reload']);
+  });
+
+  it('keeps operator weights over a reloaded config, and reuses unchanged pools', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-reload-'));
+    const path = join(dir, 'splitgate.yaml');
+    const write = (weight: number, canaryPort: number) =>
+      writeFile(path, `upstreams: { s: "http://127.0.0.1:1", c: "http://127.0.0.1:${canaryPort}" }\nroutes: [{ name: api, stable: s, canary: c, weight: ${weight} }]\n`);
+    await write(5, 2);
+    const { controller, store } = await setup({ configPath: path });
+    const stablePool = store.current.bindings[0].stable.upstream.pool;
+    const canaryPool = store.current.bindings[0].canary!.upstream.pool;
+    await controller.setWeight('api', 50, 'op');
+    await write(10, 3);
+    await controller.reload('test');
+    expect(store.current.table.routes[0]).toMatchObject({ weight: 50, weightSource: 'operator' });
+    expect(store.current.bindings[0].stable.upstream.pool).toBe(stablePool);
+    expect(store.current.bindings[0].canary!.upstream.pool).not.toBe(canaryPool);
+    expect(canaryPool.closed).toBe(true);
+  });
+});
+
+describe('EventLog', () => {
+  it('is bounded and lists newest first with filters', () => {
+    const log = new EventLog(3, () => new Date(0));
+    for (let i = 0; i < 5; i++) log.record({ actor: 'a', action: `x${i}`, route: i % 2 ? 'odd' : 'even' });
+    expect(log.list().map((e) => e.action)).toEqual(['x4', 'x3', 'x2']);
+    expect(log.list({ route: 'even' }).map((e) => e.action)).toEqual(['x4', 'x2']);
+    expect(log.list({ since: 3 }).map((e) => e.id)).toEqual([5, 4]);
+    expect(log.list({ limit: 1 })).toHaveLength(1);
+  });
+});
+
+describe('RollingWindow', () => {
+  it('sums the last N seconds and forgets older slots', () => {
+    const window = new RollingWindow();
+    const t0 = 1_000_000_000;
+    window.observe(t0, 200, 0.002);
+    window.observe(t0 + 500, 503, 0.2);
+    window.observe(t0 + 30_000, 200, 0.002);
+    expect(window.snapshot(t0 + 30_000, 60)).toMatchObject({ requests: 3, errors: 1 });
+    expect(window.snapshot(t0 + 30_000, 10)).toMatchObject({ requests: 1, errors: 0 });
+    expect(window.snapshot(t0 + 61_000, 60)).toMatchObject({ requests: 1 });
+    // A slot reused a full ring later holds only the new second.
+    window.observe(t0 + 600_000, 200, 0.002);
+    expect(window.snapshot(t0 + 600_000, 1)).toMatchObject({ requests: 1 });
+  });
+
+  it('quantiles interpolate within buckets like histogram_quantile', () => {
+    const buckets = new Array(DURATION_BUCKETS.length + 1).fill(0);
+    buckets[0] = 50; // ≤ 1 ms
+    buckets[3] = 50; // 5..10 ms
+    expect(quantileOf(buckets, 0.5)).toBeCloseTo(0.001);
+    expect(quantileOf(buckets, 0.99)).toBeCloseTo(0.005 + 0.005 * (49 / 50));
+    expect(quantileOf(new Array(DURATION_BUCKETS.length + 1).fill(0), 0.5)).toBeNull();
+  });
+});
