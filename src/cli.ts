@@ -1,16 +1,19 @@
 /**
  * The `splitgate` command: `splitgate --config FILE` runs the proxy; `splitgate validate FILE` checks a config and
- * prints every problem with its path. Exit codes: 0 ok, 1 invalid config or failed start, 2 bad usage.
+ * prints every problem with its path; `status`, `weight`, `kill`, ... talk to a running instance's admin API.
+ * Exit codes: 0 ok, 1 invalid config, failed start or failed call, 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load.js';
+import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import { Splitgate } from './splitgate.js';
 
 const USAGE = `usage:
   splitgate --config FILE     run the proxy with FILE (YAML)
   splitgate validate FILE     check FILE and list every problem with its path
+${CONTROL_USAGE}
   splitgate --version | --help`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -23,6 +26,10 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        admin: { type: 'string' },
+        token: { type: 'string' },
+        actor: { type: 'string' },
+        json: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -45,6 +52,16 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return validate(file);
+  }
+  if (positionals[0] !== undefined && CONTROL_COMMANDS.has(positionals[0])) {
+    return runControl(positionals[0], positionals.slice(1), {
+      admin: values.admin ?? process.env.SPLITGATE_ADMIN_URL ?? 'http://127.0.0.1:9901',
+      token: values.token ?? process.env.SPLITGATE_ADMIN_TOKEN,
+      actor: values.actor ?? process.env.USER,
+      json: values.json ?? false,
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+    });
   }
   if (positionals.length > 0) {
     process.stderr.write(`splitgate: unknown command "${positionals[0]}"\n${USAGE}\n`);

@@ -1,0 +1,181 @@
+/**
+ * `splitgate status|weight|kill|resume|promote|reload|events`: the admin API from a terminal. Address and token
+ * come from --admin/--token or SPLITGATE_ADMIN_URL/SPLITGATE_ADMIN_TOKEN. Prints a readable summary (or the raw
+ * JSON with --json); exits 1 when the call fails, with the API's error code and message.
+ */
+
+export interface ControlOptions {
+  readonly admin: string;
+  readonly token: string | undefined;
+  readonly json: boolean;
+  readonly actor: string | undefined;
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events']);
+
+export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
+  splitgate weight ROUTE PERCENT   set the canary weight (0..100, two decimals)
+  splitgate kill ROUTE             kill switch: all traffic to stable and mirroring off, at once
+  splitgate resume ROUTE           lift the kill switch
+  splitgate promote ROUTE          send 100 % to the canary
+  splitgate reload                 re-read the config file (a bad file is rejected, the running one stays)
+  splitgate events [ROUTE]         the audit trail, newest first
+    options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
+             (default $SPLITGATE_ADMIN_TOKEN), --json`;
+
+interface ApiError {
+  error?: { code?: string; message?: string; details?: unknown };
+}
+
+export async function runControl(command: string, args: readonly string[], options: ControlOptions): Promise<number> {
+  const route = args[0];
+  const needRoute = (): boolean => {
+    if (route) return true;
+    options.err(`splitgate ${command}: which route?\n`);
+    return false;
+  };
+  try {
+    switch (command) {
+      case 'status': {
+        const status = await call(options, 'GET', '/status');
+        options.out(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status as StatusBody));
+        return 0;
+      }
+      case 'events': {
+        const query = route ? `?route=${encodeURIComponent(route)}&limit=50` : '?limit=50';
+        const body = (await call(options, 'GET', `/events${query}`)) as { events: EventBody[] };
+        options.out(options.json ? `${JSON.stringify(body, null, 2)}\n` : formatEvents(body.events));
+        return 0;
+      }
+      case 'weight': {
+        if (!needRoute()) return 2;
+        const weight = Number(args[1]);
+        if (args[1] === undefined || !Number.isFinite(weight)) {
+          options.err('splitgate weight: usage: splitgate weight ROUTE PERCENT\n');
+          return 2;
+        }
+        return report(options, await call(options, 'PUT', `/routes/${encodeURIComponent(route)}/weight`, { weight }));
+      }
+      case 'kill':
+      case 'resume':
+      case 'promote':
+        if (!needRoute()) return 2;
+        return report(options, await call(options, 'POST', `/routes/${encodeURIComponent(route)}/${command}`));
+      case 'reload': {
+        const outcome = await call(options, 'POST', '/reload');
+        options.out(options.json ? `${JSON.stringify(outcome, null, 2)}\n` : `reloaded: generation ${(outcome as { generation: number }).generation}\n`);
+        return 0;
+      }
+      default:
+        options.err(`splitgate: unknown command "${command}"\n`);
+        return 2;
+    }
+  } catch (error) {
+    options.err(`splitgate ${command}: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function call(options: ControlOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.actor) headers['x-actor'] = options.actor;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, options.admin), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    throw new Error(`cannot reach the admin API at ${options.admin} (${cause?.code ?? (error as Error).message})`);
+  }
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON: reported as text below.
+  }
+  if (!response.ok) {
+    const apiError = (parsed as ApiError).error;
+    const details = Array.isArray(apiError?.details) ? `\n  ${apiError.details.join('\n  ')}` : '';
+    throw new Error(`${response.status} ${apiError?.code ?? ''} ${apiError?.message ?? text}`.replace(/\s+/g, ' ').trim() + details);
+  }
+  return parsed;
+}
+
+function report(options: ControlOptions, result: unknown): number {
+  if (options.json) {
+    options.out(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  }
+  const r = result as { route: string; weight: number; weightSource: string; killed: boolean; generation: number; warning?: string };
+  options.out(`${r.route}: weight ${r.weight} % (${r.weightSource})${r.killed ? ', KILLED (all traffic to stable)' : ''}, generation ${r.generation}\n`);
+  if (r.warning) options.err(`warning: ${r.warning}\n`);
+  return 0;
+}
+
+interface VersionBody {
+  rps: number | null;
+  successRate: number | null;
+  p99Ms: number | null;
+  requests: number;
+}
+
+interface StatusBody {
+  generation: number;
+  configHash: string;
+  lastReloadError: { errors: string[] } | null;
+  routes: Array<{
+    name: string;
+    weight: number;
+    weightSource: string;
+    killed: boolean;
+    upstreams: { stable: string; canary: string | null };
+    mirror: { to: string; percent: number; matchRate: number | null } | null;
+    versions: { stable: VersionBody; canary: VersionBody | null };
+  }>;
+}
+
+function formatStatus(status: StatusBody): string {
+  const lines = [`generation ${status.generation}, config ${status.configHash}`];
+  if (status.lastReloadError) lines.push(`last reload REJECTED: ${status.lastReloadError.errors.join('; ')}`);
+  for (const route of status.routes) {
+    const state = route.killed ? 'KILLED' : route.upstreams.canary === null ? 'no canary' : `${route.weight} % canary (${route.weightSource})`;
+    lines.push('', `${route.name}: ${state}`);
+    lines.push(`  ${'version'.padEnd(8)} ${'req/s'.padStart(9)} ${'success'.padStart(9)} ${'p99'.padStart(10)} ${'requests'.padStart(9)}`);
+    for (const [version, stats] of [['stable', route.versions.stable], ['canary', route.versions.canary]] as const) {
+      if (stats === null) continue;
+      lines.push(
+        `  ${version.padEnd(8)} ${fmt(stats.rps, '').padStart(9)} ${fmt(stats.successRate, ' %').padStart(9)} ${fmt(stats.p99Ms, ' ms').padStart(10)} ${String(stats.requests).padStart(9)}`,
+      );
+    }
+    if (route.mirror) lines.push(`  mirror → ${route.mirror.to} at ${route.mirror.percent} %, match rate ${route.mirror.matchRate === null ? '–' : `${(route.mirror.matchRate * 100).toFixed(2)} %`}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface EventBody {
+  time: string;
+  actor: string;
+  action: string;
+  route?: string;
+  before?: unknown;
+  after?: unknown;
+  message?: string;
+}
+
+function formatEvents(events: EventBody[]): string {
+  if (events.length === 0) return 'no events\n';
+  return `${events
+    .map((e) => {
+      const change = e.before !== undefined || e.after !== undefined ? ` ${JSON.stringify(e.before ?? null)} → ${JSON.stringify(e.after ?? null)}` : '';
+      return `${e.time}  ${e.action.padEnd(20)} ${(e.route ?? '').padEnd(12)} ${e.actor}${change}${e.message ? `  ${e.message}` : ''}`;
+    })
+    .join('\n')}\n`;
+}
+
+function fmt(value: number | null, unit: string): string {
+  return value === null ? '–' : `${value}${unit}`;
+}
