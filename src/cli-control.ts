@@ -87,8 +87,8 @@ async function call(options: ControlOptions, method: string, path: string, body?
   try {
     response = await fetch(new URL(path, options.admin), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    throw new Error(`cannot reach the admin API at ${options.admin} (${cause?.code ?? (error as Error).message})`);
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach the admin API at ${options.admin} (${cause?.code ?? cause?.message ?? (error as Error).message})`);
   }
   const text = await response.text();
   let parsed: unknown = text;
