@@ -19,6 +19,7 @@ import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
+import { RolloutManager } from './rollout/rollout-manager.js';
 import { TableStore } from './state/table-store.js';
 
 export interface SplitgateOptions {
@@ -47,6 +48,7 @@ export class Splitgate {
   readonly series: SeriesBook;
   readonly events: EventLog;
   readonly controller: Controller;
+  readonly rollouts: RolloutManager;
   readonly #proxyServer: Server;
   readonly #adminServer: Server;
   #ready = false;
@@ -62,10 +64,13 @@ export class Splitgate {
     this.events = events;
     this.controller = controller;
     this.store = store;
+    this.rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date() });
+    const rollouts = this.rollouts;
     const accessLog = new AccessLog(logger, options.config.log.accessLog);
     controller.onConfigApplied((config) => {
       accessLog.configure(config.log.accessLog);
       logger.level = config.log.level;
+      rollouts.sync(config).catch((error: unknown) => logger.error({ err: error }, 'rollout sync failed'));
     });
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
     const service = this.service;
@@ -78,6 +83,7 @@ export class Splitgate {
         events,
         controller,
         series,
+        rollouts,
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),
@@ -117,6 +123,7 @@ export class Splitgate {
       throw error;
     }
     instance.#ready = true;
+    await instance.rollouts.sync(config);
     if (options.configPath && config.watch) {
       instance.#watcher = new ConfigWatcher(options.configPath, () => {
         instance.reload('file-watch').catch(() => undefined);
@@ -152,6 +159,7 @@ export class Splitgate {
   async #drainAndClose(drainTimeoutMs: number): Promise<void> {
     const service = this.service;
     this.#watcher?.close();
+    this.rollouts.stop();
     service.startDraining();
     const closed = new Promise<void>((resolve) => this.#proxyServer.close(() => resolve()));
     this.#proxyServer.closeIdleConnections();
@@ -167,6 +175,7 @@ export class Splitgate {
     if (!drained) this.logger.warn({ inFlight: service.inFlight, drainTimeoutMs }, 'drain timeout: closing remaining connections');
     this.#proxyServer.closeAllConnections();
     await closed;
+    this.mirrors.abortCopies();
     await this.pools.close();
     this.#adminServer.closeAllConnections();
     await new Promise<void>((resolve) => this.#adminServer.close(() => resolve()));

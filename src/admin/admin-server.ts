@@ -15,6 +15,7 @@ import { SplitgateError } from '../errors.js';
 import type { Metrics, SeriesBook } from '../metrics/metrics.js';
 import { quantileOf } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
+import type { RolloutManager } from '../rollout/rollout-manager.js';
 import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 
@@ -28,8 +29,7 @@ export interface AdminContext {
   /** False before the proxy listens and once it starts draining. */
   readonly ready: () => boolean;
   readonly startedAt: number;
-  /** Extra control endpoints (rollouts) mounted under /routes/{name}/…; returns false when it does not handle. */
-  readonly extraRouteActions?: (route: string, action: string[], body: unknown, actor: string) => Promise<unknown> | undefined;
+  readonly rollouts?: RolloutManager;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -84,9 +84,11 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     sendJson(res, 200, await controller[action](route, actor));
     return;
   }
-  const extra = context.extraRouteActions?.(route, action.split('/'), body, actor);
-  if (extra !== undefined) {
-    sendJson(res, 200, await extra);
+  const rolloutAction = /^rollout\/([a-z]+)$/.exec(action);
+  if (rolloutAction !== null && method === 'POST' && context.rollouts) {
+    const status = await context.rollouts.act(route, rolloutAction[1]);
+    context.events.record({ actor, action: `rollout.${rolloutAction[1]}.requested`, route, after: { phase: status.phase, weight: status.weight } });
+    sendJson(res, 200, { route, rollout: status });
     return;
   }
   throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
@@ -137,6 +139,9 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
       sendJson(res, 200, { route, diffs: records?.recent(clampInt(url.searchParams.get('limit'), 50, 1, 1000)) ?? [] });
       return;
     }
+    case '/rollouts':
+      sendJson(res, 200, { rollouts: context.rollouts?.statuses() ?? {} });
+      return;
     case '/diffs/summary':
       sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
       return;
@@ -169,6 +174,7 @@ function statusOf(context: AdminContext): unknown {
         configWeight: config.weight,
         killed: route.killed,
         rules: route.rules.length,
+        rollout: context.rollouts?.get(route.name)?.status ?? null,
         mirror: config.mirror
           ? {
               to: config.mirror.to,

@@ -48,6 +48,7 @@ export function validateConfig(raw: unknown, env: Env = process.env, source?: st
   const result = configSchema.safeParse(interpolated);
   if (!result.success) {
     issues.push(...result.error.issues.flatMap(toConfigIssues));
+    issues.push(...rawUnknownUpstreams(interpolated));
     throw new ConfigError(issues, source);
   }
   issues.push(...validateReferences(result.data));
@@ -93,6 +94,30 @@ function interpolateEnv(value: unknown, env: Env, path: string, issues: ConfigIs
   return value;
 }
 
+/** A route's stable/canary names that are not among the upstreams. */
+function unknownUpstreams(route: { stable?: unknown; canary?: unknown }, at: string, upstreams: object): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const role of ['stable', 'canary'] as const) {
+    const name = route[role];
+    if (typeof name === 'string' && name !== '' && !Object.hasOwn(upstreams, name)) {
+      issues.push({ path: `${at}.${role}`, message: `unknown upstream "${name}" (known: ${Object.keys(upstreams).join(', ') || 'none'})` });
+    }
+  }
+  return issues;
+}
+
+/**
+ * The same check on input the schema rejected, so that a schema error elsewhere does not hide a misspelt upstream
+ * until the next run: `validate` lists every problem at once.
+ */
+function rawUnknownUpstreams(raw: unknown): ConfigIssue[] {
+  const { upstreams, routes } = raw as { upstreams?: unknown; routes?: unknown };
+  if (!Array.isArray(routes) || upstreams === null || typeof upstreams !== 'object' || Array.isArray(upstreams)) return [];
+  return routes.flatMap((route: unknown, index) =>
+    route !== null && typeof route === 'object' ? unknownUpstreams(route, `routes[${index}]`, upstreams) : [],
+  );
+}
+
 function validateReferences(config: Config): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
@@ -102,12 +127,7 @@ function validateReferences(config: Config): ConfigIssue[] {
     if (first !== undefined) issues.push({ path: `${at}.name`, message: `duplicate route name "${route.name}" (also routes[${first}])` });
     else seen.set(route.name, index);
 
-    for (const role of ['stable', 'canary'] as const) {
-      const name = route[role];
-      if (name !== undefined && !(name in config.upstreams)) {
-        issues.push({ path: `${at}.${role}`, message: `unknown upstream "${name}" (known: ${Object.keys(config.upstreams).join(', ') || 'none'})` });
-      }
-    }
+    issues.push(...unknownUpstreams(route, at, config.upstreams));
     if (route.canary === undefined) {
       if (route.weight > 0) issues.push({ path: `${at}.weight`, message: 'must be 0 when the route has no canary' });
       route.rules?.forEach((rule, ruleIndex) => {
@@ -121,6 +141,17 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
     if (route.mirror?.sampleBy === 'sticky' && !route.sticky) {
       issues.push({ path: `${at}.mirror.sampleBy`, message: 'sticky sampling needs the route to set sticky.key' });
+    }
+    if (route.rollout) {
+      if (route.canary === undefined) issues.push({ path: `${at}.rollout`, message: 'needs the route to have a canary' });
+      if (route.rollout.steps[0] <= route.weight) {
+        issues.push({ path: `${at}.rollout`, message: `the first step (${route.rollout.steps[0]}) must be above the route's starting weight (${route.weight})` });
+      }
+      route.rollout.checks.forEach((check, checkIndex) => {
+        if (check.metric === 'mirror-match-rate' && !route.mirror) {
+          issues.push({ path: `${at}.rollout.checks[${checkIndex}].metric`, message: 'mirror-match-rate needs the route to mirror' });
+        }
+      });
     }
     route.rules?.forEach((rule, ruleIndex) => {
       if (rule.match.region && !route.region) {

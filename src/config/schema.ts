@@ -204,6 +204,123 @@ const mirror = z
   })
   .strict();
 
+/** An http(s) URL that may carry a path (webhooks, a Prometheus behind a path prefix). */
+const httpUrl = z.string().superRefine((value, ctx) => {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return;
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an absolute http:// or https:// URL (got ${JSON.stringify(value)})` });
+});
+
+const BUILTIN_METRICS = ['success-rate', 'latency-p99', 'latency-p50', 'mirror-match-rate'] as const;
+
+const rolloutCheck = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, 'must be 1-63 letters, digits, "_", "-" or "."').optional(),
+    /** A built-in measure from splitgate's own counters, compared in the same window for canary and stable. */
+    metric: z.enum(BUILTIN_METRICS).optional(),
+    /** A custom PromQL query against a real Prometheus; its first sample is the value. */
+    prometheus: z
+      .object({ address: httpUrl, query: z.string().min(1), timeout: duration.default('5s') })
+      .strict()
+      .optional(),
+    min: z.number().optional(),
+    /** For latency checks a duration (`500ms`) or milliseconds. */
+    max: z.union([z.number(), z.string()]).optional(),
+    vsStable: z
+      .object({
+        /** success-rate: canary error rate may exceed stable's by at most this many percentage points. */
+        maxDegradation: z.number().min(0).max(100).optional(),
+        /** latency: canary quantile may be at most this multiple of stable's. */
+        maxRatio: z.number().min(1).optional(),
+        /** One-sided confidence for "significantly worse" (success-rate). */
+        confidence: z.number().min(0.5).max(0.9999).default(0.95),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((check, ctx) => {
+    if ((check.metric === undefined) === (check.prometheus === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set exactly one of metric or prometheus' });
+    }
+    if (check.prometheus && !check.name) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['name'], message: 'is required for a prometheus check' });
+    if (check.min === undefined && check.max === undefined && check.vsStable === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set min, max or vsStable' });
+    }
+    if (check.vsStable && (check.prometheus || check.metric === 'mirror-match-rate')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['vsStable'], message: 'only success-rate and latency checks compare with stable' });
+    }
+    if (typeof check.max === 'string' && !(check.metric ?? '').startsWith('latency')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['max'], message: 'must be a number' });
+    }
+    if (typeof check.max === 'string' && parseDuration(check.max) === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['max'], message: `must be a duration such as 500ms (got ${JSON.stringify(check.max)})` });
+    }
+  })
+  .transform((check) => ({
+    ...check,
+    name: check.name ?? check.metric!,
+    max: check.max === undefined ? undefined : typeof check.max === 'number' ? check.max : parseDuration(check.max)!,
+  }));
+
+export const WEBHOOK_TYPES = ['confirm-rollout', 'pre-rollout', 'rollout', 'confirm-promotion', 'post-rollout', 'rollback'] as const;
+
+const rolloutWebhook = z
+  .object({
+    name: z.string().min(1).optional(),
+    type: z.enum(WEBHOOK_TYPES),
+    url: httpUrl,
+    timeout: duration.default('10s'),
+    metadata: z.record(z.string()).optional(),
+  })
+  .strict();
+
+const rollout = z
+  .object({
+    /** Change it to start a new rollout of the same canary address (a new image behind the same Service). */
+    revision: z.string().optional(),
+    interval: duration.default('30s').refine((ms) => ms >= 1_000 && ms <= 600_000, 'must be between 1s and 10m'),
+    stepWeights: z.array(weight).min(1).optional(),
+    stepWeight: weight.optional(),
+    maxWeight: weight.optional(),
+    threshold: z.number().int().min(1).default(3),
+    minRequests: z.number().int().min(0).default(100),
+    inconclusive: z.enum(['hold', 'fail']).default('hold'),
+    /** Consecutive inconclusive windows after which a window counts as failed. */
+    inconclusiveLimit: z.number().int().min(1).default(10),
+    checks: z.array(rolloutCheck).default([]),
+    webhooks: z.array(rolloutWebhook).default([]),
+    onSuccess: z.enum(['promote', 'hold']).default('promote'),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const explicit = spec.stepWeights !== undefined;
+    const generated = spec.stepWeight !== undefined || spec.maxWeight !== undefined;
+    if (explicit === generated) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set stepWeights, or stepWeight with maxWeight' });
+      return;
+    }
+    if (generated && (spec.stepWeight === undefined || spec.maxWeight === undefined || spec.stepWeight <= 0)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'stepWeight (> 0) and maxWeight go together' });
+    }
+    if (explicit && spec.stepWeights!.some((w, i) => i > 0 && w <= spec.stepWeights![i - 1])) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['stepWeights'], message: 'must increase strictly' });
+    }
+  })
+  .transform((spec) => ({ ...spec, steps: spec.stepWeights ?? stepsUpTo(spec.stepWeight!, spec.maxWeight!) }));
+
+/** stepWeight 10, maxWeight 35 → [10, 20, 30, 35]. */
+function stepsUpTo(step: number, max: number): number[] {
+  const steps: number[] = [];
+  for (let w = step; w < max - 1e-9; w = Math.round((w + step) * 100) / 100) steps.push(w);
+  steps.push(max);
+  return steps;
+}
+
 const route = z
   .object({
     name: z.string().regex(NAME, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
@@ -229,6 +346,7 @@ const route = z
     region: z.object({ header: headerName }).strict().optional(),
     timeouts: timeouts.optional(),
     mirror: mirror.optional(),
+    rollout: rollout.optional(),
   })
   .strict();
 
@@ -282,5 +400,8 @@ export type RouteConfig = Config['routes'][number];
 export type RuleConfig = NonNullable<RouteConfig['rules']>[number];
 export type StickySource = NonNullable<RouteConfig['sticky']>['key'][number];
 export type MirrorConfig = NonNullable<RouteConfig['mirror']>;
+export type RolloutConfig = NonNullable<RouteConfig['rollout']>;
+export type RolloutCheckConfig = RolloutConfig['checks'][number];
+export type RolloutWebhookConfig = RolloutConfig['webhooks'][number];
 export type TimeoutsConfig = z.output<typeof timeouts>;
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

@@ -170,6 +170,34 @@ export class Controller {
     });
   }
 
+  /**
+   * The rollout controller's one way to act: its status (persisted with the route's runtime state) plus any
+   * weight or kill switch change, applied together. The rollout records its own, richer events.
+   */
+  applyRollout(routeName: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }): Promise<ChangeResult> {
+    this.#requireCanary(routeName);
+    return this.#change(
+      routeName,
+      'rollout',
+      'rollout',
+      (entry) => {
+        entry.rollout = rollout;
+        if (change.weight !== undefined) {
+          entry.weight = change.weight;
+          entry.weightSource = 'rollout';
+        }
+        if (change.kill) entry.killed = true;
+        if (change.releaseKill) delete entry.killed;
+      },
+      false,
+    );
+  }
+
+  /** Persisted rollout status of a route, if any. */
+  rolloutState(routeName: string): unknown {
+    return this.#state.routes[routeName]?.rollout;
+  }
+
   /** Re-reads the config file. Never throws for a bad file: the outcome says what was wrong. */
   async reload(actor: string): Promise<ReloadOutcome> {
     const path = this.#deps.configPath;
@@ -229,17 +257,22 @@ export class Controller {
     if (route.canary === undefined) throw new ConflictError(`route "${routeName}" has no canary`);
   }
 
-  async #change(routeName: string, actor: string, action: string, mutate: (entry: RouteRuntimeState) => void): Promise<ChangeResult> {
+  async #change(routeName: string, actor: string, action: string, mutate: (entry: RouteRuntimeState) => void, audit = true): Promise<ChangeResult> {
     const before = this.#routeView(routeName);
     const next: RuntimeState = structuredClone(this.#state);
     const entry = (next.routes[routeName] ??= {});
+    const routingBefore = JSON.stringify([entry.weight, entry.weightSource, entry.killed]);
     mutate(entry);
+    const routingChanged = JSON.stringify([entry.weight, entry.weightSource, entry.killed]) !== routingBefore;
     if (Object.keys(entry).length === 0) delete next.routes[routeName];
     this.#state = next;
-    this.#swap(this.#build());
+    // State that does not change routing (a rollout's bookkeeping) is saved without building a new table.
+    if (routingChanged) this.#swap(this.#build());
     const after = this.#routeView(routeName);
-    this.#deps.events.record({ actor, action, route: routeName, before, after });
-    this.#deps.logger.info({ actor, action, route: routeName, before, after }, 'runtime change');
+    if (audit) {
+      this.#deps.events.record({ actor, action, route: routeName, before, after });
+      this.#deps.logger.info({ actor, action, route: routeName, before, after }, 'runtime change');
+    }
     const result: ChangeResult = { route: routeName, ...after, generation: this.#generation };
     const file = this.#deps.stateFile;
     if (file === null) return result;

@@ -38,6 +38,9 @@ export interface Metrics {
   readonly configGeneration: Gauge;
   readonly configInfo: Gauge<'generation' | 'hash'>;
   readonly configReloads: Counter<'result'>;
+  readonly rolloutPhase: Gauge<'route' | 'phase'>;
+  readonly rolloutStep: Gauge<'route'>;
+  readonly rolloutChecks: Counter<'route' | 'check' | 'result'>;
   readonly mirrorRequests: Counter<'route' | 'outcome'>;
   readonly mirrorDiffs: Counter<'route' | 'field'>;
   readonly mirrorDuration: Histogram<'route'>;
@@ -95,6 +98,24 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       name: 'splitgate_config_reloads_total',
       help: 'Config reloads by result (success, failure).',
       labelNames: ['result'],
+      registers,
+    }),
+    rolloutPhase: new Gauge({
+      name: 'splitgate_rollout_phase',
+      help: 'Rollout phase by route: 1 for the phase the rollout is in, 0 for the others.',
+      labelNames: ['route', 'phase'],
+      registers,
+    }),
+    rolloutStep: new Gauge({
+      name: 'splitgate_rollout_step',
+      help: 'Rollout step by route (1-based; 0 before the first step).',
+      labelNames: ['route'],
+      registers,
+    }),
+    rolloutChecks: new Counter({
+      name: 'splitgate_rollout_checks_total',
+      help: 'Rollout check evaluations by route, check and result (pass, fail, inconclusive).',
+      labelNames: ['route', 'check', 'result'],
       registers,
     }),
     mirrorRequests: new Counter({

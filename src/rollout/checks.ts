@@ -1,0 +1,158 @@
+/**
+ * Evaluates a rollout's checks over one analysis window. Pure: the window's numbers come in, a result per check
+ * comes out, each with the observed value, the threshold and the sample sizes, so a user can always see why.
+ * No data, too little data, NaN or a failed query is "inconclusive": never a pass, never a crash.
+ */
+import type { RolloutCheckConfig } from '../config/schema.js';
+import { quantileOf, type WindowSnapshot } from '../metrics/rolling-window.js';
+import { compareErrorRates, type Verdict } from './statistics.js';
+
+export interface CheckResult {
+  readonly check: string;
+  readonly result: Verdict;
+  /** The observed value in the check's unit (%, ms, or the query's), or null when there was none. */
+  readonly value: number | null;
+  readonly threshold: string;
+  readonly sample: { readonly canary: number; readonly stable?: number };
+  readonly detail: string;
+}
+
+export interface WindowInputs {
+  readonly canary: WindowSnapshot;
+  readonly stable: WindowSnapshot;
+  /** Mirror comparisons in the window, when the route mirrors. */
+  readonly mirror: { readonly compared: number; readonly matched: number } | null;
+  /** Results of Prometheus queries by check name: a number, or an error text. */
+  readonly queries: Readonly<Record<string, number | string>>;
+}
+
+/** Mirror comparisons needed before a match rate means anything. */
+export const MIN_MIRROR_SAMPLES = 20;
+/** Latency ratios between tiny values are noise: below this difference (ms) a ratio check passes. */
+const LATENCY_SLACK_MS = 2;
+
+export function evaluateCheck(check: RolloutCheckConfig, inputs: WindowInputs, minRequests: number): CheckResult {
+  if (check.prometheus) return evaluateQuery(check, inputs.queries[check.name]);
+  switch (check.metric) {
+    case 'success-rate':
+      return evaluateSuccessRate(check, inputs, minRequests);
+    case 'latency-p99':
+      return evaluateLatency(check, inputs, minRequests, 0.99);
+    case 'latency-p50':
+      return evaluateLatency(check, inputs, minRequests, 0.5);
+    case 'mirror-match-rate':
+      return evaluateMirror(check, inputs);
+    default:
+      return { check: check.name, result: 'inconclusive', value: null, threshold: '', sample: { canary: 0 }, detail: 'unknown metric' };
+  }
+}
+
+/** The window's verdict: any failed check fails it; else any inconclusive one makes it inconclusive. */
+export function windowVerdict(results: readonly CheckResult[]): Verdict {
+  if (results.some((r) => r.result === 'fail')) return 'fail';
+  if (results.some((r) => r.result === 'inconclusive')) return 'inconclusive';
+  return 'pass';
+}
+
+function evaluateSuccessRate(check: RolloutCheckConfig, { canary, stable }: WindowInputs, minRequests: number): CheckResult {
+  const sample = { canary: canary.requests, stable: stable.requests };
+  const value = canary.requests === 0 ? null : round(((canary.requests - canary.errors) / canary.requests) * 100);
+  const thresholds: string[] = [];
+  if (check.min !== undefined) thresholds.push(`≥ ${check.min} %`);
+  if (check.vsStable?.maxDegradation !== undefined) thresholds.push(`error rate ≤ stable + ${check.vsStable.maxDegradation} pp`);
+  const threshold = thresholds.join(' and ');
+  const base = { check: check.name, value, threshold, sample };
+  const needsStable = check.vsStable?.maxDegradation !== undefined;
+  if (canary.requests < Math.max(1, minRequests) || (needsStable && stable.requests < Math.max(1, minRequests))) {
+    return { ...base, result: 'inconclusive', detail: `too few requests (canary ${canary.requests}, stable ${stable.requests}; need ${minRequests} each)` };
+  }
+  const details: string[] = [];
+  let result: Verdict = 'pass';
+  if (check.min !== undefined && value! < check.min) {
+    result = 'fail';
+    details.push(`success rate ${value} % below ${check.min} %`);
+  }
+  if (check.vsStable?.maxDegradation !== undefined) {
+    const comparison = compareErrorRates(
+      { errors: canary.errors, total: canary.requests },
+      { errors: stable.errors, total: stable.requests },
+      check.vsStable.maxDegradation / 100,
+      check.vsStable.confidence,
+    );
+    const stableRate = round(((stable.requests - stable.errors) / stable.requests) * 100);
+    const text = `canary ${value} % vs stable ${stableRate} % (difference ${round(comparison.difference * 100)} pp, p=${round(comparison.pValue, 4)})`;
+    if (comparison.verdict === 'fail') {
+      result = 'fail';
+      details.push(`${text}: significantly worse`);
+    } else if (comparison.verdict === 'inconclusive' && result !== 'fail') {
+      result = 'inconclusive';
+      details.push(`${text}: worse but not significant yet`);
+    } else {
+      details.push(text);
+    }
+  }
+  return { ...base, result, detail: details.join('; ') || `success rate ${value} %` };
+}
+
+function evaluateLatency(check: RolloutCheckConfig, { canary, stable }: WindowInputs, minRequests: number, q: number): CheckResult {
+  const sample = { canary: canary.requests, stable: stable.requests };
+  const canaryMs = msOrNull(quantileOf(canary.buckets, q));
+  const stableMs = msOrNull(quantileOf(stable.buckets, q));
+  const label = `p${Math.round(q * 100)}`;
+  const thresholds: string[] = [];
+  if (check.max !== undefined) thresholds.push(`≤ ${check.max} ms`);
+  if (check.vsStable?.maxRatio !== undefined) thresholds.push(`≤ ${check.vsStable.maxRatio} × stable`);
+  const base = { check: check.name, value: canaryMs === null ? null : round(canaryMs), threshold: thresholds.join(' and '), sample };
+  const needsStable = check.vsStable?.maxRatio !== undefined;
+  if (canary.requests < Math.max(1, minRequests) || (needsStable && stable.requests < Math.max(1, minRequests)) || canaryMs === null) {
+    return { ...base, result: 'inconclusive', detail: `too few requests (canary ${canary.requests}, stable ${stable.requests}; need ${minRequests} each)` };
+  }
+  const details: string[] = [];
+  let result: Verdict = 'pass';
+  if (check.max !== undefined && canaryMs > check.max) {
+    result = 'fail';
+    details.push(`canary ${label} ${round(canaryMs)} ms above ${check.max} ms`);
+  }
+  if (check.vsStable?.maxRatio !== undefined) {
+    if (stableMs === null) {
+      if (result !== 'fail') result = 'inconclusive';
+      details.push('no stable latency to compare with');
+    } else {
+      const ratio = canaryMs / Math.max(stableMs, 1e-6);
+      const text = `canary ${label} ${round(canaryMs)} ms vs stable ${round(stableMs)} ms (×${round(ratio)})`;
+      if (ratio > check.vsStable.maxRatio && canaryMs - stableMs > LATENCY_SLACK_MS) {
+        result = 'fail';
+        details.push(`${text}: above ×${check.vsStable.maxRatio}`);
+      } else details.push(text);
+    }
+  }
+  return { ...base, result, detail: details.join('; ') || `canary ${label} ${round(canaryMs)} ms` };
+}
+
+function evaluateMirror(check: RolloutCheckConfig, { mirror }: WindowInputs): CheckResult {
+  const compared = mirror?.compared ?? 0;
+  const value = compared === 0 ? null : round((mirror!.matched / compared) * 100);
+  const base = { check: check.name, value, threshold: check.min !== undefined ? `≥ ${check.min} %` : `≤ ${check.max} %`, sample: { canary: compared } };
+  if (compared < MIN_MIRROR_SAMPLES) return { ...base, result: 'inconclusive', detail: `too few mirrored comparisons (${compared}; need ${MIN_MIRROR_SAMPLES})` };
+  const failed = (check.min !== undefined && value! < check.min) || (check.max !== undefined && value! > check.max);
+  return { ...base, result: failed ? 'fail' : 'pass', detail: `mirror match rate ${value} % over ${compared} comparisons` };
+}
+
+function evaluateQuery(check: RolloutCheckConfig, outcome: number | string | undefined): CheckResult {
+  const thresholds = [check.min !== undefined ? `≥ ${check.min}` : '', check.max !== undefined ? `≤ ${check.max}` : ''].filter(Boolean).join(' and ');
+  const base = { check: check.name, threshold: thresholds, sample: { canary: 0 } };
+  if (typeof outcome !== 'number' || Number.isNaN(outcome)) {
+    const why = outcome === undefined ? 'not queried' : typeof outcome === 'string' ? outcome : 'NaN';
+    return { ...base, value: null, result: 'inconclusive', detail: `no value: ${why}` };
+  }
+  const failed = (check.min !== undefined && outcome < check.min) || (check.max !== undefined && outcome > check.max);
+  return { ...base, value: outcome, result: failed ? 'fail' : 'pass', detail: `query returned ${outcome}` };
+}
+
+function msOrNull(seconds: number | null): number | null {
+  return seconds === null ? null : seconds * 1000;
+}
+
+function round(value: number, digits = 3): number {
+  return Number.isFinite(value) ? Number(value.toFixed(digits)) : value;
+}

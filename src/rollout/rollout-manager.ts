@@ -1,0 +1,69 @@
+/**
+ * One RolloutRunner per route that has a `rollout` block, kept in line with the config in force. A runner
+ * survives a reload when its route's canary revision (canary upstream URL + `rollout.revision`) and rollout spec
+ * are unchanged; a new revision starts a new rollout from the first step, as Flagger does on a new image.
+ */
+import type { Config } from '../config/schema.js';
+import { UnknownRouteError, ConflictError } from '../control/controller.js';
+import { InvalidRequestError } from '../control/controller.js';
+import { OPERATOR_ACTIONS, type OperatorAction, type RolloutStatus } from './machine.js';
+import { parsePersistedStatus, RolloutRunner, type RolloutDeps } from './rollout-runner.js';
+
+export function revisionOf(config: Config, routeName: string): string {
+  const route = config.routes.find((r) => r.name === routeName)!;
+  return `${config.upstreams[route.canary!].url}#${route.rollout?.revision ?? ''}`;
+}
+
+export class RolloutManager {
+  readonly #deps: RolloutDeps;
+  readonly #runners = new Map<string, RolloutRunner>();
+
+  constructor(deps: RolloutDeps) {
+    this.#deps = deps;
+  }
+
+  async sync(config: Config): Promise<void> {
+    const wanted = new Set<string>();
+    for (const route of config.routes) {
+      if (!route.rollout || route.canary === undefined) continue;
+      wanted.add(route.name);
+      const revision = revisionOf(config, route.name);
+      const existing = this.#runners.get(route.name);
+      if (existing && existing.revision === revision && JSON.stringify(existing.spec) === JSON.stringify(route.rollout)) continue;
+      existing?.stop();
+      const persisted = parsePersistedStatus(this.#deps.controller.rolloutState(route.name));
+      const runner = new RolloutRunner(route.name, route.rollout, revision, route.weight, persisted, this.#deps);
+      this.#runners.set(route.name, runner);
+      await runner.start();
+    }
+    for (const [name, runner] of this.#runners) {
+      if (wanted.has(name)) continue;
+      runner.stop();
+      this.#runners.delete(name);
+    }
+  }
+
+  get(route: string): RolloutRunner | undefined {
+    return this.#runners.get(route);
+  }
+
+  statuses(): Record<string, RolloutStatus> {
+    return Object.fromEntries([...this.#runners].map(([name, runner]) => [name, runner.status]));
+  }
+
+  async act(route: string, action: string): Promise<RolloutStatus> {
+    if (!OPERATOR_ACTIONS.includes(action as OperatorAction)) {
+      throw new InvalidRequestError(`unknown rollout action "${action}" (one of ${OPERATOR_ACTIONS.join(', ')})`);
+    }
+    const runner = this.#runners.get(route);
+    if (!runner) {
+      if (!this.#deps.controller.config.routes.some((r) => r.name === route)) throw new UnknownRouteError(route);
+      throw new ConflictError(`route "${route}" has no rollout block`);
+    }
+    return runner.act(action as OperatorAction);
+  }
+
+  stop(): void {
+    for (const runner of this.#runners.values()) runner.stop();
+  }
+}
