@@ -17,7 +17,7 @@ import { quantileOf } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutManager } from '../rollout/rollout-manager.js';
 import type { TableStore } from '../state/table-store.js';
-import { DASHBOARD_HTML } from './dashboard-page.js';
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -60,6 +60,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   if (method !== 'POST' && method !== 'PUT') {
     throw new SplitgateError('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, 405);
   }
+  refuseCrossSite(req);
   authorize(context, req);
   const actor = actorOf(req);
   const body = await readJsonBody(req);
@@ -98,7 +99,12 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
   const path = url.pathname;
   switch (path) {
     case '/':
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy': `${DASHBOARD_CSP}; frame-ancestors 'none'`,
+        'x-frame-options': 'DENY',
+      });
       res.end(DASHBOARD_HTML);
       return;
     case '/metrics': {
@@ -214,6 +220,27 @@ function redactConfig(config: unknown): unknown {
   const copy = structuredClone(config) as { admin?: { token?: string } };
   if (copy.admin?.token !== undefined) copy.admin.token = '[redacted]';
   return copy;
+}
+
+/**
+ * A page on another site must not be able to flip a kill switch through the operator's browser (a form POST to
+ * the loopback admin listener needs no token when none is configured). Browsers send Origin on such requests;
+ * the dashboard itself is same-origin, and CLI and scripts send none.
+ */
+function refuseCrossSite(req: IncomingMessage): void {
+  const origin = req.headers.origin;
+  const site = req.headers['sec-fetch-site'];
+  let sameOrigin = true;
+  if (origin !== undefined) {
+    try {
+      sameOrigin = new URL(origin).host === req.headers.host;
+    } catch {
+      sameOrigin = false;
+    }
+  }
+  if (!sameOrigin || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+    throw new SplitgateError('SG_FORBIDDEN_ORIGIN', 'cross-site requests to the admin API are refused', 403);
+  }
 }
 
 function authorize(context: AdminContext, req: IncomingMessage): void {

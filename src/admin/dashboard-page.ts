@@ -1,5 +1,323 @@
-/** The dashboard served at GET / on the admin listener: one self-contained page, no build step. */
+/**
+ * The dashboard served at GET / on the admin listener: one self-contained page (inline CSS and vanilla JS, no
+ * external resources, no build step) that polls /status, /events and /diffs/summary every second and drives the
+ * mutating endpoints. Invariant: data from the API only ever reaches the DOM as text (textContent, text nodes,
+ * attribute values), never as markup; a Content-Security-Policy allowing exactly this page's script enforces it.
+ *
+ * Stable `data-testid` attributes (route-<name>, rps-<name>-stable, kill-<name>, events, …) are part of the
+ * contract with test/integration/dashboard.test.ts.
+ */
+import { createHash } from 'node:crypto';
+
+const STYLE = `
+[hidden]{display:none!important}
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+header{display:flex;gap:1.5em;align-items:baseline;flex-wrap:wrap;padding:.8em 1.2em;background:#1d2330;color:#e8ebf1}
+header h1{font-size:1.2em;margin:0}#updated[data-ok=false]{color:#ffb4b4;font-weight:600}header code{color:#9fd3ff}
+main{padding:1em 1.2em;display:grid;gap:1em;align-items:start;grid-template-columns:repeat(auto-fill,minmax(430px,1fr))}
+.card{background:#fff;border:1px solid #d6dae1;border-radius:6px;padding:.8em 1em}
+.card.killed{border-color:#c62828;box-shadow:0 0 0 2px #f3c0c0}
+.card h2{font-size:1.1em;margin:0 .5em 0 0;display:inline}
+.muted{color:#66708a}.badge{padding:.1em .5em;border-radius:3px;font-size:.85em;font-weight:600}
+.badge.live{background:#e1f3e4;color:#1b6e2a}.badge.killed{background:#c62828;color:#fff}
+table{border-collapse:collapse;width:100%;margin:.5em 0}
+th,td{text-align:right;padding:.2em .5em;border-bottom:1px solid #eceef2;font-variant-numeric:tabular-nums}
+th:first-child,td:first-child{text-align:left}.events td,.events th{text-align:left}
+.stable{color:#1f5fae}.canary{color:#c76a00}.warn{color:#c62828}
+.controls{display:flex;gap:.4em;flex-wrap:wrap;align-items:center;margin-top:.4em}
+.controls input{width:5em}button{cursor:pointer}button.kill{background:#c62828;color:#fff;border:1px solid #9d1f1f;font-weight:600}
+button:disabled{opacity:.35;cursor:default}.mirror{margin-top:.6em;padding-top:.4em;border-top:1px solid #eceef2}
+.mirror ul{margin:.2em 0 0;padding-left:1.4em}.spark{font-size:.8em}
+#message{margin:0 1.2em;padding:.5em .8em;border-radius:4px}#message:empty{display:none}
+#message.error{background:#fdecea;color:#8e1b1b;border:1px solid #f3c0c0}#message.ok{background:#e1f3e4;color:#1b6e2a}
+.alert{margin:1em 1.2em 0;padding:.5em .8em;background:#fff4e0;border:1px solid #f0c36d;border-radius:4px}
+.events-box{margin:0 1.2em 1.2em}.events-box h2{font-size:1.1em}svg{display:block}
+`;
+
+const SCRIPT = String.raw`
+'use strict';
+const TOKEN_KEY = 'splitgate.adminToken';
+const HISTORY = 60;
+const cards = new Map();
+let routeNames = '';
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === 'text') node.textContent = value;
+    else if (key === 'onclick') node.addEventListener('click', value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+const byId = (id) => document.getElementById(id);
+const show = (value, unit, digits) => (value === null || value === undefined ? '—' : Number(value).toFixed(digits) + unit);
+
+function message(text, kind) {
+  const box = byId('message');
+  box.textContent = text;
+  box.className = kind;
+}
+
+async function getJson(path) {
+  const res = await fetch(path, { cache: 'no-store' });
+  if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
+  return res.json();
+}
+
+// Mutations: try with the remembered token (or none); on 401 ask for the token, and again while it is wrong.
+async function mutate(method, path, body, what) {
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const headers = { 'content-type': 'application/json', 'x-actor': 'dashboard' };
+    if (token) headers.authorization = 'Bearer ' + token;
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (error) {
+      message(what + ' failed: ' + error.message, 'error');
+      return;
+    }
+    const reply = await res.json().catch(() => ({}));
+    if (res.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      const wrong = token !== null;
+      message(what + ' refused: ' + (wrong ? 'wrong admin token' : 'an admin token is needed') + '; nothing changed', 'error');
+      token = window.prompt((wrong ? 'Wrong token. ' : '') + 'Admin token for ' + what + ':');
+      if (token === null || token === '') return;
+      continue;
+    }
+    if (!res.ok) {
+      const error = reply.error || {};
+      message(what + ' failed (' + res.status + ' ' + (error.code || '') + '): ' + (error.message || 'unknown error'), 'error');
+      return;
+    }
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    message(what + ': done' + (reply.warning ? ' (' + reply.warning + ')' : ''), 'ok');
+    refresh();
+    return;
+  }
+}
+
+const routePath = (name, action) => '/routes/' + encodeURIComponent(name) + '/' + action;
+
+function buildCard(route) {
+  const name = route.name;
+  const id = (what) => what + '-' + name;
+  const cell = (what, version) => el('td', { 'data-testid': what + '-' + name + '-' + version, class: version, text: '—' });
+  const row = (label, what) => el('tr', {}, el('th', { text: label }), cell(what, 'stable'), cell(what, 'canary'));
+  const input = el('input', { type: 'number', min: '0', max: '100', step: '0.01', 'data-testid': id('weight-input'), 'aria-label': 'canary weight' });
+  const card = el('section', { class: 'card', 'data-testid': id('route') },
+    el('div', {}, el('h2', { text: name }), el('span', { class: 'badge', 'data-testid': id('killed') }), ' ',
+      el('span', { class: 'muted', 'data-testid': id('match') })),
+    el('div', {}, 'canary weight ', el('b', { 'data-testid': id('weight') }), ' ',
+      el('span', { class: 'muted', 'data-testid': id('weight-source') }), ' ', el('b', { class: 'warn', 'data-testid': id('effective') })),
+    el('table', {},
+      el('thead', {}, el('tr', {}, el('th', { class: 'muted', 'data-testid': id('window') }),
+        el('th', { class: 'stable', 'data-testid': id('upstream-stable') }), el('th', { class: 'canary', 'data-testid': id('upstream-canary') }))),
+      el('tbody', {}, row('requests', 'requests'), row('req/s', 'rps'), row('success', 'success'), row('p50', 'p50'), row('p99', 'p99'))),
+    el('div', { class: 'spark muted' }, 'req/s over the last minute (', el('span', { class: 'stable', text: 'stable' }), ', ',
+      el('span', { class: 'canary', text: 'canary' }), ')', el('div', { 'data-testid': id('sparkline') })),
+    el('div', { class: 'controls', 'data-testid': id('controls') },
+      el('button', { class: 'kill', 'data-testid': id('kill'), onclick: () => {
+        if (!window.confirm('KILL canary of route "' + name + '"? All its traffic goes to stable.')) return;
+        mutate('POST', routePath(name, 'kill'), undefined, 'kill ' + name);
+      } }, 'KILL'),
+      el('button', { 'data-testid': id('resume'), onclick: () => mutate('POST', routePath(name, 'resume'), undefined, 'resume ' + name) }, 'Resume'),
+      input,
+      el('button', { 'data-testid': id('weight-set'), onclick: () => {
+        const weight = input.value === '' ? NaN : Number(input.value);
+        if (!Number.isFinite(weight)) return message('weight must be a number between 0 and 100', 'error');
+        input.dataset.dirty = '';
+        mutate('PUT', routePath(name, 'weight'), { weight }, 'set weight of ' + name + ' to ' + weight + '%');
+      } }, 'Set weight'),
+      el('button', { 'data-testid': id('promote'), onclick: () => {
+        if (!window.confirm('Promote canary of route "' + name + '" to 100%?')) return;
+        mutate('POST', routePath(name, 'promote'), undefined, 'promote ' + name);
+      } }, 'Promote')),
+    el('div', { class: 'mirror', 'data-testid': id('mirror'), hidden: '' }));
+  input.addEventListener('input', () => (input.dataset.dirty = '1'));
+  return { card, input, history: { stable: [], canary: [] } };
+}
+
+function setText(card, testid, text) {
+  const node = card.querySelector('[data-testid="' + CSS.escape(testid) + '"]');
+  if (node) node.textContent = text;
+  return node;
+}
+
+function renderVersion(card, name, version, stats) {
+  const put = (what, text) => setText(card, what + '-' + name + '-' + version, text);
+  put('requests', stats ? String(stats.requests) : '—');
+  put('rps', stats ? show(stats.rps, '', 2) : '—');
+  put('success', stats ? show(stats.successRate, ' %', 1) : '—');
+  put('p50', stats ? show(stats.p50Ms, ' ms', 1) : '—');
+  put('p99', stats ? show(stats.p99Ms, ' ms', 1) : '—');
+}
+
+function sparkline(history) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('width', '100%');
+  svg.setAttribute('height', '32');
+  svg.setAttribute('viewBox', '0 0 ' + (HISTORY - 1) + ' 32');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const max = Math.max(1, ...history.stable, ...history.canary);
+  for (const [version, colour] of [['stable', '#1f5fae'], ['canary', '#c76a00']]) {
+    const points = history[version];
+    if (points.length < 2) continue;
+    const line = document.createElementNS(ns, 'polyline');
+    const offset = HISTORY - points.length;
+    line.setAttribute('points', points.map((v, i) => (offset + i) + ',' + (31 - (v / max) * 30).toFixed(2)).join(' '));
+    line.setAttribute('fill', 'none');
+    line.setAttribute('stroke', colour);
+    line.setAttribute('vector-effect', 'non-scaling-stroke');
+    svg.append(line);
+  }
+  return svg;
+}
+
+function renderMirror(box, mirror, summary) {
+  box.hidden = mirror === null;
+  if (mirror === null) return;
+  const fields = (summary && summary.topFields) || mirror.topFields || [];
+  const rate = mirror.matchRate === null ? 'nothing compared yet' : (mirror.matchRate * 100).toFixed(1) + ' % match';
+  const list = el('ul', {});
+  for (const field of fields.slice(0, 5)) {
+    list.append(el('li', {}, el('code', { text: field.field }), ' ×' + field.count + (field.likelyNoise ? ' (likely noise)' : '')));
+  }
+  box.replaceChildren(el('b', { text: 'mirror → ' + mirror.to + ' (' + mirror.percent + ' %' + (mirror.active ? '' : ', inactive') + '): ' }),
+    el('span', { 'data-testid': 'mirror-rate-' + box.dataset.route, text: rate + ' of ' + mirror.compared + ' compared' }),
+    fields.length ? el('div', { class: 'muted', text: 'most frequent differing fields:' }) : '', fields.length ? list : '');
+}
+
+function renderRoutes(status, diffs) {
+  const names = status.routes.map((r) => r.name).join('\n');
+  if (names !== routeNames) {
+    routeNames = names;
+    cards.clear();
+    for (const route of status.routes) cards.set(route.name, buildCard(route));
+    byId('routes').replaceChildren(...[...cards.values()].map((c) => c.card));
+  }
+  const summaries = new Map((diffs.routes || []).map((s) => [s.route, s]));
+  for (const route of status.routes) {
+    const { card, input, history } = cards.get(route.name);
+    const name = route.name;
+    const hasCanary = route.versions.canary !== null;
+    card.classList.toggle('killed', route.killed);
+    const badge = setText(card, 'killed-' + name, route.killed ? 'killed' : 'live');
+    badge.className = 'badge ' + (route.killed ? 'killed' : 'live');
+    badge.dataset.killed = String(route.killed);
+    setText(card, 'match-' + name, [route.match.host, route.match.pathPrefix].filter(Boolean).join(' ') || 'all requests');
+    setText(card, 'weight-' + name, hasCanary ? route.weight + ' %' : 'none (no canary)');
+    setText(card, 'weight-source-' + name, !hasCanary ? '' : 'from ' + route.weightSource + (route.weightSource === 'config' ? '' : ', config says ' + route.configWeight + ' %'));
+    setText(card, 'window-' + name, 'last ' + status.windowSeconds + ' s');
+    setText(card, 'effective-' + name, route.killed ? 'killed: all traffic to stable' : '');
+    for (const version of ['stable', 'canary']) {
+      const upstream = route.upstreams[version];
+      setText(card, 'upstream-' + version + '-' + name, version + (upstream && upstream !== version ? ' (' + upstream + ')' : ''));
+    }
+    for (const version of ['stable', 'canary']) {
+      const stats = route.versions[version];
+      renderVersion(card, name, version, stats);
+      history[version].push(stats ? stats.rps || 0 : 0);
+      if (history[version].length > HISTORY) history[version].shift();
+    }
+    card.querySelector('[data-testid="' + CSS.escape('sparkline-' + name) + '"]').replaceChildren(sparkline(history));
+    if (document.activeElement !== input && !input.dataset.dirty) input.value = String(route.weight);
+    card.querySelector('.controls').hidden = !hasCanary;
+    card.querySelector('.kill').disabled = route.killed;
+    setText(card, 'resume-' + name, 'Resume').disabled = !route.killed;
+    setText(card, 'promote-' + name, 'Promote').disabled = route.killed;
+    const mirrorBox = card.querySelector('.mirror');
+    mirrorBox.dataset.route = name;
+    renderMirror(mirrorBox, route.mirror, summaries.get(name));
+  }
+}
+
+function change(event) {
+  const before = event.before || {};
+  const after = event.after || {};
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+  const parts = keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map((k) => k + ': ' + (k in before ? JSON.stringify(before[k]) : '·') + ' → ' + (k in after ? JSON.stringify(after[k]) : '·'));
+  if (event.message) parts.push(event.message);
+  return parts.join('; ');
+}
+
+function renderEvents(events) {
+  byId('events-body').replaceChildren(...events.map((event) => el('tr', { 'data-testid': 'event-' + event.id },
+    el('td', { text: new Date(event.time).toLocaleTimeString(), title: event.time }), el('td', { text: event.actor }),
+    el('td', { text: event.action }), el('td', { text: event.route || '' }), el('td', { text: change(event) }))));
+}
+
+function renderHeader(status) {
+  byId('generation').textContent = String(status.generation);
+  byId('config-hash').textContent = status.configHash;
+  byId('ready').textContent = status.ready ? 'ready' : 'not ready';
+  byId('uptime').textContent = status.uptimeSeconds + ' s';
+  const error = status.lastReloadError;
+  byId('reload-error').hidden = error === null;
+  byId('reload-error').textContent = error === null ? '' : 'last reload rejected at ' + error.time + ' (the running config stays): ' + error.errors.join('; ');
+  byId('state-error').hidden = !status.stateError;
+  byId('state-error').textContent = status.stateError ? 'runtime state file ignored: ' + status.stateError : '';
+}
+
+// One poll at a time: a refresh asked for while one runs (after a mutation) runs right after it, not beside it.
+let timer = null;
+let running = false;
+let again = false;
+async function refresh() {
+  if (running) return void (again = true);
+  running = true;
+  clearTimeout(timer);
+  try {
+    const [status, events, diffs] = await Promise.all([getJson('/status'), getJson('/events?limit=50'), getJson('/diffs/summary')]);
+    renderHeader(status);
+    renderRoutes(status, diffs);
+    renderEvents(events.events);
+    byId('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+    byId('updated').dataset.ok = 'true';
+  } catch (error) {
+    byId('updated').textContent = 'refresh failed: ' + error.message;
+    byId('updated').dataset.ok = 'false';
+  }
+  running = false;
+  if (again) {
+    again = false;
+    refresh();
+  } else {
+    timer = setTimeout(refresh, 1000);
+  }
+}
+refresh();
+`;
+
+const SCRIPT_HASH = createHash('sha256').update(SCRIPT).digest('base64');
+
+/** Allows this page's own script and style and same-origin fetches, nothing else. */
+export const DASHBOARD_CSP = `default-src 'none'; script-src 'sha256-${SCRIPT_HASH}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'`;
+
 export const DASHBOARD_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>splitgate</title></head>
-<body><h1>splitgate</h1><p>See <a href="/status">/status</a>.</p></body></html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${DASHBOARD_CSP}">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<link rel="icon" href="data:,">
+<title>splitgate dashboard</title><style>${STYLE}</style></head>
+<body>
+<header><h1>splitgate</h1>
+<span>generation <b id="generation" data-testid="generation">—</b></span>
+<span>config <code id="config-hash" data-testid="config-hash">—</code></span>
+<span id="ready" data-testid="ready"></span><span>up <span id="uptime"></span></span>
+<span id="updated" data-testid="updated" class="muted">loading…</span></header>
+<div id="reload-error" class="alert" data-testid="reload-error" hidden></div>
+<div id="state-error" class="alert" data-testid="state-error" hidden></div>
+<p id="message" data-testid="message" role="status"></p>
+<main id="routes" data-testid="routes"></main>
+<section class="events-box"><h2>Events <span class="muted">(newest first)</span></h2>
+<table class="events card" data-testid="events"><thead><tr><th>time</th><th>actor</th><th>action</th><th>route</th><th>before → after</th></tr></thead>
+<tbody id="events-body"></tbody></table></section>
+<script>${SCRIPT}</script>
+</body></html>
 `;

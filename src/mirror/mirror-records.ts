@@ -6,7 +6,9 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { ResponseDifference } from '../diff/response-diff.js';
+import { SplitgateError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { CopyControllers } from './shadow-client.js';
 
 export type MirrorOutcome =
   | 'sent'
@@ -78,6 +80,8 @@ export interface MirrorSummary {
 
 export class MirrorRecords {
   readonly route: string;
+  /** This route's copies in flight; shared by every route of an instance, so that stopping ends them all. */
+  readonly copies: CopyControllers;
   readonly #metrics: Metrics;
   readonly #outcomes: Record<MirrorOutcome, number>;
   readonly #fieldCounts = new Map<string, number>();
@@ -90,8 +94,9 @@ export class MirrorRecords {
   #noiseSamples = 0;
   inFlight = 0;
 
-  constructor(route: string, metrics: Metrics, keep: number) {
+  constructor(route: string, metrics: Metrics, keep: number, copies = new CopyControllers()) {
     this.route = route;
+    this.copies = copies;
     this.#metrics = metrics;
     this.#outcomes = Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, 0])) as Record<MirrorOutcome, number>;
     this.#store = keep > 0 ? new LRUCache({ max: keep }) : null;
@@ -219,6 +224,7 @@ function truncateValue(value: unknown): string {
 export class MirrorBook {
   readonly #metrics: Metrics;
   readonly #byRoute = new Map<string, MirrorRecords>();
+  readonly #copies = new CopyControllers();
 
   constructor(metrics: Metrics) {
     this.#metrics = metrics;
@@ -227,7 +233,7 @@ export class MirrorBook {
   recordsFor(route: string, keep: number): MirrorRecords {
     let records = this.#byRoute.get(route);
     if (records === undefined) {
-      records = new MirrorRecords(route, this.#metrics, keep);
+      records = new MirrorRecords(route, this.#metrics, keep, this.#copies);
       this.#byRoute.set(route, records);
     } else {
       records.resize(keep);
@@ -241,5 +247,13 @@ export class MirrorBook {
 
   all(): MirrorRecords[] {
     return [...this.#byRoute.values()];
+  }
+
+  /**
+   * Ends every copy still in flight (each counts as shadow_error). For shutdown, once client traffic has drained:
+   * a copy waits on its shadow for up to `mirror.timeout`, and closing the pools would otherwise wait for it.
+   */
+  abortCopies(): void {
+    this.#copies.abortAll(new SplitgateError('SG_STOPPING', 'splitgate is stopping', 503));
   }
 }

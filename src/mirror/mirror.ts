@@ -207,13 +207,13 @@ export class MirrorTap {
     const { settings, shadowPool, stablePool, records } = this.#mirror.deps;
     const body = capture === null ? null : capture.bytes();
     const shadowRequest = this.#copyRequest('shadow', settings.hostSuffix, body);
-    sendCopy(shadowPool, shadowRequest, settings.timeoutMs, settings.compareCap).then((result) => {
+    sendCopy(shadowPool, shadowRequest, settings.timeoutMs, settings.compareCap, records.copies).then((result) => {
       records.observeShadow(result.seconds);
       this.#shadow = result;
       this.#settle();
     });
     if (this.#wantsSecondary && stablePool !== null) {
-      sendCopy(stablePool, this.#copyRequest('stable', '', body), settings.timeoutMs, settings.compareCap).then((result) => {
+      sendCopy(stablePool, this.#copyRequest('stable', '', body), settings.timeoutMs, settings.compareCap, records.copies).then((result) => {
         this.#secondary = result;
         this.#settle();
       });

@@ -19,8 +19,38 @@ export type CopyResult =
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ABORT_ERR', 'TimeoutError']);
 
-export async function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs: number, captureCap: number): Promise<CopyResult> {
+/**
+ * The copies in flight, each with an AbortController of its own: a copy ends by itself at its timeout, and
+ * `abortAll` ends every one at once when the instance stops (closing a pool waits for the requests still on it).
+ * One controller per copy rather than `AbortSignal.any` with a shared stop signal: on Node 20 that shared signal
+ * keeps a reference to every signal ever combined with it.
+ */
+export class CopyControllers {
+  readonly #active = new Set<AbortController>();
+  #stopped: Error | null = null;
+
+  open(): AbortController {
+    const controller = new AbortController();
+    if (this.#stopped !== null) controller.abort(this.#stopped);
+    else this.#active.add(controller);
+    return controller;
+  }
+
+  close(controller: AbortController): void {
+    this.#active.delete(controller);
+  }
+
+  abortAll(reason: Error): void {
+    this.#stopped = reason;
+    for (const controller of this.#active) controller.abort(reason);
+    this.#active.clear();
+  }
+}
+
+export async function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs: number, captureCap: number, copies: CopyControllers): Promise<CopyResult> {
   const started = performance.now();
+  const controller = copies.open();
+  const timer = setTimeout(abortOnTimeout, timeoutMs, controller).unref();
   try {
     const response = await pool.request({
       method: request.method as Dispatcher.HttpMethod,
@@ -29,7 +59,7 @@ export async function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs
       body: request.body,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: controller.signal,
     });
     const capture = new BodyCapture(captureCap);
     for await (const chunk of response.body) capture.add(chunk as Buffer);
@@ -47,7 +77,14 @@ export async function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs
   } catch (error) {
     const code = errorCode(error);
     return { ok: false, timeout: TIMEOUT_CODES.has(code), code, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    clearTimeout(timer);
+    copies.close(controller);
   }
+}
+
+function abortOnTimeout(controller: AbortController): void {
+  controller.abort(new DOMException('mirror copy timed out', 'TimeoutError'));
 }
 
 export function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -3,7 +3,7 @@
  * version and echoing the request; a test can pass its own handler for special behaviour (slow, reset, big body).
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface TestUpstream {
   readonly version: string;
@@ -52,4 +52,47 @@ export async function startUpstream(version: string, handler: RequestListener = 
 /** Starts one echo upstream per version name. */
 export async function startUpstreams(...versions: string[]): Promise<TestUpstream[]> {
   return Promise.all(versions.map((version) => startUpstream(version)));
+}
+
+export interface RawUpstream {
+  readonly url: string;
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP server that speaks no HTTP of its own: `onRequest` gets the socket and the bytes of the request head once
+ * they have arrived, and writes (or resets) whatever a test needs, byte for byte.
+ */
+export async function startRawUpstream(onRequest: (socket: Socket, head: string) => void): Promise<RawUpstream> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createNetServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let head = '';
+    const onData = (chunk: Buffer): void => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      onRequest(socket, head);
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    connections: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -222,7 +222,7 @@ describe('runtime state across a restart, and the CLI', () => {
     expect((await instance.stop()).code).toBe(0);
     instance = await spawnSplitgate(configFile);
     expect(await versionOf(instance.url)).toBe('stable');
-    expect((await (await fetch(`${instance.adminUrl}/status`)).json()).routes[0]).toMatchObject({ killed: true });
+    expect(((await (await fetch(`${instance.adminUrl}/status`)).json()) as { routes: unknown[] }).routes[0]).toMatchObject({ killed: true });
 
     const resumed = await runCli(['resume', 'api', '--admin', instance.adminUrl, '--token', TOKEN]);
     expect(resumed.code).toBe(0);
@@ -246,5 +246,31 @@ describe('runtime state across a restart, and the CLI', () => {
     const result = await runCli(['status', '--admin', `http://127.0.0.1:${port}`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`cannot reach the admin API at http://127.0.0.1:${port} (ECONNREFUSED)`);
+  });
+});
+
+describe('admin API against cross-site requests', () => {
+  it('refuses a mutation from another origin even without a token configured', async () => {
+    const upstreams = await startUpstreams('stable', 'canary');
+    const sg = await startSplitgate({
+      log: { level: 'warn' },
+      upstreams: { stable: upstreams[0].url, canary: upstreams[1].url },
+      routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 0 }],
+    });
+    try {
+      const forged = await fetch(`${sg.adminUrl}/routes/api/kill`, { method: 'POST', headers: { origin: 'https://evil.example' } });
+      expect(forged.status).toBe(403);
+      expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('SG_FORBIDDEN_ORIGIN');
+      const crossSite = await fetch(`${sg.adminUrl}/routes/api/kill`, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } });
+      expect(crossSite.status).toBe(403);
+      expect(((await (await fetch(`${sg.adminUrl}/status`)).json()) as { routes: Array<{ killed: boolean }> }).routes[0].killed).toBe(false);
+      const sameOrigin = await fetch(`${sg.adminUrl}/routes/api/kill`, { method: 'POST', headers: { origin: sg.adminUrl } });
+      expect(sameOrigin.status).toBe(200);
+      const page = await fetch(`${sg.adminUrl}/`);
+      expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    } finally {
+      await sg.stop();
+      await Promise.all(upstreams.map((u) => u.close()));
+    }
   });
 });
