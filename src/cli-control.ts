@@ -13,7 +13,8 @@ export interface ControlOptions {
   readonly err: (text: string) => void;
 }
 
-export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events']);
+export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout']);
+const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
   splitgate weight ROUTE PERCENT   set the canary weight (0..100, two decimals)
@@ -22,6 +23,8 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate promote ROUTE          send 100 % to the canary
   splitgate reload                 re-read the config file (a bad file is rejected, the running one stays)
   splitgate events [ROUTE]         the audit trail, newest first
+  splitgate rollout status [ROUTE] phase, step, and every check of the last window (value, threshold, sample)
+  splitgate rollout start|pause|resume|abort|promote|retry|restart ROUTE
     options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
              (default $SPLITGATE_ADMIN_TOKEN), --json`;
 
@@ -63,6 +66,8 @@ export async function runControl(command: string, args: readonly string[], optio
       case 'promote':
         if (!needRoute()) return 2;
         return report(options, await call(options, 'POST', `/routes/${encodeURIComponent(route)}/${command}`));
+      case 'rollout':
+        return rollout(args, options);
       case 'reload': {
         const outcome = await call(options, 'POST', '/reload');
         options.out(options.json ? `${JSON.stringify(outcome, null, 2)}\n` : `reloaded: generation ${(outcome as { generation: number }).generation}\n`);
@@ -103,6 +108,46 @@ async function call(options: ControlOptions, method: string, path: string, body?
     throw new Error(`${response.status} ${apiError?.code ?? ''} ${apiError?.message ?? text}`.replace(/\s+/g, ' ').trim() + details);
   }
   return parsed;
+}
+
+async function rollout(args: readonly string[], options: ControlOptions): Promise<number> {
+  const [action, route] = args;
+  if (action === 'status' || action === undefined) {
+    const body = (await call(options, 'GET', '/rollouts')) as { rollouts: Record<string, RolloutBody> };
+    const entries = Object.entries(body.rollouts).filter(([name]) => route === undefined || name === route);
+    if (options.json) options.out(`${JSON.stringify(Object.fromEntries(entries), null, 2)}\n`);
+    else options.out(entries.length === 0 ? 'no rollouts\n' : entries.map(([name, status]) => formatRollout(name, status)).join('\n'));
+    return 0;
+  }
+  if (!ROLLOUT_ACTIONS.has(action) || route === undefined) {
+    options.err(`splitgate rollout: usage: splitgate rollout status [ROUTE] | splitgate rollout ${[...ROLLOUT_ACTIONS].join('|')} ROUTE\n`);
+    return 2;
+  }
+  const result = (await call(options, 'POST', `/routes/${encodeURIComponent(route)}/rollout/${action}`)) as { route: string; rollout: RolloutBody };
+  options.out(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatRollout(result.route, result.rollout));
+  return 0;
+}
+
+interface RolloutBody {
+  phase: string;
+  step: number;
+  weight: number;
+  failedChecks: number;
+  message: string;
+  revision: string;
+  lastWindow: { at: string; verdict: string; results: Array<{ check: string; result: string; value: number | null; threshold: string; sample: { canary: number; stable?: number }; detail: string }> } | null;
+}
+
+function formatRollout(name: string, status: RolloutBody): string {
+  const lines = [`${name}: ${status.phase}, step ${status.step + 1}, canary at ${status.weight} %, failed windows ${status.failedChecks}`, `  ${status.message}`];
+  if (status.lastWindow) {
+    lines.push(`  last window ${status.lastWindow.at}: ${status.lastWindow.verdict}`);
+    for (const r of status.lastWindow.results) {
+      const sample = r.sample.stable === undefined ? `n=${r.sample.canary}` : `n=${r.sample.canary}/${r.sample.stable}`;
+      lines.push(`    ${r.result.padEnd(12)} ${r.check.padEnd(20)} ${String(r.value ?? '–').padStart(9)}  want ${r.threshold}  (${sample}) ${r.detail}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function report(options: ControlOptions, result: unknown): number {
