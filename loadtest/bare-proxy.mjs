@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * The fair, minimal baseline for splitgate: node:http server + one undici Pool, `pool.dispatch` with a small
+ * handler object using undici's legacy callbacks (onConnect/onHeaders/onData/onComplete/onError). No routing,
+ * no metrics, no logging: what any Node proxy built on undici pays at the least.
+ *
+ *   node loadtest/bare-proxy.mjs [PORT] [UPSTREAM_URL]          (or env BARE_PORT, BARE_UPSTREAM)
+ *
+ * PORT 0 picks a free port; the bound port is printed on stdout as `listening <port>`.
+ * Pool and server options match splitgate's defaults (256 connections, pipelining 1, keep-alive 4 s upstream,
+ * 65 s to clients), so the two differ only in what splitgate does per request.
+ */
+import { createServer } from 'node:http';
+import { Pool } from 'undici';
+
+const port = Number(process.argv[2] ?? process.env.BARE_PORT ?? 0);
+const upstream = process.argv[3] ?? process.env.BARE_UPSTREAM;
+if (!upstream) {
+  process.stderr.write('usage: node loadtest/bare-proxy.mjs PORT UPSTREAM_URL\n');
+  process.exit(2);
+}
+
+const pool = new Pool(new URL(upstream).origin, {
+  connections: 256,
+  pipelining: 1,
+  keepAliveTimeout: 4_000,
+  keepAliveMaxTimeout: 60_000,
+});
+
+/** Hop-by-hop fields the baseline drops (both directions); everything else passes as it came. */
+function isHopByHop(lowerName) {
+  return lowerName === 'connection' || lowerName === 'keep-alive' || lowerName === 'transfer-encoding';
+}
+
+class Exchange {
+  constructor(res) {
+    this.res = res;
+    this.abort = null;
+    this.resume = null;
+    this.done = false;
+    this.gone = false;
+    this.streaming = false;
+  }
+
+  onConnect(abort) {
+    if (this.done || this.gone) {
+      abort(new Error('client closed'));
+      return;
+    }
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode, rawHeaders, resume, statusText) {
+    if (statusCode < 200 || this.streaming) return true;
+    this.resume = resume;
+    const headers = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i].toString('latin1');
+      if (isHopByHop(name.toLowerCase())) continue;
+      headers.push(name, rawHeaders[i + 1].toString('latin1'));
+    }
+    this.res.writeHead(statusCode, statusText || undefined, headers);
+    this.streaming = true;
+    return true;
+  }
+
+  onData(chunk) {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', () => this.resume?.());
+    return false;
+  }
+
+  onComplete() {
+    if (this.done) return;
+    this.done = true;
+    this.res.end();
+  }
+
+  onError(error) {
+    if (this.done) return;
+    this.done = true;
+    const res = this.res;
+    if (this.gone || res.destroyed) return;
+    if (this.streaming) {
+      res.destroy();
+      return;
+    }
+    const body = `bad gateway: ${error.code ?? error.message}\n`;
+    res.writeHead(502, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+}
+
+const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const exchange = new Exchange(res);
+  // Cancel upstream work when the client goes away (a handler that does not wedges pooled connections).
+  res.on('close', () => {
+    if (exchange.done || res.writableFinished) return;
+    exchange.gone = true;
+    exchange.abort?.(new Error('client closed'));
+  });
+
+  const raw = req.rawHeaders;
+  const headers = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (isHopByHop(raw[i].toLowerCase())) continue;
+    headers.push(raw[i], raw[i + 1]);
+  }
+  const contentLength = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
+  pool.dispatch({ path: req.url, method: req.method, headers, body: hasBody ? req : null }, exchange);
+});
+
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
+
+function shutdown() {
+  server.closeAllConnections();
+  server.close();
+  pool.close().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2_000).unref();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

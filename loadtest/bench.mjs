@@ -1,0 +1,683 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: splitgate against a bare undici proxy and against the upstream itself, measured in interleaved
+ * rounds on a pinned 2-core machine (see ../../shared/BENCHMARKING.md and loadtest/README.md).
+ *
+ *   upstream     nginx (Debian's /usr/sbin/nginx, own config, 1 worker) or, without it, loadtest/upstream-node.mjs
+ *   candidates   direct (to the upstream), bare-undici (loadtest/bare-proxy.mjs), splitgate (dist/bin.js)
+ *   pinning      proxies on core 1; upstream, load generator (loadtest/runner.mjs) and this script on core 0
+ *   knobs        BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
+ *                BENCH_USERS (1000), BENCH_CANDIDATES (direct,bare-undici,splitgate)
+ *
+ * Each proxy is started once, before the first round, kept for every round and killed at the end (also on
+ * error, SIGINT and SIGTERM). Results are printed as a table and written to loadtest/results/latest.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(HERE);
+const NGINX = '/usr/sbin/nginx';
+const BODY = '0123456789abcdef'.repeat(4); // 64 bytes, nothing nginx would need escaped
+const CPU_PROXY = '1';
+const CPU_LOAD = '0';
+const AUTOCANNON_CEILING = '~21 k req/s';
+/** Other processes' share of the proxies' core during a measured run above which the round is called noisy. */
+const NOISE_LIMIT_PERCENT = 5;
+
+function envInt(name, fallback, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) {
+    console.error(`${name} must be a number >= ${min} (got ${JSON.stringify(raw)})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const settings = {
+  rounds: envInt('BENCH_ROUNDS', 3),
+  durationSeconds: envInt('BENCH_DURATION', 10),
+  warmupSeconds: envInt('BENCH_WARMUP', 2, 0),
+  connections: envInt('BENCH_CONNECTIONS', 64),
+  users: envInt('BENCH_USERS', 1000),
+  bodyBytes: BODY.length,
+};
+const ALL_CANDIDATES = ['direct', 'bare-undici', 'splitgate'];
+const wanted = (process.env.BENCH_CANDIDATES ?? ALL_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+for (const name of wanted) {
+  if (!ALL_CANDIDATES.includes(name)) {
+    console.error(`BENCH_CANDIDATES: unknown candidate ${JSON.stringify(name)} (known: ${ALL_CANDIDATES.join(', ')})`);
+    process.exit(2);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// process bookkeeping: everything started here is killed on the way out, whatever the way out is
+
+const children = new Set();
+let tempDir = null;
+
+function alive(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function track(child, label) {
+  child.label = label;
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function stopChild(child, graceMs = 3_000) {
+  if (!alive(child)) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => alive(child) && child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function stopAll() {
+  await Promise.all([...children].map((child) => stopChild(child)));
+}
+
+function removeTemp() {
+  if (tempDir !== null) {
+    rmSync(tempDir, { recursive: true, force: true });
+    tempDir = null;
+  }
+}
+
+process.on('exit', () => {
+  for (const child of children) if (alive(child)) child.kill('SIGKILL');
+  removeTemp();
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping everything started by the benchmark`);
+    const hardExit = setTimeout(() => process.exit(130), 5_000);
+    hardExit.unref();
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// helpers
+
+const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** `taskset -c CORE cmd args` (taskset execs, so the child's pid is the command's own). */
+function pinned(core, command, args) {
+  return hasTaskset ? ['taskset', ['-c', core, command, ...args]] : [command, args];
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function httpGet(url, headers = {}, timeoutMs = 1_000) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Polls until `url` answers 200 with the upstream's body, the child dies, or `timeoutMs` passes. */
+async function waitUntilAnswers(url, child, label, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (child && !alive(child)) throw new Error(`${label} exited (code ${child.exitCode}, signal ${child.signalCode}) before answering`);
+    try {
+      const res = await httpGet(url, { 'x-user-id': 'user-readiness' });
+      if (res.status === 200 && res.body === BODY) return;
+      last = `status ${res.status}, body ${JSON.stringify(res.body.slice(0, 120))}`;
+    } catch (error) {
+      last = error.message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${label} did not answer ${url} within ${timeoutMs} ms (last: ${last})`);
+}
+
+function readRssBytes(pid) {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat). */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Busy and total jiffies of one core from /proc/stat (busy: user, nice, system, irq, softirq, steal). */
+function coreTicks(core) {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return { userSystem: user + nice + system, steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
+  } catch {
+    return null;
+  }
+}
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function collectStderr(child, limit = 16_384) {
+  let text = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk) => {
+    if (text.length < limit) text += chunk;
+  });
+  return () => text;
+}
+
+const median = (values) => {
+  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+// ------------------------------------------------------------------------------------------------------------
+// the upstream
+
+async function startUpstream() {
+  const port = await freePort();
+  if (existsSync(NGINX)) {
+    const prefix = join(tempDir, 'nginx');
+    mkdirSync(prefix, { recursive: true });
+    const conf = readFileSync(join(HERE, 'nginx-upstream.conf'), 'utf8')
+      .replaceAll('{{PREFIX}}', prefix)
+      .replaceAll('{{PORT}}', String(port))
+      .replaceAll('{{BODY}}', BODY);
+    const confPath = join(prefix, 'nginx.conf');
+    writeFileSync(confPath, conf);
+    const version = (spawnSync(NGINX, ['-v'], { encoding: 'utf8' }).stderr ?? '').trim().replace(/^nginx version:\s*/, '');
+    const [command, args] = pinned(CPU_LOAD, NGINX, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', confPath]);
+    const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'nginx');
+    const stderr = collectStderr(child);
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitUntilAnswers(url, child, 'nginx');
+    } catch (error) {
+      let log = '';
+      try {
+        log = readFileSync(join(prefix, 'error.log'), 'utf8');
+      } catch {}
+      throw new Error(`${error.message}\n${stderr()}${log}`);
+    }
+    // The worker does the serving; its RSS and CPU are the ones worth reporting.
+    const worker = childPids(child.pid)[0] ?? child.pid;
+    return { kind: 'nginx', description: `${version} (1 worker, return 200, ${BODY.length}-byte body)`, url, child, pid: worker };
+  }
+  const [command, args] = pinned(CPU_LOAD, process.execPath, [join(HERE, 'upstream-node.mjs'), String(port), BODY]);
+  const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'node upstream');
+  collectStderr(child);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilAnswers(url, child, 'node upstream');
+  return {
+    kind: 'node',
+    description: `node:http upstream (FALLBACK: ${NGINX} not found; slower, shares core 0 with the load generator)`,
+    url,
+    child,
+    pid: child.pid,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// the candidates
+
+async function startBareProxy(upstream) {
+  const port = await freePort();
+  const [command, args] = pinned(CPU_PROXY, process.execPath, [join(HERE, 'bare-proxy.mjs'), String(port), upstream.url]);
+  const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'bare-undici proxy');
+  const stderr = collectStderr(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilAnswers(url, child, 'bare-undici proxy');
+  } catch (error) {
+    throw new Error(`${error.message}\n${stderr()}`);
+  }
+  return { url, child, pid: child.pid, stderr };
+}
+
+async function startSplitgate(upstream) {
+  const bin = join(ROOT, 'dist', 'bin.js');
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first (npm run bench does)`);
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const config = parseYaml(readFileSync(join(HERE, 'splitgate-bench.yaml'), 'utf8'));
+  config.listen = `127.0.0.1:${port}`;
+  config.admin = { ...(config.admin ?? {}), listen: `127.0.0.1:${adminPort}` };
+  for (const name of Object.keys(config.upstreams)) config.upstreams[name] = upstream.url;
+  const configPath = join(tempDir, 'splitgate.yaml');
+  writeFileSync(configPath, stringifyYaml(config));
+  const logPath = join(tempDir, 'splitgate.log');
+  const logFd = openSync(logPath, 'w');
+  const [command, args] = pinned(CPU_PROXY, process.execPath, [bin, '--config', configPath]);
+  const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'pipe'], cwd: ROOT }), 'splitgate');
+  closeSync(logFd);
+  const stderr = collectStderr(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilAnswers(url, child, 'splitgate');
+  } catch (error) {
+    let log = '';
+    try {
+      log = readFileSync(logPath, 'utf8').slice(0, 4_000);
+    } catch {}
+    throw new Error(`${error.message}\n${stderr()}${log}`);
+  }
+  return { url, child, pid: child.pid, stderr, adminUrl: `http://127.0.0.1:${adminPort}`, logPath, config };
+}
+
+/** splitgate's own view after the run: routing decisions by version and non-2xx answers, from /metrics. */
+async function splitgateMetrics(adminUrl) {
+  const res = await httpGet(`${adminUrl}/metrics`, {}, 5_000);
+  if (res.status !== 200) return { error: `GET /metrics answered ${res.status}` };
+  const decisions = {};
+  const codes = {};
+  let upstreamErrors = 0;
+  for (const line of res.body.split('\n')) {
+    let m = /^splitgate_routing_decisions_total\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (m) {
+      const version = /version="([^"]*)"/.exec(m[1])?.[1] ?? '?';
+      const reason = /reason="([^"]*)"/.exec(m[1])?.[1] ?? '?';
+      decisions[`${version}/${reason}`] = (decisions[`${version}/${reason}`] ?? 0) + Number(m[2]);
+      continue;
+    }
+    m = /^http_requests_total\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (m) {
+      const code = /code="([^"]*)"/.exec(m[1])?.[1] ?? '?';
+      codes[code] = (codes[code] ?? 0) + Number(m[2]);
+      continue;
+    }
+    m = /^splitgate_upstream_errors_total\{[^}]*\}\s+(\S+)/.exec(line);
+    if (m) upstreamErrors += Number(m[1]);
+  }
+  let canary = 0;
+  let total = 0;
+  for (const [key, count] of Object.entries(decisions)) {
+    total += count;
+    if (key.startsWith('canary/')) canary += count;
+  }
+  return { decisions, responseCodes: codes, upstreamErrors, canaryShare: total > 0 ? canary / total : null };
+}
+
+function logProblems(logPath) {
+  try {
+    const lines = readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+    const bad = lines.filter((line) => /"level":"(warn|error|fatal)"/.test(line));
+    return { lines: lines.length, warnOrWorse: bad.length, sample: bad.slice(0, 3) };
+  } catch {
+    return { lines: 0, warnOrWorse: 0, sample: [] };
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// one measurement
+
+function runLoad(url, pid, pinnedToProxyCore) {
+  const options = {
+    url,
+    connections: settings.connections,
+    duration: settings.durationSeconds,
+    warmup: settings.warmupSeconds,
+    users: settings.users,
+  };
+  const [command, args] = pinned(CPU_LOAD, process.execPath, [join(HERE, 'runner.mjs'), JSON.stringify(options)]);
+  const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'load generator');
+  const stderr = collectStderr(child);
+  const limitMs = (settings.warmupSeconds + settings.durationSeconds + 30) * 1000;
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let result = null;
+    let cpuAtStart = null;
+    let wallAtStart = null;
+    let proxyCpuPercent = null;
+    let serverCpuSeconds = null;
+    let coreAtStart = null;
+    let otherOnCorePercent = null;
+    let stealPercent = null;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      let newline;
+      while ((newline = stdout.indexOf('\n')) !== -1) {
+        const line = stdout.slice(0, newline);
+        stdout = stdout.slice(newline + 1);
+        if (line.trim() === '') continue;
+        const message = JSON.parse(line);
+        if (message.phase === 'measure') {
+          cpuAtStart = cpuSeconds(pid);
+          coreAtStart = coreTicks(CPU_PROXY);
+          wallAtStart = performance.now();
+        } else {
+          // Sampled as soon as the results arrive, before the runner's exit.
+          const cpuAtEnd = cpuSeconds(pid);
+          const coreAtEnd = coreTicks(CPU_PROXY);
+          if (cpuAtStart !== null && cpuAtEnd !== null) {
+            serverCpuSeconds = cpuAtEnd - cpuAtStart;
+            proxyCpuPercent = (100 * serverCpuSeconds) / ((performance.now() - wallAtStart) / 1000);
+          }
+          // Anything else that ran on the proxies' core meanwhile (other users' processes, unpinned jobs):
+          // user+system time on core 1 beyond the measured process's own. Only meaningful for the proxies.
+          if (coreAtStart !== null && coreAtEnd !== null && serverCpuSeconds !== null) {
+            const total = coreAtEnd.total - coreAtStart.total;
+            if (total > 0) {
+              const foreign = (coreAtEnd.userSystem - coreAtStart.userSystem) / CLK_TCK - (pinnedToProxyCore ? serverCpuSeconds : 0);
+              otherOnCorePercent = Math.max(0, (100 * foreign * CLK_TCK) / total);
+              stealPercent = (100 * (coreAtEnd.steal - coreAtStart.steal)) / total;
+            }
+          }
+          result = message;
+        }
+      }
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`load generator ran past its ${limitMs} ms limit`));
+    }, limitMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0 && result !== null) {
+        resolve({
+          ...result,
+          serverCpuPercent: proxyCpuPercent,
+          serverCpuMicrosPerRequest: serverCpuSeconds !== null && result.requests > 0 ? (serverCpuSeconds * 1e6) / result.requests : null,
+          otherOnProxyCorePercent: otherOnCorePercent,
+          proxyCoreStealPercent: stealPercent,
+        });
+      }
+      else reject(new Error(`load generator failed (code ${code}, signal ${signal})\n${stderr()}`));
+    });
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// output
+
+const fmtInt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
+// autocannon records latencies in whole milliseconds; medians of those can end in .5.
+const fmtMs = (n) => (n === null || n === undefined ? '-' : Number.isInteger(n) ? String(n) : n.toFixed(1));
+const fmtMb = (bytes) => (bytes === null || bytes === undefined ? '-' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
+const fmtPct = (n) => (n === null || n === undefined ? '-' : `${n.toFixed(0)} %`);
+const fmtRatio = (n) => (n === null || n === undefined ? '-' : `${n.toFixed(2)}×`);
+
+function table(rows) {
+  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => String(row[col]).length)));
+  return rows
+    .map((row, i) => {
+      const line = row.map((cell, col) => (col === 0 ? String(cell).padEnd(widths[col]) : String(cell).padStart(widths[col]))).join('  ');
+      return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// main
+
+async function main() {
+  if (hasTaskset) {
+    // This script mostly waits, but keep it off the proxies' core.
+    spawnSync('taskset', ['-a', '-p', '-c', CPU_LOAD, String(process.pid)], { stdio: 'ignore' });
+  } else {
+    console.warn('WARNING: taskset not found; nothing is pinned and figures are not comparable with pinned runs.');
+  }
+  tempDir = mkdtempSync(join(tmpdir(), 'splitgate-bench-'));
+  const startedAt = new Date();
+
+  const upstream = await startUpstream();
+  const candidates = [];
+  for (const name of wanted) {
+    if (name === 'direct') candidates.push({ name, url: upstream.url, pid: upstream.pid, what: upstream.kind === 'nginx' ? 'nginx worker' : 'node upstream' });
+    if (name === 'bare-undici') {
+      const proxy = await startBareProxy(upstream);
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
+    }
+    if (name === 'splitgate') {
+      const proxy = await startSplitgate(upstream);
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
+    }
+  }
+
+  const noisyRounds = [];
+  const perRound = settings.warmupSeconds + settings.durationSeconds;
+  const estimate = settings.rounds * candidates.length * (perRound + 1);
+  console.log(
+    `splitgate bench: ${settings.rounds} rounds × ${candidates.length} candidates × (${settings.warmupSeconds} s warm-up + ` +
+      `${settings.durationSeconds} s), ${settings.connections} connections, ${settings.users} user ids; about ${Math.ceil(estimate / 60)} min`,
+  );
+  console.log(`upstream: ${upstream.description} at ${upstream.url}`);
+
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const candidate of candidates) {
+      if (candidate.proxy && !alive(candidate.proxy.child)) {
+        throw new Error(`${candidate.name} died before round ${round}\n${candidate.proxy.stderr()}`);
+      }
+      const result = await runLoad(candidate.url, candidate.pid, candidate.name !== 'direct');
+      (candidate.rounds ??= []).push(result);
+      console.log(
+        `  round ${round}/${settings.rounds}  ${candidate.name.padEnd(12)} ${fmtInt(result.reqPerSec).padStart(7)} req/s  ` +
+          `p50 ${fmtMs(result.latencyMs.p50)} ms  p99 ${fmtMs(result.latencyMs.p99)} ms  ` +
+          `non-2xx ${result.non2xx}  errors ${result.errors}  ` +
+          `server CPU ${fmtPct(result.serverCpuPercent)} (${fmtInt(result.serverCpuMicrosPerRequest)} µs/req)  ` +
+          `load-gen CPU ${fmtPct(result.cpuPercent)}  other load on core ${CPU_PROXY}: ${fmtPct(result.otherOnProxyCorePercent)}`,
+      );
+      if (result.otherOnProxyCorePercent > NOISE_LIMIT_PERCENT) {
+        noisyRounds.push(`${candidate.name} round ${round}: ${result.otherOnProxyCorePercent.toFixed(0)} %`);
+      }
+      if (round === settings.rounds) candidate.rssBytes = readRssBytes(candidate.pid);
+    }
+  }
+
+  const splitgate = candidates.find((c) => c.name === 'splitgate');
+  if (splitgate) {
+    splitgate.metrics = await splitgateMetrics(splitgate.proxy.adminUrl).catch((error) => ({ error: error.message }));
+  }
+
+  // -- summarize
+  const summary = {};
+  for (const c of candidates) {
+    const rates = c.rounds.map((r) => r.reqPerSec);
+    summary[c.name] = {
+      reqPerSec: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates), rounds: rates },
+      latencyMs: { p50: median(c.rounds.map((r) => r.latencyMs.p50)), p99: median(c.rounds.map((r) => r.latencyMs.p99)) },
+      rssBytes: c.rssBytes ?? null,
+      rssOf: c.what,
+      serverCpuPercent: median(c.rounds.map((r) => r.serverCpuPercent)),
+      serverCpuMicrosPerRequest: median(c.rounds.map((r) => r.serverCpuMicrosPerRequest)),
+      otherOnProxyCorePercent: median(c.rounds.map((r) => r.otherOnProxyCorePercent)),
+      loadGeneratorCpuPercent: median(c.rounds.map((r) => r.cpuPercent)),
+      requests: c.rounds.reduce((sum, r) => sum + r.requests, 0),
+      non2xx: c.rounds.reduce((sum, r) => sum + r.non2xx, 0),
+      errors: c.rounds.reduce((sum, r) => sum + r.errors, 0),
+      timeouts: c.rounds.reduce((sum, r) => sum + r.timeouts, 0),
+      resets: c.rounds.reduce((sum, r) => sum + (r.resets ?? 0), 0),
+      statusCodes: c.rounds.reduce((acc, r) => {
+        for (const [code, stats] of Object.entries(r.statusCodeStats)) acc[code] = (acc[code] ?? 0) + stats.count;
+        return acc;
+      }, {}),
+    };
+  }
+  const rate = (name) => summary[name]?.reqPerSec.median ?? null;
+  const ratio = (a, b) => (rate(a) !== null && rate(b) ? rate(a) / rate(b) : null);
+  const ratios = {
+    splitgateOverBare: ratio('splitgate', 'bare-undici'),
+    splitgateOverDirect: ratio('splitgate', 'direct'),
+    bareOverDirect: ratio('bare-undici', 'direct'),
+    // Proxy CPU time per request, bare over splitgate: the same "how fast" question as the req/s ratio, but much
+    // less sensitive to other load on the machine (a process's own CPU time is counted only while it runs).
+    bareOverSplitgateCpuPerRequest:
+      summary['splitgate']?.serverCpuMicrosPerRequest && summary['bare-undici']?.serverCpuMicrosPerRequest
+        ? summary['bare-undici'].serverCpuMicrosPerRequest / summary['splitgate'].serverCpuMicrosPerRequest
+        : null,
+  };
+
+  const warnings = [];
+  if (noisyRounds.length > 0) {
+    warnings.push(
+      `NOISY: other processes used more than ${NOISE_LIMIT_PERCENT} % of core ${CPU_PROXY} (the proxies' core) during ` +
+        `${noisyRounds.join(', ')}. Those req/s figures are low; rerun on a quiet machine or lean on CPU µs/req.`,
+    );
+  }
+  for (const c of candidates) {
+    const s = summary[c.name];
+    if (s.non2xx + s.errors > 0) {
+      warnings.push(`${c.name}: ${s.non2xx} non-2xx, ${s.errors} errors (${s.timeouts} of them timeouts); status codes ${JSON.stringify(s.statusCodes)}`);
+    }
+  }
+  let splitgateFailed = false;
+  if (splitgate) {
+    const s = summary.splitgate;
+    const log = logProblems(splitgate.proxy.logPath);
+    splitgate.log = log;
+    splitgateFailed = s.non2xx + s.errors > 0 || (splitgate.metrics.upstreamErrors ?? 0) > 0;
+    if (log.warnOrWorse > 0) warnings.push(`splitgate logged ${log.warnOrWorse} warn/error lines, e.g. ${log.sample[0]}`);
+  }
+  if (upstream.kind !== 'nginx') warnings.push(`upstream is the node:http fallback (${NGINX} not found): figures are lower than with nginx`);
+  if (!hasTaskset) warnings.push('taskset not found: nothing was pinned');
+
+  // -- print
+  console.log('');
+  console.log(`Results: median of ${settings.rounds} rounds (min–max), ${settings.durationSeconds} s each; load generator autocannon 8, ${settings.connections} connections`);
+  console.log('');
+  const rows = [['candidate', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'RSS', 'RSS of', 'server CPU', 'CPU µs/req', `other on core ${CPU_PROXY}`, 'load-gen CPU', 'non-2xx', 'errors']];
+  for (const c of candidates) {
+    const s = summary[c.name];
+    rows.push([
+      c.name,
+      fmtInt(s.reqPerSec.median),
+      `${fmtInt(s.reqPerSec.min)}–${fmtInt(s.reqPerSec.max)}`,
+      fmtMs(s.latencyMs.p50),
+      fmtMs(s.latencyMs.p99),
+      fmtMb(s.rssBytes),
+      c.what,
+      fmtPct(s.serverCpuPercent),
+      fmtInt(s.serverCpuMicrosPerRequest),
+      c.name === 'direct' ? '-' : fmtPct(s.otherOnProxyCorePercent),
+      fmtPct(s.loadGeneratorCpuPercent),
+      String(s.non2xx),
+      String(s.errors),
+    ]);
+  }
+  console.log(table(rows));
+  console.log('');
+  if (ratios.splitgateOverBare !== null) {
+    const verdict = ratios.splitgateOverBare >= 0.9 ? 'meets the ≥ 0.90× target' : 'BELOW the ≥ 0.90× target';
+    console.log(`splitgate / bare-undici  ${fmtRatio(ratios.splitgateOverBare)}  (req/s; ${verdict})`);
+  }
+  if (ratios.splitgateOverDirect !== null) console.log(`splitgate / direct       ${fmtRatio(ratios.splitgateOverDirect)}  (req/s)`);
+  if (ratios.bareOverDirect !== null) console.log(`bare-undici / direct     ${fmtRatio(ratios.bareOverDirect)}  (req/s)`);
+  if (ratios.bareOverSplitgateCpuPerRequest !== null) {
+    console.log(
+      `CPU per request, bare-undici / splitgate: ${fmtRatio(ratios.bareOverSplitgateCpuPerRequest)}  ` +
+        `(${fmtInt(summary['bare-undici'].serverCpuMicrosPerRequest)} vs ${fmtInt(summary.splitgate.serverCpuMicrosPerRequest)} µs; ` +
+        'the throughput ratio splitgate would reach on a quiet, saturated core)',
+    );
+  }
+  console.log('');
+  console.log(
+    `Note: autocannon tops out near ${AUTOCANNON_CEILING} on this machine, so the \`direct\` figure is load-generator bound ` +
+      '(nginx alone does ~57 k with wrk); it is not the upstream\'s ceiling. The proxies run on core 1 alone; "server CPU" ' +
+      'is the proxy process (for direct: the nginx worker, which shares core 0 with the load generator).',
+  );
+  if (splitgate?.metrics && !splitgate.metrics.error) {
+    const share = splitgate.metrics.canaryShare;
+    console.log(
+      `splitgate's /metrics: canary share ${share === null ? '-' : `${(share * 100).toFixed(1)} %`} of routing decisions ` +
+        `(route weight 10 %, sticky on x-user-id), responses by code ${JSON.stringify(splitgate.metrics.responseCodes)}, ` +
+        `upstream errors ${splitgate.metrics.upstreamErrors}; ${splitgate.log.lines} log lines written.`,
+    );
+    if (splitgate.metrics.responseCodes['499']) {
+      console.log(
+        `(499 = client gone before the response: autocannon closes its connections with requests in flight at the end ` +
+          `of every warm-up and run; autocannon never sees these, so they are not failures.)`,
+      );
+    }
+  } else if (splitgate?.metrics?.error) {
+    warnings.push(`could not read splitgate's /metrics: ${splitgate.metrics.error}`);
+  }
+  for (const warning of warnings) console.log(`WARNING: ${warning}`);
+  if (splitgateFailed) {
+    const s = summary.splitgate;
+    console.log('');
+    console.log('!'.repeat(100));
+    console.log(
+      `!!! SPLITGATE FAILED REQUESTS: ${s.non2xx} non-2xx, ${s.errors} errors (${s.timeouts} timeouts), ` +
+        `${splitgate.metrics.upstreamErrors ?? '?'} upstream errors. Its req/s figure is not valid.`,
+    );
+    console.log('!'.repeat(100));
+  }
+
+  // -- JSON
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, pinned: hasTaskset },
+    settings: { ...settings, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
+    candidates: Object.fromEntries(candidates.map((c) => [c.name, { ...summary[c.name], roundsDetail: c.rounds }])),
+    ratios,
+    splitgate: splitgate ? { config: splitgate.proxy.config, metrics: splitgate.metrics, log: splitgate.log, failed: splitgateFailed } : null,
+    warnings,
+    notes: [`autocannon tops out near ${AUTOCANNON_CEILING} on this machine: the direct figure is load-generator bound`],
+  };
+  const resultsDir = join(HERE, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nwritten: ${join('loadtest', 'results', 'latest.json')}`);
+  return splitgateFailed ? 1 : 0;
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (error) {
+  console.error(`\nbench failed: ${error?.stack ?? error}`);
+  exitCode = 1;
+} finally {
+  await stopAll();
+  removeTemp();
+}
+process.exit(exitCode);
