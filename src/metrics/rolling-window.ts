@@ -31,17 +31,23 @@ export interface WindowSnapshot {
   readonly buckets: readonly number[];
 }
 
+/** Index of the DURATION_BUCKETS bucket holding `seconds` (DURATION_BUCKETS.length for +Inf). */
+export function bucketIndex(seconds: number): number {
+  let bucket = 0;
+  while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]) bucket++;
+  return bucket;
+}
+
 export class RollingWindow {
   readonly #slots: Slot[] = Array.from({ length: SLOTS }, () => new Slot());
 
-  observe(nowMs: number, status: number, seconds: number): void {
+  /** `bucket`: index into DURATION_BUCKETS of the response time (DURATION_BUCKETS.length for +Inf). */
+  observe(nowMs: number, status: number, bucket: number): void {
     const second = Math.floor(nowMs / 1000);
     const slot = this.#slots[second % SLOTS];
     if (slot.second !== second) slot.reset(second);
     slot.requests++;
     if (status >= 500) slot.errors++;
-    let bucket = 0;
-    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]) bucket++;
     slot.buckets[bucket]++;
   }
 
