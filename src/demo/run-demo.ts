@@ -1,6 +1,6 @@
 /**
- * `npm run demo`: demo stable and canary upstreams on 127.0.0.1:3001/3002 and splitgate on :8080 (admin on
- * 127.0.0.1:9901) with config/demo.yaml, all in one process. Ctrl-C stops everything.
+ * `npm run demo`: demo stable, canary and shadow upstreams on 127.0.0.1:3001/3002/3003 and splitgate on :8080
+ * (admin on 127.0.0.1:9901) with config/demo.yaml, all in one process. Ctrl-C stops everything.
  */
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../config/load.js';
@@ -14,12 +14,13 @@ async function runDemo(): Promise<void> {
   const config = await loadConfigFile(configFile);
   const stable = await startEchoUpstream('stable', 3001);
   const canary = await startEchoUpstream('canary', 3002);
-  const splitgate = await Splitgate.start({ config });
+  const shadow = await startEchoUpstream('shadow', 3003);
+  const splitgate = await Splitgate.start({ config, configPath: configFile });
   const proxy = splitgate.proxyAddress.url.replace('127.0.0.1', 'localhost');
   process.stdout.write(
     [
       '',
-      `splitgate demo: stable upstream ${stable.url}, canary upstream ${canary.url}`,
+      `splitgate demo: stable ${stable.url}, canary ${canary.url}, shadow ${shadow.url}`,
       `  proxy  ${proxy}   admin ${splitgate.adminAddress.url}`,
       '',
       'try:',
@@ -28,13 +29,16 @@ async function runDemo(): Promise<void> {
       `  curl -H 'x-canary: always' ${proxy}/        # tester override`,
       `  curl -H 'x-beta-tester: true' ${proxy}/     # rule: beta testers get the canary`,
       `  curl ${splitgate.adminAddress.url}/metrics | grep http_requests_total`,
+      `  curl ${splitgate.adminAddress.url}/diffs/summary             # what the shadow answers differently`,
+      `  open ${splitgate.adminAddress.url}/ in a browser             # the dashboard`,
+      `  npx splitgate status | weight demo 25 | kill demo | resume demo`,
       '',
     ].join('\n') + '\n',
   );
   const shutdown = (): void => {
     splitgate
       .stop(2_000)
-      .then(() => Promise.all([stable.close(), canary.close()]))
+      .then(() => Promise.all([stable.close(), canary.close(), shadow.close()]))
       .then(() => process.exit(0));
   };
   process.once('SIGINT', shutdown);
