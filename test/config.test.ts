@@ -110,10 +110,15 @@ routes:
         { name: 'a', stable: 'gone' },
       ],
     });
+    // A schema error does not hide a misspelt upstream: both come in one report.
     expect(lines).toEqual(
-      expect.arrayContaining(['routes[1].weight: must be between 0 and 100']),
+      expect.arrayContaining([
+        'routes[1].weight: must be between 0 and 100',
+        'routes[1].canary: unknown upstream "missing" (known: stable)',
+        'routes[2].stable: unknown upstream "gone" (known: stable)',
+      ]),
     );
-    // Schema errors come first; reference errors need a schema-valid config, so fix-and-retry shows the rest.
+    // Checks that need a schema-valid config (duplicate names) come once the schema errors are fixed.
     const second = problems({
       upstreams: { stable: 'http://127.0.0.1:1' },
       routes: [
