@@ -366,7 +366,11 @@ export const configSchema = z
       .object({
         listen: listenAddress.default('127.0.0.1:9901'),
         /** Bearer token for mutating endpoints; `${ENV}` works here, or `tokenFile` (a mounted secret). */
-        token: z.string().min(1, 'must not be empty').optional(),
+        // An empty value (`${SPLITGATE_ADMIN_TOKEN:-}` with the variable unset) means no token.
+        token: z
+          .string()
+          .optional()
+          .transform((token) => (token === '' ? undefined : token)),
         tokenFile: z.string().min(1).optional(),
       })
       .strict()

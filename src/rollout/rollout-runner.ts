@@ -150,7 +150,10 @@ export class RolloutRunner {
   async #evaluateWindow(): Promise<WindowReport> {
     const { series, mirrors, metrics } = this.#deps;
     const nowMs = this.#deps.now().getTime();
-    const seconds = Math.round(this.spec.interval / 1000);
+    // The window's slots are whole seconds and the newest one is still filling, so `interval` slots miss up to a
+    // second of the interval (with `interval: 1s`, all but the few ms of the current second gone by). One slot
+    // more covers at least [now - interval, now]; the window then overlaps the previous one by under a second.
+    const seconds = Math.ceil(this.spec.interval / 1000) + 1;
     const canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds);
     const stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds);
     const summary = mirrors.get(this.route)?.summary();

@@ -1,7 +1,8 @@
 /**
  * splitgate as a child process, the way operators run it: `node dist/bin.js --config FILE`. The CLI prints its
  * bound addresses as the JSON log line `splitgate listening`; with `listen: 127.0.0.1:0` the helper reads them
- * from there (so the config must keep log.level at info or below), and no port is ever fixed. Runs dist/: `npm run build` first.
+ * from there (so the config must keep log.level at info or below), and no port is ever fixed.
+ * Runs dist/, so `npm run build` first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -60,7 +61,10 @@ export interface SplitgateProcess {
 export function spawnSplitgate(configFile: string, timeoutMs = 10_000): Promise<SplitgateProcess> {
   assertBuilt();
   // Run in the config's directory, so relative paths in it (a state file, say) land there and not in the repo.
-  const child = spawn(process.execPath, [BIN, '--config', configFile], { cwd: dirname(configFile), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '--config', configFile], {
+    cwd: dirname(configFile),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logLines: Array<Record<string, unknown>> = [];
   let stderr = '';
   let pending = '';
