@@ -24,6 +24,8 @@ export type UpstreamErrorKind =
 /** Methods outside this set are counted as OTHER, so a client cannot mint label values. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
 
+const METHOD_INDEX = new Map([...KNOWN_METHODS].map((method, index) => [method, index + 1]));
+
 export function methodLabel(method: string | undefined): string {
   return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
 }
@@ -185,7 +187,8 @@ export class VersionSeries {
   durationSum = 0;
   durationCount = 0;
   readonly #metrics: Metrics;
-  readonly #requests = new Map<string, CountEntry<'route' | 'version' | 'method' | 'code'>>();
+  /** Keyed by status·16 + method index, so counting a response builds no string. */
+  readonly #requests = new Map<number, CountEntry<'route' | 'version' | 'method' | 'code'>>();
   readonly #decisions = new Map<string, CountEntry<'route' | 'version' | 'reason'>>();
 
   constructor(metrics: Metrics, route: string, version: Version | 'none') {
@@ -195,7 +198,7 @@ export class VersionSeries {
   }
 
   observeResponse(method: string, status: number, seconds: number): void {
-    const key = method + status;
+    const key = status * 16 + (METHOD_INDEX.get(method) ?? 0);
     let entry = this.#requests.get(key);
     if (entry === undefined) {
       entry = { labels: { route: this.route, version: this.version, method, code: String(status) }, value: 0 };
