@@ -152,9 +152,18 @@ function clientAddress(req: IncomingMessage, trustForwardedFor: boolean): string
       return (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
     }
   }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
+  // Once per connection, not per request: keep-alive connections carry many requests from one peer.
+  const socket = req.socket as IncomingMessage['socket'] & { [kPeerAddress]?: string };
+  let address = socket[kPeerAddress];
+  if (address === undefined) {
+    const raw = socket.remoteAddress ?? '';
+    address = raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+    socket[kPeerAddress] = address;
+  }
+  return address;
 }
+
+const kPeerAddress = Symbol('splitgate.peerAddress');
 
 function newRequestId(headers: IncomingMessage['headers']): string {
   const given = headers['x-request-id'];
