@@ -4,31 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { MIRROR_OUTCOMES, type MirrorOutcome } from '../../src/mirror/mirror-records.js';
 import { send, waitFor } from './http.js';
 import { parsePrometheus, sampleValue } from './prometheus.js';
 
-export type Outcome =
-  | 'sent'
-  | 'match'
-  | 'diff'
-  | 'shadow_error'
-  | 'shadow_timeout'
-  | 'primary_error'
-  | 'dropped'
-  | 'skipped_body'
-  | 'skipped_method';
-
-export const OUTCOMES: readonly Outcome[] = [
-  'sent',
-  'match',
-  'diff',
-  'shadow_error',
-  'shadow_timeout',
-  'primary_error',
-  'dropped',
-  'skipped_body',
-  'skipped_method',
-];
+export type Outcome = MirrorOutcome;
+export const OUTCOMES = MIRROR_OUTCOMES;
 
 export interface RouteSummary {
   route: string;
