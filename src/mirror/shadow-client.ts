@@ -17,82 +17,135 @@ export type CopyResult =
   | { readonly ok: true; readonly response: CapturedResponse; readonly seconds: number }
   | { readonly ok: false; readonly timeout: boolean; readonly code: string; readonly seconds: number };
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ABORT_ERR', 'TimeoutError']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'SG_MIRROR_TIMEOUT']);
 
 /**
- * The copies in flight, each with an AbortController of its own: a copy ends by itself at its timeout, and
- * `abortAll` ends every one at once when the instance stops (closing a pool waits for the requests still on it).
- * One controller per copy rather than `AbortSignal.any` with a shared stop signal: on Node 20 that shared signal
- * keeps a reference to every signal ever combined with it.
+ * The copies in flight: a copy ends by itself at its timeout, and `abortAll` ends every one at once when the
+ * instance stops (closing a pool waits for the requests still on it).
  */
 export class CopyControllers {
-  readonly #active = new Set<AbortController>();
+  readonly #active = new Set<CopyExchange>();
   #stopped: Error | null = null;
 
-  open(): AbortController {
-    const controller = new AbortController();
-    if (this.#stopped !== null) controller.abort(this.#stopped);
-    else this.#active.add(controller);
-    return controller;
+  add(copy: CopyExchange): void {
+    if (this.#stopped !== null) copy.abort(this.#stopped);
+    else this.#active.add(copy);
   }
 
-  close(controller: AbortController): void {
-    this.#active.delete(controller);
+  delete(copy: CopyExchange): void {
+    this.#active.delete(copy);
   }
 
   abortAll(reason: Error): void {
     this.#stopped = reason;
-    for (const controller of this.#active) controller.abort(reason);
+    for (const copy of this.#active) copy.abort(reason);
     this.#active.clear();
   }
 }
 
-export async function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs: number, captureCap: number, copies: CopyControllers): Promise<CopyResult> {
-  const started = performance.now();
-  const controller = copies.open();
-  const timer = setTimeout(abortOnTimeout, timeoutMs, controller).unref();
-  try {
-    const response = await pool.request({
-      method: request.method as Dispatcher.HttpMethod,
-      path: request.path,
-      headers: request.headers as string[],
-      body: request.body,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: controller.signal,
-    });
-    const capture = new BodyCapture(captureCap);
-    for await (const chunk of response.body) capture.add(chunk as Buffer);
-    return {
+class CopyTimeout extends Error {
+  readonly code = 'SG_MIRROR_TIMEOUT';
+}
+
+/**
+ * One copy as an undici dispatch handler, like the primary exchange: `pool.request` with a promise, an
+ * AbortSignal and an async body iterator cost about twice as much per copy (measured with
+ * loadtest/bench-mirror.mjs), and at 100 % mirroring every request pays for a copy.
+ */
+class CopyExchange {
+  readonly #started = performance.now();
+  readonly #capture: BodyCapture;
+  readonly #copies: CopyControllers;
+  readonly #resolve: (result: CopyResult) => void;
+  readonly #timer: NodeJS.Timeout;
+  #abortUpstream: ((reason?: Error) => void) | null = null;
+  #pendingAbort: Error | null = null;
+  #status = 0;
+  #headers: Record<string, string> = {};
+  #done = false;
+
+  constructor(captureCap: number, timeoutMs: number, copies: CopyControllers, resolve: (result: CopyResult) => void) {
+    this.#capture = new BodyCapture(captureCap);
+    this.#copies = copies;
+    this.#resolve = resolve;
+    this.#timer = setTimeout(abortOnTimeout, timeoutMs, this).unref();
+    copies.add(this);
+  }
+
+  abort(reason: Error): void {
+    if (this.#abortUpstream !== null) this.#abortUpstream(reason);
+    else this.#pendingAbort = reason;
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    if (this.#pendingAbort !== null) abort(this.#pendingAbort);
+    else this.#abortUpstream = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.#status = statusCode;
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i].toString('latin1').toLowerCase();
+      const value = rawHeaders[i + 1].toString('latin1');
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    this.#headers = headers;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#capture.add(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const capture = this.#capture;
+    this.#finish({
       ok: true,
-      seconds: (performance.now() - started) / 1000,
-      response: {
-        status: response.statusCode,
-        headers: flattenHeaders(response.headers),
-        body: capture.bytes(),
-        bodyLength: capture.length,
-        bodySha256: capture.sha256(),
-      },
-    };
-  } catch (error) {
+      seconds: this.#seconds(),
+      response: { status: this.#status, headers: this.#headers, body: capture.bytes(), bodyLength: capture.length, bodySha256: capture.sha256() },
+    });
+  }
+
+  onError(error: Error): void {
     const code = errorCode(error);
-    return { ok: false, timeout: TIMEOUT_CODES.has(code), code, seconds: (performance.now() - started) / 1000 };
-  } finally {
-    clearTimeout(timer);
-    copies.close(controller);
+    this.#finish({ ok: false, timeout: TIMEOUT_CODES.has(code), code, seconds: this.#seconds() });
+  }
+
+  #seconds(): number {
+    return (performance.now() - this.#started) / 1000;
+  }
+
+  #finish(result: CopyResult): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#copies.delete(this);
+    this.#resolve(result);
   }
 }
 
-function abortOnTimeout(controller: AbortController): void {
-  controller.abort(new DOMException('mirror copy timed out', 'TimeoutError'));
+export function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs: number, captureCap: number, copies: CopyControllers): Promise<CopyResult> {
+  return new Promise((resolve) => {
+    const copy = new CopyExchange(captureCap, timeoutMs, copies, resolve);
+    pool.dispatch(
+      {
+        method: request.method as Dispatcher.HttpMethod,
+        path: request.path,
+        headers: request.headers as string[],
+        body: request.body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      copy,
+    );
+  });
 }
 
-export function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return out;
+function abortOnTimeout(copy: CopyExchange): void {
+  copy.abort(new CopyTimeout('mirror copy timed out'));
 }
 
 function errorCode(error: unknown): string {
