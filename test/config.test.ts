@@ -91,6 +91,7 @@ routes:
     ['upstream with a path', { upstreams: { stable: 'http://127.0.0.1:1/api' } }, 'upstreams.stable.url: must be an origin only'],
     ['bad listen', { listen: 'localhost:99999' }, 'listen: must be host:port with a port from 0 to 65535 (got "localhost:99999")'],
     ['bad duration', { timeouts: { headers: 'soon' } }, 'timeouts.headers: must be a duration such as 500ms, 5s or 1m (got "soon")'],
+    ['timeout beyond what a timer holds', { timeouts: { body: '1000h' } }, 'timeouts.body: must be at most 24 days'],
     ['admin on all interfaces without a token', { admin: { listen: '0.0.0.0:9901' } }, 'admin.token: is required when admin.listen is not a loopback address (0.0.0.0)'],
     ['admin on the proxy port', { listen: ':9000', admin: { listen: '127.0.0.1:9000' } }, 'admin.listen: must differ from listen (both use port 9000)'],
     ['no routes', { routes: [] }, 'routes: must have at least one route'],
@@ -176,6 +177,8 @@ describe('parseDuration', () => {
     ['5s', 5000],
     ['1m30s', 90_000],
     ['1.5s', 1500],
+    [1500.4, 1500],
+    ['0.0005s', 1],
     ['2h', 7_200_000],
   ])('%j → %d ms', (input, ms) => {
     expect(parseDuration(input)).toBe(ms);

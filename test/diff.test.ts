@@ -148,3 +148,28 @@ describe('normalizeIgnoreEntry', () => {
     expect(normalizeIgnoreEntry(entry)).toBe(normalized);
   });
 });
+
+describe('review regressions', () => {
+  it('does not recurse past MAX_DEPTH: a 20 000-deep document is one difference, not a stack overflow', async () => {
+    const { MAX_DEPTH, TOO_DEEP } = await import('../src/diff/json-diff.js');
+    const deep = JSON.parse(`${'['.repeat(20_000)}1${']'.repeat(20_000)}`) as unknown;
+    const other = JSON.parse(`${'['.repeat(20_000)}2${']'.repeat(20_000)}`) as unknown;
+    const differences = diffJson(deep, other);
+    expect(differences).toHaveLength(1);
+    expect(differences[0]).toMatchObject({ primary: TOO_DEEP, field: `$${'[]'.repeat(MAX_DEPTH)}` });
+  });
+
+  it('compares gzip, br and deflate JSON bodies structurally', async () => {
+    const { gzipSync, brotliCompressSync, deflateSync } = await import('node:zlib');
+    const { decodeBody } = await import('../src/diff/response-diff.js');
+    const text = '{"a":1}';
+    for (const [encoding, encode] of [['gzip', gzipSync], ['br', brotliCompressSync], ['deflate', deflateSync]] as const) {
+      expect(decodeBody(encode(Buffer.from(text)), encoding)?.toString()).toBe(text);
+    }
+    expect(decodeBody(Buffer.from('not gzip'), 'gzip')).toBeNull();
+    expect(decodeBody(Buffer.from(text), 'zstd')).toBeNull();
+    const primary = { ...response(200, { ...JSON_HEADERS, 'content-encoding': 'gzip' }, null), body: gzipSync('{"a":1,"b":2}') };
+    const shadow = { ...response(200, { ...JSON_HEADERS, 'content-encoding': 'gzip' }, null), body: gzipSync('{"b":2,"a":3}'), bodySha256: 'other' };
+    expect(diffResponses(primary, shadow, POLICY, NOTHING_IGNORED).map((d) => d.path)).toEqual(['body.$.a']);
+  });
+});

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildClientHeaders, buildUpstreamHeaders, connectionTokens, VIA } from '../src/proxy/headers.js';
 import { mapUpstreamError } from '../src/proxy/upstream-errors.js';
 
-const VALUES = { clientIp: '10.0.0.9', proto: 'http', version: 'canary', requestId: 'rid-1', connectionTokens: null };
+const VALUES = { peerIp: '10.0.0.9', trustForwarded: false, proto: 'http', version: 'canary', requestId: 'rid-1', connectionTokens: null };
 
 /** Flat [name, value, ...] → list of "name: value" lines, for readable assertions. */
 function lines(flat: readonly string[]): string[] {
@@ -52,6 +52,23 @@ describe('buildUpstreamHeaders', () => {
       'x-request-id: rid-1',
       'x-splitgate-version: stable',
     ]);
+  });
+
+  it('behind a trusted proxy keeps its X-Forwarded-Proto/-Host and still appends the peer', () => {
+    const out = buildUpstreamHeaders(
+      ['Host', 'internal:8080', 'X-Forwarded-For', '203.0.113.7', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.example.com'],
+      { ...VALUES, trustForwarded: true },
+    );
+    expect(lines(out)).toEqual(expect.arrayContaining([
+      'x-forwarded-for: 203.0.113.7, 10.0.0.9',
+      'x-forwarded-proto: https',
+      'x-forwarded-host: shop.example.com',
+    ]));
+  });
+
+  it('never drops Host, even when Connection names it', () => {
+    const out = buildUpstreamHeaders(['Host', 'api.example.com', 'Connection', 'host'], { ...VALUES, connectionTokens: connectionTokens('host') });
+    expect(lines(out)[0]).toBe('host: api.example.com');
   });
 
   it('passes a client request id through as given (the caller decides it)', () => {

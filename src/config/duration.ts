@@ -6,11 +6,15 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 const DURATION = /^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$/;
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
 
+/** The longest delay a Node timer honours; longer ones fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function parseDuration(value: number | string): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
   const text = value.trim();
   if (!DURATION.test(text)) return undefined;
   let total = 0;
   for (const part of text.matchAll(PART)) total += Number(part[1]) * UNIT_MS[part[2]];
-  return total;
+  // Whole milliseconds: undici refuses fractional timeouts (every request would fail), and so do timers.
+  return Math.round(total);
 }

@@ -4,14 +4,14 @@
  * every problem is reported together with its path.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseListenAddress } from './listen.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+const anyDuration = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = parseDuration(value);
   if (ms === undefined) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a duration such as 500ms, 5s or 1m (got ${JSON.stringify(value)})` });
@@ -20,8 +20,11 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
   return ms;
 });
 
+/** A duration something waits for (a timeout, an interval): at most what a Node timer can hold (~24.8 days). */
+const duration = anyDuration.refine((ms) => ms <= MAX_TIMER_MS, 'must be at most 24 days');
+
 /** Cookie lifetimes follow Set-Cookie's Max-Age: a bare number is seconds; a string is a duration. */
-const seconds = z.union([z.number().int().min(0).transform((s) => s * 1000), duration]);
+const seconds = z.union([z.number().int().min(0).transform((s) => s * 1000), anyDuration]);
 
 const listenAddress = z.string().transform((value, ctx) => {
   const parsed = parseListenAddress(value);

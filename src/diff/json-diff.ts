@@ -19,15 +19,26 @@ export type FieldFilter = (field: string) => boolean;
 
 const NONE: FieldFilter = () => false;
 
+/**
+ * Subtrees deeper than this are not walked (a shadow answering 10 000 nested arrays must not overflow the stack):
+ * they are reported as one difference at that depth. JSON documents this deep are not real API payloads.
+ */
+export const MAX_DEPTH = 64;
+export const TOO_DEEP = `(nested deeper than ${MAX_DEPTH} levels)`;
+
 export function diffJson(primary: unknown, shadow: unknown, ignored: FieldFilter = NONE, limit = 1_000): JsonDifference[] {
   const out: JsonDifference[] = [];
-  walk(primary, shadow, '$', '$', ignored, out, limit);
+  walk(primary, shadow, '$', '$', ignored, out, limit, 0);
   return out;
 }
 
-function walk(a: unknown, b: unknown, path: string, field: string, ignored: FieldFilter, out: JsonDifference[], limit: number): void {
+function walk(a: unknown, b: unknown, path: string, field: string, ignored: FieldFilter, out: JsonDifference[], limit: number, depth: number): void {
   if (out.length >= limit || ignored(field)) return;
   if (a === b) return;
+  if (depth >= MAX_DEPTH) {
+    out.push({ path, field, primary: TOO_DEEP, shadow: TOO_DEEP });
+    return;
+  }
   const kindA = kindOf(a);
   const kindB = kindOf(b);
   if (kindA !== kindB || (kindA !== 'object' && kindA !== 'array')) {
@@ -39,7 +50,7 @@ function walk(a: unknown, b: unknown, path: string, field: string, ignored: Fiel
     const right = b as unknown[];
     const length = Math.max(left.length, right.length);
     for (let i = 0; i < length; i++) {
-      walk(i < left.length ? left[i] : undefined, i < right.length ? right[i] : undefined, `${path}[${i}]`, `${field}[]`, ignored, out, limit);
+      walk(i < left.length ? left[i] : undefined, i < right.length ? right[i] : undefined, `${path}[${i}]`, `${field}[]`, ignored, out, limit, depth + 1);
     }
     return;
   }
@@ -47,12 +58,12 @@ function walk(a: unknown, b: unknown, path: string, field: string, ignored: Fiel
   const right = b as Record<string, unknown>;
   for (const key of Object.keys(left)) {
     const segment = pathSegment(key);
-    walk(left[key], Object.hasOwn(right, key) ? right[key] : undefined, path + segment, field + segment, ignored, out, limit);
+    walk(left[key], Object.hasOwn(right, key) ? right[key] : undefined, path + segment, field + segment, ignored, out, limit, depth + 1);
   }
   for (const key of Object.keys(right)) {
     if (Object.hasOwn(left, key)) continue;
     const segment = pathSegment(key);
-    walk(undefined, right[key], path + segment, field + segment, ignored, out, limit);
+    walk(undefined, right[key], path + segment, field + segment, ignored, out, limit, depth + 1);
   }
 }
 

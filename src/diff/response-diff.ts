@@ -6,6 +6,7 @@
  * Fields are named `status`, `headers.<name>`, `body.$.<json path>` (indices collapsed) and `body`; ignore lists
  * use the same names, and an ignored field hides everything beneath it.
  */
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { diffJson, normalizeJsonPath, type FieldFilter } from './json-diff.js';
 
 export interface CapturedResponse {
@@ -127,10 +128,14 @@ function diffHeaders(
 }
 
 function diffBodies(primary: CapturedResponse, shadow: CapturedResponse, ignored: FieldFilter, out: ResponseDifference[], limit: number): void {
+  // Same bytes, same body: nothing to parse.
+  if (primary.bodySha256 === shadow.bodySha256 && primary.bodyLength === shadow.bodyLength) return;
   const bothJson = isJsonContentType(primary.headers['content-type']) && isJsonContentType(shadow.headers['content-type']);
-  if (bothJson && primary.body !== null && shadow.body !== null) {
-    const left = parseJson(primary.body);
-    const right = parseJson(shadow.body);
+  const leftBytes = primary.body === null ? null : decodeBody(primary.body, primary.headers['content-encoding']);
+  const rightBytes = shadow.body === null ? null : decodeBody(shadow.body, shadow.headers['content-encoding']);
+  if (bothJson && leftBytes !== null && rightBytes !== null) {
+    const left = parseJson(leftBytes);
+    const right = parseJson(rightBytes);
     if (left.ok && right.ok) {
       const bodyIgnored: FieldFilter = (field) => ignored(`body.${field}`);
       for (const difference of diffJson(left.value, right.value, bodyIgnored, limit)) {
@@ -147,6 +152,26 @@ function diffBodies(primary: CapturedResponse, shadow: CapturedResponse, ignored
       shadow: { length: shadow.bodyLength, sha256: shadow.bodySha256 },
     });
   }
+}
+
+/** Decompressed bodies are capped too: a small gzip bomb must not become a large allocation. */
+const MAX_DECODED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The body as the application wrote it: clients usually send Accept-Encoding, so both versions answer gzip or br,
+ * and compressed bytes cannot be compared structurally. Null when the encoding is unknown or the data is bad.
+ */
+export function decodeBody(body: Buffer, encoding: string | undefined): Buffer | null {
+  const coding = encoding?.trim().toLowerCase();
+  if (coding === undefined || coding === '' || coding === 'identity') return body;
+  try {
+    if (coding === 'gzip' || coding === 'x-gzip') return gunzipSync(body, { maxOutputLength: MAX_DECODED_BYTES });
+    if (coding === 'br') return brotliDecompressSync(body, { maxOutputLength: MAX_DECODED_BYTES });
+    if (coding === 'deflate') return inflateSync(body, { maxOutputLength: MAX_DECODED_BYTES });
+  } catch {
+    return null;
+  }
+  return null;
 }
 
 function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {

@@ -19,7 +19,8 @@ export type MirrorOutcome =
   | 'primary_error'
   | 'dropped'
   | 'skipped_body'
-  | 'skipped_method';
+  | 'skipped_method'
+  | 'compare_error';
 
 export const MIRROR_OUTCOMES: readonly MirrorOutcome[] = [
   'sent',
@@ -31,6 +32,7 @@ export const MIRROR_OUTCOMES: readonly MirrorOutcome[] = [
   'dropped',
   'skipped_body',
   'skipped_method',
+  'compare_error',
 ];
 
 const MAX_FIELDS = 1_000;
@@ -39,6 +41,7 @@ const MAX_VALUE_CHARS = 200;
 /** A field that differs on at least this share of compared exchanges (after enough of them) is likely noise. */
 const LIKELY_NOISE_SHARE = 0.9;
 const LIKELY_NOISE_MIN_COMPARED = 20;
+const NOISE_SHARE = 0.5;
 
 export interface StoredDifference {
   readonly field: string;
@@ -124,8 +127,14 @@ export class MirrorRecords {
     this.#metrics.mirrorInFlight.set({ route: this.route }, this.inFlight);
   }
 
+  /**
+   * Noise is what differs between stable and itself on at least half of the noise samples: a request id differs
+   * every time, a transient 503 once. A status difference is never noise.
+   */
   isNoise(field: string): boolean {
-    return this.#noise.has(field);
+    if (field === 'status') return false;
+    const seen = this.#noise.get(field);
+    return seen !== undefined && seen >= Math.max(1, NOISE_SHARE * this.#noiseSamples);
   }
 
   /** Fields that differed between stable and itself are nondeterministic: noise for this route. */
@@ -198,7 +207,10 @@ export class MirrorRecords {
       matchRate: compared === 0 ? null : this.#matched / compared,
       outcomes: { ...this.#outcomes },
       topFields,
-      noiseFields: [...this.#noise.entries()].sort((a, b) => b[1] - a[1]).map(([field, count]) => ({ field, count })),
+      noiseFields: [...this.#noise.entries()]
+        .filter(([field]) => this.isNoise(field))
+        .sort((a, b) => b[1] - a[1])
+        .map(([field, count]) => ({ field, count })),
       noiseSamples: this.#noiseSamples,
       inFlight: this.inFlight,
     };
@@ -216,8 +228,17 @@ export class MirrorRecords {
 }
 
 function truncateValue(value: unknown): string {
-  const text = value === undefined ? '(absent)' : typeof value === 'string' ? value : JSON.stringify(value);
+  const text = value === undefined ? '(absent)' : typeof value === 'string' ? value : printable(value);
   return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}… (${text.length} chars)` : text;
+}
+
+/** JSON text of a value; a structure too deep to print (JSON.stringify recurses) is named, not thrown. */
+function printable(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Array.isArray(value) ? '[… too deep to print]' : '{… too deep to print}';
+  }
 }
 
 /** MirrorRecords by route name, outliving any one routing table. */

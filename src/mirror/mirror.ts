@@ -159,6 +159,11 @@ export class MirrorTap {
       // The primary must see the client's abort as an error of its body stream, as it would reading `req` itself.
       req.on('error', (error) => this.bodyStream?.destroy(error));
       req.on('aborted', () => this.bodyStream?.destroy(new Error('client aborted the request body')));
+      // The primary may answer without reading the whole body (a 401 to an upload): the stream then closes without
+      // a flush, and the copy can never be sent. End the tap, or its in-flight slot would be held forever.
+      this.bodyStream.on('close', () => {
+        if (!this.#copiesStarted) this.#finish('primary_error');
+      });
       req.pipe(this.bodyStream);
     } else {
       this.#requestBody = null;
@@ -242,7 +247,15 @@ export class MirrorTap {
     }
     if (this.#primary === Settled.Pending || this.#shadow === null) return;
     if (this.#wantsSecondary && this.#mirror.deps.stablePool !== null && this.#secondary === null) return;
-    this.#evaluate();
+    // This runs inside the client's exchange callbacks and inside copy callbacks: whatever a comparison throws must
+    // end here, as a counted outcome, never in the data path or as an unhandled rejection.
+    try {
+      this.#evaluate();
+    } catch (error) {
+      this.#mirror.deps.logger.error({ route: this.#mirror.deps.records.route, err: error }, 'mirror comparison failed');
+      if (!this.#finished) this.#finish('compare_error');
+      else this.#mirror.deps.records.count('compare_error');
+    }
   }
 
   #evaluate(): void {
@@ -289,7 +302,7 @@ export class MirrorTap {
     }
   }
 
-  #finish(outcome: 'shadow_error' | 'shadow_timeout' | 'primary_error' | 'skipped_body'): void {
+  #finish(outcome: 'shadow_error' | 'shadow_timeout' | 'primary_error' | 'skipped_body' | 'compare_error'): void {
     if (this.#finished) return;
     this.#finished = true;
     const records = this.#mirror.deps.records;

@@ -15,17 +15,19 @@ const enum Action {
   ForwardedFor = 2,
   RequestId = 3,
   Via = 4,
+  ForwardedProto = 5,
+  ForwardedHost = 6,
 }
 
 /**
  * Request fields the proxy owns. `expect` is answered by node:http itself (100-continue) and undici refuses to
- * send it; x-forwarded-proto/-host are set by the proxy, never trusted from the client.
+ * send it; x-forwarded-proto/-host are set by the proxy, and kept from the request only behind a trusted proxy.
  */
 const REQUEST_ACTIONS = new Map<string, Action>([
   ...[...HOP_BY_HOP].map((name) => [name, Action.Drop] as const),
   ['expect', Action.Drop],
-  ['x-forwarded-proto', Action.Drop],
-  ['x-forwarded-host', Action.Drop],
+  ['x-forwarded-proto', Action.ForwardedProto],
+  ['x-forwarded-host', Action.ForwardedHost],
   ['x-forwarded-for', Action.ForwardedFor],
   ['x-request-id', Action.RequestId],
   ['via', Action.Via],
@@ -34,8 +36,10 @@ const REQUEST_ACTIONS = new Map<string, Action>([
 export const VIA = '1.1 splitgate';
 
 export interface UpstreamHeaderValues {
-  /** The address appended to X-Forwarded-For. */
-  readonly clientIp: string;
+  /** The address appended to X-Forwarded-For: the peer that connected to splitgate. */
+  readonly peerIp: string;
+  /** Behind a trusted proxy, its X-Forwarded-Proto/-Host describe the client's request and are kept. */
+  readonly trustForwarded: boolean;
   /** The scheme the client used to reach splitgate. */
   readonly proto: string;
   readonly version: string;
@@ -49,26 +53,33 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], values: Upst
   let forwardedFor = '';
   let via = '';
   let host = '';
+  let forwardedProto = '';
+  let forwardedHost = '';
   const tokens = values.connectionTokens;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
     const action = REQUEST_ACTIONS.get(name);
     if (action === undefined) {
       // Clients may not speak for splitgate: x-splitgate-* is set only by the proxy itself.
-      if (name.startsWith('x-splitgate-') || (tokens !== null && tokens.has(name))) continue;
+      // Host is never hop-by-hop, whatever Connection lists: dropping it would send the upstream's own name.
+      if (name.startsWith('x-splitgate-') || (tokens !== null && tokens.has(name) && name !== 'host')) continue;
       if (name === 'host') host = rawHeaders[i + 1];
       out.push(name, rawHeaders[i + 1]);
     } else if (action === Action.ForwardedFor) {
       forwardedFor = forwardedFor === '' ? rawHeaders[i + 1] : `${forwardedFor}, ${rawHeaders[i + 1]}`;
     } else if (action === Action.Via) {
       via = via === '' ? rawHeaders[i + 1] : `${via}, ${rawHeaders[i + 1]}`;
+    } else if (action === Action.ForwardedProto) {
+      if (values.trustForwarded && forwardedProto === '') forwardedProto = rawHeaders[i + 1];
+    } else if (action === Action.ForwardedHost) {
+      if (values.trustForwarded && forwardedHost === '') forwardedHost = rawHeaders[i + 1];
     }
   }
   out.push(
     'x-forwarded-for',
-    forwardedFor === '' ? values.clientIp : `${forwardedFor}, ${values.clientIp}`,
+    forwardedFor === '' ? values.peerIp : `${forwardedFor}, ${values.peerIp}`,
     'x-forwarded-proto',
-    values.proto,
+    forwardedProto === '' ? values.proto : forwardedProto,
     'via',
     via === '' ? VIA : `${via}, ${VIA}`,
     'x-request-id',
@@ -76,7 +87,8 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], values: Upst
     'x-splitgate-version',
     values.version,
   );
-  if (host !== '') out.push('x-forwarded-host', host);
+  if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
+  else if (host !== '') out.push('x-forwarded-host', host);
   return out;
 }
 

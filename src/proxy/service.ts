@@ -77,7 +77,9 @@ export class ProxyService implements ExchangeObserver {
       return;
     }
 
-    const clientIp = clientAddress(req, active.config.trustForwardedFor);
+    const trustForwarded = active.config.trustForwardedFor;
+    const peerIp = peerAddress(req);
+    const clientIp = trustForwarded ? forwardedClient(headers['x-forwarded-for'], peerIp) : peerIp;
     const context = buildContext(route, headers, clientIp, this.#entropy);
     const decision = decideRoute(route, context);
     const binding = active.bindings[route.index];
@@ -86,7 +88,8 @@ export class ProxyService implements ExchangeObserver {
 
     const requestId = newRequestId(headers);
     const upstreamHeaders = buildUpstreamHeaders(req.rawHeaders, {
-      clientIp,
+      peerIp,
+      trustForwarded,
       proto: 'http',
       version: decision.version,
       requestId,
@@ -143,16 +146,19 @@ export class ProxyService implements ExchangeObserver {
 
 }
 
-/** The peer address, or the left-most X-Forwarded-For entry when the operator trusts the proxy in front. */
-function clientAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
-  if (trustForwardedFor) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
-      const comma = forwarded.indexOf(',');
-      return (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
-    }
-  }
-  // Once per connection, not per request: keep-alive connections carry many requests from one peer.
+/**
+ * Behind a trusted proxy: the right-most X-Forwarded-For entry, the address that proxy saw connecting to it.
+ * Entries further left were written by whoever sent the request and can be anything.
+ */
+function forwardedClient(forwarded: string | string[] | undefined, peer: string): string {
+  if (typeof forwarded !== 'string' || forwarded === '') return peer;
+  const comma = forwarded.lastIndexOf(',');
+  const last = (comma === -1 ? forwarded : forwarded.slice(comma + 1)).trim();
+  return last === '' ? peer : last;
+}
+
+/** The connected peer's address, worked out once per connection (keep-alive carries many requests). */
+function peerAddress(req: IncomingMessage): string {
   const socket = req.socket as IncomingMessage['socket'] & { [kPeerAddress]?: string };
   let address = socket[kPeerAddress];
   if (address === undefined) {
