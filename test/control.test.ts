@@ -11,7 +11,7 @@ import { StateFile } from '../src/control/state-file.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
 import { DURATION_BUCKETS } from '../src/metrics/metrics.js';
-import { quantileOf, RollingWindow } from '../src/metrics/rolling-window.js';
+import { bucketIndex, quantileOf, RollingWindow } from '../src/metrics/rolling-window.js';
 import { MirrorBook } from '../src/mirror/mirror-records.js';
 import { UpstreamPools } from '../src/proxy/upstream-pools.js';
 import { TableStore } from '../src/state/table-store.js';
@@ -121,6 +121,15 @@ describe('Controller', () => {
     expect(JSON.parse(await readFile(path, 'utf8')).routes.api.weight).toBe(7);
   });
 
+  it('a damaged entry costs only itself: kill switches survive a bad weight next to them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-state-'));
+    const path = join(dir, 'state.json');
+    await writeFile(path, JSON.stringify({ version: 1, routes: { api: { weight: 'lots', killed: true } } }));
+    const { controller, store } = await setup({ stateFile: new StateFile(path) });
+    expect(store.current.table.routes[0]).toMatchObject({ killed: true, weight: 5 });
+    expect(controller.stateError).toContain('routes.api.weight is not a number');
+  });
+
   it('reports a state file that cannot be written, keeping the change in force', async () => {
     const { controller, store } = await setup({ stateFile: new StateFile('/proc/splitgate-cannot-write/state.json') });
     const result = await controller.kill('api', 'a');
@@ -192,14 +201,15 @@ describe('RollingWindow', () => {
   it('sums the last N seconds and forgets older slots', () => {
     const window = new RollingWindow();
     const t0 = 1_000_000_000;
-    window.observe(t0, 200, 0.002);
-    window.observe(t0 + 500, 503, 0.2);
-    window.observe(t0 + 30_000, 200, 0.002);
+    window.observe(t0, false, bucketIndex(0.002));
+    window.observe(t0 + 500, true, bucketIndex(0.2));
+    window.observe(t0 + 30_000, false, bucketIndex(0.002));
     expect(window.snapshot(t0 + 30_000, 60)).toMatchObject({ requests: 3, errors: 1 });
     expect(window.snapshot(t0 + 30_000, 10)).toMatchObject({ requests: 1, errors: 0 });
     expect(window.snapshot(t0 + 61_000, 60)).toMatchObject({ requests: 1 });
     // A slot reused a full ring later holds only the new second.
-    window.observe(t0 + 600_000, 200, 0.002);
+    window.observe(t0 + 600_000, false, bucketIndex(0.002));
+    expect(window.snapshot(t0 + 600_000, 1).buckets[bucketIndex(0.002)]).toBe(1);
     expect(window.snapshot(t0 + 600_000, 1)).toMatchObject({ requests: 1 });
   });
 

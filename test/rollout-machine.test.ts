@@ -111,7 +111,7 @@ describe('rollout machine', () => {
 
   it('never promotes on no data: a run of inconclusive windows under hold stays at the first step', () => {
     const now = clock();
-    const spec = specOf({ inconclusiveLimit: 1000 });
+    const spec = specOf({});
     let status = progressing(spec, now);
     for (let i = 0; i < 50; i++) status = afterWindow(spec, status, report('inconclusive'), null, now()).status;
     expect(status).toMatchObject({ phase: 'Paused', weight: 10, step: 0 });

@@ -9,8 +9,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Controller } from '../control/controller.js';
-import { InvalidRequestError } from '../control/controller.js';
+import { ConflictError, InvalidRequestError } from '../control/controller.js';
 import type { EventLog } from '../control/event-log.js';
+import { isLoopback } from '../config/listen.js';
 import { SplitgateError } from '../errors.js';
 import type { Metrics, SeriesBook } from '../metrics/metrics.js';
 import { quantileOf } from '../metrics/rolling-window.js';
@@ -52,6 +53,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
+  refuseForeignHost(context, req);
 
   if (method === 'GET' || method === 'HEAD') {
     await handleRead(context, url, res);
@@ -73,8 +75,20 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   }
   const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
   if (match === null) throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
-  const route = decodeURIComponent(match[1]);
+  let route: string;
+  try {
+    route = decodeURIComponent(match[1]);
+  } catch {
+    throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
+  }
   const action = match[2];
+  if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) {
+    // The next window would silently undo it; the rollout's own commands are the way to steer it.
+    const rollout = context.rollouts?.get(route)?.status;
+    if (rollout && ['Initializing', 'Progressing', 'Promoting', 'Paused'].includes(rollout.phase)) {
+      throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
+    }
+  }
   if (action === 'weight' && method === 'PUT') {
     const weight = (body as { weight?: unknown } | null)?.weight;
     if (weight === undefined) throw new InvalidRequestError('body must be JSON like {"weight": 20}');
@@ -216,10 +230,46 @@ function msOrNull(seconds: number | null): number | null {
   return seconds === null ? null : seconds * 1000;
 }
 
+/** The effective config minus secrets: the admin token, passwords in URLs, and webhook metadata. */
 function redactConfig(config: unknown): unknown {
-  const copy = structuredClone(config) as { admin?: { token?: string } };
+  const copy = structuredClone(config) as { admin?: { token?: string; tokenFile?: string } };
   if (copy.admin?.token !== undefined) copy.admin.token = '[redacted]';
-  return copy;
+  return redactDeep(copy, '');
+}
+
+function redactDeep(value: unknown, key: string): unknown {
+  if (key === 'metadata' && value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]']));
+  }
+  if (typeof value === 'string' && /^https?:\/\/[^/]*@/i.test(value)) {
+    try {
+      const url = new URL(value);
+      if (url.password) url.password = 'redacted';
+      return url.toString();
+    } catch {
+      return value;
+    }
+  }
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, key));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, redactDeep(item, name)]));
+  }
+  return value;
+}
+
+/**
+ * DNS rebinding: a page on evil.example whose name later resolves to 127.0.0.1 is same-origin with the admin
+ * listener as far as the browser can tell. A loopback-bound admin listener therefore answers only requests
+ * addressed to a loopback name.
+ */
+function refuseForeignHost(context: AdminContext, req: IncomingMessage): void {
+  if (!isLoopback(context.controller.config.admin.listen.host)) return;
+  const host = req.headers.host;
+  if (host === undefined) return;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':', 1)[0];
+  if (!isLoopback(name.toLowerCase())) {
+    throw new SplitgateError('SG_FORBIDDEN_HOST', `the admin listener answers only to loopback names, not ${JSON.stringify(host)}`, 403);
+  }
 }
 
 /**
@@ -249,7 +299,7 @@ function authorize(context: AdminContext, req: IncomingMessage): void {
   const header = req.headers.authorization;
   if (header === undefined) throw new SplitgateError('SG_UNAUTHORIZED', 'this call needs Authorization: Bearer <token>', 401);
   const match = /^Bearer\s+(.+)$/i.exec(header);
-  if (match === null || !sameSecret(match[1].trim(), expected)) throw new SplitgateError('SG_UNAUTHORIZED', 'wrong token', 401);
+  if (match === null || !sameSecret(match[1].trim(), expected.trim())) throw new SplitgateError('SG_UNAUTHORIZED', 'wrong token', 401);
 }
 
 /** Constant time whatever the lengths: compares fixed-size digests. */

@@ -257,6 +257,13 @@ const rolloutCheck = z
     if (check.vsStable && (check.prometheus || check.metric === 'mirror-match-rate')) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['vsStable'], message: 'only success-rate and latency checks compare with stable' });
     }
+    // Bounds that can never fail would make a check that always passes.
+    if (check.metric === 'success-rate' && check.min === undefined && check.vsStable?.maxDegradation === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'success-rate needs min or vsStable.maxDegradation' });
+    }
+    if (check.metric?.startsWith('latency') && check.max === undefined && check.vsStable?.maxRatio === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${check.metric} needs max or vsStable.maxRatio` });
+    }
     if (typeof check.max === 'string' && !(check.metric ?? '').startsWith('latency')) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['max'], message: 'must be a number' });
     }
@@ -293,8 +300,8 @@ const rollout = z
     threshold: z.number().int().min(1).default(3),
     minRequests: z.number().int().min(0).default(100),
     inconclusive: z.enum(['hold', 'fail']).default('hold'),
-    /** Consecutive inconclusive windows after which a window counts as failed. */
-    inconclusiveLimit: z.number().int().min(1).default(10),
+    /** Consecutive inconclusive windows after which a window counts as failed; unset: hold for as long as it takes. */
+    inconclusiveLimit: z.number().int().min(1).optional(),
     checks: z.array(rolloutCheck).default([]),
     webhooks: z.array(rolloutWebhook).default([]),
     onSuccess: z.enum(['promote', 'hold']).default('promote'),

@@ -114,6 +114,11 @@ export class Controller {
       if (loaded.ok) {
         this.#state = loaded.state;
         if (loaded.found) this.#deps.logger.info({ stateFile: file.path, routes: Object.keys(loaded.state.routes) }, 'runtime state restored');
+        if (loaded.warnings.length > 0) {
+          this.#stateError = `state file ${file.path}: ${loaded.warnings.join('; ')}`;
+          this.#deps.logger.warn({ stateFile: file.path, warnings: loaded.warnings }, 'parts of the runtime state ignored');
+          this.#deps.events.record({ actor: 'splitgate', action: 'state.partly_ignored', message: loaded.warnings.join('; ') });
+        }
       } else {
         this.#stateError = loaded.error;
         this.#deps.logger.error({ stateFile: file.path, error: loaded.error }, 'runtime state ignored');

@@ -26,7 +26,7 @@ export function emptyState(): RuntimeState {
 }
 
 export type LoadResult =
-  | { readonly ok: true; readonly state: RuntimeState; readonly found: boolean }
+  | { readonly ok: true; readonly state: RuntimeState; readonly found: boolean; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly error: string };
 
 export class StateFile {
@@ -42,11 +42,13 @@ export class StateFile {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, state: emptyState(), found: false };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, state: emptyState(), found: false, warnings: [] };
       return { ok: false, error: `cannot read state file ${this.path}: ${(error as Error).message}` };
     }
     try {
-      return { ok: true, state: parseState(JSON.parse(text)), found: true };
+      const warnings: string[] = [];
+      const state = parseState(JSON.parse(text), warnings);
+      return { ok: true, state, found: true, warnings };
     } catch (error) {
       return { ok: false, error: `state file ${this.path} is not valid (${(error as Error).message}); ignoring it` };
     }
@@ -97,27 +99,39 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 const WEIGHT_SOURCES = new Set(['config', 'operator', 'rollout']);
 
-function parseState(raw: unknown): RuntimeState {
+/**
+ * A bad entry costs only itself: one unreadable weight must not drop every kill switch in the file (a killed
+ * canary would come back to life). Problems are collected as warnings; only an unreadable whole file is an error.
+ */
+function parseState(raw: unknown, warnings: string[]): RuntimeState {
   if (raw === null || typeof raw !== 'object') throw new Error('not a JSON object');
   const { version, routes } = raw as { version?: unknown; routes?: unknown };
   if (version !== 1) throw new Error(`unsupported version ${JSON.stringify(version)}`);
   if (routes === null || typeof routes !== 'object' || Array.isArray(routes)) throw new Error('routes must be an object');
   const out: RuntimeState = emptyState();
   for (const [name, value] of Object.entries(routes as Record<string, unknown>)) {
-    if (value === null || typeof value !== 'object') throw new Error(`routes.${name} must be an object`);
+    if (value === null || typeof value !== 'object') {
+      warnings.push(`routes.${name} is not an object; ignored`);
+      continue;
+    }
     const entry = value as Record<string, unknown>;
     const parsed: RouteRuntimeState = {};
-    if (entry.weight !== undefined) {
-      if (typeof entry.weight !== 'number' || !(entry.weight >= 0 && entry.weight <= 100)) throw new Error(`routes.${name}.weight must be 0..100`);
-      parsed.weight = entry.weight;
-      parsed.weightSource = WEIGHT_SOURCES.has(entry.weightSource as string) ? (entry.weightSource as WeightSource) : 'operator';
-    }
     if (entry.killed !== undefined) {
-      if (typeof entry.killed !== 'boolean') throw new Error(`routes.${name}.killed must be true or false`);
-      parsed.killed = entry.killed;
+      if (typeof entry.killed === 'boolean') parsed.killed = entry.killed;
+      // Anything truthy that is not `false` keeps the canary killed: the safe reading of a damaged flag.
+      else if (entry.killed) {
+        parsed.killed = true;
+        warnings.push(`routes.${name}.killed is not true/false; kept as killed`);
+      } else warnings.push(`routes.${name}.killed is not true/false; ignored`);
+    }
+    if (entry.weight !== undefined) {
+      if (typeof entry.weight === 'number' && entry.weight >= 0 && entry.weight <= 100) {
+        parsed.weight = entry.weight;
+        parsed.weightSource = WEIGHT_SOURCES.has(entry.weightSource as string) ? (entry.weightSource as WeightSource) : 'operator';
+      } else warnings.push(`routes.${name}.weight is not a number from 0 to 100; ignored`);
     }
     if (entry.rollout !== undefined) parsed.rollout = entry.rollout;
-    out.routes[name] = parsed;
+    if (Object.keys(parsed).length > 0) out.routes[name] = parsed;
   }
   return out;
 }

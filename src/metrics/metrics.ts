@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 import type { DecisionReason, Version } from '../routing/table.js';
-import { RollingWindow } from './rolling-window.js';
+import { bucketIndex, RollingWindow } from './rolling-window.js';
 
 /** 1 ms to 10 s: covers a fast cache hit to a slow report page. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -197,7 +197,8 @@ export class VersionSeries {
     this.version = version;
   }
 
-  observeResponse(method: string, status: number, seconds: number): void {
+  /** `cutShort`: the upstream failed after the status went out, so the client got an incomplete response. */
+  observeResponse(method: string, status: number, seconds: number, cutShort = false): void {
     const key = status * 16 + (METHOD_INDEX.get(method) ?? 0);
     let entry = this.#requests.get(key);
     if (entry === undefined) {
@@ -205,12 +206,11 @@ export class VersionSeries {
       this.#requests.set(key, entry);
     }
     entry.value++;
-    let bucket = 0;
-    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]) bucket++;
+    const bucket = bucketIndex(seconds);
     this.buckets[bucket]++;
     this.durationSum += seconds;
     this.durationCount++;
-    this.window.observe(Date.now(), status, bucket);
+    this.window.observe(Date.now(), status >= 500 || cutShort, bucket);
   }
 
   countDecision(reason: DecisionReason): void {

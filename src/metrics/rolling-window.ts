@@ -25,7 +25,7 @@ class Slot {
 export interface WindowSnapshot {
   readonly seconds: number;
   readonly requests: number;
-  /** Responses with status ≥ 500 (and 499 client-closed is not an error of the version). */
+  /** Responses with status ≥ 500 or cut short by the upstream (a 499, the client leaving, is not an error). */
   readonly errors: number;
   /** Counts per DURATION_BUCKETS upper bound, the last one for +Inf. Not cumulative. */
   readonly buckets: readonly number[];
@@ -41,13 +41,16 @@ export function bucketIndex(seconds: number): number {
 export class RollingWindow {
   readonly #slots: Slot[] = Array.from({ length: SLOTS }, () => new Slot());
 
-  /** `bucket`: index into DURATION_BUCKETS of the response time (DURATION_BUCKETS.length for +Inf). */
-  observe(nowMs: number, status: number, bucket: number): void {
+  /**
+   * `failed`: a 5xx, or a response cut short after its headers. `bucket`: index into DURATION_BUCKETS of the
+   * response time (DURATION_BUCKETS.length for +Inf), see bucketIndex.
+   */
+  observe(nowMs: number, failed: boolean, bucket: number): void {
     const second = Math.floor(nowMs / 1000);
     const slot = this.#slots[second % SLOTS];
     if (slot.second !== second) slot.reset(second);
     slot.requests++;
-    if (status >= 500) slot.errors++;
+    if (failed) slot.errors++;
     slot.buckets[bucket]++;
   }
 

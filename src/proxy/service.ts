@@ -120,7 +120,8 @@ export class ProxyService implements ExchangeObserver {
     const elapsedMs = performance.now() - exchange.startedAt;
     const method = methodLabel(exchange.req.method);
     const backend = exchange.backend;
-    backend.series.observeResponse(method, outcome.status, elapsedMs / 1000);
+    const upstreamFailed = outcome.error !== null && outcome.error.kind !== null;
+    backend.series.observeResponse(method, outcome.status, elapsedMs / 1000, upstreamFailed);
     if (outcome.error !== null && outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);
     if (this.#accessLog.wants(outcome.status)) {
       this.#accessLog.write({

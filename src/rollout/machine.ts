@@ -130,7 +130,7 @@ export function afterWindow(spec: RolloutConfig, status: RolloutStatus, report: 
   let inconclusiveWindows = status.inconclusiveWindows;
   if (verdict === 'inconclusive') {
     inconclusiveWindows++;
-    if (spec.inconclusive === 'fail' || inconclusiveWindows >= spec.inconclusiveLimit) verdict = 'fail';
+    if (spec.inconclusive === 'fail' || (spec.inconclusiveLimit !== undefined && inconclusiveWindows >= spec.inconclusiveLimit)) verdict = 'fail';
   }
 
   if (verdict === 'fail') {
@@ -147,8 +147,8 @@ export function afterWindow(spec: RolloutConfig, status: RolloutStatus, report: 
   if (verdict === 'inconclusive') {
     const why = report.results.filter((r) => r.result === 'inconclusive').map((r) => `${r.check}: ${r.detail}`).join('; ');
     return {
-      status: move(status, now, { phase: 'Paused', pausedBy: 'inconclusive', inconclusiveWindows, lastWindow: report, message: `holding at ${status.weight} %: inconclusive (${inconclusiveWindows}/${spec.inconclusiveLimit}): ${why}` }),
-      effects: [event('rollout.inconclusive', `holding at ${status.weight} % (${inconclusiveWindows}/${spec.inconclusiveLimit}): ${why}`, details)],
+      status: move(status, now, { phase: 'Paused', pausedBy: 'inconclusive', inconclusiveWindows, lastWindow: report, message: `holding at ${status.weight} %: inconclusive (${inconclusiveWindows}${limitText(spec)}): ${why}` }),
+      effects: [event('rollout.inconclusive', `holding at ${status.weight} % (${inconclusiveWindows}${limitText(spec)}): ${why}`, details)],
     };
   }
 
@@ -225,6 +225,10 @@ function describeFailures(report: WindowReport, inconclusiveWindows: number, spe
   if (failed.length > 0) return failed.map((r) => `${r.check} = ${r.value ?? '–'} (want ${r.threshold}; ${r.detail})`).join('; ');
   if (spec.inconclusive === 'fail') return 'inconclusive window counted as failed (inconclusive: fail)';
   return `${inconclusiveWindows} inconclusive windows in a row (limit ${spec.inconclusiveLimit})`;
+}
+
+function limitText(spec: RolloutConfig): string {
+  return spec.inconclusiveLimit === undefined ? ' in a row' : `/${spec.inconclusiveLimit}`;
 }
 
 function move(status: RolloutStatus, now: Date, changes: Partial<RolloutStatus>): RolloutStatus {

@@ -17,12 +17,24 @@ export function revisionOf(config: Config, routeName: string): string {
 export class RolloutManager {
   readonly #deps: RolloutDeps;
   readonly #runners = new Map<string, RolloutRunner>();
+  #syncing: Promise<void> = Promise.resolve();
+  #latest: Config | null = null;
 
   constructor(deps: RolloutDeps) {
     this.#deps = deps;
   }
 
-  async sync(config: Config): Promise<void> {
+  /**
+   * Brings the runners in line with `config`. Calls are serialized and each one applies the newest config given
+   * so far, so two quick reloads can never leave a runner of the older one behind.
+   */
+  sync(config: Config): Promise<void> {
+    this.#latest = config;
+    this.#syncing = this.#syncing.then(() => this.#sync(this.#latest!));
+    return this.#syncing;
+  }
+
+  async #sync(config: Config): Promise<void> {
     const wanted = new Set<string>();
     for (const route of config.routes) {
       if (!route.rollout || route.canary === undefined) continue;

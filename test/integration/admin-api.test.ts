@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
 import { Splitgate } from '../../src/splitgate.js';
+import { send } from '../helpers/http.js';
 import { createTempDir, killIfRunning, runCli, spawnSplitgate, type SplitgateProcess } from '../helpers/process.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
@@ -266,8 +267,36 @@ describe('admin API against cross-site requests', () => {
       expect(((await (await fetch(`${sg.adminUrl}/status`)).json()) as { routes: Array<{ killed: boolean }> }).routes[0].killed).toBe(false);
       const sameOrigin = await fetch(`${sg.adminUrl}/routes/api/kill`, { method: 'POST', headers: { origin: sg.adminUrl } });
       expect(sameOrigin.status).toBe(200);
+      // DNS rebinding: the right address under a foreign name is refused too.
+      const rebound = await send(sg.adminUrl, '/routes/api/resume', { method: 'POST', headers: { host: 'evil.example:80' } });
+      expect(rebound.status).toBe(403);
+      expect(rebound.json<{ error: { code: string } }>().error.code).toBe('SG_FORBIDDEN_HOST');
       const page = await fetch(`${sg.adminUrl}/`);
       expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    } finally {
+      await sg.stop();
+      await Promise.all(upstreams.map((u) => u.close()));
+    }
+  });
+});
+
+describe('operator changes during a rollout', () => {
+  it('refuses a weight change or promote while a rollout is in progress (the next window would undo it)', async () => {
+    const upstreams = await startUpstreams('stable', 'canary');
+    const sg = await startSplitgate({
+      log: { level: 'warn' },
+      upstreams: { stable: upstreams[0].url, canary: upstreams[1].url },
+      routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 0, rollout: { interval: '1m', stepWeights: [10, 50] } }],
+    });
+    try {
+      const deadline = Date.now() + 5_000;
+      while (sg.splitgate.rollouts.get('api')?.status.phase !== 'Progressing' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const weight = await admin(sg.adminUrl, 'PUT', '/routes/api/weight', { weight: 80 }, null);
+      expect(weight).toMatchObject({ status: 409, body: { error: { code: 'SG_CONFLICT' } } });
+      expect(weight.body.error.message).toContain('rollout pause|promote|abort');
+      expect((await admin(sg.adminUrl, 'POST', '/routes/api/promote', undefined, null)).status).toBe(409);
+      // The kill switch always works.
+      expect((await admin(sg.adminUrl, 'POST', '/routes/api/kill', undefined, null)).status).toBe(200);
     } finally {
       await sg.stop();
       await Promise.all(upstreams.map((u) => u.close()));

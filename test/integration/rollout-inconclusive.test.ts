@@ -40,7 +40,7 @@ describe('a rollout without traffic, inconclusive: hold', () => {
   it('holds at the first step, paused by inconclusive windows, and neither promotes nor fails', async () => {
     const held = await waitForRollout(sg.adminUrl, 'api', 'three inconclusive windows', (s) => s.inconclusiveWindows >= 3 || s.phase === 'Succeeded' || s.phase === 'RolledBack', 8_000);
     expect(held).toMatchObject({ phase: 'Paused', pausedBy: 'inconclusive', step: 0, weight: 10, failedChecks: 0 });
-    expect(held.message).toMatch(/^holding at 10 %: inconclusive \(3\/10\): success-rate: too few requests \(canary 0, stable 0; need 20 each\)/);
+    expect(held.message).toMatch(/^holding at 10 %: inconclusive \(3 in a row\): success-rate: too few requests \(canary 0, stable 0; need 20 each\)/);
     expect(held.lastWindow).toMatchObject({ weight: 10, verdict: 'inconclusive', results: [{ check: 'success-rate', result: 'inconclusive', value: null, sample: { canary: 0, stable: 0 } }] });
     expect(await routeStatus(sg.adminUrl, 'api')).toMatchObject({ weight: 10, weightSource: 'rollout', killed: false });
 
