@@ -51,10 +51,6 @@ export class UpstreamPools {
     return this.#mirrorUpstreams.get(name);
   }
 
-  names(): string[] {
-    return [...this.#upstreams.keys()];
-  }
-
   /** Brings the pools in line with `config`; returns the pools that left, for the caller to close once drained. */
   update(config: Config): Upstream[] {
     const mirrorNames = new Set<string>();

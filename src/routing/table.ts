@@ -11,16 +11,6 @@ export type Version = 'stable' | 'canary';
 /** Why a request went where it went, in precedence order. Bounded: used as a metric label. */
 export type DecisionReason = 'no_canary' | 'kill_switch' | 'override_header' | 'override_cookie' | 'rule' | 'rule_weight' | 'weight';
 
-export const DECISION_REASONS: readonly DecisionReason[] = [
-  'no_canary',
-  'kill_switch',
-  'override_header',
-  'override_cookie',
-  'rule',
-  'rule_weight',
-  'weight',
-];
-
 export interface RouteDecision {
   readonly version: Version;
   readonly reason: DecisionReason;
