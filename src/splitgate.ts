@@ -75,6 +75,7 @@ export class Splitgate {
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
     const service = this.service;
     this.#proxyServer = createServer({ keepAliveTimeout: 65_000 }, (req, res) => service.handle(req, res));
+    this.#proxyServer.on('upgrade', (req, socket, head) => service.handleUpgrade(req, socket, head));
     this.#adminServer = createServer(
       createAdminHandler({
         metrics,
@@ -174,6 +175,7 @@ export class Splitgate {
     clearTimeout(timer);
     if (!drained) this.logger.warn({ inFlight: service.inFlight, drainTimeoutMs }, 'drain timeout: closing remaining connections');
     this.#proxyServer.closeAllConnections();
+    service.closeUpgraded();
     await closed;
     this.mirrors.abortCopies();
     await this.pools.close();

@@ -3,7 +3,9 @@
  * table once per request. Counts and logs every request exactly once, when it ends.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log.js';
 import { methodLabel, type VersionSeries } from '../metrics/metrics.js';
@@ -13,7 +15,7 @@ import { matchRoute } from '../routing/match.js';
 import type { TableStore } from '../state/table-store.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { buildUpstreamHeaders, connectionTokens } from './headers.js';
-import { errorBody } from './upstream-errors.js';
+import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
 export interface ProxyServiceOptions {
   readonly store: TableStore;
@@ -33,6 +35,7 @@ export class ProxyService implements ExchangeObserver {
   #inFlight = 0;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
+  readonly #spliced = new Set<Duplex>();
 
   constructor(options: ProxyServiceOptions) {
     this.#store = options.store;
@@ -115,6 +118,92 @@ export class ProxyService implements ExchangeObserver {
     );
   }
 
+  /**
+   * An `Upgrade` request (WebSocket): routed and decided like any other request, then the upstream's 101 is
+   * relayed and the two connections are spliced. Upgraded connections outlive the request cycle, so they are not
+   * counted in flight (a drain would wait for them); `stop` closes whatever is still open.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const startedAt = performance.now();
+    const active = this.#store.current;
+    const url = req.url ?? '';
+    const headers = req.headers;
+    socket.on('error', ignoreError);
+    if (url.charCodeAt(0) !== 47) {
+      rejectUpgrade(socket, 400, 'SG_BAD_REQUEST_TARGET', 'request target must start with "/"', newRequestId(headers));
+      active.unmatched.observeResponse(methodLabel(req.method), 400, (performance.now() - startedAt) / 1000);
+      return;
+    }
+    const route = matchRoute(active.table, headers.host, url);
+    if (route === undefined) {
+      rejectUpgrade(socket, 404, 'SG_NO_ROUTE', 'no route matches this host and path', newRequestId(headers));
+      active.unmatched.observeResponse(methodLabel(req.method), 404, (performance.now() - startedAt) / 1000);
+      return;
+    }
+    const trustForwarded = active.config.trustForwardedFor;
+    const peerIp = peerAddress(req);
+    const clientIp = trustForwarded ? forwardedClient(headers['x-forwarded-for'], peerIp) : peerIp;
+    const decision = decideRoute(route, buildContext(route, headers, clientIp, this.#entropy));
+    const binding = active.bindings[route.index];
+    const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
+    backend.series.countDecision(decision.reason);
+    const requestId = newRequestId(headers);
+    const upstreamHeaders = buildUpstreamHeaders(req.rawHeaders, {
+      peerIp,
+      trustForwarded,
+      proto: 'http',
+      version: decision.version,
+      requestId,
+      connectionTokens: connectionTokens(headers.connection),
+    });
+    const method = methodLabel(req.method);
+    backend.upstream.pool
+      .upgrade({
+        path: url,
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers: upstreamHeaders,
+        upgrade: typeof headers.upgrade === 'string' ? headers.upgrade : 'websocket',
+        headersTimeout: backend.headersTimeout,
+      } as Dispatcher.UpgradeOptions)
+      .then(
+        ({ headers: upstreamResponseHeaders, socket: upstream }) => {
+          if (socket.destroyed) {
+            upstream.destroy();
+            return;
+          }
+          socket.write(switchingProtocols(upstreamResponseHeaders));
+          if (head.length > 0) upstream.write(head);
+          this.#spliced.add(socket).add(upstream);
+          upstream.on('error', ignoreError);
+          const close = (): void => {
+            socket.destroy();
+            upstream.destroy();
+            this.#spliced.delete(socket);
+            this.#spliced.delete(upstream);
+          };
+          // node:http server sockets allow half-open connections, so a client's FIN alone would close nothing:
+          // either side ending ends the splice.
+          socket.once('end', close).once('close', close);
+          upstream.once('end', close).once('close', close);
+          socket.pipe(upstream);
+          upstream.pipe(socket);
+          backend.series.observeResponse(method, 101, (performance.now() - startedAt) / 1000);
+        },
+        (error: unknown) => {
+          const mapped = mapUpstreamError(error);
+          rejectUpgrade(socket, mapped.status, mapped.code, mapped.message, requestId);
+          if (mapped.kind !== null) backend.series.countUpstreamError(mapped.kind);
+          backend.series.observeResponse(method, mapped.status, (performance.now() - startedAt) / 1000, mapped.kind !== null);
+        },
+      );
+  }
+
+  /** Closes upgraded (WebSocket) connections still open; for stop, after the drain. */
+  closeUpgraded(): void {
+    for (const socket of this.#spliced) socket.destroy();
+    this.#spliced.clear();
+  }
+
   exchangeEnded(outcome: ExchangeOutcome): void {
     const exchange = outcome.exchange;
     const elapsedMs = performance.now() - exchange.startedAt;
@@ -175,6 +264,28 @@ const kPeerAddress = Symbol('splitgate.peerAddress');
 function newRequestId(headers: IncomingMessage['headers']): string {
   const given = headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function ignoreError(): void {
+  // A reset client or upstream connection ends the splice through 'close'; the error itself needs no handling.
+}
+
+/** The upstream's 101 as a raw response head (the headers of a 101 include its Connection and Upgrade). */
+function switchingProtocols(headers: Record<string, string | string[] | undefined>): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) head += `${name}: ${item}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, requestId: string): void {
+  const body = errorBody(code, message, requestId);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 function respondLocally(
