@@ -80,6 +80,8 @@ const upstream = z.preprocess(
     .object({
       url: upstreamUrl,
       connections: z.number().int().min(1).max(4096).optional(),
+      /** Requests in flight to this upstream, queued ones included; beyond it new requests get 503 at once. */
+      maxRequests: z.number().int().min(1).max(1_000_000).optional(),
       timeouts: timeouts.optional(),
       /** TLS verification is on unless this says otherwise; only for test rigs and self-signed demos. */
       insecureSkipVerify: z.boolean().optional(),

@@ -19,6 +19,7 @@ export type UpstreamErrorKind =
   | 'body_timeout'
   | 'dns'
   | 'protocol'
+  | 'overflow'
   | 'other';
 
 /** Methods outside this set are counted as OTHER, so a client cannot mint label values. */

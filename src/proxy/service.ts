@@ -90,6 +90,13 @@ export class ProxyService implements ExchangeObserver {
     backend.series.countDecision(decision.reason);
 
     const requestId = newRequestId(headers);
+    const upstream = backend.upstream;
+    if (upstream.inFlight >= upstream.maxRequests) {
+      // Queueing more would only add latency for everyone; fail fast, as Envoy's circuit breaker does.
+      backend.series.countUpstreamError('overflow');
+      respondLocally(res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, req.method, startedAt);
+      return;
+    }
     const upstreamHeaders = buildUpstreamHeaders(req.rawHeaders, {
       peerIp,
       trustForwarded,
@@ -104,8 +111,9 @@ export class ProxyService implements ExchangeObserver {
     const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, upstreamHeaders, hasBody);
     const exchange = new ProxyExchange(req, res, route.name, backend, decision, requestId, setCookie, startedAt, this, tap);
     this.#inFlight++;
+    upstream.inFlight++;
 
-    backend.upstream.pool.dispatch(
+    upstream.pool.dispatch(
       {
         path: url,
         method: req.method ?? 'GET',
@@ -209,6 +217,7 @@ export class ProxyService implements ExchangeObserver {
     const elapsedMs = performance.now() - exchange.startedAt;
     const method = methodLabel(exchange.req.method);
     const backend = exchange.backend;
+    backend.upstream.inFlight--;
     const upstreamFailed = outcome.error !== null && outcome.error.kind !== null;
     backend.series.observeResponse(method, outcome.status, elapsedMs / 1000, upstreamFailed);
     if (outcome.error !== null && outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);

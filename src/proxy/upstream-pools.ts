@@ -11,6 +11,9 @@ export interface UpstreamTimeouts {
   readonly body: number;
 }
 
+/** Envoy's default for max_requests and max_pending_requests. */
+export const DEFAULT_MAX_REQUESTS = 1024;
+
 export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connect: 5_000, headers: 30_000, body: 60_000 };
 
 export interface Upstream {
@@ -18,6 +21,10 @@ export interface Upstream {
   readonly origin: string;
   readonly pool: Pool;
   readonly timeouts: UpstreamTimeouts;
+  /** Circuit breaker, as Envoy's max_requests: requests in flight (queued included) beyond which splitgate answers 503. */
+  readonly maxRequests: number;
+  /** Client requests in flight to this upstream now. */
+  inFlight: number;
   /** Identity of the options a pool was built with; equal keys may share a pool across reloads. */
   readonly key: string;
 }
@@ -82,7 +89,8 @@ function buildPools(config: Config, names: readonly string[], current: ReadonlyM
     const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
     const connections = spec.connections ?? 256;
     const insecure = spec.insecureSkipVerify ?? false;
-    const key = JSON.stringify([origin, timeouts, connections, insecure]);
+    const maxRequests = spec.maxRequests ?? DEFAULT_MAX_REQUESTS;
+    const key = JSON.stringify([origin, timeouts, connections, insecure, maxRequests]);
     const existing = current.get(name);
     if (existing && existing.key === key) {
       next.set(name, existing);
@@ -97,7 +105,7 @@ function buildPools(config: Config, names: readonly string[], current: ReadonlyM
       bodyTimeout: timeouts.body,
       connect: { timeout: timeouts.connect, rejectUnauthorized: !insecure },
     });
-    next.set(name, { name, origin, pool, timeouts, key });
+    next.set(name, { name, origin, pool, timeouts, key, maxRequests, inFlight: 0 });
   }
   return next;
 }
