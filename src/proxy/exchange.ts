@@ -33,8 +33,6 @@ export interface ExchangeObserver {
 
 export const CLIENT_CLOSED_STATUS = 499;
 
-const kExchange = Symbol('splitgate.exchange');
-type WithExchange = ServerResponse & { [kExchange]?: ProxyExchange };
 
 const enum State {
   Waiting = 0,
@@ -89,8 +87,9 @@ export class ProxyExchange {
     this.startedAt = startedAt;
     this.#observer = observer;
     this.tap = tap;
-    (res as WithExchange)[kExchange] = this;
-    res.on('close', onClientResponseClose);
+    // A listener closing over the exchange rather than a property stored on `res`, so node's ServerResponse
+    // objects keep the shape node:http's own code is optimised for (no measurable difference either way here).
+    res.on('close', () => this.clientClosed());
   }
 
   // undici handler callbacks ------------------------------------------------------------------------------
@@ -127,7 +126,7 @@ export class ProxyExchange {
     if (this.res.write(chunk)) return true;
     if (!this.#drainListening) {
       this.#drainListening = true;
-      this.res.on('drain', onClientResponseDrain);
+      this.res.on('drain', () => this.clientDrained());
     }
     return false;
   }
@@ -185,12 +184,4 @@ export class ProxyExchange {
   clientDrained(): void {
     this.#resume?.();
   }
-}
-
-function onClientResponseClose(this: WithExchange): void {
-  this[kExchange]?.clientClosed();
-}
-
-function onClientResponseDrain(this: WithExchange): void {
-  this[kExchange]?.clientDrained();
 }
