@@ -9,10 +9,11 @@ import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log.js';
 import { methodLabel, type VersionSeries } from '../metrics/metrics.js';
-import { buildContext, type Entropy } from '../routing/context.js';
+import { buildContext, type Entropy, type RequestContext } from '../routing/context.js';
+import type { CompiledRoute, RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
-import type { TableStore } from '../state/table-store.js';
+import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { buildUpstreamHeaders, connectionTokens } from './headers.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
@@ -69,24 +70,12 @@ export class ProxyService implements ExchangeObserver {
     const url = req.url ?? '';
     const headers = req.headers;
 
-    // Only origin-form targets (RFC 9112 §3.2.1) are routed; absolute-form and `*` are for forward proxies.
-    if (url.charCodeAt(0) !== 47) {
-      respondLocally(res, 400, 'SG_BAD_REQUEST_TARGET', 'request target must start with "/"', newRequestId(headers), active.unmatched, req.method, startedAt);
+    const routed = routeRequest(active, req, this.#entropy);
+    if (!(routed instanceof Routed)) {
+      respondLocally(res, routed.status, routed.code, routed.message, newRequestId(headers), active.unmatched, req.method, startedAt);
       return;
     }
-    const route = matchRoute(active.table, headers.host, url);
-    if (route === undefined) {
-      respondLocally(res, 404, 'SG_NO_ROUTE', 'no route matches this host and path', newRequestId(headers), active.unmatched, req.method, startedAt);
-      return;
-    }
-
-    const trustForwarded = active.config.trustForwardedFor;
-    const peerIp = peerAddress(req);
-    const clientIp = trustForwarded ? forwardedClient(headers['x-forwarded-for'], peerIp) : peerIp;
-    const context = buildContext(route, headers, clientIp, this.#entropy);
-    const decision = decideRoute(route, context);
-    const binding = active.bindings[route.index];
-    const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
+    const { route, context, decision, binding, backend } = routed;
     backend.series.countDecision(decision.reason);
 
     const requestId = newRequestId(headers);
@@ -97,14 +86,7 @@ export class ProxyService implements ExchangeObserver {
       respondLocally(res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, req.method, startedAt);
       return;
     }
-    const upstreamHeaders = buildUpstreamHeaders(req.rawHeaders, {
-      peerIp,
-      trustForwarded,
-      proto: 'http',
-      version: decision.version,
-      requestId,
-      connectionTokens: connectionTokens(headers.connection),
-    });
+    const upstreamHeaders = forwardedHeaders(req, routed, requestId);
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
     const contentLength = headers['content-length'];
     const hasBody = headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
@@ -137,33 +119,16 @@ export class ProxyService implements ExchangeObserver {
     const url = req.url ?? '';
     const headers = req.headers;
     socket.on('error', ignoreError);
-    if (url.charCodeAt(0) !== 47) {
-      rejectUpgrade(socket, 400, 'SG_BAD_REQUEST_TARGET', 'request target must start with "/"', newRequestId(headers));
-      active.unmatched.observeResponse(methodLabel(req.method), 400, (performance.now() - startedAt) / 1000);
+    const routed = routeRequest(active, req, this.#entropy);
+    if (!(routed instanceof Routed)) {
+      rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(headers));
+      active.unmatched.observeResponse(methodLabel(req.method), routed.status, (performance.now() - startedAt) / 1000);
       return;
     }
-    const route = matchRoute(active.table, headers.host, url);
-    if (route === undefined) {
-      rejectUpgrade(socket, 404, 'SG_NO_ROUTE', 'no route matches this host and path', newRequestId(headers));
-      active.unmatched.observeResponse(methodLabel(req.method), 404, (performance.now() - startedAt) / 1000);
-      return;
-    }
-    const trustForwarded = active.config.trustForwardedFor;
-    const peerIp = peerAddress(req);
-    const clientIp = trustForwarded ? forwardedClient(headers['x-forwarded-for'], peerIp) : peerIp;
-    const decision = decideRoute(route, buildContext(route, headers, clientIp, this.#entropy));
-    const binding = active.bindings[route.index];
-    const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
-    backend.series.countDecision(decision.reason);
+    const backend = routed.backend;
+    backend.series.countDecision(routed.decision.reason);
     const requestId = newRequestId(headers);
-    const upstreamHeaders = buildUpstreamHeaders(req.rawHeaders, {
-      peerIp,
-      trustForwarded,
-      proto: 'http',
-      version: decision.version,
-      requestId,
-      connectionTokens: connectionTokens(headers.connection),
-    });
+    const upstreamHeaders = forwardedHeaders(req, routed, requestId);
     const method = methodLabel(req.method);
     backend.upstream.pool
       .upgrade({
@@ -273,6 +238,57 @@ const kPeerAddress = Symbol('splitgate.peerAddress');
 function newRequestId(headers: IncomingMessage['headers']): string {
   const given = headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** What routing decided for one request: everything both the request path and the upgrade path need. */
+class Routed {
+  constructor(
+    readonly route: CompiledRoute,
+    readonly context: RequestContext,
+    readonly decision: RouteDecision,
+    readonly binding: RouteBinding,
+    readonly backend: BackendBinding,
+    readonly peerIp: string,
+    readonly trustForwarded: boolean,
+  ) {}
+}
+
+interface LocalAnswer {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+// Only origin-form targets (RFC 9112 §3.2.1) are routed; absolute-form and `*` are for forward proxies.
+const NOT_ORIGIN_FORM: LocalAnswer = { status: 400, code: 'SG_BAD_REQUEST_TARGET', message: 'request target must start with "/"' };
+const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no route matches this host and path' };
+
+/** Match, context and decision, on the table the request started with. */
+function routeRequest(active: ActiveTable, req: IncomingMessage, entropy: Entropy): Routed | LocalAnswer {
+  const url = req.url ?? '';
+  const headers = req.headers;
+  if (url.charCodeAt(0) !== 47) return NOT_ORIGIN_FORM;
+  const route = matchRoute(active.table, headers.host, url);
+  if (route === undefined) return NO_ROUTE;
+  const trustForwarded = active.config.trustForwardedFor;
+  const peerIp = peerAddress(req);
+  const clientIp = trustForwarded ? forwardedClient(headers['x-forwarded-for'], peerIp) : peerIp;
+  const context = buildContext(route, headers, clientIp, entropy);
+  const decision = decideRoute(route, context);
+  const binding = active.bindings[route.index];
+  const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
+  return new Routed(route, context, decision, binding, backend, peerIp, trustForwarded);
+}
+
+function forwardedHeaders(req: IncomingMessage, routed: Routed, requestId: string): string[] {
+  return buildUpstreamHeaders(req.rawHeaders, {
+    peerIp: routed.peerIp,
+    trustForwarded: routed.trustForwarded,
+    proto: 'http',
+    version: routed.decision.version,
+    requestId,
+    connectionTokens: connectionTokens(req.headers.connection),
+  });
 }
 
 function ignoreError(): void {
