@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { buildClientHeaders, buildUpstreamHeaders, connectionTokens, VIA } from '../src/proxy/headers.js';
+import { buildClientHeaders } from '../src/proxy/headers.js';
+import { connectionTokens, readRequestHead, upstreamHeaders, VIA, type ProxyFields } from '../src/proxy/request-head.js';
 import { mapUpstreamError } from '../src/proxy/upstream-errors.js';
 
-const VALUES = { peerIp: '10.0.0.9', trustForwarded: false, proto: 'http', version: 'canary', requestId: 'rid-1', connectionTokens: null };
+const FIELDS = { peerIp: '10.0.0.9', trustForwarded: false, proto: 'http', version: 'canary', requestId: 'rid-1' };
+const NO_ROUTING_NAMES: ReadonlySet<string> = new Set();
+
+/** The request's header pass as the data path runs it: read the head, then append splitgate's fields. */
+function buildUpstreamHeaders(raw: string[], fields: ProxyFields = FIELDS): string[] {
+  return upstreamHeaders(readRequestHead(raw, NO_ROUTING_NAMES), fields);
+}
 
 /** Flat [name, value, ...] → list of "name: value" lines, for readable assertions. */
 function lines(flat: readonly string[]): string[] {
@@ -11,12 +18,11 @@ function lines(flat: readonly string[]): string[] {
   return out;
 }
 
-describe('buildUpstreamHeaders', () => {
+describe('request header pass (readRequestHead + upstreamHeaders)', () => {
   it('drops hop-by-hop fields and adds the forwarding fields', () => {
     const out = buildUpstreamHeaders(
       ['Host', 'api.example.com', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Trailer', 'x',
         'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Connection', 'keep-alive', 'Expect', '100-continue', 'Accept', '*/*'],
-      VALUES,
     );
     expect(lines(out)).toEqual([
       'host: api.example.com',
@@ -30,20 +36,20 @@ describe('buildUpstreamHeaders', () => {
     ]);
   });
 
-  it('drops fields named in Connection', () => {
-    const out = buildUpstreamHeaders(['X-Secret', 's', 'X-Keep', 'k', 'Connection', 'x-secret, close'], {
-      ...VALUES,
-      connectionTokens: connectionTokens('x-secret, close'),
-    });
-    expect(lines(out).slice(0, 1)).toEqual(['x-keep: k']);
-    expect(out).not.toContain('x-secret');
+  it('drops fields named in Connection, wherever Connection comes', () => {
+    const before = buildUpstreamHeaders(['X-Secret', 's', 'X-Keep', 'k', 'Connection', 'x-secret, close']);
+    const after = buildUpstreamHeaders(['Connection', 'close, X-Secret', 'X-Secret', 's', 'X-Keep', 'k']);
+    for (const out of [before, after]) {
+      expect(lines(out).slice(0, 1)).toEqual(['x-keep: k']);
+      expect(out).not.toContain('x-secret');
+    }
   });
 
   it('appends to X-Forwarded-For and Via, and replaces client-sent proto/host/x-splitgate-*', () => {
     const out = buildUpstreamHeaders(
       ['X-Forwarded-For', '1.1.1.1', 'x-forwarded-for', '2.2.2.2', 'Via', '1.0 edge', 'X-Forwarded-Proto', 'https',
         'X-Forwarded-Host', 'evil', 'X-Splitgate-Version', 'canary', 'x-splitgate-shadow', '1'],
-      { ...VALUES, version: 'stable' },
+      { ...FIELDS, version: 'stable' },
     );
     expect(lines(out)).toEqual([
       'x-forwarded-for: 1.1.1.1, 2.2.2.2, 10.0.0.9',
@@ -57,7 +63,7 @@ describe('buildUpstreamHeaders', () => {
   it('behind a trusted proxy keeps its X-Forwarded-Proto/-Host and still appends the peer', () => {
     const out = buildUpstreamHeaders(
       ['Host', 'internal:8080', 'X-Forwarded-For', '203.0.113.7', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.example.com'],
-      { ...VALUES, trustForwarded: true },
+      { ...FIELDS, trustForwarded: true },
     );
     expect(lines(out)).toEqual(expect.arrayContaining([
       'x-forwarded-for: 203.0.113.7, 10.0.0.9',
@@ -67,14 +73,64 @@ describe('buildUpstreamHeaders', () => {
   });
 
   it('never drops Host, even when Connection names it', () => {
-    const out = buildUpstreamHeaders(['Host', 'api.example.com', 'Connection', 'host'], { ...VALUES, connectionTokens: connectionTokens('host') });
+    const out = buildUpstreamHeaders(['Host', 'api.example.com', 'Connection', 'host']);
     expect(lines(out)[0]).toBe('host: api.example.com');
   });
 
   it('passes a client request id through as given (the caller decides it)', () => {
-    const out = buildUpstreamHeaders(['X-Request-Id', 'client-id'], { ...VALUES, requestId: 'client-id' });
+    const out = buildUpstreamHeaders(['X-Request-Id', 'client-id'], { ...FIELDS, requestId: 'client-id' });
     expect(out.filter((v) => v === 'x-request-id')).toHaveLength(1);
     expect(lines(out)).toContain('x-request-id: client-id');
+  });
+
+  it('reads what the data path needs: host (first wins, repeats flagged), body framing, upgrade, request id', () => {
+    const head = readRequestHead(
+      ['Host', 'a.example', 'HOST', 'b.example', 'Content-Length', '12', 'Upgrade', 'websocket', 'X-Request-Id', 'r1'],
+      NO_ROUTING_NAMES,
+    );
+    expect(head).toMatchObject({ host: 'a.example', hostRepeated: true, contentLength: '12', upgrade: 'websocket', requestId: 'r1' });
+    expect(head.hasBody).toBe(true);
+    expect(lines(head.forward)).toEqual(['host: a.example', 'content-length: 12']);
+    expect(readRequestHead(['Content-Length', '0'], NO_ROUTING_NAMES).hasBody).toBe(false);
+    expect(readRequestHead(['Transfer-Encoding', 'chunked'], NO_ROUTING_NAMES).hasBody).toBe(true);
+    expect(readRequestHead([], NO_ROUTING_NAMES).hasBody).toBe(false);
+    expect(readRequestHead(['X-Request-Id', 'a', 'x-request-id', 'b'], NO_ROUTING_NAMES).requestId).toBe('a, b');
+  });
+
+  it('collects the fields routing reads, joined as node:http joins repeats, and nothing else', () => {
+    const head = readRequestHead(
+      ['X-User', 'u1', 'x-user', 'u2', 'Cookie', 'a=1', 'cookie', 'b=2', 'User-Agent', 'first', 'User-Agent', 'second', 'X-Other', 'o'],
+      new Set(['x-user', 'cookie', 'user-agent', 'x-absent']),
+    );
+    expect(head.routing).toEqual({ 'x-user': 'u1, u2', cookie: 'a=1; b=2', 'user-agent': 'first' });
+    expect(readRequestHead(['X-Other', 'o'], new Set(['cookie'])).routing).toEqual({});
+  });
+
+  it('gives routing the same values node:http puts in req.headers', async () => {
+    const { createServer } = await import('node:http');
+    const { connect } = await import('node:net');
+    const names = ['x-a', 'cookie', 'referer', 'x-b', 'x-c'];
+    const seen = new Promise<{ raw: string[]; headers: Record<string, unknown> }>((resolve) => {
+      const server = createServer((req, res) => {
+        resolve({ raw: req.rawHeaders, headers: { ...req.headers } });
+        res.end();
+        server.close();
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.end(
+            'GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nCookie: c=1\r\nCOOKIE: d=2\r\nReferer: r1\r\nreferer: r2\r\n' +
+              'X-B:\r\nX-C:  spaced  \r\nConnection: close\r\n\r\n',
+          );
+        });
+        socket.on('data', () => {}).on('error', () => {});
+      });
+    });
+    const { raw, headers } = await seen;
+    const head = readRequestHead(raw, new Set(names));
+    for (const name of names) expect(head.routing[name], name).toBe(headers[name]);
+    expect(head.host).toBe(headers.host);
   });
 });
 

@@ -14,6 +14,7 @@ import type { MirrorConfig } from '../config/schema.js';
 import { compileIgnoreList, createHeaderPolicy, diffResponses, type CapturedResponse, type HeaderPolicy } from '../diff/response-diff.js';
 import type { FieldFilter } from '../diff/json-diff.js';
 import type { Logger } from '../log.js';
+import type { RequestHead } from '../proxy/request-head.js';
 import type { RequestContext } from '../routing/context.js';
 import { BUCKETS, bucketOf, weightToBuckets } from '../routing/hash.js';
 import type { RouteDecision } from '../routing/table.js';
@@ -85,7 +86,7 @@ export class RouteMirror {
     context: RequestContext,
     decision: RouteDecision,
     upstreamHeaders: readonly string[],
-    hasBody: boolean,
+    head: RequestHead,
   ): MirrorTap | null {
     const { settings, records, random } = this.deps;
     if (settings.buckets === 0) return null;
@@ -98,7 +99,7 @@ export class RouteMirror {
       records.count('skipped_method');
       return null;
     }
-    const contentLength = Number(req.headers['content-length'] ?? 0);
+    const contentLength = Number(head.contentLength ?? 0);
     if (contentLength > settings.maxBodyBytes) {
       records.count('skipped_body');
       return null;
@@ -108,7 +109,7 @@ export class RouteMirror {
       return null;
     }
     const secondary = this.deps.stablePool !== null && decision.version === 'stable' && random() * BUCKETS < settings.noiseBuckets;
-    return new MirrorTap(this, req, decision, upstreamHeaders, hasBody, secondary);
+    return new MirrorTap(this, req, decision, upstreamHeaders, head.hasBody, secondary);
   }
 }
 

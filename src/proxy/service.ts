@@ -15,7 +15,7 @@ import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
-import { buildUpstreamHeaders, connectionTokens } from './headers.js';
+import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
 export interface ProxyServiceOptions {
@@ -68,17 +68,17 @@ export class ProxyService implements ExchangeObserver {
     const active = this.#store.current;
     if (this.#draining) res.shouldKeepAlive = false;
     const url = req.url ?? '';
-    const headers = req.headers;
+    const head = readRequestHead(req.rawHeaders, active.table.headerNames);
 
-    const routed = routeRequest(active, req, this.#entropy);
+    const routed = routeRequest(active, req, head, this.#entropy);
     if (!(routed instanceof Routed)) {
-      respondLocally(res, routed.status, routed.code, routed.message, newRequestId(headers), active.unmatched, req.method, startedAt);
+      respondLocally(res, routed.status, routed.code, routed.message, newRequestId(head), active.unmatched, req.method, startedAt);
       return;
     }
     const { route, context, decision, binding, backend } = routed;
     backend.series.countDecision(decision.reason);
 
-    const requestId = newRequestId(headers);
+    const requestId = newRequestId(head);
     const upstream = backend.upstream;
     if (upstream.inFlight >= upstream.maxRequests) {
       // Queueing more would only add latency for everyone; fail fast, as Envoy's circuit breaker does.
@@ -86,11 +86,10 @@ export class ProxyService implements ExchangeObserver {
       respondLocally(res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, req.method, startedAt);
       return;
     }
-    const upstreamHeaders = forwardedHeaders(req, routed, requestId);
+    const headers = forwardedHeaders(head, routed, requestId);
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
-    const contentLength = headers['content-length'];
-    const hasBody = headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
-    const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, upstreamHeaders, hasBody);
+    const hasBody = head.hasBody;
+    const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, headers, head);
     const exchange = new ProxyExchange(req, res, route.name, backend, decision, requestId, setCookie, startedAt, this, tap);
     this.#inFlight++;
     upstream.inFlight++;
@@ -99,7 +98,7 @@ export class ProxyService implements ExchangeObserver {
       {
         path: url,
         method: req.method ?? 'GET',
-        headers: upstreamHeaders,
+        headers,
         body: hasBody ? (tap?.bodyStream ?? req) : null,
         headersTimeout: backend.headersTimeout,
         bodyTimeout: backend.bodyTimeout,
@@ -113,29 +112,29 @@ export class ProxyService implements ExchangeObserver {
    * relayed and the two connections are spliced. Upgraded connections outlive the request cycle, so they are not
    * counted in flight (a drain would wait for them); `stop` closes whatever is still open.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, firstBytes: Buffer): void {
     const startedAt = performance.now();
     const active = this.#store.current;
     const url = req.url ?? '';
-    const headers = req.headers;
+    const requestHead = readRequestHead(req.rawHeaders, active.table.headerNames);
     socket.on('error', ignoreError);
-    const routed = routeRequest(active, req, this.#entropy);
+    const routed = routeRequest(active, req, requestHead, this.#entropy);
     if (!(routed instanceof Routed)) {
-      rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(headers));
+      rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(requestHead));
       active.unmatched.observeResponse(methodLabel(req.method), routed.status, (performance.now() - startedAt) / 1000);
       return;
     }
     const backend = routed.backend;
     backend.series.countDecision(routed.decision.reason);
-    const requestId = newRequestId(headers);
-    const upstreamHeaders = forwardedHeaders(req, routed, requestId);
+    const requestId = newRequestId(requestHead);
+    const headers = forwardedHeaders(requestHead, routed, requestId);
     const method = methodLabel(req.method);
     backend.upstream.pool
       .upgrade({
         path: url,
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        headers: upstreamHeaders,
-        upgrade: typeof headers.upgrade === 'string' ? headers.upgrade : 'websocket',
+        headers,
+        upgrade: requestHead.upgrade ?? 'websocket',
         headersTimeout: backend.headersTimeout,
       } as Dispatcher.UpgradeOptions)
       .then(
@@ -145,7 +144,7 @@ export class ProxyService implements ExchangeObserver {
             return;
           }
           socket.write(switchingProtocols(upstreamResponseHeaders));
-          if (head.length > 0) upstream.write(head);
+          if (firstBytes.length > 0) upstream.write(firstBytes);
           this.#spliced.add(socket).add(upstream);
           upstream.on('error', ignoreError);
           const close = (): void => {
@@ -214,8 +213,8 @@ export class ProxyService implements ExchangeObserver {
  * Behind a trusted proxy: the right-most X-Forwarded-For entry, the address that proxy saw connecting to it.
  * Entries further left were written by whoever sent the request and can be anything.
  */
-function forwardedClient(forwarded: string | string[] | undefined, peer: string): string {
-  if (typeof forwarded !== 'string' || forwarded === '') return peer;
+function forwardedClient(forwarded: string, peer: string): string {
+  if (forwarded === '') return peer;
   const comma = forwarded.lastIndexOf(',');
   const last = (comma === -1 ? forwarded : forwarded.slice(comma + 1)).trim();
   return last === '' ? peer : last;
@@ -235,9 +234,9 @@ function peerAddress(req: IncomingMessage): string {
 
 const kPeerAddress = Symbol('splitgate.peerAddress');
 
-function newRequestId(headers: IncomingMessage['headers']): string {
-  const given = headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+function newRequestId(head: RequestHead): string {
+  const given = head.requestId;
+  return given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 /** What routing decided for one request: everything both the request path and the upgrade path need. */
@@ -262,32 +261,33 @@ interface LocalAnswer {
 // Only origin-form targets (RFC 9112 §3.2.1) are routed; absolute-form and `*` are for forward proxies.
 const NOT_ORIGIN_FORM: LocalAnswer = { status: 400, code: 'SG_BAD_REQUEST_TARGET', message: 'request target must start with "/"' };
 const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no route matches this host and path' };
+// RFC 9112 §3.2: a request with more than one Host field is answered 400 (node:http answers a missing one).
+const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
 
 /** Match, context and decision, on the table the request started with. */
-function routeRequest(active: ActiveTable, req: IncomingMessage, entropy: Entropy): Routed | LocalAnswer {
+function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHead, entropy: Entropy): Routed | LocalAnswer {
   const url = req.url ?? '';
-  const headers = req.headers;
   if (url.charCodeAt(0) !== 47) return NOT_ORIGIN_FORM;
-  const route = matchRoute(active.table, headers.host, url);
+  if (head.hostRepeated) return HOST_REPEATED;
+  const route = matchRoute(active.table, head.host, url);
   if (route === undefined) return NO_ROUTE;
   const trustForwarded = active.config.trustForwardedFor;
   const peerIp = peerAddress(req);
-  const clientIp = trustForwarded ? forwardedClient(headers['x-forwarded-for'], peerIp) : peerIp;
-  const context = buildContext(route, headers, clientIp, entropy);
+  const clientIp = trustForwarded ? forwardedClient(head.forwardedFor, peerIp) : peerIp;
+  const context = buildContext(route, head.routing, clientIp, entropy);
   const decision = decideRoute(route, context);
   const binding = active.bindings[route.index];
   const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
   return new Routed(route, context, decision, binding, backend, peerIp, trustForwarded);
 }
 
-function forwardedHeaders(req: IncomingMessage, routed: Routed, requestId: string): string[] {
-  return buildUpstreamHeaders(req.rawHeaders, {
+function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string): string[] {
+  return upstreamHeaders(head, {
     peerIp: routed.peerIp,
     trustForwarded: routed.trustForwarded,
     proto: 'http',
     version: routed.decision.version,
     requestId,
-    connectionTokens: connectionTokens(req.headers.connection),
   });
 }
 

@@ -3,16 +3,18 @@
  * any), the client's region and the sticky bucket. Randomness and id generation are passed in, so building a
  * context is deterministic under test.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseCookies } from 'cookie';
 import { BUCKETS, bucketOf } from './hash.js';
 import type { CompiledRoute } from './table.js';
+
+/** Request headers by lower-case name, repeated fields joined (the shape of node:http's `req.headers`). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 const NO_COOKIES: Readonly<Record<string, string | undefined>> = Object.freeze({});
 
 export class RequestContext {
   constructor(
-    readonly headers: IncomingHttpHeaders,
+    readonly headers: RequestHeaders,
     readonly cookies: Readonly<Record<string, string | undefined>>,
     /** Lower-cased region, or undefined when the route has no region header or the request lacks it. */
     readonly region: string | undefined,
@@ -33,12 +35,12 @@ export interface Entropy {
 
 export function buildContext(
   route: CompiledRoute,
-  headers: IncomingHttpHeaders,
+  headers: RequestHeaders,
   clientIp: string,
   entropy: Entropy,
 ): RequestContext {
   const cookieHeader = headers.cookie;
-  const cookies = route.readsCookies && cookieHeader ? parseCookies(cookieHeader) : NO_COOKIES;
+  const cookies = route.readsCookies && typeof cookieHeader === 'string' && cookieHeader !== '' ? parseCookies(cookieHeader) : NO_COOKIES;
 
   let region: string | undefined;
   if (route.regionHeader !== null) {
@@ -57,7 +59,7 @@ export function buildContext(
 
 function readStickyKey(
   route: CompiledRoute,
-  headers: IncomingHttpHeaders,
+  headers: RequestHeaders,
   cookies: Readonly<Record<string, string | undefined>>,
   clientIp: string,
 ): string | null {

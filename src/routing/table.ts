@@ -73,6 +73,11 @@ export interface CompiledRoute {
 export interface RoutingTable {
   readonly generation: number;
   readonly routes: readonly CompiledRoute[];
+  /**
+   * Lower-case names of the request headers routing reads on any route: Cookie, sticky key, override, region and
+   * rule headers. The data path collects exactly these while it copies the request's headers.
+   */
+  readonly headerNames: ReadonlySet<string>;
 }
 
 /** Runtime state laid over the config: operator-set weights and kill switches, by route name. */
@@ -96,7 +101,18 @@ export function decisionOf(version: Version, reason: DecisionReason, rule = -1):
 
 export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}): RoutingTable {
   const routes = config.routes.map((route, index) => compileRoute(route, index, runtime));
-  return Object.freeze({ generation, routes: Object.freeze(routes) });
+  return Object.freeze({ generation, routes: Object.freeze(routes), headerNames: headerNamesRead(routes) });
+}
+
+function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> {
+  const names = new Set(['cookie']);
+  for (const route of routes) {
+    for (const source of route.stickySources) if (source.kind === 'header') names.add(source.name);
+    if (route.overrideHeader !== null) names.add(route.overrideHeader);
+    if (route.regionHeader !== null) names.add(route.regionHeader);
+    for (const rule of route.rules) for (const [name] of rule.headers) names.add(name);
+  }
+  return names;
 }
 
 function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides): CompiledRoute {

@@ -75,6 +75,14 @@ describe('malformed client input', () => {
     expect(reply.text).toContain('"code":"SG_BAD_REQUEST_TARGET"');
   });
 
+  it('answers 400 SG_BAD_HOST to a request with two Host fields (RFC 9112 §3.2), without asking the upstream', async () => {
+    const before = stable.seen.length + canary.seen.length;
+    const reply = await sendRaw(proxy!.url, message(['GET /two-hosts HTTP/1.1', 'Host: a.example', 'Host: b.example', 'Connection: close']));
+    expect(reply.text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply.text).toContain('"code":"SG_BAD_HOST"');
+    expect(stable.seen.length + canary.seen.length).toBe(before);
+  });
+
   it.each([
     ['a non-numeric Content-Length', message(['POST / HTTP/1.1', 'Host: x', 'Content-Length: abc'])],
     [

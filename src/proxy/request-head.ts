@@ -1,0 +1,217 @@
+/**
+ * One pass over a request's raw header lines (node:http's `rawHeaders`): it reads what routing needs and copies
+ * what the upstream gets. node:http builds `req.headers` lazily, on first read; the data path never reads it, so
+ * that object is not built for a proxied request and no header is looked up by name twice.
+ *
+ * Hop-by-hop fields (RFC 9110 §7.6.1: the fixed set and any field named in Connection) are not forwarded, nor are
+ * fields splitgate owns: X-Forwarded-*, Via and X-Request-Id are rebuilt by `upstreamHeaders`, and a client may
+ * not speak for splitgate (`x-splitgate-*`).
+ */
+
+/** RFC 9110 §7.6.1 plus `proxy-connection` (obsolete but still sent) and `keep-alive` (RFC 7230 §A.1.2). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export const VIA = '1.1 splitgate';
+
+const enum Field {
+  Drop = 1,
+  Host,
+  Cookie,
+  ContentLength,
+  TransferEncoding,
+  Connection,
+  Upgrade,
+  ForwardedFor,
+  ForwardedProto,
+  ForwardedHost,
+  Via,
+  RequestId,
+}
+
+/**
+ * Fields that are read, or not forwarded as they came. `expect` is answered by node:http itself (100-continue)
+ * and undici refuses to send it.
+ */
+const FIELDS = new Map<string, Field>([
+  ...[...HOP_BY_HOP].map((name) => [name, Field.Drop] as const),
+  ['expect', Field.Drop],
+  ['host', Field.Host],
+  ['cookie', Field.Cookie],
+  ['content-length', Field.ContentLength],
+  ['transfer-encoding', Field.TransferEncoding],
+  ['connection', Field.Connection],
+  ['upgrade', Field.Upgrade],
+  ['x-forwarded-for', Field.ForwardedFor],
+  ['x-forwarded-proto', Field.ForwardedProto],
+  ['x-forwarded-host', Field.ForwardedHost],
+  ['via', Field.Via],
+  ['x-request-id', Field.RequestId],
+]);
+
+/**
+ * Fields node:http keeps the first of when repeated (`IncomingMessage#headers`); routing sees them the same way.
+ * Any other repeated field is joined with ", " (Cookie with "; "), as node:http does.
+ */
+const FIRST_WINS = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
+  'server', 'user-agent',
+]);
+
+const NO_VALUES: Readonly<Record<string, string>> = Object.freeze({});
+
+export class RequestHead {
+  /** The first Host field (what node:http reports), or undefined. */
+  host: string | undefined = undefined;
+  /** More than one Host field: RFC 9112 §3.2 says answer 400. */
+  hostRepeated = false;
+  contentLength: string | undefined = undefined;
+  chunked = false;
+  upgrade: string | undefined = undefined;
+  /** X-Forwarded-For and Via as received, repeated fields joined; '' when absent. */
+  forwardedFor = '';
+  via = '';
+  /** The first X-Forwarded-Proto/-Host, kept only behind a trusted proxy. */
+  forwardedProto = '';
+  forwardedHost = '';
+  requestId: string | undefined = undefined;
+  /**
+   * Lower-case name → value of the fields routing reads (Cookie, and every header some route's sticky key,
+   * override, region or rule names), joined as node:http joins repeated fields. Shared and empty when none came.
+   */
+  routing: Readonly<Record<string, string>> = NO_VALUES;
+  /** Client fields forwarded as they came (names lower-cased); `upstreamHeaders` appends splitgate's own. */
+  readonly forward: string[] = [];
+
+  /** A request body follows the head (RFC 9112 §6.3): chunked, or a non-zero Content-Length. */
+  get hasBody(): boolean {
+    return this.chunked || (this.contentLength !== undefined && this.contentLength !== '0');
+  }
+}
+
+/** `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). */
+export function readRequestHead(rawHeaders: readonly string[], routingNames: ReadonlySet<string>): RequestHead {
+  const head = new RequestHead();
+  const forward = head.forward;
+  let routing: Record<string, string> | null = null;
+  let connection: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    const value = rawHeaders[i + 1];
+    if (routingNames.has(name)) {
+      routing ??= {};
+      const previous = routing[name];
+      routing[name] =
+        previous === undefined ? value : FIRST_WINS.has(name) ? previous : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    const field = FIELDS.get(name);
+    if (field === undefined) {
+      if (!name.startsWith('x-splitgate-')) forward.push(name, value);
+      continue;
+    }
+    switch (field) {
+      case Field.Host:
+        if (head.host === undefined) {
+          head.host = value;
+          forward.push(name, value);
+        } else {
+          head.hostRepeated = true;
+        }
+        break;
+      case Field.Cookie:
+      case Field.ContentLength:
+        if (field === Field.ContentLength) head.contentLength ??= value;
+        forward.push(name, value);
+        break;
+      case Field.TransferEncoding:
+        head.chunked = true;
+        break;
+      case Field.Connection:
+        connection = connection === undefined ? value : `${connection}, ${value}`;
+        break;
+      case Field.Upgrade:
+        head.upgrade ??= value;
+        break;
+      case Field.ForwardedFor:
+        head.forwardedFor = head.forwardedFor === '' ? value : `${head.forwardedFor}, ${value}`;
+        break;
+      case Field.Via:
+        head.via = head.via === '' ? value : `${head.via}, ${value}`;
+        break;
+      case Field.ForwardedProto:
+        if (head.forwardedProto === '') head.forwardedProto = value;
+        break;
+      case Field.ForwardedHost:
+        if (head.forwardedHost === '') head.forwardedHost = value;
+        break;
+      case Field.RequestId:
+        // Repeated, it is joined (", ") and so no longer a valid id: splitgate makes a fresh one.
+        head.requestId = head.requestId === undefined ? value : `${head.requestId}, ${value}`;
+        break;
+      default:
+        break;
+    }
+  }
+  if (routing !== null) head.routing = routing;
+  const tokens = connectionTokens(connection);
+  if (tokens !== null) {
+    // Host is never hop-by-hop, whatever Connection lists: dropping it would send the upstream's own name.
+    for (let i = forward.length - 2; i >= 0; i -= 2) if (tokens.has(forward[i]) && forward[i] !== 'host') forward.splice(i, 2);
+  }
+  return head;
+}
+
+export interface ProxyFields {
+  /** The address appended to X-Forwarded-For: the peer that connected to splitgate. */
+  readonly peerIp: string;
+  /** Behind a trusted proxy, its X-Forwarded-Proto/-Host describe the client's request and are kept. */
+  readonly trustForwarded: boolean;
+  /** The scheme the client used to reach splitgate. */
+  readonly proto: string;
+  readonly version: string;
+  readonly requestId: string;
+}
+
+/**
+ * The header list sent upstream: the forwarded client fields, then X-Forwarded-For (appended to), X-Forwarded-Proto,
+ * Via (appended to), X-Request-Id, X-Splitgate-Version and X-Forwarded-Host. Appends to `head.forward` and returns it.
+ */
+export function upstreamHeaders(head: RequestHead, fields: ProxyFields): string[] {
+  const out = head.forward;
+  const trusted = fields.trustForwarded;
+  out.push(
+    'x-forwarded-for',
+    head.forwardedFor === '' ? fields.peerIp : `${head.forwardedFor}, ${fields.peerIp}`,
+    'x-forwarded-proto',
+    trusted && head.forwardedProto !== '' ? head.forwardedProto : fields.proto,
+    'via',
+    head.via === '' ? VIA : `${head.via}, ${VIA}`,
+    'x-request-id',
+    fields.requestId,
+    'x-splitgate-version',
+    fields.version,
+  );
+  const forwardedHost = trusted && head.forwardedHost !== '' ? head.forwardedHost : (head.host ?? '');
+  if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
+  return out;
+}
+
+/** Names listed in a Connection header, other than the `close`/`keep-alive` options, or null when none. */
+export function connectionTokens(connection: string | undefined): ReadonlySet<string> | null {
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return null;
+  let tokens: Set<string> | null = null;
+  for (const part of connection.split(',')) {
+    const token = part.trim().toLowerCase();
+    if (token === '' || token === 'close' || token === 'keep-alive') continue;
+    (tokens ??= new Set()).add(token);
+  }
+  return tokens;
+}
