@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BUCKETS, bucketOf, murmur3, murmur3Bytes, weightToBuckets } from '../src/routing/hash.js';
+import { BUCKETS, bucketOf, murmur3, murmur3Bytes, saltedBucket, saltState, weightToBuckets } from '../src/routing/hash.js';
 
 describe('murmur3 (x86, 32-bit)', () => {
   // Published MurmurHash3_x86_32 vectors: any implementation in any language must give these.
@@ -51,6 +51,28 @@ describe('bucketOf', () => {
         expect(bucketOf(salt, key)).toBe(bucket);
       }),
     );
+  });
+});
+
+describe('saltedBucket (the data path: salt pre-hashed once per route)', () => {
+  it('equals bucketOf for every salt and key, ASCII or not, of every length', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }), (salt, key) => {
+        expect(saltedBucket(saltState(salt), key)).toBe(bucketOf(salt, key));
+      }),
+      { numRuns: 5_000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), (salt, key) => {
+        expect(saltedBucket(saltState(salt), key)).toBe(bucketOf(salt, key));
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('keeps the fixed vectors', () => {
+    expect(saltedBucket(saltState('api'), 'alice')).toBe(9727);
+    expect(saltedBucket(saltState('web'), 'alice')).toBe(1803);
   });
 });
 

@@ -155,12 +155,21 @@ describe('buildClientHeaders', () => {
         'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '3'),
       'sg_uid=u; Path=/',
     );
-    expect(lines(out)).toEqual(['content-type: text/plain', 'set-cookie: a=1', 'set-cookie: b=2', 'content-length: 3', 'set-cookie: sg_uid=u; Path=/']);
+    expect(lines(out)).toEqual(['Content-Type: text/plain', 'Set-Cookie: a=1', 'Set-Cookie: b=2', 'Content-Length: 3', 'set-cookie: sg_uid=u; Path=/']);
   });
 
-  it('keeps latin1 bytes as they came', () => {
+  it('drops every hop-by-hop name in any case, and keeps same-length names that are not hop-by-hop', () => {
+    const out = buildClientHeaders(
+      raw('TE', 'x', 'Trailer', 'x', 'UPGRADE', 'h2c', 'CONNECTION', 'close', 'KEEP-ALIVE', 'x', 'Proxy-Connection', 'x',
+        'transfer-ENCODING', 'chunked', 'Tx', 'kept', 'Trailed', 'kept', 'Connector1', 'kept', 'Content-Encoding', 'gzip'),
+      null,
+    );
+    expect(lines(out)).toEqual(['Tx: kept', 'Trailed: kept', 'Connector1: kept', 'Content-Encoding: gzip']);
+  });
+
+  it('keeps latin1 bytes and name case as they came', () => {
     const out = buildClientHeaders([Buffer.from('X-Name'), Buffer.from([0x63, 0x61, 0x66, 0xe9])], null);
-    expect(out).toEqual(['x-name', 'caf\u00e9']);
+    expect(out).toEqual(['X-Name', 'caf\u00e9']);
   });
 });
 

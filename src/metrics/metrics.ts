@@ -190,6 +190,8 @@ export class VersionSeries {
   readonly #metrics: Metrics;
   /** Keyed by status·16 + method index, so counting a response builds no string. */
   readonly #requests = new Map<number, CountEntry<'route' | 'version' | 'method' | 'code'>>();
+  #lastRequests: CountEntry<'route' | 'version' | 'method' | 'code'> | null = null;
+  #lastRequestsKey = -1;
   readonly #decisions = new Map<string, CountEntry<'route' | 'version' | 'reason'>>();
 
   constructor(metrics: Metrics, route: string, version: Version | 'none') {
@@ -201,10 +203,16 @@ export class VersionSeries {
   /** `cutShort`: the upstream failed after the status went out, so the client got an incomplete response. */
   observeResponse(method: string, status: number, seconds: number, cutShort = false): void {
     const key = status * 16 + (METHOD_INDEX.get(method) ?? 0);
-    let entry = this.#requests.get(key);
-    if (entry === undefined) {
-      entry = { labels: { route: this.route, version: this.version, method, code: String(status) }, value: 0 };
-      this.#requests.set(key, entry);
+    // Most responses repeat the last (method, status): skip the map for them.
+    let entry = this.#lastRequests;
+    if (entry === null || this.#lastRequestsKey !== key) {
+      entry = this.#requests.get(key) ?? null;
+      if (entry === null) {
+        entry = { labels: { route: this.route, version: this.version, method, code: String(status) }, value: 0 };
+        this.#requests.set(key, entry);
+      }
+      this.#lastRequests = entry;
+      this.#lastRequestsKey = key;
     }
     entry.value++;
     const bucket = bucketIndex(seconds);

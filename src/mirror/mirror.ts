@@ -16,7 +16,7 @@ import type { FieldFilter } from '../diff/json-diff.js';
 import type { Logger } from '../log.js';
 import type { RequestHead } from '../proxy/request-head.js';
 import type { RequestContext } from '../routing/context.js';
-import { BUCKETS, bucketOf, weightToBuckets } from '../routing/hash.js';
+import { BUCKETS, saltedBucket, saltState, weightToBuckets, type SaltState } from '../routing/hash.js';
 import type { RouteDecision } from '../routing/table.js';
 import { BodyCapture } from './body-capture.js';
 import type { MirrorRecords } from './mirror-records.js';
@@ -28,7 +28,7 @@ export interface MirrorSettings {
   readonly buckets: number;
   readonly sampleBy: 'random' | 'sticky';
   /** Salt for sticky sampling: distinct from the routing salt, so the mirrored users are not the canary users. */
-  readonly salt: string;
+  readonly salt: SaltState;
   readonly methods: ReadonlySet<string>;
   readonly maxBodyBytes: number;
   readonly maxInFlight: number;
@@ -47,7 +47,7 @@ export function compileMirrorSettings(config: MirrorConfig, routeSalt: string): 
   return Object.freeze({
     buckets: weightToBuckets(config.percent),
     sampleBy: config.sampleBy,
-    salt: `${routeSalt}\nmirror`,
+    salt: saltState(`${routeSalt}\nmirror`),
     methods: new Set(config.methods),
     maxBodyBytes: config.maxBodyBytes,
     maxInFlight: config.maxInFlight,
@@ -92,7 +92,7 @@ export class RouteMirror {
     if (settings.buckets === 0) return null;
     const bucket =
       settings.sampleBy === 'sticky' && context.stickyKey !== null
-        ? bucketOf(settings.salt, context.stickyKey)
+        ? saltedBucket(settings.salt, context.stickyKey)
         : Math.floor(random() * BUCKETS);
     if (bucket >= settings.buckets) return null;
     if (!settings.methods.has(req.method ?? '')) {

@@ -220,19 +220,11 @@ function forwardedClient(forwarded: string, peer: string): string {
   return last === '' ? peer : last;
 }
 
-/** The connected peer's address, worked out once per connection (keep-alive carries many requests). */
+/** The connected peer's address, IPv4-mapped IPv6 shown as IPv4 (node:net caches the peer name per socket). */
 function peerAddress(req: IncomingMessage): string {
-  const socket = req.socket as IncomingMessage['socket'] & { [kPeerAddress]?: string };
-  let address = socket[kPeerAddress];
-  if (address === undefined) {
-    const raw = socket.remoteAddress ?? '';
-    address = raw.startsWith('::ffff:') ? raw.slice(7) : raw;
-    socket[kPeerAddress] = address;
-  }
-  return address;
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
-
-const kPeerAddress = Symbol('splitgate.peerAddress');
 
 function newRequestId(head: RequestHead): string {
   const given = head.requestId;

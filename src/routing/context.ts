@@ -4,7 +4,7 @@
  * context is deterministic under test.
  */
 import { parse as parseCookies } from 'cookie';
-import { BUCKETS, bucketOf } from './hash.js';
+import { BUCKETS, saltedBucket } from './hash.js';
 import type { CompiledRoute } from './table.js';
 
 /** Request headers by lower-case name, repeated fields joined (the shape of node:http's `req.headers`). */
@@ -49,10 +49,10 @@ export function buildContext(
   }
 
   const stickyKey = readStickyKey(route, headers, cookies, clientIp);
-  if (stickyKey !== null) return new RequestContext(headers, cookies, region, bucketOf(route.salt, stickyKey), stickyKey, null);
+  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucket(route.salt, stickyKey), stickyKey, null);
   if (route.stickyCookie !== null) {
     const issuedId = entropy.newId();
-    return new RequestContext(headers, cookies, region, bucketOf(route.salt, issuedId), issuedId, issuedId);
+    return new RequestContext(headers, cookies, region, saltedBucket(route.salt, issuedId), issuedId, issuedId);
   }
   return new RequestContext(headers, cookies, region, Math.floor(entropy.random() * BUCKETS), null, null);
 }

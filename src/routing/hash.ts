@@ -13,6 +13,47 @@ export function bucketOf(salt: string, key: string): number {
   return murmur3(salt + '\n' + key) % BUCKETS;
 }
 
+/**
+ * MurmurHash3's state after the bytes of `salt + "\n"`: whole blocks mixed into `h`, the 0–3 bytes left over
+ * waiting in `tail`. Worked out once per route, so hashing a request's key neither concatenates nor allocates.
+ */
+export interface SaltState {
+  readonly salt: string;
+  readonly h: number;
+  readonly tail: number;
+  readonly tailBytes: number;
+  readonly length: number;
+}
+
+export function saltState(salt: string): SaltState {
+  const bytes = Buffer.from(`${salt}\n`, 'utf8');
+  const blocks = bytes.length & ~3;
+  let h = 0;
+  for (let i = 0; i < blocks; i += 4) h = mixBlock(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+  let tail = 0;
+  for (let i = blocks; i < bytes.length; i++) tail |= bytes[i] << (8 * (i - blocks));
+  return Object.freeze({ salt, h, tail, tailBytes: bytes.length - blocks, length: bytes.length });
+}
+
+/** Same as `bucketOf(state.salt, key)`. */
+export function saltedBucket(state: SaltState, key: string): number {
+  let h = state.h;
+  let k = state.tail;
+  let filled = state.tailBytes;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c > 0x7f) return bucketOf(state.salt, key);
+    k |= c << (filled << 3);
+    if (++filled === 4) {
+      h = mixBlock(h, k);
+      k = 0;
+      filled = 0;
+    }
+  }
+  if (filled > 0) h ^= mixTail(k);
+  return finalize(h, state.length + key.length) % BUCKETS;
+}
+
 /** Weight in percent (two decimals) → the number of buckets that go to the canary. */
 export function weightToBuckets(weightPercent: number): number {
   return Math.round(weightPercent * 100);

@@ -6,7 +6,7 @@
 import type { CompiledRoute, RoutingTable } from './table.js';
 
 export function matchRoute(table: RoutingTable, hostHeader: string | undefined, path: string): CompiledRoute | undefined {
-  const host = hostHeader === undefined ? '' : normalizeHost(hostHeader);
+  const host = hostHeader === undefined || !table.matchesHost ? '' : normalizeHost(hostHeader);
   const routes = table.routes;
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i];

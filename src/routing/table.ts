@@ -4,7 +4,7 @@
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
 import type { Config, RouteConfig, StickySource } from '../config/schema.js';
-import { weightToBuckets } from './hash.js';
+import { saltState, weightToBuckets, type SaltState } from './hash.js';
 
 export type Version = 'stable' | 'canary';
 
@@ -59,7 +59,8 @@ export interface CompiledRoute {
   readonly weightSource: WeightSource;
   readonly buckets: number;
   readonly killed: boolean;
-  readonly salt: string;
+  /** The sticky hash's salt (the route name unless configured), pre-hashed. */
+  readonly salt: SaltState;
   readonly stickySources: readonly StickySource[];
   readonly stickyCookie: StickyCookie | null;
   readonly overrideHeader: string | null;
@@ -78,6 +79,8 @@ export interface RoutingTable {
    * rule headers. The data path collects exactly these while it copies the request's headers.
    */
   readonly headerNames: ReadonlySet<string>;
+  /** Some route matches on the host, so requests' Host headers must be normalized to route. */
+  readonly matchesHost: boolean;
 }
 
 /** Runtime state laid over the config: operator-set weights and kill switches, by route name. */
@@ -101,7 +104,12 @@ export function decisionOf(version: Version, reason: DecisionReason, rule = -1):
 
 export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}): RoutingTable {
   const routes = config.routes.map((route, index) => compileRoute(route, index, runtime));
-  return Object.freeze({ generation, routes: Object.freeze(routes), headerNames: headerNamesRead(routes) });
+  return Object.freeze({
+    generation,
+    routes: Object.freeze(routes),
+    headerNames: headerNamesRead(routes),
+    matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
+  });
 }
 
 function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> {
@@ -144,7 +152,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     weightSource: set?.source ?? 'config',
     buckets: weightToBuckets(weight),
     killed: runtime.killed?.has(route.name) ?? false,
-    salt: route.salt ?? route.name,
+    salt: saltState(route.salt ?? route.name),
     stickySources: Object.freeze(stickySources),
     stickyCookie,
     overrideHeader,

@@ -90,7 +90,7 @@ export function activateTable(
       stable: bind('stable', route.upstreams.stable!),
       canary: route.upstreams.canary === null ? null : bind('canary', route.upstreams.canary),
       // A killed route stops mirroring too: the kill switch means "only stable, nothing else".
-      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt, routeConfig.stable, pools, mirrorDeps) : null,
+      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps) : null,
     };
   });
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
