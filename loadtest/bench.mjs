@@ -492,7 +492,10 @@ async function main() {
   console.log(`upstream: ${upstream.description} at ${upstream.url}`);
 
   for (let round = 1; round <= settings.rounds; round++) {
-    for (const candidate of candidates) {
+    // Counterbalanced: odd rounds run the candidates in order, even rounds in reverse, so no candidate always
+    // runs first (or right after another's load) — measured here, position alone moved one proxy by a few %.
+    const order = round % 2 === 1 ? candidates : [...candidates].reverse();
+    for (const candidate of order) {
       if (candidate.proxy && !alive(candidate.proxy.child)) {
         throw new Error(`${candidate.name} died before round ${round}\n${candidate.proxy.stderr()}`);
       }
@@ -543,8 +546,8 @@ async function main() {
   }
   const rate = (name) => summary[name]?.reqPerSec.median ?? null;
   const ratio = (a, b) => (rate(a) !== null && rate(b) ? rate(a) / rate(b) : null);
-  // Each round runs bare-undici and splitgate back to back, so the ratio within a round cancels most of the
-  // machine's drift between rounds (seen here: the same proxy varying 8 k–14 k req/s from one round to the next).
+  // Each round runs bare-undici and splitgate back to back (in alternating order), so the ratio within a round
+  // cancels most of the machine's drift between rounds (seen here: the same proxy varying 8 k–14 k req/s from one round to the next).
   const paired = (a, b) => {
     const left = candidates.find((c) => c.name === a)?.rounds ?? [];
     const right = candidates.find((c) => c.name === b)?.rounds ?? [];

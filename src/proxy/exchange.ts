@@ -11,11 +11,13 @@
  * Client disconnects abort the upstream request: a handler that does not would leave pooled connections wedged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { SplitgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../metrics/metrics.js';
 import type { MirrorTap } from '../mirror/mirror.js';
 import type { RouteDecision } from '../routing/table.js';
 import type { BackendBinding } from '../state/table-store.js';
+import { trackOnConnection, untrackOnConnection, type ConnectionBound } from './client-connections.js';
 import { buildClientHeaders } from './headers.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
@@ -46,7 +48,7 @@ export class ClientAbortError extends SplitgateError {
   }
 }
 
-export class ProxyExchange {
+export class ProxyExchange implements ConnectionBound {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly backend: BackendBinding;
@@ -58,6 +60,7 @@ export class ProxyExchange {
   readonly tap: MirrorTap | null;
   readonly #observer: ExchangeObserver;
   readonly #setCookie: string | null;
+  readonly #connection: Socket;
   #state = State.Waiting;
   #abort: ((reason?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
@@ -87,9 +90,9 @@ export class ProxyExchange {
     this.startedAt = startedAt;
     this.#observer = observer;
     this.tap = tap;
-    // A listener closing over the exchange rather than a property stored on `res`, so node's ServerResponse
-    // objects keep the shape node:http's own code is optimised for (no measurable difference either way here).
-    res.on('close', () => this.clientClosed());
+    // Kept: node:http clears `req.socket` once a request body has been read to the end.
+    this.#connection = req.socket;
+    if (!trackOnConnection(this.#connection, this)) this.#clientGone = true;
   }
 
   // undici handler callbacks ------------------------------------------------------------------------------
@@ -135,6 +138,7 @@ export class ProxyExchange {
     if (this.#state === State.Done) return;
     const wasStreaming = this.#state === State.Streaming;
     this.#state = State.Done;
+    untrackOnConnection(this.#connection, this);
     if (wasStreaming) this.res.end();
     if (wasStreaming) this.tap?.primaryComplete();
     else this.tap?.primaryFailed();
@@ -145,6 +149,7 @@ export class ProxyExchange {
     if (this.#state === State.Done) return;
     const wasStreaming = this.#state === State.Streaming;
     this.#state = State.Done;
+    untrackOnConnection(this.#connection, this);
     this.tap?.primaryFailed();
     const res = this.res;
     if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
@@ -174,6 +179,7 @@ export class ProxyExchange {
 
   // client side ------------------------------------------------------------------------------------------
 
+  /** The client's connection closed: cancel the upstream request (see client-connections.ts). */
   clientClosed(): void {
     if (this.#state === State.Done || this.res.writableFinished) return;
     this.#clientGone = true;
