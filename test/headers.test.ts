@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { buildClientHeaders } from '../src/proxy/headers.js';
-import { connectionTokens, readRequestHead, upstreamHeaders, VIA, type ProxyFields } from '../src/proxy/request-head.js';
+import { connectionTokens, HeaderNameIndex, readRequestHead, upstreamHeaders, VIA, type ProxyFields } from '../src/proxy/request-head.js';
 import { mapUpstreamError } from '../src/proxy/upstream-errors.js';
 
 const FIELDS = { peerIp: '10.0.0.9', trustForwarded: false, proto: 'http', version: 'canary', requestId: 'rid-1' };
-const NO_ROUTING_NAMES: ReadonlySet<string> = new Set();
+const NO_ROUTING_NAMES = new HeaderNameIndex([]);
 
 /** The request's header pass as the data path runs it: read the head, then append splitgate's fields. */
 function buildUpstreamHeaders(raw: string[], fields: ProxyFields = FIELDS): string[] {
@@ -100,10 +100,24 @@ describe('request header pass (readRequestHead + upstreamHeaders)', () => {
   it('collects the fields routing reads, joined as node:http joins repeats, and nothing else', () => {
     const head = readRequestHead(
       ['X-User', 'u1', 'x-user', 'u2', 'Cookie', 'a=1', 'cookie', 'b=2', 'User-Agent', 'first', 'User-Agent', 'second', 'X-Other', 'o'],
-      new Set(['x-user', 'cookie', 'user-agent', 'x-absent']),
+      new HeaderNameIndex(['x-user', 'cookie', 'user-agent', 'x-absent']),
     );
     expect(head.routing).toEqual({ 'x-user': 'u1, u2', cookie: 'a=1; b=2', 'user-agent': 'first' });
-    expect(readRequestHead(['X-Other', 'o'], new Set(['cookie'])).routing).toEqual({});
+    expect(readRequestHead(['X-Other', 'o'], new HeaderNameIndex(['cookie'])).routing).toEqual({});
+  });
+
+  it('tells apart names of one length and lets routing read a field the proxy also handles', () => {
+    // 'x-request-id' and 'x-user-agent' are both 12 long; 'x-forwarded-for' is rebuilt by the proxy and read by routing.
+    const names = new HeaderNameIndex(['x-user-agent', 'x-forwarded-for', 'x-splitgate-probe']);
+    const head = readRequestHead(
+      ['X-User-Agent', 'ua', 'X-Request-Id', 'r1', 'X-Forwarded-For', '1.2.3.4', 'X-Splitgate-Probe', 'p', 'X-Splitgate-Other', 'q'],
+      names,
+    );
+    expect(head.routing).toEqual({ 'x-user-agent': 'ua', 'x-forwarded-for': '1.2.3.4', 'x-splitgate-probe': 'p' });
+    expect(head.requestId).toBe('r1');
+    expect(head.forwardedFor).toBe('1.2.3.4');
+    // Routing may read a client's x-splitgate-* field, but it is never forwarded.
+    expect(lines(head.forward)).toEqual(['x-user-agent: ua']);
   });
 
   it('gives routing the same values node:http puts in req.headers', async () => {
@@ -128,7 +142,7 @@ describe('request header pass (readRequestHead + upstreamHeaders)', () => {
       });
     });
     const { raw, headers } = await seen;
-    const head = readRequestHead(raw, new Set(names));
+    const head = readRequestHead(raw, new HeaderNameIndex(names));
     for (const name of names) expect(head.routing[name], name).toBe(headers[name]);
     expect(head.host).toBe(headers.host);
   });

@@ -8,6 +8,8 @@
  * not speak for splitgate (`x-splitgate-*`).
  */
 
+import { interned } from '../routing/interned.js';
+
 /** RFC 9110 §7.6.1 plus `proxy-connection` (obsolete but still sent) and `keep-alive` (RFC 7230 §A.1.2). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
@@ -22,7 +24,9 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 export const VIA = '1.1 splitgate';
 
 const enum Field {
-  Drop = 1,
+  /** Forwarded as it came (a routing-only name lands here). */
+  Forward = 0,
+  Drop,
   Host,
   Cookie,
   ContentLength,
@@ -40,7 +44,7 @@ const enum Field {
  * Fields that are read, or not forwarded as they came. `expect` is answered by node:http itself (100-continue)
  * and undici refuses to send it.
  */
-const FIELDS = new Map<string, Field>([
+const FIELDS: ReadonlyArray<readonly [string, Field]> = [
   ...[...HOP_BY_HOP].map((name) => [name, Field.Drop] as const),
   ['expect', Field.Drop],
   ['host', Field.Host],
@@ -54,7 +58,7 @@ const FIELDS = new Map<string, Field>([
   ['x-forwarded-host', Field.ForwardedHost],
   ['via', Field.Via],
   ['x-request-id', Field.RequestId],
-]);
+];
 
 /**
  * Fields node:http keeps the first of when repeated (`IncomingMessage#headers`); routing sees them the same way.
@@ -65,6 +69,47 @@ const FIRST_WINS = new Set([
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
   'server', 'user-agent',
 ]);
+
+interface NameEntry {
+  /** Lower-case and interned: routing values are stored under it, so routing's reads hit V8's property cache. */
+  readonly name: string;
+  readonly field: Field;
+  /** Some route reads this field. */
+  readonly routing: boolean;
+  readonly firstWins: boolean;
+}
+
+/**
+ * The field names the header pass treats specially, grouped by length. A request's names are fresh strings:
+ * comparing one with the few names of its length costs less than hashing it for a Set or Map (measured with
+ * loadtest/hot-path.mjs). Built once per routing table.
+ */
+export class HeaderNameIndex {
+  readonly #byLength: Array<NameEntry[] | undefined> = [];
+
+  /** `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). */
+  constructor(routingNames: Iterable<string>) {
+    const routing = new Set<string>();
+    for (const name of routingNames) routing.add(interned(name));
+    const fields = new Map<string, Field>(FIELDS);
+    for (const name of new Set([...fields.keys(), ...routing])) {
+      const entry: NameEntry = Object.freeze({
+        name: interned(name),
+        field: fields.get(name) ?? Field.Forward,
+        routing: routing.has(name),
+        firstWins: FIRST_WINS.has(name),
+      });
+      (this.#byLength[name.length] ??= []).push(entry);
+    }
+  }
+
+  find(lowerName: string): NameEntry | undefined {
+    const candidates = this.#byLength[lowerName.length];
+    if (candidates === undefined) return undefined;
+    for (let i = 0; i < candidates.length; i++) if (candidates[i].name === lowerName) return candidates[i];
+    return undefined;
+  }
+}
 
 const NO_VALUES: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -97,8 +142,7 @@ export class RequestHead {
   }
 }
 
-/** `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). */
-export function readRequestHead(rawHeaders: readonly string[], routingNames: ReadonlySet<string>): RequestHead {
+export function readRequestHead(rawHeaders: readonly string[], names: HeaderNameIndex): RequestHead {
   const head = new RequestHead();
   const forward = head.forward;
   let routing: Record<string, string> | null = null;
@@ -106,22 +150,26 @@ export function readRequestHead(rawHeaders: readonly string[], routingNames: Rea
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
     const value = rawHeaders[i + 1];
-    if (routingNames.has(name)) {
-      routing ??= {};
-      const previous = routing[name];
-      routing[name] =
-        previous === undefined ? value : FIRST_WINS.has(name) ? previous : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;
-    }
-    const field = FIELDS.get(name);
-    if (field === undefined) {
+    const entry = names.find(name);
+    if (entry === undefined) {
       if (!name.startsWith('x-splitgate-')) forward.push(name, value);
       continue;
     }
+    if (entry.routing) {
+      const key = entry.name;
+      routing ??= {};
+      const previous = routing[key];
+      routing[key] = previous === undefined ? value : entry.firstWins ? previous : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    const field = entry.field;
     switch (field) {
+      case Field.Forward:
+        if (!name.startsWith('x-splitgate-')) forward.push(entry.name, value);
+        break;
       case Field.Host:
         if (head.host === undefined) {
           head.host = value;
-          forward.push(name, value);
+          forward.push(entry.name, value);
         } else {
           head.hostRepeated = true;
         }
@@ -129,7 +177,7 @@ export function readRequestHead(rawHeaders: readonly string[], routingNames: Rea
       case Field.Cookie:
       case Field.ContentLength:
         if (field === Field.ContentLength) head.contentLength ??= value;
-        forward.push(name, value);
+        forward.push(entry.name, value);
         break;
       case Field.TransferEncoding:
         head.chunked = true;

@@ -68,7 +68,7 @@ export class ProxyService implements ExchangeObserver {
     const active = this.#store.current;
     if (this.#draining) res.shouldKeepAlive = false;
     const url = req.url ?? '';
-    const head = readRequestHead(req.rawHeaders, active.table.headerNames);
+    const head = readRequestHead(req.rawHeaders, active.headerNames);
 
     const routed = routeRequest(active, req, head, this.#entropy);
     if (!(routed instanceof Routed)) {
@@ -116,7 +116,7 @@ export class ProxyService implements ExchangeObserver {
     const startedAt = performance.now();
     const active = this.#store.current;
     const url = req.url ?? '';
-    const requestHead = readRequestHead(req.rawHeaders, active.table.headerNames);
+    const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
     socket.on('error', ignoreError);
     const routed = routeRequest(active, req, requestHead, this.#entropy);
     if (!(routed instanceof Routed)) {

@@ -5,6 +5,7 @@
  */
 import type { Config, RouteConfig, StickySource } from '../config/schema.js';
 import { saltState, weightToBuckets, type SaltState } from './hash.js';
+import { interned } from './interned.js';
 
 export type Version = 'stable' | 'canary';
 
@@ -129,13 +130,13 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
   const set = runtime.weights?.[route.name];
   const weight = route.canary === undefined ? 0 : (set?.weight ?? route.weight);
   const stickyCookie = compileStickyCookie(route);
-  const stickySources = [...(route.sticky?.key ?? [])];
+  const stickySources = (route.sticky?.key ?? []).map((s) => (s.kind === 'header' ? { ...s, name: interned(s.name) } : s));
   // The issued cookie is always a key source, after the configured ones, so a client that got one keeps its version.
   if (stickyCookie && !stickySources.some((s) => s.kind === 'cookie' && s.name === stickyCookie.name)) {
     stickySources.push({ kind: 'cookie', name: stickyCookie.name });
   }
   const overrides = route.overrides === false ? { header: false as const, cookie: false as const } : (route.overrides ?? {});
-  const overrideHeader = overrides.header === false ? null : (overrides.header ?? 'x-canary');
+  const overrideHeader = overrides.header === false ? null : interned(overrides.header ?? 'x-canary');
   const overrideCookie = overrides.cookie === false ? null : (overrides.cookie ?? 'canary');
   const rules = (route.rules ?? []).map(compileRule);
   const readsCookies =
@@ -157,7 +158,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     stickyCookie,
     overrideHeader,
     overrideCookie,
-    regionHeader: route.region?.header ?? null,
+    regionHeader: route.region?.header === undefined ? null : interned(route.region.header),
     rules: Object.freeze(rules),
     readsCookies,
   });
@@ -166,7 +167,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
 function compileRule(rule: NonNullable<RouteConfig['rules']>[number], index: number): CompiledRule {
   return Object.freeze({
     index,
-    headers: Object.freeze(Object.entries(rule.match.headers ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
+    headers: Object.freeze(Object.entries(rule.match.headers ?? {}).map(([name, value]) => [interned(name), compileMatcher(value)] as const)),
     cookies: Object.freeze(Object.entries(rule.match.cookies ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
     regions: rule.match.region ? new Set(rule.match.region.map((r) => r.toLowerCase())) : null,
     pinned: rule.version ? decisionOf(rule.version, 'rule', index) : null,

@@ -9,6 +9,7 @@ import type { Metrics, SeriesBook, VersionSeries } from '../metrics/metrics.js';
 import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
+import { HeaderNameIndex } from '../proxy/request-head.js';
 import { compileTable, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
 
 export interface BackendBinding {
@@ -41,6 +42,8 @@ export interface ActiveTable {
   readonly bindings: readonly RouteBinding[];
   /** Where requests that match no route are counted. */
   readonly unmatched: VersionSeries;
+  /** The header names the request pass treats specially, this table's routing names among them. */
+  readonly headerNames: HeaderNameIndex;
 }
 
 export class TableStore {
@@ -95,7 +98,14 @@ export function activateTable(
   });
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
   metrics.configGeneration.set(generation);
-  return Object.freeze({ generation, config, table, bindings, unmatched: series.get('_unmatched', 'none') });
+  return Object.freeze({
+    generation,
+    config,
+    table,
+    bindings,
+    unmatched: series.get('_unmatched', 'none'),
+    headerNames: new HeaderNameIndex(table.headerNames),
+  });
 }
 
 function bindMirror(
