@@ -4,7 +4,11 @@
  *
  * Hop-by-hop fields are dropped (RFC 9110 §7.6.1): the fixed set and any field named in Connection.
  */
-import { connectionTokens, HOP_BY_HOP } from './request-head.js';
+import { FieldNameCache } from './field-names.js';
+import { connectionTokens } from './request-head.js';
+
+/** Shared by every exchange: upstreams send the same few names over and over. */
+const responseNames = new FieldNameCache();
 
 /**
  * Upstream response headers (undici's raw Buffers) → the flat string array sent to the client, less hop-by-hop
@@ -14,16 +18,12 @@ export function buildClientHeaders(rawHeaders: readonly Buffer[], setCookie: str
   const out: string[] = [];
   let tokens: ReadonlySet<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toString('latin1');
-    // Only names as long as a hop-by-hop one need lower-casing to be checked; most response fields are not.
-    if (HOP_BY_HOP_LENGTHS[name.length] === 1) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') tokens = connectionTokens(rawHeaders[i + 1].toString('latin1'));
-        continue;
-      }
+    const name = responseNames.get(rawHeaders[i]);
+    if (name.hopByHop) {
+      if (name.lower === 'connection') tokens = connectionTokens(rawHeaders[i + 1].toString('latin1'));
+      continue;
     }
-    out.push(name, rawHeaders[i + 1].toString('latin1'));
+    out.push(name.text, rawHeaders[i + 1].toString('latin1'));
   }
   if (tokens !== null) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (tokens.has(out[i].toLowerCase())) out.splice(i, 2);
@@ -31,7 +31,3 @@ export function buildClientHeaders(rawHeaders: readonly Buffer[], setCookie: str
   if (setCookie !== null) out.push('set-cookie', setCookie);
   return out;
 }
-
-/** 1 at the lengths of the hop-by-hop names. */
-const HOP_BY_HOP_LENGTHS = new Uint8Array(32);
-for (const name of HOP_BY_HOP) HOP_BY_HOP_LENGTHS[name.length] = 1;
