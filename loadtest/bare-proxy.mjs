@@ -11,21 +11,8 @@
  * 65 s to clients), so the two differ only in what splitgate does per request.
  */
 import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
-
-const port = Number(process.argv[2] ?? process.env.BARE_PORT ?? 0);
-const upstream = process.argv[3] ?? process.env.BARE_UPSTREAM;
-if (!upstream) {
-  process.stderr.write('usage: node loadtest/bare-proxy.mjs PORT UPSTREAM_URL\n');
-  process.exit(2);
-}
-
-const pool = new Pool(new URL(upstream).origin, {
-  connections: 256,
-  pipelining: 1,
-  keepAliveTimeout: 4_000,
-  keepAliveMaxTimeout: 60_000,
-});
 
 /** Hop-by-hop fields the baseline drops (both directions); everything else passes as it came. */
 function isHopByHop(lowerName) {
@@ -91,35 +78,55 @@ class Exchange {
   }
 }
 
-const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-  const exchange = new Exchange(res);
-  // Cancel upstream work when the client goes away (a handler that does not wedges pooled connections).
-  res.on('close', () => {
-    if (exchange.done || res.writableFinished) return;
-    exchange.gone = true;
-    exchange.abort?.(new Error('client closed'));
+/** The baseline's request handler over `pool` (anything with undici's `dispatch`); hot-path.mjs times it too. */
+export function createBareHandler(pool) {
+  return (req, res) => {
+    const exchange = new Exchange(res);
+    // Cancel upstream work when the client goes away (a handler that does not wedges pooled connections).
+    res.on('close', () => {
+      if (exchange.done || res.writableFinished) return;
+      exchange.gone = true;
+      exchange.abort?.(new Error('client closed'));
+    });
+
+    const raw = req.rawHeaders;
+    const headers = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      if (isHopByHop(raw[i].toLowerCase())) continue;
+      headers.push(raw[i], raw[i + 1]);
+    }
+    const contentLength = req.headers['content-length'];
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
+    pool.dispatch({ path: req.url, method: req.method, headers, body: hasBody ? req : null }, exchange);
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+
+function main() {
+  const port = Number(process.argv[2] ?? process.env.BARE_PORT ?? 0);
+  const upstream = process.argv[3] ?? process.env.BARE_UPSTREAM;
+  if (!upstream) {
+    process.stderr.write('usage: node loadtest/bare-proxy.mjs PORT UPSTREAM_URL\n');
+    process.exit(2);
+  }
+  const pool = new Pool(new URL(upstream).origin, {
+    connections: 256,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+  });
+  const server = createServer({ keepAliveTimeout: 65_000 }, createBareHandler(pool));
+  server.listen(port, '127.0.0.1', () => {
+    process.stdout.write(`listening ${server.address().port}\n`);
   });
 
-  const raw = req.rawHeaders;
-  const headers = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (isHopByHop(raw[i].toLowerCase())) continue;
-    headers.push(raw[i], raw[i + 1]);
+  function shutdown() {
+    server.closeAllConnections();
+    server.close();
+    pool.close().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2_000).unref();
   }
-  const contentLength = req.headers['content-length'];
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
-  pool.dispatch({ path: req.url, method: req.method, headers, body: hasBody ? req : null }, exchange);
-});
-
-server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
-
-function shutdown() {
-  server.closeAllConnections();
-  server.close();
-  pool.close().finally(() => process.exit(0));
-  setTimeout(() => process.exit(0), 2_000).unref();
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);

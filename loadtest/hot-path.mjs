@@ -52,7 +52,24 @@ for (const binding of splitgate.store.current.bindings) {
 
 const socket = Object.assign(new (await import('node:events')).EventEmitter(), { remoteAddress: '127.0.0.1', destroyed: false });
 const users = Array.from({ length: 1000 }, (_, i) => `user-${String(i).padStart(6, '0')}`);
-const request = (i) => ({ rawHeaders: ['Host', '127.0.0.1:18080', 'x-user-id', users[i % 1000]], url: '/', method: 'GET', socket });
+/** A request as node:http hands it over: `headers` is built from `rawHeaders` on first read, as node does. */
+class FakeRequest {
+  constructor(rawHeaders) {
+    this.rawHeaders = rawHeaders;
+    this.url = '/';
+    this.method = 'GET';
+    this.socket = socket;
+    this.built = null;
+  }
+  get headers() {
+    if (this.built === null) {
+      this.built = {};
+      for (let i = 0; i < this.rawHeaders.length; i += 2) this.built[this.rawHeaders[i].toLowerCase()] ??= this.rawHeaders[i + 1];
+    }
+    return this.built;
+  }
+}
+const request = (i) => new FakeRequest(['Host', '127.0.0.1:18080', 'x-user-id', users[i % 1000]]);
 const response = () => ({
   shouldKeepAlive: true,
   destroyed: false,
@@ -65,34 +82,9 @@ const response = () => ({
   end() { this.writableFinished = true; },
 });
 
-// The baseline's handler, as in bare-proxy.mjs, on the same fakes.
-const isHopByHop = (name) => name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding';
-class BareExchange {
-  constructor(res) { this.res = res; this.abort = null; this.resume = null; this.done = false; this.gone = false; this.streaming = false; }
-  onConnect(abort) { this.abort = abort; }
-  onHeaders(statusCode, rawHeaders, resume, statusText) {
-    this.resume = resume;
-    const headers = [];
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i].toString('latin1');
-      if (isHopByHop(name.toLowerCase())) continue;
-      headers.push(name, rawHeaders[i + 1].toString('latin1'));
-    }
-    this.res.writeHead(statusCode, statusText || undefined, headers);
-    this.streaming = true;
-    return true;
-  }
-  onData(chunk) { return this.res.write(chunk); }
-  onComplete() { this.done = true; this.res.end(); }
-}
-function bareHandle(req, res) {
-  const exchange = new BareExchange(res);
-  res.on('close', () => { if (!exchange.done) exchange.gone = true; });
-  const raw = req.rawHeaders;
-  const headers = [];
-  for (let i = 0; i < raw.length; i += 2) if (!isHopByHop(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
-  answerAtOnce({ path: req.url, method: req.method, headers, body: null }, exchange);
-}
+// The baseline's own handler (bare-proxy.mjs), on the same fakes.
+const { createBareHandler } = await import(join(ROOT, 'loadtest/bare-proxy.mjs'));
+const bareHandle = createBareHandler({ dispatch: answerAtOnce });
 
 const service = splitgate.service;
 const candidates = [['bare-undici', bareHandle], ['splitgate', (req, res) => service.handle(req, res)]];

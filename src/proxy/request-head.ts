@@ -89,8 +89,7 @@ export class HeaderNameIndex {
 
   /** `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). */
   constructor(routingNames: Iterable<string>) {
-    const routing = new Set<string>();
-    for (const name of routingNames) routing.add(interned(name));
+    const routing = new Set(routingNames);
     const fields = new Map<string, Field>(FIELDS);
     for (const name of new Set([...fields.keys(), ...routing])) {
       const entry: NameEntry = Object.freeze({
