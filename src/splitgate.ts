@@ -52,6 +52,7 @@ export class Splitgate {
   readonly #proxyServer: Server;
   readonly #adminServer: Server;
   #ready = false;
+  readonly #accessLog: AccessLog;
   #watcher: ConfigWatcher | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -67,6 +68,7 @@ export class Splitgate {
     this.rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date() });
     const rollouts = this.rollouts;
     const accessLog = new AccessLog(logger, options.config.log.accessLog);
+    this.#accessLog = accessLog;
     controller.onConfigApplied((config) => {
       accessLog.configure(config.log.accessLog);
       logger.level = config.log.level;
@@ -181,6 +183,7 @@ export class Splitgate {
     await this.pools.close();
     this.#adminServer.closeAllConnections();
     await new Promise<void>((resolve) => this.#adminServer.close(() => resolve()));
+    this.#accessLog.flush();
     this.logger.info({ drained, inFlightAtStop: inFlight }, 'splitgate stopped');
   }
 }

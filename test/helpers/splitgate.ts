@@ -14,6 +14,11 @@ export interface StartedSplitgate {
   readonly adminUrl: string;
   /** Parsed JSON log lines written so far. */
   readonly logLines: Array<Record<string, unknown>>;
+  /**
+   * The access log line of `requestId`, once written: the access log writes in batches, at most
+   * ACCESS_LOG_DELAY_MS after a request ends. Undefined when none shows up within `timeoutMs`.
+   */
+  accessLogLine(requestId: string, timeoutMs?: number): Promise<Record<string, unknown> | undefined>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +39,12 @@ export async function startSplitgate(rawConfig: Record<string, unknown>, entropy
     url: splitgate.proxyAddress.url,
     adminUrl: splitgate.adminAddress.url,
     logLines,
+    accessLogLine: async (requestId, timeoutMs = 2_000) => {
+      const find = (): Record<string, unknown> | undefined => logLines.find((l) => l.msg === 'request' && l.requestId === requestId);
+      const deadline = Date.now() + timeoutMs;
+      while (find() === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      return find();
+    },
     stop: () => splitgate.stop(1_000),
   };
 }

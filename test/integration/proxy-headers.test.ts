@@ -75,7 +75,7 @@ async function forwarded(headers: Record<string, string | string[]>, path = '/ec
   expect(echo.seen.length).toBe(before + 1);
   const rawHeaders = echo.seen[before].rawHeaders;
   const requestId = all(rawHeaders, 'x-request-id')[0];
-  const logged = proxy.logLines.find((l) => l.msg === 'request' && l.requestId === requestId);
+  const logged = await proxy.accessLogLine(requestId);
   return { rawHeaders, logged };
 }
 

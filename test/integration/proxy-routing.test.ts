@@ -76,7 +76,7 @@ async function routed(path: string, headers: Record<string, string> = {}): Promi
   // The upstream that answered is the one the proxy told: the header it received names its own version.
   expect(echoed.headers['x-splitgate-version']).toBe(echoed.version);
   expect(res.headers['x-upstream-version']).toBe(echoed.version);
-  const line = proxy.logLines.find((l) => l.msg === 'request' && l.requestId === requestId);
+  const line = await proxy.accessLogLine(requestId);
   expect(line, `access log line for ${requestId}`).toBeDefined();
   expect(line!.version).toBe(echoed.version);
   expect(line!.status).toBe(200);
