@@ -51,8 +51,20 @@ const settings = {
   sideBySideRounds: envInt('BENCH_SIDE_BY_SIDE', 4, 0),
   bodyBytes: BODY.length,
 };
-const ALL_CANDIDATES = ['direct', 'bare-undici', 'splitgate'];
+// `splitgate-b`: a second splitgate build (BENCH_SPLITGATE_B = its dist directory), for A/B-testing a change side by side.
+const ALL_CANDIDATES = ['direct', 'bare-undici', 'splitgate', 'splitgate-b'];
 const wanted = (process.env.BENCH_CANDIDATES ?? ALL_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+const SPLITGATE_B = process.env.BENCH_SPLITGATE_B ?? null;
+if (wanted.includes('splitgate-b') && SPLITGATE_B === null) {
+  console.error('BENCH_CANDIDATES: splitgate-b needs BENCH_SPLITGATE_B, the dist directory of the other build');
+  process.exit(2);
+}
+/** The two proxies measured side by side: `baseline,subject`; the ratio is the baseline's CPU per request over the subject's. */
+const SIDE_BY_SIDE_PAIR = (process.env.BENCH_PAIR ?? 'bare-undici,splitgate').split(',').map((s) => s.trim());
+if (SIDE_BY_SIDE_PAIR.length !== 2 || !SIDE_BY_SIDE_PAIR.every((name) => ALL_CANDIDATES.includes(name) && name !== 'direct')) {
+  console.error(`BENCH_PAIR: two proxy candidates, e.g. bare-undici,splitgate (got ${JSON.stringify(process.env.BENCH_PAIR)})`);
+  process.exit(2);
+}
 for (const name of wanted) {
   if (!ALL_CANDIDATES.includes(name)) {
     console.error(`BENCH_CANDIDATES: unknown candidate ${JSON.stringify(name)} (known: ${ALL_CANDIDATES.join(', ')})`);
@@ -284,25 +296,25 @@ async function startBareProxy(upstream) {
   return { url, child, pid: child.pid, stderr };
 }
 
-async function startSplitgate(upstream) {
-  const bin = join(ROOT, 'dist', 'bin.js');
+async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'dist')) {
+  const bin = join(dist, 'bin.js');
   if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first (npm run bench does)`);
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = parseYaml(readFileSync(join(HERE, 'splitgate-bench.yaml'), 'utf8'));
   config.listen = `127.0.0.1:${port}`;
   config.admin = { ...(config.admin ?? {}), listen: `127.0.0.1:${adminPort}` };
   for (const name of Object.keys(config.upstreams)) config.upstreams[name] = upstream.url;
-  const configPath = join(tempDir, 'splitgate.yaml');
+  const configPath = join(tempDir, `${name}.yaml`);
   writeFileSync(configPath, stringifyYaml(config));
-  const logPath = join(tempDir, 'splitgate.log');
+  const logPath = join(tempDir, `${name}.log`);
   const logFd = openSync(logPath, 'w');
   const [command, args] = pinned(CPU_PROXY, process.execPath, [bin, '--config', configPath]);
-  const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'pipe'], cwd: ROOT }), 'splitgate');
+  const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'pipe'], cwd: ROOT }), name);
   closeSync(logFd);
   const stderr = collectStderr(child);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilAnswers(url, child, 'splitgate');
+    await waitUntilAnswers(url, child, name);
   } catch (error) {
     let log = '';
     try {
@@ -477,15 +489,15 @@ async function main() {
       const proxy = await startBareProxy(upstream);
       candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
     }
-    if (name === 'splitgate') {
-      const proxy = await startSplitgate(upstream);
+    if (name === 'splitgate' || name === 'splitgate-b') {
+      const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B);
       candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
     }
   }
 
   const noisyRounds = [];
   const perRound = settings.warmupSeconds + settings.durationSeconds;
-  const sideBySidePlanned = candidates.some((c) => c.name === 'bare-undici') && candidates.some((c) => c.name === 'splitgate') ? settings.sideBySideRounds : 0;
+  const sideBySidePlanned = SIDE_BY_SIDE_PAIR.every((name) => candidates.some((c) => c.name === name)) ? settings.sideBySideRounds : 0;
   const estimate = (settings.rounds * candidates.length + sideBySidePlanned) * (perRound + 1);
   console.log(
     `splitgate bench: ${settings.rounds} rounds × ${candidates.length} candidates × (${settings.warmupSeconds} s warm-up + ` +
@@ -523,22 +535,24 @@ async function main() {
   // relative to the baseline. Measured here: two copies of the same proxy came out within 1 % of each other,
   // where back-to-back rounds differed by up to 40 %.
   const sideBySide = [];
-  const pair = ['bare-undici', 'splitgate'].map((name) => candidates.find((c) => c.name === name));
+  const pair = SIDE_BY_SIDE_PAIR.map((name) => candidates.find((c) => c.name === name));
   if (settings.sideBySideRounds > 0 && pair.every(Boolean)) {
     const half = Math.max(1, Math.floor(settings.connections / 2));
-    console.log(`side by side: bare-undici and splitgate both on core ${CPU_PROXY} at once, ${half} connections each`);
+    console.log(`side by side: ${pair[0].name} and ${pair[1].name} both on core ${CPU_PROXY} at once, ${half} connections each`);
     for (let round = 1; round <= settings.sideBySideRounds; round++) {
       for (const c of pair) if (!alive(c.proxy.child)) throw new Error(`${c.name} died before side-by-side round ${round}\n${c.proxy.stderr()}`);
       // Started in alternating order, as the rounds above.
       const order = round % 2 === 1 ? pair : [...pair].reverse();
       const results = await Promise.all(order.map((c) => runLoad(c.url, c.pid, true, half)));
-      const [bare, split] = order[0] === pair[0] ? results : [...results].reverse();
-      const ratio = bare.serverCpuMicrosPerRequest && split.serverCpuMicrosPerRequest ? bare.serverCpuMicrosPerRequest / split.serverCpuMicrosPerRequest : null;
-      sideBySide.push({ bare, splitgate: split, ratio });
+      const [baseline, subject] = order[0] === pair[0] ? results : [...results].reverse();
+      const ratio =
+        baseline.serverCpuMicrosPerRequest && subject.serverCpuMicrosPerRequest ? baseline.serverCpuMicrosPerRequest / subject.serverCpuMicrosPerRequest : null;
+      sideBySide.push({ baseline, subject, ratio });
       console.log(
-        `  side by side ${round}/${settings.sideBySideRounds}  bare-undici ${fmtInt(bare.reqPerSec)} req/s ${fmtInt(bare.serverCpuMicrosPerRequest)} µs/req  ` +
-          `splitgate ${fmtInt(split.reqPerSec)} req/s ${fmtInt(split.serverCpuMicrosPerRequest)} µs/req  ` +
-          `CPU per request bare/splitgate ${ratio === null ? '-' : ratio.toFixed(3)}  non-2xx ${bare.non2xx + split.non2xx}  errors ${bare.errors + split.errors}`,
+        `  side by side ${round}/${settings.sideBySideRounds}  ${pair[0].name} ${fmtInt(baseline.reqPerSec)} req/s ${fmtInt(baseline.serverCpuMicrosPerRequest)} µs/req  ` +
+          `${pair[1].name} ${fmtInt(subject.reqPerSec)} req/s ${fmtInt(subject.serverCpuMicrosPerRequest)} µs/req  ` +
+          `CPU per request ${pair[0].name}/${pair[1].name} ${ratio === null ? '-' : ratio.toFixed(3)}  ` +
+          `non-2xx ${baseline.non2xx + subject.non2xx}  errors ${baseline.errors + subject.errors}`,
       );
     }
   }
@@ -584,7 +598,8 @@ async function main() {
   };
   const sideBySideRatios = sideBySide.map((r) => r.ratio).filter((x) => x !== null);
   const ratios = {
-    splitgateOverBareSideBySideCpu: sideBySideRatios.length
+    // The baseline's CPU per request over the subject's (BENCH_PAIR; by default bare-undici over splitgate).
+    sideBySideCpu: sideBySideRatios.length
       ? { median: median(sideBySideRatios), min: Math.min(...sideBySideRatios), max: Math.max(...sideBySideRatios), rounds: sideBySideRatios }
       : null,
     splitgateOverBarePaired: paired('splitgate', 'bare-undici'),
@@ -617,9 +632,9 @@ async function main() {
     const s = summary.splitgate;
     const log = logProblems(splitgate.proxy.logPath);
     splitgate.log = log;
-    const sideBySideFailures = sideBySide.reduce((sum, r) => sum + r.splitgate.non2xx + r.splitgate.errors, 0);
+    const sideBySideFailures = sideBySide.reduce((sum, r) => sum + r.baseline.non2xx + r.baseline.errors + r.subject.non2xx + r.subject.errors, 0);
     splitgateFailed = s.non2xx + s.errors + sideBySideFailures > 0 || (splitgate.metrics.upstreamErrors ?? 0) > 0;
-    if (sideBySideFailures > 0) warnings.push(`splitgate: ${sideBySideFailures} non-2xx or errors in the side-by-side rounds`);
+    if (sideBySideFailures > 0) warnings.push(`${sideBySideFailures} non-2xx or errors in the side-by-side rounds`);
     if (log.warnOrWorse > 0) warnings.push(`splitgate logged ${log.warnOrWorse} warn/error lines, e.g. ${log.sample[0]}`);
   }
   if (upstream.kind !== 'nginx') warnings.push(`upstream is the node:http fallback (${NGINX} not found): figures are lower than with nginx`);
@@ -670,12 +685,12 @@ async function main() {
         'the throughput ratio splitgate would reach on a quiet, saturated core)',
     );
   }
-  if (ratios.splitgateOverBareSideBySideCpu !== null) {
-    const { median: m, rounds } = ratios.splitgateOverBareSideBySideCpu;
+  if (ratios.sideBySideCpu !== null) {
+    const { median: m, rounds } = ratios.sideBySideCpu;
+    const verdict = SIDE_BY_SIDE_PAIR.join(',') === 'bare-undici,splitgate' ? `; ${m >= 0.9 ? 'meets' : 'BELOW'} the ≥ 0.90× target` : '';
     console.log(
-      `side by side, CPU per request bare-undici / splitgate: ${fmtRatio(m)}  (median of ${rounds.length} rounds: ` +
-        `${rounds.map((r) => r.toFixed(3)).join(', ')}; both on one core at once, so the machine's drift cancels; ` +
-        `${m >= 0.9 ? 'meets' : 'BELOW'} the ≥ 0.90× target)`,
+      `side by side, CPU per request ${SIDE_BY_SIDE_PAIR.join(' / ')}: ${fmtRatio(m)}  (median of ${rounds.length} rounds: ` +
+        `${rounds.map((r) => r.toFixed(3)).join(', ')}; both on one core at once, so the machine's drift cancels${verdict})`,
     );
   }
   console.log('');
@@ -720,7 +735,7 @@ async function main() {
     settings: { ...settings, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
     candidates: Object.fromEntries(candidates.map((c) => [c.name, { ...summary[c.name], roundsDetail: c.rounds }])),
     ratios,
-    sideBySide: sideBySide.map((r) => ({ ratio: r.ratio, bare: r.bare, splitgate: r.splitgate })),
+    sideBySide: { pair: SIDE_BY_SIDE_PAIR, rounds: sideBySide },
     splitgate: splitgate ? { config: splitgate.proxy.config, metrics: splitgate.metrics, log: splitgate.log, failed: splitgateFailed } : null,
     warnings,
     notes: [`autocannon tops out near ${AUTOCANNON_CEILING} on this machine: the direct figure is load-generator bound`],
