@@ -632,9 +632,11 @@ async function main() {
     const s = summary.splitgate;
     const log = logProblems(splitgate.proxy.logPath);
     splitgate.log = log;
-    const sideBySideFailures = sideBySide.reduce((sum, r) => sum + r.baseline.non2xx + r.baseline.errors + r.subject.non2xx + r.subject.errors, 0);
+    // splitgate's own failures in the side-by-side rounds, whichever side of the pair it was on.
+    const side = SIDE_BY_SIDE_PAIR.indexOf('splitgate') === 0 ? 'baseline' : 'subject';
+    const sideBySideFailures = SIDE_BY_SIDE_PAIR.includes('splitgate') ? sideBySide.reduce((sum, r) => sum + r[side].non2xx + r[side].errors, 0) : 0;
     splitgateFailed = s.non2xx + s.errors + sideBySideFailures > 0 || (splitgate.metrics.upstreamErrors ?? 0) > 0;
-    if (sideBySideFailures > 0) warnings.push(`${sideBySideFailures} non-2xx or errors in the side-by-side rounds`);
+    if (sideBySideFailures > 0) warnings.push(`splitgate: ${sideBySideFailures} non-2xx or errors in the side-by-side rounds`);
     if (log.warnOrWorse > 0) warnings.push(`splitgate logged ${log.warnOrWorse} warn/error lines, e.g. ${log.sample[0]}`);
   }
   if (upstream.kind !== 'nginx') warnings.push(`upstream is the node:http fallback (${NGINX} not found): figures are lower than with nginx`);

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { validateConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Splitgate } from '../../src/splitgate.js';
+import { waitFor } from './http.js';
 import type { Entropy } from '../../src/routing/context.js';
 
 export interface StartedSplitgate {
@@ -41,8 +42,7 @@ export async function startSplitgate(rawConfig: Record<string, unknown>, entropy
     logLines,
     accessLogLine: async (requestId, timeoutMs = 2_000) => {
       const find = (): Record<string, unknown> | undefined => logLines.find((l) => l.msg === 'request' && l.requestId === requestId);
-      const deadline = Date.now() + timeoutMs;
-      while (find() === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      await waitFor(`access log line ${requestId}`, () => find() !== undefined, timeoutMs).catch(() => undefined);
       return find();
     },
     stop: () => splitgate.stop(1_000),
