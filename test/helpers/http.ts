@@ -121,7 +121,7 @@ export function sendRaw(baseUrl: string, bytes: string | Buffer, options: RawOpt
   });
 }
 
-/** Resolves true when a TCP connection to `baseUrl` is refused, false when it is accepted (and then closed). */
+/** Resolves true when a TCP connection to `baseUrl` is refused, false when it is accepted (and then closed) or reset. */
 export function connectionRefused(baseUrl: string): Promise<boolean> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
@@ -132,6 +132,8 @@ export function connectionRefused(baseUrl: string): Promise<boolean> {
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNREFUSED') resolve(true);
+      // A connection caught half-open while the listener closes is reset, not refused: not refused yet, ask again.
+      else if (error.code === 'ECONNRESET') resolve(false);
       else reject(error);
     });
   });
