@@ -53,8 +53,9 @@ const settings = {
 };
 // `splitgate-b`: a second splitgate build (BENCH_SPLITGATE_B = its dist directory), for A/B-testing a change side by side.
 const ALL_CANDIDATES = ['direct', 'bare-undici', 'splitgate', 'splitgate-b'];
-const wanted = (process.env.BENCH_CANDIDATES ?? ALL_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 const SPLITGATE_B = process.env.BENCH_SPLITGATE_B ?? null;
+const DEFAULT_CANDIDATES = SPLITGATE_B === null ? ALL_CANDIDATES.filter((name) => name !== 'splitgate-b') : ALL_CANDIDATES;
+const wanted = (process.env.BENCH_CANDIDATES ?? DEFAULT_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 if (wanted.includes('splitgate-b') && SPLITGATE_B === null) {
   console.error('BENCH_CANDIDATES: splitgate-b needs BENCH_SPLITGATE_B, the dist directory of the other build');
   process.exit(2);
@@ -70,6 +71,12 @@ for (const name of wanted) {
     console.error(`BENCH_CANDIDATES: unknown candidate ${JSON.stringify(name)} (known: ${ALL_CANDIDATES.join(', ')})`);
     process.exit(2);
   }
+}
+
+if (process.argv.includes('--plan')) {
+  // What a run would measure, as JSON, without starting anything (the tests check the defaults this way).
+  console.log(JSON.stringify({ candidates: wanted, sideBySidePair: SIDE_BY_SIDE_PAIR, settings }));
+  process.exit(0);
 }
 
 // ------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import { loadConfigFile, parseConfigText } from '../src/config/load.js';
 
 // Every config the project ships must load, so the README and manifests never show something that fails.
 describe('shipped configs', () => {
-  it.each(['config/demo.yaml', 'config/example.yaml'])('%s is valid', async (file) => {
+  it.each(['config/demo.yaml', 'config/example.yaml', 'loadtest/splitgate-bench.yaml'])('%s is valid', async (file) => {
     const config = await loadConfigFile(file, {});
     expect(config.routes.length).toBeGreaterThan(0);
   });
