@@ -44,4 +44,29 @@ describe('response field name cache', () => {
     expect(names.get(late)).not.toBe(names.get(late));
     expect(names.get(late).text).toBe('x-n000999');
   });
+
+  it('converts values byte-for-byte, whether the last value repeats or not', () => {
+    const names = new FieldNameCache();
+    const date = names.get(bytes('Date'));
+    const values = ['Mon, 30 Nov 2026 16:00:00 GMT', 'Mon, 30 Nov 2026 16:00:00 GMT', 'Mon, 30 Nov 2026 16:00:01 GMT',
+      'Mon, 30 Nov 2026 16:00:00 GMT', '', 'x', '', 'caf\u00e9 \u00ff', 'caf\u00e9 \u00fe', 'a'.repeat(300), 'a'.repeat(300), 'b'.repeat(300)];
+    for (const value of values) expect(date.value(bytes(value))).toBe(value);
+  });
+
+  it('does not take a value from the buffer it was read from: undici reuses it', () => {
+    const names = new FieldNameCache();
+    const server = names.get(bytes('Server'));
+    const socketBuffer = bytes('nginx/1.22.1');
+    expect(server.value(socketBuffer)).toBe('nginx/1.22.1');
+    socketBuffer.write('nginx/1.22.2', 'latin1');
+    expect(server.value(socketBuffer)).toBe('nginx/1.22.2');
+    expect(server.value(bytes('nginx/1.22.1'))).toBe('nginx/1.22.1');
+  });
+
+  it('converts the values of names it does not cache as well', () => {
+    const names = new FieldNameCache();
+    const long = names.get(bytes(`x-${'n'.repeat(80)}`));
+    expect(long.value(bytes('one'))).toBe('one');
+    expect(long.value(bytes('two'))).toBe('two');
+  });
 });

