@@ -16,6 +16,7 @@ import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
+import { randomRequestId } from './request-id.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
 export interface ProxyServiceOptions {
@@ -228,7 +229,7 @@ function peerAddress(req: IncomingMessage): string {
 
 function newRequestId(head: RequestHead): string {
   const given = head.requestId;
-  return given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+  return given !== undefined && REQUEST_ID.test(given) ? given : randomRequestId();
 }
 
 /** What routing decided for one request: everything both the request path and the upgrade path need. */
