@@ -11,13 +11,12 @@
  * Client disconnects abort the upstream request: a handler that does not would leave pooled connections wedged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { SplitgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../metrics/metrics.js';
 import type { MirrorTap } from '../mirror/mirror.js';
 import type { RouteDecision } from '../routing/table.js';
 import type { BackendBinding } from '../state/table-store.js';
-import { trackOnConnection, untrackOnConnection, type ConnectionBound } from './client-connections.js';
+import { clientConnection, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { buildClientHeaders } from './headers.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
@@ -60,7 +59,7 @@ export class ProxyExchange implements ConnectionBound {
   readonly tap: MirrorTap | null;
   readonly #observer: ExchangeObserver;
   readonly #setCookie: string | null;
-  readonly #connection: Socket;
+  readonly #connection: ClientConnection;
   #state = State.Waiting;
   #abort: ((reason?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
@@ -91,7 +90,7 @@ export class ProxyExchange implements ConnectionBound {
     this.#observer = observer;
     this.tap = tap;
     // Kept: node:http clears `req.socket` once a request body has been read to the end.
-    this.#connection = req.socket;
+    this.#connection = clientConnection(req.socket);
     if (!trackOnConnection(this.#connection, this)) this.#clientGone = true;
   }
 

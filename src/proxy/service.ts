@@ -14,6 +14,7 @@ import type { CompiledRoute, RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
+import { clientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
@@ -221,12 +222,6 @@ function forwardedClient(forwarded: string, peer: string): string {
   return last === '' ? peer : last;
 }
 
-/** The connected peer's address, IPv4-mapped IPv6 shown as IPv4 (node:net caches the peer name per socket). */
-function peerAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
 function newRequestId(head: RequestHead): string {
   const given = head.requestId;
   return given !== undefined && REQUEST_ID.test(given) ? given : randomRequestId();
@@ -265,7 +260,7 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
   const route = matchRoute(active.table, head.host, url);
   if (route === undefined) return NO_ROUTE;
   const trustForwarded = active.config.trustForwardedFor;
-  const peerIp = peerAddress(req);
+  const peerIp = clientConnection(req.socket).peerIp;
   const clientIp = trustForwarded ? forwardedClient(head.forwardedFor, peerIp) : peerIp;
   const context = buildContext(route, head.routing, clientIp, entropy);
   const decision = decideRoute(route, context);
