@@ -86,10 +86,16 @@ interface NameEntry {
  */
 export class HeaderNameIndex {
   readonly #byLength: Array<NameEntry[] | undefined> = [];
+  /**
+   * Every routing field, undefined, in one fixed order. A request's routing values are a copy of it, so all of them
+   * share one hidden class and each routing read (`headers[route.overrideHeader]`, ...) stays a monomorphic load.
+   */
+  readonly #routingTemplate: Record<string, string | undefined> = {};
 
   /** `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). */
   constructor(routingNames: Iterable<string>) {
     const routing = new Set(routingNames);
+    for (const name of routing) this.#routingTemplate[interned(name)] = undefined;
     const fields = new Map<string, Field>(FIELDS);
     for (const name of new Set([...fields.keys(), ...routing])) {
       const entry: NameEntry = Object.freeze({
@@ -100,6 +106,11 @@ export class HeaderNameIndex {
       });
       (this.#byLength[name.length] ??= []).push(entry);
     }
+  }
+
+  /** A fresh record for one request's routing values, every field present and undefined. */
+  newRoutingValues(): Record<string, string | undefined> {
+    return { ...this.#routingTemplate };
   }
 
   find(lowerName: string): NameEntry | undefined {
@@ -131,7 +142,7 @@ export class RequestHead {
    * Lower-case name → value of the fields routing reads (Cookie, and every header some route's sticky key,
    * override, region or rule names), joined as node:http joins repeated fields. Shared and empty when none came.
    */
-  routing: Readonly<Record<string, string>> = NO_VALUES;
+  routing: Readonly<Record<string, string | undefined>> = NO_VALUES;
   /** Client fields forwarded as they came (names lower-cased); `upstreamHeaders` appends splitgate's own. */
   readonly forward: string[] = [];
 
@@ -144,7 +155,7 @@ export class RequestHead {
 export function readRequestHead(rawHeaders: readonly string[], names: HeaderNameIndex): RequestHead {
   const head = new RequestHead();
   const forward = head.forward;
-  let routing: Record<string, string> | null = null;
+  let routing: Record<string, string | undefined> | null = null;
   let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
@@ -156,7 +167,7 @@ export function readRequestHead(rawHeaders: readonly string[], names: HeaderName
     }
     if (entry.routing) {
       const key = entry.name;
-      routing ??= {};
+      routing ??= names.newRoutingValues();
       const previous = routing[key];
       routing[key] = previous === undefined ? value : entry.firstWins ? previous : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`;
     }
