@@ -16,7 +16,7 @@ import type { UpstreamErrorKind } from '../metrics/metrics.js';
 import type { MirrorTap } from '../mirror/mirror.js';
 import type { RouteDecision } from '../routing/table.js';
 import type { BackendBinding } from '../state/table-store.js';
-import { clientConnection, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
+import { trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { buildClientHeaders } from './headers.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
@@ -70,6 +70,8 @@ export class ProxyExchange implements ConnectionBound {
   constructor(
     req: IncomingMessage,
     res: ServerResponse,
+    /** `req`'s connection (node:http clears `req.socket` once a request body has been read to the end). */
+    connection: ClientConnection,
     routeName: string,
     backend: BackendBinding,
     decision: RouteDecision,
@@ -89,8 +91,7 @@ export class ProxyExchange implements ConnectionBound {
     this.startedAt = startedAt;
     this.#observer = observer;
     this.tap = tap;
-    // Kept: node:http clears `req.socket` once a request body has been read to the end.
-    this.#connection = clientConnection(req.socket);
+    this.#connection = connection;
     if (!trackOnConnection(this.#connection, this)) this.#clientGone = true;
   }
 

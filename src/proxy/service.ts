@@ -14,7 +14,7 @@ import type { CompiledRoute, RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
-import { clientConnection } from './client-connections.js';
+import { clientConnection, type ClientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
@@ -92,7 +92,7 @@ export class ProxyService implements ExchangeObserver {
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
     const hasBody = head.hasBody;
     const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, headers, head);
-    const exchange = new ProxyExchange(req, res, route.name, backend, decision, requestId, setCookie, startedAt, this, tap);
+    const exchange = new ProxyExchange(req, res, routed.connection, route.name, backend, decision, requestId, setCookie, startedAt, this, tap);
     this.#inFlight++;
     upstream.inFlight++;
 
@@ -235,7 +235,8 @@ class Routed {
     readonly decision: RouteDecision,
     readonly binding: RouteBinding,
     readonly backend: BackendBinding,
-    readonly peerIp: string,
+    /** The client connection: its peer address, and where the exchange registers to hear of it closing. */
+    readonly connection: ClientConnection,
     readonly trustForwarded: boolean,
   ) {}
 }
@@ -260,18 +261,19 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
   const route = matchRoute(active.table, head.host, url);
   if (route === undefined) return NO_ROUTE;
   const trustForwarded = active.config.trustForwardedFor;
-  const peerIp = clientConnection(req.socket).peerIp;
+  const connection = clientConnection(req.socket);
+  const peerIp = connection.peerIp;
   const clientIp = trustForwarded ? forwardedClient(head.forwardedFor, peerIp) : peerIp;
   const context = buildContext(route, head.routing, clientIp, entropy);
   const decision = decideRoute(route, context);
   const binding = active.bindings[route.index];
   const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
-  return new Routed(route, context, decision, binding, backend, peerIp, trustForwarded);
+  return new Routed(route, context, decision, binding, backend, connection, trustForwarded);
 }
 
 function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string): string[] {
   return upstreamHeaders(head, {
-    peerIp: routed.peerIp,
+    peerIp: routed.connection.peerIp,
     trustForwarded: routed.trustForwarded,
     proto: 'http',
     version: routed.decision.version,
