@@ -5,6 +5,12 @@
  * no metrics, no logging: what any Node proxy built on undici pays at the least.
  *
  *   node loadtest/bare-proxy.mjs [PORT] [UPSTREAM_URL]          (or env BARE_PORT, BARE_UPSTREAM)
+ *   node loadtest/bare-proxy.mjs --forwarding-headers PORT URL   (the bench's `bare-headers` candidate)
+ *
+ * `--forwarding-headers` also adds the six request fields splitgate must add (X-Forwarded-For/-Proto/-Host, Via,
+ * X-Request-Id, X-Splitgate-Version), with the simplest values that have the same shape, so the bench can tell
+ * what those fields cost (in undici's header checks and the longer request head) from what the rest of splitgate
+ * costs. It reads nothing and decides nothing: the request id is a counter and the version is always `stable`.
  *
  * PORT 0 picks a free port; the bound port is printed on stdout as `listening <port>`.
  * Pool and server options match splitgate's defaults (256 connections, pipelining 1, keep-alive 4 s upstream,
@@ -78,8 +84,12 @@ class Exchange {
   }
 }
 
-/** The baseline's request handler over `pool` (anything with undici's `dispatch`); hot-path.mjs times it too. */
-export function createBareHandler(pool) {
+/**
+ * The baseline's request handler over `pool` (anything with undici's `dispatch`); hot-path.mjs times it too.
+ * `forwardingHeaders`: also add the fields splitgate adds (see the top of this file).
+ */
+export function createBareHandler(pool, { forwardingHeaders = false } = {}) {
+  let requestCount = 0;
   return (req, res) => {
     const exchange = new Exchange(res);
     // Cancel upstream work when the client goes away (a handler that does not wedges pooled connections).
@@ -95,6 +105,21 @@ export function createBareHandler(pool) {
       if (isHopByHop(raw[i].toLowerCase())) continue;
       headers.push(raw[i], raw[i + 1]);
     }
+    if (forwardingHeaders) {
+      // Looked for only here, so that the plain baseline does exactly what it did before this option existed.
+      let host = '';
+      for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') host = raw[i + 1];
+      // A UUID's shape and length, as splitgate's ids, from a counter.
+      const requestId = `00000000-0000-4000-8000-${(requestCount++ % 0x1000000000000).toString(16).padStart(12, '0')}`;
+      headers.push(
+        'x-forwarded-for', req.socket.remoteAddress ?? '',
+        'x-forwarded-proto', 'http',
+        'via', '1.1 splitgate',
+        'x-request-id', requestId,
+        'x-splitgate-version', 'stable',
+        'x-forwarded-host', host,
+      );
+    }
     const contentLength = req.headers['content-length'];
     const hasBody = req.headers['transfer-encoding'] !== undefined || (contentLength !== undefined && contentLength !== '0');
     pool.dispatch({ path: req.url, method: req.method, headers, body: hasBody ? req : null }, exchange);
@@ -104,10 +129,13 @@ export function createBareHandler(pool) {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
 
 function main() {
-  const port = Number(process.argv[2] ?? process.env.BARE_PORT ?? 0);
-  const upstream = process.argv[3] ?? process.env.BARE_UPSTREAM;
+  const args = process.argv.slice(2);
+  const forwardingHeaders = args[0] === '--forwarding-headers';
+  if (forwardingHeaders) args.shift();
+  const port = Number(args[0] ?? process.env.BARE_PORT ?? 0);
+  const upstream = args[1] ?? process.env.BARE_UPSTREAM;
   if (!upstream) {
-    process.stderr.write('usage: node loadtest/bare-proxy.mjs PORT UPSTREAM_URL\n');
+    process.stderr.write('usage: node loadtest/bare-proxy.mjs [--forwarding-headers] PORT UPSTREAM_URL\n');
     process.exit(2);
   }
   const pool = new Pool(new URL(upstream).origin, {
@@ -116,7 +144,7 @@ function main() {
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
   });
-  const server = createServer({ keepAliveTimeout: 65_000 }, createBareHandler(pool));
+  const server = createServer({ keepAliveTimeout: 65_000 }, createBareHandler(pool, { forwardingHeaders }));
   server.listen(port, '127.0.0.1', () => {
     process.stdout.write(`listening ${server.address().port}\n`);
   });

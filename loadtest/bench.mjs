@@ -4,7 +4,8 @@
  * rounds on a pinned 2-core machine (see ../../shared/BENCHMARKING.md and loadtest/README.md).
  *
  *   upstream     nginx (Debian's /usr/sbin/nginx, own config, 1 worker) or, without it, loadtest/upstream-node.mjs
- *   candidates   direct (to the upstream), bare-undici (loadtest/bare-proxy.mjs), splitgate (dist/bin.js)
+ *   candidates   direct (to the upstream), bare-undici (loadtest/bare-proxy.mjs), splitgate (dist/bin.js); on
+ *                request also bare-headers (bare-proxy.mjs --forwarding-headers) and splitgate-b (a second build)
  *   pinning      proxies on core 1; upstream, load generator (loadtest/runner.mjs) and this script on core 0
  *   knobs        BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  *                BENCH_USERS (1000), BENCH_CANDIDATES (direct,bare-undici,splitgate)
@@ -51,10 +52,11 @@ const settings = {
   sideBySideRounds: envInt('BENCH_SIDE_BY_SIDE', 4, 0),
   bodyBytes: BODY.length,
 };
+// `bare-headers`: the baseline plus the request fields splitgate must add, to tell their cost from the rest of splitgate's.
 // `splitgate-b`: a second splitgate build (BENCH_SPLITGATE_B = its dist directory), for A/B-testing a change side by side.
-const ALL_CANDIDATES = ['direct', 'bare-undici', 'splitgate', 'splitgate-b'];
+const ALL_CANDIDATES = ['direct', 'bare-undici', 'bare-headers', 'splitgate', 'splitgate-b'];
 const SPLITGATE_B = process.env.BENCH_SPLITGATE_B ?? null;
-const DEFAULT_CANDIDATES = SPLITGATE_B === null ? ALL_CANDIDATES.filter((name) => name !== 'splitgate-b') : ALL_CANDIDATES;
+const DEFAULT_CANDIDATES = ALL_CANDIDATES.filter((name) => name !== 'bare-headers' && (name !== 'splitgate-b' || SPLITGATE_B !== null));
 const wanted = (process.env.BENCH_CANDIDATES ?? DEFAULT_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 if (wanted.includes('splitgate-b') && SPLITGATE_B === null) {
   console.error('BENCH_CANDIDATES: splitgate-b needs BENCH_SPLITGATE_B, the dist directory of the other build');
@@ -289,14 +291,15 @@ async function startUpstream() {
 // ------------------------------------------------------------------------------------------------------------
 // the candidates
 
-async function startBareProxy(upstream) {
+async function startBareProxy(upstream, name = 'bare-undici') {
   const port = await freePort();
-  const [command, args] = pinned(CPU_PROXY, process.execPath, [join(HERE, 'bare-proxy.mjs'), String(port), upstream.url]);
-  const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'bare-undici proxy');
+  const flags = name === 'bare-headers' ? ['--forwarding-headers'] : [];
+  const [command, args] = pinned(CPU_PROXY, process.execPath, [join(HERE, 'bare-proxy.mjs'), ...flags, String(port), upstream.url]);
+  const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), `${name} proxy`);
   const stderr = collectStderr(child);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilAnswers(url, child, 'bare-undici proxy');
+    await waitUntilAnswers(url, child, `${name} proxy`);
   } catch (error) {
     throw new Error(`${error.message}\n${stderr()}`);
   }
@@ -492,8 +495,8 @@ async function main() {
   const candidates = [];
   for (const name of wanted) {
     if (name === 'direct') candidates.push({ name, url: upstream.url, pid: upstream.pid, what: upstream.kind === 'nginx' ? 'nginx worker' : 'node upstream' });
-    if (name === 'bare-undici') {
-      const proxy = await startBareProxy(upstream);
+    if (name === 'bare-undici' || name === 'bare-headers') {
+      const proxy = await startBareProxy(upstream, name);
       candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
     }
     if (name === 'splitgate' || name === 'splitgate-b') {

@@ -2,7 +2,7 @@
 /**
  * CPU profile of one proxy under the benchmark's load: where splitgate (or the bare proxy) spends its time.
  *
- *   npm run build && node loadtest/profile.mjs [splitgate|bare-undici]
+ *   npm run build && node loadtest/profile.mjs [splitgate|bare-undici|bare-headers]
  *
  * Starts nginx (or the node fallback) on core 0, the proxy under `node --cpu-prof` on core 1, one runner.mjs
  * measurement (BENCH_WARMUP + BENCH_DURATION, defaults 2 + 10 s; BENCH_CONNECTIONS, BENCH_USERS as in bench.mjs),
@@ -23,8 +23,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
 const BODY = '0123456789abcdef'.repeat(4);
 const target = process.argv[2] ?? 'splitgate';
-if (target !== 'splitgate' && target !== 'bare-undici') {
-  console.error('usage: node loadtest/profile.mjs [splitgate|bare-undici]');
+if (target !== 'splitgate' && target !== 'bare-undici' && target !== 'bare-headers') {
+  console.error('usage: node loadtest/profile.mjs [splitgate|bare-undici|bare-headers]');
   process.exit(2);
 }
 const num = (name, fallback) => (process.env[name] ? Number(process.env[name]) : fallback);
@@ -131,7 +131,7 @@ try {
     });
     closeSync(log);
   } else {
-    proxy = start('1', process.execPath, [...nodeArgs, join(HERE, 'bare-proxy.mjs'), String(port), upstreamUrl]);
+    proxy = start('1', process.execPath, [...nodeArgs, join(HERE, 'bare-proxy.mjs'), ...(target === 'bare-headers' ? ['--forwarding-headers'] : []), String(port), upstreamUrl]);
   }
   const proxyUrl = `http://127.0.0.1:${port}`;
   await waitFor(proxyUrl, target);

@@ -33,6 +33,13 @@ describe('bench plan', () => {
     expect(got!.sideBySidePair).toEqual(['splitgate-b', 'splitgate']);
   });
 
+  it('measures bare-headers (the baseline plus the fields splitgate adds) only when asked for', () => {
+    const { status, plan: got } = plan({ BENCH_CANDIDATES: 'bare-undici,bare-headers,splitgate', BENCH_PAIR: 'bare-headers,splitgate' });
+    expect(status).toBe(0);
+    expect(got!.candidates).toEqual(['bare-undici', 'bare-headers', 'splitgate']);
+    expect(got!.sideBySidePair).toEqual(['bare-headers', 'splitgate']);
+  });
+
   it('refuses splitgate-b without BENCH_SPLITGATE_B, and an unknown candidate, with exit 2', () => {
     const missing = plan({ BENCH_CANDIDATES: 'splitgate,splitgate-b' });
     expect(missing.status).toBe(2);
