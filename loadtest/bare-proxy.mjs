@@ -106,9 +106,6 @@ export function createBareHandler(pool, { forwardingHeaders = false } = {}) {
       headers.push(raw[i], raw[i + 1]);
     }
     if (forwardingHeaders) {
-      // Looked for only here, so that the plain baseline does exactly what it did before this option existed.
-      let host = '';
-      for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') host = raw[i + 1];
       // A UUID's shape and length, as splitgate's ids, from a counter.
       const requestId = `00000000-0000-4000-8000-${(requestCount++ % 0x1000000000000).toString(16).padStart(12, '0')}`;
       headers.push(
@@ -117,7 +114,8 @@ export function createBareHandler(pool, { forwardingHeaders = false } = {}) {
         'via', '1.1 splitgate',
         'x-request-id', requestId,
         'x-splitgate-version', 'stable',
-        'x-forwarded-host', host,
+        // req.headers is built anyway (the body check below reads it).
+        'x-forwarded-host', req.headers.host ?? '',
       );
     }
     const contentLength = req.headers['content-length'];
