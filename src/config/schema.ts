@@ -299,6 +299,7 @@ const rollout = z
     stepWeights: z.array(weight).min(1).optional(),
     stepWeight: weight.optional(),
     maxWeight: weight.optional(),
+    /** Failed windows, counted over the whole rollout (Flagger's threshold): the one that reaches it rolls back. */
     threshold: z.number().int().min(1).default(3),
     minRequests: z.number().int().min(0).default(100),
     inconclusive: z.enum(['hold', 'fail']).default('hold'),

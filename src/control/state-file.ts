@@ -1,7 +1,9 @@
 /**
  * Runtime state that must survive a restart (operator weights, kill switches, and later rollout progress), in a
  * small JSON file. Written atomically: a temporary file in the same directory, fsync'd, then renamed over the old
- * one, so a crash leaves either the old state or the new, never half of one. Writes are serialized.
+ * one, then the directory fsync'd (the rename is a change to the directory: until the directory is on disk, a crash
+ * can bring back the old file), so a crash leaves either the old state or the new, never half of one. Writes are
+ * serialized.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
@@ -94,6 +96,29 @@ async function writeAtomically(path: string, text: string): Promise<void> {
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
     throw error;
+  }
+  await syncDirectory(dirname(path));
+}
+
+/**
+ * fsync(2) on the directory makes the rename durable (POSIX leaves it to the directory's own sync). Some file
+ * systems refuse to sync a directory (EINVAL, EISDIR, EPERM on a few FUSE and network mounts): the state is then as
+ * durable as that file system allows, which is not worth failing an operator's change over.
+ */
+export async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await handle.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
+  } finally {
+    await handle.close();
   }
 }
 

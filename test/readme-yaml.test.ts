@@ -1,0 +1,82 @@
+/**
+ * Regression (issue 14, item 15): a user copies the README's YAML. Every ```yaml block must parse, a complete
+ * config (upstreams and routes) must pass `splitgate validate` as it stands, and a fragment that extends a route
+ * ("- name: api" with "# ...") must pass once laid over the complete config's route of that name, together with
+ * the fragments before it (the README grows one `api` route section by section).
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseDocument, stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+const blocks = [...readFileSync('README.md', 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match, index) => ({
+  index,
+  text: match[1],
+}));
+
+type Raw = { upstreams?: unknown; routes?: Array<Record<string, unknown>> } & Record<string, unknown>;
+
+function parse(text: string): Raw {
+  // `${VAR}` is how the README writes secrets; splitgate reads such references before YAML sees them.
+  const document = parseDocument(text.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}/g, 'ENV_REF'), { uniqueKeys: true });
+  expect(document.errors.map((error) => error.message)).toEqual([]);
+  return document.toJS() as Raw;
+}
+
+const isComplete = (raw: Raw) => raw.upstreams !== undefined && Array.isArray(raw.routes);
+
+async function validate(raw: Raw): Promise<{ code: number; output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'splitgate-readme-'));
+  const file = join(dir, 'config.yaml');
+  await writeFile(file, stringify(raw));
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['dist/bin.js', 'validate', file]);
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, output: failed.stdout + failed.stderr };
+  }
+}
+
+/** A fragment's routes extend the config's routes of the same name; its other keys replace the config's. */
+function layer(config: Raw, fragment: Raw): Raw {
+  if (!fragment.routes) return { ...config, ...fragment };
+  const routes = config.routes!.map((route) => ({ ...route, ...(fragment.routes!.find((r) => r.name === route.name) ?? {}) }));
+  for (const route of fragment.routes) if (!routes.some((r) => r.name === route.name)) routes.push(route);
+  return { ...config, ...fragment, routes };
+}
+
+describe('README YAML', () => {
+  it('has YAML blocks, at least one of them a complete config', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    expect(blocks.filter((block) => isComplete(parse(block.text)))).not.toHaveLength(0);
+  });
+
+  it.each(blocks)('block $index parses as YAML', ({ text }) => {
+    const raw = parse(text);
+    expect(raw).toBeTypeOf('object');
+  });
+
+  it.each(blocks)('block $index is a valid config, or a valid part of the complete one', async ({ text }) => {
+    const raw = parse(text);
+    let config: Raw;
+    if (isComplete(raw)) {
+      config = raw;
+    } else {
+      config = blocks.map((block) => parse(block.text)).find(isComplete)!;
+      for (const block of blocks.slice(0, blocks.findIndex((b) => b.text === text) + 1)) {
+        const fragment = parse(block.text);
+        if (!isComplete(fragment)) config = layer(config, fragment);
+      }
+    }
+    const result = await validate(config);
+    expect(result.output).not.toMatch(/invalid config/);
+    expect(result.code).toBe(0);
+  });
+});
