@@ -3,7 +3,8 @@
  * randomness (a request without a sticky key brings its own random bucket in the context), no allocation.
  *
  * Precedence (first that applies wins): no canary > kill switch > override header > override cookie >
- * rules in order > weighted sticky split.
+ * rules in order > weighted sticky split. An override counts only where the route allows it: from the client
+ * networks it lists, and with its secret when it has one; otherwise the request is decided as if it had none.
  */
 import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
 import type { RequestContext } from './context.js';
@@ -21,15 +22,17 @@ export function decideRoute(route: CompiledRoute, context: RequestContext): Rout
   if (route.upstreams.canary === null) return NO_CANARY;
   if (route.killed) return KILLED;
 
-  if (route.overrideHeader !== null) {
-    const forced = readOverride(context.headers[route.overrideHeader]);
-    if (forced === 1) return HEADER_CANARY;
-    if (forced === 0) return HEADER_STABLE;
-  }
-  if (route.overrideCookie !== null) {
-    const forced = readOverride(context.cookies[route.overrideCookie]);
-    if (forced === 1) return COOKIE_CANARY;
-    if (forced === 0) return COOKIE_STABLE;
+  if (context.overridesAllowed) {
+    if (route.overrideHeader !== null) {
+      const forced = readOverride(context.headers[route.overrideHeader], route.overrideSecret);
+      if (forced === 1) return HEADER_CANARY;
+      if (forced === 0) return HEADER_STABLE;
+    }
+    if (route.overrideCookie !== null) {
+      const forced = readOverride(context.cookies[route.overrideCookie], route.overrideSecret);
+      if (forced === 1) return COOKIE_CANARY;
+      if (forced === 0) return COOKIE_STABLE;
+    }
   }
 
   const rules = route.rules;
@@ -43,13 +46,36 @@ export function decideRoute(route: CompiledRoute, context: RequestContext): Rout
   return context.bucket < route.buckets ? WEIGHT_CANARY : WEIGHT_STABLE;
 }
 
-/** 1 = always (canary), 0 = never (stable), -1 = absent or not a recognised value (ignored, as if absent). */
-function readOverride(value: string | string[] | undefined): number {
+/**
+ * 1 = always (canary), 0 = never (stable), -1 = absent or not a recognised value (ignored, as if absent). With a
+ * secret, only `always:<secret>` and `never:<secret>` are recognised (the word case-insensitive, the secret exact).
+ */
+function readOverride(value: string | string[] | undefined, secret: string | null): number {
   if (typeof value !== 'string') return -1;
+  if (secret !== null) return readSecretOverride(value, secret);
   if (value === 'always') return 1;
   if (value === 'never') return 0;
   const normalized = value.trim().toLowerCase();
   return normalized === 'always' ? 1 : normalized === 'never' ? 0 : -1;
+}
+
+function readSecretOverride(value: string, secret: string): number {
+  const given = value.trim();
+  const colon = given.indexOf(':');
+  if (colon === -1) return -1;
+  const word = given.slice(0, colon).toLowerCase();
+  const forced = word === 'always' ? 1 : word === 'never' ? 0 : -1;
+  return forced !== -1 && sameSecret(given, colon + 1, secret) ? forced : -1;
+}
+
+/**
+ * Compares `given` from `offset` with `secret` in time that depends only on the secret's length, so response
+ * timing does not tell a client how much of a guess was right. No early exit, no allocation.
+ */
+function sameSecret(given: string, offset: number, secret: string): boolean {
+  let difference = (given.length - offset) ^ secret.length;
+  for (let i = 0; i < secret.length; i++) difference |= (given.charCodeAt(offset + i) | 0) ^ secret.charCodeAt(i);
+  return difference === 0;
 }
 
 function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {
