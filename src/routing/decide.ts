@@ -59,22 +59,41 @@ function readOverride(value: string | string[] | undefined, secret: string | nul
   return normalized === 'always' ? 1 : normalized === 'never' ? 0 : -1;
 }
 
+/** Reads `always:<secret>` / `never:<secret>` by index, so a tester's request allocates no trimmed or lowered copy. */
 function readSecretOverride(value: string, secret: string): number {
-  const given = value.trim();
-  const colon = given.indexOf(':');
-  if (colon === -1) return -1;
-  const word = given.slice(0, colon).toLowerCase();
-  const forced = word === 'always' ? 1 : word === 'never' ? 0 : -1;
-  return forced !== -1 && sameSecret(given, colon + 1, secret) ? forced : -1;
+  let start = 0;
+  let end = value.length;
+  while (start < end && isSpace(value.charCodeAt(start))) start++;
+  while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
+  const forced = wordAt(value, start, 'always:') ? 1 : wordAt(value, start, 'never:') ? 0 : -1;
+  if (forced === -1) return -1;
+  return sameSecret(value, start + (forced === 1 ? 7 : 6), end, secret) ? forced : -1;
+}
+
+/** `word` (lower-case) at `start`, compared case-insensitively. */
+function wordAt(value: string, start: number, word: string): boolean {
+  if (value.length - start < word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    const code = value.charCodeAt(start + i);
+    if ((code >= 65 && code <= 90 ? code | 0x20 : code) !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /**
- * Compares `given` from `offset` with `secret` in time that depends only on the secret's length, so response
- * timing does not tell a client how much of a guess was right. No early exit, no allocation.
+ * Compares `given[from, to)` with `secret` in time that depends only on the secret's length, so response timing
+ * does not tell a client how much of a guess was right. No early exit, no allocation.
  */
-function sameSecret(given: string, offset: number, secret: string): boolean {
-  let difference = (given.length - offset) ^ secret.length;
-  for (let i = 0; i < secret.length; i++) difference |= (given.charCodeAt(offset + i) | 0) ^ secret.charCodeAt(i);
+function sameSecret(given: string, from: number, to: number, secret: string): boolean {
+  let difference = (to - from) ^ secret.length;
+  for (let i = 0; i < secret.length; i++) {
+    const code = from + i < to ? given.charCodeAt(from + i) : 0;
+    difference |= code ^ secret.charCodeAt(i);
+  }
   return difference === 0;
 }
 
