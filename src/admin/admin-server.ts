@@ -238,6 +238,7 @@ function redactConfig(config: unknown): unknown {
 }
 
 function redactDeep(value: unknown, key: string): unknown {
+  if (key === 'secret' && typeof value === 'string') return '[redacted]';
   if (key === 'metadata' && value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]']));
   }

@@ -3,6 +3,7 @@
  * rules (an upstream that does not exist, two routes with one name) are checked in `validateReferences` so that
  * every problem is reported together with its path.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseListenAddress } from './listen.js';
@@ -154,12 +155,48 @@ const rule = z
     }
   });
 
+/**
+ * A shared override secret travels in a header or cookie value (`always:<secret>`), so it is limited to characters
+ * both carry unencoded (RFC 7235 token68 plus `~`), and long enough that guessing it online is hopeless.
+ */
+const OVERRIDE_SECRET = /^[A-Za-z0-9._~+/=-]{8,256}$/;
+
+export interface SourceNetwork {
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+/** `10.0.0.0/8`, `2001:db8::/32`, or a bare address (one host: /32 or /128); null when it is none of these. */
+export function parseSourceNetwork(value: string): SourceNetwork | null {
+  const slash = value.indexOf('/');
+  const address = slash === -1 ? value : value.slice(0, slash);
+  const family = isIP(address);
+  const bits = family === 6 ? 128 : 32;
+  const prefixText = slash === -1 ? String(bits) : value.slice(slash + 1);
+  const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (family === 0 || !(prefix >= 0 && prefix <= bits)) return null;
+  return { address, prefix, family: family === 6 ? 'ipv6' : 'ipv4' };
+}
+
+const sourceNetwork = z.string().superRefine((value, ctx) => {
+  if (parseSourceNetwork(value) !== null) return;
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    message: `must be an IPv4 or IPv6 network such as 10.0.0.0/8 or ::1/128 (got ${JSON.stringify(value)})`,
+  });
+});
+
 const overrides = z.union([
   z.literal(false),
   z
     .object({
       header: z.union([headerName, z.literal(false)]).optional(),
       cookie: z.union([cookieName, z.literal(false)]).optional(),
+      /** When set, only `always:<secret>` and `never:<secret>` are honoured; `${ENV}` keeps it out of the file. */
+      secret: z.string().regex(OVERRIDE_SECRET, 'must be 8-256 characters from A-Z a-z 0-9 . _ ~ + / = -').optional(),
+      /** When set, overrides are honoured only from client addresses inside these networks. */
+      sourceNetworks: z.array(sourceNetwork).min(1, 'must list at least one network (overrides: false turns overrides off)').optional(),
     })
     .strict(),
 ]);
@@ -308,6 +345,17 @@ const rollout = z
     checks: z.array(rolloutCheck).default([]),
     webhooks: z.array(rolloutWebhook).default([]),
     onSuccess: z.enum(['promote', 'hold']).default('promote'),
+    analysis: z
+      .object({
+        /**
+         * Which requests the built-in checks judge. `weighted`: only those the weight placed (route or rule weight),
+         * drawn from the same sticky buckets for both versions; overrides, pinned rules and the kill switch are left
+         * out, so a client cannot steer the verdict. `all`: every request that reached the version.
+         */
+        traffic: z.enum(['weighted', 'all']).default('weighted'),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((spec, ctx) => {

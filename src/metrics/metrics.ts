@@ -200,8 +200,11 @@ export class VersionSeries {
     this.version = version;
   }
 
-  /** `cutShort`: the upstream failed after the status went out, so the client got an incomplete response. */
-  observeResponse(method: string, status: number, seconds: number, cutShort = false): void {
+  /**
+   * `cutShort`: the upstream failed after the status went out, so the client got an incomplete response.
+   * `weighted`: the weight placed this request (placedByWeight), so rollout analysis may compare it.
+   */
+  observeResponse(method: string, status: number, seconds: number, cutShort = false, weighted = false): void {
     const key = status * 16 + (METHOD_INDEX.get(method) ?? 0);
     // Most responses repeat the last (method, status): skip the map for them.
     let entry = this.#lastRequests;
@@ -219,7 +222,7 @@ export class VersionSeries {
     this.buckets[bucket]++;
     this.durationSum += seconds;
     this.durationCount++;
-    this.window.observe(Date.now(), status >= 500 || cutShort, bucket);
+    this.window.observe(Date.now(), status >= 500 || cutShort, bucket, weighted);
   }
 
   countDecision(reason: DecisionReason): void {

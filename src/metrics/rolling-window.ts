@@ -2,23 +2,33 @@
  * Recent traffic of one (route, version) in one-second slots, for the questions Prometheus answers too slowly
  * for an operator staring at /status or for a rollout deciding its next step: how many requests in the last N
  * seconds, how many failed, and latency quantiles. Fixed memory: SLOTS slots of a few counters each; a slot is
- * reused when its second comes round again.
+ * reused when its second comes round again. Each slot counts all traffic and, apart, the traffic the weight placed
+ * (see placedByWeight), the part a rollout compares by default.
  */
 import { DURATION_BUCKETS } from './metrics.js';
 
 export const SLOTS = 600;
+
+/** `all`: every request; `weighted`: only requests the weight placed (overrides, pinned rules and kill switch left out). */
+export type WindowTraffic = 'all' | 'weighted';
 
 class Slot {
   second = -1;
   requests = 0;
   errors = 0;
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  weightedRequests = 0;
+  weightedErrors = 0;
+  readonly weightedBuckets = new Float64Array(DURATION_BUCKETS.length + 1);
 
   reset(second: number): void {
     this.second = second;
     this.requests = 0;
     this.errors = 0;
     this.buckets.fill(0);
+    this.weightedRequests = 0;
+    this.weightedErrors = 0;
+    this.weightedBuckets.fill(0);
   }
 }
 
@@ -43,29 +53,36 @@ export class RollingWindow {
 
   /**
    * `failed`: a 5xx, or a response cut short after its headers. `bucket`: index into DURATION_BUCKETS of the
-   * response time (DURATION_BUCKETS.length for +Inf), see bucketIndex.
+   * response time (DURATION_BUCKETS.length for +Inf), see bucketIndex. `weighted`: the weight placed the request.
    */
-  observe(nowMs: number, failed: boolean, bucket: number): void {
+  observe(nowMs: number, failed: boolean, bucket: number, weighted = false): void {
     const second = Math.floor(nowMs / 1000);
     const slot = this.#slots[second % SLOTS];
     if (slot.second !== second) slot.reset(second);
     slot.requests++;
     if (failed) slot.errors++;
     slot.buckets[bucket]++;
+    if (weighted) {
+      slot.weightedRequests++;
+      if (failed) slot.weightedErrors++;
+      slot.weightedBuckets[bucket]++;
+    }
   }
 
   /** Totals over the `spanSeconds` whole seconds up to and including the current one. */
-  snapshot(nowMs: number, spanSeconds: number): WindowSnapshot {
+  snapshot(nowMs: number, spanSeconds: number, traffic: WindowTraffic = 'all'): WindowSnapshot {
     const span = Math.max(1, Math.min(spanSeconds, SLOTS));
     const now = Math.floor(nowMs / 1000);
+    const weighted = traffic === 'weighted';
     let requests = 0;
     let errors = 0;
     const buckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
     for (const slot of this.#slots) {
       if (slot.second <= now - span || slot.second > now) continue;
-      requests += slot.requests;
-      errors += slot.errors;
-      for (let i = 0; i < buckets.length; i++) buckets[i] += slot.buckets[i];
+      requests += weighted ? slot.weightedRequests : slot.requests;
+      errors += weighted ? slot.weightedErrors : slot.errors;
+      const counts = weighted ? slot.weightedBuckets : slot.buckets;
+      for (let i = 0; i < buckets.length; i++) buckets[i] += counts[i];
     }
     return { seconds: span, requests, errors, buckets };
   }

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log.js';
 import { methodLabel, type VersionSeries } from '../metrics/metrics.js';
 import { buildContext, type Entropy, type RequestContext } from '../routing/context.js';
-import type { CompiledRoute, RouteDecision } from '../routing/table.js';
+import { placedByWeight, type CompiledRoute, type RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
@@ -85,7 +85,7 @@ export class ProxyService implements ExchangeObserver {
     if (upstream.inFlight >= upstream.maxRequests) {
       // Queueing more would only add latency for everyone; fail fast, as Envoy's circuit breaker does.
       backend.series.countUpstreamError('overflow');
-      respondLocally(res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, req.method, startedAt);
+      respondLocally(res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, req.method, startedAt, placedByWeight(decision.reason));
       return;
     }
     const headers = forwardedHeaders(head, routed, requestId);
@@ -161,13 +161,13 @@ export class ProxyService implements ExchangeObserver {
           upstream.once('end', close).once('close', close);
           socket.pipe(upstream);
           upstream.pipe(socket);
-          backend.series.observeResponse(method, 101, (performance.now() - startedAt) / 1000);
+          backend.series.observeResponse(method, 101, (performance.now() - startedAt) / 1000, false, placedByWeight(routed.decision.reason));
         },
         (error: unknown) => {
           const mapped = mapUpstreamError(error);
           rejectUpgrade(socket, mapped.status, mapped.code, mapped.message, requestId);
           if (mapped.kind !== null) backend.series.countUpstreamError(mapped.kind);
-          backend.series.observeResponse(method, mapped.status, (performance.now() - startedAt) / 1000, mapped.kind !== null);
+          backend.series.observeResponse(method, mapped.status, (performance.now() - startedAt) / 1000, mapped.kind !== null, placedByWeight(routed.decision.reason));
         },
       );
   }
@@ -185,7 +185,7 @@ export class ProxyService implements ExchangeObserver {
     const backend = exchange.backend;
     backend.upstream.inFlight--;
     const upstreamFailed = outcome.error !== null && outcome.error.kind !== null;
-    backend.series.observeResponse(method, outcome.status, elapsedMs / 1000, upstreamFailed);
+    backend.series.observeResponse(method, outcome.status, elapsedMs / 1000, upstreamFailed, placedByWeight(exchange.decision.reason));
     if (outcome.error !== null && outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);
     if (this.#accessLog.wants(outcome.status)) {
       this.#accessLog.write({
@@ -312,6 +312,7 @@ function respondLocally(
   series: VersionSeries,
   method: string | undefined,
   startedAt: number,
+  weighted = false,
 ): void {
   const body = errorBody(code, message, requestId);
   res.writeHead(status, {
@@ -320,5 +321,5 @@ function respondLocally(
     'x-request-id': requestId,
   });
   res.end(body);
-  series.observeResponse(methodLabel(method), status, (performance.now() - startedAt) / 1000);
+  series.observeResponse(methodLabel(method), status, (performance.now() - startedAt) / 1000, false, weighted);
 }

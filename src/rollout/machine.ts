@@ -9,6 +9,7 @@
  *   once a window is conclusive again)
  */
 import type { RolloutConfig, WEBHOOK_TYPES } from '../config/schema.js';
+import type { WindowTraffic } from '../metrics/rolling-window.js';
 import type { CheckResult } from './checks.js';
 import type { Verdict } from './statistics.js';
 
@@ -21,6 +22,8 @@ export const OPERATOR_ACTIONS: readonly OperatorAction[] = ['start', 'pause', 'r
 export interface WindowReport {
   readonly at: string;
   readonly weight: number;
+  /** Which requests the built-in checks judged (`rollout.analysis.traffic`); absent in reports saved before it existed. */
+  readonly traffic?: WindowTraffic;
   readonly verdict: Verdict;
   readonly results: readonly CheckResult[];
 }
@@ -124,7 +127,7 @@ export function afterInitialization(
 export function afterWindow(spec: RolloutConfig, status: RolloutStatus, report: WindowReport, promotionConfirmed: { confirmed: boolean; detail: string } | null, now: Date): Transition {
   const analysing = status.phase === 'Progressing' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
   if (!analysing) return { status, effects: [] };
-  const details = { weight: status.weight, verdict: report.verdict, checks: report.results };
+  const details = { weight: status.weight, verdict: report.verdict, ...(report.traffic !== undefined ? { traffic: report.traffic } : {}), checks: report.results };
 
   let verdict = report.verdict;
   let inconclusiveWindows = status.inconclusiveWindows;

@@ -154,8 +154,11 @@ export class RolloutRunner {
     // second of the interval (with `interval: 1s`, all but the few ms of the current second gone by). One slot
     // more covers at least [now - interval, now]; the window then overlaps the previous one by under a second.
     const seconds = Math.ceil(this.spec.interval / 1000) + 1;
-    const canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds);
-    const stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds);
+    // By default only weight-placed requests: an override or a pinned rule lets a client choose its version, and
+    // its traffic (failing requests sent only to the canary, or cheap 200s) would steer the comparison.
+    const traffic = this.spec.analysis.traffic;
+    const canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds, traffic);
+    const stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds, traffic);
     const summary = mirrors.get(this.route)?.summary();
     const mirror = summary ? { compared: summary.compared - this.#mirrorMark.compared, matched: summary.matched - this.#mirrorMark.matched } : null;
     this.#markMirror();
@@ -176,7 +179,7 @@ export class RolloutRunner {
       results.push({ check: `webhook:${hook.name ?? index}`, result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
     }
     for (const result of results) metrics.rolloutChecks.inc({ route: this.route, check: result.check, result: result.result });
-    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, verdict: windowVerdict(results), results };
+    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results };
   }
 
   async #apply(transition: Transition): Promise<void> {

@@ -3,6 +3,7 @@
  * any), the client's region and the sticky bucket. Randomness and id generation are passed in, so building a
  * context is deterministic under test.
  */
+import { isIP, type BlockList } from 'node:net';
 import { parse as parseCookies } from 'cookie';
 import { BUCKETS, saltedBucket } from './hash.js';
 import type { CompiledRoute } from './table.js';
@@ -23,6 +24,8 @@ export class RequestContext {
     readonly stickyKey: string | null,
     /** A fresh id the proxy must hand out as the sticky cookie, or null. */
     readonly issuedId: string | null,
+    /** False when the route limits overrides to source networks and the client is outside them. */
+    readonly overridesAllowed = true,
   ) {}
 }
 
@@ -48,13 +51,21 @@ export function buildContext(
     if (typeof value === 'string' && value !== '') region = value.trim().toLowerCase();
   }
 
+  const overridesAllowed = route.overrideNetworks === null || inNetworks(route.overrideNetworks, clientIp);
   const stickyKey = readStickyKey(route, headers, cookies, clientIp);
-  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucket(route.salt, stickyKey), stickyKey, null);
+  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucket(route.salt, stickyKey), stickyKey, null, overridesAllowed);
   if (route.stickyCookie !== null) {
     const issuedId = entropy.newId();
-    return new RequestContext(headers, cookies, region, saltedBucket(route.salt, issuedId), issuedId, issuedId);
+    return new RequestContext(headers, cookies, region, saltedBucket(route.salt, issuedId), issuedId, issuedId, overridesAllowed);
   }
-  return new RequestContext(headers, cookies, region, Math.floor(entropy.random() * BUCKETS), null, null);
+  return new RequestContext(headers, cookies, region, Math.floor(entropy.random() * BUCKETS), null, null, overridesAllowed);
+}
+
+/** The client address as routing computed it (peer, or X-Forwarded-For when trusted); anything unparsable is outside. */
+function inNetworks(networks: BlockList, clientIp: string): boolean {
+  const family = isIP(clientIp);
+  // BlockList matches IPv4-mapped IPv6 (::ffff:10.0.0.1, a dual-stack listener's peer) against IPv4 subnets too.
+  return family !== 0 && networks.check(clientIp, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 function readStickyKey(

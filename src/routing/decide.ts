@@ -3,7 +3,8 @@
  * randomness (a request without a sticky key brings its own random bucket in the context), no allocation.
  *
  * Precedence (first that applies wins): no canary > kill switch > override header > override cookie >
- * rules in order > weighted sticky split.
+ * rules in order > weighted sticky split. An override counts only where the route allows it: from the client
+ * networks it lists, and with its secret when it has one; otherwise the request is decided as if it had none.
  */
 import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
 import type { RequestContext } from './context.js';
@@ -21,15 +22,17 @@ export function decideRoute(route: CompiledRoute, context: RequestContext): Rout
   if (route.upstreams.canary === null) return NO_CANARY;
   if (route.killed) return KILLED;
 
-  if (route.overrideHeader !== null) {
-    const forced = readOverride(context.headers[route.overrideHeader]);
-    if (forced === 1) return HEADER_CANARY;
-    if (forced === 0) return HEADER_STABLE;
-  }
-  if (route.overrideCookie !== null) {
-    const forced = readOverride(context.cookies[route.overrideCookie]);
-    if (forced === 1) return COOKIE_CANARY;
-    if (forced === 0) return COOKIE_STABLE;
+  if (context.overridesAllowed) {
+    if (route.overrideHeader !== null) {
+      const forced = readOverride(context.headers[route.overrideHeader], route.overrideSecret);
+      if (forced === 1) return HEADER_CANARY;
+      if (forced === 0) return HEADER_STABLE;
+    }
+    if (route.overrideCookie !== null) {
+      const forced = readOverride(context.cookies[route.overrideCookie], route.overrideSecret);
+      if (forced === 1) return COOKIE_CANARY;
+      if (forced === 0) return COOKIE_STABLE;
+    }
   }
 
   const rules = route.rules;
@@ -43,13 +46,55 @@ export function decideRoute(route: CompiledRoute, context: RequestContext): Rout
   return context.bucket < route.buckets ? WEIGHT_CANARY : WEIGHT_STABLE;
 }
 
-/** 1 = always (canary), 0 = never (stable), -1 = absent or not a recognised value (ignored, as if absent). */
-function readOverride(value: string | string[] | undefined): number {
+/**
+ * 1 = always (canary), 0 = never (stable), -1 = absent or not a recognised value (ignored, as if absent). With a
+ * secret, only `always:<secret>` and `never:<secret>` are recognised (the word case-insensitive, the secret exact).
+ */
+function readOverride(value: string | string[] | undefined, secret: string | null): number {
   if (typeof value !== 'string') return -1;
+  if (secret !== null) return readSecretOverride(value, secret);
   if (value === 'always') return 1;
   if (value === 'never') return 0;
   const normalized = value.trim().toLowerCase();
   return normalized === 'always' ? 1 : normalized === 'never' ? 0 : -1;
+}
+
+/** Reads `always:<secret>` / `never:<secret>` by index, so a tester's request allocates no trimmed or lowered copy. */
+function readSecretOverride(value: string, secret: string): number {
+  let start = 0;
+  let end = value.length;
+  while (start < end && isSpace(value.charCodeAt(start))) start++;
+  while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
+  const forced = wordAt(value, start, 'always:') ? 1 : wordAt(value, start, 'never:') ? 0 : -1;
+  if (forced === -1) return -1;
+  return sameSecret(value, start + (forced === 1 ? 7 : 6), end, secret) ? forced : -1;
+}
+
+/** `word` (lower-case) at `start`, compared case-insensitively. */
+function wordAt(value: string, start: number, word: string): boolean {
+  if (value.length - start < word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    const code = value.charCodeAt(start + i);
+    if ((code >= 65 && code <= 90 ? code | 0x20 : code) !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/**
+ * Compares `given[from, to)` with `secret` in time that depends only on the secret's length, so response timing
+ * does not tell a client how much of a guess was right. No early exit, no allocation.
+ */
+function sameSecret(given: string, from: number, to: number, secret: string): boolean {
+  let difference = (to - from) ^ secret.length;
+  for (let i = 0; i < secret.length; i++) {
+    const code = from + i < to ? given.charCodeAt(from + i) : 0;
+    difference |= code ^ secret.charCodeAt(i);
+  }
+  return difference === 0;
 }
 
 function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {

@@ -3,7 +3,8 @@
  * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
-import type { Config, RouteConfig, StickySource } from '../config/schema.js';
+import { BlockList } from 'node:net';
+import { parseSourceNetwork, type Config, type RouteConfig, type StickySource } from '../config/schema.js';
 import { saltState, weightToBuckets, type SaltState } from './hash.js';
 import { interned } from './interned.js';
 
@@ -11,6 +12,14 @@ export type Version = 'stable' | 'canary';
 
 /** Why a request went where it went, in precedence order. Bounded: used as a metric label. */
 export type DecisionReason = 'no_canary' | 'kill_switch' | 'override_header' | 'override_cookie' | 'rule' | 'rule_weight' | 'weight';
+
+/**
+ * Placed by the weight (route or rule weight): both versions drawn from the same sticky buckets, so these are the
+ * requests a rollout can compare fairly. Every other reason was chosen by the client or the operator.
+ */
+export function placedByWeight(reason: DecisionReason): boolean {
+  return reason === 'weight' || reason === 'rule_weight';
+}
 
 export interface RouteDecision {
   readonly version: Version;
@@ -66,6 +75,13 @@ export interface CompiledRoute {
   readonly stickyCookie: StickyCookie | null;
   readonly overrideHeader: string | null;
   readonly overrideCookie: string | null;
+  /** When set, an override value counts only as `always:<secret>` / `never:<secret>`. */
+  readonly overrideSecret: string | null;
+  /**
+   * When set, overrides count only from client addresses in these networks (checked in buildContext, so the
+   * decision stays pure). A verified claim (a signed token naming the tester) would sit beside these two.
+   */
+  readonly overrideNetworks: BlockList | null;
   readonly regionHeader: string | null;
   readonly rules: readonly CompiledRule[];
   /** True when anything on this route reads cookies, so the Cookie header is parsed only when needed. */
@@ -138,6 +154,9 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
   const overrides = route.overrides === false ? { header: false as const, cookie: false as const } : (route.overrides ?? {});
   const overrideHeader = overrides.header === false ? null : interned(overrides.header ?? 'x-canary');
   const overrideCookie = overrides.cookie === false ? null : (overrides.cookie ?? 'canary');
+  const restricted = route.overrides === false ? undefined : route.overrides;
+  const overrideSecret = restricted?.secret ?? null;
+  const overrideNetworks = restricted?.sourceNetworks === undefined ? null : compileNetworks(restricted.sourceNetworks);
   const rules = (route.rules ?? []).map(compileRule);
   const readsCookies =
     overrideCookie !== null || stickySources.some((s) => s.kind === 'cookie') || rules.some((r) => r.cookies.length > 0);
@@ -158,10 +177,22 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     stickyCookie,
     overrideHeader,
     overrideCookie,
+    overrideSecret,
+    overrideNetworks,
     regionHeader: route.region?.header === undefined ? null : interned(route.region.header),
     rules: Object.freeze(rules),
     readsCookies,
   });
+}
+
+/** One BlockList per route and table: matching a client address is then a native lookup. */
+function compileNetworks(networks: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const text of networks) {
+    const network = parseSourceNetwork(text)!; // validated by the schema
+    list.addSubnet(network.address, network.prefix, network.family);
+  }
+  return list;
 }
 
 function compileRule(rule: NonNullable<RouteConfig['rules']>[number], index: number): CompiledRule {
