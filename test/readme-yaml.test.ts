@@ -12,19 +12,24 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseDocument, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { configSchema } from '../src/config/schema.js';
 
 const run = promisify(execFile);
 
-const blocks = [...readFileSync('README.md', 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match, index) => ({
+// Blocks may be indented (inside a list item): the fence's indentation is taken off every line.
+const blocks = [...readFileSync('README.md', 'utf8').matchAll(/^( *)```yaml\n([\s\S]*?)^\1```$/gm)].map((match, index) => ({
   index,
-  text: match[1],
+  text: match[2]
+    .split('\n')
+    .map((line) => line.slice(match[1].length))
+    .join('\n'),
 }));
 
 type Raw = { upstreams?: unknown; routes?: Array<Record<string, unknown>> } & Record<string, unknown>;
 
 function parse(text: string): Raw {
   // `${VAR}` is how the README writes secrets; splitgate reads such references before YAML sees them.
-  const document = parseDocument(text.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}/g, 'ENV_REF'), { uniqueKeys: true });
+  const document = parseDocument(text.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}/g, 'env-reference-value'), { uniqueKeys: true });
   expect(document.errors.map((error) => error.message)).toEqual([]);
   return document.toJS() as Raw;
 }
@@ -44,8 +49,16 @@ async function validate(raw: Raw): Promise<{ code: number; output: string }> {
   }
 }
 
-/** A fragment's routes extend the config's routes of the same name; its other keys replace the config's. */
+const TOP_LEVEL_KEYS = new Set(Object.keys(configSchema.shape));
+
+/**
+ * A fragment's routes extend the config's routes of the same name; its other top-level keys replace the config's.
+ * A fragment of route fields alone (`overrides: ...`) extends the first route.
+ */
 function layer(config: Raw, fragment: Raw): Raw {
+  if (!Object.keys(fragment).some((key) => TOP_LEVEL_KEYS.has(key))) {
+    return { ...config, routes: [{ ...config.routes![0], ...fragment }, ...config.routes!.slice(1)] };
+  }
   if (!fragment.routes) return { ...config, ...fragment };
   const routes = config.routes!.map((route) => ({ ...route, ...(fragment.routes!.find((r) => r.name === route.name) ?? {}) }));
   for (const route of fragment.routes) if (!routes.some((r) => r.name === route.name)) routes.push(route);
