@@ -215,6 +215,10 @@ describe('runtime state across a restart, and the CLI', () => {
     const unknown = await cli('kill', 'nope');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/404 SG_UNKNOWN_ROUTE/);
+    // Reads need the token too: the CLI sends it on every call.
+    const anonymous = await runCli(['status', '--admin', instance.adminUrl]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/401 SG_UNAUTHORIZED .*\(pass --token or set SPLITGATE_ADMIN_TOKEN\)/);
     const status = await cli('status');
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/api: KILLED/);
