@@ -55,8 +55,7 @@ export function createAdminHandler(context: AdminContext): (req: IncomingMessage
         // RFC 6750 §3: a 401 names the scheme. Bearer (unlike Basic) never opens the browser's own login dialog.
         if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="splitgate admin"');
         sendJson(res, error.status, error.toJSON());
-      }
-      else sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
+      } else sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
     });
   };
 }

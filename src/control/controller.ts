@@ -359,8 +359,9 @@ function sameAddress(a: ListenAddress, b: ListenAddress): boolean {
  */
 function weakenedAdminRules(bound: ListenAddress, next: Config): string[] {
   if (isLoopback(bound.host) || next.admin.token) return [];
+  const address = bound.host.includes(':') ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`;
   return [
-    `admin.token: is required: the admin listener is bound to ${bound.host}:${bound.port}, not a loopback address, ` +
+    `admin.token: is required: the admin listener is bound to ${address}, not a loopback address, ` +
       'until the next restart (admin.listen changes take effect only then)',
   ];
 }
