@@ -14,6 +14,12 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config/example.yaml /etc/splitgate/splitgate.yaml
+# Runtime state (operator weights, kill switches, rollout progress) must survive a restart: /app is root's, so the
+# state lives in a directory of its own, owned by the user splitgate runs as, and is a volume. The shipped config
+# reads its path from SPLITGATE_STATE_FILE.
+RUN mkdir -p /var/lib/splitgate && chown node:node /var/lib/splitgate
+ENV SPLITGATE_STATE_FILE=/var/lib/splitgate/state.json
+VOLUME /var/lib/splitgate
 USER node
 EXPOSE 8080 9901
 ENTRYPOINT ["node", "dist/bin.js"]

@@ -105,7 +105,9 @@ async function call(options: ControlOptions, method: string, path: string, body?
   if (!response.ok) {
     const apiError = (parsed as ApiError).error;
     const details = Array.isArray(apiError?.details) ? `\n  ${apiError.details.join('\n  ')}` : '';
-    throw new Error(`${response.status} ${apiError?.code ?? ''} ${apiError?.message ?? text}`.replace(/\s+/g, ' ').trim() + details);
+    // With admin.token set, reads need the token as much as changes do.
+    const hint = response.status === 401 && !options.token ? ' (pass --token or set SPLITGATE_ADMIN_TOKEN)' : '';
+    throw new Error(`${response.status} ${apiError?.code ?? ''} ${apiError?.message ?? text}`.replace(/\s+/g, ' ').trim() + hint + details);
   }
   return parsed;
 }

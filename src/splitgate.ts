@@ -119,6 +119,7 @@ export class Splitgate {
     try {
       await listen(instance.#proxyServer, config.listen.host, config.listen.port);
       await listen(instance.#adminServer, config.admin.listen.host, config.admin.listen.port);
+      controller.adminBoundTo(instance.adminAddress);
     } catch (error) {
       instance.#proxyServer.close();
       instance.#adminServer.close();

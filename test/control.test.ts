@@ -184,6 +184,38 @@ describe('Controller', () => {
     expect(store.current.bindings[0].canary!.upstream.pool).not.toBe(canaryPool);
     expect(canaryPool.closed).toBe(true);
   });
+
+  it('says which changed fields wait for a restart, and judges the admin token by the bound address', async () => {
+    const bound = { ...RAW, admin: { listen: '0.0.0.0:9901', token: 'one' } };
+    const { controller, store, events } = await setup({ raw: bound });
+    controller.adminBoundTo({ host: '0.0.0.0', port: 9901 });
+    const moved = validateConfig({ ...RAW, listen: '127.0.0.1:8081', admin: { listen: '127.0.0.1:9902', token: 'two' }, state: { file: 'elsewhere.json' }, watch: false });
+    expect(controller.applyConfig(moved, 'test')).toMatchObject({
+      ok: true,
+      warnings: [
+        'listen changed: takes effect at the next restart',
+        'admin.listen changed: takes effect at the next restart',
+        'state.file changed: takes effect at the next restart',
+        'watch changed: takes effect at the next restart',
+      ],
+    });
+    expect(controller.config.admin.token).toBe('two');
+    expect(controller.adminListen).toEqual({ host: '0.0.0.0', port: 9901 });
+
+    const running = store.current;
+    const tokenless = validateConfig({ ...RAW, admin: { listen: '127.0.0.1:9901' } });
+    const refused = controller.applyConfig(tokenless, 'test');
+    expect(refused.ok).toBe(false);
+    expect(refused.errors).toEqual([expect.stringMatching(/^admin\.token: is required: the admin listener is bound to 0\.0\.0\.0:9901, not a loopback address/)]);
+    expect(store.current).toBe(running);
+    expect(controller.config.admin.token).toBe('two');
+    expect(controller.lastReloadError?.errors).toEqual(refused.errors);
+    expect(events.list()[0].action).toBe('config.reload_failed');
+
+    // Bound to loopback, the same file is fine.
+    controller.adminBoundTo({ host: '127.0.0.1', port: 9901 });
+    expect(controller.applyConfig(tokenless, 'test').ok).toBe(true);
+  });
 });
 
 describe('EventLog', () => {

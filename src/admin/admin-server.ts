@@ -1,7 +1,8 @@
 /**
  * The admin listener: metrics, health, status, the audit trail, mirror diffs, the dashboard, and the mutating
  * control endpoints. Bound to loopback by default (the config refuses a non-loopback address without a token).
- * With a token configured, every mutating call needs `Authorization: Bearer <token>`, compared in constant time.
+ * With a token configured, every call needs `Authorization: Bearer <token>` (compared in constant time) except
+ * those in PUBLIC_READS: reads show upstream URLs, mirrored requests and responses, and the audit trail.
  *
  * Errors are `{"error": {"code", "message"}}`: 400 invalid, 401 no or wrong token, 404 unknown route or endpoint,
  * 405 wrong method, 409 conflicting state.
@@ -34,6 +35,13 @@ export interface AdminContext {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Served without the token: probes and Prometheus scrape without one, and the dashboard page itself holds no data
+ * (its script asks for the token and sends it on every read).
+ */
+const PUBLIC_READS = new Set(['/', '/healthz', '/readyz', '/metrics']);
+/** RFC 9110 §7.2: Host = uri-host [":" port]; an IPv6 literal keeps its brackets. */
+const HOST_HEADER = /^(\[[^\]]*\]|[^:[\]]*)(?::\d*)?$/;
 const STATUS_WINDOW_SECONDS = 60;
 
 export function createAdminHandler(context: AdminContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -43,8 +51,11 @@ export function createAdminHandler(context: AdminContext): (req: IncomingMessage
         res.destroy();
         return;
       }
-      if (error instanceof SplitgateError) sendJson(res, error.status, error.toJSON());
-      else sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
+      if (error instanceof SplitgateError) {
+        // RFC 6750 §3: a 401 names the scheme. Bearer (unlike Basic) never opens the browser's own login dialog.
+        if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="splitgate admin"');
+        sendJson(res, error.status, error.toJSON());
+      } else sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
     });
   };
 }
@@ -56,6 +67,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   refuseForeignHost(context, req);
 
   if (method === 'GET' || method === 'HEAD') {
+    if (!PUBLIC_READS.has(path)) authorize(context, req);
     await handleRead(context, url, res);
     return;
   }
@@ -261,14 +273,15 @@ function redactDeep(value: unknown, key: string): unknown {
 /**
  * DNS rebinding: a page on evil.example whose name later resolves to 127.0.0.1 is same-origin with the admin
  * listener as far as the browser can tell. A loopback-bound admin listener therefore answers only requests
- * addressed to a loopback name.
+ * addressed to a literal loopback address or `localhost` (isLoopback). Judged by where the listener is bound, not
+ * by the file's admin.listen, which a reload may have changed without moving the listener.
  */
 function refuseForeignHost(context: AdminContext, req: IncomingMessage): void {
-  if (!isLoopback(context.controller.config.admin.listen.host)) return;
+  if (!isLoopback(context.controller.adminListen.host)) return;
   const host = req.headers.host;
   if (host === undefined) return;
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':', 1)[0];
-  if (!isLoopback(name.toLowerCase())) {
+  const name = HOST_HEADER.exec(host)?.[1];
+  if (name === undefined || !isLoopback(name)) {
     throw new SplitgateError('SG_FORBIDDEN_HOST', `the admin listener answers only to loopback names, not ${JSON.stringify(host)}`, 403);
   }
 }

@@ -3,6 +3,8 @@
  * external resources, no build step) that polls /status, /events and /diffs/summary every second and drives the
  * mutating endpoints. Invariant: data from the API only ever reaches the DOM as text (textContent, text nodes,
  * attribute values), never as markup; a Content-Security-Policy allowing exactly this page's script enforces it.
+ * The page itself holds no data: with an admin token configured every call it makes needs the token, which it asks
+ * for on a 401 and keeps for the tab's session (sessionStorage), never in the page or a cookie.
  *
  * Stable `data-testid` attributes (route-<name>, rps-<name>-stable, kill-<name>, events, …) are part of the
  * contract with test/integration/dashboard.test.ts.
@@ -38,6 +40,7 @@ const SCRIPT = String.raw`
 'use strict';
 const TOKEN_KEY = 'splitgate.adminToken';
 const HISTORY = 60;
+let token = sessionStorage.getItem(TOKEN_KEY);
 const cards = new Map();
 let routeNames = '';
 
@@ -60,18 +63,42 @@ function message(text, kind) {
   box.className = kind;
 }
 
+function withToken(headers) {
+  if (token) headers.authorization = 'Bearer ' + token;
+  return headers;
+}
+
+// After a 401: forget the token that was refused and ask for one; null when the user declines.
+function askToken(what) {
+  const wrong = token !== null;
+  token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  const answer = window.prompt((wrong ? 'Wrong token. ' : '') + 'Admin token for ' + what + ':');
+  if (answer === null || answer === '') return null;
+  token = answer;
+  return token;
+}
+
+// Kept only once the API has accepted it.
+function keepToken() {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+class Unauthorized extends Error {}
+
 async function getJson(path) {
-  const res = await fetch(path, { cache: 'no-store' });
+  const sent = token;
+  const res = await fetch(path, { cache: 'no-store', headers: withToken({}) });
+  if (res.status === 401) throw Object.assign(new Unauthorized(path + ': HTTP 401'), { sent });
   if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
   return res.json();
 }
 
 // Mutations: try with the remembered token (or none); on 401 ask for the token, and again while it is wrong.
 async function mutate(method, path, body, what) {
-  let token = sessionStorage.getItem(TOKEN_KEY);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const headers = { 'content-type': 'application/json', 'x-actor': 'dashboard' };
-    if (token) headers.authorization = 'Bearer ' + token;
+    const headers = withToken({ 'content-type': 'application/json', 'x-actor': 'dashboard' });
+    const sent = token;
     let res;
     try {
       res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -81,11 +108,10 @@ async function mutate(method, path, body, what) {
     }
     const reply = await res.json().catch(() => ({}));
     if (res.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      const wrong = token !== null;
-      message(what + ' refused: ' + (wrong ? 'wrong admin token' : 'an admin token is needed') + '; nothing changed', 'error');
-      token = window.prompt((wrong ? 'Wrong token. ' : '') + 'Admin token for ' + what + ':');
-      if (token === null || token === '') return;
+      // Another prompt (the polling's) changed the token while this call was out: try that one first.
+      if (sent !== token) continue;
+      message(what + ' refused: ' + (sent !== null ? 'wrong admin token' : 'an admin token is needed') + '; nothing changed', 'error');
+      if (askToken(what) === null) return;
       continue;
     }
     if (!res.ok) {
@@ -93,7 +119,7 @@ async function mutate(method, path, body, what) {
       message(what + ' failed (' + res.status + ' ' + (error.code || '') + '): ' + (error.message || 'unknown error'), 'error');
       return;
     }
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    keepToken();
     message(what + ': done' + (reply.warning ? ' (' + reply.warning + ')' : ''), 'ok');
     refresh();
     return;
@@ -264,7 +290,19 @@ function renderHeader(status) {
   byId('state-error').textContent = status.stateError ? 'runtime state file ignored: ' + status.stateError : '';
 }
 
+// Without an accepted token the page shows nothing it had shown before, and says why.
+function showLocked() {
+  cards.clear();
+  routeNames = '';
+  byId('routes').replaceChildren();
+  byId('events-body').replaceChildren();
+  byId('updated').textContent = 'an admin token is needed to show data';
+  byId('updated').dataset.ok = 'false';
+  byId('token-button').hidden = false;
+}
+
 // One poll at a time: a refresh asked for while one runs (after a mutation) runs right after it, not beside it.
+// A 401 asks for the token once per refusal; declining stops the polling until the token button is used.
 let timer = null;
 let running = false;
 let again = false;
@@ -272,25 +310,42 @@ async function refresh() {
   if (running) return void (again = true);
   running = true;
   clearTimeout(timer);
+  let poll = true;
   try {
     const [status, events, diffs] = await Promise.all([getJson('/status'), getJson('/events?limit=50'), getJson('/diffs/summary')]);
+    keepToken();
+    byId('token-button').hidden = true;
     renderHeader(status);
     renderRoutes(status, diffs);
     renderEvents(events.events);
     byId('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     byId('updated').dataset.ok = 'true';
   } catch (error) {
-    byId('updated').textContent = 'refresh failed: ' + error.message;
-    byId('updated').dataset.ok = 'false';
+    if (error instanceof Unauthorized) {
+      // A token given meanwhile (to a mutation's prompt) is tried before asking again.
+      if (error.sent !== token) again = true;
+      else if (askToken('the dashboard') === null) {
+        showLocked();
+        poll = false;
+      } else {
+        again = true;
+      }
+    } else {
+      byId('updated').textContent = 'refresh failed: ' + error.message;
+      byId('updated').dataset.ok = 'false';
+    }
   }
   running = false;
   if (again) {
     again = false;
     refresh();
-  } else {
+  } else if (poll) {
     timer = setTimeout(refresh, 1000);
   }
 }
+byId('token-button').addEventListener('click', () => {
+  if (askToken('the dashboard') !== null) refresh();
+});
 refresh();
 `;
 
@@ -310,7 +365,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <span>generation <b id="generation" data-testid="generation">—</b></span>
 <span>config <code id="config-hash" data-testid="config-hash">—</code></span>
 <span id="ready" data-testid="ready"></span><span>up <span id="uptime"></span></span>
-<span id="updated" data-testid="updated" class="muted">loading…</span></header>
+<span id="updated" data-testid="updated" class="muted">loading…</span>
+<button id="token-button" data-testid="token-button" type="button" hidden>Enter admin token</button></header>
 <div id="reload-error" class="alert" data-testid="reload-error" hidden></div>
 <div id="state-error" class="alert" data-testid="state-error" hidden></div>
 <p id="message" data-testid="message" role="status"></p>

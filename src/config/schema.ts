@@ -426,7 +426,7 @@ export const configSchema = z
     admin: z
       .object({
         listen: listenAddress.default('127.0.0.1:9901'),
-        /** Bearer token for mutating endpoints; `${ENV}` works here, or `tokenFile` (a mounted secret). */
+        /** Bearer token for the admin API (all but health, metrics and the dashboard page); `${ENV}` works, or `tokenFile`. */
         // An empty value (`${SPLITGATE_ADMIN_TOKEN:-}` with the variable unset) means no token.
         token: z
           .string()

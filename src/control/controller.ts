@@ -5,6 +5,7 @@
  * returns; a failed change leaves the table in force untouched.
  */
 import { createHash } from 'node:crypto';
+import { isLoopback, type ListenAddress } from '../config/listen.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, SplitgateError } from '../errors.js';
@@ -73,6 +74,7 @@ export class Controller {
   #generation = 0;
   #lastReloadError: { time: string; errors: readonly string[] } | null = null;
   #stateError: string | null = null;
+  #adminBound: ListenAddress | null = null;
   readonly #configListeners: Array<(config: Config) => void> = [];
 
   constructor(deps: ControllerDeps) {
@@ -91,6 +93,19 @@ export class Controller {
 
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * Where the admin listener is actually bound: it stays there until a restart whatever later files say, so the
+   * admin rules (token, Host check) are judged against this, not against `config.admin.listen`.
+   */
+  get adminListen(): ListenAddress {
+    return this.#adminBound ?? this.#config.admin.listen;
+  }
+
+  /** Called once the admin listener is bound (an IP address, port 0 resolved). */
+  adminBoundTo(address: ListenAddress): void {
+    this.#adminBound = { host: address.host, port: address.port };
   }
 
   get lastReloadError(): { time: string; errors: readonly string[] } | null {
@@ -219,9 +234,9 @@ export class Controller {
 
   applyConfig(next: Config, actor: string): ReloadOutcome {
     const previous = this.#config;
-    const warnings: string[] = [];
-    if (!sameAddress(previous.listen, next.listen)) warnings.push('listen changed: takes effect at the next restart');
-    if (!sameAddress(previous.admin.listen, next.admin.listen)) warnings.push('admin.listen changed: takes effect at the next restart');
+    const weakened = weakenedAdminRules(this.adminListen, next);
+    if (weakened.length > 0) return this.#rejectReload(actor, weakened);
+    const warnings = restartOnlyChanges(previous, next);
     const hash = hashConfig(next);
     if (hash === this.#configHash) {
       return { ok: true, generation: this.#generation, hash, warnings: ['config unchanged'] };
@@ -333,6 +348,30 @@ function stableStringify(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+function sameAddress(a: ListenAddress, b: ListenAddress): boolean {
   return a.host === b.host && a.port === b.port;
+}
+
+/**
+ * The loader checks the admin rules against the file's `admin.listen`, but the listener stays where it was bound
+ * until a restart: a file that moves it to loopback and drops the token would otherwise leave a listener on
+ * 0.0.0.0 with no authentication. Changing or rotating the token stays allowed.
+ */
+function weakenedAdminRules(bound: ListenAddress, next: Config): string[] {
+  if (isLoopback(bound.host) || next.admin.token) return [];
+  const address = bound.host.includes(':') ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`;
+  return [
+    `admin.token: is required: the admin listener is bound to ${address}, not a loopback address, ` +
+      'until the next restart (admin.listen changes take effect only then)',
+  ];
+}
+
+/** Fields read once at start; a reload applies the rest and says these wait for a restart. */
+function restartOnlyChanges(previous: Config, next: Config): string[] {
+  const warnings: string[] = [];
+  if (!sameAddress(previous.listen, next.listen)) warnings.push('listen changed: takes effect at the next restart');
+  if (!sameAddress(previous.admin.listen, next.admin.listen)) warnings.push('admin.listen changed: takes effect at the next restart');
+  if (previous.state.file !== next.state.file) warnings.push('state.file changed: takes effect at the next restart');
+  if (previous.watch !== next.watch) warnings.push('watch changed: takes effect at the next restart');
+  return warnings;
 }

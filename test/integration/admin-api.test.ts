@@ -52,7 +52,7 @@ describe('admin API', () => {
     expect(await admin(sg.adminUrl, 'POST', '/routes/api/kill', undefined, 'wrong')).toMatchObject({ status: 401 });
     const basic = await fetch(`${sg.adminUrl}/routes/api/kill`, { method: 'POST', headers: { authorization: `Basic ${TOKEN}` } });
     expect(basic.status).toBe(401);
-    expect((await admin(sg.adminUrl, 'GET', '/status', undefined, null)).body.routes[0]).toMatchObject({ weight: 0, killed: false });
+    expect((await admin(sg.adminUrl, 'GET', '/status')).body.routes[0]).toMatchObject({ weight: 0, killed: false });
   });
 
   it('validates every mutation', async () => {
@@ -215,6 +215,10 @@ describe('runtime state across a restart, and the CLI', () => {
     const unknown = await cli('kill', 'nope');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/404 SG_UNKNOWN_ROUTE/);
+    // Reads need the token too: the CLI sends it on every call.
+    const anonymous = await runCli(['status', '--admin', instance.adminUrl]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/401 SG_UNAUTHORIZED .*\(pass --token or set SPLITGATE_ADMIN_TOKEN\)/);
     const status = await cli('status');
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/api: KILLED/);
@@ -223,7 +227,7 @@ describe('runtime state across a restart, and the CLI', () => {
     expect((await instance.stop()).code).toBe(0);
     instance = await spawnSplitgate(configFile);
     expect(await versionOf(instance.url)).toBe('stable');
-    expect(((await (await fetch(`${instance.adminUrl}/status`)).json()) as { routes: unknown[] }).routes[0]).toMatchObject({ killed: true });
+    expect((await admin(instance.adminUrl, 'GET', '/status')).body.routes[0]).toMatchObject({ killed: true });
 
     const resumed = await runCli(['resume', 'api', '--admin', instance.adminUrl, '--token', TOKEN]);
     expect(resumed.code).toBe(0);
@@ -232,7 +236,7 @@ describe('runtime state across a restart, and the CLI', () => {
 
     writeFileSync(join(dir.path, 'state/runtime.json'), '{ not json');
     instance = await spawnSplitgate(configFile);
-    const restarted = (await (await fetch(`${instance.adminUrl}/status`)).json()) as { stateError: string; routes: Array<{ killed: boolean }> };
+    const restarted = (await admin(instance.adminUrl, 'GET', '/status')).body as { stateError: string; routes: Array<{ killed: boolean }> };
     expect(restarted.stateError).toMatch(/not valid/);
     expect(restarted.routes[0].killed).toBe(false);
     expect(await versionOf(instance.url)).toBe('canary');

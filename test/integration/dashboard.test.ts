@@ -1,8 +1,9 @@
 /**
- * The dashboard in a real browser (headless Chromium): after known traffic it shows the same per-version request
- * counts as /metrics and /status; KILL asks for confirmation and the admin token, then every following request
- * goes to stable and the kill is audited with its actor; a wrong token changes nothing and says so; the token is
- * remembered for the session. Tests run in order and share one splitgate.
+ * The dashboard in a real browser (headless Chromium): with an admin token configured it asks for the token before
+ * showing any data (a wrong one is asked again); after known traffic it shows the same per-version request counts
+ * as /metrics and /status; a token changed on the server is asked for again and, declined, leaves the page
+ * showing nothing; KILL asks for confirmation, then every following request goes to stable and the kill is
+ * audited with its actor; the token is remembered for the session. Tests run in order and share one splitgate.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +14,10 @@ import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
 
 const TOKEN = 't0ken';
+const ROTATED = 'r0tated';
+const TOKEN_KEY = 'splitgate.adminToken';
+/** The token the server accepts now (the rotation test changes it). */
+let token = TOKEN;
 const SCREENSHOT = '/tmp/dashboard.png';
 
 let stable: TestUpstream;
@@ -38,6 +43,7 @@ async function request(user: string): Promise<string> {
 }
 
 async function metricsRequests(version: string): Promise<number> {
+  // /metrics needs no token: Prometheus scrapes without one.
   const samples = parsePrometheus((await send(proxy.adminUrl, '/metrics')).text);
   return samplesOf(samples, 'http_requests_total')
     .filter((s) => s.labels.route === 'api' && s.labels.version === version)
@@ -45,11 +51,11 @@ async function metricsRequests(version: string): Promise<number> {
 }
 
 async function status(): Promise<any> {
-  return (await send(proxy.adminUrl, '/status')).json();
+  return (await send(proxy.adminUrl, '/status', { headers: { authorization: `Bearer ${token}` } })).json();
 }
 
 async function events(): Promise<Array<Record<string, any>>> {
-  return (await send(proxy.adminUrl, '/events')).json().events;
+  return (await send(proxy.adminUrl, '/events', { headers: { authorization: `Bearer ${token}` } })).json().events;
 }
 
 beforeAll(async () => {
@@ -82,6 +88,8 @@ beforeAll(async () => {
     const answer = dialog.type() === 'prompt' ? promptAnswers.shift() : null;
     return answer == null ? dialog.dismiss() : dialog.accept(answer);
   });
+  // The page asks for the token on its first poll: a wrong one first, then the right one.
+  promptAnswers.push('not-the-token', TOKEN);
   await page.goto(proxy.adminUrl);
 });
 
@@ -96,6 +104,16 @@ afterAll(async () => {
 });
 
 describe('dashboard', () => {
+  it('asks for the admin token before showing any data, and again while it is wrong', async () => {
+    await expect.poll(() => byTestId('requests-api-stable').textContent()).not.toBe('—');
+    expect(dialogs.map((d) => d.type)).toEqual(['prompt', 'prompt']);
+    expect(dialogs[0].message).toBe('Admin token for the dashboard:');
+    expect(dialogs[1].message).toMatch(/^Wrong token\. /);
+    expect(await page.evaluate(`sessionStorage.getItem('${TOKEN_KEY}')`)).toBe(TOKEN);
+    expect(await byTestId('token-button').isHidden()).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('shows per-version request counts equal to /metrics and /status', async () => {
     expect(canaryUsers.length).toBeGreaterThan(0);
     expect(canaryUsers.length).toBeLessThan(40);
@@ -122,28 +140,40 @@ describe('dashboard', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('a wrong token in the prompt changes nothing and the page says so', async () => {
-    promptAnswers.push('not-the-token', null);
+  it('a token changed on the server is asked for again; declined, the page shows nothing and says why', async () => {
+    const controller = proxy.splitgate.controller;
+    const rotated = structuredClone(controller.config);
+    rotated.admin.token = ROTATED;
+    promptAnswers.push('still-wrong', null);
     const before = dialogs.length;
-    await byTestId('kill-api').click();
-    await expect.poll(() => dialogs.length).toBe(before + 3);
-    expect(dialogs.slice(before).map((d) => d.type)).toEqual(['confirm', 'prompt', 'prompt']);
-    expect(dialogs[before + 2].message).toMatch(/wrong token/i);
-    await expect.poll(() => byTestId('message').textContent()).toMatch(/wrong admin token; nothing changed/);
-
-    expect((await status()).routes[0].killed).toBe(false);
-    expect((await events()).some((e) => e.action === 'kill')).toBe(false);
-    await page.waitForTimeout(1_100); // one more poll: the page must still show the route live
-    expect(await byTestId('killed-api').textContent()).toBe('live');
+    expect(controller.applyConfig(rotated, 'test')).toMatchObject({ ok: true });
+    token = ROTATED;
+    await expect.poll(() => byTestId('updated').textContent()).toBe('an admin token is needed to show data');
+    expect(dialogs.slice(before).map((d) => [d.type, d.message])).toEqual([
+      ['prompt', 'Wrong token. Admin token for the dashboard:'],
+      ['prompt', 'Wrong token. Admin token for the dashboard:'],
+    ]);
+    expect(await byTestId('route-api').count()).toBe(0);
+    expect(await page.locator('#events-body tr').count()).toBe(0);
     expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    // Declined: no more polling, so no more prompts.
+    await page.waitForTimeout(1_500);
+    expect(dialogs.length).toBe(before + 2);
+
+    promptAnswers.push(ROTATED);
+    await byTestId('token-button').click();
+    await expect.poll(() => byTestId('killed-api').textContent()).toBe('live');
+    expect(await byTestId('token-button').isHidden()).toBe(true);
+    expect(await page.evaluate(`sessionStorage.getItem('${TOKEN_KEY}')`)).toBe(ROTATED);
+    expect(pageErrors).toEqual([]);
   });
 
-  it('KILL with confirmation and token sends every following request to stable and is audited', async () => {
-    promptAnswers.push(TOKEN);
+  it('KILL with confirmation sends every following request to stable and is audited', async () => {
     const before = dialogs.length;
     await byTestId('kill-api').click();
     await expect.poll(() => byTestId('killed-api').textContent()).toBe('killed');
-    expect(dialogs.slice(before).map((d) => d.type)).toEqual(['confirm', 'prompt']);
+    // The token given for reading is the one mutations send: only the confirmation is asked.
+    expect(dialogs.slice(before).map((d) => d.type)).toEqual(['confirm']);
     expect(dialogs[before].message).toContain('KILL canary of route "api"');
 
     const seen = { stable: stable.seen.length, canary: canary.seen.length };
