@@ -2,15 +2,20 @@
  * What the decision reads from a request, extracted once: headers, cookies (parsed only when the route reads
  * any), the client's region and the sticky bucket. Randomness and id generation are passed in, so building a
  * context is deterministic under test.
+ *
+ * The sticky key is the bytes the client sent, so every implementation of the documented hash agrees: a header's
+ * value as node:http hands it over (latin1, one char per byte), a cookie's value as sent (between "=" and ";",
+ * spaces trimmed) and not percent-decoded as `cookies` (which rules and overrides read) is.
  */
 import { parse as parseCookies } from 'cookie';
-import { BUCKETS, saltedBucket } from './hash.js';
+import { BUCKETS, saltedBucketLatin1 } from './hash.js';
 import type { CompiledRoute } from './table.js';
 
 /** Request headers by lower-case name, repeated fields joined (the shape of node:http's `req.headers`). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 const NO_COOKIES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+const AS_SENT = Object.freeze({ decode: (value: string) => value });
 
 export class RequestContext {
   constructor(
@@ -49,10 +54,10 @@ export function buildContext(
   }
 
   const stickyKey = readStickyKey(route, headers, cookies, clientIp);
-  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucket(route.salt, stickyKey), stickyKey, null);
+  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucketLatin1(route.salt, stickyKey), stickyKey, null);
   if (route.stickyCookie !== null) {
     const issuedId = entropy.newId();
-    return new RequestContext(headers, cookies, region, saltedBucket(route.salt, issuedId), issuedId, issuedId);
+    return new RequestContext(headers, cookies, region, saltedBucketLatin1(route.salt, issuedId), issuedId, issuedId);
   }
   return new RequestContext(headers, cookies, region, Math.floor(entropy.random() * BUCKETS), null, null);
 }
@@ -71,7 +76,8 @@ function readStickyKey(
       if (typeof value === 'string' && value !== '') return value;
     } else if (source.kind === 'cookie') {
       const value = cookies[source.name];
-      if (value) return value;
+      // Only a value with a "%" can have been decoded; then the Cookie header is parsed a second time, as sent.
+      if (value) return headers.cookie!.indexOf('%') === -1 ? value : parseCookies(headers.cookie as string, AS_SENT)[source.name]!;
     } else if (clientIp !== '') {
       return clientIp;
     }
