@@ -4,18 +4,20 @@
  * length, so one request cannot stall the event loop the way `.*Mobile.*Safari` on `"Mobile " × 2200` does in
  * V8 (minutes). What RE2 cannot run in linear time (lookaround, backreferences) is a config error.
  *
- * Linear is not free: the cost per character grows with the pattern's size when its automaton cannot be cached
- * (re2js falls back from its DFA to an NFA; measured ~170 ms for a 4 KiB adversarial value against
- * `a[ab]{500}d`, µs for everyday patterns). Both factors are bounded: the value length here, the program size at
- * load time.
+ * Linear is not free: when a pattern's automaton does not fit re2js's DFA cache, it falls back to an NFA whose
+ * cost is about value length × pattern size (loadtest/rule-patterns.mjs: 90–200 ms for a 4 KiB adversarial value
+ * against `a[ab]{200}d`, ~0.1–1 µs for everyday patterns on a User-Agent). Both factors are bounded here.
  */
 import { RE2JS } from 're2js';
 
 /** Values longer than this (UTF-16 code units) never match a pattern; exact matches are not limited. */
 export const MAX_PATTERN_VALUE_LENGTH = 4096;
 
-/** RE2 program instructions a pattern may compile to (`.*Mobile.*Safari` is 18; `[a-z]{500}` about 500). */
-export const MAX_PATTERN_INSTRUCTIONS = 500;
+/**
+ * RE2 program instructions a pattern may compile to: `.*Mobile.*Safari` is 18, a UUID 40, a list of 19 names 118;
+ * `[a-z]{300}` (about 300) is refused.
+ */
+export const MAX_PATTERN_INSTRUCTIONS = 250;
 
 export type RulePattern = RE2JS;
 
