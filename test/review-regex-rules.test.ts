@@ -96,9 +96,16 @@ describe('config rejects what RE2 cannot run, with the path', () => {
     ['backreference', '~(a)\\1'],
     ['unbalanced parenthesis', '~('],
   ])('%s', (_name, value) => {
-    const lines = problems(configWithRules([{ match: { headers: { 'user-agent': 'x' } }, version: 'stable' }, { match: { headers: { 'user-agent': value } }, version: 'canary' }]));
+    const lines = problems(
+      configWithRules([
+        { match: { headers: { 'user-agent': 'x' } }, version: 'stable' },
+        { match: { headers: { 'user-agent': value } }, version: 'canary' },
+      ]),
+    );
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^routes\[0\]\.rules\[1\]\.match\.headers\["user-agent"\]: invalid regular expression \(RE2 syntax; no lookaround or backreferences\): \S/);
+    expect(lines[0]).toMatch(
+      /^routes\[0\]\.rules\[1\]\.match\.headers\["user-agent"\]: invalid regular expression \(RE2 syntax; no lookaround or backreferences\): \S/,
+    );
   });
 
   it('in cookie rules too', () => {
@@ -108,7 +115,9 @@ describe('config rejects what RE2 cannot run, with the path', () => {
 
   it(`a pattern above ${MAX_PATTERN_INSTRUCTIONS} RE2 instructions`, () => {
     const lines = problems(configWithRules([{ match: { headers: { 'x-id': '~a[ab]{300}d' } }, version: 'canary' }]));
-    expect(lines).toEqual([expect.stringMatching(/^routes\[0\]\.rules\[0\]\.match\.headers\["x-id"\]: regular expression too large \(\d+ RE2 instructions; at most 250\)/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^routes\[0\]\.rules\[0\]\.match\.headers\["x-id"\]: regular expression too large \(\d+ RE2 instructions; at most 250\)/),
+    ]);
     expect(() => routeWithRules([{ match: { headers: { 'x-id': '~a[ab]{240}d' } }, version: 'canary' }])).not.toThrow();
   });
 });

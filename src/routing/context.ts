@@ -5,7 +5,7 @@
  *
  * The sticky key is the bytes the client sent, so every implementation of the documented hash agrees: a header's
  * value as node:http hands it over (latin1, one char per byte), a cookie's value as sent (between "=" and ";",
- * spaces trimmed) and not percent-decoded as `cookies` (which rules and overrides read) is.
+ * spaces trimmed), not percent-decoded like `cookies`, which rules and overrides read.
  */
 import { parse as parseCookies } from 'cookie';
 import { BUCKETS, saltedBucketLatin1 } from './hash.js';

@@ -1,5 +1,5 @@
 /**
- * Config → RoutingTable: everything a request needs is worked out here once (RE2 patterns compiled, weights turned into
+ * Config → RoutingTable: everything a request needs is worked out here once (patterns compiled, weights turned into
  * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
