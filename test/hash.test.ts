@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BUCKETS, bucketOf, murmur3, murmur3Bytes, saltedBucket, saltState, weightToBuckets } from '../src/routing/hash.js';
+import { BUCKETS, bucketOf, murmur3, murmur3Bytes, saltedBucket, saltedBucketLatin1, saltState, weightToBuckets } from '../src/routing/hash.js';
 
 describe('murmur3 (x86, 32-bit)', () => {
   // Published MurmurHash3_x86_32 vectors: any implementation in any language must give these.
@@ -73,6 +73,48 @@ describe('saltedBucket (the data path: salt pre-hashed once per route)', () => {
   it('keeps the fixed vectors', () => {
     expect(saltedBucket(saltState('api'), 'alice')).toBe(9727);
     expect(saltedBucket(saltState('web'), 'alice')).toBe(1803);
+  });
+});
+
+describe('saltedBucketLatin1 (the request path: the key as the bytes the client sent, one per char)', () => {
+  /** What node:http makes of `text` sent as UTF-8: each byte one char (latin1). */
+  const received = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+  it.each([
+    ['api', 'alice', 9727],
+    ['web', 'alice', 1803],
+    // The documented vector: `müller` as UTF-8 (6d c3 bc 6c 6c 65 72). Re-encoding the received string as UTF-8
+    // gave 4904.
+    ['api', 'müller', 2818],
+  ])('salt %j, key %j sent as UTF-8 → %d', (salt, key, bucket) => {
+    expect(saltedBucketLatin1(saltState(salt), received(key))).toBe(bucket);
+    expect(bucketOf(salt, key)).toBe(bucket);
+  });
+
+  it('no longer hashes a received non-ASCII key as the UTF-8 of its latin1 decoding', () => {
+    expect(bucketOf('api', received('müller'))).toBe(4904);
+    expect(saltedBucketLatin1(saltState('api'), received('müller'))).not.toBe(4904);
+  });
+
+  it('equals bucketOf of the text for every text sent as UTF-8, and murmur3 of the bytes for every byte string', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 40 }), (salt, key) => {
+        expect(saltedBucketLatin1(saltState(salt), received(key))).toBe(bucketOf(salt, key));
+      }),
+      { numRuns: 5_000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 12 }), fc.uint8Array({ maxLength: 40 }), (salt, bytes) => {
+        const wire = Buffer.from(bytes).toString('latin1');
+        const expected = murmur3Bytes(Buffer.concat([Buffer.from(`${salt}\n`, 'utf8'), bytes])) % BUCKETS;
+        expect(saltedBucketLatin1(saltState(salt), wire)).toBe(expected);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('takes a string that cannot have come off the wire (a char above 0xFF) as text', () => {
+    expect(saltedBucketLatin1(saltState('api'), 'm€ller')).toBe(bucketOf('api', 'm€ller'));
   });
 });
 

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseListenAddress } from './listen.js';
+import { compileRulePattern } from '../routing/pattern.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -104,17 +105,32 @@ const stickySource = z.string().transform((value, ctx) => {
   return z.NEVER;
 });
 
+/** RFC 6265 §4.1.1 path-value: any CHAR except CTLs and ";" (a ";" would start an attribute of its own). */
+const COOKIE_PATH = /^\/[\x20-\x3a\x3c-\x7e]*$/;
+/** RFC 6265 §4.1.1 domain-value (RFC 1034 labels), optionally with the leading dot §5.2.3 ignores; no port. */
+const COOKIE_DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
 const stickyCookie = z
   .object({
     name: cookieName,
     maxAge: seconds.optional(),
-    path: z.string().startsWith('/').optional(),
-    domain: z.string().optional(),
+    path: z.string().regex(COOKIE_PATH, 'must start with "/" and contain only printable ASCII other than ";"').optional(),
+    domain: z
+      .string()
+      .regex(COOKIE_DOMAIN, 'must be a host name such as example.com or .example.com (letters, digits, "-" and dots; no port)')
+      .refine((domain) => domain.length - (domain.startsWith('.') ? 1 : 0) <= 253, 'must be at most 253 characters')
+      .optional(),
     secure: z.boolean().optional(),
     httpOnly: z.boolean().optional(),
     sameSite: z.enum(['strict', 'lax', 'none']).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((cookie, ctx) => {
+    // Browsers reject a SameSite=None cookie without Secure, so every request would be re-bucketed.
+    if (cookie.sameSite === 'none' && cookie.secure !== true) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['sameSite'], message: 'none requires secure: true (browsers drop SameSite=None cookies without Secure)' });
+    }
+  });
 
 const sticky = z
   .object({
@@ -123,13 +139,13 @@ const sticky = z
   })
   .strict();
 
-/** A match value: an exact string, or `~` followed by a regular expression. */
+/** A match value: an exact string, or `~` followed by an RE2 regular expression (see routing/pattern.ts). */
 const matchValue = z.string().superRefine((value, ctx) => {
   if (!value.startsWith('~')) return;
   try {
-    new RegExp(value.slice(1));
+    compileRulePattern(value.slice(1));
   } catch (error) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid regular expression: ${(error as Error).message}` });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
   }
 });
 

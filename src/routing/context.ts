@@ -2,16 +2,21 @@
  * What the decision reads from a request, extracted once: headers, cookies (parsed only when the route reads
  * any), the client's region and the sticky bucket. Randomness and id generation are passed in, so building a
  * context is deterministic under test.
+ *
+ * The sticky key is the bytes the client sent, so every implementation of the documented hash agrees: a header's
+ * value as node:http hands it over (latin1, one char per byte), a cookie's value as sent (between "=" and ";",
+ * spaces trimmed), not percent-decoded like `cookies`, which rules and overrides read.
  */
 import { isIP, type BlockList } from 'node:net';
 import { parse as parseCookies } from 'cookie';
-import { BUCKETS, saltedBucket } from './hash.js';
+import { BUCKETS, saltedBucketLatin1 } from './hash.js';
 import type { CompiledRoute } from './table.js';
 
 /** Request headers by lower-case name, repeated fields joined (the shape of node:http's `req.headers`). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 const NO_COOKIES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+const AS_SENT = Object.freeze({ decode: (value: string) => value });
 
 export class RequestContext {
   constructor(
@@ -53,10 +58,10 @@ export function buildContext(
 
   const overridesAllowed = route.overrideNetworks === null || inNetworks(route.overrideNetworks, clientIp);
   const stickyKey = readStickyKey(route, headers, cookies, clientIp);
-  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucket(route.salt, stickyKey), stickyKey, null, overridesAllowed);
+  if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucketLatin1(route.salt, stickyKey), stickyKey, null, overridesAllowed);
   if (route.stickyCookie !== null) {
     const issuedId = entropy.newId();
-    return new RequestContext(headers, cookies, region, saltedBucket(route.salt, issuedId), issuedId, issuedId, overridesAllowed);
+    return new RequestContext(headers, cookies, region, saltedBucketLatin1(route.salt, issuedId), issuedId, issuedId, overridesAllowed);
   }
   return new RequestContext(headers, cookies, region, Math.floor(entropy.random() * BUCKETS), null, null, overridesAllowed);
 }
@@ -82,7 +87,8 @@ function readStickyKey(
       if (typeof value === 'string' && value !== '') return value;
     } else if (source.kind === 'cookie') {
       const value = cookies[source.name];
-      if (value) return value;
+      // Only a value with a "%" can have been decoded; then the Cookie header is parsed a second time, as sent.
+      if (value) return headers.cookie!.indexOf('%') === -1 ? value : parseCookies(headers.cookie as string, AS_SENT)[source.name]!;
     } else if (clientIp !== '') {
       return clientIp;
     }

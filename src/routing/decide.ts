@@ -8,6 +8,7 @@
  */
 import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
 import type { RequestContext } from './context.js';
+import { patternMatches } from './pattern.js';
 
 const NO_CANARY = decisionOf('stable', 'no_canary');
 const KILLED = decisionOf('stable', 'kill_switch');
@@ -114,5 +115,5 @@ function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {
 function valueMatches(matcher: ValueMatcher, value: string | undefined): boolean {
   if (value === undefined) return false;
   if (matcher.exact !== null) return value === matcher.exact;
-  return matcher.pattern!.test(value);
+  return patternMatches(matcher.pattern!, value);
 }

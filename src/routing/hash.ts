@@ -1,7 +1,13 @@
 /**
- * The sticky hash: MurmurHash3 (x86, 32-bit, seed 0) over the UTF-8 bytes of `salt + "\n" + key`, reduced to a
- * bucket in 0..9999. A weight of w % sends bucket b to the canary iff b < w·100, so raising w only ever adds
- * buckets (stable→canary) and every replica, restart and language that implements MurmurHash3 agrees.
+ * The sticky hash: MurmurHash3 (x86, 32-bit, seed 0) over the bytes of `salt + "\n" + key`, reduced to a bucket in
+ * 0..9999. A weight of w % sends bucket b to the canary iff b < w·100, so raising w only ever adds buckets
+ * (stable→canary) and every replica, restart and language that implements MurmurHash3 agrees.
+ *
+ * Bytes: the salt's UTF-8, and the key's bytes as the client sent them. node:http decodes header bytes as latin1,
+ * so a received value's char codes are those bytes (`müller` sent as UTF-8 arrives as "mÃ¼ller"); the request
+ * path hashes them with `saltedBucketLatin1`, never re-encoding. A cookie key is the cookie's value as sent (not
+ * percent-decoded; see context.ts). `bucketOf` takes a key as text (UTF-8), for tests, docs and tools: for the
+ * same user both give the same bucket.
  *
  * Written here rather than taken from npm: the packages at hand hash UTF-16 code units (so non-ASCII keys would
  * disagree with other implementations) or allocate per call; this one reads ASCII strings without allocating and
@@ -35,7 +41,30 @@ export function saltState(salt: string): SaltState {
   return Object.freeze({ salt, h, tail, tailBytes: bytes.length - blocks, length: bytes.length });
 }
 
-/** Same as `bucketOf(state.salt, key)`. */
+/**
+ * The request path's bucket: `key` holds the bytes the client sent, one per char (latin1, as node:http decodes
+ * header values). Equals `bucketOf(salt, text)` where `key` is the UTF-8 of `text`. A char above 0xFF cannot come
+ * off the wire; such a string is taken as text (UTF-8) rather than truncated.
+ */
+export function saltedBucketLatin1(state: SaltState, key: string): number {
+  let h = state.h;
+  let k = state.tail;
+  let filled = state.tailBytes;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c > 0xff) return bucketOf(state.salt, key);
+    k |= c << (filled << 3);
+    if (++filled === 4) {
+      h = mixBlock(h, k);
+      k = 0;
+      filled = 0;
+    }
+  }
+  if (filled > 0) h ^= mixTail(k);
+  return finalize(h, state.length + key.length) % BUCKETS;
+}
+
+/** Same as `bucketOf(state.salt, key)`: `key` as text (UTF-8). */
 export function saltedBucket(state: SaltState, key: string): number {
   let h = state.h;
   let k = state.tail;

@@ -1,5 +1,5 @@
 /**
- * Config → RoutingTable: everything a request needs is worked out here once (regexes compiled, weights turned into
+ * Config → RoutingTable: everything a request needs is worked out here once (patterns compiled, weights turned into
  * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
@@ -7,6 +7,7 @@ import { BlockList } from 'node:net';
 import { parseSourceNetwork, type Config, type RouteConfig, type StickySource } from '../config/schema.js';
 import { saltState, weightToBuckets, type SaltState } from './hash.js';
 import { interned } from './interned.js';
+import { compileRulePattern, type RulePattern } from './pattern.js';
 
 export type Version = 'stable' | 'canary';
 
@@ -33,7 +34,8 @@ export type WeightSource = 'config' | 'operator' | 'rollout';
 
 export interface ValueMatcher {
   readonly exact: string | null;
-  readonly pattern: RegExp | null;
+  /** RE2 (linear time): see pattern.ts. */
+  readonly pattern: RulePattern | null;
 }
 
 export interface CompiledRule {
@@ -209,7 +211,7 @@ function compileRule(rule: NonNullable<RouteConfig['rules']>[number], index: num
 }
 
 function compileMatcher(value: string): ValueMatcher {
-  return value.startsWith('~') ? { exact: null, pattern: new RegExp(value.slice(1)) } : { exact: value, pattern: null };
+  return value.startsWith('~') ? { exact: null, pattern: compileRulePattern(value.slice(1)) } : { exact: value, pattern: null };
 }
 
 function compileStickyCookie(route: RouteConfig): StickyCookie | null {

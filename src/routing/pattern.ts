@@ -1,0 +1,43 @@
+/**
+ * Rule patterns (`~` match values): compiled for RE2 (re2js, a pure-JS port), never for V8's backtracking engine,
+ * because they run on header and cookie values that any client chooses. RE2 matches in time linear in the value's
+ * length, so one request cannot stall the event loop the way `.*Mobile.*Safari` on `"Mobile " × 2200` does in
+ * V8 (minutes). What RE2 cannot run in linear time (lookaround, backreferences) is a config error.
+ *
+ * Linear is not free: when a pattern's automaton does not fit re2js's DFA cache, it falls back to an NFA whose
+ * cost is about value length × pattern size (loadtest/rule-patterns.mjs: 90–200 ms for a 4 KiB adversarial value
+ * against `a[ab]{200}d`, ~0.1–1 µs for everyday patterns on a User-Agent). Both factors are bounded here.
+ */
+import { RE2JS } from 're2js';
+
+/** Values longer than this (UTF-16 code units) never match a pattern; exact matches are not limited. */
+export const MAX_PATTERN_VALUE_LENGTH = 4096;
+
+/**
+ * RE2 program instructions a pattern may compile to: `.*Mobile.*Safari` is 18, a UUID 40, a list of 19 names 118;
+ * `[a-z]{300}` (about 300) is refused.
+ */
+export const MAX_PATTERN_INSTRUCTIONS = 250;
+
+export type RulePattern = RE2JS;
+
+/** Compiles a pattern's source (without the `~`); throws an Error whose message suits a config path. */
+export function compileRulePattern(source: string): RulePattern {
+  let pattern: RE2JS;
+  try {
+    pattern = RE2JS.compile(source);
+  } catch (error) {
+    const detail = (error as Error).message.replace(/^error parsing regexp: /, '');
+    throw new Error(`invalid regular expression (RE2 syntax; no lookaround or backreferences): ${detail}`);
+  }
+  const size = pattern.programSize();
+  if (size > MAX_PATTERN_INSTRUCTIONS) {
+    throw new Error(`regular expression too large (${size} RE2 instructions; at most ${MAX_PATTERN_INSTRUCTIONS}): use smaller repeat counts`);
+  }
+  return pattern;
+}
+
+/** Unanchored search, as RegExp#test; a value above MAX_PATTERN_VALUE_LENGTH does not match. */
+export function patternMatches(pattern: RulePattern, value: string): boolean {
+  return value.length <= MAX_PATTERN_VALUE_LENGTH && pattern.test(value);
+}
