@@ -7,19 +7,18 @@
  * 127.0.0.1 signed by it, and a second CA that signed nothing here.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, validateConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { Splitgate } from '../../src/splitgate.js';
-import { send } from '../helpers/http.js';
+import { send, waitFor } from '../helpers/http.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 
 interface TlsUpstream {
@@ -81,12 +80,14 @@ let reuse: TlsUpstream;
 let override: TlsUpstream;
 let noCa: TlsUpstream;
 let byAddress: TlsUpstream;
+let primary: TlsUpstream;
+let shadow: TlsUpstream;
 let proxy: StartedSplitgate;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'splitgate-tls-'));
   makeCertificates();
-  [byName, reuse, override, noCa, byAddress] = await Promise.all([startTlsUpstream(), startTlsUpstream(), startTlsUpstream(), startTlsUpstream(), startTlsUpstream()]);
+  [byName, reuse, override, noCa, byAddress, primary, shadow] = await Promise.all(Array.from({ length: 7 }, () => startTlsUpstream()));
   proxy = await startSplitgate({
     log: { level: 'silent' },
     upstreams: {
@@ -95,14 +96,19 @@ beforeAll(async () => {
       override: { url: `https://localhost:${override.port}`, ca: caFile, servername: 'api.internal' },
       noCa: `https://localhost:${noCa.port}`,
       byAddress: { url: `https://127.0.0.1:${byAddress.port}`, ca: caFile },
+      primary: { url: `https://localhost:${primary.port}`, ca: caFile },
+      shadow: { url: `https://localhost:${shadow.port}`, ca: caFile },
     },
-    routes: ['byName', 'reuse', 'override', 'noCa', 'byAddress'].map((name) => ({ name, match: { pathPrefix: `/${name}` }, stable: name })),
+    routes: [
+      ...['byName', 'reuse', 'override', 'noCa', 'byAddress'].map((name) => ({ name, match: { pathPrefix: `/${name}` }, stable: name })),
+      { name: 'mirrored', match: { pathPrefix: '/mirrored' }, stable: 'primary', mirror: { to: 'shadow', percent: 100, hostSuffix: '.shadow' } },
+    ],
   });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([byName, reuse, override, noCa, byAddress].map((u) => stopServer(u?.server)));
+  await Promise.all([byName, reuse, override, noCa, byAddress, primary, shadow].map((u) => stopServer(u?.server)));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -136,6 +142,15 @@ describe('https upstreams: TLS name and trust', () => {
     const reply = await send(proxy.url, '/byAddress', { headers: { host: 'api.example.com' } });
     expect(reply.status).toBe(200);
     expect(byAddress.servernames).toEqual([false]);
+  });
+
+  it('mirror copies (Host with a suffix) use the shadow upstream name too, on one connection', async () => {
+    for (const host of ['a.example.com', 'b.example.com', 'a.example.com']) {
+      expect((await send(proxy.url, '/mirrored', { headers: { host } })).status).toBe(200);
+    }
+    await waitFor('three mirror copies', () => shadow.hosts.length === 3);
+    expect(shadow.hosts).toEqual(['a.example.com.shadow', 'b.example.com.shadow', 'a.example.com.shadow']);
+    expect(shadow.servernames).toEqual(['localhost']);
   });
 
   it('verifies certificates by default: a private CA without `ca` is a 502 naming the TLS failure', async () => {
