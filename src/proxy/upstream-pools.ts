@@ -48,7 +48,7 @@ export interface Upstream {
  *
  * Setting it here, rather than at each call site, covers every request the pool sends (client traffic, upgrades,
  * mirror copies). The options object is always the caller's fresh literal, so it is completed in place rather than
- * copied per request.
+ * copied per request; with a name given, undici no longer parses one out of the Host header for every request.
  */
 class UpstreamPool extends Pool {
   readonly #servername: string;
