@@ -17,6 +17,7 @@ import { AccessLog, createLogger, type Logger } from './log.js';
 import { createMetrics, SeriesBook, type Metrics } from './metrics/metrics.js';
 import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
+import { isWebSocketUpgrade, replayAsRequest } from './proxy/upgrade.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
@@ -76,8 +77,13 @@ export class Splitgate {
     });
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
     const service = this.service;
-    this.#proxyServer = createServer({ keepAliveTimeout: 65_000 }, (req, res) => service.handle(req, res));
-    this.#proxyServer.on('upgrade', (req, socket, head) => service.handleUpgrade(req, socket, head));
+    const proxyServer = createServer({ keepAliveTimeout: 65_000 }, (req, res) => service.handle(req, res));
+    this.#proxyServer = proxyServer;
+    proxyServer.on('upgrade', (req, socket, head) => {
+      // node:http hands over every upgrade request; only WebSocket handshakes are upgrades here (see replayAsRequest).
+      if (isWebSocketUpgrade(req)) service.handleUpgrade(req, socket, head);
+      else replayAsRequest(proxyServer, req, socket, head);
+    });
     this.#adminServer = createServer(
       createAdminHandler({
         metrics,

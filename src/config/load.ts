@@ -2,13 +2,14 @@
  * YAML text → validated, typed Config. Collects every problem with its path (`routes[1].weight: ...`) and throws
  * one ConfigError listing them all; never returns a partly valid config.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { isLoopback } from './listen.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, type Config, type UpstreamConfig } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -160,6 +161,8 @@ function validateReferences(config: Config): ConfigIssue[] {
     });
   });
 
+  for (const [name, spec] of Object.entries(config.upstreams)) issues.push(...readUpstreamTls(joinPath('upstreams', name), spec));
+
   if (config.admin.tokenFile !== undefined) {
     if (config.admin.token !== undefined) issues.push({ path: 'admin.tokenFile', message: 'set token or tokenFile, not both' });
     else {
@@ -180,6 +183,50 @@ function validateReferences(config: Config): ConfigIssue[] {
   }
   return issues;
 }
+
+/**
+ * An upstream's TLS options make sense only for https://, and `ca` is read here (the path as given, relative to
+ * the working directory, like admin.tokenFile): every certificate in it must parse, so a truncated or wrong file
+ * is a config error now rather than a 502 on the first request.
+ */
+function readUpstreamTls(at: string, spec: UpstreamConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (!spec.url.startsWith('https:')) {
+    for (const field of ['servername', 'ca'] as const) {
+      if (spec[field] !== undefined) issues.push({ path: `${at}.${field}`, message: 'applies to https:// upstreams only' });
+    }
+    return issues;
+  }
+  if (spec.ca === undefined) return issues;
+  if (spec.insecureSkipVerify === true) {
+    issues.push({ path: `${at}.ca`, message: 'set ca or insecureSkipVerify, not both (insecureSkipVerify checks no certificate)' });
+    return issues;
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(spec.ca, 'utf8');
+  } catch (error) {
+    issues.push({ path: `${at}.ca`, message: `cannot read ${spec.ca}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+    return issues;
+  }
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) {
+    issues.push({ path: `${at}.ca`, message: `${spec.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
+    return issues;
+  }
+  for (let index = 0; index < blocks.length; index++) {
+    try {
+      new X509Certificate(blocks[index]);
+    } catch (error) {
+      issues.push({ path: `${at}.ca`, message: `certificate ${index + 1} in ${spec.ca} is invalid: ${(error as Error).message}` });
+      return issues;
+    }
+  }
+  spec.caPem = blocks.join('\n');
+  return issues;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** A union (`url` or `{url, ...}`) reports the branch the user evidently meant, not "Invalid input". */
 function toConfigIssues(issue: ZodIssue): ConfigIssue[] {

@@ -75,6 +75,17 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+/**
+ * A DNS host name (RFC 6066 §3: SNI carries host names only, never addresses), without a trailing dot and at most
+ * 253 characters.
+ */
+const serverName = z
+  .string()
+  .max(253, 'must be at most 253 characters')
+  .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$/, 'must be a DNS host name such as api.internal')
+  .refine((name) => !/^[0-9.]+$/.test(name), 'must be a host name, not an IP address (SNI carries names only)')
+  .transform((name) => name.toLowerCase());
+
 /** An upstream is a URL, or an object with the URL and options; the short form is normalized to the long one. */
 const upstream = z.preprocess(
   (value) => (typeof value === 'string' ? { url: value } : value),
@@ -87,8 +98,15 @@ const upstream = z.preprocess(
       timeouts: timeouts.optional(),
       /** TLS verification is on unless this says otherwise; only for test rigs and self-signed demos. */
       insecureSkipVerify: z.boolean().optional(),
+      /** https:// only: the name sent as SNI and checked against the certificate; defaults to the URL's host name. */
+      servername: serverName.optional(),
+      /** https:// only: a PEM file of the CA certificates trusted for this upstream, instead of Node's bundled ones. */
+      ca: z.string().min(1).optional(),
     })
-    .strict(),
+    .strict()
+    // The certificates of `ca`, read by load.ts (as admin.tokenFile is): the content is part of the config, so a
+    // reload after the file changed is a change (config hash, pool key).
+    .transform((spec): typeof spec & { caPem?: string } => spec),
 );
 
 const stickySource = z.string().transform((value, ctx) => {
@@ -485,4 +503,5 @@ export type RolloutConfig = NonNullable<RouteConfig['rollout']>;
 export type RolloutCheckConfig = RolloutConfig['checks'][number];
 export type RolloutWebhookConfig = RolloutConfig['webhooks'][number];
 export type TimeoutsConfig = z.output<typeof timeouts>;
+export type UpstreamConfig = Config['upstreams'][string];
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

@@ -19,6 +19,7 @@ export type UpstreamErrorKind =
   | 'body_timeout'
   | 'dns'
   | 'protocol'
+  | 'tls'
   | 'overflow'
   | 'other';
 

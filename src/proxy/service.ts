@@ -3,7 +3,7 @@
  * table once per request. Counts and logs every request exactly once, when it ends.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +18,8 @@ import { clientConnection, type ClientConnection } from './client-connections.js
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
-import { errorBody, mapUpstreamError } from './upstream-errors.js';
+import { rejectUpgrade, UpgradeExchange } from './upgrade.js';
+import { errorBody } from './upstream-errors.js';
 
 export interface ProxyServiceOptions {
   readonly store: TableStore;
@@ -110,9 +111,10 @@ export class ProxyService implements ExchangeObserver {
   }
 
   /**
-   * An `Upgrade` request (WebSocket): routed and decided like any other request, then the upstream's 101 is
-   * relayed and the two connections are spliced. Upgraded connections outlive the request cycle, so they are not
-   * counted in flight (a drain would wait for them); `stop` closes whatever is still open.
+   * A WebSocket handshake (the server hands over only those, see upgrade.ts): routed and decided like any other
+   * request, then the upstream's 101 is relayed and the two connections are spliced, or its refusal relayed as
+   * it is. Upgraded connections outlive the request cycle, so they are not counted in flight (a drain would wait
+   * for them); `stop` closes whatever is still open.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, firstBytes: Buffer): void {
     const startedAt = performance.now();
@@ -130,46 +132,17 @@ export class ProxyService implements ExchangeObserver {
     backend.series.countDecision(routed.decision.reason);
     const requestId = newRequestId(requestHead);
     const headers = forwardedHeaders(requestHead, routed, requestId);
-    const method = methodLabel(req.method);
-    backend.upstream.pool
-      .upgrade({
+    backend.upstream.pool.dispatch(
+      {
         path: url,
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         headers,
         upgrade: requestHead.upgrade ?? 'websocket',
         headersTimeout: backend.headersTimeout,
-      } as Dispatcher.UpgradeOptions)
-      .then(
-        ({ headers: upstreamResponseHeaders, socket: upstream }) => {
-          if (socket.destroyed) {
-            upstream.destroy();
-            return;
-          }
-          socket.write(switchingProtocols(upstreamResponseHeaders));
-          if (firstBytes.length > 0) upstream.write(firstBytes);
-          this.#spliced.add(socket).add(upstream);
-          upstream.on('error', ignoreError);
-          const close = (): void => {
-            socket.destroy();
-            upstream.destroy();
-            this.#spliced.delete(socket);
-            this.#spliced.delete(upstream);
-          };
-          // node:http server sockets allow half-open connections, so a client's FIN alone would close nothing:
-          // either side ending ends the splice.
-          socket.once('end', close).once('close', close);
-          upstream.once('end', close).once('close', close);
-          socket.pipe(upstream);
-          upstream.pipe(socket);
-          backend.series.observeResponse(method, 101, (performance.now() - startedAt) / 1000, false, placedByWeight(routed.decision.reason));
-        },
-        (error: unknown) => {
-          const mapped = mapUpstreamError(error);
-          rejectUpgrade(socket, mapped.status, mapped.code, mapped.message, requestId);
-          if (mapped.kind !== null) backend.series.countUpstreamError(mapped.kind);
-          backend.series.observeResponse(method, mapped.status, (performance.now() - startedAt) / 1000, mapped.kind !== null, placedByWeight(routed.decision.reason));
-        },
-      );
+        bodyTimeout: backend.bodyTimeout,
+      },
+      new UpgradeExchange(req, socket, firstBytes, backend, requestId, startedAt, this.#spliced, placedByWeight(routed.decision.reason)),
+    );
   }
 
   /** Closes upgraded (WebSocket) connections still open; for stop, after the drain. */
@@ -282,25 +255,7 @@ function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string):
 }
 
 function ignoreError(): void {
-  // A reset client or upstream connection ends the splice through 'close'; the error itself needs no handling.
-}
-
-/** The upstream's 101 as a raw response head (the headers of a 101 include its Connection and Upgrade). */
-function switchingProtocols(headers: Record<string, string | string[] | undefined>): string {
-  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) head += `${name}: ${item}\r\n`;
-  }
-  return `${head}\r\n`;
-}
-
-function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, requestId: string): void {
-  const body = errorBody(code, message, requestId);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  // A reset client connection is seen through 'close' by whoever holds it; the error itself needs no handling.
 }
 
 function respondLocally(

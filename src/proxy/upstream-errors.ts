@@ -34,6 +34,26 @@ const TABLE: Record<string, MappedUpstreamError> = {
   UND_ERR_NOT_SUPPORTED: { status: 400, code: 'SG_BAD_REQUEST', kind: null, message: 'request cannot be forwarded' },
 };
 
+/**
+ * The upstream's certificate was not accepted (node:tls and OpenSSL verification codes), or the handshake failed.
+ * The code is part of the message: it says what to fix (`ca`, `servername`, an expired certificate).
+ */
+const TLS_CODES = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+  'EPROTO',
+]);
+
 const OTHER: MappedUpstreamError = { status: 502, code: 'SG_UPSTREAM_ERROR', kind: 'other', message: 'upstream exchange failed' };
 
 export function mapUpstreamError(error: unknown): MappedUpstreamError {
@@ -43,6 +63,9 @@ export function mapUpstreamError(error: unknown): MappedUpstreamError {
     const found = TABLE[code];
     if (found !== undefined) return found;
     if (code.startsWith('HPE_')) return TABLE.HPE_INVALID_CONSTANT;
+    if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_')) {
+      return { status: 502, code: 'SG_UPSTREAM_TLS', kind: 'tls', message: `upstream TLS handshake failed: ${code}` };
+    }
   }
   // undici 7's HTTPParserError has no code (it looks llhttp's error number up in a name→number table); its name
   // is what identifies a response that is not HTTP.

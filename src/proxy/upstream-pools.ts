@@ -1,9 +1,14 @@
 /**
  * One undici Pool per upstream, keep-alive, shared by every route that names it. On reload a pool whose URL and
  * options are unchanged is kept (its warm connections with it); a pool no longer named is drained and closed.
+ *
+ * An https:// upstream's TLS identity belongs to the upstream, never to the client: SNI and the certificate check
+ * use the URL's host name (or the upstream's `servername`), whatever Host the client sent.
  */
-import { Pool } from 'undici';
-import type { Config, TimeoutsConfig } from '../config/schema.js';
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
+import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
 
 export interface UpstreamTimeouts {
   readonly connect: number;
@@ -32,6 +37,62 @@ export interface Upstream {
   inFlight: number;
   /** Identity of the options a pool was built with; equal keys may share a pool across reloads. */
   readonly key: string;
+}
+
+/**
+ * undici takes a request's TLS server name from its Host header (core/request.js: `servername ||
+ * getServerName(host)`) and, when it differs from the name its connection was opened with, closes that connection
+ * and opens another (dispatcher/client.js, "servername changed"). A proxy forwards the client's Host, so every
+ * request carries the upstream's name instead: one constant per pool, and pooled connections stay pooled whatever
+ * Host clients send.
+ *
+ * Setting it here, rather than at each call site, covers every request the pool sends (client traffic, upgrades,
+ * mirror copies). The options object is always the caller's fresh literal, so it is completed in place rather than
+ * copied per request; with a name given, undici no longer parses one out of the Host header for every request.
+ */
+class UpstreamPool extends Pool {
+  readonly #servername: string;
+
+  constructor(origin: string, servername: string, options: Pool.Options) {
+    super(origin, options);
+    this.#servername = servername;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    // undici reads `servername` from the dispatch options (core/request.js) but does not declare it.
+    (options as Dispatcher.DispatchOptions & { servername?: string }).servername = this.#servername;
+    return super.dispatch(options, handler);
+  }
+}
+
+/** What a pool's TLS connections are built with. */
+interface UpstreamTls {
+  /** Sent as SNI and checked against the certificate; null for an IP literal (RFC 6066 §3: no SNI for addresses). */
+  readonly sni: string | null;
+  /** Constant per upstream, see UpstreamPool: the SNI name, or the address itself for an IP literal. */
+  readonly requestName: string;
+  readonly ca: string | undefined;
+  readonly rejectUnauthorized: boolean;
+}
+
+function upstreamTls(spec: UpstreamConfig): UpstreamTls {
+  const url = new URL(spec.url);
+  // URL keeps the brackets of an IPv6 literal (`[::1]`); isIP wants the bare address.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const sni = spec.servername ?? (isIP(host) === 0 ? host : null);
+  return { sni, requestName: sni ?? host, ca: spec.caPem, rejectUnauthorized: !(spec.insecureSkipVerify ?? false) };
+}
+
+/**
+ * undici's connector, told the upstream's server name whatever name the request carried: this is what makes the
+ * handshake and the certificate check use it (node:tls checks the certificate against `servername`, else against
+ * the address connected to).
+ */
+function createTlsConnector(tls: UpstreamTls, timeout: number): buildConnector.connector {
+  const connect = buildConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
+  // undefined, not null, for an IP literal: undici then asks the URL's host, which gives no name for an address.
+  const servername = tls.sni ?? undefined;
+  return (options, callback) => connect({ ...options, servername }, callback);
 }
 
 export function resolveTimeouts(...layers: ReadonlyArray<TimeoutsConfig | undefined>): UpstreamTimeouts {
@@ -90,25 +151,28 @@ function buildPools(config: Config, names: readonly string[], current: ReadonlyM
   const next = new Map<string, Upstream>();
   for (const name of names) {
     const spec = config.upstreams[name];
-    const origin = new URL(spec.url).origin;
+    const url = new URL(spec.url);
+    const origin = url.origin;
     const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
     const connections = spec.connections ?? 256;
-    const insecure = spec.insecureSkipVerify ?? false;
     const maxRequests = spec.maxRequests ?? DEFAULT_MAX_REQUESTS;
-    const key = JSON.stringify([origin, timeouts, connections, insecure, maxRequests]);
+    const tls = upstreamTls(spec);
+    // The CA's content, not its path: a reload after the file changed builds a pool that trusts the new CAs.
+    const caDigest = tls.ca === undefined ? null : createHash('sha256').update(tls.ca).digest('hex');
+    const key = JSON.stringify([origin, timeouts, connections, tls.rejectUnauthorized, maxRequests, tls.sni, caDigest]);
     const existing = current.get(name);
     if (existing && existing.key === key) {
       next.set(name, existing);
       continue;
     }
-    const pool = new Pool(origin, {
+    const pool = new UpstreamPool(origin, tls.requestName, {
       connections,
       pipelining: 1,
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
       headersTimeout: timeouts.headers,
       bodyTimeout: timeouts.body,
-      connect: { timeout: timeouts.connect, rejectUnauthorized: !insecure },
+      connect: url.protocol === 'https:' ? createTlsConnector(tls, timeouts.connect) : { timeout: timeouts.connect },
     });
     next.set(name, { name, origin, pool, timeouts, key, maxRequests, inFlight: 0 });
   }
