@@ -356,7 +356,7 @@ function suffixHost(host: string, suffix: string): string {
 }
 
 /** Credential-like names (authorization, cookie, x-api-key, x-auth-token, ...) and configured ones: [redacted]. */
-export function redactHeaders(headers: IncomingMessage['headers'], redacted: NameRedaction): Record<string, string> {
+function redactHeaders(headers: IncomingMessage['headers'], redacted: NameRedaction): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
