@@ -11,7 +11,14 @@
  * ratio to /off. Then a soak: load on /hung for MIRROR_SOAK seconds, splitgate's RSS before and after, and the
  * mirror outcomes (the copies must be dropped and timed out, not queued).
  *
- * Knobs: BENCH_ROUNDS (3), BENCH_DURATION (8 s), BENCH_CONNECTIONS (64), MIRROR_SOAK (30 s).
+ * Then "large JSON": a node upstream (core 0) answers `/big` with a gzip'd 14 MB JSON document (~680 KB sent) and
+ * anything else with a small one; LARGE_RATE big requests per second go through /large-off (not mirrored) or
+ * /large-on (100 % mirrored, the shadow's document differs, diff.maxBodyBytes 32 MiB so every one is decoded, parsed
+ * and diffed), while autocannon measures the p99 of small requests on /small (same upstream, never mirrored): both
+ * p99s and their ratio.
+ *
+ * Knobs: BENCH_ROUNDS (3), BENCH_DURATION (8 s), BENCH_CONNECTIONS (64), MIRROR_SOAK (30 s), LARGE_RATE (2 /s),
+ * LARGE_CONNECTIONS (16); MIRROR_ONLY=large-json runs only that scenario (no nginx needed).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,12 +29,43 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
+// Child mode: the large-JSON upstream (`--large-json-upstream <primaryPort> <shadowPort>`), spawned pinned below.
+if (process.argv[2] === '--large-json-upstream') {
+  const { createServer: createHttpServer } = await import('node:http');
+  const { gzipSync } = await import('node:zlib');
+  const document = (version) => {
+    const items = Array.from({ length: 120_000 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b', 'c'], price: i % 100, note: 'x'.repeat(40) }));
+    return gzipSync(JSON.stringify({ version, items }));
+  };
+  const small = JSON.stringify({ id: 42, name: 'widget', price: 9.5 });
+  for (const [port, version] of [[process.argv[3], 'primary'], [process.argv[4], 'shadow']]) {
+    const big = document(version);
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      if (req.url.endsWith('/big')) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': big.length });
+        res.end(big);
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(small) });
+        res.end(small);
+      }
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise((resolve) => server.listen(Number(port), '127.0.0.1', resolve));
+  }
+  process.stdout.write('ready\n');
+  await new Promise(() => undefined);
+}
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const duration = Number(process.env.BENCH_DURATION ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const soakSeconds = Number(process.env.MIRROR_SOAK ?? 30);
+const largeRate = Number(process.env.LARGE_RATE ?? 2);
+const largeConnections = Number(process.env.LARGE_CONNECTIONS ?? 16);
+const onlyLarge = process.env.MIRROR_ONLY === 'large-json';
 const NGINX = '/usr/sbin/nginx';
 const JSON_BODY = JSON.stringify({ id: 42, name: 'widget', price: 9.5, tags: ['a', 'b'], stock: { warehouse: 3, store: 1 } });
 
@@ -43,7 +81,7 @@ process.on('SIGINT', () => process.exit(130));
 setTimeout(() => {
   console.error('bench-mirror: time limit reached');
   process.exit(3);
-}, (rounds * 3 * (duration + 4) + soakSeconds + 120) * 1000).unref();
+}, (rounds * 5 * (duration + 4) + soakSeconds + 180) * 1000).unref();
 
 function freePort() {
   return new Promise((resolve) => {
@@ -110,7 +148,9 @@ const median = (values) => {
 };
 
 // -- upstreams: nginx answers JSON on two ports (primary, shadow); a hung shadow accepts and never answers.
-const [primaryPort, shadowPort, proxyPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+const [primaryPort, shadowPort, proxyPort, adminPort, largePrimaryPort, largeShadowPort] = await Promise.all(
+  [1, 2, 3, 4, 5, 6].map(() => freePort()),
+);
 const nginxConf = `daemon off;
 worker_processes 1;
 pid ${temp}/nginx.pid;
@@ -127,8 +167,10 @@ http {
 }
 `;
 writeFileSync(join(temp, 'nginx.conf'), nginxConf);
-const [nginxCommand, nginxArgs] = pinned(0, NGINX, ['-p', temp, '-e', join(temp, 'error.log'), '-c', join(temp, 'nginx.conf')]);
-track(spawn(nginxCommand, nginxArgs, { stdio: 'ignore' }));
+if (!onlyLarge) {
+  const [nginxCommand, nginxArgs] = pinned(0, NGINX, ['-p', temp, '-e', join(temp, 'error.log'), '-c', join(temp, 'nginx.conf')]);
+  track(spawn(nginxCommand, nginxArgs, { stdio: 'ignore' }));
+}
 const hungSockets = new Set();
 const hung = createServer((socket) => {
   hungSockets.add(socket);
@@ -136,7 +178,13 @@ const hung = createServer((socket) => {
   socket.on('error', () => undefined);
 });
 await new Promise((resolve) => hung.listen(0, '127.0.0.1', resolve));
-await waitUntilAnswers(`http://127.0.0.1:${primaryPort}/`);
+if (!onlyLarge) await waitUntilAnswers(`http://127.0.0.1:${primaryPort}/`);
+const [largeCommand, largeArgs] = pinned(0, process.execPath, [fileURLToPath(import.meta.url), '--large-json-upstream', String(largePrimaryPort), String(largeShadowPort)]);
+const largeUpstream = track(spawn(largeCommand, largeArgs, { stdio: ['ignore', 'pipe', 'inherit'] }));
+await new Promise((resolve, reject) => {
+  largeUpstream.stdout.once('data', resolve);
+  largeUpstream.once('exit', () => reject(new Error('the large-JSON upstream exited')));
+});
 
 // -- splitgate
 const mirror = (to, percent, extra = {}) => ({ to, percent, ...extra });
@@ -146,12 +194,21 @@ const config = {
   state: { file: false },
   watch: false,
   log: { level: 'info', accessLog: { sample: 0.01 } },
-  upstreams: { primary: `http://127.0.0.1:${primaryPort}`, shadow: `http://127.0.0.1:${shadowPort}`, hung: `http://127.0.0.1:${hung.address().port}` },
+  upstreams: {
+    primary: `http://127.0.0.1:${primaryPort}`,
+    shadow: `http://127.0.0.1:${shadowPort}`,
+    hung: `http://127.0.0.1:${hung.address().port}`,
+    largePrimary: `http://127.0.0.1:${largePrimaryPort}`,
+    largeShadow: `http://127.0.0.1:${largeShadowPort}`,
+  },
   routes: [
     { name: 'off', match: { pathPrefix: '/off' }, stable: 'primary' },
     { name: 'ten', match: { pathPrefix: '/ten' }, stable: 'primary', mirror: mirror('shadow', 10) },
     { name: 'all', match: { pathPrefix: '/all' }, stable: 'primary', mirror: mirror('shadow', 100) },
     { name: 'hung', match: { pathPrefix: '/hung' }, stable: 'primary', mirror: mirror('hung', 100, { timeout: '2s', maxInFlight: 64 }) },
+    { name: 'small', match: { pathPrefix: '/small' }, stable: 'largePrimary' },
+    { name: 'large-off', match: { pathPrefix: '/large-off' }, stable: 'largePrimary' },
+    { name: 'large-on', match: { pathPrefix: '/large-on' }, stable: 'largePrimary', mirror: mirror('largeShadow', 100, { diff: { maxBodyBytes: 32 * 1024 * 1024 } }) },
   ],
 };
 const configFile = join(temp, 'splitgate.yaml');
@@ -162,6 +219,72 @@ const [sgCommand, sgArgs] = pinned(1, process.execPath, [...profileArgs, join(RO
 const splitgate = track(spawn(sgCommand, sgArgs, { stdio: ['ignore', 'ignore', 'inherit'] }));
 const proxy = `http://127.0.0.1:${proxyPort}`;
 const admin = `http://127.0.0.1:${adminPort}`;
+await waitUntilAnswers(`${proxy}/small`);
+
+/** Like `measure`, without blocking this process (it sends the big requests meanwhile). */
+function measureAsync(path, runConnections) {
+  const options = JSON.stringify({ url: proxy, path, connections: runConnections, duration, warmup: 1, users: 1000 });
+  const [command, args] = pinned(0, process.execPath, [join(HERE, 'runner.mjs'), options]);
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (out += chunk));
+    child.once('exit', (code) => {
+      const last = out.trim().split('\n').pop();
+      if (code !== 0 || !last) reject(new Error(`runner exited with ${code}`));
+      else resolve(JSON.parse(last));
+    });
+  });
+}
+
+/** GET `path` LARGE_RATE times a second (gzip accepted, body discarded) until `stop()`; at most 8 at once. */
+function largeLoad(path) {
+  let active = 0;
+  let sent = 0;
+  let failed = 0;
+  const timer = setInterval(() => {
+    if (active >= 8) return;
+    active++;
+    sent++;
+    const req = request(`${proxy}${path}`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+      res.resume().on('end', () => active--);
+      if (res.statusCode !== 200) failed++;
+    });
+    req.on('error', () => {
+      failed++;
+      active--;
+    });
+    req.end();
+  }, 1000 / largeRate);
+  return { stop: () => clearInterval(timer), stats: () => ({ sent, failed }) };
+}
+
+async function largeJsonScenario() {
+  console.log(`\nlarge JSON: ${largeRate}/s big requests (14 MB JSON, gzip'd) + small requests (${largeConnections} connections, ${duration} s), ${rounds} rounds`);
+  const runs = { off: [], on: [] };
+  for (let round = 1; round <= rounds; round++) {
+    for (const mode of ['off', 'on']) {
+      const load = largeLoad(`/large-${mode}/big`);
+      const result = await measureAsync('/small', largeConnections);
+      load.stop();
+      runs[mode].push(result.latencyMs.p99);
+      const { sent, failed } = load.stats();
+      console.log(`  round ${round}/${rounds}  mirror ${mode.padEnd(3)}  small p99 ${String(result.latencyMs.p99).padStart(5)} ms  ${Math.round(result.reqPerSec).toLocaleString('en').padStart(7)} req/s  non-2xx ${result.non2xx}  errors ${result.errors}  big sent ${sent}, failed ${failed}`);
+      // Let the diff worker's queue drain before the next run.
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+  const on = JSON.parse((await get(`${admin}/diffs/summary`)).body).routes.find((s) => s.route === 'large-on');
+  const offP99 = median(runs.off);
+  const onP99 = median(runs.on);
+  console.log(`  small-request p99 (median of rounds): mirror off ${offP99} ms, mirror on ${onP99} ms, ratio ${(onP99 / offP99).toFixed(2)}×`);
+  console.log(`  large-on outcomes: ${Object.entries(on.outcomes).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+}
+
+if (onlyLarge) {
+  await largeJsonScenario();
+  process.exit(0);
+}
 await waitUntilAnswers(`${proxy}/off`);
 
 console.log(`bench-mirror: ${rounds} rounds × (off, 10 %, 100 %) × ${duration} s, ${connections} connections; then a ${soakSeconds} s soak with a hung shadow`);
@@ -211,6 +334,7 @@ console.log(`  splitgate RSS before ${mb(before)}, after ${mb(after)} (${after >
 console.log(`  mirror outcomes: ${Object.entries(hungSummary.outcomes).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}; in flight now ${hungSummary.inFlight}; open sockets at the hung shadow ${hungSockets.size}`);
 for (const socket of hungSockets) socket.destroy();
 hung.close();
+await largeJsonScenario();
 if (process.env.MIRROR_PROFILE) {
   splitgate.kill('SIGTERM');
   await new Promise((resolve) => splitgate.once('exit', resolve));

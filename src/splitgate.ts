@@ -188,6 +188,7 @@ export class Splitgate {
     await closed;
     this.mirrors.abortCopies();
     await this.pools.close();
+    await this.mirrors.close();
     this.#adminServer.closeAllConnections();
     await new Promise<void>((resolve) => this.#adminServer.close(() => resolve()));
     this.#accessLog.flush();

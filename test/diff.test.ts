@@ -173,3 +173,107 @@ describe('review regressions', () => {
     expect(diffResponses(primary, shadow, POLICY, NOTHING_IGNORED).map((d) => d.path)).toEqual(['body.$.a']);
   });
 });
+
+describe('review (issue 14): decode cap and redaction of stored diffs', () => {
+  const GZIP_JSON = { ...JSON_HEADERS, 'content-encoding': 'gzip' };
+
+  async function gzipped(text: string): Promise<CapturedResponse> {
+    const { gzipSync } = await import('node:zlib');
+    const body = gzipSync(text);
+    return { status: 200, headers: GZIP_JSON, body, bodyLength: body.length, bodySha256: createHash('sha256').update(body).digest('hex') };
+  }
+
+  it('a body decoding past maxDecodedBytes is compared by length and SHA-256 of its encoded bytes', async () => {
+    const big = (n: number) => JSON.stringify({ items: Array.from({ length: 2_000 }, (_, i) => ({ i, n })) });
+    const primary = await gzipped(big(1));
+    const shadow = await gzipped(big(2));
+    const decoded = Buffer.byteLength(big(1));
+    // Under the cap: structural, one difference per item (limit 200).
+    expect(diffResponses(primary, shadow, POLICY, NOTHING_IGNORED, { maxDecodedBytes: decoded })[0].field).toBe('body.$.items[].n');
+    // One byte over: not decoded, compared as sent.
+    const capped = diffResponses(primary, shadow, POLICY, NOTHING_IGNORED, { maxDecodedBytes: decoded - 1 });
+    expect(capped).toEqual([
+      {
+        field: 'body',
+        path: 'body',
+        primary: { length: primary.bodyLength, sha256: primary.bodySha256 },
+        shadow: { length: shadow.bodyLength, sha256: shadow.bodySha256 },
+      },
+    ]);
+    // Equal encoded bodies match, whatever their decoded size.
+    expect(diffResponses(primary, await gzipped(big(1)), POLICY, NOTHING_IGNORED, { maxDecodedBytes: 10 })).toEqual([]);
+  });
+
+  it('a gzip bomb stops at the cap: decodeBody answers null, no large allocation', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const { decodeBody } = await import('../src/diff/response-diff.js');
+    const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024));
+    expect(bomb.length).toBeLessThan(32 * 1024);
+    expect(decodeBody(bomb, 'gzip', 1024 * 1024)).toBeNull();
+    expect(decodeBody(Buffer.from('{"a":1}'), undefined, 3)).toBeNull();
+  });
+
+  it('redactQuery keeps parameter names and drops values', async () => {
+    const { redactQuery } = await import('../src/diff/redact.js');
+    expect(redactQuery('/api?token=abc&page=2')).toBe('/api?token=[redacted]&page=[redacted]');
+    expect(redactQuery('/api?flag&x=&y=a=b')).toBe('/api?flag&x=[redacted]&y=[redacted]');
+    expect(redactQuery('/api/plain')).toBe('/api/plain');
+  });
+
+  it('credential-like names are redacted: built-in parts, exact names, and * patterns from config', async () => {
+    const { compileNameRedaction } = await import('../src/diff/redact.js');
+    const redacted = compileNameRedaction(['x-tenant', 'x-internal-*', '*-sig']);
+    for (const name of ['authorization', 'Proxy-Authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token', 'sessionId', 'client_secret', 'password', 'x-tenant', 'x-internal-id', 'url-sig']) {
+      expect(redacted(name), name).toBe(true);
+    }
+    for (const name of ['accept', 'content-type', 'x-request-id', 'page', 'x-tenants', 'sig-url']) expect(redacted(name), name).toBe(false);
+  });
+
+  it('lastPathName names the field a value belongs to', async () => {
+    const { lastPathName } = await import('../src/diff/redact.js');
+    expect(lastPathName('body.$.user.apiKey')).toBe('apiKey');
+    expect(lastPathName('body.$.tokens[2]')).toBe('tokens');
+    expect(lastPathName('body.$.a["x-token"][0]')).toBe('x-token');
+    expect(lastPathName('body.$["a[b"].c["["]')).toBe('[');
+    expect(lastPathName('headers.set-cookie')).toBe('set-cookie');
+    expect(lastPathName('body.$[3]')).toBeNull();
+    expect(lastPathName('status')).toBeNull();
+  });
+
+  it('stored differences redact credential fields and headers at any depth, and stay bounded', async () => {
+    const { compareExchange, compileDiffSpec, createDiffSpec } = await import('../src/diff/compare.js');
+    const spec = compileDiffSpec(
+      createDiffSpec({ headerPolicy: createHeaderPolicy({ include: ['set-cookie', 'x-session', 'cache-control'] }), ignore: [], maxDecodedBytes: 1 << 20, redact: ['ssn'] }),
+    );
+    const primary = response(200, { ...JSON_HEADERS, 'set-cookie': 'sid=AAA', 'x-session': 's-1', 'cache-control': 'a' }, JSON.stringify({ apiKey: 'k1', ssn: '111', tokens: ['t1'], name: 'ann', long: 'x'.repeat(500) }));
+    const shadow = response(
+      200,
+      { ...JSON_HEADERS, 'set-cookie': 'sid=BBB', 'x-session': 's-2', 'cache-control': 'b' },
+      JSON.stringify({ apiKey: 'k2', ssn: '222', tokens: ['t2'], name: 'bob', long: 'y'.repeat(500), user: { auth: { secret: 'deep' }, id: 7 } }),
+    );
+    const { differences, noiseFields } = compareExchange({ primary, shadow, secondary: null }, spec);
+    expect(noiseFields).toBeNull();
+    const byPath = Object.fromEntries(differences.map((d) => [d.path, [d.primary, d.shadow]]));
+    expect(byPath).toMatchObject({
+      'headers.set-cookie': ['[redacted]', '[redacted]'],
+      'headers.x-session': ['[redacted]', '[redacted]'],
+      'headers.cache-control': ['a', 'b'],
+      'body.$.apiKey': ['[redacted]', '[redacted]'],
+      'body.$.ssn': ['[redacted]', '[redacted]'],
+      'body.$.tokens[0]': ['[redacted]', '[redacted]'],
+      'body.$.name': ['ann', 'bob'],
+      'body.$.user': ['(absent)', '{"auth":"[redacted]","id":7}'],
+    });
+    expect(byPath['body.$.long'][0]).toMatch(/^x{200}… \(500 chars\)$/);
+    expect(JSON.stringify(differences)).not.toMatch(/k1|k2|111|222|t1|t2|AAA|BBB|s-1|s-2|deep/);
+  });
+
+  it('storedValue leaves its own output unchanged, so values cut on the diff worker are stored as they are', async () => {
+    const { storedValue } = await import('../src/diff/stored-value.js');
+    for (const value of ['x'.repeat(300), { a: 'y'.repeat(400) }, 'short', 42, undefined, null]) {
+      const once = storedValue(value);
+      expect(storedValue(once)).toBe(once);
+    }
+    expect(storedValue('x'.repeat(300))).toMatch(/^x{200}… \(300 chars\)$/);
+  });
+});

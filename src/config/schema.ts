@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseListenAddress } from './listen.js';
 import { compileRulePattern } from '../routing/pattern.js';
+import { REDACT_ENTRY } from '../diff/redact.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -270,8 +271,16 @@ const mirror = z
         noisePercent: weight.default(0),
         /** Differing exchanges kept per route for GET /diffs. */
         keep: z.number().int().min(0).max(10_000).default(50),
-        /** Request headers shown as [redacted] in stored diffs, besides authorization and cookie. */
-        redact: z.array(headerName).default([]),
+        /**
+         * Names whose values stored diffs show as [redacted] (request and response headers, JSON fields), besides
+         * the built-in credential-like ones (*token*, *secret*, *key*, *auth*, *session*, ...). `*` at either end
+         * matches any prefix or suffix.
+         */
+        redact: z
+          .array(z.string().regex(REDACT_ENTRY, 'must be a header or field name, optionally with * at either end (x-tenant, *-sig, *tenant*)'))
+          .default([]),
+        /** Stored diffs and diff log lines keep query parameter names and drop their values. */
+        redactQuery: z.boolean().default(true),
         /** Share (0..1) of differing exchanges written to the log. */
         logSample: z.number().min(0).max(1).default(0.1),
       })

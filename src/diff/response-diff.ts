@@ -94,19 +94,29 @@ export function isJsonContentType(contentType: string | undefined): boolean {
   return contentType !== undefined && JSON_TYPE.test(contentType.trim());
 }
 
+export interface DiffOptions {
+  /** Differences reported at most. */
+  readonly limit?: number;
+  /** A compressed body that decodes to more than this is compared by length and hash of its encoded bytes. */
+  readonly maxDecodedBytes?: number;
+}
+
+/** Pure and synchronous: it decompresses and parses, so the proxy runs it on its diff worker, never per request. */
 export function diffResponses(
   primary: CapturedResponse,
   shadow: CapturedResponse,
   headerPolicy: HeaderPolicy,
   ignored: FieldFilter,
-  limit = 200,
+  options: DiffOptions = {},
 ): ResponseDifference[] {
+  const limit = options.limit ?? 200;
+  const maxDecodedBytes = options.maxDecodedBytes ?? MAX_DECODED_BYTES;
   const out: ResponseDifference[] = [];
   if (primary.status !== shadow.status && !ignored('status')) {
     out.push({ field: 'status', path: 'status', primary: primary.status, shadow: shadow.status });
   }
   diffHeaders(primary.headers, shadow.headers, headerPolicy, ignored, out);
-  if (!ignored('body')) diffBodies(primary, shadow, ignored, out, limit);
+  if (!ignored('body')) diffBodies(primary, shadow, ignored, out, limit, maxDecodedBytes);
   return out.length > limit ? out.slice(0, limit) : out;
 }
 
@@ -127,13 +137,20 @@ function diffHeaders(
   }
 }
 
-function diffBodies(primary: CapturedResponse, shadow: CapturedResponse, ignored: FieldFilter, out: ResponseDifference[], limit: number): void {
+function diffBodies(
+  primary: CapturedResponse,
+  shadow: CapturedResponse,
+  ignored: FieldFilter,
+  out: ResponseDifference[],
+  limit: number,
+  maxDecodedBytes: number,
+): void {
   // Same bytes, same body: nothing to parse.
   if (primary.bodySha256 === shadow.bodySha256 && primary.bodyLength === shadow.bodyLength) return;
   const bothJson = isJsonContentType(primary.headers['content-type']) && isJsonContentType(shadow.headers['content-type']);
-  const leftBytes = primary.body === null ? null : decodeBody(primary.body, primary.headers['content-encoding']);
-  const rightBytes = shadow.body === null ? null : decodeBody(shadow.body, shadow.headers['content-encoding']);
-  if (bothJson && leftBytes !== null && rightBytes !== null) {
+  const leftBytes = !bothJson || primary.body === null ? null : decodeBody(primary.body, primary.headers['content-encoding'], maxDecodedBytes);
+  const rightBytes = leftBytes === null || shadow.body === null ? null : decodeBody(shadow.body, shadow.headers['content-encoding'], maxDecodedBytes);
+  if (leftBytes !== null && rightBytes !== null) {
     const left = parseJson(leftBytes);
     const right = parseJson(rightBytes);
     if (left.ok && right.ok) {
@@ -154,20 +171,23 @@ function diffBodies(primary: CapturedResponse, shadow: CapturedResponse, ignored
   }
 }
 
-/** Decompressed bodies are capped too: a small gzip bomb must not become a large allocation. */
-const MAX_DECODED_BYTES = 16 * 1024 * 1024;
+/** The decode cap when none is given (the largest `mirror.diff.maxBodyBytes` allows 64 MiB). */
+export const MAX_DECODED_BYTES = 16 * 1024 * 1024;
 
 /**
  * The body as the application wrote it: clients usually send Accept-Encoding, so both versions answer gzip or br,
- * and compressed bytes cannot be compared structurally. Null when the encoding is unknown or the data is bad.
+ * and compressed bytes cannot be compared structurally. Null when the encoding is unknown, the data is bad, or it
+ * decodes to more than `maxBytes`: zlib stops there, so a small bomb never becomes a large allocation.
  */
-export function decodeBody(body: Buffer, encoding: string | undefined): Buffer | null {
+export function decodeBody(body: Buffer, encoding: string | undefined, maxBytes = MAX_DECODED_BYTES): Buffer | null {
   const coding = encoding?.trim().toLowerCase();
-  if (coding === undefined || coding === '' || coding === 'identity') return body;
+  if (coding === undefined || coding === '' || coding === 'identity') return body.length <= maxBytes ? body : null;
+  // zlib takes no maxOutputLength below 1 (a cap of 0 captures no compressed body anyway).
+  const maxOutputLength = Math.max(1, maxBytes);
   try {
-    if (coding === 'gzip' || coding === 'x-gzip') return gunzipSync(body, { maxOutputLength: MAX_DECODED_BYTES });
-    if (coding === 'br') return brotliDecompressSync(body, { maxOutputLength: MAX_DECODED_BYTES });
-    if (coding === 'deflate') return inflateSync(body, { maxOutputLength: MAX_DECODED_BYTES });
+    if (coding === 'gzip' || coding === 'x-gzip') return gunzipSync(body, { maxOutputLength });
+    if (coding === 'br') return brotliDecompressSync(body, { maxOutputLength });
+    if (coding === 'deflate') return inflateSync(body, { maxOutputLength });
   } catch {
     return null;
   }

@@ -144,7 +144,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
     }),
     mirrorRequests: new Counter({
       name: 'splitgate_mirror_requests_total',
-      help: 'Mirrored requests by outcome: match, diff, sent (not compared), shadow_error, shadow_timeout, primary_error, dropped, skipped_body, skipped_method.',
+      help: 'Mirrored requests by outcome: match, diff, sent (not compared), shadow_error, shadow_timeout, primary_error, dropped, skipped_body, skipped_method, compare_error, compare_dropped (diff worker queue full).',
       labelNames: ['route', 'outcome'],
       registers,
     }),

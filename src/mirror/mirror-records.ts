@@ -6,8 +6,10 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { ResponseDifference } from '../diff/response-diff.js';
+import { storedValue } from '../diff/stored-value.js';
 import { SplitgateError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { Comparisons } from './comparisons.js';
 import { CopyControllers } from './shadow-client.js';
 
 export type MirrorOutcome =
@@ -20,7 +22,8 @@ export type MirrorOutcome =
   | 'dropped'
   | 'skipped_body'
   | 'skipped_method'
-  | 'compare_error';
+  | 'compare_error'
+  | 'compare_dropped';
 
 export const MIRROR_OUTCOMES: readonly MirrorOutcome[] = [
   'sent',
@@ -33,11 +36,11 @@ export const MIRROR_OUTCOMES: readonly MirrorOutcome[] = [
   'skipped_body',
   'skipped_method',
   'compare_error',
+  'compare_dropped',
 ];
 
 const MAX_FIELDS = 1_000;
 const MAX_FIELD_LABELS = 20;
-const MAX_VALUE_CHARS = 200;
 /** A field that differs on at least this share of compared exchanges (after enough of them) is likely noise. */
 const LIKELY_NOISE_SHARE = 0.9;
 const LIKELY_NOISE_MIN_COMPARED = 20;
@@ -85,6 +88,8 @@ export class MirrorRecords {
   readonly route: string;
   /** This route's copies in flight; shared by every route of an instance, so that stopping ends them all. */
   readonly copies: CopyControllers;
+  /** The instance's diff worker, shared by every route. */
+  readonly comparisons: Comparisons;
   readonly #metrics: Metrics;
   readonly #outcomes: Record<MirrorOutcome, number>;
   readonly #fieldCounts = new Map<string, number>();
@@ -97,9 +102,10 @@ export class MirrorRecords {
   #noiseSamples = 0;
   inFlight = 0;
 
-  constructor(route: string, metrics: Metrics, keep: number, copies = new CopyControllers()) {
+  constructor(route: string, metrics: Metrics, keep: number, copies = new CopyControllers(), comparisons = new Comparisons()) {
     this.route = route;
     this.copies = copies;
+    this.comparisons = comparisons;
     this.#metrics = metrics;
     this.#outcomes = Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, 0])) as Record<MirrorOutcome, number>;
     this.#store = keep > 0 ? new LRUCache({ max: keep }) : null;
@@ -138,7 +144,7 @@ export class MirrorRecords {
   }
 
   /** Fields that differed between stable and itself are nondeterministic: noise for this route. */
-  learnNoise(differences: readonly ResponseDifference[]): void {
+  learnNoise(differences: ReadonlyArray<Pick<ResponseDifference, 'field'>>): void {
     this.#noiseSamples++;
     for (const difference of differences) {
       const field = difference.field;
@@ -171,8 +177,8 @@ export class MirrorRecords {
       differences: differences.slice(0, 50).map((d) => ({
         field: d.field,
         path: d.path,
-        primary: truncateValue(d.primary),
-        shadow: truncateValue(d.shadow),
+        primary: storedValue(d.primary),
+        shadow: storedValue(d.shadow),
       })),
     };
     this.#store.set(stored.id, stored);
@@ -227,25 +233,12 @@ export class MirrorRecords {
   }
 }
 
-function truncateValue(value: unknown): string {
-  const text = value === undefined ? '(absent)' : typeof value === 'string' ? value : printable(value);
-  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}… (${text.length} chars)` : text;
-}
-
-/** JSON text of a value; a structure too deep to print (JSON.stringify recurses) is named, not thrown. */
-function printable(value: unknown): string {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return Array.isArray(value) ? '[… too deep to print]' : '{… too deep to print}';
-  }
-}
-
 /** MirrorRecords by route name, outliving any one routing table. */
 export class MirrorBook {
   readonly #metrics: Metrics;
   readonly #byRoute = new Map<string, MirrorRecords>();
   readonly #copies = new CopyControllers();
+  readonly #comparisons = new Comparisons();
 
   constructor(metrics: Metrics) {
     this.#metrics = metrics;
@@ -254,7 +247,7 @@ export class MirrorBook {
   recordsFor(route: string, keep: number): MirrorRecords {
     let records = this.#byRoute.get(route);
     if (records === undefined) {
-      records = new MirrorRecords(route, this.#metrics, keep, this.#copies);
+      records = new MirrorRecords(route, this.#metrics, keep, this.#copies, this.#comparisons);
       this.#byRoute.set(route, records);
     } else {
       records.resize(keep);
@@ -276,5 +269,10 @@ export class MirrorBook {
    */
   abortCopies(): void {
     this.#copies.abortAll(new SplitgateError('SG_STOPPING', 'splitgate is stopping', 503));
+  }
+
+  /** Ends the diff worker, once the copies are ended; comparisons still waiting are dropped. */
+  close(): Promise<void> {
+    return this.#comparisons.close();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Shadow traffic for one route: decides per request whether to mirror (sample, method, in-flight cap, body cap),
  * tees the request body while it streams to the primary, captures the primary response the client gets, sends
- * the copy on the mirror's own pool, and diffs the two once both are complete.
+ * the copy on the mirror's own pool, and once both are complete hands the pair to the diff worker
+ * (comparisons.ts); what it answers is recorded here, on the main thread.
  *
  * Fire-and-forget: nothing here can delay, fail or alter the client's exchange. The copy is sent as soon as the
  * request is complete; the client's response never waits for it, and every shadow failure ends as a counted
@@ -11,18 +12,18 @@ import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { MirrorConfig } from '../config/schema.js';
-import { compileIgnoreList, createHeaderPolicy, diffResponses, type CapturedResponse, type HeaderPolicy } from '../diff/response-diff.js';
-import type { FieldFilter } from '../diff/json-diff.js';
+import { createDiffSpec, type DiffSpec } from '../diff/compare.js';
+import { compileNameRedaction, redactQuery, REDACTED, type NameRedaction } from '../diff/redact.js';
+import { createHeaderPolicy, type CapturedResponse } from '../diff/response-diff.js';
 import type { Logger } from '../log.js';
 import type { RequestHead } from '../proxy/request-head.js';
 import type { RequestContext } from '../routing/context.js';
 import { BUCKETS, saltedBucket, saltState, weightToBuckets, type SaltState } from '../routing/hash.js';
 import type { RouteDecision } from '../routing/table.js';
 import { BodyCapture } from './body-capture.js';
+import type { ComparisonAnswer } from './comparisons.js';
 import type { MirrorRecords } from './mirror-records.js';
 import { sendCopy, type CopyRequest, type CopyResult } from './shadow-client.js';
-
-const ALWAYS_REDACTED = ['authorization', 'proxy-authorization', 'cookie'];
 
 export interface MirrorSettings {
   readonly buckets: number;
@@ -35,11 +36,13 @@ export interface MirrorSettings {
   readonly timeoutMs: number;
   readonly hostSuffix: string;
   readonly diff: boolean;
-  readonly headerPolicy: HeaderPolicy;
-  readonly ignored: FieldFilter;
+  /** What the diff worker compiles to compare this route's exchanges. */
+  readonly diffSpec: DiffSpec;
   readonly compareCap: number;
   readonly noiseBuckets: number;
-  readonly redact: ReadonlySet<string>;
+  /** Request header names whose values stored diffs show as [redacted]. */
+  readonly redacted: NameRedaction;
+  readonly redactQuery: boolean;
   readonly logSample: number;
 }
 
@@ -54,11 +57,16 @@ export function compileMirrorSettings(config: MirrorConfig, routeSalt: string): 
     timeoutMs: config.timeout,
     hostSuffix: config.hostSuffix ?? '',
     diff: config.diff.enabled,
-    headerPolicy: createHeaderPolicy(config.diff.headers),
-    ignored: compileIgnoreList(config.diff.ignore),
+    diffSpec: createDiffSpec({
+      headerPolicy: createHeaderPolicy(config.diff.headers),
+      ignore: config.diff.ignore,
+      maxDecodedBytes: config.diff.maxBodyBytes,
+      redact: config.diff.redact,
+    }),
     compareCap: config.diff.maxBodyBytes,
     noiseBuckets: weightToBuckets(config.diff.noisePercent),
-    redact: new Set([...ALWAYS_REDACTED, ...config.diff.redact]),
+    redacted: compileNameRedaction(config.diff.redact),
+    redactQuery: config.diff.redactQuery,
     logSample: config.diff.logSample,
   });
 }
@@ -212,6 +220,7 @@ export class MirrorTap {
     this.#copiesStarted = true;
     const { settings, shadowPool, stablePool, records } = this.#mirror.deps;
     const body = capture === null ? null : capture.bytes();
+    if (settings.diff) records.comparisons.warm();
     const shadowRequest = this.#copyRequest('shadow', settings.hostSuffix, body);
     sendCopy(shadowPool, shadowRequest, settings.timeoutMs, settings.compareCap, records.copies).then((result) => {
       records.observeShadow(result.seconds);
@@ -284,22 +293,48 @@ export class MirrorTap {
       bodyLength: primaryBody.length,
       bodySha256: primaryBody.sha256(),
     };
-    if (this.#secondary !== null && this.#secondary.ok) {
-      records.learnNoise(diffResponses(primary, this.#secondary.response, settings.headerPolicy, settings.ignored));
-    }
-    const differences = diffResponses(primary, shadow.response, settings.headerPolicy, settings.ignored);
-    const kept = differences.filter((d) => !records.isNoise(d.field));
-    const suppressed = differences.filter((d) => records.isNoise(d.field)).map((d) => d.field);
-    const stored = records.recordComparison(kept, {
-      time: new Date().toISOString(),
-      route: records.route,
-      request: { method: this.#req.method ?? '', url: this.#req.url ?? '', headers: redactHeaders(this.#req.headers, settings.redact) },
-      primaryVersion: this.#decision.version,
-      status: { primary: primary.status, shadow: shadow.response.status },
-      suppressed: [...new Set(suppressed)],
-    });
-    if (stored !== null && settings.logSample > 0 && random() < settings.logSample) {
-      logger.info({ route: stored.route, diffId: stored.id, url: stored.request.url, status: stored.status, fields: stored.differences.map((d) => d.field) }, 'mirror diff');
+    const secondary = this.#secondary !== null && this.#secondary.ok ? this.#secondary.response : null;
+    const statuses = { primary: primary.status, shadow: shadow.response.status };
+    // Decoding, parsing and diffing run on the diff worker; the closure is per compared exchange, not per request.
+    records.comparisons.compare({ primary, shadow: shadow.response, secondary }, settings.diffSpec).then((answer) => this.#record(answer, statuses));
+  }
+
+  /** Noise learning, counters and the stored diff stay on the main thread, with the records they update. */
+  #record(answer: ComparisonAnswer, status: { readonly primary: number; readonly shadow: number }): void {
+    const { settings, records, logger, random } = this.#mirror.deps;
+    try {
+      if (!answer.ok) {
+        if (answer.dropped) {
+          records.count('compare_dropped');
+          return;
+        }
+        logger.error({ route: records.route, error: answer.error }, 'mirror comparison failed');
+        records.count('compare_error');
+        return;
+      }
+      const { differences, noiseFields } = answer.result;
+      if (noiseFields !== null) records.learnNoise(noiseFields.map((field) => ({ field })));
+      const kept = differences.filter((d) => !records.isNoise(d.field));
+      const suppressed = differences.filter((d) => records.isNoise(d.field)).map((d) => d.field);
+      const url = this.#req.url ?? '';
+      const stored = records.recordComparison(kept, {
+        time: new Date().toISOString(),
+        route: records.route,
+        request: {
+          method: this.#req.method ?? '',
+          url: settings.redactQuery ? redactQuery(url) : url,
+          headers: redactHeaders(this.#req.headers, settings.redacted),
+        },
+        primaryVersion: this.#decision.version,
+        status,
+        suppressed: [...new Set(suppressed)],
+      });
+      if (stored !== null && settings.logSample > 0 && random() < settings.logSample) {
+        logger.info({ route: stored.route, diffId: stored.id, url: stored.request.url, status: stored.status, fields: stored.differences.map((d) => d.field) }, 'mirror diff');
+      }
+    } catch (error) {
+      logger.error({ route: records.route, err: error }, 'mirror comparison failed');
+      records.count('compare_error');
     }
   }
 
@@ -320,11 +355,12 @@ function suffixHost(host: string, suffix: string): string {
   return name + suffix + (port ?? '');
 }
 
-function redactHeaders(headers: IncomingMessage['headers'], redact: ReadonlySet<string>): Record<string, string> {
+/** Credential-like names (authorization, cookie, x-api-key, x-auth-token, ...) and configured ones: [redacted]. */
+function redactHeaders(headers: IncomingMessage['headers'], redacted: NameRedaction): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    out[name] = redact.has(name) ? '[redacted]' : Array.isArray(value) ? value.join(', ') : value;
+    out[name] = redacted(name) ? REDACTED : Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
 }

@@ -78,13 +78,17 @@ async function post(path: string, body: Buffer): Promise<Reply> {
 
 /**
  * Proves a copy was NOT sent for `path`: a GET sent after it on the same route is mirrored, and once that copy has
- * arrived (copies leave in order, on the same pool) nothing for `path` has.
+ * arrived (copies leave in order, on the same pool) nothing for `path` has. Returns once the sentinel's comparison
+ * is counted too (comparisons finish on the diff worker, after the copy), so the next test reads settled counts.
  */
 async function expectNoCopy(routePrefix: string, path: string): Promise<void> {
+  const route = routePrefix.slice(1);
+  const before = settled(await summaryOf(proxy.adminUrl, route));
   const sentinel = `${routePrefix}/sentinel-${randomBytes(4).toString('hex')}`;
   expect((await send(proxy.url, sentinel)).status).toBe(200);
   await waitFor(`the copy of ${sentinel}`, () => atShadow.some((r) => r.url === sentinel));
   expect(atShadow.filter((r) => r.url === path)).toEqual([]);
+  await waitForSummary(proxy.adminUrl, route, `the comparison of ${sentinel}`, (s) => settled(s) >= before + 1);
 }
 
 /** Waits until the shadow got `path`, and returns what it got. */
