@@ -4,20 +4,22 @@
  * length, so one request cannot stall the event loop the way `.*Mobile.*Safari` on `"Mobile " × 2200` does in
  * V8 (minutes). What RE2 cannot run in linear time (lookaround, backreferences) is a config error.
  *
- * Linear is not free: when a pattern's automaton does not fit re2js's DFA cache, it falls back to an NFA whose
- * cost is about value length × pattern size (loadtest/rule-patterns.mjs: 90–200 ms for a 4 KiB adversarial value
- * against `a[ab]{200}d`, ~0.1–1 µs for everyday patterns on a User-Agent). Both factors are bounded here.
+ * Linear is not free: when a pattern's DFA keeps outgrowing its cache (a crafted value full of partial matches,
+ * e.g. `bot`s against `(?i)bot.{0,60}crawl`), re2js falls back to an NFA in JavaScript whose cost is about value
+ * length × pattern size × 15–130 ns (measured here). Both factors are bounded: 100 instructions, Envoy's default
+ * error level for RE2 program size, and 1024 characters, so the worst match costs a few ms on a crafted value
+ * (loadtest/rule-patterns.mjs prints it), while everyday patterns on a User-Agent take 0.1–1 µs.
  */
 import { RE2JS } from 're2js';
 
 /** Values longer than this (UTF-16 code units) never match a pattern; exact matches are not limited. */
-export const MAX_PATTERN_VALUE_LENGTH = 4096;
+export const MAX_PATTERN_VALUE_LENGTH = 1024;
 
 /**
- * RE2 program instructions a pattern may compile to: `.*Mobile.*Safari` is 18, a UUID 40, a list of 19 names 118;
- * `[a-z]{300}` (about 300) is refused.
+ * RE2 program instructions a pattern may compile to (Envoy's `re2.max_program_size.error_level` default):
+ * `.*Mobile.*Safari` is 18, a UUID 40, `(?i)android.{0,40}mobile` 95; `[a-z]{120}` is refused.
  */
-export const MAX_PATTERN_INSTRUCTIONS = 250;
+export const MAX_PATTERN_INSTRUCTIONS = 100;
 
 export type RulePattern = RE2JS;
 

@@ -46,7 +46,7 @@ async function versionFor(headers: Record<string, string>): Promise<string> {
 describe('rule patterns on hostile values', () => {
   it.each([
     ['User-Agent "Mobile " × 2200', { 'user-agent': 'Mobile '.repeat(2200) }, 'stable'],
-    ['User-Agent "Mobile " × 500 and Safari', { 'user-agent': `${'Mobile '.repeat(500)}Safari/604.1` }, 'canary'],
+    ['User-Agent "Mobile " × 140 and Safari', { 'user-agent': `${'Mobile '.repeat(140)}Safari/604.1` }, 'canary'],
     ['29 word characters and a "!"', { 'x-words': `${'a'.repeat(29)}!` }, 'stable'],
     ['2000 word characters and a "!"', { 'x-words': `${'a'.repeat(2000)}!` }, 'stable'],
     ['words and spaces', { 'x-words': 'alpha beta gamma' }, 'canary'],
