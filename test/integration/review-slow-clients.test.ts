@@ -232,9 +232,13 @@ describe('queue timeout (a request that waits for an upstream connection)', () =
     const holding = send(proxy.url, '/hold', { timeoutMs: HANG_MS });
     await waitFor('the only connection is busy', () => upstream!.held() === 1);
 
-    const queued = await send(proxy.url, '/queued', { headers: { 'x-request-id': 'queued-1' }, timeoutMs: HANG_MS });
+    const [queued, queuedPost] = await Promise.all([
+      send(proxy.url, '/queued', { headers: { 'x-request-id': 'queued-1' }, timeoutMs: HANG_MS }),
+      send(proxy.url, '/queued-post', { method: 'POST', body: 'x'.repeat(10_000), timeoutMs: HANG_MS }),
+    ]);
     expect(queued.status).toBe(503);
     expect(queued.json()).toMatchObject({ error: { code: 'SG_UPSTREAM_QUEUE_TIMEOUT', requestId: 'queued-1' } });
+    expect(queuedPost.status).toBe(503);
 
     // A client that gives up while queued is dropped the same way, without costing a connection.
     const gaveUp = send(proxy.url, '/gave-up', { timeoutMs: 200 }).catch(() => 'gave up');
@@ -249,6 +253,24 @@ describe('queue timeout (a request that waits for an upstream connection)', () =
     expect(upstream.seen).toEqual(['/hold', '/after']);
     expect(upstream.connections()).toBe(1);
     expect(await proxy.accessLogLine('queued-1')).toMatchObject({ status: 503, error: 'SG_UPSTREAM_QUEUE_TIMEOUT' });
-    await waitFor('queue timeout counted', () => metric(proxy!, 'splitgate_upstream_errors_total{route="api",version="stable",kind="queue_timeout"} 1'));
+    await waitFor('queue timeout counted', () => metric(proxy!, 'splitgate_upstream_errors_total{route="api",version="stable",kind="queue_timeout"} 2'));
+  });
+
+  it('counts a timed-out request towards maxRequests until undici lets go of it', async () => {
+    upstream = await startUpstream();
+    proxy = await startSplitgate({
+      upstreams: { app: { url: upstream.url, connections: 1, maxRequests: 2 } },
+      timeouts: { queue: '1s', headers: '30s' },
+      routes: [{ name: 'api', stable: 'app' }],
+    });
+    const holding = send(proxy.url, '/hold', { timeoutMs: HANG_MS });
+    await waitFor('the only connection is busy', () => upstream!.held() === 1);
+    expect((await send(proxy.url, '/queued', { timeoutMs: HANG_MS })).status).toBe(503);
+    // Still in undici's queue: without this bound, requests timing out behind a stuck pool would pile up unbounded.
+    const over = await send(proxy.url, '/over', { timeoutMs: HANG_MS });
+    expect(over.json()).toMatchObject({ error: { code: 'SG_UPSTREAM_OVERLOADED' } });
+    upstream.release();
+    await holding;
+    expect((await send(proxy.url, '/after', { timeoutMs: HANG_MS })).status).toBe(200);
   });
 });
