@@ -57,6 +57,12 @@ const timeouts = z
     connect: duration.optional(),
     headers: duration.optional(),
     body: duration.optional(),
+    /** The client accepted no response bytes for this long while the upstream waits on it (NGINX send_timeout). */
+    send: duration.optional(),
+    /** The client sent no request-body bytes for this long while the upstream waits for them (client_body_timeout). */
+    clientBody: duration.optional(),
+    /** A request waited this long for a connection to the upstream (all `connections` busy). */
+    queue: duration.optional(),
   })
   .strict();
 

@@ -21,7 +21,11 @@ export type UpstreamErrorKind =
   | 'protocol'
   | 'tls'
   | 'overflow'
+  | 'queue_timeout'
   | 'other';
+
+/** A client too slow for the exchange: stopped reading the response (`send`) or sending its body (`body`). */
+export type ClientTimeoutKind = 'send' | 'body';
 
 /** Methods outside this set are counted as OTHER, so a client cannot mint label values. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
@@ -38,6 +42,7 @@ export interface Metrics {
   readonly duration: Histogram<'route' | 'version'>;
   readonly decisions: Counter<'route' | 'version' | 'reason'>;
   readonly upstreamErrors: Counter<'route' | 'version' | 'kind'>;
+  readonly clientTimeouts: Counter<'route' | 'version' | 'kind'>;
   readonly routeWeight: Gauge<'route'>;
   readonly configGeneration: Gauge;
   readonly configInfo: Gauge<'generation' | 'hash'>;
@@ -98,6 +103,12 @@ export function createMetrics(registry = new Registry(), options: { processMetri
     upstreamErrors: new Counter({
       name: 'splitgate_upstream_errors_total',
       help: 'Failed upstream exchanges, by route, version and kind of failure.',
+      labelNames: ['route', 'version', 'kind'],
+      registers,
+    }),
+    clientTimeouts: new Counter({
+      name: 'splitgate_client_timeouts_total',
+      help: 'Exchanges ended because the client was too slow, by route, version and kind (send: stopped reading the response; body: stopped sending the request body).',
       labelNames: ['route', 'version', 'kind'],
       registers,
     }),
@@ -237,6 +248,10 @@ export class VersionSeries {
 
   countUpstreamError(kind: UpstreamErrorKind): void {
     this.#metrics.upstreamErrors.inc({ route: this.route, version: this.version, kind });
+  }
+
+  countClientTimeout(kind: ClientTimeoutKind): void {
+    this.#metrics.clientTimeouts.inc({ route: this.route, version: this.version, kind });
   }
 
   requestCounts(): Iterable<CountEntry<'route' | 'version' | 'method' | 'code'>> {

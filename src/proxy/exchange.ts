@@ -9,8 +9,13 @@
  * core, against ~7 k for `request` + `pipeline`).
  *
  * Client disconnects abort the upstream request: a handler that does not would leave pooled connections wedged.
+ * So do clients too slow to be worth a pooled connection (timeout-sweep.ts checks them): one that accepts no response
+ * bytes for `timeouts.send` while the exchange is paused, one that sends no body bytes for `timeouts.clientBody`
+ * while the upstream waits for them, and a request that waits longer than `timeouts.queue` for a connection.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { SplitgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../metrics/metrics.js';
 import type { MirrorTap } from '../mirror/mirror.js';
@@ -18,6 +23,7 @@ import type { RouteDecision } from '../routing/table.js';
 import type { BackendBinding } from '../state/table-store.js';
 import { trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { buildClientHeaders } from './headers.js';
+import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
 import { errorBody, mapUpstreamError } from './upstream-errors.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
@@ -30,6 +36,8 @@ export interface ExchangeOutcome {
 
 export interface ExchangeObserver {
   exchangeEnded(outcome: ExchangeOutcome): void;
+  /** Where exchanges that wait on something slow are checked for their client-side timeouts. */
+  readonly sweep: TimeoutSweep;
 }
 
 export const CLIENT_CLOSED_STATUS = 499;
@@ -41,13 +49,38 @@ const enum State {
   Done = 2,
 }
 
+/** What an exchange waits on, as bits of `#waits`; the timeout sweep checks each while it is set. */
+const enum Wait {
+  /** Dispatched to a saturated pool, not yet written to a connection (undici has not called onConnect). */
+  Queue = 1,
+  /** onData returned false: undici is paused until the client drains. */
+  Send = 2,
+  /** Connected, and the request body is not complete. */
+  ClientBody = 4,
+}
+
 export class ClientAbortError extends SplitgateError {
   constructor() {
     super('SG_CLIENT_CLOSED', 'client closed the connection before the response completed', CLIENT_CLOSED_STATUS);
   }
 }
 
-export class ProxyExchange implements ConnectionBound {
+/** Never reaches the client as a status (the response has started); it names the cut in the log. */
+export class ClientSendTimeoutError extends SplitgateError {
+  constructor(ms: number) {
+    super('SG_CLIENT_SEND_TIMEOUT', `client accepted no response bytes for ${ms} ms`, 408);
+  }
+}
+
+export class ClientBodyTimeoutError extends SplitgateError {
+  constructor(ms: number) {
+    super('SG_CLIENT_BODY_TIMEOUT', `client sent no request body bytes for ${ms} ms`, 408);
+  }
+}
+
+export const QUEUE_TIMEOUT_CODE = 'SG_UPSTREAM_QUEUE_TIMEOUT';
+
+export class ProxyExchange implements ConnectionBound, SweepMember {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly backend: BackendBinding;
@@ -66,6 +99,18 @@ export class ProxyExchange implements ConnectionBound {
   #clientGone = false;
   #drainListening = false;
   #status = 0;
+  readonly #hasBody: boolean;
+  /** undici has called onComplete or onError: the request no longer holds a place in the pool. */
+  #released = false;
+  #waits = 0;
+  #inSweep = false;
+  /** Send wait: when the client last accepted bytes, and how much was still unsent then (socket buffer, libuv queue). */
+  #sendSince = 0;
+  #sendBuffered = 0;
+  #sendQueued = 0;
+  /** Client body wait: when body bytes last arrived (or the upstream last held them up), and the socket's count then. */
+  #bodySince = 0;
+  #bodyRead = 0;
 
   constructor(
     req: IncomingMessage,
@@ -80,6 +125,7 @@ export class ProxyExchange implements ConnectionBound {
     startedAt: number,
     observer: ExchangeObserver,
     tap: MirrorTap | null,
+    hasBody: boolean,
   ) {
     this.req = req;
     this.res = res;
@@ -92,17 +138,34 @@ export class ProxyExchange implements ConnectionBound {
     this.#observer = observer;
     this.tap = tap;
     this.#connection = connection;
+    this.#hasBody = hasBody;
     if (!trackOnConnection(this.#connection, this)) this.#clientGone = true;
+  }
+
+  /**
+   * The service's dispatch found the pool saturated (undici's dispatch returned false): unless a connection has
+   * already taken it, this request waits in undici's queue, and the queue timeout starts counting from its start.
+   */
+  poolSaturated(): void {
+    if (this.#state !== State.Waiting || this.#abort !== null || this.backend.queueTimeout === 0) return;
+    this.#wait(Wait.Queue);
   }
 
   // undici handler callbacks ------------------------------------------------------------------------------
 
   onConnect(abort: (reason?: Error) => void): void {
     if (this.#state === State.Done || this.#clientGone) {
-      abort(new ClientAbortError());
-      return;
+      // Ended while queued (queue timeout, client gone). Throwing, unlike calling `abort`, makes undici drop the
+      // request before writing a byte of it (client-h1 writeH1 catches, errors the request, skips it) and keep the
+      // connection for the next request; `abort` would destroy a healthy pooled connection.
+      throw this.#state === State.Done ? new SplitgateError(QUEUE_TIMEOUT_CODE, 'request left the queue', 503) : new ClientAbortError();
     }
     this.#abort = abort;
+    if (this.#hasBody && !this.req.complete && this.backend.clientBodyTimeout !== 0) {
+      this.#bodySince = performance.now();
+      this.#bodyRead = this.#connection.socket.bytesRead;
+      this.#wait(Wait.ClientBody);
+    }
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -131,14 +194,22 @@ export class ProxyExchange implements ConnectionBound {
       this.#drainListening = true;
       this.res.on('drain', () => this.clientDrained());
     }
+    // Paused: undici's body timeout does not run until resume, so the send timeout watches the client instead.
+    if (this.backend.sendTimeout !== 0) {
+      const socket = this.#connection.socket;
+      this.#sendSince = performance.now();
+      this.#sendBuffered = socket.writableLength;
+      this.#sendQueued = writeQueueSize(socket);
+      this.#wait(Wait.Send);
+    }
     return false;
   }
 
   onComplete(): void {
+    this.#release();
     if (this.#state === State.Done) return;
     const wasStreaming = this.#state === State.Streaming;
-    this.#state = State.Done;
-    untrackOnConnection(this.#connection, this);
+    this.#end();
     if (wasStreaming) this.res.end();
     if (wasStreaming) this.tap?.primaryComplete();
     else this.tap?.primaryFailed();
@@ -146,12 +217,16 @@ export class ProxyExchange implements ConnectionBound {
   }
 
   onError(error: Error): void {
+    this.#release();
     if (this.#state === State.Done) return;
     const wasStreaming = this.#state === State.Streaming;
-    this.#state = State.Done;
-    untrackOnConnection(this.#connection, this);
+    this.#end();
     this.tap?.primaryFailed();
     const res = this.res;
+    if (error instanceof ClientBodyTimeoutError) {
+      // The rest of the body will not come: this connection cannot carry another request (NGINX closes it too).
+      res.shouldKeepAlive = false;
+    }
     if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
       this.#observer.exchangeEnded({
         exchange: this,
@@ -177,6 +252,118 @@ export class ProxyExchange implements ConnectionBound {
     this.#observer.exchangeEnded({ exchange: this, status: mapped.status, error: { code: mapped.code, kind: mapped.kind } });
   }
 
+  // timeouts ---------------------------------------------------------------------------------------------
+
+  /** Called by the timeout sweep about once a second while this exchange waits on something. */
+  sweep(now: number): boolean {
+    if (this.#state === State.Done) return this.#leaveSweep();
+    const backend = this.backend;
+    if ((this.#waits & Wait.Queue) !== 0) {
+      if (this.#abort !== null) {
+        this.#waits &= ~Wait.Queue;
+      } else if (now - this.startedAt >= backend.queueTimeout) {
+        this.#queueTimedOut();
+        return this.#leaveSweep();
+      }
+    }
+    if ((this.#waits & Wait.ClientBody) !== 0) {
+      const read = this.#connection.socket.bytesRead;
+      if (this.req.complete) {
+        this.#waits &= ~Wait.ClientBody;
+      } else if (read !== this.#bodyRead || !this.#upstreamAwaitsBody()) {
+        // Bytes arrived, or the upstream is the one holding the body up (backpressure): the client is not stalling.
+        this.#bodyRead = read;
+        this.#bodySince = now;
+      } else if (now - this.#bodySince >= backend.clientBodyTimeout) {
+        // A 408 if no response has started, else a cut response (onError decides); either way the connection closes.
+        this.res.shouldKeepAlive = false;
+        this.#abort?.(new ClientBodyTimeoutError(backend.clientBodyTimeout));
+        return this.#leaveSweep();
+      }
+    }
+    if ((this.#waits & Wait.Send) !== 0) {
+      const socket = this.#connection.socket;
+      const buffered = socket.writableLength;
+      const queued = writeQueueSize(socket);
+      // While paused nothing new is written, so any shrink of what is unsent means the client took bytes. The
+      // socket buffer drops a whole chunk at a time; libuv's queue counts the bytes of the chunk being written.
+      if (buffered < this.#sendBuffered || (buffered === this.#sendBuffered && queued < this.#sendQueued)) this.#sendSince = now;
+      this.#sendBuffered = buffered;
+      this.#sendQueued = queued;
+      if (now - this.#sendSince >= backend.sendTimeout) {
+        // Headers are out: abort the upstream request (frees its connection) and cut the response (onError).
+        this.#abort?.(new ClientSendTimeoutError(backend.sendTimeout));
+        return this.#leaveSweep();
+      }
+    }
+    return this.#waits !== 0 || this.#leaveSweep();
+  }
+
+  #wait(wait: Wait): void {
+    this.#waits |= wait;
+    if (!this.#inSweep) {
+      this.#inSweep = true;
+      this.#observer.sweep.add(this);
+    }
+  }
+
+  #leaveSweep(): false {
+    this.#waits = 0;
+    this.#inSweep = false;
+    return false;
+  }
+
+  /**
+   * The upstream is reading the request body and none of it is buffered: it waits for the client. (undici's headers
+   * timer does not run while a body is being written unless the upstream applies backpressure, so nothing else
+   * times out a client that stops sending.)
+   */
+  #upstreamAwaitsBody(): boolean {
+    // undici pauses the stream it reads (the request, or the mirror's tee) when the upstream applies backpressure.
+    const body = this.tap?.bodyStream ?? this.req;
+    return body.readableFlowing !== false && body.readableLength === 0 && this.req.readableLength === 0;
+  }
+
+  /**
+   * Answers 503 now. The request stays in undici's queue (undici cannot remove it) until a connection frees;
+   * onConnect then makes undici drop it unsent, and only then does it stop counting towards `maxRequests`.
+   */
+  #queueTimedOut(): void {
+    this.#end();
+    this.tap?.primaryFailed();
+    const res = this.res;
+    if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
+      this.#observer.exchangeEnded({ exchange: this, status: CLIENT_CLOSED_STATUS, error: { code: 'SG_CLIENT_CLOSED', kind: null } });
+      return;
+    }
+    // An unread request body would have to be read and thrown away before the connection could serve again.
+    if (this.#hasBody && !this.req.complete) res.shouldKeepAlive = false;
+    const message = `no connection to ${this.backend.upstream.name} came free within ${this.backend.queueTimeout} ms`;
+    const body = errorBody(QUEUE_TIMEOUT_CODE, message, this.requestId);
+    res.writeHead(503, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': this.requestId,
+    });
+    res.end(body);
+    this.#observer.exchangeEnded({ exchange: this, status: 503, error: { code: QUEUE_TIMEOUT_CODE, kind: 'queue_timeout' } });
+  }
+
+  #end(): void {
+    this.#state = State.Done;
+    untrackOnConnection(this.#connection, this);
+    if (this.#inSweep) {
+      this.#observer.sweep.delete(this);
+      this.#leaveSweep();
+    }
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.backend.upstream.inFlight--;
+  }
+
   // client side ------------------------------------------------------------------------------------------
 
   /** The client's connection closed: cancel the upstream request (see client-connections.ts). */
@@ -188,6 +375,14 @@ export class ProxyExchange implements ConnectionBound {
   }
 
   clientDrained(): void {
+    // The sweep drops the exchange at its next tick if nothing else is waited on: no Set operation per pause.
+    this.#waits &= ~Wait.Send;
     this.#resume?.();
   }
+}
+
+/** Bytes libuv still has to write of the chunk in flight (`writeQueueSize` of the TCP handle); 0 when unknown. */
+function writeQueueSize(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
+  return handle?.writeQueueSize ?? 0;
 }

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log.js';
-import { methodLabel, type VersionSeries } from '../metrics/metrics.js';
+import { methodLabel, type ClientTimeoutKind, type VersionSeries } from '../metrics/metrics.js';
 import { buildContext, type Entropy, type RequestContext } from '../routing/context.js';
 import { placedByWeight, type CompiledRoute, type RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
@@ -18,6 +18,7 @@ import { clientConnection, type ClientConnection } from './client-connections.js
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
+import { TimeoutSweep } from './timeout-sweep.js';
 import { rejectUpgrade, UpgradeExchange } from './upgrade.js';
 import { errorBody } from './upstream-errors.js';
 
@@ -28,6 +29,12 @@ export interface ProxyServiceOptions {
 }
 
 const DEFAULT_ENTROPY: Entropy = { newId: randomUUID, random: Math.random };
+
+/** Error codes of client timeouts, counted in splitgate_client_timeouts_total by kind. */
+const CLIENT_TIMEOUTS: ReadonlyMap<string, ClientTimeoutKind> = new Map([
+  ['SG_CLIENT_SEND_TIMEOUT', 'send'],
+  ['SG_CLIENT_BODY_TIMEOUT', 'body'],
+]);
 
 /** A client-sent request id is kept when it is short and printable; otherwise splitgate makes one. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -40,6 +47,7 @@ export class ProxyService implements ExchangeObserver {
   #draining = false;
   #idleWaiters: Array<() => void> = [];
   readonly #spliced = new Set<Duplex>();
+  readonly sweep = new TimeoutSweep();
 
   constructor(options: ProxyServiceOptions) {
     this.#store = options.store;
@@ -93,11 +101,12 @@ export class ProxyService implements ExchangeObserver {
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
     const hasBody = head.hasBody;
     const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, headers, head);
-    const exchange = new ProxyExchange(req, res, routed.connection, route.name, backend, decision, requestId, setCookie, startedAt, this, tap);
+    const exchange = new ProxyExchange(req, res, routed.connection, route.name, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody);
     this.#inFlight++;
+    // Given back by the exchange when undici lets go of the request (onComplete/onError), not when it ends.
     upstream.inFlight++;
 
-    upstream.pool.dispatch(
+    const accepted = upstream.pool.dispatch(
       {
         path: url,
         method: req.method ?? 'GET',
@@ -108,6 +117,8 @@ export class ProxyService implements ExchangeObserver {
       },
       exchange,
     );
+    // False: the pool has no free connection left, so this request may be queued (see exchange.poolSaturated).
+    if (!accepted) exchange.poolSaturated();
   }
 
   /**
@@ -156,10 +167,13 @@ export class ProxyService implements ExchangeObserver {
     const elapsedMs = performance.now() - exchange.startedAt;
     const method = methodLabel(exchange.req.method);
     const backend = exchange.backend;
-    backend.upstream.inFlight--;
     const upstreamFailed = outcome.error !== null && outcome.error.kind !== null;
     backend.series.observeResponse(method, outcome.status, elapsedMs / 1000, upstreamFailed, placedByWeight(exchange.decision.reason));
-    if (outcome.error !== null && outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);
+    if (outcome.error !== null) {
+      const clientTimeout = CLIENT_TIMEOUTS.get(outcome.error.code);
+      if (outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);
+      else if (clientTimeout !== undefined) backend.series.countClientTimeout(clientTimeout);
+    }
     if (this.#accessLog.wants(outcome.status)) {
       this.#accessLog.write({
         requestId: exchange.requestId,

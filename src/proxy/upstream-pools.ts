@@ -10,10 +10,15 @@ import { isIP } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
 
+/** Milliseconds; 0 turns a timeout off. Layered: defaults, then global, upstream and route config. */
 export interface UpstreamTimeouts {
   readonly connect: number;
   readonly headers: number;
   readonly body: number;
+  /** Client side, checked by the exchange's timeout sweep (timeout-sweep.ts), not by undici. */
+  readonly send: number;
+  readonly clientBody: number;
+  readonly queue: number;
 }
 
 /** Envoy's default for max_requests and max_pending_requests. */
@@ -24,7 +29,18 @@ export const DEFAULT_MAX_REQUESTS = 1024;
  * per request: undici re-arms its parser timer only when the value changes between the headers and body phases
  * (about 1.5 % of a proxied request's CPU time, measured side by side).
  */
-export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connect: 5_000, headers: 60_000, body: 60_000 };
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = {
+  connect: 5_000,
+  headers: 60_000,
+  body: 60_000,
+  // NGINX's send_timeout and client_body_timeout defaults.
+  send: 60_000,
+  clientBody: 60_000,
+  // Above the connect timeout, so a request that waits for a new connection fails on that connection, not here.
+  queue: 10_000,
+};
+
+const TIMEOUT_KEYS = ['connect', 'headers', 'body', 'send', 'clientBody', 'queue'] as const;
 
 export interface Upstream {
   readonly name: string;
@@ -103,7 +119,7 @@ export function resolveTimeouts(...layers: ReadonlyArray<TimeoutsConfig | undefi
 
 function definedOnly(layer: TimeoutsConfig): Partial<UpstreamTimeouts> {
   const out: Partial<Record<keyof UpstreamTimeouts, number>> = {};
-  for (const key of ['connect', 'headers', 'body'] as const) if (layer[key] !== undefined) out[key] = layer[key];
+  for (const key of TIMEOUT_KEYS) if (layer[key] !== undefined) out[key] = layer[key];
   return out;
 }
 
@@ -159,7 +175,8 @@ function buildPools(config: Config, names: readonly string[], current: ReadonlyM
     const tls = upstreamTls(spec);
     // The CA's content, not its path: a reload after the file changed builds a pool that trusts the new CAs.
     const caDigest = tls.ca === undefined ? null : createHash('sha256').update(tls.ca).digest('hex');
-    const key = JSON.stringify([origin, timeouts, connections, tls.rejectUnauthorized, maxRequests, tls.sni, caDigest]);
+    // Only what the Pool is built with: a change to a client-side timeout keeps the warm connections.
+    const key = JSON.stringify([origin, timeouts.connect, timeouts.headers, timeouts.body, connections, tls.rejectUnauthorized, maxRequests, tls.sni, caDigest]);
     const existing = current.get(name);
     if (existing && existing.key === key) {
       next.set(name, existing);

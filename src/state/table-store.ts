@@ -18,6 +18,10 @@ export interface BackendBinding {
   readonly series: VersionSeries;
   readonly headersTimeout: number;
   readonly bodyTimeout: number;
+  /** Client-side timeouts in ms (0 = off), layered like the others; see proxy/timeout-sweep.ts. */
+  readonly sendTimeout: number;
+  readonly clientBodyTimeout: number;
+  readonly queueTimeout: number;
 }
 
 export interface RouteBinding {
@@ -87,6 +91,9 @@ export function activateTable(
         series: series.get(route.name, version),
         headersTimeout: timeouts.headers,
         bodyTimeout: timeouts.body,
+        sendTimeout: timeouts.send,
+        clientBodyTimeout: timeouts.clientBody,
+        queueTimeout: timeouts.queue,
       };
     };
     return {
