@@ -133,6 +133,9 @@ export class ProxyService implements ExchangeObserver {
     const url = req.url ?? '';
     const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
     socket.on('error', ignoreError);
+    // From here the connection is splitgate's, outside node:http's list: a stop closes it with the spliced ones.
+    const spliced = this.#spliced.add(socket);
+    socket.once('close', () => spliced.delete(socket));
     const routed = routeRequest(active, req, requestHead, this.#entropy);
     if (!(routed instanceof Routed)) {
       rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(requestHead));

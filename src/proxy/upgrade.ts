@@ -187,7 +187,15 @@ export class UpgradeExchange {
     const res = this.#res;
     if (this.#state !== State.Relaying || res === null) return true;
     if (res.write(chunk)) return true;
-    res.once('drain', () => this.#resume?.());
+    // Paused behind a client that does not read: as for any response, the send timeout frees the upstream
+    // connection (the socket's idle timer: this path is rare, a timer per pause is fine).
+    const client = this.#client as Socket;
+    const sendTimeout = this.#backend.sendTimeout;
+    if (sendTimeout > 0 && typeof client.setTimeout === 'function') client.setTimeout(sendTimeout, () => client.destroy());
+    res.once('drain', () => {
+      if (sendTimeout > 0 && typeof client.setTimeout === 'function') client.setTimeout(0);
+      this.#resume?.();
+    });
     return false;
   }
 
@@ -230,7 +238,27 @@ export class UpgradeExchange {
 
 function endConnection(res: ServerResponse, client: Duplex): void {
   res.detachSocket(client as Socket);
-  client.end();
+  closeWhenSent(client);
+}
+
+/** How long a connection handed over by node:http may stay open after its last response was sent. */
+const LINGER_MS = 2_000;
+
+/**
+ * Ends a connection node:http handed over, and makes sure it closes. node:http sockets allow half-open connections
+ * and this one has left the server's timeouts and connection list, so `end()` alone would leave it open for as
+ * long as the client keeps its side open (and a graceful stop would wait for it). The client gets the response,
+ * then its own FIN or at most LINGER_MS (what it still sends is read and dropped, as NGINX's lingering close does,
+ * so an unread byte cannot turn the close into a reset that loses the response).
+ */
+export function closeWhenSent(socket: Duplex, data?: string): void {
+  socket.once('end', () => socket.destroy());
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
+  if (data === undefined) socket.end();
+  else socket.end(data);
 }
 
 function ignoreError(): void {
@@ -247,7 +275,8 @@ function switchingProtocols(rawHeaders: readonly Buffer[]): string {
 /** A local answer on a connection node:http has handed over (no ServerResponse): JSON error, then close. */
 export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, requestId: string): void {
   const body = errorBody(code, message, requestId);
-  socket.end(
+  closeWhenSent(
+    socket,
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );

@@ -305,3 +305,56 @@ describe("replayAsRequest (every Node version: node:http hands over every upgrad
     }
   });
 });
+
+describe('declined handshakes close their connection (a half-open client cannot hold it, or a stop)', () => {
+  /** A client that keeps its side open after the response, as allowHalfOpen clients may. */
+  function halfOpenClient(proxyUrl: string, path: string): Promise<{ socket: Socket; text: () => string; closed: Promise<void> }> {
+    const url = new URL(proxyUrl);
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port: Number(url.port), host: url.hostname, allowHalfOpen: true });
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((done) => socket.once('end', () => done()));
+      socket.once('connect', () => {
+        socket.write(handshake(path));
+        resolve({ socket, text: () => text, closed });
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  it.each([
+    ['declined by the upstream (403 relayed)', '/refuse', /^HTTP\/1\.1 403 /],
+    ['answered by splitgate (no route: 404)', '/nowhere', /^HTTP\/1\.1 404 /],
+  ])('%s: the connection is closed after the answer, and a stop does not wait for the client', async (_what, path, status) => {
+    const upstream = await startWsUpstream('stable');
+    const own = await startSplitgate({
+      log: { level: 'silent' },
+      upstreams: { stable: upstream.url },
+      routes: [{ name: 'ws', match: { pathPrefix: '/refuse' }, stable: 'stable' }],
+    });
+    const client = await halfOpenClient(own.url, path);
+    try {
+      // splitgate ends its side within its linger time although the client never closes its own.
+      await Promise.race([client.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('connection still open after 5 s')), 5_000))]);
+      expect(client.text()).toMatch(status);
+      const second = await halfOpenClient(own.url, path);
+      await waitForText(second.text, status);
+      const stopping = Date.now();
+      await own.splitgate.stop(300);
+      expect(Date.now() - stopping).toBeLessThan(2_000);
+      second.socket.destroy();
+    } finally {
+      client.socket.destroy();
+      await own.splitgate.stop(300);
+      await new Promise<void>((resolve) => upstream.server.close(() => resolve()));
+    }
+  });
+});
+
+async function waitForText(text: () => string, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!pattern.test(text()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(text()).toMatch(pattern);
+}
