@@ -46,7 +46,8 @@ export interface MirrorSettings {
   readonly logSample: number;
 }
 
-export function compileMirrorSettings(config: MirrorConfig, routeSalt: string): MirrorSettings {
+/** `alsoRedacted`: request header names the route itself knows to be secret (an override header with a secret). */
+export function compileMirrorSettings(config: MirrorConfig, routeSalt: string, alsoRedacted: readonly string[] = []): MirrorSettings {
   return Object.freeze({
     buckets: weightToBuckets(config.percent),
     sampleBy: config.sampleBy,
@@ -65,7 +66,7 @@ export function compileMirrorSettings(config: MirrorConfig, routeSalt: string): 
     }),
     compareCap: config.diff.maxBodyBytes,
     noiseBuckets: weightToBuckets(config.diff.noisePercent),
-    redacted: compileNameRedaction(config.diff.redact),
+    redacted: compileNameRedaction([...config.diff.redact, ...alsoRedacted]),
     redactQuery: config.diff.redactQuery,
     logSample: config.diff.logSample,
   });

@@ -262,6 +262,27 @@ export function upstreamHeaders(head: RequestHead, fields: ProxyFields): string[
   return out;
 }
 
+/**
+ * A route whose overrides carry a secret keeps it between the client and splitgate: the override header, and the
+ * override cookie's pair in Cookie, are not forwarded (the upstream, a shadow, or their logs would learn the secret).
+ * Runs only for such routes; `forward` is the request's own list, changed in place.
+ */
+export function dropOverrideFields(forward: string[], header: string | null, cookie: string | null): void {
+  for (let i = forward.length - 2; i >= 0; i -= 2) {
+    const name = forward[i];
+    if (name === header) {
+      forward.splice(i, 2);
+    } else if (cookie !== null && name === 'cookie') {
+      const kept = forward[i + 1].split(';').filter((pair) => {
+        const trimmed = pair.trimStart();
+        return !(trimmed.startsWith(cookie) && trimmed.charCodeAt(cookie.length) === 61 /* = */);
+      });
+      if (kept.length === 0 || kept.every((pair) => pair.trim() === '')) forward.splice(i, 2);
+      else forward[i + 1] = kept.join(';').trimStart();
+    }
+  }
+}
+
 /** Names listed in a Connection header, other than the `close`/`keep-alive` options, or null when none. */
 export function connectionTokens(connection: string | undefined): ReadonlySet<string> | null {
   if (connection === undefined || connection === 'keep-alive' || connection === 'close') return null;

@@ -16,7 +16,7 @@ import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
 import { clientConnection, type ClientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
-import { readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
+import { dropOverrideFields, readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
 import { TimeoutSweep } from './timeout-sweep.js';
 import { rejectUpgrade, UpgradeExchange } from './upgrade.js';
@@ -262,6 +262,8 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
 }
 
 function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string): string[] {
+  const route = routed.route;
+  if (route.overrideSecret !== null) dropOverrideFields(head.forward, route.overrideHeader, route.overrideCookie);
   return upstreamHeaders(head, {
     peerIp: routed.connection.peerIp,
     trustForwarded: routed.trustForwarded,

@@ -10,7 +10,7 @@ import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
 import { HeaderNameIndex } from '../proxy/request-head.js';
-import { compileTable, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
+import { compileTable, type CompiledRoute, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
 
 export interface BackendBinding {
   readonly version: Version;
@@ -100,7 +100,7 @@ export function activateTable(
       stable: bind('stable', route.upstreams.stable!),
       canary: route.upstreams.canary === null ? null : bind('canary', route.upstreams.canary),
       // A killed route stops mirroring too: the kill switch means "only stable, nothing else".
-      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps) : null,
+      mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps, secretHeaders(route)) : null,
     };
   });
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
@@ -115,6 +115,11 @@ export function activateTable(
   });
 }
 
+/** Request headers that carry a route's secret: its override header when the overrides have one. */
+function secretHeaders(route: CompiledRoute): string[] {
+  return route.overrideSecret !== null && route.overrideHeader !== null ? [route.overrideHeader] : [];
+}
+
 function bindMirror(
   config: NonNullable<Config['routes'][number]['mirror']>,
   routeName: string,
@@ -122,12 +127,13 @@ function bindMirror(
   stableName: string,
   pools: UpstreamPools,
   deps: MirrorDeps,
+  secretRequestHeaders: readonly string[],
 ): RouteMirror {
   const shadow = pools.getForMirror(config.to);
   if (!shadow) throw new Error(`mirror upstream ${config.to} has no pool`);
   const stable = config.diff.noisePercent > 0 ? pools.getForMirror(stableName) : undefined;
   return new RouteMirror({
-    settings: compileMirrorSettings(config, salt),
+    settings: compileMirrorSettings(config, salt, secretRequestHeaders),
     records: deps.book.recordsFor(routeName, config.diff.keep),
     shadowPool: shadow.pool,
     stablePool: stable?.pool ?? null,
