@@ -18,7 +18,7 @@ import { createHeaderPolicy, type CapturedResponse } from '../diff/response-diff
 import type { Logger } from '../log.js';
 import type { RequestHead } from '../proxy/request-head.js';
 import type { RequestContext } from '../routing/context.js';
-import { BUCKETS, saltedBucket, saltState, weightToBuckets, type SaltState } from '../routing/hash.js';
+import { BUCKETS, saltedBucketLatin1, saltState, weightToBuckets, type SaltState } from '../routing/hash.js';
 import type { RouteDecision } from '../routing/table.js';
 import { BodyCapture } from './body-capture.js';
 import type { ComparisonAnswer } from './comparisons.js';
@@ -101,7 +101,7 @@ export class RouteMirror {
     if (settings.buckets === 0) return null;
     const bucket =
       settings.sampleBy === 'sticky' && context.stickyKey !== null
-        ? saltedBucket(settings.salt, context.stickyKey)
+        ? saltedBucketLatin1(settings.salt, context.stickyKey)
         : Math.floor(random() * BUCKETS);
     if (bucket >= settings.buckets) return null;
     if (!settings.methods.has(req.method ?? '')) {
