@@ -3,9 +3,14 @@
  * prints every problem with its path; `status`, `weight`, `kill`, ... talk to a running instance's admin API.
  * Exit codes: 0 ok, 1 invalid config, failed start or failed call, 2 bad usage.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runWorker } from './cluster/worker.js';
+import { Supervisor } from './cluster/supervisor.js';
 import { loadConfigFile } from './config/load.js';
+import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import { Splitgate } from './splitgate.js';
@@ -86,10 +91,16 @@ async function validate(file: string): Promise<number> {
 }
 
 async function run(file: string): Promise<number> {
-  let instance: Splitgate;
+  // A supervisor's worker runs this same command; its table and its port come from the supervisor, not the file.
+  if (cluster.isWorker) return runWorker();
+  let instance: Splitgate | Supervisor;
   try {
     const config = await loadConfigFile(file);
-    instance = await Splitgate.start({ config, configPath: file });
+    const workers = resolveWorkers(config.workers, availableParallelism);
+    instance =
+      workers > 1
+        ? await Supervisor.start({ config, configPath: file, workers, exec: process.argv[1], args: process.argv.slice(2) })
+        : await Splitgate.start({ config, configPath: file });
   } catch (error) {
     process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);
     return 1;

@@ -16,7 +16,15 @@ export interface LoggerOptions {
   readonly level: string;
   /** Defaults to an asynchronous stdout writer. */
   readonly destination?: DestinationStream;
+  /**
+   * Several processes share this stdout (a supervisor's workers): every write(2) carries whole lines and at most
+   * PIPE_BUF bytes, which the kernel writes to a pipe in one piece, so no two processes' lines interleave.
+   */
+  readonly sharedStdout?: boolean;
 }
+
+/** POSIX guarantees at least 512; Linux's is 4096. A write of up to this many bytes to a pipe is never split. */
+export const PIPE_BUF = 4096;
 
 /** Entries the access log hands to pino at once. */
 export const ACCESS_LOG_BATCH = 32;
@@ -33,7 +41,13 @@ function timestamp(): string {
 
 export function createLogger(options: LoggerOptions): Logger {
   // Buffered up to 4 KiB per write(2), and flushed every second so a quiet proxy's lines still show up promptly.
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 });
+  // Shared: sonic-boom starts a new chunk when a line would push the current one past maxWrite, so each write is
+  // whole lines of at most PIPE_BUF bytes (a single line longer than that is written alone and may be split).
+  const destination =
+    options.destination ??
+    (options.sharedStdout
+      ? pino.destination({ dest: 1, sync: false, minLength: PIPE_BUF / 2, maxWrite: PIPE_BUF, periodicFlush: 1000 })
+      : pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 }));
   return pino(
     {
       level: options.level,

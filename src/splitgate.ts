@@ -17,7 +17,7 @@ import { AccessLog, createLogger, type Logger } from './log.js';
 import { createMetrics, SeriesBook, type Metrics } from './metrics/metrics.js';
 import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
-import { isWebSocketUpgrade, replayAsRequest } from './proxy/upgrade.js';
+import { createProxyServer, drainProxy } from './proxy/proxy-listener.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
@@ -77,13 +77,7 @@ export class Splitgate {
     });
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
     const service = this.service;
-    const proxyServer = createServer({ keepAliveTimeout: 65_000 }, (req, res) => service.handle(req, res));
-    this.#proxyServer = proxyServer;
-    proxyServer.on('upgrade', (req, socket, head) => {
-      // node:http hands over every upgrade request; only WebSocket handshakes are upgrades here (see replayAsRequest).
-      if (isWebSocketUpgrade(req)) service.handleUpgrade(req, socket, head);
-      else replayAsRequest(proxyServer, req, socket, head);
-    });
+    this.#proxyServer = createProxyServer(service);
     this.#adminServer = createServer(
       createAdminHandler({
         metrics,
@@ -167,25 +161,9 @@ export class Splitgate {
   }
 
   async #drainAndClose(drainTimeoutMs: number): Promise<void> {
-    const service = this.service;
     this.#watcher?.close();
     this.rollouts.stop();
-    service.startDraining();
-    const closed = new Promise<void>((resolve) => this.#proxyServer.close(() => resolve()));
-    this.#proxyServer.closeIdleConnections();
-    const inFlight = service.inFlight;
-    let timer: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([
-      service.idle().then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), drainTimeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!drained) this.logger.warn({ inFlight: service.inFlight, drainTimeoutMs }, 'drain timeout: closing remaining connections');
-    this.#proxyServer.closeAllConnections();
-    service.closeUpgraded();
-    await closed;
+    const { drained, inFlightAtStop: inFlight } = await drainProxy(this.#proxyServer, this.service, drainTimeoutMs, this.logger);
     this.mirrors.abortCopies();
     await this.pools.close();
     await this.mirrors.close();

@@ -32,7 +32,19 @@ export interface AdminContext {
   readonly ready: () => boolean;
   readonly startedAt: number;
   readonly rollouts?: RolloutManager;
+  /** Set in a supervisor (`workers` > 1): its workers, and how they share the proxy port. */
+  readonly workers?: WorkersView;
 }
+
+export interface WorkersView {
+  readonly listening: 'reusePort' | 'cluster';
+  /** Brings the workers' counters in (bounded wait, never fails): before /metrics, /status and /diffs. */
+  collect(): Promise<void>;
+  status(): unknown[];
+}
+
+/** Reads that show traffic counters, which in a supervisor live in the workers until collected. */
+const COUNTED_READS = new Set(['/metrics', '/status', '/diffs', '/diffs/summary']);
 
 const MAX_BODY_BYTES = 64 * 1024;
 /**
@@ -123,6 +135,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
 
 async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
   const path = url.pathname;
+  if (context.workers && COUNTED_READS.has(path)) await context.workers.collect();
   switch (path) {
     case '/':
       res.writeHead(200, {
@@ -193,6 +206,7 @@ function statusOf(context: AdminContext): unknown {
     uptimeSeconds: Math.round((now - context.startedAt) / 1000),
     lastReloadError: controller.lastReloadError,
     stateError: controller.stateError,
+    ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status() } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,
     routes: active.table.routes.map((route, index) => {
       const config = active.config.routes[index];

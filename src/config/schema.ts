@@ -505,8 +505,23 @@ export const configSchema = z
       .default({}),
     /** Watch the config file and reload it when it changes (SIGHUP and POST /reload work either way). */
     watch: z.boolean().default(true),
+    /**
+     * Proxy processes: 1 is a single process; N > 1 (or `auto`, one per available core) runs a supervisor that owns
+     * the admin API and the state, and N workers that serve the proxy listener. Read at start only.
+     */
+    workers: z
+      .union([
+        z.number().int('must be a whole number, or "auto"').min(1, 'must be at least 1, or "auto"').max(256, 'must be at most 256'),
+        z.literal('auto', { errorMap: () => ({ message: 'must be a whole number from 1 to 256, or "auto"' }) }),
+      ])
+      .default(1),
   })
   .strict();
+
+/** The number of proxy processes `workers` asks for on this machine. */
+export function resolveWorkers(workers: Config['workers'], availableParallelism: () => number): number {
+  return workers === 'auto' ? Math.max(1, availableParallelism()) : workers;
+}
 
 export type RawConfig = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -45,6 +45,29 @@ export interface ControllerDeps {
   readonly events: EventLog;
   readonly stateFile: StateFile | null;
   readonly logger: Logger;
+  /**
+   * Where a new table goes besides this process's store: with `workers` > 1, the supervisor's channel to its
+   * workers. A change returns only once the publisher says every live worker has it in force.
+   */
+  readonly publisher?: TablePublisher;
+}
+
+/** Everything a worker needs to compile the same table with `activateTable`. */
+export interface TableGeneration {
+  readonly generation: number;
+  readonly config: Config;
+  readonly runtime: RuntimeOverrides;
+}
+
+export interface Delivery {
+  /** Workers that have the generation in force. */
+  readonly acknowledged: number;
+  /** Workers that did not confirm it in time; they are being restarted (and get the table in force at start). */
+  readonly unacknowledged: ReadonlyArray<{ readonly worker: number; readonly pid: number | null }>;
+}
+
+export interface TablePublisher {
+  publish(generation: TableGeneration): Promise<Delivery>;
 }
 
 export interface ChangeResult {
@@ -55,6 +78,8 @@ export interface ChangeResult {
   readonly generation: number;
   /** Set when the change is in force but could not be written to the state file. */
   readonly warning?: string;
+  /** With workers: which of them confirmed the new table. */
+  readonly workers?: Delivery;
 }
 
 export interface ReloadOutcome {
@@ -63,6 +88,7 @@ export interface ReloadOutcome {
   readonly hash: string;
   readonly errors?: readonly string[];
   readonly warnings?: readonly string[];
+  readonly workers?: Delivery;
 }
 
 export class Controller {
@@ -72,6 +98,7 @@ export class Controller {
   #configHash: string;
   #state: RuntimeState = emptyState();
   #generation = 0;
+  #runtime: RuntimeOverrides = { weights: {}, killed: new Set() };
   #lastReloadError: { time: string; errors: readonly string[] } | null = null;
   #stateError: string | null = null;
   #adminBound: ListenAddress | null = null;
@@ -119,6 +146,11 @@ export class Controller {
 
   get runtimeState(): Readonly<RuntimeState> {
     return this.#state;
+  }
+
+  /** The table in force, as a worker compiles it. */
+  get tableGeneration(): TableGeneration {
+    return { generation: this.#generation, config: this.#config, runtime: this.#runtime };
   }
 
   /** Reads the persisted runtime state and builds the first table. */
@@ -229,22 +261,27 @@ export class Controller {
       const errors = error instanceof ConfigError ? error.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)) : [(error as Error).message];
       return this.#rejectReload(actor, errors);
     }
-    return this.applyConfig(next, actor);
+    const { outcome, delivery } = this.#applyConfig(next, actor);
+    return delivery === null ? outcome : { ...outcome, workers: await delivery };
   }
 
   applyConfig(next: Config, actor: string): ReloadOutcome {
+    return this.#applyConfig(next, actor).outcome;
+  }
+
+  #applyConfig(next: Config, actor: string): { outcome: ReloadOutcome; delivery: Promise<Delivery> | null } {
     const previous = this.#config;
     const weakened = weakenedAdminRules(this.adminListen, next);
-    if (weakened.length > 0) return this.#rejectReload(actor, weakened);
+    if (weakened.length > 0) return { outcome: this.#rejectReload(actor, weakened), delivery: null };
     const warnings = restartOnlyChanges(previous, next);
     const hash = hashConfig(next);
     if (hash === this.#configHash) {
-      return { ok: true, generation: this.#generation, hash, warnings: ['config unchanged'] };
+      return { outcome: { ok: true, generation: this.#generation, hash, warnings: ['config unchanged'] }, delivery: null };
     }
     const retired = this.#deps.pools.update(next);
     this.#config = next;
     this.#configHash = hash;
-    this.#swap(this.#build());
+    const delivery = this.#swap(this.#build());
     this.#lastReloadError = null;
     for (const listener of this.#configListeners) listener(next);
     // Pools that left finish their in-flight requests, then close (undici's close waits for them).
@@ -258,7 +295,7 @@ export class Controller {
       ...(warnings.length ? { message: warnings.join('; ') } : {}),
     });
     this.#deps.logger.info({ generation: this.#generation, hash, warnings }, 'config reloaded');
-    return { ok: true, generation: this.#generation, hash, ...(warnings.length ? { warnings } : {}) };
+    return { outcome: { ok: true, generation: this.#generation, hash, ...(warnings.length ? { warnings } : {}) }, delivery };
   }
 
   // internals -------------------------------------------------------------------------------------------------
@@ -287,22 +324,30 @@ export class Controller {
     if (Object.keys(entry).length === 0) delete next.routes[routeName];
     this.#state = next;
     // State that does not change routing (a rollout's bookkeeping) is saved without building a new table.
-    if (routingChanged) this.#swap(this.#build());
+    const delivery = routingChanged ? this.#swap(this.#build()) : null;
     const after = this.#routeView(routeName);
     if (audit) {
       this.#deps.events.record({ actor, action, route: routeName, before, after });
       this.#deps.logger.info({ actor, action, route: routeName, before, after }, 'runtime change');
     }
-    const result: ChangeResult = { route: routeName, ...after, generation: this.#generation };
+    const generation = this.#generation;
+    // Saved while the workers take the table; the call answers once both are done.
+    const saved = this.#save(routeName, action);
+    const result: ChangeResult = { route: routeName, ...after, generation, ...(delivery === null ? {} : { workers: await delivery }) };
+    const warning = await saved;
+    return warning === null ? result : { ...result, warning };
+  }
+
+  /** Persists the runtime state; a failure is a warning (the change is in force), not an error. */
+  async #save(routeName: string, action: string): Promise<string | null> {
     const file = this.#deps.stateFile;
-    if (file === null) return result;
+    if (file === null) return null;
     try {
       await file.save(this.#state);
-      return result;
+      return null;
     } catch (error) {
-      const warning = `in force, but not saved to ${file.path}: ${(error as Error).message}`;
       this.#deps.logger.error({ route: routeName, action, error: (error as Error).message }, 'runtime state not saved');
-      return { ...result, warning };
+      return `in force, but not saved to ${file.path}: ${(error as Error).message}`;
     }
   }
 
@@ -320,15 +365,18 @@ export class Controller {
       if (entry.killed) killed.add(name);
     }
     const runtime: RuntimeOverrides = { weights, killed };
+    this.#runtime = runtime;
     const table = activateTable(this.#config, this.#generation, runtime, this.#deps.pools, this.#deps.metrics, this.#deps.mirror, this.#deps.series);
     this.#deps.metrics.configInfo.reset();
     this.#deps.metrics.configInfo.set({ generation: String(this.#generation), hash: this.#configHash }, 1);
     return table;
   }
 
-  #swap(next: ActiveTable): void {
+  /** In force here at once; the publisher's delivery (null without workers) says when the workers have it. */
+  #swap(next: ActiveTable): Promise<Delivery> | null {
     if (this.#store === null) throw new Error('controller is not attached to a table store');
     this.#store.swap(next);
+    return this.#deps.publisher?.publish({ generation: next.generation, config: next.config, runtime: this.#runtime }) ?? null;
   }
 }
 

@@ -1,0 +1,51 @@
+/**
+ * The messages between a supervisor and its workers over node:cluster's IPC channel (serialization "advanced", so
+ * a config and a runtime Set cross as they are). Nothing here is per request: tables go down when the supervisor
+ * changes them, acks and counters come up.
+ */
+import type { TableGeneration } from '../control/controller.js';
+
+export interface ListenPlan {
+  readonly host: string;
+  readonly port: number;
+  /** Bind the port in the worker with SO_REUSEPORT (Node >= 22.12); otherwise node:cluster shares the primary's. */
+  readonly reusePort: boolean;
+}
+
+export type ToWorker =
+  /** First message: build the table, then listen. */
+  | { readonly type: 'init'; readonly table: TableGeneration; readonly listen: ListenPlan }
+  /** A new table to put in force; answered with `ack`. */
+  | { readonly type: 'table'; readonly table: TableGeneration }
+  /** Counters wanted now (a scrape or a rollout window); answered with `collected`. */
+  | { readonly type: 'collect'; readonly seq: number }
+  /** Stop accepting, finish in-flight exchanges within `timeoutMs`, exit 0. */
+  | { readonly type: 'drain'; readonly timeoutMs: number };
+
+export interface WorkerCounters {
+  /** Responses this worker has counted since it started. */
+  readonly requests: number;
+}
+
+export type FromWorker =
+  /** The worker listens for messages (anything sent before is lost): the supervisor sends `init`. */
+  | { readonly type: 'ready' }
+  | { readonly type: 'listening'; readonly port: number; readonly generation: number }
+  | { readonly type: 'ack'; readonly generation: number }
+  | { readonly type: 'collected'; readonly seq: number; readonly counters: WorkerCounters }
+  /** The worker cannot serve (bad table, listen error); it exits after sending this. */
+  | { readonly type: 'failed'; readonly message: string };
+
+export function isFromWorker(message: unknown): message is FromWorker {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string';
+}
+
+/** Node >= 22.12 (and 23.1+) accepts `reusePort` in `server.listen`. */
+export function supportsReusePort(version: string = process.versions.node): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+export function isToWorker(message: unknown): message is ToWorker {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string';
+}

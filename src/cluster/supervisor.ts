@@ -1,0 +1,204 @@
+/**
+ * `workers` > 1: this process is the supervisor, the machine's only state authority. It owns the admin listener,
+ * the config file and its watcher, the state file, the controller, the rollout runners and the event log; its
+ * workers (worker.ts) own the proxy listener and the data path. Every table the controller builds is pushed to
+ * the workers through the WorkerPool, and a change returns once each live worker confirmed it.
+ */
+import cluster from 'node:cluster';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { Registry } from 'prom-client';
+import { createAdminHandler } from '../admin/admin-server.js';
+import type { Config } from '../config/schema.js';
+import { ConfigWatcher } from '../control/config-watcher.js';
+import { Controller, type ReloadOutcome } from '../control/controller.js';
+import { EventLog } from '../control/event-log.js';
+import { StateFile } from '../control/state-file.js';
+import { createLogger, type Logger } from '../log.js';
+import { createMetrics, SeriesBook } from '../metrics/metrics.js';
+import { MirrorBook } from '../mirror/mirror-records.js';
+import { listenOn } from '../proxy/proxy-listener.js';
+import { UpstreamPools } from '../proxy/upstream-pools.js';
+import { RolloutManager } from '../rollout/rollout-manager.js';
+import { TableStore } from '../state/table-store.js';
+import { supportsReusePort } from './ipc.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface SupervisorOptions {
+  readonly config: Config;
+  readonly configPath: string;
+  readonly workers: number;
+  /** Worker entry point and its arguments (the CLI's own: a worker runs `bin.js` and sees `cluster.isWorker`). */
+  readonly exec: string;
+  readonly args: readonly string[];
+}
+
+export class Supervisor {
+  readonly logger: Logger;
+  readonly controller: Controller;
+  readonly events: EventLog;
+  readonly workers: WorkerPool;
+  readonly #rollouts: RolloutManager;
+  readonly #pools: UpstreamPools;
+  readonly #mirrors: MirrorBook;
+  readonly #admin: Server;
+  readonly #store: TableStore;
+  #watcher: ConfigWatcher | null = null;
+  #ready = false;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(parts: {
+    logger: Logger;
+    controller: Controller;
+    events: EventLog;
+    workers: WorkerPool;
+    rollouts: RolloutManager;
+    pools: UpstreamPools;
+    mirrors: MirrorBook;
+    admin: Server;
+    store: TableStore;
+  }) {
+    this.logger = parts.logger;
+    this.controller = parts.controller;
+    this.events = parts.events;
+    this.workers = parts.workers;
+    this.#rollouts = parts.rollouts;
+    this.#pools = parts.pools;
+    this.#mirrors = parts.mirrors;
+    this.#admin = parts.admin;
+    this.#store = parts.store;
+  }
+
+  static async start(options: SupervisorOptions): Promise<Supervisor> {
+    const config = options.config;
+    const logger = createLogger({ level: config.log.level, sharedStdout: true }).child({ role: 'supervisor' });
+    const metrics = createMetrics(new Registry());
+    // The supervisor compiles every table too (for /status and the rollout runners); its pools never carry traffic.
+    const pools = new UpstreamPools();
+    pools.update(config);
+    const mirrors = new MirrorBook(metrics);
+    const series = new SeriesBook(metrics);
+    const events = new EventLog();
+    const reusePort = supportsReusePort();
+    // Port 0 becomes one real port first: with reusePort every worker binds it itself, and node:cluster would give
+    // a replacement worker a new random port once the shared handle closed with the last worker.
+    const port = config.listen.port === 0 ? await freePort(config.listen.host) : config.listen.port;
+    let controller: Controller | null = null;
+    const workers = new WorkerPool({
+      count: options.workers,
+      listen: { host: config.listen.host, port, reusePort },
+      current: () => controller!.tableGeneration,
+      events,
+      logger,
+    });
+    controller = new Controller({
+      config,
+      configPath: options.configPath,
+      pools,
+      metrics,
+      series,
+      mirror: { book: mirrors, logger, random: Math.random },
+      events,
+      stateFile: config.state.file === false ? null : new StateFile(resolve(config.state.file)),
+      logger,
+      publisher: workers,
+    });
+    const store = new TableStore(await controller.initialTable());
+    controller.attach(store);
+    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date() });
+    controller.onConfigApplied((next) => {
+      logger.level = next.log.level;
+      rollouts.sync(next).catch((error: unknown) => logger.error({ err: error }, 'rollout sync failed'));
+    });
+    let instance: Supervisor | null = null;
+    const admin = createServer(
+      createAdminHandler({
+        metrics,
+        store,
+        mirrors,
+        events,
+        controller,
+        series,
+        rollouts,
+        ready: () => instance !== null && instance.#ready,
+        startedAt: Date.now(),
+        workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status() },
+      }),
+    );
+    instance = new Supervisor({ logger, controller, events, workers, rollouts, pools, mirrors, admin, store });
+    cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
+    try {
+      await workers.start();
+      await listenOn(admin, { host: config.admin.listen.host, port: config.admin.listen.port });
+      controller.adminBoundTo(boundAddress(admin));
+    } catch (error) {
+      admin.close();
+      await workers.drain(0);
+      await pools.close();
+      throw error;
+    }
+    instance.#ready = true;
+    await rollouts.sync(config);
+    if (config.watch) {
+      instance.#watcher = new ConfigWatcher(options.configPath, () => {
+        instance.reload('file-watch').catch(() => undefined);
+      });
+    }
+    events.record({ actor: 'splitgate', action: 'start', after: { generation: store.current.generation, hash: controller.configHash, workers: options.workers } });
+    const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host.includes(':') ? `[${config.listen.host === '::' ? '::1' : config.listen.host}]` : config.listen.host;
+    logger.info(
+      {
+        listen: `http://${host}:${workers.port}`,
+        admin: boundAddress(admin).url,
+        workers: options.workers,
+        listening: workers.listening,
+        generation: store.current.generation,
+        hash: controller.configHash,
+      },
+      'splitgate listening',
+    );
+    return instance;
+  }
+
+  reload(actor: string): Promise<ReloadOutcome> {
+    return this.controller.reload(actor);
+  }
+
+  /** Every worker drains (bounded by the drain timeout), then the admin listener closes. */
+  stop(drainTimeoutMs = this.#store.current.config.shutdown.drainTimeout): Promise<void> {
+    this.#stopping ??= this.#stop(drainTimeoutMs);
+    return this.#stopping;
+  }
+
+  async #stop(drainTimeoutMs: number): Promise<void> {
+    this.#ready = false;
+    this.#watcher?.close();
+    this.#rollouts.stop();
+    await this.workers.drain(drainTimeoutMs);
+    await this.#pools.close();
+    await this.#mirrors.close();
+    this.#admin.closeAllConnections();
+    await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
+    this.logger.info('splitgate stopped');
+  }
+}
+
+/** A port free on `host` now, for workers that each bind it with SO_REUSEPORT. */
+async function freePort(host: string): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host, port: 0, exclusive: true }, () => resolve());
+  });
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+function boundAddress(server: Server): { host: string; port: number; url: string } {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const clientHost = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
+  return { host: address.address, port: address.port, url: `http://${clientHost}:${address.port}` };
+}

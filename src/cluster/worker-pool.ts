@@ -1,0 +1,265 @@
+/**
+ * The supervisor's workers: forks them (node:cluster, for the IPC channel), hands each the table in force and
+ * where to listen, pushes every new table and waits for the acks (the TablePublisher behind the Controller),
+ * replaces a worker that exits, and drains them all on stop.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Delivery, TableGeneration, TablePublisher } from '../control/controller.js';
+import type { EventLog } from '../control/event-log.js';
+import type { Logger } from '../log.js';
+import { isFromWorker, type FromWorker, type ListenPlan, type ToWorker, type WorkerCounters } from './ipc.js';
+
+/** How long a routing change waits for every worker's ack before it names the laggards and restarts them. */
+export const ACK_TIMEOUT_MS = 2_000;
+/** How long a scrape waits for the workers' counters; a slow worker is left out, the scrape never fails. */
+export const COLLECT_TIMEOUT_MS = 200;
+/** A worker that dies sooner than this after its start is restarted after this long, so a crash loop cannot spin. */
+const CRASH_LOOP_MS = 1_000;
+const START_TIMEOUT_MS = 10_000;
+
+export interface WorkerPoolOptions {
+  readonly count: number;
+  readonly listen: ListenPlan;
+  /** The table in force, for a worker that starts (or restarts). */
+  readonly current: () => TableGeneration;
+  readonly events: EventLog;
+  readonly logger: Logger;
+  readonly ackTimeoutMs?: number;
+}
+
+export interface WorkerStatus {
+  readonly slot: number;
+  readonly pid: number | null;
+  readonly generation: number;
+  readonly listening: boolean;
+  readonly restarts: number;
+  readonly requests: number;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | null;
+  pid: number | null;
+  /** Highest generation the worker confirmed (its `listening` counts as confirming the table it started with). */
+  generation: number;
+  listening: boolean;
+  startedAt: number;
+  restarts: number;
+  counters: WorkerCounters;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+export class WorkerPool implements TablePublisher {
+  readonly #options: WorkerPoolOptions;
+  readonly #slots: Slot[];
+  readonly #listen: { host: string; port: number; reusePort: boolean };
+  /** Called whenever a worker confirms a generation, listens or leaves: pending deliveries re-check. */
+  readonly #progress = new Set<() => void>();
+  readonly #collectWaiters = new Map<number, () => void>();
+  #collectSeq = 0;
+  #stopping = false;
+  #firstListen: { resolve: () => void; reject: (error: Error) => void } | null = null;
+
+  constructor(options: WorkerPoolOptions) {
+    this.#options = options;
+    this.#listen = { ...options.listen };
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({
+      index,
+      worker: null,
+      pid: null,
+      generation: 0,
+      listening: false,
+      startedAt: 0,
+      restarts: 0,
+      counters: { requests: 0 },
+      restartTimer: null,
+    }));
+  }
+
+  get listening(): 'reusePort' | 'cluster' {
+    return this.#listen.reusePort ? 'reusePort' : 'cluster';
+  }
+
+  /** The proxy port every worker serves. */
+  get port(): number {
+    return this.#listen.port;
+  }
+
+  /** Forks every worker and resolves once all of them listen; rejects if one cannot (a port in use, say). */
+  start(): Promise<void> {
+    cluster.on('exit', (worker, code, signal) => this.#exited(worker, code, signal));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`workers did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      this.#firstListen = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      // One first: a port already in use fails the start once, not N times.
+      this.#fork(this.#slots[0]);
+    });
+  }
+
+  async publish(table: TableGeneration): Promise<Delivery> {
+    const message: ToWorker = { type: 'table', table };
+    const targets = this.#slots.filter((slot) => slot.worker !== null);
+    for (const slot of targets) this.#send(slot, message);
+    const confirmed = (slot: Slot): boolean => slot.generation >= table.generation;
+    // A slot whose worker exits meanwhile is done: its replacement starts from the table in force.
+    const waiting = (): Slot[] => targets.filter((slot) => slot.worker !== null && !confirmed(slot));
+    if (waiting().length > 0) {
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (waiting().length > 0) return;
+          done();
+        };
+        const done = (): void => {
+          clearTimeout(timer);
+          this.#progress.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(done, this.#options.ackTimeoutMs ?? ACK_TIMEOUT_MS);
+        this.#progress.add(check);
+      });
+    }
+    const late = waiting();
+    for (const slot of late) {
+      this.#options.logger.error({ slot: slot.index, pid: slot.pid, generation: table.generation }, 'worker did not confirm the new table: restarting it');
+      slot.worker?.process.kill('SIGKILL');
+    }
+    return {
+      acknowledged: targets.filter(confirmed).length,
+      unacknowledged: late.map((slot) => ({ worker: slot.index, pid: slot.pid })),
+    };
+  }
+
+  /** Asks every listening worker for its counters; resolves when all answered or after `timeoutMs`. */
+  async collect(timeoutMs = COLLECT_TIMEOUT_MS): Promise<void> {
+    const seq = ++this.#collectSeq;
+    const asked = this.#slots.filter((slot) => slot.listening);
+    if (asked.length === 0) return;
+    let left = asked.length;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, timeoutMs);
+      function finish(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#collectWaiters.set(seq, () => {
+        if (--left === 0) finish();
+      });
+      for (const slot of asked) this.#send(slot, { type: 'collect', seq });
+    });
+    this.#collectWaiters.delete(seq);
+  }
+
+  status(): WorkerStatus[] {
+    return this.#slots.map((slot) => ({
+      slot: slot.index,
+      pid: slot.pid,
+      generation: slot.generation,
+      listening: slot.listening,
+      restarts: slot.restarts,
+      requests: slot.counters.requests,
+    }));
+  }
+
+  /** Every worker drains (stops accepting, finishes in flight within `timeoutMs`) and exits; stragglers are killed. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    const running = this.#slots.filter((slot) => slot.worker !== null);
+    for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+    const exits = running.map((slot) => new Promise<void>((resolve) => (slot.worker!.isDead() ? resolve() : slot.worker!.once('exit', () => resolve()))));
+    for (const slot of running) this.#send(slot, { type: 'drain', timeoutMs });
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all(exits).then(() => true);
+    const inTime = await Promise.race([all, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs + 2_000)))]);
+    clearTimeout(timer);
+    if (!inTime) {
+      for (const slot of running) if (slot.worker !== null && !slot.worker.isDead()) slot.worker.process.kill('SIGKILL');
+      await all;
+    }
+  }
+
+  #fork(slot: Slot): void {
+    slot.restartTimer = null;
+    const worker = cluster.fork();
+    slot.worker = worker;
+    slot.pid = worker.process.pid ?? null;
+    slot.generation = 0;
+    slot.listening = false;
+    slot.startedAt = Date.now();
+    slot.counters = { requests: 0 };
+    worker.on('message', (message: unknown) => {
+      if (isFromWorker(message)) this.#received(slot, worker, message);
+    });
+    // An IPC error (the worker died mid-send) shows up as its exit; nothing to do here.
+    worker.on('error', () => undefined);
+  }
+
+  #received(slot: Slot, worker: Worker, message: FromWorker): void {
+    if (slot.worker !== worker) return;
+    switch (message.type) {
+      case 'ready':
+        // The table in force now: a change published before this worker was ready is in it.
+        this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen } });
+        return;
+      case 'listening': {
+        slot.listening = true;
+        slot.generation = Math.max(slot.generation, message.generation);
+        this.#options.events.record({ actor: 'supervisor', action: 'worker.started', after: { worker: slot.index, pid: slot.pid, generation: message.generation } });
+        this.#options.logger.info({ slot: slot.index, pid: slot.pid, port: message.port }, 'worker listening');
+        if (this.#firstListen !== null) {
+          if (slot.index === 0) for (const other of this.#slots.slice(1)) this.#fork(other);
+          if (this.#slots.every((s) => s.listening)) {
+            this.#firstListen.resolve();
+            this.#firstListen = null;
+          }
+        }
+        break;
+      }
+      case 'ack':
+        slot.generation = Math.max(slot.generation, message.generation);
+        break;
+      case 'collected':
+        slot.counters = message.counters;
+        this.#collectWaiters.get(message.seq)?.();
+        return;
+      case 'failed':
+        this.#options.logger.error({ slot: slot.index, pid: slot.pid, error: message.message }, 'worker failed');
+        if (this.#firstListen !== null) {
+          this.#firstListen.reject(new Error(message.message));
+          this.#firstListen = null;
+        }
+        return;
+    }
+    for (const check of [...this.#progress]) check();
+  }
+
+  #exited(worker: Worker, code: number | null, signal: string | null): void {
+    const slot = this.#slots.find((s) => s.worker === worker);
+    if (slot === undefined) return;
+    const lived = Date.now() - slot.startedAt;
+    slot.worker = null;
+    slot.listening = false;
+    for (const check of [...this.#progress]) check();
+    if (this.#stopping) return;
+    this.#options.events.record({ actor: 'supervisor', action: 'worker.exit', after: { worker: slot.index, pid: slot.pid, code, signal } });
+    this.#options.logger.warn({ slot: slot.index, pid: slot.pid, code, signal }, 'worker exited: starting a replacement');
+    if (this.#firstListen !== null) return;
+    slot.restarts++;
+    if (lived < CRASH_LOOP_MS) slot.restartTimer = setTimeout(() => this.#fork(slot), CRASH_LOOP_MS);
+    else this.#fork(slot);
+  }
+
+  #send(slot: Slot, message: ToWorker): void {
+    const worker = slot.worker;
+    if (worker === null || !worker.isConnected()) return;
+    worker.send(message, undefined, () => undefined);
+  }
+}

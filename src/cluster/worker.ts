@@ -1,0 +1,180 @@
+/**
+ * A worker of a supervisor (`workers` > 1): the proxy listener and the data path, nothing else. It holds a
+ * read-only copy of the table the supervisor decided, compiled here with `activateTable` from the generation the
+ * supervisor sends, and never decides state. It leaves when told to drain, on SIGTERM/SIGINT, or when the
+ * supervisor goes away (the IPC channel disconnects).
+ */
+import cluster from 'node:cluster';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import type { Config } from '../config/schema.js';
+import { hashConfig, type TableGeneration } from '../control/controller.js';
+import { AccessLog, createLogger, type Logger } from '../log.js';
+import { createMetrics, SeriesBook } from '../metrics/metrics.js';
+import { MirrorBook } from '../mirror/mirror-records.js';
+import { createProxyServer, drainProxy, listenOn } from '../proxy/proxy-listener.js';
+import { ProxyService } from '../proxy/service.js';
+import { UpstreamPools } from '../proxy/upstream-pools.js';
+import { activateTable, TableStore, type MirrorDeps } from '../state/table-store.js';
+import { isToWorker, type FromWorker, type ListenPlan, type ToWorker } from './ipc.js';
+
+class ProxyWorker {
+  readonly #logger: Logger;
+  readonly #metrics = createMetrics(new Registry());
+  readonly #pools = new UpstreamPools();
+  readonly #series: SeriesBook;
+  readonly #mirrors: MirrorBook;
+  readonly #mirrorDeps: MirrorDeps;
+  readonly #store: TableStore;
+  readonly #accessLog: AccessLog;
+  readonly #service: ProxyService;
+  readonly #server: Server;
+  #configHash: string;
+  #stopping: Promise<void> | null = null;
+
+  constructor(table: TableGeneration, logger: Logger) {
+    this.#logger = logger;
+    this.#series = new SeriesBook(this.#metrics);
+    this.#mirrors = new MirrorBook(this.#metrics);
+    this.#mirrorDeps = { book: this.#mirrors, logger, random: Math.random };
+    this.#pools.update(table.config);
+    this.#configHash = hashConfig(table.config);
+    this.#store = new TableStore(this.#activate(table));
+    this.#accessLog = new AccessLog(logger, table.config.log.accessLog);
+    this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog });
+    this.#server = createProxyServer(this.#service);
+  }
+
+  get generation(): number {
+    return this.#store.current.generation;
+  }
+
+  async listen(plan: ListenPlan): Promise<number> {
+    // exclusive: the worker binds the port itself (SO_REUSEPORT) instead of asking the primary for a shared handle.
+    await listenOn(this.#server, plan.reusePort ? { host: plan.host, port: plan.port, reusePort: true, exclusive: true } : { host: plan.host, port: plan.port });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Puts a newer generation in force; an older or repeated one (a restart's init racing a change) is ignored. */
+  apply(table: TableGeneration): void {
+    if (table.generation <= this.#store.current.generation) return;
+    const hash = hashConfig(table.config);
+    const configChanged = hash !== this.#configHash;
+    const retired = configChanged ? this.#pools.update(table.config) : [];
+    this.#store.swap(this.#activate(table));
+    this.#configHash = hash;
+    if (configChanged) this.#configure(table.config);
+    for (const upstream of retired) upstream.pool.close().catch(() => undefined);
+  }
+
+  counters(): { requests: number } {
+    let requests = 0;
+    for (const series of this.#series.all()) requests += series.durationCount;
+    return { requests };
+  }
+
+  stop(timeoutMs: number): Promise<void> {
+    this.#stopping ??= this.#drain(timeoutMs);
+    return this.#stopping;
+  }
+
+  async #drain(timeoutMs: number): Promise<void> {
+    const result = await drainProxy(this.#server, this.#service, timeoutMs, this.#logger);
+    this.#mirrors.abortCopies();
+    await this.#pools.close();
+    await this.#mirrors.close();
+    this.#accessLog.flush();
+    this.#logger.info(result, 'worker stopped');
+  }
+
+  #activate(table: TableGeneration) {
+    return activateTable(table.config, table.generation, table.runtime, this.#pools, this.#metrics, this.#mirrorDeps, this.#series);
+  }
+
+  #configure(config: Config): void {
+    this.#accessLog.configure(config.log.accessLog);
+    this.#logger.level = config.log.level;
+  }
+}
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message);
+}
+
+/** The worker's life: wait for `init`, serve, answer the supervisor, drain. Resolves with the exit code. */
+export function runWorker(): Promise<number> {
+  const id = cluster.worker?.id ?? 0;
+  const logger = createLogger({ level: 'info', sharedStdout: true }).child({ worker: id });
+  let worker: ProxyWorker | null = null;
+  let defaultDrainMs = 10_000;
+  return new Promise<number>((resolve) => {
+    const leave = (timeoutMs: number, why: string): void => {
+      if (worker === null) {
+        resolve(0);
+        return;
+      }
+      logger.info({ why }, 'worker draining');
+      worker.stop(timeoutMs).then(
+        () => {
+          logger.flush();
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'worker stop failed');
+          resolve(1);
+        },
+      );
+    };
+    const fail = (message: string): void => {
+      logger.error({ error: message }, 'worker cannot serve');
+      send({ type: 'failed', message });
+      logger.flush();
+      resolve(1);
+    };
+    process.on('message', (message: unknown) => {
+      if (!isToWorker(message)) return;
+      const msg: ToWorker = message;
+      switch (msg.type) {
+        case 'init': {
+          try {
+            logger.level = msg.table.config.log.level;
+            defaultDrainMs = msg.table.config.shutdown.drainTimeout;
+            const created = new ProxyWorker(msg.table, logger);
+            worker = created;
+            created.listen(msg.listen).then(
+              (port) => send({ type: 'listening', port, generation: created.generation }),
+              (error: unknown) => fail(`cannot listen on ${msg.listen.host}:${msg.listen.port}: ${(error as Error).message}`),
+            );
+          } catch (error) {
+            fail((error as Error).message);
+          }
+          return;
+        }
+        case 'table':
+          try {
+            worker?.apply(msg.table);
+            defaultDrainMs = msg.table.config.shutdown.drainTimeout;
+            send({ type: 'ack', generation: worker?.generation ?? msg.table.generation });
+          } catch (error) {
+            // No ack: the supervisor restarts this worker, which then starts from the table in force.
+            logger.error({ err: error, generation: msg.table.generation }, 'worker could not apply the table');
+          }
+          return;
+        case 'collect':
+          send({ type: 'collected', seq: msg.seq, counters: worker?.counters() ?? { requests: 0 } });
+          return;
+        case 'drain':
+          leave(msg.timeoutMs, 'supervisor');
+          return;
+      }
+    });
+    // The supervisor is gone (crashed, SIGKILLed): nobody will push tables or restart us; finish and leave.
+    process.on('disconnect', () => leave(defaultDrainMs, 'supervisor gone'));
+    process.once('SIGTERM', () => leave(defaultDrainMs, 'SIGTERM'));
+    process.once('SIGINT', () => leave(defaultDrainMs, 'SIGINT'));
+    // A terminal's SIGHUP reaches the whole process group; reloading is the supervisor's job.
+    process.on('SIGHUP', () => undefined);
+    send({ type: 'ready' });
+  });
+}
