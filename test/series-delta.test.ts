@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ResponseDifference } from '../src/diff/response-diff.js';
 import { createMetrics, SeriesBook, type ClientTimeoutKind, type Metrics, type UpstreamErrorKind } from '../src/metrics/metrics.js';
 import { RollingWindow, SLOTS, type WindowTraffic } from '../src/metrics/rolling-window.js';
-import { applyDeltas, isEmptyDelta, MAX_STORED_PER_TAKE, takeDeltas, type CounterDeltas } from '../src/metrics/series-delta.js';
+import { applyDeltas, isCounterDeltas, isEmptyDelta, MAX_STORED_PER_TAKE, takeDeltas, WorkerShare, type CounterDeltas } from '../src/metrics/series-delta.js';
 import { MirrorBook, type MirrorOutcome } from '../src/mirror/mirror-records.js';
 import type { DecisionReason } from '../src/routing/table.js';
 
@@ -173,13 +173,15 @@ describe('counter deltas from workers summed in the supervisor', () => {
     expect(next.series[0]).toMatchObject({ requests: [], clientTimeouts: [['send', 1]], duration: null, window: [] });
   });
 
-  it('ships a delta that survives structured clone as the same plain data', () => {
+  it('ships a delta that survives structured clone (and JSON) as the same plain data', () => {
     const worker = createBook();
     for (let n = 0; n < 70; n++) record(worker, n);
     const deltas = takeDeltas(worker.series, worker.mirrors, worker.metrics);
     const cloned = structuredClone(deltas);
     expect(cloned).toEqual(deltas);
-    expect(cloned.series[0].window[0].buckets).toBeInstanceOf(Float64Array);
+    expect(cloned.series[0].window[0].buckets).toHaveLength(14);
+    // process.send's default serialization is JSON: the same data must come through it too.
+    expect(JSON.parse(JSON.stringify(deltas))).toEqual(deltas);
   });
 
   it('ships a partial current second as its increase, and the supervisor adds the rest to the same second', () => {
@@ -242,5 +244,57 @@ describe('counter deltas from workers summed in the supervisor', () => {
     ]);
     expect(supervisor.mirrors.get('api')!.summary()).toMatchObject({ compared: 6, outcomes: { diff: 6 } });
     expect(MAX_STORED_PER_TAKE).toBeGreaterThanOrEqual(50);
+  });
+});
+
+describe('counter deltas over gaps and worker exits', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(START);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('ships every second of a long gap between takes, and a later take ships only newer seconds', () => {
+    const worker = createBook();
+    const supervisor = createBook();
+    const single = createBook();
+    let n = 0;
+    for (const gap of [0, 100, 3, 250]) {
+      const from = Date.now();
+      for (let second = 0; second <= gap; second += 7) {
+        vi.setSystemTime(from + second * 1000);
+        for (let k = 0; k < 9; k++, n++) {
+          record(worker, n);
+          record(single, n);
+        }
+      }
+      vi.setSystemTime(from + gap * 1000 + 500);
+      ship(worker, supervisor, Date.now());
+    }
+    expect(windows(supervisor, Date.now())).toEqual(windows(single, Date.now()));
+    expect(single.series.get('api', 'stable').window.snapshot(Date.now(), 60).requests).toBeGreaterThan(0);
+  });
+
+  it('withdraws the copies in flight of a worker that exited, and keeps its counts', () => {
+    const workers = [createBook(), createBook()];
+    const supervisor = createBook();
+    const shares = [new WorkerShare(), new WorkerShare()];
+    workers[0].mirrors.recordsFor('api', 5).trackInFlight(1);
+    workers[0].mirrors.recordsFor('api', 5).trackInFlight(1);
+    workers[0].mirrors.recordsFor('api', 5).count('sent');
+    workers[1].mirrors.recordsFor('api', 5).trackInFlight(1);
+    for (let i = 0; i < 2; i++) {
+      const deltas = structuredClone(takeDeltas(workers[i].series, workers[i].mirrors, workers[i].metrics));
+      expect(isCounterDeltas(deltas)).toBe(true);
+      applyDeltas(supervisor.series, supervisor.mirrors, supervisor.metrics, deltas);
+      shares[i].note(deltas);
+    }
+    expect(supervisor.mirrors.get('api')!.summary()).toMatchObject({ inFlight: 3, outcomes: { sent: 1 } });
+    shares[0].withdraw(supervisor.mirrors);
+    expect(supervisor.mirrors.get('api')!.summary()).toMatchObject({ inFlight: 1, outcomes: { sent: 1 } });
+    expect(isCounterDeltas({ series: [] })).toBe(false);
+    expect(isCounterDeltas(null)).toBe(false);
   });
 });

@@ -80,10 +80,18 @@ export class RollingWindow {
     }
   }
 
-  /** The slots of seconds from `fromSecond` on that hold any request (read-only views, valid until the next observe). */
-  slotsFrom(fromSecond: number): SlotCounts[] {
+  /** The slots of seconds `fromSecond` to `toSecond` that hold any request (read-only views, valid until the next observe). */
+  slotsBetween(fromSecond: number, toSecond: number): SlotCounts[] {
     const out: SlotCounts[] = [];
-    for (const slot of this.#slots) if (slot.second >= fromSecond && slot.requests > 0) out.push(slot);
+    if (toSecond - fromSecond + 1 >= SLOTS) {
+      for (const slot of this.#slots) if (slot.second >= fromSecond && slot.second <= toSecond && slot.requests > 0) out.push(slot);
+      return out;
+    }
+    // A few seconds (the usual take): look at their slots only.
+    for (let second = fromSecond; second <= toSecond; second++) {
+      const slot = this.#slots[second % SLOTS];
+      if (slot.second === second && slot.requests > 0) out.push(slot);
+    }
     return out;
   }
 

@@ -5,8 +5,8 @@
  * supervisor adds every worker's deltas into its own books, so its /metrics, /status, rollout windows and mirror
  * summaries cover the machine. Nothing here runs per request, and nothing in the hot path knows about it.
  *
- * Deltas are plain objects, arrays and Float64Arrays: they survive structured clone (process.send with
- * `serialization: 'advanced'`, or a worker_threads port). With JSON serialization the Float64Arrays would not.
+ * Deltas are plain objects, arrays, strings and finite numbers: they survive structured clone and JSON alike, so
+ * process.send works with either `serialization`.
  */
 import type { DecisionReason, Version } from '../routing/table.js';
 import type { MirrorBook, MirrorCountsDelta, MirrorOutcome, MirrorRecords } from '../mirror/mirror-records.js';
@@ -15,8 +15,8 @@ import { SLOTS, type SlotCounts } from './rolling-window.js';
 
 /** One second of one window, as counted by one worker since its previous take. */
 export interface SlotDelta extends SlotCounts {
-  readonly buckets: Float64Array;
-  readonly weightedBuckets: Float64Array;
+  readonly buckets: readonly number[];
+  readonly weightedBuckets: readonly number[];
 }
 
 export interface SeriesDelta {
@@ -27,7 +27,7 @@ export interface SeriesDelta {
   readonly decisions: ReadonlyArray<readonly [string, number]>;
   readonly upstreamErrors: ReadonlyArray<readonly [string, number]>;
   readonly clientTimeouts: ReadonlyArray<readonly [string, number]>;
-  readonly duration: { readonly buckets: Float64Array; readonly sum: number; readonly count: number } | null;
+  readonly duration: { readonly buckets: readonly number[]; readonly sum: number; readonly count: number } | null;
   /** Seconds of the rolling window touched since the previous take; the current one may be partial. */
   readonly window: readonly SlotDelta[];
 }
@@ -38,7 +38,7 @@ export interface MirrorDelta extends MirrorCountsDelta {
   readonly keep: number;
 }
 
-/** Everything a worker counted since its previous take; plain, structured-clone-able. */
+/** Everything a worker counted since its previous take; plain data (numbers, strings, arrays, objects). */
 export interface CounterDeltas {
   readonly series: readonly SeriesDelta[];
   readonly mirrors: readonly MirrorDelta[];
@@ -49,8 +49,9 @@ export const MAX_STORED_PER_TAKE = 100;
 
 /**
  * Seconds of window slots kept as shipped baselines behind the current second, so that a slot still being counted
- * (or reached again by a small wall-clock step back) ships only its increase. A step back of more than this
- * may lose that second's window counts (never the counters).
+ * (or reached again by a small wall-clock step back) ships only its increase; and seconds looked at ahead of it.
+ * A wall-clock step of more than this between observing and taking may lose those seconds' window counts (never
+ * the counters).
  */
 const WINDOW_SLACK_SECONDS = 5;
 
@@ -66,7 +67,7 @@ interface ShippedSeries {
   sum: number;
   count: number;
   /** Shipped slot totals by second, for seconds from `windowFrom` on. */
-  readonly slots: Map<number, SlotDelta>;
+  readonly slots: Map<number, ShippedSlot>;
   /** Slots of earlier seconds were shipped in full. */
   windowFrom: number;
 }
@@ -133,6 +134,49 @@ export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: M
   }
 }
 
+/** A shallow check of a message received over IPC, before applyDeltas trusts it. */
+export function isCounterDeltas(value: unknown): value is CounterDeltas {
+  if (typeof value !== 'object' || value === null) return false;
+  const { series, mirrors } = value as Partial<CounterDeltas>;
+  return Array.isArray(series) && Array.isArray(mirrors);
+}
+
+/**
+ * In the supervisor, one per worker: the gauge share that worker added (mirror copies in flight, by route), so
+ * that when it exits its share is withdrawn instead of counted as in flight forever. Counters stay, as
+ * Prometheus counters must.
+ */
+export class WorkerShare {
+  readonly #inFlight = new Map<string, number>();
+
+  /** Call with every delta applied from this worker. */
+  note(deltas: CounterDeltas): void {
+    for (const delta of deltas.mirrors) {
+      if (delta.inFlight !== 0) this.#inFlight.set(delta.route, (this.#inFlight.get(delta.route) ?? 0) + delta.inFlight);
+    }
+  }
+
+  /** The worker is gone, and its copies in flight with it. */
+  withdraw(mirrors: MirrorBook): void {
+    for (const [route, inFlight] of this.#inFlight) {
+      if (inFlight !== 0) mirrors.get(route)?.addCounts({ ...NOTHING_MIRRORED, inFlight: -inFlight });
+    }
+    this.#inFlight.clear();
+  }
+}
+
+const NOTHING_MIRRORED: MirrorCountsDelta = {
+  outcomes: [],
+  compared: 0,
+  matched: 0,
+  fields: [],
+  noise: [],
+  noiseSamples: 0,
+  inFlight: 0,
+  duration: null,
+  stored: [],
+};
+
 function takeSeries(series: VersionSeries, nowMs: number): SeriesDelta | null {
   let shipped = shippedSeries.get(series);
   if (shipped === undefined) {
@@ -177,7 +221,8 @@ function takeSeries(series: VersionSeries, nowMs: number): SeriesDelta | null {
 function takeWindow(series: VersionSeries, shipped: ShippedSeries, nowMs: number): SlotDelta[] {
   const nowSecond = Math.floor(nowMs / 1000);
   const out: SlotDelta[] = [];
-  for (const slot of series.window.slotsFrom(Math.max(shipped.windowFrom, nowSecond - SLOTS + 1))) {
+  const slots = series.window.slotsBetween(Math.max(shipped.windowFrom, nowSecond - SLOTS + 1), nowSecond + WINDOW_SLACK_SECONDS);
+  for (const slot of slots) {
     const before = shipped.slots.get(slot.second);
     // Every observation counts a request, so an unchanged request count is an unchanged slot.
     if (before !== undefined && before.requests === slot.requests) continue;
@@ -296,8 +341,8 @@ function mapDeltas(totals: ReadonlyMap<string, number>, shipped: Map<string, num
 }
 
 /** `current − shipped` as a new array; `shipped` becomes `current`. */
-function subtractInto(current: ArrayLike<number>, shipped: Float64Array): Float64Array {
-  const out = new Float64Array(BUCKET_COUNT);
+function subtractInto(current: ArrayLike<number>, shipped: Float64Array): number[] {
+  const out = new Array<number>(BUCKET_COUNT);
   for (let i = 0; i < BUCKET_COUNT; i++) {
     out[i] = current[i] - shipped[i];
     shipped[i] = current[i];
@@ -305,13 +350,18 @@ function subtractInto(current: ArrayLike<number>, shipped: Float64Array): Float6
   return out;
 }
 
-function subtract(current: ArrayLike<number>, before: Float64Array | undefined): Float64Array {
-  const out = Float64Array.from(current);
-  if (before !== undefined) for (let i = 0; i < BUCKET_COUNT; i++) out[i] -= before[i];
+function subtract(current: ArrayLike<number>, before: Float64Array | undefined): number[] {
+  const out = new Array<number>(BUCKET_COUNT);
+  for (let i = 0; i < BUCKET_COUNT; i++) out[i] = current[i] - (before === undefined ? 0 : before[i]);
   return out;
 }
 
-function copySlot(slot: SlotCounts): SlotDelta {
+interface ShippedSlot extends SlotCounts {
+  readonly buckets: Float64Array;
+  readonly weightedBuckets: Float64Array;
+}
+
+function copySlot(slot: SlotCounts): ShippedSlot {
   return {
     second: slot.second,
     requests: slot.requests,
