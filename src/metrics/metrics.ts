@@ -54,20 +54,37 @@ export interface Metrics {
   readonly mirrorDiffs: Counter<'route' | 'field'>;
   readonly mirrorDuration: Histogram<'route'>;
   readonly mirrorInFlight: Gauge<'route'>;
-  /** Where the per-request series live; the request, duration and decision metrics read them at scrape time. */
+  /** Where the per-request series live; the request, duration, decision and error metrics read them at scrape time. */
   readonly seriesBooks: SeriesBook[];
+  /** Where mirror records live (MirrorBook registers itself); the mirror duration histogram reads them at scrape time. */
+  readonly mirrorBooks: Array<{ all(): Iterable<{ readonly route: string; readonly duration: DurationCounts }> }>;
 }
 
 export function createMetrics(registry = new Registry(), options: { processMetrics?: boolean } = {}): Metrics {
   const registers = [registry];
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const seriesBooks: SeriesBook[] = [];
+  const mirrorBooks: Metrics['mirrorBooks'] = [];
   const allSeries = function* (): Generator<VersionSeries> {
     for (const book of seriesBooks) yield* book.all();
+  };
+  const seriesDurations = function* (): Generator<HistogramSeries<'route' | 'version'>> {
+    for (const series of allSeries()) {
+      yield { labels: { route: series.route, version: series.version }, buckets: series.buckets, sum: series.durationSum, count: series.durationCount };
+    }
+  };
+  const mirrorDurations = function* (): Generator<HistogramSeries<'route'>> {
+    for (const book of mirrorBooks) {
+      for (const records of book.all()) {
+        const { buckets, sum, count } = records.duration;
+        yield { labels: { route: records.route }, buckets, sum, count };
+      }
+    }
   };
   return {
     registry,
     seriesBooks,
+    mirrorBooks,
     // The hot path only bumps plain numbers in VersionSeries; these copy them into prom-client when scraped.
     // Measured: prom-client's per-call label hashing cost ~4 % of a proxied request (loadtest/profile.mjs).
     requests: new Counter({
@@ -80,7 +97,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
         for (const series of allSeries()) for (const entry of series.requestCounts()) this.inc(entry.labels, entry.value);
       },
     }),
-    duration: new SeriesHistogram(
+    duration: new CountedHistogram(
       {
         name: 'http_request_duration_seconds',
         help: 'Time from request received to response completed, by route and version.',
@@ -88,7 +105,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
         buckets: DURATION_BUCKETS,
         registers,
       },
-      allSeries,
+      seriesDurations,
     ),
     decisions: new Counter({
       name: 'splitgate_routing_decisions_total',
@@ -105,12 +122,20 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       help: 'Failed upstream exchanges, by route, version and kind of failure.',
       labelNames: ['route', 'version', 'kind'],
       registers,
+      collect() {
+        this.reset();
+        for (const series of allSeries()) for (const entry of series.upstreamErrorCounts()) this.inc(entry.labels, entry.value);
+      },
     }),
     clientTimeouts: new Counter({
       name: 'splitgate_client_timeouts_total',
       help: 'Exchanges ended because the client was too slow, by route, version and kind (send: stopped reading the response; body: stopped sending the request body).',
       labelNames: ['route', 'version', 'kind'],
       registers,
+      collect() {
+        this.reset();
+        for (const series of allSeries()) for (const entry of series.clientTimeoutCounts()) this.inc(entry.labels, entry.value);
+      },
     }),
     routeWeight: new Gauge({
       name: 'splitgate_route_weight',
@@ -165,13 +190,16 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       labelNames: ['route', 'field'],
       registers,
     }),
-    mirrorDuration: new Histogram({
-      name: 'splitgate_mirror_duration_seconds',
-      help: 'Shadow exchange time, by route.',
-      labelNames: ['route'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
+    mirrorDuration: new CountedHistogram(
+      {
+        name: 'splitgate_mirror_duration_seconds',
+        help: 'Shadow exchange time, by route.',
+        labelNames: ['route'],
+        buckets: DURATION_BUCKETS,
+        registers,
+      },
+      mirrorDurations,
+    ),
     mirrorInFlight: new Gauge({
       name: 'splitgate_mirror_in_flight',
       help: 'Shadow exchanges in flight, by route.',
@@ -181,10 +209,33 @@ export function createMetrics(registry = new Registry(), options: { processMetri
   };
 }
 
-interface CountEntry<L extends string> {
+export interface CountEntry<L extends string> {
   readonly labels: Record<L, string>;
   value: number;
 }
+
+/** A latency distribution as plain numbers: non-cumulative counts per DURATION_BUCKETS bound (the last for +Inf). */
+export class DurationCounts {
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    this.buckets[bucketIndex(seconds)]++;
+    this.sum += seconds;
+    this.count++;
+  }
+
+  /** Adds counts observed elsewhere (another worker's), bucket by bucket. */
+  add(buckets: ArrayLike<number>, sum: number, count: number): void {
+    for (let i = 0; i < this.buckets.length; i++) this.buckets[i] += buckets[i];
+    this.sum += sum;
+    this.count += count;
+  }
+}
+
+type RequestLabels = 'route' | 'version' | 'method' | 'code';
+type KindLabels = 'route' | 'version' | 'kind';
 
 /**
  * The series of one (route, version): request counts by method and status, the latency distribution and
@@ -199,15 +250,15 @@ export class VersionSeries {
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
   durationSum = 0;
   durationCount = 0;
-  readonly #metrics: Metrics;
   /** Keyed by status·16 + method index, so counting a response builds no string. */
   readonly #requests = new Map<number, CountEntry<'route' | 'version' | 'method' | 'code'>>();
   #lastRequests: CountEntry<'route' | 'version' | 'method' | 'code'> | null = null;
   #lastRequestsKey = -1;
   readonly #decisions = new Map<string, CountEntry<'route' | 'version' | 'reason'>>();
+  readonly #upstreamErrors = new Map<string, CountEntry<KindLabels>>();
+  readonly #clientTimeouts = new Map<string, CountEntry<KindLabels>>();
 
-  constructor(metrics: Metrics, route: string, version: Version | 'none') {
-    this.#metrics = metrics;
+  constructor(route: string, version: Version | 'none') {
     this.route = route;
     this.version = version;
   }
@@ -247,32 +298,94 @@ export class VersionSeries {
   }
 
   countUpstreamError(kind: UpstreamErrorKind): void {
-    this.#metrics.upstreamErrors.inc({ route: this.route, version: this.version, kind });
+    this.addUpstreamErrors(kind, 1);
   }
 
   countClientTimeout(kind: ClientTimeoutKind): void {
-    this.#metrics.clientTimeouts.inc({ route: this.route, version: this.version, kind });
+    this.addClientTimeouts(kind, 1);
   }
 
-  requestCounts(): Iterable<CountEntry<'route' | 'version' | 'method' | 'code'>> {
+  requestCounts(): Iterable<CountEntry<RequestLabels>> {
     return this.#requests.values();
   }
 
   decisionCounts(): Iterable<CountEntry<'route' | 'version' | 'reason'>> {
     return this.#decisions.values();
   }
+
+  upstreamErrorCounts(): Iterable<CountEntry<KindLabels>> {
+    return this.#upstreamErrors.values();
+  }
+
+  clientTimeoutCounts(): Iterable<CountEntry<KindLabels>> {
+    return this.#clientTimeouts.values();
+  }
+
+  // Adding counts made elsewhere (a worker's deltas, in the supervisor); never on the data path. ----------------
+
+  /** `method` and `code` as labelled in requestCounts(). */
+  addRequests(method: string, code: string, count: number): void {
+    const key = Number(code) * 16 + (METHOD_INDEX.get(method) ?? 0);
+    let entry = this.#requests.get(key);
+    if (entry === undefined) {
+      entry = { labels: { route: this.route, version: this.version, method, code }, value: 0 };
+      this.#requests.set(key, entry);
+    }
+    entry.value += count;
+  }
+
+  addDecisions(reason: string, count: number): void {
+    let entry = this.#decisions.get(reason);
+    if (entry === undefined) {
+      entry = { labels: { route: this.route, version: this.version, reason }, value: 0 };
+      this.#decisions.set(reason, entry);
+    }
+    entry.value += count;
+  }
+
+  addUpstreamErrors(kind: string, count: number): void {
+    addKindCount(this.#upstreamErrors, this.route, this.version, kind, count);
+  }
+
+  addClientTimeouts(kind: string, count: number): void {
+    addKindCount(this.#clientTimeouts, this.route, this.version, kind, count);
+  }
+
+  addDurations(buckets: ArrayLike<number>, sum: number, count: number): void {
+    for (let i = 0; i < this.buckets.length; i++) this.buckets[i] += buckets[i];
+    this.durationSum += sum;
+    this.durationCount += count;
+  }
+}
+
+function addKindCount(counts: Map<string, CountEntry<KindLabels>>, route: string, version: string, kind: string, count: number): void {
+  let entry = counts.get(kind);
+  if (entry === undefined) {
+    entry = { labels: { route, version, kind }, value: 0 };
+    counts.set(kind, entry);
+  }
+  entry.value += count;
+}
+
+/** One labelled histogram series as plain counts (non-cumulative buckets per DURATION_BUCKETS bound, then +Inf). */
+interface HistogramSeries<L extends string> {
+  readonly labels: Record<L, string>;
+  readonly buckets: ArrayLike<number>;
+  readonly sum: number;
+  readonly count: number;
 }
 
 /**
- * `http_request_duration_seconds`, rendered from the VersionSeries' own bucket counts in exactly the shape
- * prom-client renders a Histogram (`_bucket{le}` cumulative, `_sum`, `_count`).
+ * A histogram rendered from plain bucket counts kept elsewhere (VersionSeries, MirrorRecords), in exactly the shape
+ * prom-client renders a Histogram (`_bucket{le}` cumulative, `_sum`, `_count`). Plain counts can be summed over
+ * workers; prom-client's own histogram cannot be added to.
  */
-class SeriesHistogram extends Histogram<'route' | 'version'> {
-  readonly #series: () => Iterable<VersionSeries>;
+class CountedHistogram<L extends string> extends Histogram<L> {
+  readonly #series: () => Iterable<HistogramSeries<L>>;
   readonly #name: string;
   readonly #help: string;
 
-  constructor(configuration: ConstructorParameters<typeof Histogram<'route' | 'version'>>[0], series: () => Iterable<VersionSeries>) {
+  constructor(configuration: ConstructorParameters<typeof Histogram<L>>[0], series: () => Iterable<HistogramSeries<L>>) {
     super(configuration);
     this.#series = series;
     this.#name = configuration.name;
@@ -280,36 +393,34 @@ class SeriesHistogram extends Histogram<'route' | 'version'> {
   }
 
   /** The registry renders histograms through this one; both return the same. */
-  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<'route' | 'version' | 'le'>>> {
+  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<L | 'le'>>> {
     return this.get();
   }
 
-  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<'route' | 'version' | 'le'>>> {
-    const values: Array<MetricValueWithName<'route' | 'version' | 'le'>> = [];
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<L | 'le'>>> {
+    const values: Array<MetricValueWithName<string>> = [];
     for (const series of this.#series()) {
-      if (series.durationCount === 0) continue;
-      const labels = { route: series.route, version: series.version };
+      if (series.count === 0) continue;
+      const labels = series.labels;
       let cumulative = 0;
       for (let i = 0; i < DURATION_BUCKETS.length; i++) {
         cumulative += series.buckets[i];
         values.push({ labels: { ...labels, le: DURATION_BUCKETS[i] }, value: cumulative, metricName: `${this.#name}_bucket` });
       }
-      values.push({ labels: { ...labels, le: '+Inf' }, value: series.durationCount, metricName: `${this.#name}_bucket` });
-      values.push({ labels, value: series.durationSum, metricName: `${this.#name}_sum` });
-      values.push({ labels, value: series.durationCount, metricName: `${this.#name}_count` });
+      values.push({ labels: { ...labels, le: '+Inf' }, value: series.count, metricName: `${this.#name}_bucket` });
+      values.push({ labels, value: series.sum, metricName: `${this.#name}_sum` });
+      values.push({ labels, value: series.count, metricName: `${this.#name}_count` });
     }
     const rendered = { name: this.#name, help: this.#help, type: 'histogram', values, aggregator: 'sum' };
-    return rendered as unknown as MetricObjectWithValues<MetricValueWithName<'route' | 'version' | 'le'>>;
+    return rendered as unknown as MetricObjectWithValues<MetricValueWithName<L | 'le'>>;
   }
 }
 
 /** VersionSeries by (route, version), kept across table swaps so counters and windows carry on. */
 export class SeriesBook {
-  readonly #metrics: Metrics;
   readonly #series = new Map<string, VersionSeries>();
 
   constructor(metrics: Metrics) {
-    this.#metrics = metrics;
     metrics.seriesBooks.push(this);
   }
 
@@ -317,7 +428,7 @@ export class SeriesBook {
     const key = `${route}\n${version}`;
     let series = this.#series.get(key);
     if (series === undefined) {
-      series = new VersionSeries(this.#metrics, route, version);
+      series = new VersionSeries(route, version);
       this.#series.set(key, series);
     }
     return series;

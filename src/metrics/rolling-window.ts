@@ -12,7 +12,18 @@ export const SLOTS = 600;
 /** `all`: every request; `weighted`: only requests the weight placed (overrides, pinned rules and kill switch left out). */
 export type WindowTraffic = 'all' | 'weighted';
 
-class Slot {
+/** One second of one window as plain counts; buckets per DURATION_BUCKETS bound, the last for +Inf. */
+export interface SlotCounts {
+  readonly second: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly buckets: ArrayLike<number>;
+  readonly weightedRequests: number;
+  readonly weightedErrors: number;
+  readonly weightedBuckets: ArrayLike<number>;
+}
+
+class Slot implements SlotCounts {
   second = -1;
   requests = 0;
   errors = 0;
@@ -66,6 +77,41 @@ export class RollingWindow {
       slot.weightedRequests++;
       if (failed) slot.weightedErrors++;
       slot.weightedBuckets[bucket]++;
+    }
+  }
+
+  /** The slots of seconds `fromSecond` to `toSecond` that hold any request (read-only views, valid until the next observe). */
+  slotsBetween(fromSecond: number, toSecond: number): SlotCounts[] {
+    const out: SlotCounts[] = [];
+    if (toSecond - fromSecond + 1 >= SLOTS) {
+      for (const slot of this.#slots) if (slot.second >= fromSecond && slot.second <= toSecond && slot.requests > 0) out.push(slot);
+      return out;
+    }
+    // A few seconds (the usual take): look at their slots only.
+    for (let second = fromSecond; second <= toSecond; second++) {
+      const slot = this.#slots[second % SLOTS];
+      if (slot.second === second && slot.requests > 0) out.push(slot);
+    }
+    return out;
+  }
+
+  /**
+   * Adds one second counted elsewhere (another worker's share of it) to the slot of that second, so that windows
+   * line up across workers. A second older than the window, or than what its slot already holds, is dropped.
+   */
+  add(counts: SlotCounts, nowMs: number): void {
+    const second = counts.second;
+    if (second <= Math.floor(nowMs / 1000) - SLOTS) return;
+    const slot = this.#slots[second % SLOTS];
+    if (slot.second > second) return;
+    if (slot.second !== second) slot.reset(second);
+    slot.requests += counts.requests;
+    slot.errors += counts.errors;
+    slot.weightedRequests += counts.weightedRequests;
+    slot.weightedErrors += counts.weightedErrors;
+    for (let i = 0; i < slot.buckets.length; i++) {
+      slot.buckets[i] += counts.buckets[i];
+      slot.weightedBuckets[i] += counts.weightedBuckets[i];
     }
   }
 

@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { ResponseDifference } from '../diff/response-diff.js';
 import { storedValue } from '../diff/stored-value.js';
 import { SplitgateError } from '../errors.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { DurationCounts, type Metrics } from '../metrics/metrics.js';
 import { Comparisons } from './comparisons.js';
 import { CopyControllers } from './shadow-client.js';
 
@@ -84,6 +84,35 @@ export interface MirrorSummary {
   readonly inFlight: number;
 }
 
+/** What a MirrorRecords has counted so far: live views, read-only (for taking a worker's deltas). */
+export interface MirrorCounts {
+  readonly outcomes: Readonly<Record<MirrorOutcome, number>>;
+  readonly compared: number;
+  readonly matched: number;
+  readonly fields: ReadonlyMap<string, number>;
+  readonly noise: ReadonlyMap<string, number>;
+  readonly noiseSamples: number;
+  readonly inFlight: number;
+  readonly duration: DurationCounts;
+  /** Id of the newest stored exchange (0 before any). */
+  readonly lastStoredId: number;
+}
+
+/** Counts made elsewhere (by a worker since its previous report), as plain structured-clone-able data. */
+export interface MirrorCountsDelta {
+  readonly outcomes: ReadonlyArray<readonly [MirrorOutcome, number]>;
+  readonly compared: number;
+  readonly matched: number;
+  readonly fields: ReadonlyArray<readonly [string, number]>;
+  readonly noise: ReadonlyArray<readonly [string, number]>;
+  readonly noiseSamples: number;
+  /** Change of the copies in flight (may be negative). */
+  readonly inFlight: number;
+  readonly duration: { readonly buckets: ArrayLike<number>; readonly sum: number; readonly count: number } | null;
+  /** Differing exchanges stored meanwhile, oldest first; they get ids of these records when added. */
+  readonly stored: readonly StoredDiff[];
+}
+
 export class MirrorRecords {
   readonly route: string;
   /** This route's copies in flight; shared by every route of an instance, so that stopping ends them all. */
@@ -101,6 +130,8 @@ export class MirrorRecords {
   #matched = 0;
   #noiseSamples = 0;
   inFlight = 0;
+  /** Shadow exchange times, rendered as splitgate_mirror_duration_seconds at scrape time. */
+  readonly duration = new DurationCounts();
 
   constructor(route: string, metrics: Metrics, keep: number, copies = new CopyControllers(), comparisons = new Comparisons()) {
     this.route = route;
@@ -125,7 +156,7 @@ export class MirrorRecords {
   }
 
   observeShadow(seconds: number): void {
-    this.#metrics.mirrorDuration.observe({ route: this.route }, seconds);
+    this.duration.observe(seconds);
   }
 
   trackInFlight(delta: 1 | -1): void {
@@ -222,6 +253,70 @@ export class MirrorRecords {
     };
   }
 
+  /** How many differing exchanges are kept. */
+  get keep(): number {
+    return this.#store?.max ?? 0;
+  }
+
+  counts(): MirrorCounts {
+    return {
+      outcomes: this.#outcomes,
+      compared: this.#compared,
+      matched: this.#matched,
+      fields: this.#fieldCounts,
+      noise: this.#noise,
+      noiseSamples: this.#noiseSamples,
+      inFlight: this.inFlight,
+      duration: this.duration,
+      lastStoredId: this.#nextId - 1,
+    };
+  }
+
+  /** Stored exchanges with an id above `afterId`, at most `limit` of the newest, oldest first. */
+  storedAfter(afterId: number, limit: number): StoredDiff[] {
+    const out: StoredDiff[] = [];
+    if (this.#store === null || limit <= 0) return out;
+    // Ids only grow and stored entries are never read through get(), so the LRU order is newest first.
+    for (const entry of this.#store.values()) {
+      if (entry.id <= afterId) break;
+      out.push(entry);
+      if (out.length >= limit) break;
+    }
+    return out.reverse();
+  }
+
+  /** Adds counts made elsewhere (a worker's deltas, in the supervisor), bounded as the records' own counting is. */
+  addCounts(delta: MirrorCountsDelta): void {
+    for (const [outcome, count] of delta.outcomes) {
+      if (this.#outcomes[outcome] === undefined || count === 0) continue;
+      this.#outcomes[outcome] += count;
+      this.#metrics.mirrorRequests.inc({ route: this.route, outcome }, count);
+    }
+    this.#compared += delta.compared;
+    this.#matched += delta.matched;
+    for (const [field, count] of delta.fields) {
+      const key = this.#fieldCounts.has(field) || this.#fieldCounts.size < MAX_FIELDS ? field : 'other';
+      this.#fieldCounts.set(key, (this.#fieldCounts.get(key) ?? 0) + count);
+      this.#metrics.mirrorDiffs.inc({ route: this.route, field: this.#fieldLabel(field) }, count);
+    }
+    this.#noiseSamples += delta.noiseSamples;
+    for (const [field, count] of delta.noise) {
+      const seen = this.#noise.get(field);
+      if (seen !== undefined) this.#noise.set(field, seen + count);
+      else if (this.#noise.size < MAX_FIELDS) this.#noise.set(field, count);
+    }
+    if (delta.inFlight !== 0) {
+      this.inFlight += delta.inFlight;
+      this.#metrics.mirrorInFlight.set({ route: this.route }, this.inFlight);
+    }
+    if (delta.duration !== null) this.duration.add(delta.duration.buckets, delta.duration.sum, delta.duration.count);
+    if (this.#store === null) return;
+    for (const entry of delta.stored) {
+      const stored: StoredDiff = { ...entry, id: this.#nextId++ };
+      this.#store.set(stored.id, stored);
+    }
+  }
+
   /** The first MAX_FIELD_LABELS fields seen keep their own label value; later ones share "other". */
   #fieldLabel(field: string): string {
     if (this.#labelledFields.has(field)) return field;
@@ -242,6 +337,7 @@ export class MirrorBook {
 
   constructor(metrics: Metrics) {
     this.#metrics = metrics;
+    metrics.mirrorBooks.push(this);
   }
 
   recordsFor(route: string, keep: number): MirrorRecords {
