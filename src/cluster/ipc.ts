@@ -4,6 +4,7 @@
  * changes them, acks and counters come up.
  */
 import type { TableGeneration } from '../control/controller.js';
+import type { CounterDeltas } from '../metrics/series-delta.js';
 
 export interface ListenPlan {
   readonly host: string;
@@ -32,7 +33,10 @@ export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'listening'; readonly port: number; readonly generation: number }
   | { readonly type: 'ack'; readonly generation: number }
-  | { readonly type: 'collected'; readonly seq: number; readonly counters: WorkerCounters }
+  /** What the worker counted since its previous take (null: nothing), answering `collect`. */
+  | { readonly type: 'collected'; readonly seq: number; readonly counters: WorkerCounters; readonly deltas: CounterDeltas | null }
+  /** The same, unasked: about once a second while there is traffic, and once more after a drain. */
+  | { readonly type: 'deltas'; readonly deltas: CounterDeltas }
   /** The worker cannot serve (bad table, listen error); it exits after sending this. */
   | { readonly type: 'failed'; readonly message: string };
 

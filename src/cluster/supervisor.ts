@@ -17,6 +17,7 @@ import { EventLog } from '../control/event-log.js';
 import { StateFile } from '../control/state-file.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, SeriesBook } from '../metrics/metrics.js';
+import { applyDeltas, WorkerShare } from '../metrics/series-delta.js';
 import { MirrorBook } from '../mirror/mirror-records.js';
 import { listenOn } from '../proxy/proxy-listener.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
@@ -85,12 +86,23 @@ export class Supervisor {
     // a replacement worker a new random port once the shared handle closed with the last worker.
     const port = config.listen.port === 0 ? await freePort(config.listen.host) : config.listen.port;
     let controller: Controller | null = null;
+    // The supervisor's books are the machine's: every worker's deltas are added in, one exposition, one window.
+    const shares = Array.from({ length: options.workers }, () => new WorkerShare());
     const workers = new WorkerPool({
       count: options.workers,
       listen: { host: config.listen.host, port, reusePort },
       current: () => controller!.tableGeneration,
       events,
       logger,
+      onDeltas: (slot, deltas) => {
+        try {
+          applyDeltas(series, mirrors, metrics, deltas);
+          shares[slot].note(deltas);
+        } catch (error) {
+          logger.error({ err: error, slot }, 'worker counters rejected');
+        }
+      },
+      onExit: (slot) => shares[slot].withdraw(mirrors),
     });
     controller = new Controller({
       config,
@@ -106,7 +118,7 @@ export class Supervisor {
     });
     const store = new TableStore(await controller.initialTable());
     controller.attach(store);
-    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date() });
+    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), collect: () => workers.collect() });
     controller.onConfigApplied((next) => {
       logger.level = next.log.level;
       rollouts.sync(next).catch((error: unknown) => logger.error({ err: error }, 'rollout sync failed'));

@@ -7,6 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Delivery, TableGeneration, TablePublisher } from '../control/controller.js';
 import type { EventLog } from '../control/event-log.js';
 import type { Logger } from '../log.js';
+import { isCounterDeltas, type CounterDeltas } from '../metrics/series-delta.js';
 import { isFromWorker, type FromWorker, type ListenPlan, type ToWorker, type WorkerCounters } from './ipc.js';
 
 /** How long a routing change waits for every worker's ack before it names the laggards and restarts them. */
@@ -25,6 +26,10 @@ export interface WorkerPoolOptions {
   readonly events: EventLog;
   readonly logger: Logger;
   readonly ackTimeoutMs?: number;
+  /** A worker's counter deltas arrived (unasked or collected). */
+  readonly onDeltas: (slot: number, deltas: CounterDeltas) => void;
+  /** A worker exited: what it added to gauges is withdrawn. */
+  readonly onExit: (slot: number) => void;
 }
 
 export interface WorkerStatus {
@@ -228,7 +233,11 @@ export class WorkerPool implements TablePublisher {
         break;
       case 'collected':
         slot.counters = message.counters;
+        if (message.deltas !== null && isCounterDeltas(message.deltas)) this.#options.onDeltas(slot.index, message.deltas);
         this.#collectWaiters.get(message.seq)?.();
+        return;
+      case 'deltas':
+        if (isCounterDeltas(message.deltas)) this.#options.onDeltas(slot.index, message.deltas);
         return;
       case 'failed':
         this.#options.logger.error({ slot: slot.index, pid: slot.pid, error: message.message }, 'worker failed');
@@ -247,6 +256,7 @@ export class WorkerPool implements TablePublisher {
     const lived = Date.now() - slot.startedAt;
     slot.worker = null;
     slot.listening = false;
+    this.#options.onExit(slot.index);
     for (const check of [...this.#progress]) check();
     if (this.#stopping) return;
     this.#options.events.record({ actor: 'supervisor', action: 'worker.exit', after: { worker: slot.index, pid: slot.pid, code, signal } });

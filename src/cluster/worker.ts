@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { hashConfig, type TableGeneration } from '../control/controller.js';
 import { AccessLog, createLogger, type Logger } from '../log.js';
 import { createMetrics, SeriesBook } from '../metrics/metrics.js';
+import { isEmptyDelta, takeDeltas, type CounterDeltas } from '../metrics/series-delta.js';
 import { MirrorBook } from '../mirror/mirror-records.js';
 import { createProxyServer, drainProxy, listenOn } from '../proxy/proxy-listener.js';
 import { ProxyService } from '../proxy/service.js';
@@ -68,6 +69,12 @@ class ProxyWorker {
     for (const upstream of retired) upstream.pool.close().catch(() => undefined);
   }
 
+  /** What was counted since the previous take, or null when nothing was. */
+  takeDeltas(): CounterDeltas | null {
+    const deltas = takeDeltas(this.#series, this.#mirrors, this.#metrics);
+    return isEmptyDelta(deltas) ? null : deltas;
+  }
+
   counters(): { requests: number } {
     let requests = 0;
     for (const series of this.#series.all()) requests += series.durationCount;
@@ -98,8 +105,22 @@ class ProxyWorker {
   }
 }
 
+/** How often a worker ships its counters unasked (a scrape or a rollout window asks on top). */
+const SHIP_EVERY_MS = 1_000;
+
 function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
+}
+
+/** Sends and resolves once the message is handed to the channel, so a worker about to exit does not lose it. */
+function sendNow(message: FromWorker): Promise<void> {
+  if (!process.connected) return Promise.resolve();
+  return new Promise((resolve) => process.send!(message, undefined, undefined, () => resolve()));
+}
+
+function shipDeltas(worker: ProxyWorker): void {
+  const deltas = worker.takeDeltas();
+  if (deltas !== null) send({ type: 'deltas', deltas });
 }
 
 /** The worker's life: wait for `init`, serve, answer the supervisor, drain. Resolves with the exit code. */
@@ -115,8 +136,13 @@ export function runWorker(): Promise<number> {
         return;
       }
       logger.info({ why }, 'worker draining');
-      worker.stop(timeoutMs).then(
-        () => {
+      const draining = worker;
+      draining.stop(timeoutMs).then(
+        async () => {
+          clearInterval(shipping);
+          // The requests finished during the drain are counted too.
+          const deltas = draining.takeDeltas();
+          if (deltas !== null) await sendNow({ type: 'deltas', deltas });
           logger.flush();
           resolve(0);
         },
@@ -126,6 +152,7 @@ export function runWorker(): Promise<number> {
         },
       );
     };
+    let shipping: NodeJS.Timeout | undefined;
     const fail = (message: string): void => {
       logger.error({ error: message }, 'worker cannot serve');
       send({ type: 'failed', message });
@@ -143,7 +170,10 @@ export function runWorker(): Promise<number> {
             const created = new ProxyWorker(msg.table, logger);
             worker = created;
             created.listen(msg.listen).then(
-              (port) => send({ type: 'listening', port, generation: created.generation }),
+              (port) => {
+                send({ type: 'listening', port, generation: created.generation });
+                shipping = setInterval(shipDeltas, SHIP_EVERY_MS, created).unref();
+              },
               (error: unknown) => fail(`cannot listen on ${msg.listen.host}:${msg.listen.port}: ${(error as Error).message}`),
             );
           } catch (error) {
@@ -162,7 +192,7 @@ export function runWorker(): Promise<number> {
           }
           return;
         case 'collect':
-          send({ type: 'collected', seq: msg.seq, counters: worker?.counters() ?? { requests: 0 } });
+          send({ type: 'collected', seq: msg.seq, counters: worker?.counters() ?? { requests: 0 }, deltas: worker?.takeDeltas() ?? null });
           return;
         case 'drain':
           leave(msg.timeoutMs, 'supervisor');

@@ -39,6 +39,8 @@ export interface RolloutDeps {
   readonly events: EventLog;
   readonly logger: Logger;
   readonly now: () => Date;
+  /** Brings in counters kept elsewhere (a supervisor's workers) before a window is judged; bounded, never fails. */
+  readonly collect?: () => Promise<void>;
 }
 
 export class RolloutRunner {
@@ -148,6 +150,7 @@ export class RolloutRunner {
   }
 
   async #evaluateWindow(): Promise<WindowReport> {
+    await this.#deps.collect?.();
     const { series, mirrors, metrics } = this.#deps;
     const nowMs = this.#deps.now().getTime();
     // The window's slots are whole seconds and the newest one is still filling, so `interval` slots miss up to a
