@@ -1,0 +1,222 @@
+/**
+ * `workers: 2` behaves as one splitgate: the same decisions as `workers: 1` for the same keys, a kill switch or a
+ * weight in force on the very next request whichever worker takes it, one /metrics with exact totals, a SIGHUP
+ * reload on every worker, a SIGKILLed worker replaced within a second, and a SIGTERM that drains every worker.
+ * Real processes (dist/bin.js) and real signals. On Node >= 22.12 the workers bind with reusePort, on Node 20 they
+ * share node:cluster's listener; /status says which.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { supportsReusePort } from '../../src/cluster/ipc.js';
+import { bucketOf } from '../../src/routing/hash.js';
+import { inParallel, send, waitFor } from '../helpers/http.js';
+import { startLoad } from '../helpers/load.js';
+import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { startUpstream, echoHandler, type TestUpstream } from '../helpers/upstreams.js';
+
+const KEYS = Array.from({ length: 200 }, (_, i) => `user-${i}-${(i * 7919) % 1000}`);
+/** Fresh connections per request (send's default), so both workers take some whichever way the port is shared. */
+const ROUND = 40;
+
+interface WorkerView {
+  slot: number;
+  pid: number;
+  generation: number;
+  listening: boolean;
+  restarts: number;
+  requests: number;
+}
+
+let stable: TestUpstream;
+let canary: TestUpstream;
+let dir: TempDir;
+let multiFile: string;
+let multi: SplitgateProcess | undefined;
+let single: SplitgateProcess | undefined;
+
+function config(workers: number, reloadWeight = 0): Record<string, unknown> {
+  return {
+    listen: '127.0.0.1:0',
+    admin: { listen: '127.0.0.1:0' },
+    workers,
+    watch: false,
+    state: { file: false },
+    shutdown: { drainTimeout: '5s' },
+    upstreams: { stable: stable.url, canary: canary.url },
+    routes: [
+      { name: 'shop', match: { pathPrefix: '/shop' }, stable: 'stable', canary: 'canary', weight: 37.5, sticky: { key: ['header:x-user-id'] } },
+      { name: 'flip', match: { pathPrefix: '/flip' }, stable: 'stable', canary: 'canary', weight: 0 },
+      { name: 'reload', match: { pathPrefix: '/reload' }, stable: 'stable', canary: 'canary', weight: reloadWeight },
+    ],
+  };
+}
+
+beforeAll(async () => {
+  const slowOrEcho = (version: string) => {
+    const echo = echoHandler(version);
+    return (req: Parameters<typeof echo>[0], res: Parameters<typeof echo>[1]) => {
+      if (req.url?.includes('slow')) setTimeout(() => echo(req, res), 400);
+      else echo(req, res);
+    };
+  };
+  [stable, canary] = await Promise.all([startUpstream('stable', slowOrEcho('stable')), startUpstream('canary', slowOrEcho('canary'))]);
+  dir = createTempDir();
+  multiFile = dir.writeConfig('workers.yaml', config(2));
+  [multi, single] = await Promise.all([spawnSplitgate(multiFile), spawnSplitgate(dir.writeConfig('single.yaml', config(1)))]);
+});
+
+afterAll(async () => {
+  await Promise.all([killIfRunning(multi), killIfRunning(single)]);
+  await Promise.all([stable?.close(), canary?.close()]);
+  dir?.remove();
+});
+
+async function status(instance: SplitgateProcess): Promise<{ generation: number; listening?: string; workers?: WorkerView[] }> {
+  return (await send(instance.adminUrl, '/status')).json();
+}
+
+/** `ROUND` requests to `path`, each on a new connection; the versions that answered. */
+async function versions(instance: SplitgateProcess, path: string): Promise<string[]> {
+  return inParallel(ROUND, 8, async () => {
+    const res = await send(instance.url, path);
+    expect(res.status).toBe(200);
+    return res.json<{ version: string }>().version;
+  });
+}
+
+function requestsPerWorker(workers: WorkerView[]): Map<number, number> {
+  return new Map(workers.map((w) => [w.pid, w.requests]));
+}
+
+/** Sum of http_requests_total over every series in a Prometheus exposition. */
+function requestsTotal(exposition: string): number {
+  let total = 0;
+  for (const line of exposition.split('\n')) if (line.startsWith('http_requests_total{')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
+
+describe('workers: 2', () => {
+  it('runs a supervisor and two workers, and /status says how they share the port', async () => {
+    const view = await status(multi!);
+    expect(view.listening).toBe(supportsReusePort() ? 'reusePort' : 'cluster');
+    expect(view.workers).toHaveLength(2);
+    const pids = view.workers!.map((w) => w.pid);
+    expect(new Set(pids).size).toBe(2);
+    expect(pids).not.toContain(multi!.pid);
+    expect(view.workers!.every((w) => w.listening && w.generation === view.generation)).toBe(true);
+    // workers: 1 stays one process: no workers list, no listening mode.
+    const one = await status(single!);
+    expect(one.workers).toBeUndefined();
+    expect(one.listening).toBeUndefined();
+  });
+
+  it('sends every sticky key to the same version as workers: 1, at the configured split', async () => {
+    const decide = (instance: SplitgateProcess) =>
+      inParallel(KEYS.length, 8, async (i) => (await send(instance.url, '/shop/cart', { headers: { 'x-user-id': KEYS[i] } })).json<{ version: string }>().version);
+    const before = requestsPerWorker((await status(multi!)).workers!);
+    const [many, one] = await Promise.all([decide(multi!), decide(single!)]);
+    expect(many).toEqual(one);
+    expect(many).toEqual(KEYS.map((key) => (bucketOf('shop', key) < 3750 ? 'canary' : 'stable')));
+    const after = (await status(multi!)).workers!;
+    // Both workers decided some of them.
+    for (const worker of after) expect(worker.requests - (before.get(worker.pid) ?? 0)).toBeGreaterThan(0);
+  });
+
+  it('puts a weight and a kill switch in force on the very next request, whichever worker takes it', async () => {
+    expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
+    const before = requestsPerWorker((await status(multi!)).workers!);
+
+    const weighted = await send(multi!.adminUrl, '/routes/flip/weight', { method: 'PUT', body: JSON.stringify({ weight: 100 }) });
+    expect(weighted.status).toBe(200);
+    expect(weighted.json().workers).toEqual({ acknowledged: 2, unacknowledged: [] });
+    expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['canary']));
+
+    const killed = await send(multi!.adminUrl, '/routes/flip/kill', { method: 'POST' });
+    expect(killed.status).toBe(200);
+    expect(killed.json()).toMatchObject({ killed: true, workers: { acknowledged: 2, unacknowledged: [] } });
+    expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
+
+    const view = await status(multi!);
+    for (const worker of view.workers!) {
+      expect(worker.generation).toBe(killed.json().generation);
+      expect(worker.requests - (before.get(worker.pid) ?? 0)).toBeGreaterThan(0);
+    }
+  });
+
+  it('/metrics counts every request once, summed over the workers', async () => {
+    const before = requestsTotal((await send(multi!.adminUrl, '/metrics')).text);
+    await versions(multi!, '/shop/metrics');
+    await versions(multi!, '/flip/metrics');
+    const after = requestsTotal((await send(multi!.adminUrl, '/metrics')).text);
+    expect(after - before).toBe(2 * ROUND);
+    // One exposition: no per-worker series.
+    expect((await send(multi!.adminUrl, '/metrics')).text).not.toMatch(/worker="/);
+  });
+
+  it('applies a SIGHUP reload on every worker', async () => {
+    expect(new Set(await versions(multi!, '/reload'))).toEqual(new Set(['stable']));
+    const generation = (await status(multi!)).generation;
+    dir.writeConfig('workers.yaml', config(2, 100));
+    multi!.child.kill('SIGHUP');
+    await waitFor('the reload on every worker', async () => {
+      const view = await status(multi!);
+      return view.generation > generation && view.workers!.every((w) => w.generation === view.generation);
+    });
+    expect(new Set(await versions(multi!, '/reload'))).toEqual(new Set(['canary']));
+  });
+
+  it('replaces a SIGKILLed worker within a second; only its connections fail', async () => {
+    const load = startLoad(multi!.url, { concurrency: 4, path: '/shop/load', pauseMs: 5, durationMs: 10_000 });
+    await waitFor('some load', () => load.stats().sent > 20);
+    const [victim, survivor] = (await status(multi!)).workers!;
+    const killedAt = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    await waitFor(
+      'a replacement worker',
+      async () => {
+        const view = await status(multi!);
+        const slot = view.workers!.find((w) => w.slot === victim.slot)!;
+        return slot.pid !== victim.pid && slot.listening;
+      },
+      3_000,
+    );
+    const replacedInMs = Date.now() - killedAt;
+    const sentAtReplacement = load.stats().sent;
+    await waitFor('load after the replacement', () => load.stats().sent > sentAtReplacement + 20);
+    const stats = await load.stop();
+    // About 0.5 s on an idle 2-core machine (fork + module load); the bound is loose for a loaded CI machine.
+    expect(replacedInMs).toBeLessThan(2_500);
+    // Only requests on the killed worker's connections (at most one in flight per load connection) may fail.
+    expect(stats.failed).toBeLessThanOrEqual(4);
+    expect(Object.keys(stats.byStatus)).toEqual(['200']);
+    const view = await status(multi!);
+    expect(view.workers!.find((w) => w.slot === survivor.slot)!.pid).toBe(survivor.pid);
+    const events = (await send(multi!.adminUrl, '/events')).json<{ events: Array<{ action: string; after?: { pid?: number } }> }>().events;
+    expect(events.some((e) => e.action === 'worker.exit' && e.after?.pid === victim.pid)).toBe(true);
+    const replacement = view.workers!.find((w) => w.slot === victim.slot)!;
+    expect(events.some((e) => e.action === 'worker.started' && e.after?.pid === replacement.pid)).toBe(true);
+    // The replacement started from the table in force, reload and kill switch included.
+    expect(replacement.generation).toBe(view.generation);
+    expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
+    expect(new Set(await versions(multi!, '/reload'))).toEqual(new Set(['canary']));
+  });
+
+  it('drains every worker on SIGTERM: in-flight requests complete, the supervisor exits 0, no worker is left', async () => {
+    const workerPids = (await status(multi!)).workers!.map((w) => w.pid);
+    const slow = Array.from({ length: 6 }, () => send(multi!.url, '/shop/slow'));
+    await waitFor('slow requests at the upstream', () => stable.seen.filter((r) => r.url === '/shop/slow').length + canary.seen.filter((r) => r.url === '/shop/slow').length >= 6);
+    const exit = await multi!.stop('SIGTERM');
+    const answers = await Promise.all(slow);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    for (const pid of workerPids) expect(isRunning(pid)).toBe(false);
+  });
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
