@@ -150,6 +150,26 @@ describe('workers: 2', () => {
     expect(after - before).toBe(2 * ROUND);
     // One exposition: no per-worker series.
     expect((await send(multi!.adminUrl, '/metrics')).text).not.toMatch(/worker="/);
+    // Both workers' access log lines reach the shared stdout whole (each stdout line parsed as JSON).
+    await waitFor('access log lines of both workers', () => new Set(multi!.logLines.filter((l) => l.msg === 'request').map((l) => l.worker)).size === 2);
+  });
+
+  it('names a worker that does not confirm a change within 2 s, and restarts it with the table in force', async () => {
+    const [stopped] = (await status(multi!)).workers!;
+    process.kill(stopped.pid, 'SIGSTOP');
+    const startedAt = Date.now();
+    const answer = await send(multi!.adminUrl, '/routes/shop/weight', { method: 'PUT', body: JSON.stringify({ weight: 37.5 }) });
+    expect(answer.status).toBe(200);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1_900);
+    expect(answer.json().workers).toEqual({ acknowledged: 1, unacknowledged: [{ worker: stopped.slot, pid: stopped.pid }] });
+    await waitFor(
+      'the replacement of the stopped worker',
+      async () => {
+        const slot = (await status(multi!)).workers!.find((w) => w.slot === stopped.slot)!;
+        return slot.pid !== stopped.pid && slot.listening && slot.generation === answer.json().generation;
+      },
+      4_000,
+    );
   });
 
   it('applies a SIGHUP reload on every worker', async () => {
