@@ -421,5 +421,6 @@ function restartOnlyChanges(previous: Config, next: Config): string[] {
   if (!sameAddress(previous.admin.listen, next.admin.listen)) warnings.push('admin.listen changed: takes effect at the next restart');
   if (previous.state.file !== next.state.file) warnings.push('state.file changed: takes effect at the next restart');
   if (previous.watch !== next.watch) warnings.push('watch changed: takes effect at the next restart');
+  if (previous.workers !== next.workers) warnings.push('workers changed: takes effect at the next restart');
   return warnings;
 }
