@@ -62,8 +62,9 @@ const settings = {
 // `splitgate-w2`: splitgate with `workers: 2` (supervisor + 2 workers), only when named in BENCH_CANDIDATES: builds
 // without the `workers` key refuse that config, and the run goes on without it (with a WARNING).
 // `nginx-proxy` and `http-proxy`: the peers (Debian's nginx as a reverse proxy; node-http-proxy with a keep-alive agent).
-const ALL_CANDIDATES = ['direct', 'nginx-proxy', 'http-proxy', 'bare-undici', 'bare-headers', 'splitgate', 'splitgate-w2', 'splitgate-b'];
-const OPT_IN = new Set(['bare-headers', 'splitgate-w2']);
+// `bare-undici-b`: the bare proxy again, on BENCH_NODE_B: beside bare-undici it measures what a Node version changes.
+const ALL_CANDIDATES = ['direct', 'nginx-proxy', 'http-proxy', 'bare-undici', 'bare-headers', 'splitgate', 'splitgate-w2', 'splitgate-b', 'bare-undici-b'];
+const OPT_IN = new Set(['bare-headers', 'splitgate-w2', 'bare-undici-b']);
 const SPLITGATE_B = process.env.BENCH_SPLITGATE_B ?? null;
 const DEFAULT_CANDIDATES = ALL_CANDIDATES.filter((name) => !OPT_IN.has(name) && (name !== 'splitgate-b' || SPLITGATE_B !== null));
 const wanted = (process.env.BENCH_CANDIDATES ?? DEFAULT_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -105,6 +106,12 @@ if (!existsSync(NODE)) {
   console.error(`BENCH_NODE: ${JSON.stringify(NODE)} does not exist`);
   process.exit(2);
 }
+/** The Node binary for the `-b` candidates (splitgate-b, bare-undici-b): one Node version beside another. */
+const NODE_B = process.env.BENCH_NODE_B || NODE;
+if (!existsSync(NODE_B)) {
+  console.error(`BENCH_NODE_B: ${JSON.stringify(NODE_B)} does not exist`);
+  process.exit(2);
+}
 /**
  * Cores for splitgate-w2's supervisor and workers (they inherit the supervisor's affinity). Default: the proxies'
  * core alone, like every other proxy, so its CPU µs per request and the scaling efficiency compare like with like
@@ -125,7 +132,7 @@ if (process.argv.includes('--plan')) {
       // The first pair (kept for the tests and scripts that read one) and all of them.
       sideBySidePair: SIDE_BY_SIDE_PAIRS[0],
       sideBySidePairs: SIDE_BY_SIDE_PAIRS,
-      settings: { ...settings, node: NODE, w2Cpus: W2_CPUS },
+      settings: { ...settings, node: NODE, nodeB: NODE_B, w2Cpus: W2_CPUS },
     }),
   );
   process.exit(0);
@@ -399,7 +406,7 @@ async function startUpstream() {
 async function startBareProxy(upstream, name = 'bare-undici') {
   const port = await freePort();
   const flags = name === 'bare-headers' ? ['--forwarding-headers'] : [];
-  return startNodeProxy(name, join(HERE, 'bare-proxy.mjs'), [...flags, String(port), upstream.url], port);
+  return startNodeProxy(name, join(HERE, 'bare-proxy.mjs'), [...flags, String(port), upstream.url], port, name === 'bare-undici-b' ? NODE_B : NODE);
 }
 
 async function startHttpProxyPeer(upstream) {
@@ -407,8 +414,8 @@ async function startHttpProxyPeer(upstream) {
   return startNodeProxy('http-proxy', join(HERE, 'http-proxy-peer.mjs'), [String(port), upstream.url], port);
 }
 
-async function startNodeProxy(name, script, args, port) {
-  const [command, argv] = pinned(CPU_PROXY, NODE, [script, ...args]);
+async function startNodeProxy(name, script, args, port, node = NODE) {
+  const [command, argv] = pinned(CPU_PROXY, node, [script, ...args]);
   const child = track(spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT }), `${name} proxy`);
   const stderr = collectStderr(child);
   const url = `http://127.0.0.1:${port}`;
@@ -447,7 +454,7 @@ async function startNginxProxy(upstream) {
   return { url, child, pid: child.pid, stderr };
 }
 
-async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'dist'), workers = 1) {
+async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'dist'), workers = 1, node = NODE) {
   const bin = join(dist, 'bin.js');
   if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first (npm run bench does)`);
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -461,7 +468,7 @@ async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'd
   writeFileSync(configPath, stringifyYaml(config));
   const logPath = join(tempDir, `${name}.log`);
   const logFd = openSync(logPath, 'w');
-  const [command, args] = pinned(workers > 1 ? W2_CPUS : CPU_PROXY, NODE, [bin, '--config', configPath]);
+  const [command, args] = pinned(workers > 1 ? W2_CPUS : CPU_PROXY, node, [bin, '--config', configPath]);
   const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'pipe'], cwd: ROOT }), name);
   closeSync(logFd);
   const stderr = collectStderr(child);
@@ -653,6 +660,7 @@ async function main() {
   const upstream = await startUpstream();
   const startWarnings = [];
   const nodeVersion = spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+  const nodeBVersion = spawnSync(NODE_B, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
   const candidates = [];
   for (const name of wanted) {
     if (name === 'direct') candidates.push({ name, url: upstream.url, pid: upstream.pid, what: upstream.kind === 'nginx' ? 'nginx worker' : 'node upstream' });
@@ -668,13 +676,13 @@ async function main() {
       const proxy = await startHttpProxyPeer(upstream);
       candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}` });
     }
-    if (name === 'bare-undici' || name === 'bare-headers') {
+    if (name === 'bare-undici' || name === 'bare-headers' || name === 'bare-undici-b') {
       const proxy = await startBareProxy(upstream, name);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}` });
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'bare-undici-b' ? nodeBVersion : nodeVersion}` });
     }
     if (name === 'splitgate' || name === 'splitgate-b') {
-      const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}` });
+      const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B, 1, NODE_B);
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'splitgate-b' ? nodeBVersion : nodeVersion}` });
     }
     if (name === 'splitgate-w2') {
       try {
@@ -700,7 +708,10 @@ async function main() {
       `${settings.durationSeconds} s), then ${sideBySidePlanned} side-by-side rounds, ${settings.connections} connections, ${settings.users} user ids; ` +
       `about ${Math.ceil(estimate / 60)} min`,
   );
-  console.log(`Node candidates run on ${NODE} (${nodeVersion}); the load generator on ${process.execPath} (${process.version})`);
+  console.log(
+    `Node candidates run on ${NODE} (${nodeVersion})${NODE_B !== NODE ? `, the -b candidates on ${NODE_B} (${nodeBVersion})` : ''}; ` +
+      `the load generator on ${process.execPath} (${process.version})`,
+  );
   console.log(`upstream: ${upstream.description} at ${upstream.url}`);
 
   for (let round = 1; round <= settings.rounds; round++) {
@@ -998,8 +1009,8 @@ async function main() {
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, candidatesNode: nodeVersion, candidatesNodePath: NODE, pinned: hasTaskset },
-    settings: { ...settings, node: NODE, w2Cpus: W2_CPUS, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, candidatesNode: nodeVersion, candidatesNodePath: NODE, nodeB: nodeBVersion, nodeBPath: NODE_B, pinned: hasTaskset },
+    settings: { ...settings, node: NODE, nodeB: NODE_B, w2Cpus: W2_CPUS, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
     candidates: Object.fromEntries(candidates.map((c) => [c.name, { ...summary[c.name], roundsDetail: c.rounds }])),
     ratios,
     sideBySide: { pair: SIDE_BY_SIDE_PAIRS[0], rounds: sideBySide[0]?.rounds ?? [], pairs: sideBySide },

@@ -9,7 +9,7 @@ interface Plan {
   candidates: string[];
   sideBySidePair: string[];
   sideBySidePairs: string[][];
-  settings: { rounds: number; sideBySideRounds: number; node: string; w2Cpus: string };
+  settings: { rounds: number; sideBySideRounds: number; node: string; nodeB: string; w2Cpus: string };
 }
 
 function plan(env: Record<string, string> = {}): { status: number | null; plan: Plan | null; stderr: string } {
@@ -52,6 +52,23 @@ describe('bench plan', () => {
       ['nginx-proxy', 'splitgate'],
     ]);
     expect(got!.settings.node).toBe(process.execPath);
+  });
+
+  it('runs one build on two Node versions side by side: bare-undici-b and splitgate-b on BENCH_NODE_B', () => {
+    const { status, plan: got } = plan({
+      BENCH_CANDIDATES: 'bare-undici,bare-undici-b,splitgate,splitgate-b',
+      BENCH_SPLITGATE_B: 'dist',
+      BENCH_NODE_B: process.execPath,
+      BENCH_PAIR: 'bare-undici,bare-undici-b;splitgate,splitgate-b',
+    });
+    expect(status).toBe(0);
+    expect(got!.candidates).toEqual(['bare-undici', 'bare-undici-b', 'splitgate', 'splitgate-b']);
+    expect(got!.sideBySidePairs).toEqual([
+      ['bare-undici', 'bare-undici-b'],
+      ['splitgate', 'splitgate-b'],
+    ]);
+    expect(got!.settings.nodeB).toBe(process.execPath);
+    expect(plan({ BENCH_NODE_B: '/nonexistent/node' }).status).toBe(2);
   });
 
   it('adds the second build when BENCH_SPLITGATE_B names one', () => {
