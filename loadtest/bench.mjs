@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: splitgate against a bare undici proxy and against the upstream itself, measured in interleaved
- * rounds on a pinned 2-core machine (see ../../shared/BENCHMARKING.md and loadtest/README.md).
+ * `npm run bench`: splitgate against its peers and against the upstream itself, measured in interleaved rounds and
+ * side by side on a pinned 2-core machine (see ../../shared/BENCHMARKING.md and loadtest/README.md).
  *
  *   upstream     nginx (Debian's /usr/sbin/nginx, own config, 1 worker) or, without it, loadtest/upstream-node.mjs
- *   candidates   direct (to the upstream), bare-undici (loadtest/bare-proxy.mjs), splitgate (dist/bin.js); on
- *                request also bare-headers (bare-proxy.mjs --forwarding-headers) and splitgate-b (a second build)
- *   pinning      proxies on core 1; upstream, load generator (loadtest/runner.mjs) and this script on core 0
- *   knobs        BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
- *                BENCH_USERS (1000), BENCH_CANDIDATES (direct,bare-undici,splitgate)
+ *   candidates   direct (to the upstream), nginx-proxy (nginx proxy_pass, loadtest/nginx-proxy.conf), http-proxy
+ *                (loadtest/http-proxy-peer.mjs), bare-undici (loadtest/bare-proxy.mjs), splitgate (dist/bin.js);
+ *                on request also bare-headers (bare-proxy.mjs --forwarding-headers), splitgate-w2 (`workers: 2`)
+ *                and splitgate-b (a second build)
+ *   pinning      proxies on core 1 (splitgate-w2: BENCH_W2_CPUS); upstream, load generator (loadtest/runner.mjs)
+ *                and this script on core 0
+ *   CPU          per candidate, summed over its process tree (nginx master + worker, splitgate supervisor + workers)
+ *   knobs        BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64), BENCH_USERS
+ *                (1000), BENCH_CANDIDATES, BENCH_SIDE_BY_SIDE (4), BENCH_PAIR, BENCH_SPLITGATE_B, BENCH_NODE,
+ *                BENCH_W2_CPUS (see loadtest/README.md)
  *
  * Each proxy is started once, before the first round, kept for every round and killed at the end (also on
  * error, SIGINT and SIGTERM). Results are printed as a table and written to loadtest/results/latest.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -54,18 +59,17 @@ const settings = {
 };
 // `bare-headers`: the baseline plus the request fields splitgate must add, to tell their cost from the rest of splitgate's.
 // `splitgate-b`: a second splitgate build (BENCH_SPLITGATE_B = its dist directory), for A/B-testing a change side by side.
-const ALL_CANDIDATES = ['direct', 'bare-undici', 'bare-headers', 'splitgate', 'splitgate-b'];
+// `splitgate-w2`: splitgate with `workers: 2` (supervisor + 2 workers), only when named in BENCH_CANDIDATES: builds
+// without the `workers` key refuse that config, and the run goes on without it (with a WARNING).
+// `nginx-proxy` and `http-proxy`: the peers (Debian's nginx as a reverse proxy; node-http-proxy with a keep-alive agent).
+// `bare-undici-b`: the bare proxy again, on BENCH_NODE_B: beside bare-undici it measures what a Node version changes.
+const ALL_CANDIDATES = ['direct', 'nginx-proxy', 'http-proxy', 'bare-undici', 'bare-headers', 'splitgate', 'splitgate-w2', 'splitgate-b', 'bare-undici-b'];
+const OPT_IN = new Set(['bare-headers', 'splitgate-w2', 'bare-undici-b']);
 const SPLITGATE_B = process.env.BENCH_SPLITGATE_B ?? null;
-const DEFAULT_CANDIDATES = ALL_CANDIDATES.filter((name) => name !== 'bare-headers' && (name !== 'splitgate-b' || SPLITGATE_B !== null));
+const DEFAULT_CANDIDATES = ALL_CANDIDATES.filter((name) => !OPT_IN.has(name) && (name !== 'splitgate-b' || SPLITGATE_B !== null));
 const wanted = (process.env.BENCH_CANDIDATES ?? DEFAULT_CANDIDATES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 if (wanted.includes('splitgate-b') && SPLITGATE_B === null) {
   console.error('BENCH_CANDIDATES: splitgate-b needs BENCH_SPLITGATE_B, the dist directory of the other build');
-  process.exit(2);
-}
-/** The two proxies measured side by side: `baseline,subject`; the ratio is the baseline's CPU per request over the subject's. */
-const SIDE_BY_SIDE_PAIR = (process.env.BENCH_PAIR ?? 'bare-undici,splitgate').split(',').map((s) => s.trim());
-if (SIDE_BY_SIDE_PAIR.length !== 2 || !SIDE_BY_SIDE_PAIR.every((name) => ALL_CANDIDATES.includes(name) && name !== 'direct')) {
-  console.error(`BENCH_PAIR: two proxy candidates, e.g. bare-undici,splitgate (got ${JSON.stringify(process.env.BENCH_PAIR)})`);
   process.exit(2);
 }
 for (const name of wanted) {
@@ -74,10 +78,63 @@ for (const name of wanted) {
     process.exit(2);
   }
 }
+/**
+ * The pairs measured side by side, `baseline,subject;baseline,subject`; each ratio is the baseline's CPU per request
+ * over the subject's. Default: bare-undici beside splitgate (target ≥ 0.90×), http-proxy beside splitgate when
+ * http-proxy runs (target ≥ 1.5×), splitgate beside splitgate-w2 when that runs (the scaling efficiency).
+ */
+const DEFAULT_PAIRS = [
+  ['bare-undici', 'splitgate'],
+  ...(wanted.includes('http-proxy') ? [['http-proxy', 'splitgate']] : []),
+  ...(wanted.includes('splitgate-w2') ? [['splitgate', 'splitgate-w2']] : []),
+];
+/** Targets of the default pairs (issue 15): ≥ 0.9× bare undici, ≥ 1.5× http-proxy, scaling efficiency ≥ 0.9. */
+const PAIR_TARGETS = { 'bare-undici,splitgate': 0.9, 'http-proxy,splitgate': 1.5, 'splitgate,splitgate-w2': 0.9 };
+const SIDE_BY_SIDE_PAIRS =
+  process.env.BENCH_PAIR === undefined || process.env.BENCH_PAIR === ''
+    ? DEFAULT_PAIRS
+    : process.env.BENCH_PAIR.split(';').map((pair) => pair.split(',').map((s) => s.trim()));
+for (const pair of SIDE_BY_SIDE_PAIRS) {
+  if (pair.length !== 2 || pair[0] === pair[1] || !pair.every((name) => ALL_CANDIDATES.includes(name) && name !== 'direct')) {
+    console.error(`BENCH_PAIR: pairs of two proxy candidates, e.g. bare-undici,splitgate or bare-undici,splitgate;http-proxy,splitgate (got ${JSON.stringify(process.env.BENCH_PAIR)})`);
+    process.exit(2);
+  }
+}
+/** The Node binary for every Node candidate (the proxies; not the load generator, which stays on this script's node). */
+const NODE = process.env.BENCH_NODE || process.execPath;
+if (!existsSync(NODE)) {
+  console.error(`BENCH_NODE: ${JSON.stringify(NODE)} does not exist`);
+  process.exit(2);
+}
+/** The Node binary for the `-b` candidates (splitgate-b, bare-undici-b): one Node version beside another. */
+const NODE_B = process.env.BENCH_NODE_B || NODE;
+if (!existsSync(NODE_B)) {
+  console.error(`BENCH_NODE_B: ${JSON.stringify(NODE_B)} does not exist`);
+  process.exit(2);
+}
+/**
+ * Cores for splitgate-w2's supervisor and workers (they inherit the supervisor's affinity). Default: the proxies'
+ * core alone, like every other proxy, so its CPU µs per request and the scaling efficiency compare like with like
+ * and the workers do not take the load generator's core; `0,1` spreads them over both cores (raw speed-up, but the
+ * load generator then competes with a worker).
+ */
+const W2_CPUS = process.env.BENCH_W2_CPUS || '1';
+if (!/^\d+(,\d+)*$/.test(W2_CPUS)) {
+  console.error(`BENCH_W2_CPUS: a core list such as 1 or 0,1 (got ${JSON.stringify(W2_CPUS)})`);
+  process.exit(2);
+}
 
 if (process.argv.includes('--plan')) {
   // What a run would measure, as JSON, without starting anything (the tests check the defaults this way).
-  console.log(JSON.stringify({ candidates: wanted, sideBySidePair: SIDE_BY_SIDE_PAIR, settings }));
+  console.log(
+    JSON.stringify({
+      candidates: wanted,
+      // The first pair (kept for the tests and scripts that read one) and all of them.
+      sideBySidePair: SIDE_BY_SIDE_PAIRS[0],
+      sideBySidePairs: SIDE_BY_SIDE_PAIRS,
+      settings: { ...settings, node: NODE, nodeB: NODE_B, w2Cpus: W2_CPUS },
+    }),
+  );
   process.exit(0);
 }
 
@@ -196,15 +253,70 @@ function readRssBytes(pid) {
   }
 }
 
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat). */
-function cpuSeconds(pid) {
+/** Fields after the command name in /proc/PID/stat (index 0 = state, field 3 of the man page), or null. */
+function statFields(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat). */
+function cpuSeconds(pid) {
+  const fields = statFields(pid);
+  return fields === null ? null : (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** A process and all its descendants (children of any of its threads), root first. */
+function treePids(pid) {
+  const out = [];
+  const queue = [pid];
+  while (queue.length > 0 && out.length < 256) {
+    const next = queue.shift();
+    out.push(next);
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${next}/task`);
+    } catch {}
+    for (const task of tasks) {
+      try {
+        queue.push(...readFileSync(`/proc/${next}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      } catch {}
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of a process tree, per pid, plus the reaped children's time the root has collected (cutime+cstime),
+ * so a worker that exits (or is replaced) during a run still counts. Multi-process candidates (splitgate with
+ * workers, nginx master + worker) are measured as the sum over their tree.
+ */
+function treeCpu(pid) {
+  const perPid = new Map();
+  for (const p of treePids(pid)) {
+    const seconds = cpuSeconds(p);
+    if (seconds !== null) perPid.set(p, seconds);
+  }
+  const rootFields = statFields(pid);
+  if (rootFields === null) return null;
+  return { perPid, reaped: (Number(rootFields[13]) + Number(rootFields[14])) / CLK_TCK };
+}
+
+/** CPU seconds the tree used between two treeCpu samples (a pid first seen at the end counts from its start). */
+function treeCpuDelta(start, end) {
+  if (start === null || end === null) return null;
+  let total = end.reaped - start.reaped;
+  for (const [p, seconds] of end.perPid) total += seconds - (start.perPid.get(p) ?? 0);
+  return total;
+}
+
+/** RSS of the root and of each descendant (supervisor and workers; for nginx: master and worker). */
+function treeRss(pid) {
+  const [root, ...rest] = treePids(pid);
+  return { main: readRssBytes(root), children: rest.map(readRssBytes).filter((bytes) => bytes !== null) };
 }
 
 /** Busy and total jiffies of one core from /proc/stat (busy: user, nice, system, irq, softirq, steal). */
@@ -294,8 +406,17 @@ async function startUpstream() {
 async function startBareProxy(upstream, name = 'bare-undici') {
   const port = await freePort();
   const flags = name === 'bare-headers' ? ['--forwarding-headers'] : [];
-  const [command, args] = pinned(CPU_PROXY, process.execPath, [join(HERE, 'bare-proxy.mjs'), ...flags, String(port), upstream.url]);
-  const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), `${name} proxy`);
+  return startNodeProxy(name, join(HERE, 'bare-proxy.mjs'), [...flags, String(port), upstream.url], port, name === 'bare-undici-b' ? NODE_B : NODE);
+}
+
+async function startHttpProxyPeer(upstream) {
+  const port = await freePort();
+  return startNodeProxy('http-proxy', join(HERE, 'http-proxy-peer.mjs'), [String(port), upstream.url], port);
+}
+
+async function startNodeProxy(name, script, args, port, node = NODE) {
+  const [command, argv] = pinned(CPU_PROXY, node, [script, ...args]);
+  const child = track(spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT }), `${name} proxy`);
   const stderr = collectStderr(child);
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -306,7 +427,34 @@ async function startBareProxy(upstream, name = 'bare-undici') {
   return { url, child, pid: child.pid, stderr };
 }
 
-async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'dist')) {
+/** Debian's nginx as a reverse proxy (loadtest/nginx-proxy.conf), pinned to the proxies' core; measured as master + worker. */
+async function startNginxProxy(upstream) {
+  const port = await freePort();
+  const prefix = join(tempDir, 'nginx-proxy');
+  mkdirSync(prefix, { recursive: true });
+  const conf = readFileSync(join(HERE, 'nginx-proxy.conf'), 'utf8')
+    .replaceAll('{{PREFIX}}', prefix)
+    .replaceAll('{{PORT}}', String(port))
+    .replaceAll('{{UPSTREAM}}', new URL(upstream.url).host);
+  const confPath = join(prefix, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  const [command, args] = pinned(CPU_PROXY, NGINX, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', confPath]);
+  const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'nginx-proxy');
+  const stderr = collectStderr(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilAnswers(url, child, 'nginx-proxy');
+  } catch (error) {
+    let log = '';
+    try {
+      log = readFileSync(join(prefix, 'error.log'), 'utf8');
+    } catch {}
+    throw new Error(`${error.message}\n${stderr()}${log}`);
+  }
+  return { url, child, pid: child.pid, stderr };
+}
+
+async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'dist'), workers = 1, node = NODE) {
   const bin = join(dist, 'bin.js');
   if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first (npm run bench does)`);
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -314,11 +462,13 @@ async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'd
   config.listen = `127.0.0.1:${port}`;
   config.admin = { ...(config.admin ?? {}), listen: `127.0.0.1:${adminPort}` };
   for (const name of Object.keys(config.upstreams)) config.upstreams[name] = upstream.url;
+  // `workers: 1` is the default and stays unwritten, so builds from before the key run the same config.
+  if (workers > 1) config.workers = workers;
   const configPath = join(tempDir, `${name}.yaml`);
   writeFileSync(configPath, stringifyYaml(config));
   const logPath = join(tempDir, `${name}.log`);
   const logFd = openSync(logPath, 'w');
-  const [command, args] = pinned(CPU_PROXY, process.execPath, [bin, '--config', configPath]);
+  const [command, args] = pinned(workers > 1 ? W2_CPUS : CPU_PROXY, node, [bin, '--config', configPath]);
   const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'pipe'], cwd: ROOT }), name);
   closeSync(logFd);
   const stderr = collectStderr(child);
@@ -331,6 +481,13 @@ async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'd
       log = readFileSync(logPath, 'utf8').slice(0, 4_000);
     } catch {}
     throw new Error(`${error.message}\n${stderr()}${log}`);
+  }
+  if (workers > 1) {
+    // The port answers as soon as one worker listens: wait (bounded) until all of them run before measuring.
+    const deadline = Date.now() + 15_000;
+    while (treePids(child.pid).length - 1 < workers && Date.now() < deadline) await sleep(100);
+    const found = treePids(child.pid).length - 1;
+    if (found < workers) throw new Error(`${name}: ${found} worker processes after 15 s, expected ${workers}\n${stderr()}`);
   }
   return { url, child, pid: child.pid, stderr, adminUrl: `http://127.0.0.1:${adminPort}`, logPath, config };
 }
@@ -403,6 +560,8 @@ function runLoad(url, pid, pinnedToProxyCore, connections = settings.connections
     let coreAtStart = null;
     let otherOnCorePercent = null;
     let stealPercent = null;
+    let rss = null;
+    let processes = null;
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
@@ -413,15 +572,18 @@ function runLoad(url, pid, pinnedToProxyCore, connections = settings.connections
         if (line.trim() === '') continue;
         const message = JSON.parse(line);
         if (message.phase === 'measure') {
-          cpuAtStart = cpuSeconds(pid);
+          cpuAtStart = treeCpu(pid);
           coreAtStart = coreTicks(CPU_PROXY);
           wallAtStart = performance.now();
         } else {
           // Sampled as soon as the results arrive, before the runner's exit.
-          const cpuAtEnd = cpuSeconds(pid);
+          const cpuAtEnd = treeCpu(pid);
           const coreAtEnd = coreTicks(CPU_PROXY);
+          // Under load, before the runner closes its connections: the figure to hold against the RSS goals.
+          rss = treeRss(pid);
+          processes = cpuAtEnd?.perPid.size ?? null;
           if (cpuAtStart !== null && cpuAtEnd !== null) {
-            serverCpuSeconds = cpuAtEnd - cpuAtStart;
+            serverCpuSeconds = treeCpuDelta(cpuAtStart, cpuAtEnd);
             proxyCpuPercent = (100 * serverCpuSeconds) / ((performance.now() - wallAtStart) / 1000);
           }
           // Anything else that ran on the proxies' core meanwhile (other users' processes, unpinned jobs):
@@ -451,6 +613,8 @@ function runLoad(url, pid, pinnedToProxyCore, connections = settings.connections
           serverCpuMicrosPerRequest: serverCpuSeconds !== null && result.requests > 0 ? (serverCpuSeconds * 1e6) / result.requests : null,
           otherOnProxyCorePercent: otherOnCorePercent,
           proxyCoreStealPercent: stealPercent,
+          rss,
+          processes,
         });
       }
       else reject(new Error(`load generator failed (code ${code}, signal ${signal})\n${stderr()}`));
@@ -465,6 +629,8 @@ const fmtInt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLoc
 // autocannon records latencies in whole milliseconds; medians of those can end in .5.
 const fmtMs = (n) => (n === null || n === undefined ? '-' : Number.isInteger(n) ? String(n) : n.toFixed(1));
 const fmtMb = (bytes) => (bytes === null || bytes === undefined ? '-' : `${(bytes / 1024 / 1024).toFixed(0)} MB`);
+/** The root's RSS, and its descendants' (workers; nginx's worker) after a `+`. */
+const fmtRss = (main, children = []) => (children.length === 0 ? fmtMb(main) : `${fmtMb(main)} + ${children.map(fmtMb).join(' + ')}`);
 const fmtPct = (n) => (n === null || n === undefined ? '-' : `${n.toFixed(0)} %`);
 const fmtRatio = (n) => (n === null || n === undefined ? '-' : `${n.toFixed(2)}×`);
 
@@ -492,27 +658,59 @@ async function main() {
   const startedAt = new Date();
 
   const upstream = await startUpstream();
+  const startWarnings = [];
+  const nodeVersion = spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+  const nodeBVersion = spawnSync(NODE_B, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
   const candidates = [];
   for (const name of wanted) {
     if (name === 'direct') candidates.push({ name, url: upstream.url, pid: upstream.pid, what: upstream.kind === 'nginx' ? 'nginx worker' : 'node upstream' });
-    if (name === 'bare-undici' || name === 'bare-headers') {
+    if (name === 'nginx-proxy') {
+      if (!existsSync(NGINX)) {
+        startWarnings.push(`nginx-proxy left out: ${NGINX} not found`);
+        continue;
+      }
+      const proxy = await startNginxProxy(upstream);
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'nginx master+worker' });
+    }
+    if (name === 'http-proxy') {
+      const proxy = await startHttpProxyPeer(upstream);
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}` });
+    }
+    if (name === 'bare-undici' || name === 'bare-headers' || name === 'bare-undici-b') {
       const proxy = await startBareProxy(upstream, name);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'bare-undici-b' ? nodeBVersion : nodeVersion}` });
     }
     if (name === 'splitgate' || name === 'splitgate-b') {
-      const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'node proxy' });
+      const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B, 1, NODE_B);
+      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'splitgate-b' ? nodeBVersion : nodeVersion}` });
+    }
+    if (name === 'splitgate-w2') {
+      try {
+        const proxy = await startSplitgate(upstream, name, join(ROOT, 'dist'), 2);
+        candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}, supervisor+workers on cores ${W2_CPUS}` });
+      } catch (error) {
+        // Opt-in, and builds without the `workers` key refuse the config: go on with the others.
+        const reason = String(error.message).split('\n').find((line) => /workers|Unrecognized|error/i.test(line)) ?? String(error.message).split('\n')[0];
+        startWarnings.push(`splitgate-w2 left out: it did not start with workers: 2 (does this build know the \`workers\` key?): ${reason.slice(0, 300)}`);
+        for (const child of [...children]) if (child.label === name) await stopChild(child);
+      }
     }
   }
+  for (const warning of startWarnings) console.log(`WARNING: ${warning}`);
 
   const noisyRounds = [];
   const perRound = settings.warmupSeconds + settings.durationSeconds;
-  const sideBySidePlanned = SIDE_BY_SIDE_PAIR.every((name) => candidates.some((c) => c.name === name)) ? settings.sideBySideRounds : 0;
+  const runnablePairs = SIDE_BY_SIDE_PAIRS.filter((pair) => pair.every((name) => candidates.some((c) => c.name === name)));
+  const sideBySidePlanned = runnablePairs.length * settings.sideBySideRounds;
   const estimate = (settings.rounds * candidates.length + sideBySidePlanned) * (perRound + 1);
   console.log(
     `splitgate bench: ${settings.rounds} rounds × ${candidates.length} candidates × (${settings.warmupSeconds} s warm-up + ` +
       `${settings.durationSeconds} s), then ${sideBySidePlanned} side-by-side rounds, ${settings.connections} connections, ${settings.users} user ids; ` +
       `about ${Math.ceil(estimate / 60)} min`,
+  );
+  console.log(
+    `Node candidates run on ${NODE} (${nodeVersion})${NODE_B !== NODE ? `, the -b candidates on ${NODE_B} (${nodeBVersion})` : ''}; ` +
+      `the load generator on ${process.execPath} (${process.version})`,
   );
   console.log(`upstream: ${upstream.description} at ${upstream.url}`);
 
@@ -533,10 +731,10 @@ async function main() {
           `server CPU ${fmtPct(result.serverCpuPercent)} (${fmtInt(result.serverCpuMicrosPerRequest)} µs/req)  ` +
           `load-gen CPU ${fmtPct(result.cpuPercent)}  other load on core ${CPU_PROXY}: ${fmtPct(result.otherOnProxyCorePercent)}`,
       );
-      if (result.otherOnProxyCorePercent > NOISE_LIMIT_PERCENT) {
+      if (candidate.name !== 'direct' && result.otherOnProxyCorePercent > NOISE_LIMIT_PERCENT) {
         noisyRounds.push(`${candidate.name} round ${round}: ${result.otherOnProxyCorePercent.toFixed(0)} %`);
       }
-      if (round === settings.rounds) candidate.rssBytes = readRssBytes(candidate.pid);
+      if (round === settings.rounds) candidate.rss = result.rss;
     }
   }
 
@@ -545,9 +743,10 @@ async function main() {
   // relative to the baseline. Measured here: two copies of the same proxy came out within 1 % of each other,
   // where back-to-back rounds differed by up to 40 %.
   const sideBySide = [];
-  const pair = SIDE_BY_SIDE_PAIR.map((name) => candidates.find((c) => c.name === name));
-  if (settings.sideBySideRounds > 0 && pair.every(Boolean)) {
-    const half = Math.max(1, Math.floor(settings.connections / 2));
+  const half = Math.max(1, Math.floor(settings.connections / 2));
+  for (const names of runnablePairs) {
+    const pair = names.map((name) => candidates.find((c) => c.name === name));
+    const pairRounds = [];
     console.log(`side by side: ${pair[0].name} and ${pair[1].name} both on core ${CPU_PROXY} at once, ${half} connections each`);
     for (let round = 1; round <= settings.sideBySideRounds; round++) {
       for (const c of pair) if (!alive(c.proxy.child)) throw new Error(`${c.name} died before side-by-side round ${round}\n${c.proxy.stderr()}`);
@@ -557,7 +756,7 @@ async function main() {
       const [baseline, subject] = order[0] === pair[0] ? results : [...results].reverse();
       const ratio =
         baseline.serverCpuMicrosPerRequest && subject.serverCpuMicrosPerRequest ? baseline.serverCpuMicrosPerRequest / subject.serverCpuMicrosPerRequest : null;
-      sideBySide.push({ baseline, subject, ratio });
+      pairRounds.push({ baseline, subject, ratio });
       console.log(
         `  side by side ${round}/${settings.sideBySideRounds}  ${pair[0].name} ${fmtInt(baseline.reqPerSec)} req/s ${fmtInt(baseline.serverCpuMicrosPerRequest)} µs/req  ` +
           `${pair[1].name} ${fmtInt(subject.reqPerSec)} req/s ${fmtInt(subject.serverCpuMicrosPerRequest)} µs/req  ` +
@@ -565,6 +764,7 @@ async function main() {
           `non-2xx ${baseline.non2xx + subject.non2xx}  errors ${baseline.errors + subject.errors}`,
       );
     }
+    sideBySide.push({ pair: names, rounds: pairRounds });
   }
 
   const splitgate = candidates.find((c) => c.name === 'splitgate');
@@ -579,8 +779,11 @@ async function main() {
     summary[c.name] = {
       reqPerSec: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates), rounds: rates },
       latencyMs: { p50: median(c.rounds.map((r) => r.latencyMs.p50)), p99: median(c.rounds.map((r) => r.latencyMs.p99)) },
-      rssBytes: c.rssBytes ?? null,
+      // Under load at the end of the last round: the root process (supervisor, nginx master) and each descendant.
+      rssBytes: c.rss?.main ?? null,
+      rssChildrenBytes: c.rss?.children ?? [],
       rssOf: c.what,
+      processes: c.rounds.at(-1)?.processes ?? null,
       serverCpuPercent: median(c.rounds.map((r) => r.serverCpuPercent)),
       serverCpuMicrosPerRequest: median(c.rounds.map((r) => r.serverCpuMicrosPerRequest)),
       otherOnProxyCorePercent: median(c.rounds.map((r) => r.otherOnProxyCorePercent)),
@@ -606,22 +809,49 @@ async function main() {
     const perRound = left.map((r, i) => (right[i]?.reqPerSec ? r.reqPerSec / right[i].reqPerSec : null)).filter((x) => x !== null);
     return perRound.length ? { median: median(perRound), rounds: perRound } : null;
   };
-  const sideBySideRatios = sideBySide.map((r) => r.ratio).filter((x) => x !== null);
+  const pairSummaries = sideBySide.map(({ pair, rounds }) => {
+    const values = rounds.map((r) => r.ratio).filter((x) => x !== null);
+    return {
+      pair,
+      target: PAIR_TARGETS[pair.join(',')] ?? null,
+      ...(values.length ? { median: median(values), min: Math.min(...values), max: Math.max(...values), rounds: values } : { median: null, rounds: [] }),
+    };
+  });
+  const cpuPerRequest = (name) => summary[name]?.serverCpuMicrosPerRequest ?? null;
+  const cpuRatio = (a, b) => (cpuPerRequest(a) && cpuPerRequest(b) ? cpuPerRequest(a) / cpuPerRequest(b) : null);
+  /**
+   * Scaling efficiency of splitgate-w2 over splitgate, per sequential round: (req/s with 2 ÷ req/s with 1) ÷
+   * (CPU used with 2 ÷ CPU used with 1), CPU used = the process tree's CPU over the run. It reduces to the ratio of
+   * CPU per request, so it says whether workers add per-request cost; it does not need the cores to be free.
+   */
+  const efficiencyRounds = (() => {
+    const one = candidates.find((c) => c.name === 'splitgate')?.rounds ?? [];
+    const two = candidates.find((c) => c.name === 'splitgate-w2')?.rounds ?? [];
+    return two
+      .map((r, i) =>
+        one[i]?.reqPerSec && one[i]?.serverCpuPercent && r.serverCpuPercent ? r.reqPerSec / one[i].reqPerSec / (r.serverCpuPercent / one[i].serverCpuPercent) : null,
+      )
+      .filter((x) => x !== null);
+  })();
+  const firstPair = pairSummaries[0];
   const ratios = {
-    // The baseline's CPU per request over the subject's (BENCH_PAIR; by default bare-undici over splitgate).
-    sideBySideCpu: sideBySideRatios.length
-      ? { median: median(sideBySideRatios), min: Math.min(...sideBySideRatios), max: Math.max(...sideBySideRatios), rounds: sideBySideRatios }
-      : null,
+    // The first pair's (BENCH_PAIR; by default bare-undici over splitgate): baseline CPU per request over the subject's.
+    sideBySideCpu: firstPair?.median != null ? { median: firstPair.median, min: firstPair.min, max: firstPair.max, rounds: firstPair.rounds } : null,
+    sideBySidePairs: pairSummaries,
     splitgateOverBarePaired: paired('splitgate', 'bare-undici'),
     splitgateOverBare: ratio('splitgate', 'bare-undici'),
+    splitgateOverHttpProxyPaired: paired('splitgate', 'http-proxy'),
+    splitgateOverHttpProxy: ratio('splitgate', 'http-proxy'),
+    splitgateOverNginxProxy: ratio('splitgate', 'nginx-proxy'),
     splitgateOverDirect: ratio('splitgate', 'direct'),
     bareOverDirect: ratio('bare-undici', 'direct'),
     // Proxy CPU time per request, bare over splitgate: the same "how fast" question as the req/s ratio, but much
     // less sensitive to other load on the machine (a process's own CPU time is counted only while it runs).
-    bareOverSplitgateCpuPerRequest:
-      summary['splitgate']?.serverCpuMicrosPerRequest && summary['bare-undici']?.serverCpuMicrosPerRequest
-        ? summary['bare-undici'].serverCpuMicrosPerRequest / summary['splitgate'].serverCpuMicrosPerRequest
-        : null,
+    bareOverSplitgateCpuPerRequest: cpuRatio('bare-undici', 'splitgate'),
+    httpProxyOverSplitgateCpuPerRequest: cpuRatio('http-proxy', 'splitgate'),
+    scalingEfficiency: efficiencyRounds.length
+      ? { median: median(efficiencyRounds), rounds: efficiencyRounds, reqPerSecW2OverW1: ratio('splitgate-w2', 'splitgate'), cpuPerRequestW1OverW2: cpuRatio('splitgate', 'splitgate-w2') }
+      : null,
   };
 
   const warnings = [];
@@ -642,9 +872,12 @@ async function main() {
     const s = summary.splitgate;
     const log = logProblems(splitgate.proxy.logPath);
     splitgate.log = log;
-    // splitgate's own failures in the side-by-side rounds, whichever side of the pair it was on.
-    const side = SIDE_BY_SIDE_PAIR.indexOf('splitgate') === 0 ? 'baseline' : 'subject';
-    const sideBySideFailures = SIDE_BY_SIDE_PAIR.includes('splitgate') ? sideBySide.reduce((sum, r) => sum + r[side].non2xx + r[side].errors, 0) : 0;
+    // splitgate's own failures in the side-by-side rounds, whichever side of each pair it was on.
+    let sideBySideFailures = 0;
+    for (const { pair, rounds } of sideBySide) {
+      const side = pair[0] === 'splitgate' ? 'baseline' : pair[1] === 'splitgate' ? 'subject' : null;
+      if (side !== null) sideBySideFailures += rounds.reduce((sum, r) => sum + r[side].non2xx + r[side].errors, 0);
+    }
     splitgateFailed = s.non2xx + s.errors + sideBySideFailures > 0 || (splitgate.metrics.upstreamErrors ?? 0) > 0;
     if (sideBySideFailures > 0) warnings.push(`splitgate: ${sideBySideFailures} non-2xx or errors in the side-by-side rounds`);
     if (log.warnOrWorse > 0) warnings.push(`splitgate logged ${log.warnOrWorse} warn/error lines, e.g. ${log.sample[0]}`);
@@ -656,7 +889,7 @@ async function main() {
   console.log('');
   console.log(`Results: median of ${settings.rounds} rounds (min–max), ${settings.durationSeconds} s each; load generator autocannon 8, ${settings.connections} connections`);
   console.log('');
-  const rows = [['candidate', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'RSS', 'RSS of', 'server CPU', 'CPU µs/req', `other on core ${CPU_PROXY}`, 'load-gen CPU', 'non-2xx', 'errors']];
+  const rows = [['candidate', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'RSS (+ children)', 'what', 'server CPU', 'CPU µs/req', `other on core ${CPU_PROXY}`, 'load-gen CPU', 'non-2xx', 'errors']];
   for (const c of candidates) {
     const s = summary[c.name];
     rows.push([
@@ -665,7 +898,7 @@ async function main() {
       `${fmtInt(s.reqPerSec.min)}–${fmtInt(s.reqPerSec.max)}`,
       fmtMs(s.latencyMs.p50),
       fmtMs(s.latencyMs.p99),
-      fmtMb(s.rssBytes),
+      fmtRss(s.rssBytes, s.rssChildrenBytes),
       c.what,
       fmtPct(s.serverCpuPercent),
       fmtInt(s.serverCpuMicrosPerRequest),
@@ -697,12 +930,44 @@ async function main() {
         'the throughput ratio splitgate would reach on a quiet, saturated core)',
     );
   }
-  if (ratios.sideBySideCpu !== null) {
-    const { median: m, rounds } = ratios.sideBySideCpu;
-    const verdict = SIDE_BY_SIDE_PAIR.join(',') === 'bare-undici,splitgate' ? `; ${m >= 0.9 ? 'meets' : 'BELOW'} the ≥ 0.90× target` : '';
+  if (ratios.splitgateOverHttpProxyPaired !== null) {
+    const { median: m, rounds } = ratios.splitgateOverHttpProxyPaired;
     console.log(
-      `side by side, CPU per request ${SIDE_BY_SIDE_PAIR.join(' / ')}: ${fmtRatio(m)}  (median of ${rounds.length} rounds: ` +
-        `${rounds.map((r) => r.toFixed(3)).join(', ')}; both on one core at once, so the machine's drift cancels${verdict})`,
+      `splitgate / http-proxy   ${fmtRatio(m)}  (req/s, median of per-round ratios: ${rounds.map((r) => r.toFixed(2)).join(', ')}; ` +
+        `${m >= 1.5 ? 'meets' : 'BELOW'} the ≥ 1.5× target)`,
+    );
+  }
+  if (ratios.httpProxyOverSplitgateCpuPerRequest !== null) {
+    console.log(
+      `CPU per request, http-proxy / splitgate: ${fmtRatio(ratios.httpProxyOverSplitgateCpuPerRequest)}  ` +
+        `(${fmtInt(summary['http-proxy'].serverCpuMicrosPerRequest)} vs ${fmtInt(summary.splitgate.serverCpuMicrosPerRequest)} µs)`,
+    );
+  }
+  if (ratios.splitgateOverNginxProxy !== null) {
+    console.log(
+      `splitgate / nginx-proxy  ${fmtRatio(ratios.splitgateOverNginxProxy)}  (ratio of the median req/s; CPU per request ` +
+        `${fmtInt(summary['nginx-proxy'].serverCpuMicrosPerRequest)} vs ${fmtInt(summary.splitgate.serverCpuMicrosPerRequest)} µs)`,
+    );
+  }
+  if (ratios.scalingEfficiency !== null) {
+    const { median: m, rounds, reqPerSecW2OverW1, cpuPerRequestW1OverW2 } = ratios.scalingEfficiency;
+    const w2 = summary['splitgate-w2'];
+    console.log(
+      `scaling efficiency, splitgate-w2 over splitgate: ${fmtRatio(m)}  ((req/s ratio) ÷ (CPU ratio) per round: ${rounds.map((r) => r.toFixed(2)).join(', ')}; ` +
+        `req/s ${fmtRatio(reqPerSecW2OverW1)}, CPU per request w1/w2 ${fmtRatio(cpuPerRequestW1OverW2)}; ${m >= 0.9 ? 'meets' : 'BELOW'} the ≥ 0.9 target; ` +
+        `cores ${W2_CPUS})`,
+    );
+    console.log(
+      `splitgate-w2 RSS under load: supervisor ${fmtMb(w2.rssBytes)} (goal ≤ 60 MB), workers ${w2.rssChildrenBytes.map(fmtMb).join(', ') || '-'} (goal ≤ 80 MB each)`,
+    );
+  }
+  for (const p of ratios.sideBySidePairs) {
+    if (p.median === null) continue;
+    const verdict = p.target === null ? '' : `; ${p.median >= p.target ? 'meets' : 'BELOW'} the ≥ ${p.target}× target`;
+    const what = p.pair.join(',') === 'splitgate,splitgate-w2' ? ' = scaling efficiency' : '';
+    console.log(
+      `side by side, CPU per request ${p.pair.join(' / ')}${what}: ${fmtRatio(p.median)}  (median of ${p.rounds.length} rounds: ` +
+        `${p.rounds.map((r) => r.toFixed(3)).join(', ')}; both on one core at once, so the machine's drift cancels${verdict})`,
     );
   }
   console.log('');
@@ -727,6 +992,7 @@ async function main() {
   } else if (splitgate?.metrics?.error) {
     warnings.push(`could not read splitgate's /metrics: ${splitgate.metrics.error}`);
   }
+  warnings.push(...startWarnings);
   for (const warning of warnings) console.log(`WARNING: ${warning}`);
   if (splitgateFailed) {
     const s = summary.splitgate;
@@ -743,11 +1009,11 @@ async function main() {
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, pinned: hasTaskset },
-    settings: { ...settings, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, candidatesNode: nodeVersion, candidatesNodePath: NODE, nodeB: nodeBVersion, nodeBPath: NODE_B, pinned: hasTaskset },
+    settings: { ...settings, node: NODE, nodeB: NODE_B, w2Cpus: W2_CPUS, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
     candidates: Object.fromEntries(candidates.map((c) => [c.name, { ...summary[c.name], roundsDetail: c.rounds }])),
     ratios,
-    sideBySide: { pair: SIDE_BY_SIDE_PAIR, rounds: sideBySide },
+    sideBySide: { pair: SIDE_BY_SIDE_PAIRS[0], rounds: sideBySide[0]?.rounds ?? [], pairs: sideBySide },
     splitgate: splitgate ? { config: splitgate.proxy.config, metrics: splitgate.metrics, log: splitgate.log, failed: splitgateFailed } : null,
     warnings,
     notes: [`autocannon tops out near ${AUTOCANNON_CEILING} on this machine: the direct figure is load-generator bound`],

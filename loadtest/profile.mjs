@@ -27,6 +27,9 @@ if (target !== 'splitgate' && target !== 'bare-undici' && target !== 'bare-heade
   console.error('usage: node loadtest/profile.mjs [splitgate|bare-undici|bare-headers]');
   process.exit(2);
 }
+/** The proxy's node (as in bench.mjs) and extra node flags for it, e.g. PROFILE_NODE_FLAGS='--trace-deopt'. */
+const NODE = process.env.BENCH_NODE || process.execPath;
+const EXTRA_FLAGS = (process.env.PROFILE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const num = (name, fallback) => (process.env[name] ? Number(process.env[name]) : fallback);
 const load = {
   duration: num('BENCH_DURATION', 10),
@@ -115,7 +118,7 @@ try {
 
   // proxy under --cpu-prof
   const profDir = join(temp, 'prof');
-  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250'];
+  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250', ...EXTRA_FLAGS];
   const port = await freePort();
   let proxy;
   if (target === 'splitgate') {
@@ -125,13 +128,13 @@ try {
     for (const name of Object.keys(config.upstreams)) config.upstreams[name] = upstreamUrl;
     writeFileSync(join(temp, 'splitgate.yaml'), stringifyYaml(config));
     const log = openSync(join(temp, 'splitgate.log'), 'w');
-    proxy = start('1', process.execPath, [...nodeArgs, join(ROOT, 'dist', 'bin.js'), '--config', join(temp, 'splitgate.yaml')], {
+    proxy = start('1', NODE, [...nodeArgs, join(ROOT, 'dist', 'bin.js'), '--config', join(temp, 'splitgate.yaml')], {
       stdio: ['ignore', log, 'inherit'],
       cwd: ROOT,
     });
     closeSync(log);
   } else {
-    proxy = start('1', process.execPath, [...nodeArgs, join(HERE, 'bare-proxy.mjs'), ...(target === 'bare-headers' ? ['--forwarding-headers'] : []), String(port), upstreamUrl]);
+    proxy = start('1', NODE, [...nodeArgs, join(HERE, 'bare-proxy.mjs'), ...(target === 'bare-headers' ? ['--forwarding-headers'] : []), String(port), upstreamUrl]);
   }
   const proxyUrl = `http://127.0.0.1:${port}`;
   await waitFor(proxyUrl, target);
@@ -141,7 +144,7 @@ try {
   const out = spawnSync(cmd, argv, { encoding: 'utf8', timeout: (load.warmup + load.duration + 30) * 1000 });
   const result = JSON.parse(out.stdout.trim().split('\n').pop());
   console.log(
-    `${target} under --cpu-prof: ${Math.round(result.reqPerSec)} req/s, p99 ${result.latencyMs.p99} ms, ` +
+    `${target} on node ${spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()} under --cpu-prof: ${Math.round(result.reqPerSec)} req/s, p99 ${result.latencyMs.p99} ms, ` +
       `non-2xx ${result.non2xx}, errors ${result.errors} (profiling slows it down; compare shares, not speed)`,
   );
   await stop(proxy);
@@ -151,7 +154,8 @@ try {
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no .cpuprofile written');
   mkdirSync(join(HERE, 'results'), { recursive: true });
-  const kept = join(HERE, 'results', `${target}.cpuprofile`);
+  const nodeVersion = spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const kept = join(HERE, 'results', `${target}-${nodeVersion}.cpuprofile`);
   copyFileSync(join(profDir, file), kept);
   const profile = JSON.parse(readFileSync(kept, 'utf8'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
