@@ -47,31 +47,25 @@ export function saltState(salt: string): SaltState {
  * off the wire; such a string is taken as text (UTF-8) rather than truncated.
  */
 export function saltedBucketLatin1(state: SaltState, key: string): number {
-  let h = state.h;
-  let k = state.tail;
-  let filled = state.tailBytes;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (c > 0xff) return bucketOf(state.salt, key);
-    k |= c << (filled << 3);
-    if (++filled === 4) {
-      h = mixBlock(h, k);
-      k = 0;
-      filled = 0;
-    }
-  }
-  if (filled > 0) h ^= mixTail(k);
-  return finalize(h, state.length + key.length) % BUCKETS;
+  return saltedBucketOfBytes(state, key, 0xff);
 }
 
 /** Same as `bucketOf(state.salt, key)`: `key` as text (UTF-8). */
 export function saltedBucket(state: SaltState, key: string): number {
+  return saltedBucketOfBytes(state, key, 0x7f);
+}
+
+/**
+ * Hashes `key`'s char codes as bytes after the pre-hashed salt, without allocating, while every code is at most
+ * `maxByte` (0xff: latin1 bytes as sent; 0x7f: ASCII, where UTF-8 is the same bytes); otherwise as UTF-8 text.
+ */
+function saltedBucketOfBytes(state: SaltState, key: string, maxByte: number): number {
   let h = state.h;
   let k = state.tail;
   let filled = state.tailBytes;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
-    if (c > 0x7f) return bucketOf(state.salt, key);
+    if (c > maxByte) return bucketOf(state.salt, key);
     k |= c << (filled << 3);
     if (++filled === 4) {
       h = mixBlock(h, k);
