@@ -195,8 +195,12 @@ export class ProxyService implements ExchangeObserver {
     const guard = route.guard!;
     const stable = failed.binding.stable;
     const upstream = stable.upstream;
-    // A full stable is no place for a second copy; nor is a spent budget (counted as budget_exhausted).
-    if (upstream.inFlight >= upstream.maxRequests || !guard.takeRetry(route.retry!)) return false;
+    // A full stable is no place for a second copy, nor is a spent budget: both count as budget_exhausted.
+    if (upstream.inFlight >= upstream.maxRequests) {
+      guard.retries.budget_exhausted++;
+      return false;
+    }
+    if (!guard.takeRetry(route.retry!)) return false;
     this.#account(failed, status, error, true);
     stable.series.countDecision('retry_stable');
     const headers = stableHeaders(failed.headers);
