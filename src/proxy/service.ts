@@ -242,13 +242,16 @@ export class ProxyService implements ExchangeObserver {
     const method = methodLabel(exchange.req.method);
     const backend = exchange.backend;
     const upstreamFailed = error !== null && error.kind !== null;
-    backend.series.observeResponse(method, status, elapsedMs / 1000, upstreamFailed, placedByWeight(exchange.decision.reason));
+    const weighted = placedByWeight(exchange.decision.reason);
+    backend.series.observeResponse(method, status, elapsedMs / 1000, upstreamFailed, weighted);
     if (error !== null) {
       const clientTimeout = CLIENT_TIMEOUTS.get(error.code);
       if (error.kind !== null) backend.series.countUpstreamError(error.kind);
       else if (clientTimeout !== undefined) backend.series.countClientTimeout(clientTimeout);
     }
-    if (backend.version === 'canary') recordCanaryOutcome(exchange.route, status, error);
+    // Only what the weight placed, as in rollout analysis: a client that chose the canary (an override, a pinned rule)
+    // cannot eject a healthy one by sending it requests that fail.
+    if (weighted && backend.version === 'canary') recordCanaryOutcome(exchange.route, status, error);
     if (this.#accessLog.wants(status)) {
       this.#accessLog.write({
         requestId: exchange.requestId,
