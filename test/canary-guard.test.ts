@@ -4,7 +4,8 @@
  * a share of buckets through, and the retry budget is Envoy's max(min concurrency, budget % of active requests).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
+import { parseConfigText, validateConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/errors.js';
 import { compileRetryPolicy, GuardBook, Outcome, type CanaryGuard, type GuardEvent, type OutlierSettings } from '../src/proxy/canary-guard.js';
 import { decideRoute } from '../src/routing/decide.js';
 import { compileTable } from '../src/routing/table.js';
@@ -146,5 +147,66 @@ describe('decideRoute with an ejected canary', () => {
     // The guard outlasts the table: a recompiled table reads the same state.
     expect(compileTable(config, 2, {}, book).routes[0].guard).toBe(route.guard);
     book.close();
+  });
+});
+
+describe('retry, outlier and health config', () => {
+  const base = {
+    upstreams: { stable: 'http://127.0.0.1:3001', canary: 'http://127.0.0.1:3002' },
+    routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 10 }],
+  };
+
+  function problems(raw: unknown): string[] {
+    try {
+      validateConfig(raw);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
+    }
+    throw new Error('expected the config to be rejected');
+  }
+
+  it('turns retry and outlier detection on by default, with Envoy-like values', () => {
+    const route = validateConfig(base).routes[0];
+    expect(route.retry).toEqual({
+      on: ['connect-failure', 'refused-stream', 'reset-before-response', 'headers-timeout', '503'],
+      methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
+      budget: 20,
+      minRetryConcurrency: 3,
+    });
+    expect(route.outlier).toEqual({ consecutive5xx: 5, consecutiveConnectFailures: 5, interval: 10_000, baseEjectionTime: 30_000, maxEjectionTime: 300_000, probePercent: 10 });
+  });
+
+  it('reads an unquoted 503 in YAML, and false for off', () => {
+    const config = parseConfigText(
+      'upstreams: { s: "http://127.0.0.1:1", c: "http://127.0.0.1:2" }\nroutes:\n  - { name: a, stable: s, canary: c, retry: { on: [503, connect-failure] }, outlier: false }\n',
+    );
+    expect(config.routes[0].retry).toMatchObject({ on: ['503', 'connect-failure'] });
+    expect(config.routes[0].outlier).toBe(false);
+  });
+
+  it('reports bad values with their paths', () => {
+    const route = {
+      ...base.routes[0],
+      retry: { on: ['5xx'], budget: 150, methods: ['get'] },
+      outlier: { consecutive5xx: 0, baseEjectionTime: '1m', maxEjectionTime: '30s' },
+    };
+    const found = problems({ upstreams: { ...base.upstreams, canary: { url: base.upstreams.canary, health: { path: 'healthz', unhealthy: 0 } } }, routes: [route] });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^routes\[0\]\.retry\.on\[0\]: /),
+        'routes[0].retry.budget: must be between 0 and 100',
+        'routes[0].retry.methods[0]: must be an upper-case HTTP method such as GET',
+        expect.stringMatching(/^routes\[0\]\.outlier\.consecutive5xx: /),
+        expect.stringMatching(/^upstreams\.canary\.health\.path: must start with "\/"/),
+        expect.stringMatching(/^upstreams\.canary\.health\.unhealthy: /),
+      ]),
+    );
+  });
+
+  it('rejects a maximum ejection time below the base one', () => {
+    expect(problems({ ...base, routes: [{ ...base.routes[0], outlier: { baseEjectionTime: '1m', maxEjectionTime: '30s' } }] })).toEqual([
+      'routes[0].outlier.maxEjectionTime: must be at least baseEjectionTime',
+    ]);
   });
 });

@@ -512,10 +512,11 @@ const route = z
     timeouts: timeouts.optional(),
     mirror: mirror.optional(),
     rollout: rollout.optional(),
+    // The object first: a config error then names the field inside it, not "expected false".
     /** On by default for canary-routed requests; `false` turns it off. */
-    retry: z.union([z.literal(false), retry]).default({}),
+    retry: z.union([retry, z.literal(false)]).default({}),
     /** On by default for the canary; `false` turns it off. */
-    outlier: z.union([z.literal(false), outlier]).default({}),
+    outlier: z.union([outlier, z.literal(false)]).default({}),
   })
   .strict();
 
