@@ -51,8 +51,17 @@ describe('passive outlier ejection', () => {
     expect(events).toMatchObject([{ action: 'upstream.ejected', route: 'api', upstream: 'canary', ejectionMs: 1_000, ejections: 1 }]);
   });
 
-  it('ejects after consecutiveConnectFailures connect failures in a row', () => {
+  it('ejects after consecutiveConnectFailures connect failures in a row; connect failures count as 5xx too', () => {
     fail(2, Outcome.ConnectFailure);
+    expect(guard.phase).toBe('ejected');
+    expect(events[0].reason).toBe('2 connect failures in a row');
+  });
+
+  it('counts connect failures mixed with other failures towards consecutive5xx (Envoy without split local errors)', () => {
+    fail(1, Outcome.ConnectFailure);
+    fail(1);
+    expect(guard.phase).toBe('closed');
+    fail(1, Outcome.ConnectFailure);
     expect(guard.phase).toBe('ejected');
   });
 
@@ -93,10 +102,15 @@ describe('passive outlier ejection', () => {
   });
 
   it('an unhealthy canary admits nothing, whatever the passive state', () => {
-    guard.setUnhealthy(true);
+    guard.setUnhealthy(true, 'checks failing');
     expect(guard.admitPercent).toBe(0);
-    guard.setUnhealthy(false);
+    expect(guard.ejections).toBe(0);
+    guard.setUnhealthy(false, 'checks passing');
     expect(guard.admitPercent).toBe(100);
+    expect(events.map((e) => [e.action, e.reason])).toEqual([
+      ['upstream.ejected', 'checks failing'],
+      ['upstream.restored', 'checks passing'],
+    ]);
   });
 
   it('with outlier detection off, failures never eject', () => {

@@ -159,12 +159,16 @@ export class CanaryGuard {
       this.#eject('a probe failed');
       return;
     }
+    // As Envoy's consecutive_5xx without split local-origin errors: a connect failure counts as a 5xx too.
     if (outcome === Outcome.ConnectFailure) {
-      if (++this.#connectFailures >= settings.consecutiveConnectFailures) this.#eject(`${this.#connectFailures} connect failures in a row`);
+      if (++this.#connectFailures >= settings.consecutiveConnectFailures) {
+        this.#eject(`${this.#connectFailures} connect failures in a row`);
+        return;
+      }
     } else {
       this.#connectFailures = 0;
     }
-    if (outcome === Outcome.Failure && ++this.#failures >= settings.consecutive5xx) this.#eject(`${this.#failures} failures (5xx or reset) in a row`);
+    if (++this.#failures >= settings.consecutive5xx) this.#eject(`${this.#failures} failures (5xx, reset, timeout or connect) in a row`);
   }
 
   /** A slot in the retry budget, or false when the budget is spent. Envoy: max(min concurrency, budget % of active). */
@@ -184,11 +188,13 @@ export class CanaryGuard {
     else this.retries.failed++;
   }
 
-  /** Set by the upstream's active health checks: an unhealthy canary is treated as ejected. */
-  setUnhealthy(unhealthy: boolean): void {
+  /** Set by the upstream's active health checks: an unhealthy canary is treated as ejected (not counted as one). */
+  setUnhealthy(unhealthy: boolean, reason: string): void {
     if (this.#unhealthy === unhealthy) return;
     this.#unhealthy = unhealthy;
     this.#refresh();
+    const action = unhealthy ? 'upstream.ejected' : 'upstream.restored';
+    this.#deps.emit({ action, route: this.route, upstream: this.upstream, reason, ejections: this.ejections });
   }
 
   close(): void {
@@ -249,8 +255,8 @@ export class GuardBook {
   readonly #guards = new Map<string, CanaryGuard>();
   readonly #listeners: Array<(event: GuardEvent) => void> = [];
   readonly #deps: GuardDeps;
-  /** Upstream names whose health checks currently fail. */
-  readonly #unhealthy = new Set<string>();
+  /** Upstream names whose health checks currently fail, with why. */
+  readonly #unhealthy = new Map<string, string>();
 
   constructor(emit: (event: GuardEvent) => void = () => undefined, now: () => number = Date.now) {
     this.#deps = { now, emit: (event) => this.#emit(event) };
@@ -268,7 +274,8 @@ export class GuardBook {
     let guard = this.#guards.get(key);
     if (guard === undefined) {
       guard = new CanaryGuard(route, upstream, settings, this.#deps);
-      guard.setUnhealthy(this.#unhealthy.has(upstream));
+      const failing = this.#unhealthy.get(upstream);
+      if (failing !== undefined) guard.setUnhealthy(true, failing);
       this.#guards.set(key, guard);
     } else {
       guard.configure(settings);
@@ -277,10 +284,10 @@ export class GuardBook {
   }
 
   /** The health checks of `upstream` changed their verdict: every route whose canary it is follows. */
-  setUnhealthy(upstream: string, unhealthy: boolean): void {
-    if (unhealthy) this.#unhealthy.add(upstream);
+  setUnhealthy(upstream: string, unhealthy: boolean, reason: string): void {
+    if (unhealthy) this.#unhealthy.set(upstream, reason);
     else this.#unhealthy.delete(upstream);
-    for (const guard of this.#guards.values()) if (guard.upstream === upstream) guard.setUnhealthy(unhealthy);
+    for (const guard of this.#guards.values()) if (guard.upstream === upstream) guard.setUnhealthy(unhealthy, reason);
   }
 
   /** Drops guards no table names any more (a route removed, or its canary renamed). */

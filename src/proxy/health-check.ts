@@ -23,7 +23,7 @@ export class HealthChecker {
   readonly upstream: string;
   readonly config: HealthConfig;
   readonly #pool: Dispatcher;
-  readonly #onChange: (upstream: string, healthy: boolean) => void;
+  readonly #onChange: (upstream: string, healthy: boolean, reason: string) => void;
   #healthy = true;
   #passes = 0;
   #failures = 0;
@@ -33,7 +33,7 @@ export class HealthChecker {
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
-  constructor(upstream: string, config: HealthConfig, pool: Dispatcher, onChange: (upstream: string, healthy: boolean) => void) {
+  constructor(upstream: string, config: HealthConfig, pool: Dispatcher, onChange: (upstream: string, healthy: boolean, reason: string) => void) {
     this.upstream = upstream;
     this.config = config;
     this.#pool = pool;
@@ -66,17 +66,17 @@ export class HealthChecker {
     this.#lastCheck = new Date().toISOString();
     if (failure === null) {
       this.#failures = 0;
-      if (++this.#passes >= this.config.healthy && !this.#healthy) this.#set(true);
+      if (++this.#passes >= this.config.healthy && !this.#healthy) this.#set(true, `${this.#passes} health checks passed in a row`);
     } else {
       this.#lastFailure = failure;
       this.#passes = 0;
-      if (++this.#failures >= this.config.unhealthy && this.#healthy) this.#set(false);
+      if (++this.#failures >= this.config.unhealthy && this.#healthy) this.#set(false, `${this.#failures} health checks failed in a row (last: ${failure})`);
     }
   }
 
-  #set(healthy: boolean): void {
+  #set(healthy: boolean, reason: string): void {
     this.#healthy = healthy;
-    this.#onChange(this.upstream, healthy);
+    this.#onChange(this.upstream, healthy, reason);
   }
 
   /** Null on a pass, else what failed. */

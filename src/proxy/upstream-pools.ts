@@ -179,13 +179,13 @@ export class UpstreamPools {
         next.set(name, existing);
         continue;
       }
-      const checker = new HealthChecker(name, spec.health, upstream.pool, (upstreamName, healthy) => this.guards.setUnhealthy(upstreamName, !healthy));
+      const checker = new HealthChecker(name, spec.health, upstream.pool, (upstreamName, healthy, reason) => this.guards.setUnhealthy(upstreamName, !healthy, reason));
       next.set(name, { checker, pool: upstream.pool, key });
     }
     for (const [name, entry] of this.#checkers) {
       if (next.get(name) === entry) continue;
       entry.checker.stop();
-      this.guards.setUnhealthy(name, false);
+      if (!entry.checker.healthy) this.guards.setUnhealthy(name, false, 'health checks changed or removed');
     }
     for (const [name, entry] of next) if (this.#checkers.get(name) !== entry) entry.checker.start();
     this.#checkers = next;

@@ -160,6 +160,8 @@ describe('active health checks', () => {
 
   it('an unhealthy canary gets no traffic (canary_ejected); shown in /status; back once healthy', async () => {
     await waitFor('canary unhealthy', async () => (await routeStatus(sg.adminUrl, 'api')).outlier.unhealthy === true, 3_000);
+    const ejected = (await eventsOf(sg.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected');
+    expect(ejected).toMatchObject([{ actor: 'outlier', message: '2 health checks failed in a row (last: status 500)' }]);
     const status = (await send(sg.adminUrl, '/status')).json<{ health: Array<Record<string, unknown>> }>();
     expect(status.health).toMatchObject([{ upstream: 'canary', path: '/healthz', healthy: false, lastFailure: 'status 500' }]);
     const before = canary.seen.filter((r) => r.url !== '/healthz').length;
@@ -170,6 +172,7 @@ describe('active health checks', () => {
     healthy = true;
     await waitFor('canary healthy', async () => (await routeStatus(sg.adminUrl, 'api')).outlier.unhealthy === false, 3_000);
     expect((await send(sg.url, '/y')).json<{ version: string }>().version).toBe('canary');
+    expect((await eventsOf(sg.adminUrl, 'api')).filter((e) => e.action === 'upstream.restored')).toHaveLength(1);
   });
 });
 
