@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, waitFor } from '../helpers/http.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
-import { eventsOf, routeStatus, waitForRollout } from '../helpers/rollout.js';
+import { adminCall, eventsOf, routeStatus, waitForRollout } from '../helpers/rollout.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { echoHandler, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 import { startLoad } from '../helpers/load.js';
@@ -77,6 +77,10 @@ describe('passive outlier ejection of the canary', () => {
     expect(ejected).toHaveLength(1);
     expect(ejected[0]).toMatchObject({ actor: 'outlier', after: { upstream: 'canary', ejectionMs: 1_500, ejections: 1 } });
     expect((await routeStatus(sg.adminUrl, 'api')).outlier).toMatchObject({ phase: 'ejected', ejected: true, ejections: 1 });
+    // A new table (an operator's weight change) keeps the ejection: the state outlasts table swaps.
+    expect((await adminCall(sg.adminUrl, 'PUT', '/routes/api/weight', { weight: 99 })).status).toBe(200);
+    expect((await send(sg.url, '/after-swap')).json<{ version: string }>().version).toBe('stable');
+    expect(canary.seen).toHaveLength(3);
   });
 
   it('probes after the ejection time; a failed probe ejects again for twice as long', async () => {
