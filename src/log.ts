@@ -77,6 +77,8 @@ export interface AccessLogEntry {
   readonly durationMs: number;
   readonly upstream: string;
   readonly error?: string;
+  /** Set on a canary exchange's line when its request was then sent to stable (the next line, reason retry_stable). */
+  readonly retried?: boolean;
 }
 
 export class AccessLog {

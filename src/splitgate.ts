@@ -87,6 +87,7 @@ export class Splitgate {
         controller,
         series,
         rollouts,
+        health: () => pools.health(),
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),
@@ -102,6 +103,12 @@ export class Splitgate {
     const mirrors = new MirrorBook(metrics);
     const series = new SeriesBook(metrics);
     const events = new EventLog();
+    metrics.guardBooks.push(pools.guards);
+    pools.guards.onEvent((event) => {
+      const { action, route, ...details } = event;
+      events.record({ actor: 'outlier', action, route, message: event.reason, after: details });
+      logger.warn({ route, upstream: event.upstream, ejections: event.ejections, ejectionMs: event.ejectionMs }, `${action}: ${event.reason}`);
+    });
     const controller = new Controller({
       config,
       configPath: options.configPath ?? null,

@@ -34,6 +34,8 @@ export interface AdminContext {
   readonly rollouts?: RolloutManager;
   /** Set in a supervisor (`workers` > 1): its workers, and how they share the proxy port. */
   readonly workers?: WorkersView;
+  /** The upstreams' active health checks (those that configure `health`). */
+  readonly health?: () => unknown[];
 }
 
 export interface WorkersView {
@@ -208,6 +210,7 @@ function statusOf(context: AdminContext): unknown {
     stateError: controller.stateError,
     ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status() } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,
+    health: context.health?.() ?? [],
     routes: active.table.routes.map((route, index) => {
       const config = active.config.routes[index];
       const mirror = context.mirrors.get(route.name)?.summary();
@@ -221,6 +224,17 @@ function statusOf(context: AdminContext): unknown {
         killed: route.killed,
         rules: route.rules.length,
         rollout: context.rollouts?.get(route.name)?.status ?? null,
+        // This process's view (each worker ejects on its own failures).
+        outlier: route.guard === null
+          ? null
+          : {
+              phase: route.guard.phase,
+              ejected: route.guard.ejected,
+              unhealthy: route.guard.unhealthy,
+              ejections: route.guard.ejections,
+              ejectedUntil: route.guard.ejectedUntil === 0 ? null : new Date(route.guard.ejectedUntil).toISOString(),
+              retries: { ...route.guard.retries },
+            },
         mirror: config.mirror
           ? {
               to: config.mirror.to,

@@ -239,7 +239,10 @@ function renderRoutes(status, diffs) {
     setText(card, 'weight-' + name, hasCanary ? route.weight + ' %' : 'none (no canary)');
     setText(card, 'weight-source-' + name, !hasCanary ? '' : 'from ' + route.weightSource + (route.weightSource === 'config' ? '' : ', config says ' + route.configWeight + ' %'));
     setText(card, 'window-' + name, 'last ' + status.windowSeconds + ' s');
-    setText(card, 'effective-' + name, route.killed ? 'killed: all traffic to stable' : '');
+    const outlier = route.outlier;
+    setText(card, 'effective-' + name, route.killed ? 'killed: all traffic to stable'
+      : outlier && outlier.ejected ? 'canary ' + (outlier.unhealthy ? 'failing health checks' : 'ejected') + ': its traffic goes to stable'
+      : outlier && outlier.phase === 'probing' ? 'canary probed after an ejection' : '');
     for (const version of ['stable', 'canary']) {
       const upstream = route.upstreams[version];
       setText(card, 'upstream-' + version + '-' + name, version + (upstream && upstream !== version ? ' (' + upstream + ')' : ''));

@@ -93,6 +93,20 @@ const serverName = z
   .refine((name) => !/^[0-9.]+$/.test(name), 'must be a host name, not an IP address (SNI carries names only)')
   .transform((name) => name.toLowerCase());
 
+/**
+ * Active health checks of one upstream (Envoy's health_check): GET `path` every `interval`; `unhealthy` failures in a
+ * row mark it unhealthy, `healthy` successes in a row healthy again. Only a canary's health changes routing.
+ */
+const health = z
+  .object({
+    path: z.string().startsWith('/', 'must start with "/"'),
+    interval: duration.default('5s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+    timeout: duration.default('2s').refine((ms) => ms >= 1, 'must be at least 1ms'),
+    unhealthy: z.number().int().min(1).max(100).default(3),
+    healthy: z.number().int().min(1).max(100).default(2),
+  })
+  .strict();
+
 /** An upstream is a URL, or an object with the URL and options; the short form is normalized to the long one. */
 const upstream = z.preprocess(
   (value) => (typeof value === 'string' ? { url: value } : value),
@@ -109,6 +123,7 @@ const upstream = z.preprocess(
       servername: serverName.optional(),
       /** https:// only: a PEM file of the CA certificates trusted for this upstream, instead of Node's bundled ones. */
       ca: z.string().min(1).optional(),
+      health: health.optional(),
     })
     .strict()
     // The certificates of `ca`, read by load.ts (as admin.tokenFile is): the content is part of the config, so a
@@ -295,6 +310,46 @@ const mirror = z
   })
   .strict();
 
+/** What makes a failed canary exchange worth a second try on stable (see proxy/retry-policy.ts). */
+export const RETRY_ON = ['connect-failure', 'refused-stream', 'reset-before-response', 'headers-timeout', '503'] as const;
+
+/** RFC 9110 §9.2.2: the idempotent methods. */
+const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
+
+const retry = z
+  .object({
+    // YAML reads an unquoted 503 as a number.
+    on: z
+      .array(z.preprocess((value) => (value === 503 ? '503' : value), z.enum(RETRY_ON)))
+      .min(1, 'must list at least one condition (retry: false turns retries off)')
+      .default(['connect-failure', 'refused-stream', 'reset-before-response', 'headers-timeout', '503']),
+    methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method such as GET')).min(1).default(IDEMPOTENT_METHODS),
+    /** Envoy's retry budget: retries in flight at most this share (%) of the route's requests in flight... */
+    budget: z.number().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100').default(20),
+    /** ...or this many, whichever is more (Envoy's min_retry_concurrency). */
+    minRetryConcurrency: z.number().int().min(0).max(100_000).default(3),
+  })
+  .strict();
+
+/** Passive outlier detection of a route's canary, Envoy's defaults; stable is never ejected. */
+const outlier = z
+  .object({
+    consecutive5xx: z.number().int().min(1).max(100_000).default(5),
+    consecutiveConnectFailures: z.number().int().min(1).max(100_000).default(5),
+    /** Each interval without an ejection takes one step off the next ejection time's multiplier. */
+    interval: duration.default('10s').refine((ms) => ms >= 1, 'must be at least 1ms'),
+    baseEjectionTime: duration.default('30s').refine((ms) => ms >= 1, 'must be at least 1ms'),
+    maxEjectionTime: duration.default('300s').refine((ms) => ms >= 1, 'must be at least 1ms'),
+    /** After the ejection time: the share (%) of canary-routed requests that probe it until one answers. */
+    probePercent: z.number().int().min(1).max(100).default(10),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.maxEjectionTime < spec.baseEjectionTime) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxEjectionTime'], message: 'must be at least baseEjectionTime' });
+    }
+  });
+
 /** An http(s) URL that may carry a path (webhooks, a Prometheus behind a path prefix). */
 const httpUrl = z.string().superRefine((value, ctx) => {
   try {
@@ -457,6 +512,11 @@ const route = z
     timeouts: timeouts.optional(),
     mirror: mirror.optional(),
     rollout: rollout.optional(),
+    // The object first: a config error then names the field inside it, not "expected false".
+    /** On by default for canary-routed requests; `false` turns it off. */
+    retry: z.union([retry, z.literal(false)]).default({}),
+    /** On by default for the canary; `false` turns it off. */
+    outlier: z.union([outlier, z.literal(false)]).default({}),
   })
   .strict();
 
@@ -533,5 +593,8 @@ export type RolloutConfig = NonNullable<RouteConfig['rollout']>;
 export type RolloutCheckConfig = RolloutConfig['checks'][number];
 export type RolloutWebhookConfig = RolloutConfig['webhooks'][number];
 export type TimeoutsConfig = z.output<typeof timeouts>;
+export type RetryConfig = z.output<typeof retry>;
+export type OutlierConfig = z.output<typeof outlier>;
+export type HealthConfig = z.output<typeof health>;
 export type UpstreamConfig = Config['upstreams'][string];
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

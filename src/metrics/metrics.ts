@@ -58,6 +58,19 @@ export interface Metrics {
   readonly seriesBooks: SeriesBook[];
   /** Where mirror records live (MirrorBook registers itself); the mirror duration histogram reads them at scrape time. */
   readonly mirrorBooks: Array<{ all(): Iterable<{ readonly route: string; readonly duration: DurationCounts }> }>;
+  /** The canaries' guards (retries, ejections; proxy/canary-guard.ts), read at scrape time. Per process. */
+  readonly guardBooks: Array<{ all(): Iterable<GuardCounts> }>;
+  readonly retries: Counter<'route' | 'result'>;
+  readonly ejections: Counter<'route' | 'version'>;
+  readonly ejected: Gauge<'route' | 'version'>;
+}
+
+/** What the retry and ejection metrics read from one canary guard. */
+export interface GuardCounts {
+  readonly route: string;
+  readonly retries: { readonly ok: number; readonly failed: number; readonly budget_exhausted: number };
+  readonly ejections: number;
+  readonly ejected: boolean;
 }
 
 export function createMetrics(registry = new Registry(), options: { processMetrics?: boolean } = {}): Metrics {
@@ -65,6 +78,10 @@ export function createMetrics(registry = new Registry(), options: { processMetri
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const seriesBooks: SeriesBook[] = [];
   const mirrorBooks: Metrics['mirrorBooks'] = [];
+  const guardBooks: Metrics['guardBooks'] = [];
+  const allGuards = function* (): Generator<GuardCounts> {
+    for (const book of guardBooks) yield* book.all();
+  };
   const allSeries = function* (): Generator<VersionSeries> {
     for (const book of seriesBooks) yield* book.all();
   };
@@ -85,6 +102,39 @@ export function createMetrics(registry = new Registry(), options: { processMetri
     registry,
     seriesBooks,
     mirrorBooks,
+    guardBooks,
+    retries: new Counter({
+      name: 'splitgate_retries_total',
+      help: 'Failed canary exchanges sent again to stable, by route and result (ok, failed, budget_exhausted: not retried).',
+      labelNames: ['route', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const guard of allGuards()) {
+          for (const result of ['ok', 'failed', 'budget_exhausted'] as const) this.inc({ route: guard.route, result }, guard.retries[result]);
+        }
+      },
+    }),
+    ejections: new Counter({
+      name: 'splitgate_upstream_ejections_total',
+      help: "Outlier ejections of a route's canary (consecutive failures), by route and version.",
+      labelNames: ['route', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const guard of allGuards()) this.inc({ route: guard.route, version: 'canary' }, guard.ejections);
+      },
+    }),
+    ejected: new Gauge({
+      name: 'splitgate_upstream_ejected',
+      help: "1 while a route's canary gets no routed traffic (ejected, or failing its health checks), else 0.",
+      labelNames: ['route', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        for (const guard of allGuards()) this.set({ route: guard.route, version: 'canary' }, guard.ejected ? 1 : 0);
+      },
+    }),
     // The hot path only bumps plain numbers in VersionSeries; these copy them into prom-client when scraped.
     // Measured: prom-client's per-call label hashing cost ~4 % of a proxied request (loadtest/profile.mjs).
     requests: new Counter({

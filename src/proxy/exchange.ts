@@ -12,6 +12,10 @@
  * So do clients too slow to be worth a pooled connection (timeout-sweep.ts checks them): one that accepts no response
  * bytes for `timeouts.send` while the exchange is paused, one that sends no body bytes for `timeouts.clientBody`
  * while the upstream waits for them, and a request that waits longer than `timeouts.queue` for a connection.
+ *
+ * A canary exchange that fails before any response byte reached the client, and may be replayed, is handed back to
+ * the observer to be sent to stable once (retryToStable; see canary-guard.ts for the budget): it then ends without a
+ * word to the client, and a new exchange carries on with the same client request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -19,12 +23,13 @@ import { performance } from 'node:perf_hooks';
 import { SplitgateError } from '../errors.js';
 import type { UpstreamErrorKind } from '../metrics/metrics.js';
 import type { MirrorTap } from '../mirror/mirror.js';
-import type { RouteDecision } from '../routing/table.js';
-import type { BackendBinding } from '../state/table-store.js';
+import type { CompiledRoute, RouteDecision } from '../routing/table.js';
+import type { BackendBinding, RouteBinding } from '../state/table-store.js';
+import { RetryOn } from './canary-guard.js';
 import { trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
-import { errorBody, mapUpstreamError } from './upstream-errors.js';
+import { errorBody, mapUpstreamError, type MappedUpstreamError } from './upstream-errors.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
 export interface ExchangeOutcome {
@@ -36,6 +41,11 @@ export interface ExchangeOutcome {
 
 export interface ExchangeObserver {
   exchangeEnded(outcome: ExchangeOutcome): void;
+  /**
+   * `failed` (a canary exchange) failed before answering and may be replayed: send the request to stable. False when
+   * the retry budget is spent (or stable is full): `failed` then answers the client with its own error.
+   */
+  retryToStable(failed: ProxyExchange, status: number, error: { code: string; kind: UpstreamErrorKind | null } | null): boolean;
   /** Where exchanges that wait on something slow are checked for their client-side timeouts. */
   readonly sweep: TimeoutSweep;
 }
@@ -83,6 +93,8 @@ export const QUEUE_TIMEOUT_CODE = 'SG_UPSTREAM_QUEUE_TIMEOUT';
 export class ProxyExchange implements ConnectionBound, SweepMember {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  readonly route: CompiledRoute;
+  readonly binding: RouteBinding;
   readonly backend: BackendBinding;
   readonly decision: RouteDecision;
   readonly routeName: string;
@@ -90,16 +102,18 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   readonly startedAt: number;
   /** Set when this request is mirrored: it sees the response the client gets. */
   readonly tap: MirrorTap | null;
+  /** The header list sent upstream; a retry sends a copy naming stable. */
+  readonly headers: string[];
+  readonly setCookie: string | null;
+  readonly connection: ClientConnection;
+  readonly hasBody: boolean;
   readonly #observer: ExchangeObserver;
-  readonly #setCookie: string | null;
-  readonly #connection: ClientConnection;
   #state = State.Waiting;
   #abort: ((reason?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #clientGone = false;
   #drainListening = false;
   #status = 0;
-  readonly #hasBody: boolean;
   /** undici has called onComplete or onError: the request no longer holds a place in the pool. */
   #released = false;
   #waits = 0;
@@ -117,7 +131,8 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     res: ServerResponse,
     /** `req`'s connection (node:http clears `req.socket` once a request body has been read to the end). */
     connection: ClientConnection,
-    routeName: string,
+    route: CompiledRoute,
+    binding: RouteBinding,
     backend: BackendBinding,
     decision: RouteDecision,
     requestId: string,
@@ -126,20 +141,24 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     observer: ExchangeObserver,
     tap: MirrorTap | null,
     hasBody: boolean,
+    headers: string[],
   ) {
     this.req = req;
     this.res = res;
-    this.routeName = routeName;
+    this.route = route;
+    this.routeName = route.name;
+    this.binding = binding;
     this.backend = backend;
     this.decision = decision;
     this.requestId = requestId;
-    this.#setCookie = setCookie;
+    this.setCookie = setCookie;
     this.startedAt = startedAt;
     this.#observer = observer;
     this.tap = tap;
-    this.#connection = connection;
-    this.#hasBody = hasBody;
-    if (!trackOnConnection(this.#connection, this)) this.#clientGone = true;
+    this.connection = connection;
+    this.hasBody = hasBody;
+    this.headers = headers;
+    if (!trackOnConnection(connection, this)) this.#clientGone = true;
   }
 
   /**
@@ -161,9 +180,9 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       throw this.#state === State.Done ? new SplitgateError(QUEUE_TIMEOUT_CODE, 'request left the queue', 503) : new ClientAbortError();
     }
     this.#abort = abort;
-    if (this.#hasBody && !this.req.complete && this.backend.clientBodyTimeout !== 0) {
+    if (this.hasBody && !this.req.complete && this.backend.clientBodyTimeout !== 0) {
       this.#bodySince = performance.now();
-      this.#bodyRead = this.#connection.socket.bytesRead;
+      this.#bodyRead = this.connection.socket.bytesRead;
       this.#wait(Wait.ClientBody);
     }
   }
@@ -171,8 +190,13 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx (100-continue, 103) are between undici and the upstream; node:http answers the client's own Expect.
     if (statusCode < 200 || this.#state !== State.Waiting) return true;
+    if (statusCode === 503 && this.#retryable(RetryOn.Status503) && this.#observer.retryToStable(this, 503, null)) {
+      // The canary's 503 body is read and dropped (onData ignores it) so its connection stays pooled.
+      this.#end();
+      return true;
+    }
     this.#resume = resume;
-    const headers = buildClientHeaders(rawHeaders, this.#setCookie);
+    const headers = buildClientHeaders(rawHeaders, this.setCookie);
     try {
       this.res.writeHead(statusCode, statusText || undefined, headers);
     } catch (error) {
@@ -196,7 +220,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     }
     // Paused: undici's body timeout does not run until resume, so the send timeout watches the client instead.
     if (this.backend.sendTimeout !== 0) {
-      const socket = this.#connection.socket;
+      const socket = this.connection.socket;
       this.#sendSince = performance.now();
       this.#sendBuffered = socket.writableLength;
       this.#sendQueued = writeQueueSize(socket);
@@ -219,6 +243,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   onError(error: Error): void {
     this.#release();
     if (this.#state === State.Done) return;
+    if (this.#state === State.Waiting && this.route.retry !== null && this.#retryOnError(error)) return;
     const wasStreaming = this.#state === State.Streaming;
     this.#end();
     this.tap?.primaryFailed();
@@ -252,6 +277,30 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     this.#observer.exchangeEnded({ exchange: this, status: mapped.status, error: { code: mapped.code, kind: mapped.kind } });
   }
 
+  // retry to stable ------------------------------------------------------------------------------------
+
+  /** Off the common path: only a canary exchange on a route with retries that fails before answering gets here. */
+  #retryOnError(error: Error): boolean {
+    const mapped: MappedUpstreamError = mapUpstreamError(error);
+    if (mapped.kind === null || !this.#retryable(retryCondition(mapped))) return false;
+    if (!this.#observer.retryToStable(this, mapped.status, { code: mapped.code, kind: mapped.kind })) return false;
+    this.#end();
+    return true;
+  }
+
+  /**
+   * Nothing has reached the client, the route retries on `condition`, and the request can be sent again: none of it
+   * was sent (no connection took it), or it has no body and its method is one the route lists (RFC 9110 §9.2.2
+   * idempotent ones by default). A request body is streamed, never buffered, so once a byte of it went to the canary
+   * it cannot be replayed.
+   */
+  #retryable(condition: number): boolean {
+    const policy = this.route.retry;
+    if (policy === null || this.decision.version !== 'canary' || (policy.on & condition) === 0 || this.#clientGone) return false;
+    if (this.res.headersSent || this.res.destroyed) return false;
+    return this.#abort === null || (!this.hasBody && policy.methods.has(this.req.method ?? ''));
+  }
+
   // timeouts ---------------------------------------------------------------------------------------------
 
   /** Called by the timeout sweep about once a second while this exchange waits on something. */
@@ -267,7 +316,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       }
     }
     if ((this.#waits & Wait.ClientBody) !== 0) {
-      const read = this.#connection.socket.bytesRead;
+      const read = this.connection.socket.bytesRead;
       if (this.req.complete) {
         this.#waits &= ~Wait.ClientBody;
       } else if (read !== this.#bodyRead || !this.#upstreamAwaitsBody()) {
@@ -282,7 +331,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       }
     }
     if ((this.#waits & Wait.Send) !== 0) {
-      const socket = this.#connection.socket;
+      const socket = this.connection.socket;
       const buffered = socket.writableLength;
       const queued = writeQueueSize(socket);
       // While paused nothing new is written, so any shrink of what is unsent means the client took bytes. The
@@ -337,7 +386,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       return;
     }
     // An unread request body would have to be read and thrown away before the connection could serve again.
-    if (this.#hasBody && !this.req.complete) res.shouldKeepAlive = false;
+    if (this.hasBody && !this.req.complete) res.shouldKeepAlive = false;
     const message = `no connection to ${this.backend.upstream.name} came free within ${this.backend.queueTimeout} ms`;
     const body = errorBody(QUEUE_TIMEOUT_CODE, message, this.requestId);
     res.writeHead(503, {
@@ -351,7 +400,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
 
   #end(): void {
     this.#state = State.Done;
-    untrackOnConnection(this.#connection, this);
+    untrackOnConnection(this.connection, this);
     if (this.#inSweep) {
       this.#observer.sweep.delete(this);
       this.#leaveSweep();
@@ -378,6 +427,23 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     // The sweep drops the exchange at its next tick if nothing else is waited on: no Set operation per pause.
     this.#waits &= ~Wait.Send;
     this.#resume?.();
+  }
+}
+
+/** The retry condition an upstream failure falls under, or 0. */
+function retryCondition(mapped: MappedUpstreamError): number {
+  switch (mapped.kind) {
+    case 'connect_refused':
+    case 'connect_timeout':
+    case 'dns':
+    case 'tls':
+      return RetryOn.ConnectFailure;
+    case 'reset':
+      return RetryOn.ResetBeforeResponse;
+    case 'headers_timeout':
+      return RetryOn.HeadersTimeout;
+    default:
+      return 0;
   }
 }
 

@@ -8,12 +8,13 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log.js';
-import { methodLabel, type ClientTimeoutKind, type VersionSeries } from '../metrics/metrics.js';
+import { methodLabel, type ClientTimeoutKind, type UpstreamErrorKind, type VersionSeries } from '../metrics/metrics.js';
 import { buildContext, type Entropy, type RequestContext } from '../routing/context.js';
-import { placedByWeight, type CompiledRoute, type RouteDecision } from '../routing/table.js';
+import { decisionOf, placedByWeight, type CompiledRoute, type RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
+import { Outcome } from './canary-guard.js';
 import { clientConnection, type ClientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { dropOverrideFields, readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
@@ -35,6 +36,8 @@ const CLIENT_TIMEOUTS: ReadonlyMap<string, ClientTimeoutKind> = new Map([
   ['SG_CLIENT_SEND_TIMEOUT', 'send'],
   ['SG_CLIENT_BODY_TIMEOUT', 'body'],
 ]);
+
+const RETRY_STABLE = decisionOf('stable', 'retry_stable');
 
 /** A client-sent request id is kept when it is short and printable; otherwise splitgate makes one. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -101,8 +104,10 @@ export class ProxyService implements ExchangeObserver {
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
     const hasBody = head.hasBody;
     const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, headers, head);
-    const exchange = new ProxyExchange(req, res, routed.connection, route.name, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody);
+    const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers);
     this.#inFlight++;
+    // The retry budget's base: the route's requests in flight.
+    if (route.guard !== null) route.guard.active++;
     // Given back by the exchange when undici lets go of the request (onComplete/onError), not when it ends.
     upstream.inFlight++;
 
@@ -167,30 +172,11 @@ export class ProxyService implements ExchangeObserver {
 
   exchangeEnded(outcome: ExchangeOutcome): void {
     const exchange = outcome.exchange;
-    const elapsedMs = performance.now() - exchange.startedAt;
-    const method = methodLabel(exchange.req.method);
-    const backend = exchange.backend;
-    const upstreamFailed = outcome.error !== null && outcome.error.kind !== null;
-    backend.series.observeResponse(method, outcome.status, elapsedMs / 1000, upstreamFailed, placedByWeight(exchange.decision.reason));
-    if (outcome.error !== null) {
-      const clientTimeout = CLIENT_TIMEOUTS.get(outcome.error.code);
-      if (outcome.error.kind !== null) backend.series.countUpstreamError(outcome.error.kind);
-      else if (clientTimeout !== undefined) backend.series.countClientTimeout(clientTimeout);
-    }
-    if (this.#accessLog.wants(outcome.status)) {
-      this.#accessLog.write({
-        requestId: exchange.requestId,
-        method,
-        path: exchange.req.url ?? '',
-        route: exchange.routeName,
-        version: backend.version,
-        reason: exchange.decision.reason,
-        rule: exchange.decision.rule,
-        status: outcome.status,
-        durationMs: Math.round(elapsedMs * 1000) / 1000,
-        upstream: backend.upstream.name,
-        ...(outcome.error !== null ? { error: outcome.error.code } : {}),
-      });
+    this.#account(exchange, outcome.status, outcome.error, false);
+    const guard = exchange.route.guard;
+    if (guard !== null) {
+      guard.active--;
+      if (exchange.decision === RETRY_STABLE) guard.retryEnded(outcome.error === null && outcome.status < 500);
     }
     if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
@@ -199,6 +185,116 @@ export class ProxyService implements ExchangeObserver {
     }
   }
 
+  /**
+   * A canary exchange failed before answering and may be replayed (see ProxyExchange#retryable): the canary's failure
+   * is counted and logged as it is (its rollout window sees it), and the same client request goes to stable once,
+   * counted and logged again with reason `retry_stable`. Only retried requests pay for this path.
+   */
+  retryToStable(failed: ProxyExchange, status: number, error: { code: string; kind: UpstreamErrorKind | null } | null): boolean {
+    const route = failed.route;
+    const guard = route.guard!;
+    const stable = failed.binding.stable;
+    const upstream = stable.upstream;
+    // A full stable is no place for a second copy, nor is a spent budget: both count as budget_exhausted.
+    if (upstream.inFlight >= upstream.maxRequests) {
+      guard.retries.budget_exhausted++;
+      return false;
+    }
+    if (!guard.takeRetry(route.retry!)) return false;
+    this.#account(failed, status, error, true);
+    stable.series.countDecision('retry_stable');
+    const headers = stableHeaders(failed.headers);
+    const retry = new ProxyExchange(
+      failed.req,
+      failed.res,
+      failed.connection,
+      route,
+      failed.binding,
+      stable,
+      RETRY_STABLE,
+      failed.requestId,
+      failed.setCookie,
+      performance.now(),
+      this,
+      failed.tap,
+      failed.hasBody,
+      headers,
+    );
+    upstream.inFlight++;
+    const accepted = upstream.pool.dispatch(
+      {
+        path: failed.req.url ?? '',
+        method: failed.req.method ?? 'GET',
+        headers,
+        body: failed.hasBody ? (failed.tap?.bodyStream ?? failed.req) : null,
+        headersTimeout: stable.headersTimeout,
+        bodyTimeout: stable.bodyTimeout,
+      },
+      retry,
+    );
+    if (!accepted) retry.poolSaturated();
+    return true;
+  }
+
+  /** Metrics, the canary's outlier detector and the access log line of one exchange (a retried one included). */
+  #account(exchange: ProxyExchange, status: number, error: { code: string; kind: UpstreamErrorKind | null } | null, retried: boolean): void {
+    const elapsedMs = performance.now() - exchange.startedAt;
+    const method = methodLabel(exchange.req.method);
+    const backend = exchange.backend;
+    const upstreamFailed = error !== null && error.kind !== null;
+    const weighted = placedByWeight(exchange.decision.reason);
+    backend.series.observeResponse(method, status, elapsedMs / 1000, upstreamFailed, weighted);
+    if (error !== null) {
+      const clientTimeout = CLIENT_TIMEOUTS.get(error.code);
+      if (error.kind !== null) backend.series.countUpstreamError(error.kind);
+      else if (clientTimeout !== undefined) backend.series.countClientTimeout(clientTimeout);
+    }
+    // Only what the weight placed, as in rollout analysis: a client that chose the canary (an override, a pinned rule)
+    // cannot eject a healthy one by sending it requests that fail.
+    if (weighted && backend.version === 'canary') recordCanaryOutcome(exchange.route, status, error);
+    if (this.#accessLog.wants(status)) {
+      this.#accessLog.write({
+        requestId: exchange.requestId,
+        method,
+        path: exchange.req.url ?? '',
+        route: exchange.routeName,
+        version: backend.version,
+        reason: exchange.decision.reason,
+        rule: exchange.decision.rule,
+        status,
+        durationMs: Math.round(elapsedMs * 1000) / 1000,
+        upstream: backend.upstream.name,
+        ...(error !== null ? { error: error.code } : {}),
+        // undefined is left out of the JSON line, and costs no object on the common path.
+        retried: retried ? true : undefined,
+      });
+    }
+  }
+
+}
+
+/** What the canary's outlier detector learns from one finished exchange; the client's own failures teach it nothing. */
+function recordCanaryOutcome(route: CompiledRoute, status: number, error: { code: string; kind: UpstreamErrorKind | null } | null): void {
+  const guard = route.guard;
+  if (guard === null) return;
+  if (error === null) {
+    guard.record(status >= 500 ? Outcome.Failure : Outcome.Success);
+  } else if (error.kind !== null) {
+    const kind = error.kind;
+    guard.record(kind === 'connect_refused' || kind === 'connect_timeout' || kind === 'dns' || kind === 'tls' ? Outcome.ConnectFailure : Outcome.Failure);
+  }
+}
+
+/** The canary's upstream header list, copied, with `x-splitgate-version: stable` (upstreamHeaders puts it last but one or two). */
+function stableHeaders(canary: readonly string[]): string[] {
+  const headers = canary.slice();
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i] === 'x-splitgate-version') {
+      headers[i + 1] = 'stable';
+      break;
+    }
+  }
+  return headers;
 }
 
 /**

@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
+import { GuardBook } from './canary-guard.js';
+import { HealthChecker, type HealthStatus } from './health-check.js';
 
 /** Milliseconds; 0 turns a timeout off. Layered: defaults, then global, upstream and route config. */
 export interface UpstreamTimeouts {
@@ -130,6 +132,15 @@ function definedOnly(layer: TimeoutsConfig): Partial<UpstreamTimeouts> {
 export class UpstreamPools {
   #upstreams = new Map<string, Upstream>();
   #mirrorUpstreams = new Map<string, Upstream>();
+  /** Active health checks, by upstream name, for upstreams that configure `health`. */
+  #checkers = new Map<string, { checker: HealthChecker; pool: Pool; key: string }>();
+  /** The canaries' ejection state and retry budgets (see canary-guard.ts), following the checks' verdicts. */
+  readonly guards = new GuardBook();
+
+  /** What the health checks say now, by upstream. */
+  health(): HealthStatus[] {
+    return [...this.#checkers.values()].map((entry) => entry.checker.status());
+  }
 
   get(name: string): Upstream | undefined {
     return this.#upstreams.get(name);
@@ -152,10 +163,38 @@ export class UpstreamPools {
     this.#upstreams = buildPools(config, Object.keys(config.upstreams), this.#upstreams);
     this.#mirrorUpstreams = buildPools(config, [...mirrorNames], this.#mirrorUpstreams);
     const kept = new Set([...this.#upstreams.values(), ...this.#mirrorUpstreams.values()]);
+    this.#updateHealthChecks(config);
     return previous.filter((upstream) => !kept.has(upstream));
   }
 
+  /** A checker is kept while its upstream's pool and `health` settings are; otherwise restarted (healthy again). */
+  #updateHealthChecks(config: Config): void {
+    const next = new Map<string, { checker: HealthChecker; pool: Pool; key: string }>();
+    for (const [name, spec] of Object.entries(config.upstreams)) {
+      const upstream = this.#upstreams.get(name);
+      if (spec.health === undefined || upstream === undefined) continue;
+      const key = JSON.stringify(spec.health);
+      const existing = this.#checkers.get(name);
+      if (existing !== undefined && existing.pool === upstream.pool && existing.key === key) {
+        next.set(name, existing);
+        continue;
+      }
+      const checker = new HealthChecker(name, spec.health, upstream.pool, (upstreamName, healthy, reason) => this.guards.setUnhealthy(upstreamName, !healthy, reason));
+      next.set(name, { checker, pool: upstream.pool, key });
+    }
+    for (const [name, entry] of this.#checkers) {
+      if (next.get(name) === entry) continue;
+      entry.checker.stop();
+      if (!entry.checker.healthy) this.guards.setUnhealthy(name, false, 'health checks changed or removed');
+    }
+    for (const [name, entry] of next) if (this.#checkers.get(name) !== entry) entry.checker.start();
+    this.#checkers = next;
+  }
+
   async close(): Promise<void> {
+    for (const entry of this.#checkers.values()) entry.checker.stop();
+    this.#checkers = new Map();
+    this.guards.close();
     const all = [...this.#upstreams.values(), ...this.#mirrorUpstreams.values()];
     this.#upstreams = new Map();
     this.#mirrorUpstreams = new Map();

@@ -54,6 +54,8 @@ export class RolloutRunner {
   #running: Promise<void> | null = null;
   #stopped = false;
   #mirrorMark = { compared: 0, matched: 0 };
+  /** The canary guard's ejection count at the previous window: an ejection since fails the window. */
+  #ejectionMark = 0;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps) {
     this.route = route;
@@ -64,6 +66,7 @@ export class RolloutRunner {
     // Same revision: resume where it was (a finished rollout stays finished). New revision: start over.
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
     this.#markMirror();
+    this.#ejectionMark = deps.store.current.table.routes.find((r) => r.name === route)?.guard?.ejections ?? 0;
   }
 
   get status(): RolloutStatus {
@@ -175,6 +178,8 @@ export class RolloutRunner {
         }),
     );
     const results: CheckResult[] = this.spec.checks.map((check) => evaluateCheck(check, { canary, stable, mirror, queries }, this.spec.minRequests));
+    const ejection = this.#ejectionResult();
+    if (ejection !== null) results.push(ejection);
     const hooks = this.spec.webhooks.filter((hook) => hook.type === 'rollout');
     const payload = this.#payload();
     for (const [index, hook] of hooks.entries()) {
@@ -213,6 +218,17 @@ export class RolloutRunner {
 
   #payload(): HookPayload {
     return { name: this.route, phase: this.#status.phase, revision: this.revision, weight: this.#status.weight };
+  }
+
+  /** Outlier ejection fails the window it happened in (or is still in force during); null otherwise. */
+  #ejectionResult(): CheckResult | null {
+    const guard = this.#deps.store.current.table.routes.find((r) => r.name === this.route)?.guard;
+    if (!guard) return null;
+    const since = guard.ejections - this.#ejectionMark;
+    this.#ejectionMark = guard.ejections;
+    if (since <= 0 && !guard.ejected) return null;
+    const detail = guard.ejected ? `canary ejected (${guard.unhealthy ? 'failing health checks' : 'outlier detection'})` : `canary ejected ${since} time(s) in the window`;
+    return { check: 'outlier-ejection', result: 'fail', value: since, threshold: 'no ejection', sample: { canary: 0 }, detail };
   }
 
   #markMirror(): void {

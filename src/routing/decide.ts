@@ -3,7 +3,9 @@
  * randomness (a request without a sticky key brings its own random bucket in the context), no allocation.
  *
  * Precedence (first that applies wins): no canary > kill switch > override header > override cookie >
- * rules in order > weighted sticky split. An override counts only where the route allows it: from the client
+ * rules in order > weighted sticky split. A canary chosen by any of these while it is ejected or unhealthy goes to
+ * stable (`canary_ejected`); the guard's `admitPercent` is the one mutable input (see proxy/canary-guard.ts), and
+ * while the canary is being probed it admits the requests whose bucket % 100 is below it. An override counts only where the route allows it: from the client
  * networks it lists, and with its secret when it has one; otherwise the request is decided as if it had none.
  */
 import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
@@ -18,8 +20,16 @@ const COOKIE_CANARY = decisionOf('canary', 'override_cookie');
 const COOKIE_STABLE = decisionOf('stable', 'override_cookie');
 const WEIGHT_CANARY = decisionOf('canary', 'weight');
 const WEIGHT_STABLE = decisionOf('stable', 'weight');
+const EJECTED = decisionOf('stable', 'canary_ejected');
 
 export function decideRoute(route: CompiledRoute, context: RequestContext): RouteDecision {
+  const decision = decideVersion(route, context);
+  if (decision.version === 'stable') return decision;
+  const admit = route.guard!.admitPercent;
+  return admit === 100 || context.bucket % 100 < admit ? decision : EJECTED;
+}
+
+function decideVersion(route: CompiledRoute, context: RequestContext): RouteDecision {
   if (route.upstreams.canary === null) return NO_CANARY;
   if (route.killed) return KILLED;
 

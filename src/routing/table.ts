@@ -5,6 +5,7 @@
  */
 import { BlockList } from 'node:net';
 import { parseSourceNetwork, type Config, type RouteConfig, type StickySource } from '../config/schema.js';
+import { compileRetryPolicy, GuardBook, outlierSettings, type CanaryGuard, type RetryPolicy } from '../proxy/canary-guard.js';
 import { saltState, weightToBuckets, type SaltState } from './hash.js';
 import { interned } from './interned.js';
 import { compileRulePattern, type RulePattern } from './pattern.js';
@@ -12,7 +13,18 @@ import { compileRulePattern, type RulePattern } from './pattern.js';
 export type Version = 'stable' | 'canary';
 
 /** Why a request went where it went, in precedence order. Bounded: used as a metric label. */
-export type DecisionReason = 'no_canary' | 'kill_switch' | 'override_header' | 'override_cookie' | 'rule' | 'rule_weight' | 'weight';
+export type DecisionReason =
+  | 'no_canary'
+  | 'kill_switch'
+  | 'override_header'
+  | 'override_cookie'
+  | 'rule'
+  | 'rule_weight'
+  | 'weight'
+  /** The canary was chosen but is ejected (outlier detection) or failing its health checks: stable instead. */
+  | 'canary_ejected'
+  /** The canary failed before answering and the request was sent to stable a second time (never by decideRoute). */
+  | 'retry_stable';
 
 /**
  * Placed by the weight (route or rule weight): both versions drawn from the same sticky buckets, so these are the
@@ -88,6 +100,10 @@ export interface CompiledRoute {
   readonly rules: readonly CompiledRule[];
   /** True when anything on this route reads cookies, so the Cookie header is parsed only when needed. */
   readonly readsCookies: boolean;
+  /** The canary's ejection state and the retry budget (mutable, outlasts the table; see canary-guard.ts); null without canary. */
+  readonly guard: CanaryGuard | null;
+  /** Retry of failed canary exchanges on stable; null when off or without canary. */
+  readonly retry: RetryPolicy | null;
 }
 
 export interface RoutingTable {
@@ -121,8 +137,9 @@ export function decisionOf(version: Version, reason: DecisionReason, rule = -1):
   return decision;
 }
 
-export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}): RoutingTable {
-  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime));
+/** `guards`: where the canaries' guards live across tables (the running instance's); a fresh book otherwise. */
+export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}, guards: GuardBook = new GuardBook()): RoutingTable {
+  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime, guards));
   return Object.freeze({
     generation,
     routes: Object.freeze(routes),
@@ -142,7 +159,7 @@ function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> 
   return names;
 }
 
-function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides): CompiledRoute {
+function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides, guards: GuardBook): CompiledRoute {
   const host = route.match?.host?.toLowerCase() ?? null;
   const wildcard = host?.startsWith('*.') ?? false;
   const set = runtime.weights?.[route.name];
@@ -184,6 +201,8 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     regionHeader: route.region?.header === undefined ? null : interned(route.region.header),
     rules: Object.freeze(rules),
     readsCookies,
+    guard: route.canary === undefined ? null : guards.guardFor(route.name, route.canary, outlierSettings(route.outlier)),
+    retry: route.canary === undefined ? null : compileRetryPolicy(route.retry),
   });
 }
 

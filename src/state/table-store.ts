@@ -78,7 +78,8 @@ export function activateTable(
   mirrorDeps: MirrorDeps,
   series: SeriesBook,
 ): ActiveTable {
-  const table = compileTable(config, generation, runtime);
+  const table = compileTable(config, generation, runtime, pools.guards);
+  pools.guards.retain(new Set(table.routes.map((route) => route.guard).filter((guard) => guard !== null)));
   const bindings = table.routes.map((route, index): RouteBinding => {
     const routeConfig = config.routes[index];
     const bind = (version: Version, upstreamName: string): BackendBinding => {

@@ -1,0 +1,226 @@
+/**
+ * The canary guard on its own, with an injected clock and vitest's fake timers: consecutive failures eject, the
+ * ejection time grows with each ejection (base × n, capped) and shrinks back after quiet intervals, probing lets
+ * a share of buckets through, and the retry budget is Envoy's max(min concurrency, budget % of active requests).
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseConfigText, validateConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/errors.js';
+import { compileRetryPolicy, GuardBook, Outcome, type CanaryGuard, type GuardEvent, type OutlierSettings } from '../src/proxy/canary-guard.js';
+import { decideRoute } from '../src/routing/decide.js';
+import { compileTable } from '../src/routing/table.js';
+import type { RequestContext } from '../src/routing/context.js';
+
+const SETTINGS: OutlierSettings = { consecutive5xx: 3, consecutiveConnectFailures: 2, interval: 10_000, baseEjectionTime: 1_000, maxEjectionTime: 2_500, probePercent: 10 };
+
+let now = 0;
+let events: GuardEvent[];
+let guard: CanaryGuard;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  now = 0;
+  events = [];
+  guard = new GuardBook((event) => events.push(event), () => now).guardFor('api', 'canary', SETTINGS);
+});
+
+afterEach(() => {
+  guard.close();
+  vi.useRealTimers();
+});
+
+function advance(ms: number): void {
+  now += ms;
+  vi.advanceTimersByTime(ms);
+}
+
+function fail(times: number, outcome = Outcome.Failure): void {
+  for (let i = 0; i < times; i++) guard.record(outcome);
+}
+
+describe('passive outlier ejection', () => {
+  it('ejects after consecutive5xx failures in a row, not when a success breaks the run', () => {
+    fail(2);
+    guard.record(Outcome.Success);
+    fail(2);
+    expect(guard.phase).toBe('closed');
+    expect(guard.admitPercent).toBe(100);
+    fail(1);
+    expect(guard.phase).toBe('ejected');
+    expect(guard.admitPercent).toBe(0);
+    expect(events).toMatchObject([{ action: 'upstream.ejected', route: 'api', upstream: 'canary', ejectionMs: 1_000, ejections: 1 }]);
+  });
+
+  it('ejects after consecutiveConnectFailures connect failures in a row; connect failures count as 5xx too', () => {
+    fail(2, Outcome.ConnectFailure);
+    expect(guard.phase).toBe('ejected');
+    expect(events[0].reason).toBe('2 connect failures in a row');
+  });
+
+  it('counts connect failures mixed with other failures towards consecutive5xx (Envoy without split local errors)', () => {
+    fail(1, Outcome.ConnectFailure);
+    fail(1);
+    expect(guard.phase).toBe('closed');
+    fail(1, Outcome.ConnectFailure);
+    expect(guard.phase).toBe('ejected');
+  });
+
+  it('probes after the ejection time; a failed probe re-ejects for longer (base × n, capped at max)', () => {
+    fail(3);
+    advance(999);
+    expect(guard.phase).toBe('ejected');
+    advance(1);
+    expect(guard.phase).toBe('probing');
+    expect(guard.admitPercent).toBe(10);
+    guard.record(Outcome.Failure);
+    expect(guard.phase).toBe('ejected');
+    expect(events.at(-1)).toMatchObject({ action: 'upstream.ejected', ejectionMs: 2_000 });
+    advance(2_000);
+    guard.record(Outcome.Failure);
+    expect(events.at(-1)).toMatchObject({ action: 'upstream.ejected', ejectionMs: 2_500 });
+  });
+
+  it('a successful probe restores the canary; quiet intervals shrink the next ejection time again', () => {
+    fail(3);
+    advance(1_000);
+    guard.record(Outcome.Failure);
+    advance(2_000);
+    guard.record(Outcome.Success);
+    expect(guard.phase).toBe('closed');
+    expect(guard.admitPercent).toBe(100);
+    expect(events.at(-1)).toMatchObject({ action: 'upstream.restored' });
+    // Two ejections so far; one quiet interval takes one off, so the next is the second: 2 × base.
+    advance(10_000);
+    fail(3);
+    expect(events.at(-1)).toMatchObject({ action: 'upstream.ejected', ejectionMs: 2_000 });
+  });
+
+  it('failures while ejected do not extend the ejection', () => {
+    fail(3);
+    fail(10);
+    expect(guard.ejections).toBe(1);
+  });
+
+  it('an unhealthy canary admits nothing, whatever the passive state', () => {
+    guard.setUnhealthy(true, 'checks failing');
+    expect(guard.admitPercent).toBe(0);
+    expect(guard.ejections).toBe(0);
+    guard.setUnhealthy(false, 'checks passing');
+    expect(guard.admitPercent).toBe(100);
+    expect(events.map((e) => [e.action, e.reason])).toEqual([
+      ['upstream.ejected', 'checks failing'],
+      ['upstream.restored', 'checks passing'],
+    ]);
+  });
+
+  it('with outlier detection off, failures never eject', () => {
+    guard.configure(null);
+    fail(100);
+    expect(guard.phase).toBe('closed');
+  });
+});
+
+describe('retry budget', () => {
+  const policy = compileRetryPolicy({ on: ['503'], methods: ['GET'], budget: 20, minRetryConcurrency: 3 })!;
+
+  it('allows max(minRetryConcurrency, budget % of active) retries at once', () => {
+    guard.active = 40;
+    const taken = Array.from({ length: 12 }, () => guard.takeRetry(policy)).filter(Boolean).length;
+    expect(taken).toBe(8);
+    expect(guard.retries.budget_exhausted).toBe(4);
+    guard.retryEnded(true);
+    expect(guard.takeRetry(policy)).toBe(true);
+    guard.active = 2;
+    guard.activeRetries = 2;
+    expect(guard.takeRetry(policy)).toBe(true);
+    expect(guard.takeRetry(policy)).toBe(false);
+  });
+});
+
+describe('decideRoute with an ejected canary', () => {
+  const config = validateConfig({
+    listen: '127.0.0.1:0',
+    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+    routes: [{ name: 'api', stable: 's', canary: 'c', weight: 100, outlier: { probePercent: 10 } }],
+  });
+
+  function context(bucket: number): RequestContext {
+    return { bucket, headers: {}, cookies: {}, overridesAllowed: true } as unknown as RequestContext;
+  }
+
+  it('sends canary decisions to stable with reason canary_ejected, and lets probePercent of buckets through while probing', () => {
+    const book = new GuardBook(() => undefined, () => now);
+    const route = compileTable(config, 1, {}, book).routes[0];
+    expect(decideRoute(route, context(4321))).toMatchObject({ version: 'canary', reason: 'weight' });
+    for (let i = 0; i < 5; i++) route.guard!.record(Outcome.Failure);
+    expect(decideRoute(route, context(4321))).toMatchObject({ version: 'stable', reason: 'canary_ejected' });
+    vi.advanceTimersByTime(30_000);
+    expect(route.guard!.phase).toBe('probing');
+    expect(decideRoute(route, context(4305))).toMatchObject({ version: 'canary', reason: 'weight' });
+    expect(decideRoute(route, context(4321))).toMatchObject({ version: 'stable', reason: 'canary_ejected' });
+    // The guard outlasts the table: a recompiled table reads the same state.
+    expect(compileTable(config, 2, {}, book).routes[0].guard).toBe(route.guard);
+    book.close();
+  });
+});
+
+describe('retry, outlier and health config', () => {
+  const base = {
+    upstreams: { stable: 'http://127.0.0.1:3001', canary: 'http://127.0.0.1:3002' },
+    routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 10 }],
+  };
+
+  function problems(raw: unknown): string[] {
+    try {
+      validateConfig(raw);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
+    }
+    throw new Error('expected the config to be rejected');
+  }
+
+  it('turns retry and outlier detection on by default, with Envoy-like values', () => {
+    const route = validateConfig(base).routes[0];
+    expect(route.retry).toEqual({
+      on: ['connect-failure', 'refused-stream', 'reset-before-response', 'headers-timeout', '503'],
+      methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
+      budget: 20,
+      minRetryConcurrency: 3,
+    });
+    expect(route.outlier).toEqual({ consecutive5xx: 5, consecutiveConnectFailures: 5, interval: 10_000, baseEjectionTime: 30_000, maxEjectionTime: 300_000, probePercent: 10 });
+  });
+
+  it('reads an unquoted 503 in YAML, and false for off', () => {
+    const config = parseConfigText(
+      'upstreams: { s: "http://127.0.0.1:1", c: "http://127.0.0.1:2" }\nroutes:\n  - { name: a, stable: s, canary: c, retry: { on: [503, connect-failure] }, outlier: false }\n',
+    );
+    expect(config.routes[0].retry).toMatchObject({ on: ['503', 'connect-failure'] });
+    expect(config.routes[0].outlier).toBe(false);
+  });
+
+  it('reports bad values with their paths', () => {
+    const route = {
+      ...base.routes[0],
+      retry: { on: ['5xx'], budget: 150, methods: ['get'] },
+      outlier: { consecutive5xx: 0, baseEjectionTime: '1m', maxEjectionTime: '30s' },
+    };
+    const found = problems({ upstreams: { ...base.upstreams, canary: { url: base.upstreams.canary, health: { path: 'healthz', unhealthy: 0 } } }, routes: [route] });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^routes\[0\]\.retry\.on\[0\]: /),
+        'routes[0].retry.budget: must be between 0 and 100',
+        'routes[0].retry.methods[0]: must be an upper-case HTTP method such as GET',
+        expect.stringMatching(/^routes\[0\]\.outlier\.consecutive5xx: /),
+        expect.stringMatching(/^upstreams\.canary\.health\.path: must start with "\/"/),
+        expect.stringMatching(/^upstreams\.canary\.health\.unhealthy: /),
+      ]),
+    );
+  });
+
+  it('rejects a maximum ejection time below the base one', () => {
+    expect(problems({ ...base, routes: [{ ...base.routes[0], outlier: { baseEjectionTime: '1m', maxEjectionTime: '30s' } }] })).toEqual([
+      'routes[0].outlier.maxEjectionTime: must be at least baseEjectionTime',
+    ]);
+  });
+});
