@@ -53,6 +53,8 @@ export interface FleetCountsOptions {
   readonly series: SeriesBook;
   readonly mirrors?: MirrorBook;
   readonly logger: Logger;
+  /** Routes whose counts are pushed (those with a rollout block); all routes when absent. */
+  readonly include?: (route: string) => boolean;
   /** Brings in counts kept elsewhere (the supervisor's workers) before a flush; bounded, never fails. */
   readonly collect?: () => Promise<void>;
   /** Flush period. Default 1000 ms. */
@@ -139,6 +141,7 @@ export class FleetCounts {
     const { fleet } = this.#options;
     for (const series of this.#options.series.all()) {
       if (series.version !== 'stable' && series.version !== 'canary') continue;
+      if (this.#options.include && !this.#options.include(series.route)) continue;
       const fields = FIELDS[series.version];
       const mapKey = `${series.route}\n${series.version}`;
       let pushed = this.#pushed.get(mapKey);
@@ -163,6 +166,7 @@ export class FleetCounts {
       // Mirror comparisons are cumulative counters without seconds: their growth since the last flush is booked
       // to the last completed second.
       for (const records of this.#options.mirrors.all()) {
+        if (this.#options.include && !this.#options.include(records.route)) continue;
         const { compared, matched } = records.counts();
         const last = this.#mirrorPushed.get(records.route) ?? { compared: 0, matched: 0 };
         const dc = compared >= last.compared ? compared - last.compared : compared;

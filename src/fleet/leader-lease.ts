@@ -160,6 +160,16 @@ export class LeaderLease {
     return this.leading() ? this.#epoch : null;
   }
 
+  /**
+   * A write under `epoch` was refused by the store's fence: someone else was elected (or the epoch moved) while our
+   * clock still said we lead. Stop acting now instead of at the next renewal; the next attempt contends again.
+   */
+  stepDown(epoch: number): void {
+    if (!this.#leading || this.#epoch !== epoch) return;
+    this.#lose('a write was fenced');
+    this.#schedule(0);
+  }
+
   status(): LeaseStatus {
     const leading = this.leading();
     return { memberId: this.memberId, leading, epoch: this.#epoch, validForMs: leading ? Math.max(0, Math.round(this.#validUntil - this.#clock())) : 0 };
