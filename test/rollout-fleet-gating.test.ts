@@ -211,7 +211,7 @@ describe('rollout gating in a fleet', () => {
   });
 
   it('an automated rollout not updated for longer than maxStaleness falls back to stable on every member, and comes back once it moves', async () => {
-    const { clock, member } = await shared();
+    const { clock, member, controller } = await shared();
     const fleetA = fakeFleet();
     fleetA.isLeading = true;
     fleetA.myEpoch = 1;
@@ -243,6 +243,17 @@ describe('rollout gating in a fleet', () => {
     await b.runner().tick();
     expect(fleetA.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
     expect(fleetB.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+
+    // A stored kill switch holds the rollout (it ages) but already sends the canary's traffic to stable: no fallback.
+    const held = a.runner().status;
+    await controller.kill('api', 'alice');
+    clock.now += 60 * 60_000;
+    await a.runner().tick();
+    await b.runner().tick();
+    expect(a.runner().status).toMatchObject({ step: held.step, weight: held.weight, seq: held.seq });
+    expect(fleetA.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+    expect(fleetB.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+    await controller.resume('api', 'alice');
 
     // An operator's pause is not automated: however old, no fallback.
     await b.manager.act('api', 'pause');

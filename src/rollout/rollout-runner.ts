@@ -271,8 +271,11 @@ export class RolloutRunner {
     // A window cannot move the status faster than once an interval, so the limit is at least two of them.
     const limit = Math.max(fleet.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS, 2 * this.spec.interval);
     const automated = status.phase === 'Initializing' || status.phase === 'Progressing' || status.phase === 'Promoting' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
+    // A stored kill switch already sends the canary's traffic to stable (and holds the rollout, so it ages): nothing
+    // to fall back from. The fallback itself is local and never stored, so it does not count here.
+    const killed = this.#deps.controller.runtimeState.routes[this.route]?.killed === true;
     const age = this.#deps.now().getTime() - Date.parse(status.updatedAt);
-    const stale = automated && age > limit;
+    const stale = automated && !killed && age > limit;
     if (stale === this.#stale) return;
     const reason = stale
       ? `rollout status not updated for ${Math.round(age / 1000)} s (maxStaleness ${Math.round(limit / 1000)} s): no leader is watching the canary; its traffic goes to stable on this member`
