@@ -44,7 +44,7 @@ const writes: Array<{ fenceEpoch: number | undefined; weight: number | undefined
 class FencingController extends Controller {
   override applyRollout(route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }): Promise<ChangeResult> {
     writes.push({ fenceEpoch: options?.fenceEpoch, weight: change.weight });
-    if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) return Promise.reject(new FencedError());
+    if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) return Promise.reject(new FencedError(options.fenceEpoch, fleetEpoch));
     return super.applyRollout(route, rollout, change);
   }
 }

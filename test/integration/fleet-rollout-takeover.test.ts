@@ -12,9 +12,7 @@ import { validateConfig } from '../../src/config/load.js';
 import { Controller, type ChangeResult } from '../../src/control/controller.js';
 import { EventLog, type ControlEvent } from '../../src/control/event-log.js';
 import { FencedError } from '../../src/fleet/errors.js';
-import { FleetCounts } from '../../src/fleet/fleet-counts.js';
-import { LeaderLease } from '../../src/fleet/leader-lease.js';
-import { rolloutFleet } from '../../src/fleet/rollout-fleet.js';
+import { createFleetLeadership } from '../../src/fleet/rollout-fleet.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, SeriesBook } from '../../src/metrics/metrics.js';
 import { MirrorBook } from '../../src/mirror/mirror-records.js';
@@ -76,7 +74,7 @@ describe('fleet rollout takeover', () => {
       override async applyRollout(route: string, rollout: unknown, change: { weight?: number }, options?: { fenceEpoch?: number }): Promise<ChangeResult> {
         if (options?.fenceEpoch !== undefined) {
           const verdict = await checker.sendCommand(['EVAL', CHECK_EPOCH, '1', `sg:{${FLEET}}:epoch`, String(options.fenceEpoch)]);
-          if (String(verdict) !== 'ok') throw new FencedError();
+          if (String(verdict) !== 'ok') throw new FencedError(options.fenceEpoch, null);
         }
         writes.push({ epoch: options?.fenceEpoch, weight: change.weight });
         return super.applyRollout(route, rollout, change);
@@ -91,10 +89,10 @@ describe('fleet rollout takeover', () => {
       const series = new SeriesBook(metrics);
       const mirrors = new MirrorBook(metrics);
       const events = new EventLog();
-      const counts = new FleetCounts({ client: redisClient, fleet: FLEET, series, mirrors, logger });
-      let manager: RolloutManager | null = null;
-      const lease = new LeaderLease({ client: redisClient, fleet: FLEET, memberId: id, leaseMs: 1_000, logger, onChange: (leading) => manager?.leadershipChanged(leading) });
-      manager = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), fleet: rolloutFleet(lease, counts) });
+      const leaderFlags: boolean[] = [];
+      const leadership = createFleetLeadership({ client: redisClient, fleet: FLEET, memberId: id, leaseMs: 1_000, series, mirrors, logger, onLeader: (leading) => leaderFlags.push(leading) });
+      const { lease, counts } = leadership;
+      const manager = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), fleet: leadership.rolloutFleet });
       // This member's share of the traffic: healthy on both versions.
       const traffic = setInterval(() => {
         for (let i = 0; i < 10; i++) {
@@ -103,16 +101,16 @@ describe('fleet rollout takeover', () => {
         }
       }, 50);
       counts.start();
-      return { id, redisClient, lease, counts, manager, events, traffic };
+      return { id, redisClient, leadership, lease, counts, manager, events, traffic, leaderFlags };
     };
     const a = await member('a');
     const b = await member('b');
     try {
       // Counts first (the leader reads seconds at least two old), then the lease: a leads.
       await new Promise((resolve) => setTimeout(resolve, 3_000));
-      a.lease.start();
+      a.leadership.start(a.manager);
       await until('a leading', () => a.lease.leading(), 3_000);
-      b.lease.start();
+      b.leadership.start(b.manager);
       await a.manager.sync(config);
       await b.manager.sync(config);
       const stored = () => controller.rolloutState('api') as RolloutStatus | undefined;
@@ -149,12 +147,13 @@ describe('fleet rollout takeover', () => {
       // The weights written never went back nor skipped: the start weight, 20, 50, 80, then the promotion's 100.
       expect(writes.map((w) => w.weight).filter((w) => w !== undefined)).toEqual([0, 20, 50, 80, 100]);
       expect(writes.every((w) => w.epoch === epochA || w.epoch === epochB)).toBe(true);
+      expect(a.leaderFlags).toEqual([true, false]);
+      expect(b.leaderFlags).toEqual([true]);
     } finally {
       for (const m of [a, b]) {
         clearInterval(m.traffic);
         m.manager.stop();
-        await m.counts.stop();
-        await m.lease.stop();
+        await m.leadership.stop();
       }
       await pools.close();
     }
