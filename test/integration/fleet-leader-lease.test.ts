@@ -21,8 +21,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) if (client.isOpen) client.destroy();
-  await redis?.stop();
+  try {
+    for (const client of clients) if (client.isOpen) client.destroy();
+  } finally {
+    await redis?.stop();
+  }
 });
 
 async function client(): Promise<TestRedisClient> {

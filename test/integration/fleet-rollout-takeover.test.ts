@@ -43,8 +43,11 @@ beforeAll(async () => {
   redis = await startRedisServer();
 });
 afterAll(async () => {
-  for (const client of clients) if (client.isOpen) client.destroy();
-  await redis?.stop();
+  try {
+    for (const client of clients) if (client.isOpen) client.destroy();
+  } finally {
+    await redis?.stop();
+  }
 });
 
 async function client(): Promise<TestRedisClient> {
