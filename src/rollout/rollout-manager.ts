@@ -75,6 +75,11 @@ export class RolloutManager {
     return runner.act(action as OperatorAction);
   }
 
+  /** Fleet leadership moved (wire it to LeaderLease's onChange): a new leader's runners resume from the stored status. */
+  leadershipChanged(leading: boolean): void {
+    for (const runner of this.#runners.values()) runner.leadershipChanged(leading);
+  }
+
   stop(): void {
     for (const runner of this.#runners.values()) runner.stop();
   }

@@ -4,6 +4,14 @@
  * carries out the effects through the controller, so a step, a rollback or a promotion is one atomic table swap
  * plus one persisted state. Ticks never overlap; an answer that arrives after the rollout moved on (an operator
  * abort during a slow webhook) is dropped by its sequence number.
+ *
+ * In a fleet (`deps.fleet`), every member runs a runner per rollout, but only the elected leader's take steps: a
+ * runner that does not lead follows the stored status (the fleet's shared document, applied locally) and takes no
+ * step; on becoming leader it resumes from the stored status (its step and weight, never above the weight reached).
+ * Each of its writes carries the leader's fencing epoch, checked by the store in the same script as the write; a
+ * refusal (SG_FENCED) stops it at once. Windows come from the fleet's counts, and no step is taken while they
+ * cannot be read. Every member also watches the stored status's age: an automated rollout that nobody has moved for
+ * longer than `maxStalenessMs` has no live leader watching it, and its canary traffic goes to stable locally.
  */
 import type { RolloutConfig } from '../config/schema.js';
 import type { Controller } from '../control/controller.js';
@@ -11,8 +19,11 @@ import { ConflictError } from '../control/controller.js';
 import type { EventLog } from '../control/event-log.js';
 import type { Logger } from '../log.js';
 import type { Metrics, SeriesBook } from '../metrics/metrics.js';
+import type { WindowSnapshot, WindowTraffic } from '../metrics/rolling-window.js';
+import type { Version } from '../routing/table.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { TableStore } from '../state/table-store.js';
+import { FencedError } from '../fleet/errors.js';
 import { evaluateCheck, windowVerdict, type CheckResult } from './checks.js';
 import {
   afterInitialization,
@@ -41,7 +52,35 @@ export interface RolloutDeps {
   readonly now: () => Date;
   /** Brings in counters kept elsewhere (a supervisor's workers) before a window is judged; bounded, never fails. */
   readonly collect?: () => Promise<void>;
+  /** Set with `fleet:` (issue 16): leader gating, fenced writes, fleet-wide windows, staleness fallback. */
+  readonly fleet?: RolloutFleet;
 }
+
+/** What a fleet member's rollouts need from the fleet (the lease, the fleet counts, a local fallback). */
+export interface RolloutFleet {
+  /** This member is the rollout leader now (LeaderLease.leading: checks its own deadline). */
+  leading(): boolean;
+  /** The leader's fencing epoch, null when not leading. */
+  epoch(): number | null;
+  /** The fleet's counts of (route, version) over complete seconds; null when they cannot be read. */
+  window(route: string, version: Version, nowMs: number, seconds: number, traffic: WindowTraffic): Promise<WindowSnapshot | null>;
+  /** The fleet's mirror comparisons over the same seconds; null when they cannot be read. */
+  mirror?(route: string, nowMs: number, seconds: number): Promise<{ compared: number; matched: number } | null>;
+  /** An automated rollout whose stored status is older than this has nobody watching it. Default 60 s. */
+  readonly maxStalenessMs?: number;
+  /**
+   * Local only (never written to the fleet): `stale` true sends this member's canary traffic of `route` to stable,
+   * false stops doing so. Without it, staleness is only logged.
+   */
+  fallBack?(route: string, stale: boolean, reason: string): void;
+  /** A write of ours was fenced: the lease may step down at once rather than at its next renewal. */
+  fenced?(epoch: number): void;
+}
+
+export const DEFAULT_MAX_STALENESS_MS = 60_000;
+
+/** Controller.applyRollout with the fleet's fencing option (fleet-state adds it to the controller). */
+type ApplyRollout = (route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }) => Promise<unknown>;
 
 export class RolloutRunner {
   readonly route: string;
@@ -56,6 +95,10 @@ export class RolloutRunner {
   #mirrorMark = { compared: 0, matched: 0 };
   /** The canary guard's ejection count at the previous window: an ejection since fails the window. */
   #ejectionMark = 0;
+  /** An epoch a write of ours was refused under: no more steps under it. */
+  #fencedEpoch: number | null = null;
+  /** The stale fallback is on for this route (this member asked for it). */
+  #stale = false;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps) {
     this.route = route;
@@ -70,11 +113,19 @@ export class RolloutRunner {
   }
 
   get status(): RolloutStatus {
+    // A follower reports the stored status as soon as it arrives, not at its next tick.
+    if (this.#deps.fleet && !this.#stopped) this.#follow(this.#leaderEpoch() !== null);
     return this.#status;
   }
 
   /** Starts a new rollout when there is none in progress, and schedules the analysis. */
   async start(): Promise<void> {
+    if (this.#deps.fleet) {
+      // The leader's first tick begins a rollout that is Idle; a follower's first tick follows the stored status.
+      this.#publishMetrics();
+      this.#schedule(this.#status.phase === 'Idle' || this.#status.phase === 'Initializing' ? 0 : this.spec.interval);
+      return;
+    }
     this.#publishMetrics();
     if (this.#status.phase === 'Idle') {
       const previous = this.#deps.controller.rolloutState(this.route) as RolloutStatus | undefined;
@@ -93,11 +144,27 @@ export class RolloutRunner {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#stale) this.#setStale(false, 'rollout runner stopped');
+  }
+
+  /**
+   * Fleet leadership moved (the lease's onChange). On becoming leader: resume from the stored status, first step
+   * after one interval (at once for a rollout not yet past its initialization). Losing it needs nothing here: every
+   * tick asks the lease, and every write is fenced.
+   */
+  leadershipChanged(leading: boolean): void {
+    if (!this.#deps.fleet || this.#stopped || !leading) return;
+    this.#follow(false);
+    this.#markMirror();
+    this.#schedule(this.#status.phase === 'Idle' || this.#status.phase === 'Initializing' ? 0 : this.spec.interval);
   }
 
   /** An operator's command; 409 when it conflicts with the phase. */
   async act(action: OperatorAction): Promise<RolloutStatus> {
     let transition: Transition;
+    // In a fleet an operator may call any member: act on the stored status. Operator writes are not fenced (they
+    // are an operator's, not the leader's); the store's compare-and-set orders them with the leader's.
+    if (this.#deps.fleet) this.#follow(this.#leaderEpoch() !== null);
     try {
       transition = operatorAction(this.spec, this.#status, action, this.#startWeight, this.#deps.now());
     } catch (error) {
@@ -119,10 +186,33 @@ export class RolloutRunner {
 
   async #tick(): Promise<void> {
     if (this.#stopped) return;
+    const fleet = this.#deps.fleet;
+    let epoch: number | null = null;
+    if (fleet) {
+      epoch = this.#leaderEpoch();
+      this.#follow(epoch !== null);
+      this.#checkStaleness();
+      if (epoch === null) {
+        // Not the leader: idle, following the stored status (above), so a takeover starts from it.
+        this.#markMirror();
+        this.#schedule(this.spec.interval);
+        return;
+      }
+    }
     const status = this.#status;
     const route = this.#deps.store.current.table.routes.find((r) => r.name === this.route);
+    let next = this.spec.interval;
     try {
-      if (route?.killed && !status.engagedKill) {
+      if (fleet && status.phase === 'Idle') {
+        const previous = this.#deps.controller.rolloutState(this.route) as RolloutStatus | undefined;
+        const transition = begin(status, this.#startWeight, this.#deps.now());
+        const effects = previous?.engagedKill ? [{ kind: 'release-kill' as const }, ...transition.effects] : transition.effects;
+        await this.#apply({ status: transition.status, effects }, epoch);
+        if (this.#status.phase === 'Initializing') next = 0;
+        return;
+      }
+      // The stale fallback (ours) looks like a kill switch in the table; it must not hold the analysis that lifts it.
+      if (route?.killed && !status.engagedKill && !this.#stale) {
         // An operator's kill switch: the canary gets no traffic, so there is nothing to judge. Hold.
         this.#markMirror();
         return;
@@ -132,28 +222,84 @@ export class RolloutRunner {
         const gate = await callWebhooks(this.spec.webhooks, 'confirm-rollout', payload);
         const pre = gate.ok ? await callWebhooks(this.spec.webhooks, 'pre-rollout', payload) : { ok: true, detail: 'not run' };
         if (this.#status.seq !== status.seq || this.#stopped) return;
-        await this.#apply(afterInitialization(this.spec, status, { confirmed: gate.ok, detail: gate.detail }, pre, this.#deps.now()));
+        await this.#apply(afterInitialization(this.spec, status, { confirmed: gate.ok, detail: gate.detail }, pre, this.#deps.now()), epoch);
         return;
       }
       if (status.phase === 'Progressing' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive')) {
         const report = await this.#evaluateWindow();
+        if (report === null) {
+          this.#deps.logger.warn({ route: this.route, epoch }, 'rollout: no step, the fleet window counts cannot be read');
+          return;
+        }
         let promotion: { confirmed: boolean; detail: string } | null = null;
         if (report.verdict === 'pass' && status.step === this.spec.steps.length - 1) {
           const gate = await callWebhooks(this.spec.webhooks, 'confirm-promotion', this.#payload());
           promotion = { confirmed: gate.ok, detail: gate.detail };
         }
         if (this.#status.seq !== status.seq || this.#stopped) return;
-        await this.#apply(afterWindow(this.spec, status, report, promotion, this.#deps.now()));
+        await this.#apply(afterWindow(this.spec, status, report, promotion, this.#deps.now()), epoch);
       }
     } catch (error) {
       this.#deps.logger.error({ route: this.route, err: error }, 'rollout tick failed');
     } finally {
-      if (!this.#stopped && !isTerminal(this.#status)) this.#schedule(this.spec.interval);
+      // In a fleet the timer never stops: a follower keeps following, and leadership can move to this member.
+      if (!this.#stopped && (fleet || !isTerminal(this.#status))) this.#schedule(next);
     }
   }
 
-  async #evaluateWindow(): Promise<WindowReport> {
-    await this.#deps.collect?.();
+  /** The epoch this runner may act under: leading, and not an epoch a write of ours was fenced under. */
+  #leaderEpoch(): number | null {
+    const fleet = this.#deps.fleet;
+    if (!fleet || !fleet.leading()) return null;
+    const epoch = fleet.epoch();
+    return epoch === null || epoch === this.#fencedEpoch ? null : epoch;
+  }
+
+  /**
+   * Takes the stored status (the fleet's, applied locally) when it belongs to this revision: always when not
+   * leading; when leading, only a newer one (an operator's action through another member), since the leader's own
+   * status is what it stored.
+   */
+  #follow(leading: boolean): void {
+    const stored = parsePersistedStatus(this.#deps.controller.rolloutState(this.route));
+    if (stored === null || stored === this.#status || stored.revision !== this.revision) return;
+    if (leading && stored.seq <= this.#status.seq) return;
+    this.#status = stored;
+    this.#publishMetrics();
+  }
+
+  #checkStaleness(): void {
+    const fleet = this.#deps.fleet!;
+    const status = this.#status;
+    // A window cannot move the status faster than once an interval, so the limit is at least two of them.
+    const limit = Math.max(fleet.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS, 2 * this.spec.interval);
+    const automated = status.phase === 'Initializing' || status.phase === 'Progressing' || status.phase === 'Promoting' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
+    // A stored kill switch already sends the canary's traffic to stable (and holds the rollout, so it ages): nothing
+    // to fall back from. The fallback itself is local and never stored, so it does not count here.
+    const killed = this.#deps.controller.runtimeState.routes[this.route]?.killed === true;
+    const age = this.#deps.now().getTime() - Date.parse(status.updatedAt);
+    const stale = automated && !killed && age > limit;
+    if (stale === this.#stale) return;
+    const reason = stale
+      ? `rollout status not updated for ${Math.round(age / 1000)} s (maxStaleness ${Math.round(limit / 1000)} s): no leader is watching the canary; its traffic goes to stable on this member`
+      : 'rollout status updated again: canary traffic back to the rollout weight';
+    this.#setStale(stale, reason);
+  }
+
+  #setStale(stale: boolean, reason: string): void {
+    this.#stale = stale;
+    this.#deps.logger.warn({ route: this.route, phase: this.#status.phase, updatedAt: this.#status.updatedAt }, reason);
+    this.#deps.events.record({ actor: 'rollout', action: stale ? 'rollout.stale_fallback' : 'rollout.stale_recovered', route: this.route, message: reason });
+    try {
+      this.#deps.fleet?.fallBack?.(this.route, stale, reason);
+    } catch (error) {
+      this.#deps.logger.error({ route: this.route, err: error }, 'rollout: stale fallback failed');
+    }
+  }
+
+  async #evaluateWindow(): Promise<WindowReport | null> {
+    const fleet = this.#deps.fleet;
+    if (!fleet) await this.#deps.collect?.();
     const { series, mirrors, metrics } = this.#deps;
     const nowMs = this.#deps.now().getTime();
     // The window's slots are whole seconds and the newest one is still filling, so `interval` slots miss up to a
@@ -163,11 +309,28 @@ export class RolloutRunner {
     // By default only weight-placed requests: an override or a pinned rule lets a client choose its version, and
     // its traffic (failing requests sent only to the canary, or cheap 200s) would steer the comparison.
     const traffic = this.spec.analysis.traffic;
-    const canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds, traffic);
-    const stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds, traffic);
-    const summary = mirrors.get(this.route)?.summary();
-    const mirror = summary ? { compared: summary.compared - this.#mirrorMark.compared, matched: summary.matched - this.#mirrorMark.matched } : null;
-    this.#markMirror();
+    let canary: WindowSnapshot;
+    let stable: WindowSnapshot;
+    let mirror: { compared: number; matched: number } | null;
+    if (fleet) {
+      // The fleet's complete seconds: all members' traffic, so the verdict does not depend on which member leads.
+      const mirrored = mirrors.get(this.route) !== undefined && fleet.mirror !== undefined;
+      const [fleetCanary, fleetStable, fleetMirror] = await Promise.all([
+        fleet.window(this.route, 'canary', nowMs, seconds, traffic),
+        fleet.window(this.route, 'stable', nowMs, seconds, traffic),
+        mirrored ? fleet.mirror!(this.route, nowMs, seconds) : Promise.resolve(null),
+      ]);
+      if (fleetCanary === null || fleetStable === null || (mirrored && fleetMirror === null)) return null;
+      canary = fleetCanary;
+      stable = fleetStable;
+      mirror = fleetMirror;
+    } else {
+      canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds, traffic);
+      stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds, traffic);
+      const summary = mirrors.get(this.route)?.summary();
+      mirror = summary ? { compared: summary.compared - this.#mirrorMark.compared, matched: summary.matched - this.#mirrorMark.matched } : null;
+      this.#markMirror();
+    }
 
     const queries: Record<string, number | string> = {};
     await Promise.all(
@@ -190,7 +353,16 @@ export class RolloutRunner {
     return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results };
   }
 
-  async #apply(transition: Transition): Promise<void> {
+  /**
+   * Carries out a transition. `fenceEpoch` (fleet, a leader's own step): the write is fenced with it, and dropped
+   * if this member no longer leads under it; null: an operator's action, not fenced.
+   */
+  async #apply(transition: Transition, fenceEpoch: number | null = null): Promise<void> {
+    const fleet = this.#deps.fleet;
+    if (fleet && fenceEpoch !== null && this.#leaderEpoch() !== fenceEpoch) {
+      this.#deps.logger.warn({ route: this.route, epoch: fenceEpoch }, 'rollout: step dropped, this member no longer leads');
+      return;
+    }
     const previous = this.#status;
     this.#status = transition.status;
     const change: { weight?: number; kill?: boolean; releaseKill?: boolean } = {};
@@ -200,12 +372,30 @@ export class RolloutRunner {
       else if (effect.kind === 'release-kill') change.releaseKill = true;
     }
     if (transition.status !== previous || Object.keys(change).length > 0) {
-      await this.#deps.controller.applyRollout(this.route, this.#status, change);
+      if (!fleet) {
+        await this.#deps.controller.applyRollout(this.route, this.#status, change);
+      } else {
+        const applyRollout: ApplyRollout = this.#deps.controller.applyRollout.bind(this.#deps.controller);
+        try {
+          await applyRollout(this.route, this.#status, change, fenceEpoch !== null ? { fenceEpoch } : undefined);
+        } catch (error) {
+          // Not stored: the stored status stays the truth (a later tick follows it).
+          this.#status = previous;
+          if (fenceEpoch !== null && isFenced(error)) {
+            this.#fencedEpoch = fenceEpoch;
+            this.#deps.logger.warn({ route: this.route, epoch: fenceEpoch }, 'rollout: write refused by the fencing epoch; this member stops acting as leader');
+            fleet.fenced?.(fenceEpoch);
+            return;
+          }
+          throw error;
+        }
+      }
     }
+    const epochField = fleet ? { epoch: fenceEpoch } : {};
     for (const effect of transition.effects) {
       if (effect.kind === 'event') {
-        this.#deps.events.record({ actor: 'rollout', action: effect.action, route: this.route, message: effect.message, after: { phase: this.#status.phase, weight: this.#status.weight, step: this.#status.step + 1 }, ...(effect.details !== undefined ? { before: effect.details } : {}) });
-        this.#deps.logger.info({ route: this.route, action: effect.action, phase: this.#status.phase, weight: this.#status.weight }, effect.message);
+        this.#deps.events.record({ actor: 'rollout', action: effect.action, route: this.route, message: effect.message, after: { phase: this.#status.phase, weight: this.#status.weight, step: this.#status.step + 1, ...epochField }, ...(effect.details !== undefined ? { before: effect.details } : {}) });
+        this.#deps.logger.info({ route: this.route, action: effect.action, phase: this.#status.phase, weight: this.#status.weight, ...epochField }, effect.message);
       } else if (effect.kind === 'notify') {
         const type = effect.type;
         void callWebhooks(this.spec.webhooks, type, this.#payload()).then((outcome) => {
@@ -251,6 +441,10 @@ export class RolloutRunner {
     for (const phase of PHASES) metrics.rolloutPhase.set({ route: this.route, phase }, phase === this.#status.phase ? 1 : 0);
     metrics.rolloutStep.set({ route: this.route }, this.#status.step + 1);
   }
+}
+
+function isFenced(error: unknown): boolean {
+  return error instanceof FencedError || (error as { code?: unknown } | null)?.code === 'SG_FENCED';
 }
 
 function isTerminal(status: RolloutStatus): boolean {

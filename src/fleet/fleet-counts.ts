@@ -1,0 +1,282 @@
+/**
+ * Fleet-wide rollout windows. Every member adds the per-second counts its rolling windows keep (requests, errors
+ * and latency buckets per version, all and weight-placed traffic) and its mirror comparisons into one Redis hash
+ * per route and second, `sg:{f}:w:<route>:<unix-second>`, with HINCRBY, about once a second, all commands of a
+ * flush sent together (node-redis pipelines the commands issued in one tick), each key expiring a few windows
+ * later. The leader reads only seconds that every member has had time to flush (older than one flush interval
+ * plus a grace) and builds the same WindowSnapshot a single replica builds from its own window, so the fleet's
+ * window equals what the same traffic through one replica would give.
+ *
+ * Nothing here runs per request: the data path keeps counting into its RollingWindow as before; a flush reads the
+ * completed seconds back from it. Counts that reach a second after it was flushed (a supervisor's workers ship
+ * theirs about once a second) go out as a delta on a later flush, for LOOKBACK_SECONDS. A flush is at-most-once:
+ * a pipeline that fails is not sent again (resending could count part of it twice), so a Redis outage loses those
+ * seconds' counts, and the leader takes no step while it cannot read them anyway.
+ */
+import type { Logger } from '../log.js';
+import { DURATION_BUCKETS } from '../metrics/metrics.js';
+import type { SeriesBook } from '../metrics/metrics.js';
+import type { SlotCounts, WindowSnapshot, WindowTraffic } from '../metrics/rolling-window.js';
+import type { MirrorBook } from '../mirror/mirror-records.js';
+import type { Version } from '../routing/table.js';
+import { withTimeout, type FleetRedisClient } from './leader-lease.js';
+
+/** How far back a flush looks for counts that arrived after their second was flushed. */
+export const LOOKBACK_SECONDS = 5;
+const BUCKETS = DURATION_BUCKETS.length + 1;
+const VERSIONS: readonly Version[] = ['stable', 'canary'];
+
+export function windowKey(fleet: string, route: string, second: number): string {
+  return `sg:{${fleet}}:w:${route}:${second}`;
+}
+
+/** Hash field names: `<version>:<counter>`, buckets as `b<i>` (all traffic) and `wb<i>` (weight-placed). */
+const FIELDS = Object.fromEntries(
+  VERSIONS.map((version) => [
+    version,
+    {
+      requests: `${version}:r`,
+      errors: `${version}:e`,
+      weightedRequests: `${version}:wr`,
+      weightedErrors: `${version}:we`,
+      buckets: Array.from({ length: BUCKETS }, (_, i) => `${version}:b${i}`),
+      weightedBuckets: Array.from({ length: BUCKETS }, (_, i) => `${version}:wb${i}`),
+    },
+  ]),
+) as Record<Version, { requests: string; errors: string; weightedRequests: string; weightedErrors: string; buckets: string[]; weightedBuckets: string[] }>;
+const MIRROR_COMPARED = 'm:c';
+const MIRROR_MATCHED = 'm:m';
+
+export interface FleetCountsOptions {
+  readonly client: FleetRedisClient;
+  readonly fleet: string;
+  readonly series: SeriesBook;
+  readonly mirrors?: MirrorBook;
+  readonly logger: Logger;
+  /** Routes whose counts are pushed (those with a rollout block); all routes when absent. */
+  readonly include?: (route: string) => boolean;
+  /** Brings in counts kept elsewhere (the supervisor's workers) before a flush; bounded, never fails. */
+  readonly collect?: () => Promise<void>;
+  /** Flush period. Default 1000 ms. */
+  readonly flushEveryMs?: number;
+  /** Extra wait, past one flush period, before the leader reads a second (a member's flush late or slow). Default 1000 ms. */
+  readonly graceMs?: number;
+  /** Lifetime of a second's hash; a few rollout windows long. Default 120 s. */
+  readonly retainSeconds?: number;
+  /** Bound on one flush or read. Default 2000 ms. */
+  readonly timeoutMs?: number;
+  /** Wall clock (the seconds are unix seconds, shared by the fleet). */
+  readonly now?: () => number;
+}
+
+/** What this member already added for one second of one (route, version). */
+interface Pushed {
+  requests: number;
+  errors: number;
+  weightedRequests: number;
+  weightedErrors: number;
+  readonly buckets: Float64Array;
+  readonly weightedBuckets: Float64Array;
+}
+
+function emptyPushed(): Pushed {
+  return { requests: 0, errors: 0, weightedRequests: 0, weightedErrors: 0, buckets: new Float64Array(BUCKETS), weightedBuckets: new Float64Array(BUCKETS) };
+}
+
+export class FleetCounts {
+  readonly flushEveryMs: number;
+  readonly graceMs: number;
+  readonly #options: FleetCountsOptions;
+  readonly #retainSeconds: number;
+  readonly #timeoutMs: number;
+  readonly #now: () => number;
+  /** `${route}\n${version}` → second → what was pushed for it. */
+  readonly #pushed = new Map<string, Map<number, Pushed>>();
+  /** route → mirror counts already pushed. */
+  readonly #mirrorPushed = new Map<string, { compared: number; matched: number }>();
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<boolean> | null = null;
+  #stopped = false;
+
+  constructor(options: FleetCountsOptions) {
+    this.#options = options;
+    this.flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.graceMs = options.graceMs ?? 1_000;
+    this.#retainSeconds = options.retainSeconds ?? 120;
+    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.#timer !== null || this.#stopped) return;
+    this.#timer = setInterval(() => {
+      this.#flushing ??= this.flush().finally(() => {
+        this.#flushing = null;
+      });
+    }, this.flushEveryMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer after one last flush of what is complete (a member leaving hands in its counts). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#flushing?.catch(() => {});
+    await this.flush(true).catch(() => {});
+  }
+
+  /**
+   * Adds the counts of completed seconds not yet pushed (after `collect`). Resolves false when the pipeline
+   * failed (logged; those counts are not sent again). `final` ignores the stopped flag, for stop's last flush.
+   */
+  async flush(final = false): Promise<boolean> {
+    if (this.#stopped && !final) return true;
+    await this.#options.collect?.();
+    const nowMs = this.#now();
+    const current = Math.floor(nowMs / 1000);
+    const commands: string[][] = [];
+    const touched = new Set<string>();
+    const { fleet } = this.#options;
+    for (const series of this.#options.series.all()) {
+      if (series.version !== 'stable' && series.version !== 'canary') continue;
+      if (this.#options.include && !this.#options.include(series.route)) continue;
+      const fields = FIELDS[series.version];
+      const mapKey = `${series.route}\n${series.version}`;
+      let pushed = this.#pushed.get(mapKey);
+      if (pushed === undefined) {
+        pushed = new Map();
+        this.#pushed.set(mapKey, pushed);
+      }
+      for (const second of pushed.keys()) if (second < current - LOOKBACK_SECONDS) pushed.delete(second);
+      for (const slot of series.window.slotsBetween(current - LOOKBACK_SECONDS, current - 1)) {
+        let done = pushed.get(slot.second);
+        if (done === undefined) {
+          done = emptyPushed();
+          pushed.set(slot.second, done);
+        }
+        const key = windowKey(fleet, series.route, slot.second);
+        const before = commands.length;
+        addDeltas(commands, key, fields, slot, done);
+        if (commands.length > before) touched.add(key);
+      }
+    }
+    if (this.#options.mirrors) {
+      // Mirror comparisons are cumulative counters without seconds: their growth since the last flush is booked
+      // to the last completed second.
+      for (const records of this.#options.mirrors.all()) {
+        if (this.#options.include && !this.#options.include(records.route)) continue;
+        const { compared, matched } = records.counts();
+        const last = this.#mirrorPushed.get(records.route) ?? { compared: 0, matched: 0 };
+        const dc = compared >= last.compared ? compared - last.compared : compared;
+        const dm = matched >= last.matched ? matched - last.matched : matched;
+        this.#mirrorPushed.set(records.route, { compared, matched });
+        if (dc === 0 && dm === 0) continue;
+        const key = windowKey(fleet, records.route, current - 1);
+        if (dc !== 0) commands.push(['HINCRBY', key, MIRROR_COMPARED, String(dc)]);
+        if (dm !== 0) commands.push(['HINCRBY', key, MIRROR_MATCHED, String(dm)]);
+        touched.add(key);
+      }
+    }
+    if (commands.length === 0) return true;
+    for (const key of touched) commands.push(['EXPIRE', key, String(this.#retainSeconds)]);
+    const client = this.#options.client;
+    try {
+      await withTimeout(Promise.all(commands.map((command) => client.sendCommand(command))), this.#timeoutMs);
+      return true;
+    } catch (error) {
+      this.#options.logger.warn({ err: error, commands: commands.length }, 'fleet: could not add this member\'s window counts');
+      return false;
+    }
+  }
+
+  /** The newest second every member has had time to flush, at `nowMs`. */
+  newestCompleteSecond(nowMs: number): number {
+    return Math.floor((nowMs - this.flushEveryMs - this.graceMs) / 1000) - 1;
+  }
+
+  /**
+   * The fleet's counts of (route, version) over the `seconds` newest complete seconds, shaped as a replica's own
+   * RollingWindow.snapshot; null when Redis could not be read (no step is taken on a partial picture).
+   */
+  async window(route: string, version: Version, nowMs: number, seconds: number, traffic: WindowTraffic = 'all'): Promise<WindowSnapshot | null> {
+    const hashes = await this.#read(route, nowMs, seconds);
+    if (hashes === null) return null;
+    const fields = FIELDS[version];
+    const weighted = traffic === 'weighted';
+    const bucketFields = weighted ? fields.weightedBuckets : fields.buckets;
+    let requests = 0;
+    let errors = 0;
+    const buckets = new Array<number>(BUCKETS).fill(0);
+    for (const hash of hashes) {
+      requests += num(hash[weighted ? fields.weightedRequests : fields.requests]);
+      errors += num(hash[weighted ? fields.weightedErrors : fields.errors]);
+      for (let i = 0; i < BUCKETS; i++) buckets[i] += num(hash[bucketFields[i]]);
+    }
+    return { seconds: hashes.length, requests, errors, buckets };
+  }
+
+  /** Mirror comparisons of the route over the same seconds as window(); null when Redis could not be read. */
+  async mirror(route: string, nowMs: number, seconds: number): Promise<{ compared: number; matched: number } | null> {
+    const hashes = await this.#read(route, nowMs, seconds);
+    if (hashes === null) return null;
+    let compared = 0;
+    let matched = 0;
+    for (const hash of hashes) {
+      compared += num(hash[MIRROR_COMPARED]);
+      matched += num(hash[MIRROR_MATCHED]);
+    }
+    return { compared, matched };
+  }
+
+  async #read(route: string, nowMs: number, seconds: number): Promise<Array<Record<string, string>> | null> {
+    const newest = this.newestCompleteSecond(nowMs);
+    const span = Math.max(1, Math.floor(seconds));
+    const client = this.#options.client;
+    const reads: Array<Promise<unknown>> = [];
+    for (let second = newest - span + 1; second <= newest; second++) reads.push(client.sendCommand(['HGETALL', windowKey(this.#options.fleet, route, second)]));
+    try {
+      const replies = await withTimeout(Promise.all(reads), this.#timeoutMs);
+      return replies.map(asHash);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, route }, 'fleet: could not read the fleet window counts');
+      return null;
+    }
+  }
+}
+
+function addDeltas(commands: string[][], key: string, fields: (typeof FIELDS)[Version], slot: SlotCounts, done: Pushed): void {
+  const push = (field: string, now: number, before: number): void => {
+    if (now > before) commands.push(['HINCRBY', key, field, String(now - before)]);
+  };
+  push(fields.requests, slot.requests, done.requests);
+  push(fields.errors, slot.errors, done.errors);
+  push(fields.weightedRequests, slot.weightedRequests, done.weightedRequests);
+  push(fields.weightedErrors, slot.weightedErrors, done.weightedErrors);
+  done.requests = Math.max(done.requests, slot.requests);
+  done.errors = Math.max(done.errors, slot.errors);
+  done.weightedRequests = Math.max(done.weightedRequests, slot.weightedRequests);
+  done.weightedErrors = Math.max(done.weightedErrors, slot.weightedErrors);
+  for (let i = 0; i < BUCKETS; i++) {
+    push(fields.buckets[i], slot.buckets[i], done.buckets[i]);
+    push(fields.weightedBuckets[i], slot.weightedBuckets[i], done.weightedBuckets[i]);
+    done.buckets[i] = Math.max(done.buckets[i], slot.buckets[i]);
+    done.weightedBuckets[i] = Math.max(done.weightedBuckets[i], slot.weightedBuckets[i]);
+  }
+}
+
+/** HGETALL answers an object (RESP3 map or node-redis's RESP2 transform) or a flat [field, value, ...] array. */
+function asHash(reply: unknown): Record<string, string> {
+  if (Array.isArray(reply)) {
+    const out: Record<string, string> = {};
+    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+    return out;
+  }
+  if (reply instanceof Map) return Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]));
+  return (reply ?? {}) as Record<string, string>;
+}
+
+function num(value: string | undefined): number {
+  return value === undefined ? 0 : Number(value);
+}

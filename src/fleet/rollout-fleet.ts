@@ -1,0 +1,101 @@
+/**
+ * The rollout side of a fleet member: its LeaderLease, its FleetCounts, and the `RolloutDeps.fleet` object the
+ * RolloutManager gets, built in one place so both process shapes wire it the same way:
+ *
+ *   const leadership = fleet ? createFleetLeadership({ client: fleet.client, fleet: fleet.name, memberId, ...,
+ *     collect: () => workers.collect(),                      // supervisor only: the workers' counts
+ *     onLeader: (leading) => fleet.setLeader(leading),        // splitgate_fleet_leader, /fleet
+ *     fallBack: (route, stale, reason) => controller.setStaleFallback(route, stale, reason) }) : null;
+ *   const rollouts = new RolloutManager({ ...deps, ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
+ *   leadership?.start(rollouts);
+ *   // stopping: rollouts.stop(); await leadership?.stop(); then the fleet's client closes.
+ */
+import type { Logger } from '../log.js';
+import type { SeriesBook } from '../metrics/metrics.js';
+import type { MirrorBook } from '../mirror/mirror-records.js';
+import type { RolloutFleet } from '../rollout/rollout-runner.js';
+import { FleetCounts } from './fleet-counts.js';
+import { LeaderLease, type FleetRedisClient } from './leader-lease.js';
+
+export interface RolloutFleetOptions {
+  /** Default 60 s (DEFAULT_MAX_STALENESS_MS); a rollout's own limit is at least two of its intervals. */
+  readonly maxStalenessMs?: number;
+  /** Local-only canary → stable for a stale rollout (see RolloutFleet.fallBack). */
+  readonly fallBack?: (route: string, stale: boolean, reason: string) => void;
+}
+
+export function rolloutFleet(lease: LeaderLease, counts: FleetCounts, options: RolloutFleetOptions = {}): RolloutFleet {
+  return {
+    leading: () => lease.leading(),
+    epoch: () => lease.epoch(),
+    window: (route, version, nowMs, seconds, traffic) => counts.window(route, version, nowMs, seconds, traffic),
+    mirror: (route, nowMs, seconds) => counts.mirror(route, nowMs, seconds),
+    fenced: (epoch) => lease.stepDown(epoch),
+    ...(options.maxStalenessMs !== undefined ? { maxStalenessMs: options.maxStalenessMs } : {}),
+    ...(options.fallBack ? { fallBack: options.fallBack } : {}),
+  };
+}
+
+export interface FleetLeadershipOptions extends RolloutFleetOptions {
+  readonly client: FleetRedisClient;
+  readonly fleet: string;
+  readonly memberId: string;
+  readonly leaseMs?: number;
+  readonly series: SeriesBook;
+  readonly mirrors: MirrorBook;
+  readonly logger: Logger;
+  /** The supervisor's workers' counts, brought in before each flush. */
+  readonly collect?: () => Promise<void>;
+  /** Routes whose counts are pushed (those with a rollout block); all when absent. */
+  readonly include?: (route: string) => boolean;
+  /** Leadership moved (for splitgate_fleet_leader and /fleet). */
+  readonly onLeader?: (leading: boolean, epoch: number | null) => void;
+}
+
+export interface FleetLeadership {
+  readonly lease: LeaderLease;
+  readonly counts: FleetCounts;
+  readonly rolloutFleet: RolloutFleet;
+  /** Starts pushing counts and contending for the lease; leadership changes reach `rollouts`. */
+  start(rollouts: { leadershipChanged(leading: boolean): void }): void;
+  /** Last flush of complete seconds, then the lease released (if ours) so another member takes over at once. */
+  stop(): Promise<void>;
+}
+
+export function createFleetLeadership(options: FleetLeadershipOptions): FleetLeadership {
+  let rollouts: { leadershipChanged(leading: boolean): void } | null = null;
+  const counts = new FleetCounts({
+    client: options.client,
+    fleet: options.fleet,
+    series: options.series,
+    mirrors: options.mirrors,
+    logger: options.logger,
+    ...(options.collect ? { collect: options.collect } : {}),
+    ...(options.include ? { include: options.include } : {}),
+  });
+  const lease = new LeaderLease({
+    client: options.client,
+    fleet: options.fleet,
+    memberId: options.memberId,
+    ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+    logger: options.logger,
+    onChange: (leading, epoch) => {
+      options.onLeader?.(leading, epoch);
+      rollouts?.leadershipChanged(leading);
+    },
+  });
+  return {
+    lease,
+    counts,
+    rolloutFleet: rolloutFleet(lease, counts, options),
+    start(manager) {
+      rollouts = manager;
+      counts.start();
+      lease.start();
+    },
+    async stop() {
+      await counts.stop();
+      await lease.stop();
+    },
+  };
+}

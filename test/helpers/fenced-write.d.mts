@@ -1,0 +1,1 @@
+export declare const FENCED_WRITE: string;

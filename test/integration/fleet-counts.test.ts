@@ -1,0 +1,183 @@
+/**
+ * Fleet-wide window counts on a real redis-server: three members push seeded traffic for the same seconds, and the
+ * leader's window equals, exactly, the sum of the members' own windows (requests, failures, every latency bucket,
+ * all and weight-placed traffic, mirror comparisons), including counts that reached a member after its second had
+ * been flushed once. Only complete seconds are read, and a Redis that cannot be read gives null.
+ */
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetCounts } from '../../src/fleet/fleet-counts.js';
+import { createMetrics, DURATION_BUCKETS, SeriesBook } from '../../src/metrics/metrics.js';
+import type { WindowSnapshot, WindowTraffic } from '../../src/metrics/rolling-window.js';
+import { MirrorBook } from '../../src/mirror/mirror-records.js';
+import type { Version } from '../../src/routing/table.js';
+import { connectTestClient, startRedisServer, type RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
+
+/** mulberry32: a small seeded generator, so a failure replays. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let redis: RedisServer;
+const clients: TestRedisClient[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+
+afterAll(async () => {
+  try {
+    for (const client of clients) if (client.isOpen) client.destroy();
+  } finally {
+    await redis?.stop();
+  }
+});
+
+async function client(): Promise<TestRedisClient> {
+  const c = await connectTestClient(redis.url);
+  clients.push(c);
+  return c;
+}
+
+interface Member {
+  readonly series: SeriesBook;
+  readonly mirrors: MirrorBook;
+  readonly counts: FleetCounts;
+  clock: number;
+}
+
+async function member(fleet: string): Promise<Member> {
+  const metrics = createMetrics(new Registry(), { processMetrics: false });
+  const series = new SeriesBook(metrics);
+  const mirrors = new MirrorBook(metrics);
+  const m: Member = { series, mirrors, clock: 0, counts: null as never };
+  (m as { counts: FleetCounts }).counts = new FleetCounts({ client: await client(), fleet, series, mirrors, logger: silent, now: () => m.clock });
+  return m;
+}
+
+/** Seeded traffic for `route` over seconds [from, to]: a few dozen requests a second per version, some failing. */
+function traffic(m: Member, route: string, from: number, to: number, random: () => number): void {
+  for (let second = from; second <= to; second++) {
+    for (const version of ['stable', 'canary'] as const) {
+      const n = Math.floor(random() * 40);
+      for (let i = 0; i < n; i++) {
+        const failed = random() < (version === 'canary' ? 0.2 : 0.05);
+        const bucket = Math.floor(random() * (DURATION_BUCKETS.length + 1));
+        m.series.get(route, version).window.observe(second * 1000 + Math.floor(random() * 1000), failed, bucket, random() < 0.8);
+      }
+    }
+    const compared = Math.floor(random() * 5);
+    const records = m.mirrors.recordsFor(route, 0);
+    for (let i = 0; i < compared; i++) records.recordComparison(random() < 0.7 ? [] : [{ field: 'status', primary: 200, shadow: 500 } as never], null);
+  }
+}
+
+function sum(snapshots: WindowSnapshot[]): Omit<WindowSnapshot, 'seconds'> {
+  return {
+    requests: snapshots.reduce((total, s) => total + s.requests, 0),
+    errors: snapshots.reduce((total, s) => total + s.errors, 0),
+    buckets: snapshots[0].buckets.map((_, i) => snapshots.reduce((total, s) => total + s.buckets[i], 0)),
+  };
+}
+
+describe('fleet counts', () => {
+  it("three members' seeded traffic: the leader's window equals the sum of the members' own windows exactly", async () => {
+    const fleet = 'sum';
+    const route = 'checkout';
+    const members = [await member(fleet), await member(fleet), await member(fleet)];
+    const t0 = 1_790_000_000;
+    const randoms = members.map((_, index) => seeded(1000 + index));
+    // Ten seconds of traffic; each member flushes about once a second, at its own offset into the next second.
+    for (let second = t0; second <= t0 + 9; second++) {
+      for (const [index, m] of members.entries()) {
+        traffic(m, route, second, second, randoms[index]);
+        m.clock = (second + 1) * 1000 + 100 * index;
+        expect(await m.counts.flush()).toBe(true);
+      }
+    }
+    // Late counts for the last two seconds (a supervisor's workers ship theirs about once a second): a second flush
+    // adds only the difference.
+    for (const [index, m] of members.entries()) {
+      traffic(m, route, t0 + 8, t0 + 9, seeded(2000 + index));
+      m.clock = (t0 + 11) * 1000 + 50 * index;
+      expect(await m.counts.flush()).toBe(true);
+    }
+    // A flush with nothing new sends nothing more.
+    expect(await members[0].counts.flush()).toBe(true);
+
+    const leader = members[1].counts;
+    const readAt = (t0 + 12) * 1000 + 1; // newest complete second: t0 + 9
+    expect(leader.newestCompleteSecond(readAt)).toBe(t0 + 9);
+    let compared = 0;
+    for (const seconds of [10, 4, 1]) {
+      for (const version of ['stable', 'canary'] as Version[]) {
+        for (const mode of ['all', 'weighted'] as WindowTraffic[]) {
+          const own = members.map((m) => m.series.get(route, version).window.snapshot((t0 + 9) * 1000 + 999, seconds, mode));
+          const fleetWindow = await leader.window(route, version, readAt, seconds, mode);
+          expect(fleetWindow, `${version} ${mode} ${seconds}s`).toEqual({ seconds, ...sum(own) });
+          compared += fleetWindow!.requests;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+    // Mirror comparisons carry no second of their own: each flush books their growth to the last completed second,
+    // so the late flush's share sits in t0 + 10. Over t0 .. t0 + 10, each member's cumulative counts.
+    const mirror = await leader.mirror(route, readAt + 1000, 11);
+    const own = members.map((m) => m.mirrors.get(route)!.counts());
+    expect(mirror).toEqual({ compared: own.reduce((t, c) => t + c.compared, 0), matched: own.reduce((t, c) => t + c.matched, 0) });
+    expect(mirror!.compared).toBeGreaterThan(0);
+  });
+
+  it('the leader reads only complete seconds: the current second and the last flush period plus grace are left out', async () => {
+    const fleet = 'complete';
+    const route = 'r';
+    const m = await member(fleet);
+    const t0 = 1_790_000_100;
+    for (let second = t0; second <= t0 + 4; second++) m.series.get(route, 'canary').window.observe(second * 1000 + 10, false, 0, false);
+    m.clock = (t0 + 5) * 1000;
+    await m.counts.flush();
+    // At t0+5.0 s, with 1 s flushes and 1 s grace: seconds up to t0+2 are complete.
+    expect(m.counts.newestCompleteSecond((t0 + 5) * 1000)).toBe(t0 + 2);
+    expect(await m.counts.window(route, 'canary', (t0 + 5) * 1000, 10, 'all')).toMatchObject({ seconds: 10, requests: 3 });
+    expect(await m.counts.window(route, 'canary', (t0 + 7) * 1000, 10, 'all')).toMatchObject({ requests: 5 });
+    expect(await m.counts.window(route, 'canary', (t0 + 7) * 1000, 10, 'weighted')).toMatchObject({ requests: 0 });
+    expect(await m.counts.window(route, 'stable', (t0 + 7) * 1000, 10, 'all')).toMatchObject({ requests: 0, errors: 0 });
+    // The still-filling second is never pushed.
+    m.series.get(route, 'canary').window.observe((t0 + 5) * 1000 + 500, true, 1, false);
+    m.clock = (t0 + 5) * 1000 + 600;
+    await m.counts.flush();
+    expect(await m.counts.window(route, 'canary', (t0 + 8) * 1000, 10, 'all')).toMatchObject({ requests: 5, errors: 0 });
+    m.clock = (t0 + 6) * 1000 + 1;
+    await m.counts.flush();
+    expect(await m.counts.window(route, 'canary', (t0 + 8) * 1000, 10, 'all')).toMatchObject({ requests: 6, errors: 1 });
+  });
+
+  it('keys expire after retainSeconds, and a Redis that cannot be read gives null', async () => {
+    const fleet = 'expiry';
+    const m = await member(fleet);
+    const t0 = 1_790_000_200;
+    m.series.get('r', 'stable').window.observe(t0 * 1000, false, 0, false);
+    m.clock = (t0 + 1) * 1000;
+    await m.counts.flush();
+    const probe = await client();
+    const ttl = await probe.ttl(`sg:{${fleet}}:w:r:${t0}`);
+    expect(ttl).toBeGreaterThan(100);
+    expect(ttl).toBeLessThanOrEqual(120);
+
+    const broken = await client();
+    const reader = new FleetCounts({ client: broken, fleet, series: m.series, logger: silent });
+    expect(await reader.window('r', 'stable', (t0 + 4) * 1000, 5)).toMatchObject({ requests: 1 });
+    broken.destroy();
+    expect(await reader.window('r', 'stable', (t0 + 4) * 1000, 5)).toBeNull();
+    expect(await reader.mirror('r', (t0 + 4) * 1000, 5)).toBeNull();
+  });
+});

@@ -1,0 +1,267 @@
+/**
+ * Rollout gating in a fleet, with a fake fleet (the lease and counts are tested on Redis elsewhere) and two members
+ * sharing one Controller, as two replicas share the stored status: only the leader steps, a follower follows the
+ * stored status, a takeover continues from the stored step and weight, each step is fenced with the leader's epoch
+ * and a fenced write stops the runner at once, no step while the fleet counts are unreadable, and a rollout nobody
+ * moved for longer than maxStaleness falls back to stable on every member.
+ */
+import { Writable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import { Controller, type ChangeResult } from '../src/control/controller.js';
+import { EventLog } from '../src/control/event-log.js';
+import { FencedError } from '../src/fleet/errors.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics, DURATION_BUCKETS, SeriesBook } from '../src/metrics/metrics.js';
+import type { WindowSnapshot } from '../src/metrics/rolling-window.js';
+import { MirrorBook } from '../src/mirror/mirror-records.js';
+import { UpstreamPools } from '../src/proxy/upstream-pools.js';
+import { RolloutManager } from '../src/rollout/rollout-manager.js';
+import type { RolloutFleet } from '../src/rollout/rollout-runner.js';
+import { TableStore } from '../src/state/table-store.js';
+
+const RAW = {
+  upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+  routes: [
+    {
+      name: 'api',
+      stable: 's',
+      canary: 'c',
+      weight: 0,
+      // A 10 min interval: the runners' own timers never fire during a test; the test ticks them.
+      rollout: { interval: '10m', stepWeights: [10, 30, 60], threshold: 2, minRequests: 10, analysis: { traffic: 'all' }, checks: [{ metric: 'success-rate', min: 95 }] },
+    },
+  ],
+};
+
+/** The fleet's current epoch, as the store's fencing script sees it. */
+let fleetEpoch = 1;
+const writes: Array<{ fenceEpoch: number | undefined; weight: number | undefined }> = [];
+
+/** The store's side of the contract: a write carrying an epoch other than the fleet's is refused with SG_FENCED. */
+class FencingController extends Controller {
+  override applyRollout(route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }): Promise<ChangeResult> {
+    writes.push({ fenceEpoch: options?.fenceEpoch, weight: change.weight });
+    if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) return Promise.reject(new FencedError(options.fenceEpoch, fleetEpoch));
+    return super.applyRollout(route, rollout, change);
+  }
+}
+
+const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const opened: Array<{ pools: UpstreamPools; managers: RolloutManager[] }> = [];
+
+afterEach(async () => {
+  for (const { pools, managers } of opened.splice(0)) {
+    for (const manager of managers) manager.stop();
+    await pools.close();
+  }
+  writes.length = 0;
+  fleetEpoch = 1;
+});
+
+function good(seconds: number): WindowSnapshot {
+  const buckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
+  buckets[2] = 200;
+  return { seconds, requests: 200, errors: 0, buckets };
+}
+
+interface FakeFleet extends RolloutFleet {
+  isLeading: boolean;
+  myEpoch: number | null;
+  readable: boolean;
+  readonly fallbacks: Array<{ route: string; stale: boolean }>;
+  readonly fencedAt: number[];
+}
+
+function fakeFleet(): FakeFleet {
+  const fleet: FakeFleet = {
+    isLeading: false,
+    myEpoch: null,
+    readable: true,
+    fallbacks: [],
+    fencedAt: [],
+    maxStalenessMs: 60_000,
+    leading: () => fleet.isLeading,
+    epoch: () => (fleet.isLeading ? fleet.myEpoch : null),
+    window: async (_route, _version, _now, seconds) => (fleet.readable ? good(seconds) : null),
+    fallBack: (route, stale) => fleet.fallbacks.push({ route, stale }),
+    fenced: (epoch) => fleet.fencedAt.push(epoch),
+  };
+  return fleet;
+}
+
+async function shared() {
+  const config: Config = validateConfig(RAW);
+  const metrics = createMetrics(new Registry(), { processMetrics: false });
+  const pools = new UpstreamPools();
+  pools.update(config);
+  const series = new SeriesBook(metrics);
+  const mirrors = new MirrorBook(metrics);
+  const controller = new FencingController({ config, configPath: null, pools, metrics, series, mirror: { book: mirrors, logger, random: Math.random }, events: new EventLog(), stateFile: null, logger });
+  const store = new TableStore(await controller.initialTable());
+  controller.attach(store);
+  const clock = { now: Date.parse('2026-12-01T10:00:00Z') };
+  const entry = { pools, managers: [] as RolloutManager[] };
+  opened.push(entry);
+  const member = async (fleet: FakeFleet) => {
+    const events = new EventLog();
+    const manager = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(clock.now), fleet });
+    entry.managers.push(manager);
+    await manager.sync(config);
+    return { manager, events, runner: () => manager.get('api')! };
+  };
+  const weight = () => store.current.table.routes.find((r) => r.name === 'api')!.weight;
+  return { controller, store, clock, member, weight };
+}
+
+async function until(what: string, accept: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !accept(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (!accept()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('rollout gating in a fleet', () => {
+  it('only the leader steps; the follower follows the stored status; a takeover continues from the stored step and weight', async () => {
+    const { clock, member, weight } = await shared();
+    const fleetA = fakeFleet();
+    fleetA.isLeading = true;
+    fleetA.myEpoch = 1;
+    const fleetB = fakeFleet();
+    const a = await member(fleetA);
+    const b = await member(fleetB);
+    // The leader begins the rollout and passes initialization (no hooks) on its own first ticks.
+    await until('step 1 on the leader', () => a.runner().status.phase === 'Progressing');
+    expect(a.runner().status).toMatchObject({ step: 0, weight: 10 });
+    expect(weight()).toBe(10);
+
+    // The follower: its ticks take no step, and it reports the stored status.
+    for (let i = 0; i < 3; i++) {
+      clock.now += 60_000;
+      await b.runner().tick();
+    }
+    expect(b.runner().status).toMatchObject({ phase: 'Progressing', step: 0, weight: 10 });
+    expect(b.events.list()).toEqual([]);
+    expect(writes.every((w) => w.fenceEpoch === 1)).toBe(true);
+    const leaderWrites = writes.length;
+
+    clock.now += 600_000;
+    await a.runner().tick();
+    expect(a.runner().status).toMatchObject({ step: 1, weight: 30 });
+    expect(weight()).toBe(30);
+    expect(b.runner().status).toMatchObject({ step: 1, weight: 30 });
+    expect(writes.length).toBe(leaderWrites + 1);
+    const step = a.events.list({ route: 'api' }).find((e) => e.action === 'rollout.step' && (e.after as { step: number }).step === 2);
+    expect(step?.after).toMatchObject({ weight: 30, epoch: 1 });
+
+    // The leader dies; B acquires the lease with a higher epoch.
+    a.manager.stop();
+    fleetA.isLeading = false;
+    fleetEpoch = 2;
+    fleetB.isLeading = true;
+    fleetB.myEpoch = 2;
+    b.manager.leadershipChanged(true);
+    expect(b.runner().status).toMatchObject({ phase: 'Progressing', step: 1, weight: 30 });
+    expect(weight()).toBe(30);
+
+    // No step while the fleet counts cannot be read: not above the weight reached.
+    fleetB.readable = false;
+    clock.now += 300_000;
+    await b.runner().tick();
+    expect(b.runner().status).toMatchObject({ step: 1, weight: 30 });
+    expect(weight()).toBe(30);
+
+    fleetB.readable = true;
+    clock.now += 300_000;
+    await b.runner().tick();
+    expect(b.runner().status).toMatchObject({ step: 2, weight: 60 });
+    expect(weight()).toBe(60);
+    expect(writes.at(-1)).toEqual({ fenceEpoch: 2, weight: 60 });
+    const takeoverStep = b.events.list({ route: 'api' }).find((e) => e.action === 'rollout.step');
+    expect(takeoverStep?.after).toEqual({ phase: 'Progressing', weight: 60, step: 3, epoch: 2 });
+    expect(fleetB.fallbacks).toEqual([]);
+  });
+
+  it('a fenced write stops the runner at once: its step is not stored, no event, no further write under that epoch', async () => {
+    const { clock, member, weight } = await shared();
+    const fleetA = fakeFleet();
+    fleetA.isLeading = true;
+    fleetA.myEpoch = 1;
+    const a = await member(fleetA);
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+    const eventsBefore = a.events.list().length;
+
+    // Another member was elected while A was paused; A's lease has not noticed yet (its clock says it leads).
+    fleetEpoch = 2;
+    clock.now += 600_000;
+    await a.runner().tick();
+    expect(writes.at(-1)).toEqual({ fenceEpoch: 1, weight: 30 });
+    expect(a.runner().status).toMatchObject({ step: 0, weight: 10 });
+    expect(weight()).toBe(10);
+    expect(a.events.list().length).toBe(eventsBefore);
+    expect(fleetA.fencedAt).toEqual([1]);
+
+    const writesAfterFence = writes.length;
+    for (let i = 0; i < 3; i++) {
+      clock.now += 600_000;
+      await a.runner().tick();
+    }
+    expect(writes.length).toBe(writesAfterFence);
+    expect(weight()).toBe(10);
+  });
+
+  it('an automated rollout not updated for longer than maxStaleness falls back to stable on every member, and comes back once it moves', async () => {
+    const { clock, member, controller } = await shared();
+    const fleetA = fakeFleet();
+    fleetA.isLeading = true;
+    fleetA.myEpoch = 1;
+    const fleetB = fakeFleet();
+    const a = await member(fleetA);
+    const b = await member(fleetB);
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+
+    // The leader cannot read the counts for a long time: no step, so the stored status ages. The limit is
+    // max(maxStaleness 60 s, 2 intervals = 20 min).
+    fleetA.readable = false;
+    clock.now += 19 * 60_000;
+    await a.runner().tick();
+    await b.runner().tick();
+    expect(fleetA.fallbacks).toEqual([]);
+    expect(fleetB.fallbacks).toEqual([]);
+    clock.now += 2 * 60_000;
+    await a.runner().tick();
+    await b.runner().tick();
+    expect(fleetA.fallbacks).toEqual([{ route: 'api', stale: true }]);
+    expect(fleetB.fallbacks).toEqual([{ route: 'api', stale: true }]);
+    expect(b.events.list({ route: 'api' })[0]).toMatchObject({ action: 'rollout.stale_fallback' });
+
+    // Counts readable again: the leader steps, the stored status is fresh, both members lift the fallback.
+    fleetA.readable = true;
+    await a.runner().tick();
+    expect(a.runner().status).toMatchObject({ step: 1, weight: 30 });
+    await a.runner().tick();
+    await b.runner().tick();
+    expect(fleetA.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+    expect(fleetB.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+
+    // A stored kill switch holds the rollout (it ages) but already sends the canary's traffic to stable: no fallback.
+    const held = a.runner().status;
+    await controller.kill('api', 'alice');
+    clock.now += 60 * 60_000;
+    await a.runner().tick();
+    await b.runner().tick();
+    expect(a.runner().status).toMatchObject({ step: held.step, weight: held.weight, seq: held.seq });
+    expect(fleetA.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+    expect(fleetB.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+    await controller.resume('api', 'alice');
+
+    // An operator's pause is not automated: however old, no fallback.
+    await b.manager.act('api', 'pause');
+    clock.now += 60 * 60_000;
+    await a.runner().tick();
+    await b.runner().tick();
+    expect(a.runner().status).toMatchObject({ phase: 'Paused', pausedBy: 'operator' });
+    expect(fleetB.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+    expect(fleetA.fallbacks.at(-1)).toEqual({ route: 'api', stale: false });
+  });
+});
