@@ -12,19 +12,11 @@ import { inParallel, send, waitFor } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, echoHandler, type TestUpstream } from '../helpers/upstreams.js';
+import { isRunning, requestsPerWorker, requestsTotal, supervisorStatus, type SupervisorStatus } from '../helpers/workers.js';
 
 const KEYS = Array.from({ length: 200 }, (_, i) => `user-${i}-${(i * 7919) % 1000}`);
 /** Fresh connections per request (send's default), so both workers take some whichever way the port is shared. */
 const ROUND = 40;
-
-interface WorkerView {
-  slot: number;
-  pid: number;
-  generation: number;
-  listening: boolean;
-  restarts: number;
-  requests: number;
-}
 
 let stable: TestUpstream;
 let canary: TestUpstream;
@@ -70,8 +62,8 @@ afterAll(async () => {
   dir?.remove();
 });
 
-async function status(instance: SplitgateProcess): Promise<{ generation: number; listening?: string; workers?: WorkerView[] }> {
-  return (await send(instance.adminUrl, '/status')).json();
+function status(instance: SplitgateProcess): Promise<SupervisorStatus> {
+  return supervisorStatus(instance.adminUrl);
 }
 
 /** `ROUND` requests to `path`, each on a new connection; the versions that answered. */
@@ -81,17 +73,6 @@ async function versions(instance: SplitgateProcess, path: string): Promise<strin
     expect(res.status).toBe(200);
     return res.json<{ version: string }>().version;
   });
-}
-
-function requestsPerWorker(workers: WorkerView[]): Map<number, number> {
-  return new Map(workers.map((w) => [w.pid, w.requests]));
-}
-
-/** Sum of http_requests_total over every series in a Prometheus exposition. */
-function requestsTotal(exposition: string): number {
-  let total = 0;
-  for (const line of exposition.split('\n')) if (line.startsWith('http_requests_total{')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return total;
 }
 
 describe('workers: 2', () => {
@@ -231,12 +212,3 @@ describe('workers: 2', () => {
     for (const pid of workerPids) expect(isRunning(pid)).toBe(false);
   });
 });
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
