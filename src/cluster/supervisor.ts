@@ -30,7 +30,7 @@ export interface SupervisorOptions {
   readonly config: Config;
   readonly configPath: string;
   readonly workers: number;
-  /** Worker entry point and its arguments (the CLI's own: a worker runs `bin.js` and sees `cluster.isWorker`). */
+  /** Worker entry point and its arguments (the CLI passes worker-main.js, which loads the data path alone). */
   readonly exec: string;
   readonly args: readonly string[];
 }
@@ -135,7 +135,7 @@ export class Supervisor {
         rollouts,
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
-        workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status() },
+        workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
     instance = new Supervisor({ logger, controller, events, workers, rollouts, pools, mirrors, admin, store });

@@ -17,6 +17,8 @@ export interface SupervisorStatus {
   generation: number;
   listening?: string;
   workers?: WorkerView[];
+  /** The loaded idle worker that replaces the next one to exit. */
+  sparePid?: number | null;
 }
 
 export async function supervisorStatus(adminUrl: string): Promise<SupervisorStatus> {
