@@ -75,8 +75,9 @@ export class Supervisor {
     const config = options.config;
     const logger = createLogger({ level: config.log.level, sharedStdout: true }).child({ role: 'supervisor' });
     const metrics = createMetrics(new Registry());
-    // The supervisor compiles every table too (for /status and the rollout runners); its pools never carry traffic.
-    const pools = new UpstreamPools();
+    // The supervisor compiles every table too (for /status and the rollout runners) but sends no request: inert
+    // stand-ins instead of pools.
+    const pools = new UpstreamPools({ dispatching: false });
     pools.update(config);
     const mirrors = new MirrorBook(metrics);
     const series = new SeriesBook(metrics);

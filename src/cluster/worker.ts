@@ -23,7 +23,9 @@ import { isToWorker, type FromWorker, type ListenPlan, type ToWorker } from './i
 
 class ProxyWorker {
   readonly #logger: Logger;
-  readonly #metrics = createMetrics(new Registry());
+  // No process metrics: nobody scrapes a worker's registry (the supervisor's /metrics is the machine's), and
+  // prom-client's default collectors keep an event-loop delay monitor and a GC observer running.
+  readonly #metrics = createMetrics(new Registry(), { processMetrics: false });
   readonly #pools = new UpstreamPools();
   readonly #series: SeriesBook;
   readonly #mirrors: MirrorBook;

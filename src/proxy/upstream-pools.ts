@@ -7,8 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { buildConnector, Pool, type Dispatcher } from 'undici';
+import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
+import { buildConnector as buildUndiciConnector, Pool as UndiciPool } from './undici-core.js';
 
 /** Milliseconds; 0 turns a timeout off. Layered: defaults, then global, upstream and route config. */
 export interface UpstreamTimeouts {
@@ -66,7 +67,7 @@ export interface Upstream {
  * mirror copies). The options object is always the caller's fresh literal, so it is completed in place rather than
  * copied per request; with a name given, undici no longer parses one out of the Host header for every request.
  */
-class UpstreamPool extends Pool {
+class UpstreamPool extends UndiciPool {
   readonly #servername: string;
 
   constructor(origin: string, servername: string, options: Pool.Options) {
@@ -105,7 +106,7 @@ function upstreamTls(spec: UpstreamConfig): UpstreamTls {
  * the address connected to).
  */
 function createTlsConnector(tls: UpstreamTls, timeout: number): buildConnector.connector {
-  const connect = buildConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
+  const connect = buildUndiciConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
   // undefined, not null, for an IP literal: undici then asks the URL's host, which gives no name for an address.
   const servername = tls.sni ?? undefined;
   return (options, callback) => connect({ ...options, servername }, callback);
@@ -130,6 +131,16 @@ function definedOnly(layer: TimeoutsConfig): Partial<UpstreamTimeouts> {
 export class UpstreamPools {
   #upstreams = new Map<string, Upstream>();
   #mirrorUpstreams = new Map<string, Upstream>();
+  readonly #dispatching: boolean;
+
+  /**
+   * `dispatching: false` (a supervisor, which compiles tables for /status and its rollouts and sends no request):
+   * every upstream gets the same inert stand-in instead of a Pool (connections, parser, timers) that would never
+   * carry traffic.
+   */
+  constructor(options: { readonly dispatching?: boolean } = {}) {
+    this.#dispatching = options.dispatching ?? true;
+  }
 
   get(name: string): Upstream | undefined {
     return this.#upstreams.get(name);
@@ -149,8 +160,8 @@ export class UpstreamPools {
       if (route.mirror.diff.noisePercent > 0) mirrorNames.add(route.stable);
     }
     const previous = [...this.#upstreams.values(), ...this.#mirrorUpstreams.values()];
-    this.#upstreams = buildPools(config, Object.keys(config.upstreams), this.#upstreams);
-    this.#mirrorUpstreams = buildPools(config, [...mirrorNames], this.#mirrorUpstreams);
+    this.#upstreams = buildPools(config, Object.keys(config.upstreams), this.#upstreams, this.#dispatching);
+    this.#mirrorUpstreams = buildPools(config, [...mirrorNames], this.#mirrorUpstreams, this.#dispatching);
     const kept = new Set([...this.#upstreams.values(), ...this.#mirrorUpstreams.values()]);
     return previous.filter((upstream) => !kept.has(upstream));
   }
@@ -163,7 +174,15 @@ export class UpstreamPools {
   }
 }
 
-function buildPools(config: Config, names: readonly string[], current: ReadonlyMap<string, Upstream>): Map<string, Upstream> {
+/** What a non-dispatching UpstreamPools hands out: closes at once, refuses (throws on) any request. */
+const INERT_POOL = {
+  close: () => Promise.resolve(),
+  dispatch: (): never => {
+    throw new Error('this process does not send requests upstream (its pools are inert)');
+  },
+} as unknown as Pool;
+
+function buildPools(config: Config, names: readonly string[], current: ReadonlyMap<string, Upstream>, dispatching: boolean): Map<string, Upstream> {
   const next = new Map<string, Upstream>();
   for (const name of names) {
     const spec = config.upstreams[name];
@@ -180,6 +199,10 @@ function buildPools(config: Config, names: readonly string[], current: ReadonlyM
     const existing = current.get(name);
     if (existing && existing.key === key) {
       next.set(name, existing);
+      continue;
+    }
+    if (!dispatching) {
+      next.set(name, { name, origin, pool: INERT_POOL, timeouts, key, maxRequests, inFlight: 0 });
       continue;
     }
     const pool = new UpstreamPool(origin, tls.requestName, {
