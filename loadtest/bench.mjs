@@ -313,10 +313,17 @@ function treeCpuDelta(start, end) {
   return total;
 }
 
-/** RSS of the root and of each descendant (supervisor and workers; for nginx: master and worker). */
-function treeRss(pid) {
+/**
+ * RSS of the root and of each descendant (supervisor and workers; for nginx: master and worker); a splitgate
+ * supervisor's idle spare worker (`sparePid`) is reported on its own, not as a worker that serves.
+ */
+function treeRss(pid, sparePid = null) {
   const [root, ...rest] = treePids(pid);
-  return { main: readRssBytes(root), children: rest.map(readRssBytes).filter((bytes) => bytes !== null) };
+  return {
+    main: readRssBytes(root),
+    children: rest.filter((p) => p !== sparePid).map(readRssBytes).filter((bytes) => bytes !== null),
+    spare: sparePid !== null && rest.includes(sparePid) ? readRssBytes(sparePid) : null,
+  };
 }
 
 /** Busy and total jiffies of one core from /proc/stat (busy: user, nice, system, irq, softirq, steal). */
@@ -489,7 +496,23 @@ async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'd
     const found = treePids(child.pid).length - 1;
     if (found < workers) throw new Error(`${name}: ${found} worker processes after 15 s, expected ${workers}\n${stderr()}`);
   }
-  return { url, child, pid: child.pid, stderr, adminUrl: `http://127.0.0.1:${adminPort}`, logPath, config };
+  // The supervisor's idle spare worker (builds that have one say `sparePid` in /status), forked once the workers
+  // listen: its RSS is reported apart from the serving workers'.
+  let sparePid = null;
+  if (workers > 1) {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const status = await httpGet(`http://127.0.0.1:${adminPort}/status`, {}, 2_000).catch(() => null);
+      const body = status?.status === 200 ? JSON.parse(status.body) : null;
+      if (body !== null && !('sparePid' in body)) break;
+      if (typeof body?.sparePid === 'number') {
+        sparePid = body.sparePid;
+        break;
+      }
+      await sleep(100);
+    }
+  }
+  return { url, child, pid: child.pid, stderr, adminUrl: `http://127.0.0.1:${adminPort}`, logPath, config, sparePid };
 }
 
 /** splitgate's own view after the run: routing decisions by version and non-2xx answers, from /metrics. */
@@ -538,7 +561,7 @@ function logProblems(logPath) {
 // ------------------------------------------------------------------------------------------------------------
 // one measurement
 
-function runLoad(url, pid, pinnedToProxyCore, connections = settings.connections) {
+function runLoad(url, pid, pinnedToProxyCore, connections = settings.connections, sparePid = null) {
   const options = {
     url,
     connections,
@@ -580,7 +603,7 @@ function runLoad(url, pid, pinnedToProxyCore, connections = settings.connections
           const cpuAtEnd = treeCpu(pid);
           const coreAtEnd = coreTicks(CPU_PROXY);
           // Under load, before the runner closes its connections: the figure to hold against the RSS goals.
-          rss = treeRss(pid);
+          rss = treeRss(pid, sparePid);
           processes = cpuAtEnd?.perPid.size ?? null;
           if (cpuAtStart !== null && cpuAtEnd !== null) {
             serverCpuSeconds = treeCpuDelta(cpuAtStart, cpuAtEnd);
@@ -722,7 +745,7 @@ async function main() {
       if (candidate.proxy && !alive(candidate.proxy.child)) {
         throw new Error(`${candidate.name} died before round ${round}\n${candidate.proxy.stderr()}`);
       }
-      const result = await runLoad(candidate.url, candidate.pid, candidate.name !== 'direct');
+      const result = await runLoad(candidate.url, candidate.pid, candidate.name !== 'direct', settings.connections, candidate.proxy?.sparePid ?? null);
       (candidate.rounds ??= []).push(result);
       console.log(
         `  round ${round}/${settings.rounds}  ${candidate.name.padEnd(12)} ${fmtInt(result.reqPerSec).padStart(7)} req/s  ` +
@@ -752,7 +775,7 @@ async function main() {
       for (const c of pair) if (!alive(c.proxy.child)) throw new Error(`${c.name} died before side-by-side round ${round}\n${c.proxy.stderr()}`);
       // Started in alternating order, as the rounds above.
       const order = round % 2 === 1 ? pair : [...pair].reverse();
-      const results = await Promise.all(order.map((c) => runLoad(c.url, c.pid, true, half)));
+      const results = await Promise.all(order.map((c) => runLoad(c.url, c.pid, true, half, c.proxy?.sparePid ?? null)));
       const [baseline, subject] = order[0] === pair[0] ? results : [...results].reverse();
       const ratio =
         baseline.serverCpuMicrosPerRequest && subject.serverCpuMicrosPerRequest ? baseline.serverCpuMicrosPerRequest / subject.serverCpuMicrosPerRequest : null;
@@ -782,6 +805,8 @@ async function main() {
       // Under load at the end of the last round: the root process (supervisor, nginx master) and each descendant.
       rssBytes: c.rss?.main ?? null,
       rssChildrenBytes: c.rss?.children ?? [],
+      // splitgate-w2: the loaded, idle worker that replaces one that exits (null for builds without one).
+      rssSpareBytes: c.rss?.spare ?? null,
       rssOf: c.what,
       processes: c.rounds.at(-1)?.processes ?? null,
       serverCpuPercent: median(c.rounds.map((r) => r.serverCpuPercent)),
@@ -958,7 +983,8 @@ async function main() {
         `cores ${W2_CPUS})`,
     );
     console.log(
-      `splitgate-w2 RSS under load: supervisor ${fmtMb(w2.rssBytes)} (goal ≤ 60 MB), workers ${w2.rssChildrenBytes.map(fmtMb).join(', ') || '-'} (goal ≤ 80 MB each)`,
+      `splitgate-w2 RSS under load: supervisor ${fmtMb(w2.rssBytes)} (goal ≤ 60 MB), workers ${w2.rssChildrenBytes.map(fmtMb).join(', ') || '-'} (goal ≤ 80 MB each)` +
+        `${w2.rssSpareBytes === null ? '' : `, idle spare worker ${fmtMb(w2.rssSpareBytes)}`}`,
     );
   }
   for (const p of ratios.sideBySidePairs) {

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runWorker } from './cluster/worker.js';
 import { Supervisor } from './cluster/supervisor.js';
@@ -14,6 +15,9 @@ import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import { Splitgate } from './splitgate.js';
+
+/** What a supervisor forks: the data path alone, not this CLI with everything it can do. */
+const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url));
 
 const USAGE = `usage:
   splitgate --config FILE     run the proxy with FILE (YAML)
@@ -99,7 +103,7 @@ async function run(file: string): Promise<number> {
     const workers = resolveWorkers(config.workers, availableParallelism);
     instance =
       workers > 1
-        ? await Supervisor.start({ config, configPath: file, workers, exec: process.argv[1], args: process.argv.slice(2) })
+        ? await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] })
         : await Splitgate.start({ config, configPath: file });
   } catch (error) {
     process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);

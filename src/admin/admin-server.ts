@@ -43,6 +43,8 @@ export interface WorkersView {
   /** Brings the workers' counters in (bounded wait, never fails): before /metrics, /status and /diffs. */
   collect(): Promise<void>;
   status(): unknown[];
+  /** Pid of the loaded idle worker that replaces the next one to exit (null while none is loaded). */
+  sparePid?(): number | null;
 }
 
 /** Reads that show traffic counters, which in a supervisor live in the workers until collected. */
@@ -208,7 +210,7 @@ function statusOf(context: AdminContext): unknown {
     uptimeSeconds: Math.round((now - context.startedAt) / 1000),
     lastReloadError: controller.lastReloadError,
     stateError: controller.stateError,
-    ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status() } : {}),
+    ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,
     health: context.health?.() ?? [],
     routes: active.table.routes.map((route, index) => {

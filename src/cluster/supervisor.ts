@@ -30,7 +30,7 @@ export interface SupervisorOptions {
   readonly config: Config;
   readonly configPath: string;
   readonly workers: number;
-  /** Worker entry point and its arguments (the CLI's own: a worker runs `bin.js` and sees `cluster.isWorker`). */
+  /** Worker entry point and its arguments (the CLI passes worker-main.js, which loads the data path alone). */
   readonly exec: string;
   readonly args: readonly string[];
 }
@@ -75,8 +75,9 @@ export class Supervisor {
     const config = options.config;
     const logger = createLogger({ level: config.log.level, sharedStdout: true }).child({ role: 'supervisor' });
     const metrics = createMetrics(new Registry());
-    // The supervisor compiles every table too (for /status and the rollout runners); its pools never carry traffic.
-    const pools = new UpstreamPools();
+    // The supervisor compiles every table too (for /status and the rollout runners) but sends no request: inert
+    // stand-ins instead of pools.
+    const pools = new UpstreamPools({ dispatching: false });
     pools.update(config);
     const mirrors = new MirrorBook(metrics);
     const series = new SeriesBook(metrics);
@@ -135,7 +136,7 @@ export class Supervisor {
         rollouts,
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
-        workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status() },
+        workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
     instance = new Supervisor({ logger, controller, events, workers, rollouts, pools, mirrors, admin, store });

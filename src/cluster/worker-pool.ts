@@ -2,6 +2,11 @@
  * The supervisor's workers: forks them (node:cluster, for the IPC channel), hands each the table in force and
  * where to listen, pushes every new table and waits for the acks (the TablePublisher behind the Controller),
  * replaces a worker that exits, and drains them all on stop.
+ *
+ * One spare worker is kept forked and loaded but idle (no table, no listener): a worker that exits is replaced by
+ * the spare, which only has to compile the table in force and listen, instead of by a new process that first
+ * boots Node and loads the data path (most of the replacement time); a new spare is forked once the replacement
+ * listens.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Delivery, TableGeneration, TablePublisher } from '../control/controller.js';
@@ -17,6 +22,8 @@ export const COLLECT_TIMEOUT_MS = 200;
 /** A worker that dies sooner than this after its start is restarted after this long, so a crash loop cannot spin. */
 const CRASH_LOOP_MS = 1_000;
 const START_TIMEOUT_MS = 10_000;
+/** A spare that exits (it never served) is forked again after this long. */
+const SPARE_RESTART_MS = 1_000;
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -26,6 +33,8 @@ export interface WorkerPoolOptions {
   readonly events: EventLog;
   readonly logger: Logger;
   readonly ackTimeoutMs?: number;
+  /** Keep a loaded spare worker for fast replacement (default true). */
+  readonly spare?: boolean;
   /** A worker's counter deltas arrived (unasked or collected). */
   readonly onDeltas: (slot: number, deltas: CounterDeltas) => void;
   /** A worker exited: what it added to gauges is withdrawn. */
@@ -64,6 +73,9 @@ export class WorkerPool implements TablePublisher {
   #collectSeq = 0;
   #stopping = false;
   #firstListen: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  /** The idle spare, and whether it said `ready` (it listens for messages). */
+  #spare: { worker: Worker; ready: boolean } | null = null;
+  #spareTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -83,6 +95,11 @@ export class WorkerPool implements TablePublisher {
 
   get listening(): 'reusePort' | 'cluster' {
     return this.#listen.reusePort ? 'reusePort' : 'cluster';
+  }
+
+  /** Pid of the idle spare worker, if one is loaded. */
+  get sparePid(): number | null {
+    return this.#spare?.worker.process.pid ?? null;
   }
 
   /** The proxy port every worker serves. */
@@ -177,9 +194,16 @@ export class WorkerPool implements TablePublisher {
   /** Every worker drains (stops accepting, finishes in flight within `timeoutMs`) and exits; stragglers are killed. */
   async drain(timeoutMs: number): Promise<void> {
     this.#stopping = true;
+    if (this.#spareTimer !== null) clearTimeout(this.#spareTimer);
+    const spare = this.#spare?.worker ?? null;
+    this.#spare = null;
     const running = this.#slots.filter((slot) => slot.worker !== null);
     for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-    const exits = running.map((slot) => new Promise<void>((resolve) => (slot.worker!.isDead() ? resolve() : slot.worker!.once('exit', () => resolve()))));
+    const exits = [...running.map((slot) => slot.worker!), ...(spare === null ? [] : [spare])].map(
+      (worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))),
+    );
+    // The spare has nothing to drain, and one still loading would not hear a `drain` message: a signal ends it.
+    if (spare !== null && !spare.isDead()) spare.process.kill('SIGTERM');
     for (const slot of running) this.#send(slot, { type: 'drain', timeoutMs });
     let timer: NodeJS.Timeout | undefined;
     const all = Promise.all(exits).then(() => true);
@@ -191,28 +215,57 @@ export class WorkerPool implements TablePublisher {
     }
   }
 
+  /** Puts a worker in `slot`: the spare when one is loaded, a new process otherwise. */
   #fork(slot: Slot): void {
     slot.restartTimer = null;
-    const worker = cluster.fork();
+    const spare = this.#spare;
+    this.#spare = null;
+    const worker = spare !== null && spare.worker.isConnected() ? spare.worker : this.#forkProcess();
     slot.worker = worker;
     slot.pid = worker.process.pid ?? null;
     slot.generation = 0;
     slot.listening = false;
     slot.startedAt = Date.now();
     slot.counters = { requests: 0 };
+    // A spare that is ready waits for nothing but its table; one still loading gets it when it says `ready`.
+    if (spare?.worker === worker && spare.ready) this.#init(slot);
+  }
+
+  #forkProcess(): Worker {
+    const worker = cluster.fork();
     worker.on('message', (message: unknown) => {
-      if (isFromWorker(message)) this.#received(slot, worker, message);
+      if (!isFromWorker(message)) return;
+      const slot = this.#slots.find((s) => s.worker === worker);
+      if (slot !== undefined) this.#received(slot, worker, message);
+      else if (this.#spare?.worker === worker && message.type === 'ready') this.#spare.ready = true;
     });
     // An IPC error (the worker died mid-send) shows up as its exit; nothing to do here.
     worker.on('error', () => undefined);
+    return worker;
+  }
+
+  /** Forks the next spare (after `delayMs`), unless one is loaded or the pool is stopping. */
+  #replenish(delayMs = 0): void {
+    if (this.#options.spare === false || this.#stopping || this.#spare !== null || this.#spareTimer !== null) return;
+    const fork = (): void => {
+      this.#spareTimer = null;
+      if (this.#stopping || this.#spare !== null) return;
+      this.#spare = { worker: this.#forkProcess(), ready: false };
+    };
+    if (delayMs > 0) this.#spareTimer = setTimeout(fork, delayMs);
+    else fork();
+  }
+
+  #init(slot: Slot): void {
+    // The table in force now: a change published before this worker was ready is in it.
+    this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen } });
   }
 
   #received(slot: Slot, worker: Worker, message: FromWorker): void {
     if (slot.worker !== worker) return;
     switch (message.type) {
       case 'ready':
-        // The table in force now: a change published before this worker was ready is in it.
-        this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen } });
+        this.#init(slot);
         return;
       case 'listening': {
         slot.listening = true;
@@ -226,6 +279,8 @@ export class WorkerPool implements TablePublisher {
             this.#firstListen = null;
           }
         }
+        // Forked once every slot serves, so that loading it never competes with a start or a replacement.
+        if (this.#firstListen === null && this.#slots.every((s) => s.listening)) this.#replenish();
         break;
       }
       case 'ack':
@@ -251,6 +306,12 @@ export class WorkerPool implements TablePublisher {
   }
 
   #exited(worker: Worker, code: number | null, signal: string | null): void {
+    if (this.#spare?.worker === worker) {
+      this.#spare = null;
+      this.#options.logger.warn({ pid: worker.process.pid, code, signal }, 'spare worker exited');
+      this.#replenish(SPARE_RESTART_MS);
+      return;
+    }
     const slot = this.#slots.find((s) => s.worker === worker);
     if (slot === undefined) return;
     const lived = Date.now() - slot.startedAt;

@@ -9,7 +9,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { hashConfig, type TableGeneration } from '../control/controller.js';
+import { hashConfig } from '../control/config-hash.js';
+import type { TableGeneration } from '../control/controller.js';
 import { AccessLog, createLogger, type Logger } from '../log.js';
 import { createMetrics, SeriesBook } from '../metrics/metrics.js';
 import { isEmptyDelta, takeDeltas, type CounterDeltas } from '../metrics/series-delta.js';
@@ -22,7 +23,9 @@ import { isToWorker, type FromWorker, type ListenPlan, type ToWorker } from './i
 
 class ProxyWorker {
   readonly #logger: Logger;
-  readonly #metrics = createMetrics(new Registry());
+  // No process metrics: nobody scrapes a worker's registry (the supervisor's /metrics is the machine's), and
+  // prom-client's default collectors keep an event-loop delay monitor and a GC observer running.
+  readonly #metrics = createMetrics(new Registry(), { processMetrics: false });
   readonly #pools = new UpstreamPools();
   readonly #series: SeriesBook;
   readonly #mirrors: MirrorBook;
@@ -109,7 +112,9 @@ class ProxyWorker {
 const SHIP_EVERY_MS = 1_000;
 
 function send(message: FromWorker): void {
-  if (process.connected) process.send!(message);
+  // With a callback a failed write (EPIPE: the supervisor went away meanwhile) is handed to it instead of being
+  // emitted as an 'error' that would crash the worker; the 'disconnect' handler takes it from there.
+  if (process.connected) process.send!(message, undefined, undefined, () => undefined);
 }
 
 /** Sends and resolves once the message is handed to the channel, so a worker about to exit does not lose it. */

@@ -4,7 +4,7 @@
  * a new table → swap → audit event → persist. A change is in force for every request that starts after the call
  * returns; a failed change leaves the table in force untouched.
  */
-import { createHash } from 'node:crypto';
+import { hashConfig } from './config-hash.js';
 import { isLoopback, type ListenAddress } from '../config/listen.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -16,6 +16,8 @@ import type { RuntimeOverrides, WeightSource } from '../routing/table.js';
 import { activateTable, type ActiveTable, type MirrorDeps, type TableStore } from '../state/table-store.js';
 import type { EventLog } from './event-log.js';
 import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
+
+export { hashConfig } from './config-hash.js';
 
 export class UnknownRouteError extends SplitgateError {
   constructor(route: string) {
@@ -378,22 +380,6 @@ export class Controller {
     this.#store.swap(next);
     return this.#deps.publisher?.publish({ generation: next.generation, config: next.config, runtime: this.#runtime }) ?? null;
   }
-}
-
-/** A short, stable fingerprint of the effective config, so operators can see that every replica runs the same. */
-export function hashConfig(config: Config): string {
-  return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
-}
-
-function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${stableStringify((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 function sameAddress(a: ListenAddress, b: ListenAddress): boolean {

@@ -7,10 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { buildConnector, Pool, type Dispatcher } from 'undici';
+import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
 import { GuardBook } from './canary-guard.js';
 import { HealthChecker, type HealthStatus } from './health-check.js';
+import { buildConnector as buildUndiciConnector, Pool as UndiciPool } from './undici-core.js';
 
 /** Milliseconds; 0 turns a timeout off. Layered: defaults, then global, upstream and route config. */
 export interface UpstreamTimeouts {
@@ -68,7 +69,7 @@ export interface Upstream {
  * mirror copies). The options object is always the caller's fresh literal, so it is completed in place rather than
  * copied per request; with a name given, undici no longer parses one out of the Host header for every request.
  */
-class UpstreamPool extends Pool {
+class UpstreamPool extends UndiciPool {
   readonly #servername: string;
 
   constructor(origin: string, servername: string, options: Pool.Options) {
@@ -107,7 +108,7 @@ function upstreamTls(spec: UpstreamConfig): UpstreamTls {
  * the address connected to).
  */
 function createTlsConnector(tls: UpstreamTls, timeout: number): buildConnector.connector {
-  const connect = buildConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
+  const connect = buildUndiciConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
   // undefined, not null, for an IP literal: undici then asks the URL's host, which gives no name for an address.
   const servername = tls.sni ?? undefined;
   return (options, callback) => connect({ ...options, servername }, callback);
@@ -132,8 +133,19 @@ function definedOnly(layer: TimeoutsConfig): Partial<UpstreamTimeouts> {
 export class UpstreamPools {
   #upstreams = new Map<string, Upstream>();
   #mirrorUpstreams = new Map<string, Upstream>();
+  readonly #dispatching: boolean;
+
+  /**
+   * `dispatching: false` (a supervisor, which compiles tables for /status and its rollouts and sends no request):
+   * every upstream gets the same inert stand-in instead of a Pool (connections, parser, timers) that would never
+   * carry traffic.
+   */
+  constructor(options: { readonly dispatching?: boolean } = {}) {
+    this.#dispatching = options.dispatching ?? true;
+  }
+
   /** Active health checks, by upstream name, for upstreams that configure `health`. */
-  #checkers = new Map<string, { checker: HealthChecker; pool: Pool; key: string }>();
+  #checkers = new Map<string, HealthCheckEntry>();
   /** The canaries' ejection state and retry budgets (see canary-guard.ts), following the checks' verdicts. */
   readonly guards = new GuardBook();
 
@@ -160,8 +172,8 @@ export class UpstreamPools {
       if (route.mirror.diff.noisePercent > 0) mirrorNames.add(route.stable);
     }
     const previous = [...this.#upstreams.values(), ...this.#mirrorUpstreams.values()];
-    this.#upstreams = buildPools(config, Object.keys(config.upstreams), this.#upstreams);
-    this.#mirrorUpstreams = buildPools(config, [...mirrorNames], this.#mirrorUpstreams);
+    this.#upstreams = buildPools(config, Object.keys(config.upstreams), this.#upstreams, this.#dispatching);
+    this.#mirrorUpstreams = buildPools(config, [...mirrorNames], this.#mirrorUpstreams, this.#dispatching);
     const kept = new Set([...this.#upstreams.values(), ...this.#mirrorUpstreams.values()]);
     this.#updateHealthChecks(config);
     return previous.filter((upstream) => !kept.has(upstream));
@@ -169,22 +181,25 @@ export class UpstreamPools {
 
   /** A checker is kept while its upstream's pool and `health` settings are; otherwise restarted (healthy again). */
   #updateHealthChecks(config: Config): void {
-    const next = new Map<string, { checker: HealthChecker; pool: Pool; key: string }>();
+    const next = new Map<string, HealthCheckEntry>();
     for (const [name, spec] of Object.entries(config.upstreams)) {
       const upstream = this.#upstreams.get(name);
       if (spec.health === undefined || upstream === undefined) continue;
       const key = JSON.stringify(spec.health);
       const existing = this.#checkers.get(name);
-      if (existing !== undefined && existing.pool === upstream.pool && existing.key === key) {
+      if (existing !== undefined && existing.upstreamKey === upstream.key && existing.key === key) {
         next.set(name, existing);
         continue;
       }
-      const checker = new HealthChecker(name, spec.health, upstream.pool, (upstreamName, healthy, reason) => this.guards.setUnhealthy(upstreamName, !healthy, reason));
-      next.set(name, { checker, pool: upstream.pool, key });
+      // A supervisor's pools are inert, yet its rollout runners judge the canary's health: its checks get a pool of
+      // their own, one connection, closed with the checker.
+      const pool = this.#dispatching ? upstream.pool : createPool(config, name, 1);
+      const checker = new HealthChecker(name, spec.health, pool, (upstreamName, healthy, reason) => this.guards.setUnhealthy(upstreamName, !healthy, reason));
+      next.set(name, { checker, pool, ownsPool: !this.#dispatching, upstreamKey: upstream.key, key });
     }
     for (const [name, entry] of this.#checkers) {
       if (next.get(name) === entry) continue;
-      entry.checker.stop();
+      stopCheck(entry);
       if (!entry.checker.healthy) this.guards.setUnhealthy(name, false, 'health checks changed or removed');
     }
     for (const [name, entry] of next) if (this.#checkers.get(name) !== entry) entry.checker.start();
@@ -192,7 +207,7 @@ export class UpstreamPools {
   }
 
   async close(): Promise<void> {
-    for (const entry of this.#checkers.values()) entry.checker.stop();
+    for (const entry of this.#checkers.values()) stopCheck(entry);
     this.#checkers = new Map();
     this.guards.close();
     const all = [...this.#upstreams.values(), ...this.#mirrorUpstreams.values()];
@@ -202,12 +217,34 @@ export class UpstreamPools {
   }
 }
 
-function buildPools(config: Config, names: readonly string[], current: ReadonlyMap<string, Upstream>): Map<string, Upstream> {
+/** What a non-dispatching UpstreamPools hands out: closes at once, refuses (throws on) any request. */
+const INERT_POOL = {
+  close: () => Promise.resolve(),
+  dispatch: (): never => {
+    throw new Error('this process does not send requests upstream (its pools are inert)');
+  },
+} as unknown as Pool;
+
+interface HealthCheckEntry {
+  readonly checker: HealthChecker;
+  readonly pool: Pool;
+  /** The pool is the checker's own (a supervisor's), closed when the checker stops. */
+  readonly ownsPool: boolean;
+  /** The upstream's pool identity and the `health` settings the checker was started with. */
+  readonly upstreamKey: string;
+  readonly key: string;
+}
+
+function stopCheck(entry: HealthCheckEntry): void {
+  entry.checker.stop();
+  if (entry.ownsPool) void entry.pool.close().catch(() => undefined);
+}
+
+function buildPools(config: Config, names: readonly string[], current: ReadonlyMap<string, Upstream>, dispatching: boolean): Map<string, Upstream> {
   const next = new Map<string, Upstream>();
   for (const name of names) {
     const spec = config.upstreams[name];
-    const url = new URL(spec.url);
-    const origin = url.origin;
+    const origin = new URL(spec.url).origin;
     const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
     const connections = spec.connections ?? 256;
     const maxRequests = spec.maxRequests ?? DEFAULT_MAX_REQUESTS;
@@ -221,16 +258,24 @@ function buildPools(config: Config, names: readonly string[], current: ReadonlyM
       next.set(name, existing);
       continue;
     }
-    const pool = new UpstreamPool(origin, tls.requestName, {
-      connections,
-      pipelining: 1,
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 60_000,
-      headersTimeout: timeouts.headers,
-      bodyTimeout: timeouts.body,
-      connect: url.protocol === 'https:' ? createTlsConnector(tls, timeouts.connect) : { timeout: timeouts.connect },
-    });
+    const pool = dispatching ? createPool(config, name, connections) : INERT_POOL;
     next.set(name, { name, origin, pool, timeouts, key, maxRequests, inFlight: 0 });
   }
   return next;
+}
+
+function createPool(config: Config, name: string, connections: number): Pool {
+  const spec = config.upstreams[name];
+  const url = new URL(spec.url);
+  const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
+  const tls = upstreamTls(spec);
+  return new UpstreamPool(url.origin, tls.requestName, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+    headersTimeout: timeouts.headers,
+    bodyTimeout: timeouts.body,
+    connect: url.protocol === 'https:' ? createTlsConnector(tls, timeouts.connect) : { timeout: timeouts.connect },
+  });
 }

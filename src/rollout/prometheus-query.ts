@@ -3,12 +3,12 @@
  * scalar, is the value. Returns a number, or a text saying why there is none (no data, NaN, an error), which the
  * check turns into "inconclusive".
  */
-import { request } from 'undici';
-
 export async function queryPrometheus(address: string, query: string, timeoutMs: number): Promise<number | string> {
   const url = new URL('api/v1/query', address.endsWith('/') ? address : `${address}/`);
   url.searchParams.set('query', query);
   try {
+    // Loaded on first use: most instances never query Prometheus, and undici's index costs ~10 MB of RSS.
+    const { request } = await import('undici');
     const response = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
     const body = (await response.body.json()) as {
       status?: string;

@@ -2,7 +2,6 @@
  * Rollout webhooks, Flagger's types and payload shape: POST JSON `{name, phase, revision, weight, type,
  * metadata}`, with a timeout. A non-2xx answer, a timeout or a refused connection is a "no".
  */
-import { request } from 'undici';
 import type { RolloutWebhookConfig } from '../config/schema.js';
 
 export interface HookOutcome {
@@ -20,6 +19,8 @@ export interface HookPayload {
 export async function callWebhook(hook: RolloutWebhookConfig, payload: HookPayload): Promise<HookOutcome> {
   const label = hook.name ?? hook.url;
   try {
+    // Loaded on first use: most instances call no webhook, and undici's index costs ~10 MB of RSS.
+    const { request } = await import('undici');
     const response = await request(hook.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

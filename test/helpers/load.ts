@@ -15,6 +15,13 @@ export interface LoadOptions {
   readonly headers?: OutgoingHttpHeaders;
   /** Pause between one worker's requests, to hold the rate down on a busy machine. */
   readonly pauseMs?: number;
+  /**
+   * False: a new connection per request, so a proxy whose workers share the port by connection (reusePort,
+   * node:cluster) spreads the load over all of them. Default true (one keep-alive connection per load worker).
+   */
+  readonly keepAlive?: boolean;
+  /** Called with each answer and the time its request was sent (status 0: no answer). */
+  readonly onAnswer?: (sentAt: number, status: number, version: string | undefined) => void;
 }
 
 export interface LoadStats {
@@ -41,7 +48,7 @@ export function startLoad(baseUrl: string, options: LoadOptions = {}): Load {
   const concurrency = options.concurrency ?? 4;
   const deadline = Date.now() + (options.durationMs ?? DEFAULT_DURATION_MS);
   const maxRequests = options.maxRequests ?? Infinity;
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const agent = new Agent({ keepAlive: options.keepAlive ?? true, maxSockets: concurrency });
   const byStatus: Record<number, number> = {};
   const byVersion: Record<string, number> = {};
   let sent = 0;
@@ -54,13 +61,16 @@ export function startLoad(baseUrl: string, options: LoadOptions = {}): Load {
   const worker = async (): Promise<void> => {
     while (!stopped && Date.now() < deadline && sent < maxRequests) {
       sent++;
+      const sentAt = Date.now();
       try {
         const response = await send(baseUrl, options.path ?? '/', { agent, headers: options.headers, timeoutMs: 5_000 });
         byStatus[response.status] = (byStatus[response.status] ?? 0) + 1;
         const version = response.headers['x-upstream-version'];
         if (typeof version === 'string') byVersion[version] = (byVersion[version] ?? 0) + 1;
+        options.onAnswer?.(sentAt, response.status, typeof version === 'string' ? version : undefined);
       } catch {
         failed++;
+        options.onAnswer?.(sentAt, 0, undefined);
         await pause(50);
       }
       if (options.pauseMs) await pause(options.pauseMs);

@@ -51,6 +51,8 @@ export interface SplitgateProcess {
   readonly adminUrl: string;
   /** Parsed JSON lines from stdout so far. */
   readonly logLines: Array<Record<string, unknown>>;
+  /** Stdout lines that were not one JSON object (a torn or interleaved write); a test asserts there are none. */
+  readonly badLines: string[];
   stderr(): string;
   readonly exited: Promise<Exit>;
   /** Sends `signal` (SIGTERM by default) and waits for the process to exit. */
@@ -66,6 +68,7 @@ export function spawnSplitgate(configFile: string, timeoutMs = 10_000): Promise<
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logLines: Array<Record<string, unknown>> = [];
+  const badLines: string[] = [];
   let stderr = '';
   let pending = '';
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -82,7 +85,13 @@ export function spawnSplitgate(configFile: string, timeoutMs = 10_000): Promise<
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         if (line.trim() === '') continue;
-        const entry = JSON.parse(line) as Record<string, unknown>;
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          badLines.push(line);
+          continue;
+        }
         logLines.push(entry);
         if (entry.msg === 'splitgate listening') {
           clearTimeout(timer);
@@ -92,6 +101,7 @@ export function spawnSplitgate(configFile: string, timeoutMs = 10_000): Promise<
             url: entry.listen as string,
             adminUrl: entry.admin as string,
             logLines,
+            badLines,
             stderr: () => stderr,
             exited,
             stop: (signal = 'SIGTERM') => {

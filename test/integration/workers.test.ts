@@ -12,19 +12,11 @@ import { inParallel, send, waitFor } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, echoHandler, type TestUpstream } from '../helpers/upstreams.js';
+import { isRunning, requestsPerWorker, requestsTotal, supervisorStatus, type SupervisorStatus } from '../helpers/workers.js';
 
 const KEYS = Array.from({ length: 200 }, (_, i) => `user-${i}-${(i * 7919) % 1000}`);
 /** Fresh connections per request (send's default), so both workers take some whichever way the port is shared. */
 const ROUND = 40;
-
-interface WorkerView {
-  slot: number;
-  pid: number;
-  generation: number;
-  listening: boolean;
-  restarts: number;
-  requests: number;
-}
 
 let stable: TestUpstream;
 let canary: TestUpstream;
@@ -70,8 +62,8 @@ afterAll(async () => {
   dir?.remove();
 });
 
-async function status(instance: SplitgateProcess): Promise<{ generation: number; listening?: string; workers?: WorkerView[] }> {
-  return (await send(instance.adminUrl, '/status')).json();
+function status(instance: SplitgateProcess): Promise<SupervisorStatus> {
+  return supervisorStatus(instance.adminUrl);
 }
 
 /** `ROUND` requests to `path`, each on a new connection; the versions that answered. */
@@ -81,17 +73,6 @@ async function versions(instance: SplitgateProcess, path: string): Promise<strin
     expect(res.status).toBe(200);
     return res.json<{ version: string }>().version;
   });
-}
-
-function requestsPerWorker(workers: WorkerView[]): Map<number, number> {
-  return new Map(workers.map((w) => [w.pid, w.requests]));
-}
-
-/** Sum of http_requests_total over every series in a Prometheus exposition. */
-function requestsTotal(exposition: string): number {
-  let total = 0;
-  for (const line of exposition.split('\n')) if (line.startsWith('http_requests_total{')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return total;
 }
 
 describe('workers: 2', () => {
@@ -184,10 +165,16 @@ describe('workers: 2', () => {
     expect(new Set(await versions(multi!, '/reload'))).toEqual(new Set(['canary']));
   });
 
-  it('replaces a SIGKILLed worker within a second; only its connections fail', async () => {
+  it('replaces a SIGKILLed worker within a second by the loaded spare; only its connections fail', async () => {
     const load = startLoad(multi!.url, { concurrency: 4, path: '/shop/load', pauseMs: 5, durationMs: 10_000 });
     await waitFor('some load', () => load.stats().sent > 20);
-    const [victim, survivor] = (await status(multi!)).workers!;
+    // The previous test's replacement used the spare; its successor is forked once that replacement listens.
+    await waitFor('a loaded spare worker', async () => typeof (await status(multi!)).sparePid === 'number');
+    const { workers, sparePid } = await status(multi!);
+    // The worker that was never restarted: one that dies within a second of its start is replaced only after a
+    // second (the crash-loop guard), and the previous tests restarted the other.
+    const victim = workers!.find((w) => w.restarts === 0)!;
+    const survivor = workers!.find((w) => w !== victim)!;
     const killedAt = Date.now();
     process.kill(victim.pid, 'SIGKILL');
     await waitFor(
@@ -199,21 +186,28 @@ describe('workers: 2', () => {
       },
       3_000,
     );
-    const replacedInMs = Date.now() - killedAt;
+    const seenReplacedInMs = Date.now() - killedAt;
     const sentAtReplacement = load.stats().sent;
     await waitFor('load after the replacement', () => load.stats().sent > sentAtReplacement + 20);
     const stats = await load.stop();
-    // About 0.5 s on an idle 2-core machine (fork + module load); the bound is loose for a loaded CI machine.
-    expect(replacedInMs).toBeLessThan(2_500);
+    // Polling /status adds up to its 200 ms counter collection (the killed worker is asked until its exit is seen).
+    expect(seenReplacedInMs).toBeLessThan(2_500);
     // Only requests on the killed worker's connections (at most one in flight per load connection) may fail.
     expect(stats.failed).toBeLessThanOrEqual(4);
     expect(Object.keys(stats.byStatus)).toEqual(['200']);
     const view = await status(multi!);
     expect(view.workers!.find((w) => w.slot === survivor.slot)!.pid).toBe(survivor.pid);
-    const events = (await send(multi!.adminUrl, '/events')).json<{ events: Array<{ action: string; after?: { pid?: number } }> }>().events;
+    const events = (await send(multi!.adminUrl, '/events')).json<{ events: Array<{ time: string; action: string; after?: { pid?: number } }> }>().events;
     expect(events.some((e) => e.action === 'worker.exit' && e.after?.pid === victim.pid)).toBe(true);
     const replacement = view.workers!.find((w) => w.slot === victim.slot)!;
-    expect(events.some((e) => e.action === 'worker.started' && e.after?.pid === replacement.pid)).toBe(true);
+    expect(replacement.pid).toBe(sparePid);
+    const started = events.find((e) => e.action === 'worker.started' && e.after?.pid === replacement.pid);
+    expect(started).toBeDefined();
+    // The spare only compiles the table and listens: tens of ms on an idle machine (a fork, Node's boot and module
+    // loading took 0.5-1 s). The bound is loose for a loaded CI machine; the figure goes to the test log.
+    const replacedInMs = Date.parse(started!.time) - killedAt;
+    console.info(`SIGKILL -> replacement listening: ${replacedInMs} ms (seen through /status after ${seenReplacedInMs} ms), Node ${process.version}, ${view.listening}`);
+    expect(replacedInMs).toBeLessThan(1_000);
     // The replacement started from the table in force, reload and kill switch included.
     expect(replacement.generation).toBe(view.generation);
     expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
@@ -221,7 +215,8 @@ describe('workers: 2', () => {
   });
 
   it('drains every worker on SIGTERM: in-flight requests complete, the supervisor exits 0, no worker is left', async () => {
-    const workerPids = (await status(multi!)).workers!.map((w) => w.pid);
+    const before = await status(multi!);
+    const workerPids = [...before.workers!.map((w) => w.pid), ...(before.sparePid ? [before.sparePid] : [])];
     const slow = Array.from({ length: 6 }, () => send(multi!.url, '/shop/slow'));
     await waitFor('slow requests at the upstream', () => stable.seen.filter((r) => r.url === '/shop/slow').length + canary.seen.filter((r) => r.url === '/shop/slow').length >= 6);
     const exit = await multi!.stop('SIGTERM');
@@ -231,12 +226,3 @@ describe('workers: 2', () => {
     for (const pid of workerPids) expect(isRunning(pid)).toBe(false);
   });
 });
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

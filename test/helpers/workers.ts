@@ -1,0 +1,57 @@
+/**
+ * Reading a supervisor (`workers` > 1) from the outside, for integration tests: its workers as /status lists them,
+ * how many requests each served, request totals in an exposition, and whether a pid still runs.
+ */
+import { send } from './http.js';
+
+export interface WorkerView {
+  slot: number;
+  pid: number;
+  generation: number;
+  listening: boolean;
+  restarts: number;
+  requests: number;
+}
+
+export interface SupervisorStatus {
+  generation: number;
+  listening?: string;
+  workers?: WorkerView[];
+  /** The loaded idle worker that replaces the next one to exit. */
+  sparePid?: number | null;
+}
+
+export async function supervisorStatus(adminUrl: string): Promise<SupervisorStatus> {
+  return (await send(adminUrl, '/status')).json();
+}
+
+/** Requests each worker has served so far, by pid. */
+export function requestsPerWorker(workers: readonly WorkerView[]): Map<number, number> {
+  return new Map(workers.map((w) => [w.pid, w.requests]));
+}
+
+/** What each worker listed in `after` served since `before` (a worker absent before counts from 0). */
+export function servedSince(before: ReadonlyMap<number, number>, after: readonly WorkerView[]): number[] {
+  return after.map((w) => w.requests - (before.get(w.pid) ?? 0));
+}
+
+/** Sum of http_requests_total over every series in a Prometheus exposition. */
+export function requestsTotal(exposition: string): number {
+  let total = 0;
+  for (const line of exposition.split('\n')) if (line.startsWith('http_requests_total{')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
+
+/** True once every worker listens and has confirmed the supervisor's generation. */
+export function allConfirmed(view: SupervisorStatus): boolean {
+  return view.workers !== undefined && view.workers.every((w) => w.listening && w.generation === view.generation);
+}
+
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
