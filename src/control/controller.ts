@@ -422,5 +422,6 @@ function restartOnlyChanges(previous: Config, next: Config): string[] {
   if (previous.state.file !== next.state.file) warnings.push('state.file changed: takes effect at the next restart');
   if (previous.watch !== next.watch) warnings.push('watch changed: takes effect at the next restart');
   if (previous.workers !== next.workers) warnings.push('workers changed: takes effect at the next restart');
+  if (stableStringify(previous.fleet ?? null) !== stableStringify(next.fleet ?? null)) warnings.push('fleet changed: takes effect at the next restart');
   return warnings;
 }
