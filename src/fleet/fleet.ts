@@ -10,8 +10,9 @@
  * state the fleet lost (a Redis restarted empty) is re-seeded from this replica's copy.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { FleetConfig } from '../config/schema.js';
+import type { Config, FleetConfig } from '../config/schema.js';
 import { ConflictError, type Controller } from '../control/controller.js';
 import type { EventLog } from '../control/event-log.js';
 import type { RouteRuntimeState } from '../control/state-file.js';
@@ -44,6 +45,20 @@ export interface FleetOptions {
 /** `fleet.memberId`, else env SPLITGATE_MEMBER_ID, else `${hostname}-${pid}-${4 random hex}` (FLEET-CONTRACT.md). */
 export function resolveMemberId(config: FleetConfig, env: Readonly<Record<string, string | undefined>> = process.env): string {
   return config.memberId ?? (env.SPLITGATE_MEMBER_ID || `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`);
+}
+
+/** The Fleet for a config with `fleet:`, else null (a single splitgate needs no Redis at all). */
+export function createFleet(config: Config, parts: { metrics: Metrics; events: EventLog; logger: Logger }): Fleet | null {
+  if (config.fleet === undefined) return null;
+  return new Fleet({ config: config.fleet, ...parts, splitgateVersion: packageVersion() });
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export interface FleetMemberView extends MemberHeartbeat {
