@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
-import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { createTempDir, killIfRunning, runCli, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -177,5 +177,10 @@ describe('fleet: shared runtime state through Redis', () => {
     const events = (await send(a!.adminUrl, '/events?route=shop')).json().events as Array<{ action: string }>;
     expect(events.some((e) => e.action === 'fleet.kill_pushed')).toBe(true);
     expect(elapsed).toBeLessThan(8000);
+    const cli = await runCli(['fleet', '--admin', c!.adminUrl]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(/^fleet it-fleet: 3 members, converged$/m);
+    expect(cli.stdout).toMatch(new RegExp(`state versions: shop@${view.versions.shop}`));
+    expect(cli.stdout.match(/up to date/g)).toHaveLength(3);
   });
 });
