@@ -1,0 +1,83 @@
+/**
+ * Redis unreachable at start: splitgate starts from its state file (the fleet's last known good copy), serves,
+ * is ready, and keeps retrying; when Redis comes back empty (no persistence), this replica re-seeds the fleet with
+ * the versions it holds, so versions never go backwards. Rollout writes carry the leader's fencing epoch, checked
+ * in Redis: a stale epoch is refused with SG_FENCED.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FencedError } from '../../src/fleet/errors.js';
+import { inParallel, send, waitFor } from '../helpers/http.js';
+import { createTempDir, type TempDir } from '../helpers/process.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
+import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
+
+let redis: TestRedis;
+let stable: TestUpstream;
+let canary: TestUpstream;
+let dir: TempDir;
+let instance: StartedSplitgate | undefined;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  await redis.stop();
+  [stable, canary] = await startUpstreams('stable', 'canary');
+  dir = createTempDir();
+});
+
+afterAll(async () => {
+  await instance?.stop();
+  await redis?.stop();
+  await Promise.all([stable?.close(), canary?.close()]);
+  dir?.remove();
+});
+
+describe('fleet: Redis unreachable at start', () => {
+  it('starts from the state file, serves and is ready, then re-seeds the fleet when Redis appears', async () => {
+    const stateFile = join(dir.path, 'state.json');
+    writeFileSync(stateFile, JSON.stringify({ version: 1, routes: { shop: { killed: true } }, fleet: { versions: { shop: 4 }, pendingKills: [] } }));
+    const started = performance.now();
+    instance = await startSplitgate({
+      state: { file: stateFile },
+      upstreams: { stable: stable.url, canary: canary.url },
+      routes: [{ name: 'shop', match: { pathPrefix: '/' }, stable: 'stable', canary: 'canary', weight: 50 }],
+      fleet: { name: 'boot', memberId: 'solo', redis: { url: redis.url, connectTimeout: '500ms', commandTimeout: '500ms' }, heartbeat: '200ms', memberTtl: '2s', poll: '300ms' },
+    });
+    // The start waited at most about the connect timeout for Redis, not forever.
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect((await send(instance.adminUrl, '/readyz')).status).toBe(200);
+    const answered = await inParallel(20, 5, async () => (await send(instance!.url, '/')).headers['x-upstream-version']);
+    expect(new Set(answered)).toEqual(new Set(['stable']));
+    const status = (await send(instance.adminUrl, '/status')).json();
+    expect(status.fleet).toMatchObject({ connected: false, member: 'solo' });
+    expect(status.fleet.routes.shop.version).toBe(4);
+    expect((await send(instance.adminUrl, '/metrics')).text).toMatch(/^splitgate_fleet_connected 0$/m);
+
+    await redis.start();
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    try {
+      await waitFor('the fleet re-seeded from this replica', async () => (await client.hGet('sg:{boot}:state:shop', 'v')) === '4', 6000);
+      expect(JSON.parse((await client.hGet('sg:{boot}:state:shop', 'doc'))!)).toEqual({ killed: true });
+      await waitFor('the heartbeat', async () => (await client.exists('sg:{boot}:members:solo')) === 1);
+      const metrics = (await send(instance.adminUrl, '/metrics')).text;
+      expect(metrics).toMatch(/^splitgate_fleet_connected 1$/m);
+      expect(metrics).toMatch(/^splitgate_fleet_state_version\{route="shop"\} 4$/m);
+      expect(metrics).toMatch(/^splitgate_fleet_members 1$/m);
+      expect(metrics).toMatch(/^splitgate_fleet_state_age_seconds\{route="shop"\} /m);
+
+      // A former leader's epoch: refused in Redis, nothing stored, nothing applied here.
+      await client.set('sg:{boot}:epoch', '7');
+      await expect(instance.splitgate.controller.applyRollout('shop', { phase: 'Progressing' }, { weight: 5 }, { fenceEpoch: 6 })).rejects.toBeInstanceOf(FencedError);
+      expect(await client.hGet('sg:{boot}:state:shop', 'v')).toBe('4');
+      const applied = await instance.splitgate.controller.applyRollout('shop', { phase: 'Progressing' }, { weight: 5 }, { fenceEpoch: 7 });
+      expect(applied.fleet).toMatchObject({ version: 5 });
+      expect(await client.hGet('sg:{boot}:state:shop', 'v')).toBe('5');
+    } finally {
+      client.destroy();
+    }
+  });
+});
