@@ -21,8 +21,9 @@ import type { Metrics } from '../metrics/metrics.js';
 import { FencedError, FleetUnavailableError } from './errors.js';
 import { bounded, ConnectionWatch, createFleetRedis, type FleetRedis } from './redis-client.js';
 import {
+  beatAndList,
   fleetKeys,
-  listMembers,
+  leave,
   parseAnnouncement,
   readDocument,
   writeDocument,
@@ -44,7 +45,9 @@ export interface FleetOptions {
 
 /** `fleet.memberId`, else env SPLITGATE_MEMBER_ID, else `${hostname}-${pid}-${4 random hex}` (FLEET-CONTRACT.md). */
 export function resolveMemberId(config: FleetConfig, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  return config.memberId ?? (env.SPLITGATE_MEMBER_ID || `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`);
+  const chosen = config.memberId ?? (env.SPLITGATE_MEMBER_ID || `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`);
+  // Part of a Redis key and shown by /fleet: the same characters fleet.memberId allows, whatever env or host say.
+  return chosen.replace(/[^A-Za-z0-9_.:-]/g, '_').slice(0, 128);
 }
 
 /** The Fleet for a config with `fleet:`, else null (a single splitgate needs no Redis at all). */
@@ -88,6 +91,7 @@ export class Fleet implements StateAuthority {
   readonly #client: FleetRedis;
   readonly #subscriber: FleetRedis;
   readonly #watch: ConnectionWatch;
+  readonly #subscriberWatch: ConnectionWatch;
   #controller: Controller | null = null;
   /** Route → when this replica last confirmed its copy is the fleet's (ms since epoch). */
   readonly #confirmedAt = new Map<string, number>();
@@ -113,12 +117,14 @@ export class Fleet implements StateAuthority {
     this.#subscriber = this.#client.duplicate();
     const logger = options.logger.child({ fleet: options.config.name, member: this.memberId });
     this.#watch = new ConnectionWatch(this.#client, 'state', logger);
-    new ConnectionWatch(this.#subscriber, 'changes', logger);
+    this.#subscriberWatch = new ConnectionWatch(this.#subscriber, 'changes', logger);
     this.#watch.onChange((connected) => {
       if (connected) this.#reconcileSoon();
     });
     this.#subscriber.on('ready', () => {
       if (!this.#subscribed) this.#subscribe();
+      // Whatever was announced while this connection was down is caught by reading the state again now.
+      else if (this.connected) this.#reconcileSoon();
     });
     options.metrics.fleetSource = {
       connected: () => this.connected,
@@ -185,7 +191,9 @@ export class Fleet implements StateAuthority {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     // Leaving on purpose: drop the heartbeat now rather than let the member linger until its TTL.
-    if (this.connected) await bounded(() => this.#client.del(this.keys.member(this.memberId)), 500).catch(() => undefined);
+    this.#watch.close();
+    this.#subscriberWatch.close();
+    if (this.connected) await bounded(() => leave(this.#client, this.keys, this.memberId), 500).catch(() => undefined);
     for (const client of [this.#subscriber, this.#client]) {
       try {
         client.destroy();
@@ -414,8 +422,7 @@ export class Fleet implements StateAuthority {
       lastSeen: new Date().toISOString(),
     };
     try {
-      await bounded(() => this.#client.set(this.keys.member(this.memberId), JSON.stringify(beat), { PX: this.#config.memberTtl }), this.#config.redis.commandTimeout);
-      this.#members = await bounded(() => listMembers(this.#client, this.keys), this.#config.redis.commandTimeout);
+      this.#members = await bounded(() => beatAndList(this.#client, this.keys, beat, this.#config.memberTtl), this.#config.redis.commandTimeout);
     } catch {
       // The connection watch reports the outage; the next beat tries again.
     }

@@ -56,6 +56,7 @@ export class ConnectionWatch {
   readonly #logger: Logger;
   readonly #role: string;
   readonly #listeners: Array<(connected: boolean) => void> = [];
+  #closed = false;
 
   constructor(client: FleetRedis, role: string, logger: Logger) {
     this.#logger = logger;
@@ -82,8 +83,13 @@ export class ConnectionWatch {
     this.#listeners.push(listener);
   }
 
+  /** A deliberate close (splitgate stopping) is not an outage: nothing is logged or reported after this. */
+  close(): void {
+    this.#closed = true;
+  }
+
   #set(connected: boolean, error: string | null): void {
-    if (connected === this.#connected) return;
+    if (connected === this.#connected || this.#closed) return;
     this.#connected = connected;
     if (connected) this.#logger.info({ role: this.#role }, 'fleet store connected');
     else this.#logger.warn({ role: this.#role, error }, 'fleet store unreachable; routing stays on the last applied state');

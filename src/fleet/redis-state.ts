@@ -12,7 +12,8 @@ export interface FleetKeys {
   state(route: string): string;
   readonly changes: string;
   member(id: string): string;
-  readonly memberPattern: string;
+  /** Index of the members (sorted set: id → last beat, ms): the list costs O(members), not a SCAN of the keyspace. */
+  readonly memberIndex: string;
   readonly epoch: string;
   readonly leader: string;
 }
@@ -23,7 +24,7 @@ export function fleetKeys(name: string): FleetKeys {
     state: (route) => `${prefix}state:${route}`,
     changes: `${prefix}changes`,
     member: (id) => `${prefix}members:${id}`,
-    memberPattern: `${prefix}members:*`,
+    memberIndex: `${prefix}members`,
     epoch: `${prefix}epoch`,
     leader: `${prefix}leader`,
   };
@@ -137,14 +138,34 @@ export interface MemberHeartbeat {
   readonly lastSeen: string;
 }
 
+/**
+ * Writes a member's heartbeat (with its TTL) and lists the live members, in one round trip. The index entry of a
+ * member whose heartbeat expired is dropped here; its key is gone by TTL.
+ */
+export async function beatAndList(client: FleetRedis, keys: FleetKeys, beat: MemberHeartbeat, ttlMs: number): Promise<MemberHeartbeat[]> {
+  const now = Date.now();
+  const [, , , ids] = (await client
+    .multi()
+    .set(keys.member(beat.id), JSON.stringify(beat), { PX: ttlMs })
+    .zAdd(keys.memberIndex, { score: now, value: beat.id })
+    .zRemRangeByScore(keys.memberIndex, '-inf', now - ttlMs)
+    .zRange(keys.memberIndex, 0, -1)
+    .exec()) as unknown as [unknown, unknown, unknown, string[]];
+  return readMembers(client, keys, ids);
+}
+
 export async function listMembers(client: FleetRedis, keys: FleetKeys): Promise<MemberHeartbeat[]> {
-  const names: string[] = [];
-  for await (const batch of client.scanIterator({ MATCH: keys.memberPattern, COUNT: 100 })) {
-    for (const key of batch as string[]) names.push(key);
-    if (names.length > 10_000) break;
-  }
-  if (names.length === 0) return [];
-  const values = (await client.mGet(names)) as Array<string | null>;
+  return readMembers(client, keys, (await client.zRange(keys.memberIndex, 0, -1)) as string[]);
+}
+
+/** Drops a member that leaves on purpose (a graceful stop), rather than letting it linger until its TTL. */
+export async function leave(client: FleetRedis, keys: FleetKeys, id: string): Promise<void> {
+  await client.multi().del(keys.member(id)).zRem(keys.memberIndex, id).exec();
+}
+
+async function readMembers(client: FleetRedis, keys: FleetKeys, ids: readonly string[]): Promise<MemberHeartbeat[]> {
+  if (ids.length === 0) return [];
+  const values = (await client.mGet(ids.map((id) => keys.member(id)))) as Array<string | null>;
   const members: MemberHeartbeat[] = [];
   for (const value of values) {
     if (value === null) continue;

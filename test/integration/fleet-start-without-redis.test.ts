@@ -38,12 +38,19 @@ afterAll(async () => {
 describe('fleet: Redis unreachable at start', () => {
   it('starts from the state file, serves and is ready, then re-seeds the fleet when Redis appears', async () => {
     const stateFile = join(dir.path, 'state.json');
-    writeFileSync(stateFile, JSON.stringify({ version: 1, routes: { shop: { killed: true } }, fleet: { versions: { shop: 4 }, pendingKills: [] } }));
+    // shop: killed at fleet version 4; cart: killed here while Redis was away (pending), never stored in the fleet.
+    writeFileSync(
+      stateFile,
+      JSON.stringify({ version: 1, routes: { shop: { killed: true }, cart: { killed: true } }, fleet: { versions: { shop: 4 }, pendingKills: ['cart'] } }),
+    );
     const started = performance.now();
     instance = await startSplitgate({
       state: { file: stateFile },
       upstreams: { stable: stable.url, canary: canary.url },
-      routes: [{ name: 'shop', match: { pathPrefix: '/' }, stable: 'stable', canary: 'canary', weight: 50 }],
+      routes: [
+        { name: 'cart', match: { pathPrefix: '/cart' }, stable: 'stable', canary: 'canary', weight: 50 },
+        { name: 'shop', match: { pathPrefix: '/' }, stable: 'stable', canary: 'canary', weight: 50 },
+      ],
       fleet: { name: 'boot', memberId: 'solo', redis: { url: redis.url, connectTimeout: '500ms', commandTimeout: '500ms' }, heartbeat: '200ms', memberTtl: '2s', poll: '300ms' },
     });
     // The start waited at most about the connect timeout for Redis, not forever.
@@ -54,6 +61,8 @@ describe('fleet: Redis unreachable at start', () => {
     const status = (await send(instance.adminUrl, '/status')).json();
     expect(status.fleet).toMatchObject({ connected: false, member: 'solo' });
     expect(status.fleet.routes.shop.version).toBe(4);
+    expect(status.fleet.pendingKills).toEqual(['cart']);
+    expect(status.fleet.routes.cart.pending).toBe('kill');
     expect((await send(instance.adminUrl, '/metrics')).text).toMatch(/^splitgate_fleet_connected 0$/m);
 
     await redis.start();
@@ -62,6 +71,10 @@ describe('fleet: Redis unreachable at start', () => {
     try {
       await waitFor('the fleet re-seeded from this replica', async () => (await client.hGet('sg:{boot}:state:shop', 'v')) === '4', 6000);
       expect(JSON.parse((await client.hGet('sg:{boot}:state:shop', 'doc'))!)).toEqual({ killed: true });
+      // The kill made while Redis was away (and kept across the restart by the state file) reaches the fleet.
+      await waitFor('the pending kill written to the fleet', async () => (await client.hGet('sg:{boot}:state:cart', 'v')) === '1');
+      expect(JSON.parse((await client.hGet('sg:{boot}:state:cart', 'doc'))!)).toEqual({ killed: true });
+      await waitFor('nothing pending', async () => (await send(instance!.adminUrl, '/status')).json().fleet.pendingKills.length === 0);
       await waitFor('the heartbeat', async () => (await client.exists('sg:{boot}:members:solo')) === 1);
       const metrics = (await send(instance.adminUrl, '/metrics')).text;
       expect(metrics).toMatch(/^splitgate_fleet_connected 1$/m);

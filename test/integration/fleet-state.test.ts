@@ -3,7 +3,8 @@
  * admin API is in force on the others within a second (measured by requests through them, not by reading state),
  * two writes based on the same version get one 409, and losing Redis under load fails static (0 failed requests,
  * writes 503, the kill switch still works here at once) until Redis returns empty and the pending kill reaches the
- * fleet. Replica C runs `workers: 2`: its supervisor is the one that talks to Redis.
+ * fleet. Replica C runs `workers: 2`: its supervisor is the one that talks to Redis. The poll is slow (10 s) on
+ * purpose: within the test's bounds a change can only arrive by pub/sub, including after Redis restarted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inParallel, send, waitFor } from '../helpers/http.js';
@@ -32,7 +33,7 @@ function config(member: string, workers: number): Record<string, unknown> {
     shutdown: { drainTimeout: '2s' },
     upstreams: { stable: stable.url, canary: canary.url },
     routes: [{ name: 'shop', match: { pathPrefix: '/' }, stable: 'stable', canary: 'canary', weight: 50 }],
-    fleet: { name: 'it-fleet', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '1s' },
+    fleet: { name: 'it-fleet', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '10s' },
   };
 }
 
@@ -41,9 +42,10 @@ beforeAll(async () => {
   [stable, canary] = await startUpstreams('stable', 'canary');
   dir = createTempDir();
   [a, b, c] = await Promise.all([
-    spawnSplitgate(dir.writeConfig('a.yaml', config('a', 1))),
-    spawnSplitgate(dir.writeConfig('b.yaml', config('b', 1))),
-    spawnSplitgate(dir.writeConfig('c.yaml', config('c', 2))),
+    // Three processes (one with two workers) starting at once on a busy 2-core machine: a generous bound.
+    spawnSplitgate(dir.writeConfig('a.yaml', config('a', 1)), 20_000),
+    spawnSplitgate(dir.writeConfig('b.yaml', config('b', 1)), 20_000),
+    spawnSplitgate(dir.writeConfig('c.yaml', config('c', 2)), 20_000),
   ]);
 });
 
@@ -144,7 +146,10 @@ describe('fleet: shared runtime state through Redis', () => {
     expect(refused.status).toBe(503);
     expect(refused.json().error.code).toBe('SG_FLEET_UNAVAILABLE');
     await waitFor('C sees Redis gone', async () => (await fleetStatus(c!)).connected === false);
-    expect((await admin(c!, 'POST', '/routes/shop/resume')).status).toBe(409);
+    // The supervisor of `workers: 2` refuses the same way.
+    const refusedByC = await admin(c!, 'POST', '/routes/shop/promote');
+    expect(refusedByC.status).toBe(503);
+    expect(refusedByC.json().error.code).toBe('SG_FLEET_UNAVAILABLE');
 
     const kill = await admin(a!, 'POST', '/routes/shop/kill');
     expect(kill.status).toBe(200);
