@@ -221,14 +221,14 @@ export class Controller {
    * newer than the version held here. A kill made here while Redis was unreachable stays in force over it until it
    * has been written to the fleet. Resolves true when applied.
    */
-  applyFleetState(routeName: string, document: StoredDocument, origin: string): Promise<boolean> {
-    return this.#queued(async () => {
+  async applyFleetState(routeName: string, document: StoredDocument, origin: string): Promise<boolean> {
+    const applied = await this.#queued(async () => {
       const delivery = this.#applyRemoteNow(routeName, document, origin);
-      if (delivery === false) return false;
-      await this.#save(routeName, 'fleet.applied');
-      if (delivery !== null) await delivery;
-      return true;
+      return delivery === false ? null : { delivery, saved: this.#save(routeName, 'fleet.applied') };
     });
+    if (applied === null) return false;
+    await Promise.all([applied.saved, applied.delivery]);
+    return true;
   }
 
   /**
@@ -236,11 +236,11 @@ export class Controller {
    * the fleet's current document), or, when Redis lost its data (`fleetVersion` below ours), the state held here at
    * its own version. Resolves with the outcome; a conflict means another member wrote first (the caller re-reads).
    */
-  pushLocalState(routeName: string, fleetVersion: number): Promise<'pushed' | 'nothing'> {
-    return this.#queued(async () => {
+  async pushLocalState(routeName: string, fleetVersion: number): Promise<'pushed' | 'nothing'> {
+    const pushed = await this.#queued(async () => {
       const pending = this.pendingKills.includes(routeName);
       const held = this.fleetVersions[routeName] ?? 0;
-      if (!pending && held <= fleetVersion) return 'nothing';
+      if (!pending && held <= fleetVersion) return null;
       const entry: RouteRuntimeState = structuredClone(this.#state.routes[routeName] ?? {});
       if (pending) entry.killed = true;
       // Re-seeding keeps our version number (the content is that version's); a pending kill is a new version.
@@ -251,10 +251,11 @@ export class Controller {
         this.#deps.events.record({ actor: 'splitgate', action: 'fleet.kill_pushed', route: routeName, after: { version: stored } });
         this.#deps.logger.info({ route: routeName, version: stored }, 'kill switch applied while Redis was unreachable is now the fleet\'s');
       } else this.#deps.events.record({ actor: 'splitgate', action: 'fleet.reseeded', route: routeName, after: { version: stored } });
-      await this.#save(routeName, 'fleet.push');
-      if (delivery !== null) await delivery;
-      return 'pushed';
+      return { delivery, saved: this.#save(routeName, 'fleet.push') };
     });
+    if (pushed === null) return 'nothing';
+    await Promise.all([pushed.saved, pushed.delivery]);
+    return 'pushed';
   }
 
   /** Called after a new config is in force (not for runtime changes), e.g. to apply log settings. */
@@ -446,17 +447,19 @@ export class Controller {
     audit = true,
     options: ChangeOptions & { fenceEpoch?: number; localFallback?: boolean } = {},
   ): Promise<ChangeResult> {
-    return this.#queued(() => this.#changeNow(routeName, actor, action, mutate, audit, options));
+    // Only the decision is serialized (commit, apply, start the save); the waits for the workers, the disk and the
+    // acknowledgements are not, so a kill switch never queues behind a slow worker.
+    return this.#queued(() => this.#decide(routeName, actor, action, mutate, audit, options)).then((decided) => decided());
   }
 
-  async #changeNow(
+  async #decide(
     routeName: string,
     actor: string,
     action: string,
     mutate: (entry: RouteRuntimeState) => void,
     audit: boolean,
     options: ChangeOptions & { fenceEpoch?: number; localFallback?: boolean },
-  ): Promise<ChangeResult> {
+  ): Promise<() => Promise<ChangeResult>> {
     const before = this.#routeView(routeName);
     const authority = this.#authority;
     let entry: RouteRuntimeState = {};
@@ -497,15 +500,18 @@ export class Controller {
       this.#deps.logger.info({ actor, action, route: routeName, before, after, fleetVersion: version, pending: pendingMessage !== null }, 'runtime change');
     }
     const generation = this.#generation;
+    const heldVersion = this.fleetVersions[routeName] ?? 0;
     // Saved while the workers take the table; the call answers once both are done.
     const saved = this.#save(routeName, action);
-    const workers = delivery === null ? null : await delivery;
-    let fleet: FleetChange | null = null;
-    if (pendingMessage !== null) fleet = { version: this.fleetVersions[routeName] ?? 0, pending: true, message: pendingMessage };
-    else if (version !== null) fleet = (await authority.acknowledgement(routeName, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 };
-    const result: ChangeResult = { route: routeName, ...after, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }) };
-    const warning = await saved;
-    return warning === null ? result : { ...result, warning };
+    return async () => {
+      const workers = delivery === null ? null : await delivery;
+      let fleet: FleetChange | null = null;
+      if (pendingMessage !== null) fleet = { version: heldVersion, pending: true, message: pendingMessage };
+      else if (version !== null) fleet = (await authority.acknowledgement(routeName, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 };
+      const result: ChangeResult = { route: routeName, ...after, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }) };
+      const warning = await saved;
+      return warning === null ? result : { ...result, warning };
+    };
   }
 
   /**
