@@ -100,4 +100,11 @@ describe('fleet state documents in Redis', () => {
     expect(await writeDocument(c, keys, { route: 'roll', expected: 1, version: 2, state: { weight: 20 }, member: 'leader', fenceEpoch: 3 })).toEqual({ kind: 'fenced', current: null });
     expect(new FencedError(2, 3)).toMatchObject({ code: 'SG_FENCED', status: 409 });
   });
+
+  it('refuses a write read after its deadline (its caller already answered 503)', async () => {
+    const c = client as never;
+    expect(await writeDocument(c, keys, { route: 'late', expected: 0, version: 1, state: { weight: 1 }, member: 'a', deadline: Date.now() - 1000 })).toEqual({ kind: 'expired' });
+    expect((await readDocument(c, keys, 'late')).version).toBe(0);
+    expect(await writeDocument(c, keys, { route: 'late', expected: 0, version: 1, state: { weight: 1 }, member: 'a', deadline: Date.now() + 5000 })).toEqual({ kind: 'ok', version: 1 });
+  });
 });

@@ -208,6 +208,8 @@ export class Fleet implements StateAuthority {
 
   async commit(route: string, next: RouteRuntimeState, expected: number, options: CommitOptions = {}): Promise<number> {
     if (!this.connected) throw new FleetUnavailableError();
+    const timeout = this.#config.redis.commandTimeout;
+    const deadline = Date.now() + timeout;
     const outcome = await bounded(
       () =>
         writeDocument(this.#client, this.keys, {
@@ -216,10 +218,12 @@ export class Fleet implements StateAuthority {
           version: options.version ?? expected + 1,
           state: next,
           member: this.memberId,
+          deadline,
           ...(options.fenceEpoch === undefined ? {} : { fenceEpoch: options.fenceEpoch }),
         }),
-      this.#config.redis.commandTimeout,
+      timeout,
     );
+    if (outcome.kind === 'expired') throw new FleetUnavailableError(`the fleet store (Redis) took longer than ${timeout} ms to take the write; not stored`);
     if (outcome.kind === 'fenced') throw new FencedError(options.fenceEpoch ?? 0, outcome.current);
     if (outcome.kind === 'conflict') {
       this.#fleetVersions.set(route, outcome.current);

@@ -32,13 +32,23 @@ export function fleetKeys(name: string): FleetKeys {
 
 /**
  * KEYS[1] the route's document, KEYS[2] the fleet's epoch.
- * ARGV: expected version, version to set, document JSON, member, time, fencing epoch ('' = none), channel, route.
+ * ARGV: expected version, version to set, document JSON, member, time, fencing epoch ('' = none), channel, route,
+ * deadline (ms since epoch, '' = none).
  * The epoch check and the write are one script: a former leader cannot slip a write in between. The version to set
  * is normally expected + 1; re-seeding a Redis that lost its data writes the replica's own (higher) version, so
  * versions never go backwards for the members that hold them. The announcement is published from the script too,
  * so no stored change goes unannounced.
+ *
+ * The deadline: a caller that gave up waiting (commandTimeout: a hung Redis, a partition) answered 503, so its
+ * write must not land later, when Redis reads it from its socket buffer. The script refuses it once Redis's clock
+ * is past the deadline (the caller's clock plus commandTimeout; replicas and Redis are assumed NTP-synced to well
+ * under that).
  */
 export const WRITE_SCRIPT = `
+if ARGV[9] ~= '' then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[9]) then return {'expired', ''} end
+end
 if ARGV[6] ~= '' then
   local epoch = redis.call('GET', KEYS[2])
   if epoch ~= ARGV[6] then return {'fenced', epoch or ''} end
@@ -55,7 +65,8 @@ return {'ok', tostring(version)}
 export type WriteOutcome =
   | { readonly kind: 'ok'; readonly version: number }
   | { readonly kind: 'conflict'; readonly current: number }
-  | { readonly kind: 'fenced'; readonly current: number | null };
+  | { readonly kind: 'fenced'; readonly current: number | null }
+  | { readonly kind: 'expired' };
 
 export interface StoredDocument {
   readonly version: number;
@@ -73,7 +84,7 @@ export interface ChangeAnnouncement {
 export async function writeDocument(
   client: FleetRedis,
   keys: FleetKeys,
-  write: { route: string; expected: number; version: number; state: RouteRuntimeState; member: string; fenceEpoch?: number },
+  write: { route: string; expected: number; version: number; state: RouteRuntimeState; member: string; fenceEpoch?: number; deadline?: number },
 ): Promise<WriteOutcome> {
   const reply = (await client.eval(WRITE_SCRIPT, {
     keys: [keys.state(write.route), keys.epoch],
@@ -86,11 +97,13 @@ export async function writeDocument(
       write.fenceEpoch === undefined ? '' : String(write.fenceEpoch),
       keys.changes,
       write.route,
+      write.deadline === undefined ? '' : String(write.deadline),
     ],
   })) as [string, string];
   const [kind, value] = reply;
   if (kind === 'ok') return { kind, version: Number(value) };
   if (kind === 'fenced') return { kind, current: value === '' ? null : Number(value) };
+  if (kind === 'expired') return { kind };
   return { kind: 'conflict', current: Number(value) };
 }
 

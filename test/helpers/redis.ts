@@ -16,6 +16,10 @@ export interface TestRedis {
   start(): Promise<void>;
   /** SIGKILL and wait for the exit: to the clients this is Redis gone at once. */
   stop(): Promise<void>;
+  /** SIGSTOP: connections stay open but nothing answers (a hung Redis, a partition without RST). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 async function freePort(): Promise<number> {
@@ -66,11 +70,18 @@ export async function startRedis(): Promise<TestRedis> {
       }
       throw new Error(`redis-server did not accept connections on ${port}: ${output}`);
     },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async stop() {
       const running = child;
       if (running === null) return;
       const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
       running.kill('SIGKILL');
+      running.kill('SIGCONT');
       await exited;
       child = null;
     },

@@ -93,4 +93,37 @@ describe('fleet: Redis unreachable at start', () => {
       client.destroy();
     }
   });
+
+  it('a Redis that hangs: writes answer 503 after commandTimeout, the kill works here and is written once Redis answers', async () => {
+    const admin = (method: string, path: string, body?: unknown) =>
+      send(instance!.adminUrl, path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    expect((await admin('POST', '/routes/cart/resume')).status).toBe(200);
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    try {
+      const before = Number(await client.hGet('sg:{boot}:state:cart', 'v'));
+      redis.pause();
+      const started = performance.now();
+      const refused = await admin('PUT', '/routes/cart/weight', { weight: 10 });
+      expect(refused.status).toBe(503);
+      expect(refused.json().error.code).toBe('SG_FLEET_UNAVAILABLE');
+      // Bounded by commandTimeout (500 ms), with room for a busy machine.
+      expect(performance.now() - started).toBeLessThan(2500);
+      const kill = await admin('POST', '/routes/cart/kill');
+      expect(kill.status).toBe(200);
+      expect(kill.json().fleet.pending).toBe(true);
+      const answered = await inParallel(20, 5, async () => (await send(instance!.url, '/cart')).headers['x-upstream-version']);
+      expect(new Set(answered)).toEqual(new Set(['stable']));
+      redis.resume();
+      await waitFor('the kill written to the fleet', async () => Number(await client.hGet('sg:{boot}:state:cart', 'v')) > before, 6000);
+      // The weight write that was answered 503 reached Redis's socket too: it must never land.
+      const doc = JSON.parse((await client.hGet('sg:{boot}:state:cart', 'doc'))!);
+      expect(doc).toMatchObject({ killed: true });
+      expect(doc.weight).toBeUndefined();
+      await waitFor('nothing pending', async () => (await send(instance!.adminUrl, '/status')).json().fleet.pendingKills.length === 0);
+    } finally {
+      redis.resume();
+      client.destroy();
+    }
+  });
 });

@@ -41,12 +41,15 @@ beforeAll(async () => {
   redis = await startRedis();
   [stable, canary] = await startUpstreams('stable', 'canary');
   dir = createTempDir();
-  [a, b, c] = await Promise.all([
-    // Three processes (one with two workers) starting at once on a busy 2-core machine: a generous bound.
+  // Three processes (one with two workers) starting at once on a busy 2-core machine: a generous bound. Each is kept
+  // as soon as it runs, so afterAll stops those that started even when another did not.
+  const started = await Promise.allSettled([
     spawnSplitgate(dir.writeConfig('a.yaml', config('a', 1)), 20_000),
     spawnSplitgate(dir.writeConfig('b.yaml', config('b', 1)), 20_000),
     spawnSplitgate(dir.writeConfig('c.yaml', config('c', 2)), 20_000),
   ]);
+  [a, b, c] = started.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
+  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
 });
 
 afterAll(async () => {
