@@ -1,5 +1,5 @@
 /**
- * `splitgate status|weight|kill|resume|promote|reload|events`: the admin API from a terminal. Address and token
+ * `splitgate status|weight|kill|resume|promote|reload|events|rollout|fleet`: the admin API from a terminal. Address and token
  * come from --admin/--token or SPLITGATE_ADMIN_URL/SPLITGATE_ADMIN_TOKEN. Prints a readable summary (or the raw
  * JSON with --json); exits 1 when the call fails, with the API's error code and message.
  */
@@ -13,7 +13,7 @@ export interface ControlOptions {
   readonly err: (text: string) => void;
 }
 
-export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout']);
+export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet']);
 const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
@@ -25,6 +25,7 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate events [ROUTE]         the audit trail, newest first
   splitgate rollout status [ROUTE] phase, step, and every check of the last window (value, threshold, sample)
   splitgate rollout start|pause|resume|abort|promote|retry|restart ROUTE
+  splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
     options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
              (default $SPLITGATE_ADMIN_TOKEN), --json`;
 
@@ -68,6 +69,11 @@ export async function runControl(command: string, args: readonly string[], optio
         return report(options, await call(options, 'POST', `/routes/${encodeURIComponent(route)}/${command}`));
       case 'rollout':
         return rollout(args, options);
+      case 'fleet': {
+        const view = await call(options, 'GET', '/fleet');
+        options.out(options.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view as FleetBody));
+        return 0;
+      }
       case 'reload': {
         const outcome = await call(options, 'POST', '/reload');
         options.out(options.json ? `${JSON.stringify(outcome, null, 2)}\n` : `reloaded: generation ${(outcome as { generation: number }).generation}\n`);
@@ -157,8 +163,22 @@ function report(options: ControlOptions, result: unknown): number {
     options.out(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
   }
-  const r = result as { route: string; weight: number; weightSource: string; killed: boolean; generation: number; warning?: string };
-  options.out(`${r.route}: weight ${r.weight} % (${r.weightSource})${r.killed ? ', KILLED (all traffic to stable)' : ''}, generation ${r.generation}\n`);
+  const r = result as {
+    route: string;
+    weight: number;
+    weightSource: string;
+    killed: boolean;
+    generation: number;
+    warning?: string;
+    fleet?: { version: number; acknowledged?: number; members?: number; pending?: boolean; message?: string };
+  };
+  const fleet =
+    r.fleet === undefined
+      ? ''
+      : r.fleet.pending
+        ? `; fleet: PENDING (${r.fleet.message ?? 'applied here only'})`
+        : `; fleet version ${r.fleet.version}, applied by ${r.fleet.acknowledged}/${r.fleet.members} members so far`;
+  options.out(`${r.route}: weight ${r.weight} % (${r.weightSource})${r.killed ? ', KILLED (all traffic to stable)' : ''}, generation ${r.generation}${fleet}\n`);
   if (r.warning) options.err(`warning: ${r.warning}\n`);
   return 0;
 }
@@ -199,6 +219,45 @@ function formatStatus(status: StatusBody): string {
       );
     }
     if (route.mirror) lines.push(`  mirror → ${route.mirror.to} at ${route.mirror.percent} %, match rate ${route.mirror.matchRate === null ? '–' : `${(route.mirror.matchRate * 100).toFixed(2)} %`}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface FleetBody {
+  fleet: string;
+  member: string;
+  connected: boolean;
+  leader: boolean;
+  versions: Record<string, number>;
+  converged: boolean;
+  members: Array<{
+    id: string;
+    host: string;
+    version: string;
+    configHash: string;
+    applied: Record<string, number>;
+    pendingKills: string[];
+    ageSeconds: number;
+    self: boolean;
+    lagging: Array<{ route: string; applied: number; fleet: number }>;
+  }>;
+}
+
+function formatFleet(view: FleetBody): string {
+  const versions = Object.entries(view.versions).map(([route, version]) => `${route}@${version}`).join(' ');
+  const lines = [
+    `fleet ${view.fleet}: ${view.members.length} members, ${view.converged ? 'converged' : 'NOT converged'}${view.connected ? '' : ' (Redis UNREACHABLE from this member: last known)'}`,
+    `state versions: ${versions || '–'}`,
+    '',
+    `  ${'member'.padEnd(28)} ${'host'.padEnd(20)} ${'version'.padEnd(9)} ${'config'.padEnd(16)} ${'seen'.padStart(6)}  state`,
+  ];
+  for (const m of view.members) {
+    const lag = m.lagging.map((l) => `${l.route} ${l.applied}<${l.fleet}`).join(', ');
+    const pending = m.pendingKills.length > 0 ? ` pending kill: ${m.pendingKills.join(', ')}` : '';
+    const state = lag ? `LAGS: ${lag}` : 'up to date';
+    lines.push(
+      `${m.self ? '*' : ' '} ${m.id.padEnd(28)} ${m.host.padEnd(20)} ${m.version.padEnd(9)} ${m.configHash.padEnd(16)} ${`${m.ageSeconds}s`.padStart(6)}  ${state}${pending}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

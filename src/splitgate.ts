@@ -22,6 +22,7 @@ import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
 import { TableStore } from './state/table-store.js';
+import { createFleet, type Fleet } from './fleet/fleet.js';
 
 export interface SplitgateOptions {
   readonly config: Config;
@@ -56,8 +57,22 @@ export class Splitgate {
   readonly #accessLog: AccessLog;
   #watcher: ConfigWatcher | null = null;
   #stopping: Promise<void> | null = null;
+  /** With `fleet:`: this replica's link to the shared state. */
+  readonly fleet: Fleet | null;
 
-  private constructor(options: SplitgateOptions, logger: Logger, metrics: Metrics, pools: UpstreamPools, mirrors: MirrorBook, series: SeriesBook, events: EventLog, controller: Controller, store: TableStore) {
+  private constructor(
+    options: SplitgateOptions,
+    logger: Logger,
+    metrics: Metrics,
+    pools: UpstreamPools,
+    mirrors: MirrorBook,
+    series: SeriesBook,
+    events: EventLog,
+    controller: Controller,
+    store: TableStore,
+    fleet: Fleet | null,
+  ) {
+    this.fleet = fleet;
     this.logger = logger;
     this.metrics = metrics;
     this.pools = pools;
@@ -88,6 +103,7 @@ export class Splitgate {
         series,
         rollouts,
         health: () => pools.health(),
+        ...(fleet === null ? {} : { fleet }),
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),
@@ -109,6 +125,7 @@ export class Splitgate {
       events.record({ actor: 'outlier', action, route, message: event.reason, after: details });
       logger.warn({ route, upstream: event.upstream, ejections: event.ejections, ejectionMs: event.ejectionMs }, `${action}: ${event.reason}`);
     });
+    const fleet = createFleet(config, { metrics, events, logger });
     const controller = new Controller({
       config,
       configPath: options.configPath ?? null,
@@ -119,10 +136,13 @@ export class Splitgate {
       events,
       stateFile: config.state.file === false ? null : new StateFile(resolve(config.state.file)),
       logger,
+      ...(fleet === null ? {} : { authority: fleet }),
     });
     const store = new TableStore(await controller.initialTable());
     controller.attach(store);
-    const instance = new Splitgate(options, logger, metrics, pools, mirrors, series, events, controller, store);
+    // The state file's copy is in force from here; the fleet's newer state replaces it once Redis answers.
+    await fleet?.start(controller);
+    const instance = new Splitgate(options, logger, metrics, pools, mirrors, series, events, controller, store, fleet);
     try {
       await listen(instance.#proxyServer, config.listen.host, config.listen.port);
       await listen(instance.#adminServer, config.admin.listen.host, config.admin.listen.port);
@@ -130,6 +150,7 @@ export class Splitgate {
     } catch (error) {
       instance.#proxyServer.close();
       instance.#adminServer.close();
+      await fleet?.stop();
       await pools.close();
       throw error;
     }
@@ -170,6 +191,7 @@ export class Splitgate {
   async #drainAndClose(drainTimeoutMs: number): Promise<void> {
     this.#watcher?.close();
     this.rollouts.stop();
+    await this.fleet?.stop();
     const { drained, inFlightAtStop: inFlight } = await drainProxy(this.#proxyServer, this.service, drainTimeoutMs, this.logger);
     this.mirrors.abortCopies();
     await this.pools.close();

@@ -18,7 +18,59 @@ describe('shipped configs', () => {
     expect(config.admin.token).toBe('token');
     expect(() => parseConfigText(configMap.data['splitgate.yaml'], {})).toThrow(/SPLITGATE_ADMIN_TOKEN is not set/);
   });
+
+  // Both shapes splitgate is deployed in run as a fleet on the shipped Redis: each manifest's ConfigMap is a valid
+  // config with `fleet:` pointing at the Redis Service, and each pod names itself in the fleet by its pod name.
+  it.each([
+    ['config/kubernetes/splitgate.yaml', 'splitgate', 'checkout-gw', 1],
+    ['config/kubernetes/sidecar.yaml', 'checkout', 'checkout-sidecars', 2],
+  ])('%s runs its replicas as one fleet', (file, deployment, fleetName, containers) => {
+    const documents = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as K8sObject);
+    const configMap = documents.find((d) => d.kind === 'ConfigMap')!;
+    const config = parseConfigText(Object.values(configMap.data!)[0], { SPLITGATE_ADMIN_TOKEN: 'token' });
+    expect(config.fleet).toMatchObject({ name: fleetName, redis: { url: `redis://${redisService().name}:${redisService().port}` } });
+    expect(config.fleet!.redis.password).toBeUndefined();
+    expect(parseConfigText(Object.values(configMap.data!)[0], { SPLITGATE_ADMIN_TOKEN: 'token', SPLITGATE_REDIS_PASSWORD: 'pw' }).fleet!.redis.password).toBe('pw');
+    const spec = documents.find((d) => d.kind === 'Deployment' && d.metadata.name === deployment)!.spec!;
+    expect(spec.replicas).toBeGreaterThan(1);
+    const pod = spec.template.spec;
+    expect(pod.containers).toHaveLength(containers);
+    const splitgate = pod.containers.find((c) => c.name === 'splitgate')!;
+    expect(splitgate.env).toContainEqual({ name: 'SPLITGATE_MEMBER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    const configVolume = pod.volumes.find((v) => v.configMap?.name === configMap.metadata.name);
+    expect(splitgate.volumeMounts.some((m) => m.name === configVolume?.name && splitgate.args.join(' ').includes(m.mountPath))).toBe(true);
+  });
+
+  it('the minimal Redis is a Deployment and a Service on 6379', () => {
+    const documents = parseAllDocuments(readFileSync('config/kubernetes/redis.yaml', 'utf8')).map((d) => d.toJS() as K8sObject);
+    expect(documents.map((d) => d.kind)).toEqual(['Deployment', 'Service']);
+    expect(documents[0].spec!.template.spec.containers[0].image).toMatch(/^redis:/);
+  });
 });
+
+interface K8sObject {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec?: {
+    replicas?: number;
+    selector?: unknown;
+    ports?: Array<{ port: number }>;
+    template: {
+      spec: {
+        containers: Array<{ name: string; image: string; args: string[]; env?: unknown[]; volumeMounts: Array<{ name: string; mountPath: string }> }>;
+        volumes: Array<{ name: string; configMap?: { name: string } }>;
+      };
+    };
+  };
+}
+
+function redisService(): { name: string; port: number } {
+  const service = parseAllDocuments(readFileSync('config/kubernetes/redis.yaml', 'utf8'))
+    .map((d) => d.toJS() as K8sObject)
+    .find((d) => d.kind === 'Service')!;
+  return { name: service.metadata.name, port: service.spec!.ports![0].port };
+}
 
 /** The final stage of the Dockerfile, read statically (Docker does not run here): what the running image has. */
 interface ImageStage {

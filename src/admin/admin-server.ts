@@ -36,6 +36,8 @@ export interface AdminContext {
   readonly workers?: WorkersView;
   /** The upstreams' active health checks (those that configure `health`). */
   readonly health?: () => unknown[];
+  /** Set with `fleet:`: this replica's membership (GET /fleet, the `fleet` block of /status). */
+  readonly fleet?: { status(): unknown; view(): Promise<unknown> };
 }
 
 export interface WorkersView {
@@ -110,6 +112,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
   }
   const action = match[2];
+  const options = changeOptions(body);
   if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) {
     // The next window would silently undo it; the rollout's own commands are the way to steer it.
     const rollout = context.rollouts?.get(route)?.status;
@@ -120,11 +123,12 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   if (action === 'weight' && method === 'PUT') {
     const weight = (body as { weight?: unknown } | null)?.weight;
     if (weight === undefined) throw new InvalidRequestError('body must be JSON like {"weight": 20}');
-    sendJson(res, 200, await controller.setWeight(route, weight, actor));
+    sendJson(res, 200, await controller.setWeight(route, weight, actor, 'operator', options));
     return;
   }
   if (method === 'POST' && (action === 'kill' || action === 'resume' || action === 'promote')) {
-    sendJson(res, 200, await controller[action](route, actor));
+    const result = action === 'promote' ? await controller.promote(route, actor, 'operator', options) : await controller[action](route, actor, options);
+    sendJson(res, 200, result);
     return;
   }
   const rolloutAction = /^rollout\/([a-z]+)$/.exec(action);
@@ -188,6 +192,10 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
       sendJson(res, 200, { route, diffs: records?.recent(clampInt(url.searchParams.get('limit'), 50, 1, 1000)) ?? [] });
       return;
     }
+    case '/fleet':
+      if (context.fleet === undefined) throw new SplitgateError('SG_NO_FLEET', 'this splitgate is not part of a fleet (no fleet: in its config)', 404);
+      sendJson(res, 200, await context.fleet.view());
+      return;
     case '/rollouts':
       sendJson(res, 200, { rollouts: context.rollouts?.statuses() ?? {} });
       return;
@@ -211,6 +219,7 @@ function statusOf(context: AdminContext): unknown {
     lastReloadError: controller.lastReloadError,
     stateError: controller.stateError,
     ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
+    ...(context.fleet ? { fleet: context.fleet.status() } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,
     health: context.health?.() ?? [],
     routes: active.table.routes.map((route, index) => {
@@ -280,11 +289,11 @@ function redactConfig(config: unknown): unknown {
 }
 
 function redactDeep(value: unknown, key: string): unknown {
-  if (key === 'secret' && typeof value === 'string') return '[redacted]';
+  if ((key === 'secret' || key === 'password') && typeof value === 'string') return '[redacted]';
   if (key === 'metadata' && value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]']));
   }
-  if (typeof value === 'string' && /^https?:\/\/[^/]*@/i.test(value)) {
+  if (typeof value === 'string' && /^(?:https?|rediss?):\/\/[^/]*@/i.test(value)) {
     try {
       const url = new URL(value);
       if (url.password) url.password = 'redacted';
@@ -373,6 +382,17 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   } catch {
     throw new InvalidRequestError('body is not valid JSON');
   }
+}
+
+/**
+ * `expectedVersion`: the fleet state version the operator's change is based on (as /status or /fleet showed it);
+ * the change is refused with 409 if the fleet has moved on. Without it, the version this replica holds.
+ */
+function changeOptions(body: unknown): { expectedVersion?: number } {
+  const expected = (body as { expectedVersion?: unknown } | null)?.expectedVersion;
+  if (expected === undefined) return {};
+  if (!Number.isSafeInteger(expected) || (expected as number) < 0) throw new InvalidRequestError('expectedVersion must be a whole number >= 0');
+  return { expectedVersion: expected as number };
 }
 
 function clampInt(value: string | null, fallback: number, min: number, max: number): number {

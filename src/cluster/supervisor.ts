@@ -23,6 +23,7 @@ import { listenOn } from '../proxy/proxy-listener.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { RolloutManager } from '../rollout/rollout-manager.js';
 import { TableStore } from '../state/table-store.js';
+import { createFleet, type Fleet } from '../fleet/fleet.js';
 import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -45,6 +46,8 @@ export class Supervisor {
   readonly #mirrors: MirrorBook;
   readonly #admin: Server;
   readonly #store: TableStore;
+  /** With `fleet:`: the machine's one link to the shared state (workers never talk to Redis). */
+  readonly fleet: Fleet | null;
   #watcher: ConfigWatcher | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
@@ -59,7 +62,9 @@ export class Supervisor {
     mirrors: MirrorBook;
     admin: Server;
     store: TableStore;
+    fleet: Fleet | null;
   }) {
+    this.fleet = parts.fleet;
     this.logger = parts.logger;
     this.controller = parts.controller;
     this.events = parts.events;
@@ -82,6 +87,7 @@ export class Supervisor {
     const mirrors = new MirrorBook(metrics);
     const series = new SeriesBook(metrics);
     const events = new EventLog();
+    const fleet = createFleet(config, { metrics, events, logger });
     const reusePort = supportsReusePort();
     // Port 0 becomes one real port first: with reusePort every worker binds it itself, and node:cluster would give
     // a replacement worker a new random port once the shared handle closed with the last worker.
@@ -116,9 +122,12 @@ export class Supervisor {
       stateFile: config.state.file === false ? null : new StateFile(resolve(config.state.file)),
       logger,
       publisher: workers,
+      ...(fleet === null ? {} : { authority: fleet }),
     });
     const store = new TableStore(await controller.initialTable());
     controller.attach(store);
+    // Before the workers start: they get the table in force at start, the fleet's if Redis answered in time.
+    await fleet?.start(controller);
     const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), collect: () => workers.collect() });
     controller.onConfigApplied((next) => {
       logger.level = next.log.level;
@@ -134,12 +143,13 @@ export class Supervisor {
         controller,
         series,
         rollouts,
+        ...(fleet === null ? {} : { fleet }),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
-    instance = new Supervisor({ logger, controller, events, workers, rollouts, pools, mirrors, admin, store });
+    instance = new Supervisor({ logger, controller, events, workers, rollouts, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {
       await workers.start();
@@ -147,6 +157,7 @@ export class Supervisor {
       controller.adminBoundTo(boundAddress(admin));
     } catch (error) {
       admin.close();
+      await fleet?.stop();
       await workers.drain(0);
       await pools.close();
       throw error;
@@ -188,6 +199,7 @@ export class Supervisor {
     this.#ready = false;
     this.#watcher?.close();
     this.#rollouts.stop();
+    await this.fleet?.stop();
     await this.workers.drain(drainTimeoutMs);
     await this.#pools.close();
     await this.#mirrors.close();

@@ -9,7 +9,7 @@ import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { isLoopback } from './listen.js';
-import { configSchema, type Config, type UpstreamConfig } from './schema.js';
+import { configSchema, type Config, type FleetConfig, type UpstreamConfig } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -175,6 +175,7 @@ function validateReferences(config: Config): ConfigIssue[] {
       }
     }
   }
+  if (config.fleet) issues.push(...readFleetSecrets(config.fleet));
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }
@@ -223,6 +224,46 @@ function readUpstreamTls(at: string, spec: UpstreamConfig): ConfigIssue[] {
     }
   }
   spec.caPem = blocks.join('\n');
+  return issues;
+}
+
+/** The Redis password file and CA file are read here (paths as given, like admin.tokenFile). */
+function readFleetSecrets(fleet: FleetConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const redis = fleet.redis;
+  if (redis.passwordFile !== undefined) {
+    if (redis.password !== undefined) issues.push({ path: 'fleet.redis.passwordFile', message: 'set password or passwordFile, not both' });
+    else {
+      try {
+        const password = readFileSync(redis.passwordFile, 'utf8').trim();
+        if (password === '') issues.push({ path: 'fleet.redis.passwordFile', message: `${redis.passwordFile} is empty` });
+        else redis.password = password;
+      } catch (error) {
+        issues.push({ path: 'fleet.redis.passwordFile', message: `cannot read ${redis.passwordFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      }
+    }
+  }
+  const tls = redis.tls;
+  if (tls === undefined) return issues;
+  if (!redis.url.startsWith('rediss:')) {
+    issues.push({ path: 'fleet.redis.tls', message: 'applies to rediss:// URLs only (redis:// is plain TCP)' });
+    return issues;
+  }
+  if (tls.ca === undefined) return issues;
+  if (tls.insecureSkipVerify === true) {
+    issues.push({ path: 'fleet.redis.tls.ca', message: 'set ca or insecureSkipVerify, not both (insecureSkipVerify checks no certificate)' });
+    return issues;
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(tls.ca, 'utf8');
+  } catch (error) {
+    issues.push({ path: 'fleet.redis.tls.ca', message: `cannot read ${tls.ca}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+    return issues;
+  }
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) issues.push({ path: 'fleet.redis.tls.ca', message: `${tls.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
+  else tls.caPem = blocks.join('\n');
   return issues;
 }
 

@@ -529,6 +529,74 @@ const accessLog = z
   })
   .strict();
 
+/** A Redis URL: `redis://` or `rediss://` (TLS), host required; credentials may be in it or in `username`/`password`. */
+const redisUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a URL such as redis://redis:6379 (got ${JSON.stringify(value)})` });
+    return;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must start with redis:// or rediss:// (got ${url.protocol}//)` });
+  } else if (url.hostname === '') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must name a host' });
+});
+
+/**
+ * `fleet:` makes this replica one of many that share runtime state (kill switches, weights, rollout progress)
+ * through Redis. Without it, the state file alone holds the state, as before.
+ */
+const fleet = z
+  .object({
+    /** One fleet per name: the Redis keys are `sg:{<name>}:...`, so several fleets can share one Redis. */
+    name: z.string().regex(NAME, 'must be letters, digits, "_", "-" or "." (at most 63)'),
+    /** This replica's id in the fleet; default `${hostname}-${pid}-${4 random hex}`, or env SPLITGATE_MEMBER_ID. */
+    memberId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'must be letters, digits, "_", "-", ".", ":" (at most 128)').optional(),
+    redis: z
+      .object({
+        url: redisUrl,
+        username: z.string().min(1).optional(),
+        /** `${ENV}` works, or `passwordFile` (read at load, like admin.tokenFile). Empty means none. */
+        password: z
+          .string()
+          .optional()
+          .transform((password) => (password === '' ? undefined : password)),
+        passwordFile: z.string().min(1).optional(),
+        /** TLS for `rediss://` URLs: verification is on unless insecureSkipVerify says otherwise. */
+        tls: z
+          .object({
+            /** A PEM file of the CA certificates trusted for Redis, instead of Node's bundled ones. */
+            ca: z.string().min(1).optional(),
+            servername: z.string().min(1).max(253).optional(),
+            insecureSkipVerify: z.boolean().optional(),
+          })
+          .strict()
+          .transform((spec): typeof spec & { caPem?: string } => spec)
+          .optional(),
+        connectTimeout: duration.default('2s'),
+        /** A command that has no answer by then counts as Redis unreachable (a hung Redis must not hang an admin call). */
+        commandTimeout: duration.default('2s'),
+      })
+      .strict(),
+    /** How often this replica writes its heartbeat (applied state versions, config hash). */
+    heartbeat: duration.default('2s'),
+    /** A member whose heartbeat is older than this is gone from the fleet's list. */
+    memberTtl: duration.default('10s'),
+    /** Every this often the state is read in full, so a change announced while disconnected is not missed. */
+    poll: duration.default('5s'),
+    /** An automated rollout whose fleet state is older than this falls back to stable (nobody watches it). */
+    maxStaleness: duration.default('60s'),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.heartbeat <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['heartbeat'], message: 'must be above 0' });
+    if (spec.poll <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['poll'], message: 'must be above 0' });
+    if (spec.memberTtl < 2 * spec.heartbeat) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['memberTtl'], message: `must be at least twice the heartbeat (${spec.heartbeat} ms), so one late beat does not drop a member` });
+    }
+  });
+
 export const configSchema = z
   .object({
     listen: listenAddress.default('0.0.0.0:8080'),
@@ -575,6 +643,7 @@ export const configSchema = z
         z.literal('auto', { errorMap: () => ({ message: 'must be a whole number from 1 to 256, or "auto"' }) }),
       ])
       .default(1),
+    fleet: fleet.optional(),
   })
   .strict();
 
@@ -597,4 +666,5 @@ export type RetryConfig = z.output<typeof retry>;
 export type OutlierConfig = z.output<typeof outlier>;
 export type HealthConfig = z.output<typeof health>;
 export type UpstreamConfig = Config['upstreams'][string];
+export type FleetConfig = NonNullable<Config['fleet']>;
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

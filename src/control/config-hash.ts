@@ -10,7 +10,7 @@ export function hashConfig(config: Config): string {
   return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
 }
 
-function stableStringify(value: unknown): string {
+export function stableStringify(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.keys(value)

@@ -4,7 +4,7 @@
  * a new table → swap → audit event → persist. A change is in force for every request that starts after the call
  * returns; a failed change leaves the table in force untouched.
  */
-import { hashConfig } from './config-hash.js';
+import { hashConfig, stableStringify } from './config-hash.js';
 import { isLoopback, type ListenAddress } from '../config/listen.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -14,6 +14,9 @@ import type { Metrics, SeriesBook } from '../metrics/metrics.js';
 import type { UpstreamPools } from '../proxy/upstream-pools.js';
 import type { RuntimeOverrides, WeightSource } from '../routing/table.js';
 import { activateTable, type ActiveTable, type MirrorDeps, type TableStore } from '../state/table-store.js';
+import { FleetUnavailableError } from '../fleet/errors.js';
+import { LocalStateAuthority, type FleetAcknowledgement, type StateAuthority } from '../fleet/state-authority.js';
+import type { StoredDocument } from '../fleet/redis-state.js';
 import type { EventLog } from './event-log.js';
 import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
 
@@ -52,7 +55,20 @@ export interface ControllerDeps {
    * workers. A change returns only once the publisher says every live worker has it in force.
    */
   readonly publisher?: TablePublisher;
+  /**
+   * Where a change is decided before it is applied here: this process alone (default), or the fleet's shared
+   * documents in Redis (`fleet:`), which may refuse it (409 conflict, 409 fenced, 503 unavailable).
+   */
+  readonly authority?: StateAuthority;
 }
+
+/** What an operator call may add: the state version it was based on (409 if the fleet has moved on since). */
+export interface ChangeOptions {
+  readonly expectedVersion?: number;
+}
+
+/** With `fleet:`: the shared version the change got and how many members have it, or that it is pending here. */
+export type FleetChange = FleetAcknowledgement | { readonly version: number; readonly pending: true; readonly message: string };
 
 /** Everything a worker needs to compile the same table with `activateTable`. */
 export interface TableGeneration {
@@ -82,6 +98,7 @@ export interface ChangeResult {
   readonly warning?: string;
   /** With workers: which of them confirmed the new table. */
   readonly workers?: Delivery;
+  readonly fleet?: FleetChange;
 }
 
 export interface ReloadOutcome {
@@ -105,9 +122,14 @@ export class Controller {
   #stateError: string | null = null;
   #adminBound: ListenAddress | null = null;
   readonly #configListeners: Array<(config: Config) => void> = [];
+  readonly #appliedListeners: Array<(route: string) => void> = [];
+  readonly #authority: StateAuthority;
+  /** Runtime changes one at a time: each reads the version the previous one left (fleet writes are CAS on it). */
+  #serial: Promise<unknown> = Promise.resolve();
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
+    this.#authority = deps.authority ?? new LocalStateAuthority();
     this.#config = deps.config;
     this.#configHash = hashConfig(deps.config);
   }
@@ -181,6 +203,63 @@ export class Controller {
     this.#store = store;
   }
 
+  /** With `fleet:`: route → version of the shared state document applied here. */
+  get fleetVersions(): Readonly<Record<string, number>> {
+    return this.#state.fleet?.versions ?? {};
+  }
+
+  /** With `fleet:`: routes killed here while Redis was unreachable, not yet written to the fleet. */
+  get pendingKills(): readonly string[] {
+    return this.#state.fleet?.pendingKills ?? [];
+  }
+
+  /** Called after any runtime state is applied here (a local change or one from the fleet). */
+  onStateApplied(listener: (route: string) => void): void {
+    this.#appliedListeners.push(listener);
+  }
+
+  /**
+   * A route's document from the fleet: applied (table built, swapped, published to the workers, saved) when it is
+   * newer than the version held here. A kill made here while Redis was unreachable stays in force over it until it
+   * has been written to the fleet. Resolves true when applied.
+   */
+  async applyFleetState(routeName: string, document: StoredDocument, origin: string): Promise<boolean> {
+    const applied = await this.#queued(async () => {
+      const delivery = this.#applyRemoteNow(routeName, document, origin);
+      return delivery === false ? null : { delivery, saved: this.#save(routeName, 'fleet.applied') };
+    });
+    if (applied === null) return false;
+    await Promise.all([applied.saved, applied.delivery]);
+    return true;
+  }
+
+  /**
+   * Writes this replica's state of a route to the fleet: a kill applied here while Redis was unreachable (on top of
+   * the fleet's current document), or, when Redis lost its data (`fleetVersion` below ours), the state held here at
+   * its own version. Resolves with the outcome; a conflict means another member wrote first (the caller re-reads).
+   */
+  async pushLocalState(routeName: string, fleetVersion: number): Promise<'pushed' | 'nothing'> {
+    const pushed = await this.#queued(async () => {
+      const pending = this.pendingKills.includes(routeName);
+      const held = this.fleetVersions[routeName] ?? 0;
+      if (!pending && held <= fleetVersion) return null;
+      const entry: RouteRuntimeState = structuredClone(this.#state.routes[routeName] ?? {});
+      if (pending) entry.killed = true;
+      // Re-seeding keeps our version number (the content is that version's); a pending kill is a new version.
+      const version = held > fleetVersion && !pending ? held : Math.max(held, fleetVersion) + 1;
+      const stored = await this.#authority.commit(routeName, entry, fleetVersion, { version });
+      const delivery = this.#applyEntry(routeName, entry, stored, 'clear');
+      if (pending) {
+        this.#deps.events.record({ actor: 'splitgate', action: 'fleet.kill_pushed', route: routeName, after: { version: stored } });
+        this.#deps.logger.info({ route: routeName, version: stored }, 'kill switch applied while Redis was unreachable is now the fleet\'s');
+      } else this.#deps.events.record({ actor: 'splitgate', action: 'fleet.reseeded', route: routeName, after: { version: stored } });
+      return { delivery, saved: this.#save(routeName, 'fleet.push') };
+    });
+    if (pushed === null) return 'nothing';
+    await Promise.all([pushed.saved, pushed.delivery]);
+    return 'pushed';
+  }
+
   /** Called after a new config is in force (not for runtime changes), e.g. to apply log settings. */
   onConfigApplied(listener: (config: Config) => void): void {
     this.#configListeners.push(listener);
@@ -188,47 +267,86 @@ export class Controller {
 
   // operator actions ----------------------------------------------------------------------------------------
 
-  setWeight(routeName: string, weight: unknown, actor: string, source: WeightSource = 'operator'): Promise<ChangeResult> {
+  setWeight(routeName: string, weight: unknown, actor: string, source: WeightSource = 'operator', options: ChangeOptions = {}): Promise<ChangeResult> {
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
       throw new InvalidRequestError('weight must be a number between 0 and 100');
     }
     if (Math.abs(weight * 100 - Math.round(weight * 100)) > 1e-6) throw new InvalidRequestError('weight must have at most two decimals');
     this.#requireCanary(routeName);
-    return this.#change(routeName, actor, 'weight.set', (entry) => {
-      entry.weight = weight;
-      entry.weightSource = source;
-    });
+    return this.#change(
+      routeName,
+      actor,
+      'weight.set',
+      (entry) => {
+        entry.weight = weight;
+        entry.weightSource = source;
+      },
+      true,
+      options,
+    );
   }
 
-  kill(routeName: string, actor: string): Promise<ChangeResult> {
+  /**
+   * With `fleet:` and Redis unreachable, the kill switch still works: it only moves traffic to stable, so it is
+   * applied here at once, shown as pending, and written to the fleet when Redis returns.
+   */
+  kill(routeName: string, actor: string, options: ChangeOptions = {}): Promise<ChangeResult> {
     this.#requireCanary(routeName);
-    return this.#change(routeName, actor, 'kill', (entry) => {
-      entry.killed = true;
-    });
+    return this.#change(
+      routeName,
+      actor,
+      'kill',
+      (entry) => {
+        entry.killed = true;
+      },
+      true,
+      { ...options, localFallback: true },
+    );
   }
 
-  resume(routeName: string, actor: string): Promise<ChangeResult> {
+  resume(routeName: string, actor: string, options: ChangeOptions = {}): Promise<ChangeResult> {
     this.#requireCanary(routeName);
     if (!this.#state.routes[routeName]?.killed) throw new ConflictError(`route "${routeName}" is not killed`);
-    return this.#change(routeName, actor, 'resume', (entry) => {
-      delete entry.killed;
-    });
+    return this.#change(
+      routeName,
+      actor,
+      'resume',
+      (entry) => {
+        delete entry.killed;
+      },
+      true,
+      options,
+    );
   }
 
-  promote(routeName: string, actor: string, source: WeightSource = 'operator'): Promise<ChangeResult> {
+  promote(routeName: string, actor: string, source: WeightSource = 'operator', options: ChangeOptions = {}): Promise<ChangeResult> {
     this.#requireCanary(routeName);
     if (this.#state.routes[routeName]?.killed) throw new ConflictError(`route "${routeName}" is killed; resume it before promoting`);
-    return this.#change(routeName, actor, 'promote', (entry) => {
-      entry.weight = 100;
-      entry.weightSource = source;
-    });
+    return this.#change(
+      routeName,
+      actor,
+      'promote',
+      (entry) => {
+        entry.weight = 100;
+        entry.weightSource = source;
+      },
+      true,
+      options,
+    );
   }
 
   /**
    * The rollout controller's one way to act: its status (persisted with the route's runtime state) plus any
-   * weight or kill switch change, applied together. The rollout records its own, richer events.
+   * weight or kill switch change, applied together. The rollout records its own, richer events. With `fleet:`,
+   * `fenceEpoch` (the rollout leader's) is checked in the same script as the write: a former leader's write is
+   * refused with FencedError.
    */
-  applyRollout(routeName: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }): Promise<ChangeResult> {
+  applyRollout(
+    routeName: string,
+    rollout: unknown,
+    change: { weight?: number; kill?: boolean; releaseKill?: boolean },
+    options: { fenceEpoch?: number } = {},
+  ): Promise<ChangeResult> {
     this.#requireCanary(routeName);
     return this.#change(
       routeName,
@@ -244,6 +362,7 @@ export class Controller {
         if (change.releaseKill) delete entry.killed;
       },
       false,
+      options.fenceEpoch === undefined ? {} : { fenceEpoch: options.fenceEpoch },
     );
   }
 
@@ -316,28 +435,125 @@ export class Controller {
     if (route.canary === undefined) throw new ConflictError(`route "${routeName}" has no canary`);
   }
 
-  async #change(routeName: string, actor: string, action: string, mutate: (entry: RouteRuntimeState) => void, audit = true): Promise<ChangeResult> {
+  #queued<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(work);
+    this.#serial = run.catch(() => undefined);
+    return run;
+  }
+
+  #change(
+    routeName: string,
+    actor: string,
+    action: string,
+    mutate: (entry: RouteRuntimeState) => void,
+    audit = true,
+    options: ChangeOptions & { fenceEpoch?: number; localFallback?: boolean } = {},
+  ): Promise<ChangeResult> {
+    // Only the decision is serialized (commit, apply, start the save); the waits for the workers, the disk and the
+    // acknowledgements are not, so a kill switch never queues behind a slow worker.
+    return this.#queued(() => this.#decide(routeName, actor, action, mutate, audit, options)).then((decided) => decided());
+  }
+
+  async #decide(
+    routeName: string,
+    actor: string,
+    action: string,
+    mutate: (entry: RouteRuntimeState) => void,
+    audit: boolean,
+    options: ChangeOptions & { fenceEpoch?: number; localFallback?: boolean },
+  ): Promise<() => Promise<ChangeResult>> {
     const before = this.#routeView(routeName);
+    const authority = this.#authority;
+    let entry: RouteRuntimeState = {};
+    let version: number | null = null;
+    let pendingMessage: string | null = null;
+    // A kill without an expected version is applied on top of whatever the fleet holds (it is idempotent and only
+    // moves traffic to stable); other writes are judged against the version they were based on.
+    const attempts = options.localFallback && options.expectedVersion === undefined ? 3 : 1;
+    for (let attempt = 1; ; attempt++) {
+      entry = structuredClone(this.#state.routes[routeName] ?? {});
+      mutate(entry);
+      if (!authority.shared) break;
+      const expected = options.expectedVersion ?? this.fleetVersions[routeName] ?? 0;
+      try {
+        version = await authority.commit(routeName, entry, expected, options.fenceEpoch === undefined ? {} : { fenceEpoch: options.fenceEpoch });
+        break;
+      } catch (error) {
+        if (options.localFallback && error instanceof FleetUnavailableError) {
+          pendingMessage = `applied here only: ${error.message}; written to the fleet when it returns`;
+          break;
+        }
+        if (!(error instanceof ConflictError) || attempt >= attempts || authority.read === undefined) throw error;
+        const latest = await authority.read(routeName);
+        this.#applyRemoteNow(routeName, latest, latest.member ?? 'fleet');
+      }
+    }
+    const delivery = this.#applyEntry(routeName, entry, version, pendingMessage !== null ? 'add' : version !== null ? 'clear' : 'keep');
+    const after = this.#routeView(routeName);
+    if (audit) {
+      this.#deps.events.record({
+        actor,
+        action,
+        route: routeName,
+        before,
+        after: version === null ? after : { ...after, fleetVersion: version },
+        ...(pendingMessage !== null ? { message: pendingMessage } : {}),
+      });
+      this.#deps.logger.info({ actor, action, route: routeName, before, after, fleetVersion: version, pending: pendingMessage !== null }, 'runtime change');
+    }
+    const generation = this.#generation;
+    const heldVersion = this.fleetVersions[routeName] ?? 0;
+    // Saved while the workers take the table; the call answers once both are done.
+    const saved = this.#save(routeName, action);
+    return async () => {
+      const workers = delivery === null ? null : await delivery;
+      let fleet: FleetChange | null = null;
+      if (pendingMessage !== null) fleet = { version: heldVersion, pending: true, message: pendingMessage };
+      else if (version !== null) fleet = (await authority.acknowledgement(routeName, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 };
+      const result: ChangeResult = { route: routeName, ...after, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }) };
+      const warning = await saved;
+      return warning === null ? result : { ...result, warning };
+    };
+  }
+
+  /**
+   * Puts a route's next runtime state (and, with the fleet, its version and pending kill) in place; builds and
+   * swaps a table only when routing changed. Returns the workers' delivery (null when nothing was published).
+   */
+  #applyEntry(routeName: string, entry: RouteRuntimeState, version: number | null, pendingKill: 'add' | 'clear' | 'keep'): Promise<Delivery> | null {
     const next: RuntimeState = structuredClone(this.#state);
-    const entry = (next.routes[routeName] ??= {});
-    const routingBefore = JSON.stringify([entry.weight, entry.weightSource, entry.killed]);
-    mutate(entry);
-    const routingChanged = JSON.stringify([entry.weight, entry.weightSource, entry.killed]) !== routingBefore;
+    const prior = next.routes[routeName] ?? {};
+    const routingBefore = JSON.stringify([prior.weight, prior.weightSource, prior.killed]);
     if (Object.keys(entry).length === 0) delete next.routes[routeName];
+    else next.routes[routeName] = entry;
+    if (version !== null || pendingKill === 'add') {
+      const fleet = (next.fleet ??= { versions: {}, pendingKills: [] });
+      if (version !== null) fleet.versions[routeName] = version;
+      const pending = new Set(fleet.pendingKills);
+      if (pendingKill === 'add') pending.add(routeName);
+      if (pendingKill === 'clear') pending.delete(routeName);
+      fleet.pendingKills = [...pending];
+    }
+    const routingChanged = JSON.stringify([entry.weight, entry.weightSource, entry.killed]) !== routingBefore;
     this.#state = next;
     // State that does not change routing (a rollout's bookkeeping) is saved without building a new table.
     const delivery = routingChanged ? this.#swap(this.#build()) : null;
+    for (const listener of this.#appliedListeners) listener(routeName);
+    return delivery;
+  }
+
+  /** false when the document is not newer than what is held here; else the delivery as #applyEntry. */
+  #applyRemoteNow(routeName: string, document: StoredDocument, origin: string): Promise<Delivery> | null | false {
+    const held = this.fleetVersions[routeName] ?? 0;
+    if (document.version <= held) return false;
+    const entry: RouteRuntimeState = structuredClone(document.state);
+    if (this.pendingKills.includes(routeName)) entry.killed = true;
+    const before = this.#routeView(routeName);
+    const delivery = this.#applyEntry(routeName, entry, document.version, 'keep');
     const after = this.#routeView(routeName);
-    if (audit) {
-      this.#deps.events.record({ actor, action, route: routeName, before, after });
-      this.#deps.logger.info({ actor, action, route: routeName, before, after }, 'runtime change');
-    }
-    const generation = this.#generation;
-    // Saved while the workers take the table; the call answers once both are done.
-    const saved = this.#save(routeName, action);
-    const result: ChangeResult = { route: routeName, ...after, generation, ...(delivery === null ? {} : { workers: await delivery }) };
-    const warning = await saved;
-    return warning === null ? result : { ...result, warning };
+    this.#deps.events.record({ actor: origin, action: 'fleet.applied', route: routeName, before, after: { ...after, fleetVersion: document.version } });
+    this.#deps.logger.info({ route: routeName, version: document.version, origin, before, after }, 'fleet state applied');
+    return delivery;
   }
 
   /** Persists the runtime state; a failure is a warning (the change is in force), not an error. */
@@ -408,5 +624,6 @@ function restartOnlyChanges(previous: Config, next: Config): string[] {
   if (previous.state.file !== next.state.file) warnings.push('state.file changed: takes effect at the next restart');
   if (previous.watch !== next.watch) warnings.push('watch changed: takes effect at the next restart');
   if (previous.workers !== next.workers) warnings.push('workers changed: takes effect at the next restart');
+  if (stableStringify(previous.fleet ?? null) !== stableStringify(next.fleet ?? null)) warnings.push('fleet changed: takes effect at the next restart');
   return warnings;
 }

@@ -21,6 +21,16 @@ export interface RouteRuntimeState {
 export interface RuntimeState {
   version: 1;
   routes: Record<string, RouteRuntimeState>;
+  /**
+   * With `fleet:`, this file is the replica's last known good copy of the fleet's state: the version of each route's
+   * shared document it holds, and kill switches applied here while Redis was unreachable (pushed when it returns).
+   */
+  fleet?: FleetBookkeeping;
+}
+
+export interface FleetBookkeeping {
+  versions: Record<string, number>;
+  pendingKills: string[];
 }
 
 export function emptyState(): RuntimeState {
@@ -158,5 +168,25 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
     if (entry.rollout !== undefined) parsed.rollout = entry.rollout;
     if (Object.keys(parsed).length > 0) out.routes[name] = parsed;
   }
+  const fleet = (raw as { fleet?: unknown }).fleet;
+  if (fleet !== undefined) out.fleet = parseFleetBookkeeping(fleet, warnings);
+  return out;
+}
+
+/** A damaged version only costs a catch-up from the fleet; a pending kill is kept whenever it can be read. */
+function parseFleetBookkeeping(raw: unknown, warnings: string[]): FleetBookkeeping {
+  const out: FleetBookkeeping = { versions: {}, pendingKills: [] };
+  if (raw === null || typeof raw !== 'object') {
+    warnings.push('fleet is not an object; ignored');
+    return out;
+  }
+  const { versions, pendingKills } = raw as { versions?: unknown; pendingKills?: unknown };
+  if (versions !== null && typeof versions === 'object') {
+    for (const [name, value] of Object.entries(versions)) {
+      if (Number.isSafeInteger(value) && (value as number) >= 0) out.versions[name] = value as number;
+      else warnings.push(`fleet.versions.${name} is not a whole number; ignored`);
+    }
+  }
+  if (Array.isArray(pendingKills)) out.pendingKills = pendingKills.filter((name): name is string => typeof name === 'string');
   return out;
 }

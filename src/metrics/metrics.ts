@@ -63,6 +63,13 @@ export interface Metrics {
   readonly retries: Counter<'route' | 'result'>;
   readonly ejections: Counter<'route' | 'version'>;
   readonly ejected: Gauge<'route' | 'version'>;
+  readonly fleetConnected: Gauge;
+  readonly fleetStateVersion: Gauge<'route'>;
+  readonly fleetStateAge: Gauge<'route'>;
+  readonly fleetLeader: Gauge;
+  readonly fleetMembers: Gauge;
+  /** Set by the fleet (`fleet:` configured): the five splitgate_fleet_* gauges read it when scraped, else stay empty. */
+  fleetSource: FleetMetricsSource | null;
 }
 
 /** What the retry and ejection metrics read from one canary guard. */
@@ -71,6 +78,15 @@ export interface GuardCounts {
   readonly retries: { readonly ok: number; readonly failed: number; readonly budget_exhausted: number };
   readonly ejections: number;
   readonly ejected: boolean;
+}
+
+/** What the splitgate_fleet_* gauges show; read at scrape time only. */
+export interface FleetMetricsSource {
+  connected(): boolean;
+  /** Per route: the fleet state version applied here, and when it was last confirmed current (ms since epoch). */
+  routes(): Iterable<{ readonly route: string; readonly version: number; readonly confirmedAt: number | null }>;
+  leader(): boolean;
+  members(): number;
 }
 
 export function createMetrics(registry = new Registry(), options: { processMetrics?: boolean } = {}): Metrics {
@@ -98,7 +114,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       }
     }
   };
-  return {
+  const metrics: Metrics = {
     registry,
     seriesBooks,
     mirrorBooks,
@@ -133,6 +149,60 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       collect() {
         this.reset();
         for (const guard of allGuards()) this.set({ route: guard.route, version: 'canary' }, guard.ejected ? 1 : 0);
+      },
+    }),
+    fleetSource: null,
+    fleetConnected: new Gauge({
+      name: 'splitgate_fleet_connected',
+      help: 'With fleet: 1 while the fleet store (Redis) is reachable, 0 while this replica fails static on its last applied state.',
+      registers,
+      collect() {
+        this.reset();
+        const source = metrics.fleetSource;
+        if (source !== null) this.set(source.connected() ? 1 : 0);
+      },
+    }),
+    fleetStateVersion: new Gauge({
+      name: 'splitgate_fleet_state_version',
+      help: 'With fleet: version of the route\'s shared runtime state applied by this replica (compare across replicas).',
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        for (const entry of metrics.fleetSource?.routes() ?? []) this.set({ route: entry.route }, entry.version);
+      },
+    }),
+    fleetStateAge: new Gauge({
+      name: 'splitgate_fleet_state_age_seconds',
+      help: 'With fleet: seconds since this replica last confirmed its state of the route is the fleet\'s (a poll, a change); grows while Redis is unreachable.',
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const entry of metrics.fleetSource?.routes() ?? []) {
+          if (entry.confirmedAt !== null) this.set({ route: entry.route }, Math.max(0, (now - entry.confirmedAt) / 1000));
+        }
+      },
+    }),
+    fleetLeader: new Gauge({
+      name: 'splitgate_fleet_leader',
+      help: 'With fleet: 1 while this replica holds the rollout leader lease, else 0.',
+      registers,
+      collect() {
+        this.reset();
+        const source = metrics.fleetSource;
+        if (source !== null) this.set(source.leader() ? 1 : 0);
+      },
+    }),
+    fleetMembers: new Gauge({
+      name: 'splitgate_fleet_members',
+      help: 'With fleet: members with a live heartbeat, as last listed by this replica (itself included).',
+      registers,
+      collect() {
+        this.reset();
+        const source = metrics.fleetSource;
+        if (source !== null) this.set(source.members());
       },
     }),
     // The hot path only bumps plain numbers in VersionSeries; these copy them into prom-client when scraped.
@@ -257,6 +327,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       registers,
     }),
   };
+  return metrics;
 }
 
 export interface CountEntry<L extends string> {

@@ -1,0 +1,91 @@
+/**
+ * A real redis-server for fleet tests (Debian's, installed by .ci/run): on a free 127.0.0.1 port, no persistence
+ * (`--save "" --appendonly no`), so a restart comes back empty, as a Redis without persistence does. `stop` and
+ * `start` again reuse the same port, so a test can take Redis away under load and bring it back.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
+
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+
+export interface TestRedis {
+  readonly port: number;
+  readonly url: string;
+  readonly running: boolean;
+  /** Starts it (again) on the same port; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** SIGKILL and wait for the exit: to the clients this is Redis gone at once. */
+  stop(): Promise<void>;
+  /** SIGSTOP: connections stay open but nothing answers (a hung Redis, a partition without RST). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  let output = '';
+  const redis: TestRedis = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get running() {
+      return child !== null;
+    },
+    async start() {
+      if (child !== null) return;
+      const started = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      started.stdout!.setEncoding('utf8').on('data', (text: string) => (output = (output + text).slice(-4000)));
+      started.stderr!.setEncoding('utf8').on('data', (text: string) => (output = (output + text).slice(-4000)));
+      child = started;
+      started.once('exit', () => {
+        if (child === started) child = null;
+      });
+      for (let attempt = 0; attempt < 100; attempt++) {
+        if (await accepts(port)) return;
+        if (child === null) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`redis-server did not accept connections on ${port}: ${output}`);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
+    async stop() {
+      const running = child;
+      if (running === null) return;
+      const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+      running.kill('SIGKILL');
+      running.kill('SIGCONT');
+      await exited;
+      child = null;
+    },
+  };
+  await redis.start();
+  return redis;
+}
