@@ -23,6 +23,7 @@ import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
 import { TableStore } from './state/table-store.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
+import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fleet.js';
 
 export interface SplitgateOptions {
   readonly config: Config;
@@ -57,6 +58,7 @@ export class Splitgate {
   readonly #accessLog: AccessLog;
   #watcher: ConfigWatcher | null = null;
   #stopping: Promise<void> | null = null;
+  readonly #leadership: FleetLeadership | null;
   /** With `fleet:`: this replica's link to the shared state. */
   readonly fleet: Fleet | null;
 
@@ -81,7 +83,25 @@ export class Splitgate {
     this.events = events;
     this.controller = controller;
     this.store = store;
-    this.rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date() });
+    const config = options.config;
+    this.#leadership =
+      fleet === null
+        ? null
+        : createFleetLeadership({
+            client: fleet.client,
+            fleet: fleet.name,
+            memberId: fleet.memberId,
+            maxStalenessMs: config.fleet!.maxStaleness,
+            leaseMs: config.fleet!.lease,
+            series,
+            mirrors,
+            logger,
+            include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
+            onLeader: (leading) => fleet.setLeader(leading),
+            fallBack: (route, stale) => controller.setStaleFallback(route, stale),
+          });
+    this.rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), ...(this.#leadership ? { fleet: this.#leadership.rolloutFleet } : {}) });
+    this.#leadership?.start(this.rollouts);
     const rollouts = this.rollouts;
     const accessLog = new AccessLog(logger, options.config.log.accessLog);
     this.#accessLog = accessLog;
@@ -191,6 +211,7 @@ export class Splitgate {
   async #drainAndClose(drainTimeoutMs: number): Promise<void> {
     this.#watcher?.close();
     this.rollouts.stop();
+    await this.#leadership?.stop();
     await this.fleet?.stop();
     const { drained, inFlightAtStop: inFlight } = await drainProxy(this.#proxyServer, this.service, drainTimeoutMs, this.logger);
     this.mirrors.abortCopies();

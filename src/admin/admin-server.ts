@@ -233,6 +233,8 @@ function statusOf(context: AdminContext): unknown {
         weightSource: route.weightSource,
         configWeight: config.weight,
         killed: route.killed,
+        // Canary traffic sent to stable because this fleet rollout's state went unwatched (fleet.maxStaleness).
+        ...(controller.staleFallbacks.has(route.name) ? { fallback: 'stale-rollout' } : {}),
         rules: route.rules.length,
         rollout: context.rollouts?.get(route.name)?.status ?? null,
         // This process's view (each worker ejects on its own failures).

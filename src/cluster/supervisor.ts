@@ -24,6 +24,7 @@ import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { RolloutManager } from '../rollout/rollout-manager.js';
 import { TableStore } from '../state/table-store.js';
 import { createFleet, type Fleet } from '../fleet/fleet.js';
+import { createFleetLeadership, type FleetLeadership } from '../fleet/rollout-fleet.js';
 import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -42,6 +43,7 @@ export class Supervisor {
   readonly events: EventLog;
   readonly workers: WorkerPool;
   readonly #rollouts: RolloutManager;
+  readonly #leadership: FleetLeadership | null;
   readonly #pools: UpstreamPools;
   readonly #mirrors: MirrorBook;
   readonly #admin: Server;
@@ -58,6 +60,7 @@ export class Supervisor {
     events: EventLog;
     workers: WorkerPool;
     rollouts: RolloutManager;
+    leadership: FleetLeadership | null;
     pools: UpstreamPools;
     mirrors: MirrorBook;
     admin: Server;
@@ -65,6 +68,7 @@ export class Supervisor {
     fleet: Fleet | null;
   }) {
     this.fleet = parts.fleet;
+    this.#leadership = parts.leadership;
     this.logger = parts.logger;
     this.controller = parts.controller;
     this.events = parts.events;
@@ -128,7 +132,26 @@ export class Supervisor {
     controller.attach(store);
     // Before the workers start: they get the table in force at start, the fleet's if Redis answered in time.
     await fleet?.start(controller);
-    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), collect: () => workers.collect() });
+    // The supervisor holds the machine's counts (its workers ship theirs to it), so it pushes them and leads.
+    const leadership =
+      fleet === null
+        ? null
+        : createFleetLeadership({
+            client: fleet.client,
+            fleet: fleet.name,
+            memberId: fleet.memberId,
+            maxStalenessMs: config.fleet!.maxStaleness,
+            leaseMs: config.fleet!.lease,
+            series,
+            mirrors,
+            logger,
+            collect: () => workers.collect(),
+            include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
+            onLeader: (leading) => fleet.setLeader(leading),
+            fallBack: (route, stale) => controller.setStaleFallback(route, stale),
+          });
+    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
+    leadership?.start(rollouts);
     controller.onConfigApplied((next) => {
       logger.level = next.log.level;
       rollouts.sync(next).catch((error: unknown) => logger.error({ err: error }, 'rollout sync failed'));
@@ -149,7 +172,7 @@ export class Supervisor {
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
-    instance = new Supervisor({ logger, controller, events, workers, rollouts, pools, mirrors, admin, store, fleet });
+    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {
       await workers.start();
@@ -157,6 +180,7 @@ export class Supervisor {
       controller.adminBoundTo(boundAddress(admin));
     } catch (error) {
       admin.close();
+      await leadership?.stop();
       await fleet?.stop();
       await workers.drain(0);
       await pools.close();
@@ -199,6 +223,7 @@ export class Supervisor {
     this.#ready = false;
     this.#watcher?.close();
     this.#rollouts.stop();
+    await this.#leadership?.stop();
     await this.fleet?.stop();
     await this.workers.drain(drainTimeoutMs);
     await this.#pools.close();

@@ -587,11 +587,17 @@ const fleet = z
     poll: duration.default('5s'),
     /** An automated rollout whose fleet state is older than this falls back to stable (nobody watches it). */
     maxStaleness: duration.default('60s'),
+    /**
+     * The rollout leader's lease: a leader renews it every third of it; a member takes over at most this long after
+     * the leader died (a graceful stop hands it over at once).
+     */
+    lease: duration.default('10s'),
   })
   .strict()
   .superRefine((spec, ctx) => {
     if (spec.heartbeat <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['heartbeat'], message: 'must be above 0' });
     if (spec.poll <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['poll'], message: 'must be above 0' });
+    if (spec.lease < 1000) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['lease'], message: 'must be at least 1s (renewals every third of it)' });
     if (spec.memberTtl < 2 * spec.heartbeat) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['memberTtl'], message: `must be at least twice the heartbeat (${spec.heartbeat} ms), so one late beat does not drop a member` });
     }

@@ -118,6 +118,7 @@ export class Controller {
   #state: RuntimeState = emptyState();
   #generation = 0;
   #runtime: RuntimeOverrides = { weights: {}, killed: new Set() };
+  readonly #staleFallback = new Set<string>();
   #lastReloadError: { time: string; errors: readonly string[] } | null = null;
   #stateError: string | null = null;
   #adminBound: ListenAddress | null = null;
@@ -574,10 +575,25 @@ export class Controller {
     return route ? { weight: route.weight, weightSource: route.weightSource, killed: route.killed } : { weight: 0, weightSource: 'config', killed: false };
   }
 
+  /**
+   * A fleet rollout nobody is watching (its stored status older than fleet.maxStaleness): its canary traffic goes to
+   * stable here, through the kill path, without storing anything (not the fleet document, not the state file).
+   */
+  setStaleFallback(routeName: string, on: boolean): void {
+    if (on === this.#staleFallback.has(routeName)) return;
+    if (on) this.#staleFallback.add(routeName);
+    else this.#staleFallback.delete(routeName);
+    void this.#swap(this.#build());
+  }
+
+  get staleFallbacks(): ReadonlySet<string> {
+    return this.#staleFallback;
+  }
+
   #build(): ActiveTable {
     this.#generation++;
     const weights: Record<string, { weight: number; source: WeightSource }> = {};
-    const killed = new Set<string>();
+    const killed = new Set<string>(this.#staleFallback);
     for (const [name, entry] of Object.entries(this.#state.routes)) {
       if (entry.weight !== undefined) weights[name] = { weight: entry.weight, source: entry.weightSource ?? 'operator' };
       if (entry.killed) killed.add(name);

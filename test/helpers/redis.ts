@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createClient } from 'redis';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -88,4 +89,17 @@ export async function startRedis(): Promise<TestRedis> {
   };
   await redis.start();
   return redis;
+}
+
+export type TestRedisClient = ReturnType<typeof createClient>;
+
+/**
+ * A connected client for tests. Reconnects are off and the offline queue is disabled, so a command on a dead
+ * connection fails at once instead of waiting for a server that a test has killed on purpose.
+ */
+export async function connectTestClient(url: string): Promise<TestRedisClient> {
+  const client = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: false, connectTimeout: 2_000 } });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }

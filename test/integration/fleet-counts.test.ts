@@ -11,7 +11,7 @@ import { createMetrics, DURATION_BUCKETS, SeriesBook } from '../../src/metrics/m
 import type { WindowSnapshot, WindowTraffic } from '../../src/metrics/rolling-window.js';
 import { MirrorBook } from '../../src/mirror/mirror-records.js';
 import type { Version } from '../../src/routing/table.js';
-import { connectTestClient, startRedisServer, type RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
@@ -27,11 +27,11 @@ function seeded(seed: number): () => number {
   };
 }
 
-let redis: RedisServer;
+let redis: TestRedis;
 const clients: TestRedisClient[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = await startRedis();
 });
 
 afterAll(async () => {

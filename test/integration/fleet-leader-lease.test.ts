@@ -7,17 +7,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaderLease } from '../../src/fleet/leader-lease.js';
-import { connectTestClient, startRedisServer, type RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
 import { assertBuilt } from '../helpers/process.js';
 import { FENCED_WRITE } from '../helpers/fenced-write.mjs';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
-let redis: RedisServer;
+let redis: TestRedis;
 const clients: TestRedisClient[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = await startRedis();
 });
 
 afterAll(async () => {

@@ -20,7 +20,7 @@ import { UpstreamPools } from '../../src/proxy/upstream-pools.js';
 import { RolloutManager } from '../../src/rollout/rollout-manager.js';
 import type { RolloutStatus } from '../../src/rollout/machine.js';
 import { TableStore } from '../../src/state/table-store.js';
-import { connectTestClient, startRedisServer, type RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
 
 const FLEET = 'takeover-rollout';
 const RAW = {
@@ -37,10 +37,10 @@ const RAW = {
 };
 const CHECK_EPOCH = `if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 'fenced' end return 'ok'`;
 
-let redis: RedisServer;
+let redis: TestRedis;
 const clients: TestRedisClient[] = [];
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = await startRedis();
 });
 afterAll(async () => {
   try {
