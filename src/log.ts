@@ -79,6 +79,9 @@ export interface AccessLogEntry {
   readonly error?: string;
   /** Set on a canary exchange's line when its request was then sent to stable (the next line, reason retry_stable). */
   readonly retried?: boolean;
+  /** Upgraded (WebSocket) connections: bytes the client sent through the splice, and bytes it received. */
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
 }
 
 export class AccessLog {

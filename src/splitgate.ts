@@ -17,7 +17,8 @@ import { AccessLog, createLogger, type Logger } from './log.js';
 import { createMetrics, SeriesBook, type Metrics } from './metrics/metrics.js';
 import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
-import { createProxyServer, drainProxy } from './proxy/proxy-listener.js';
+import { applyLimits, createProxyServer, drainProxy } from './proxy/proxy-listener.js';
+import { registerListenerMetrics } from './metrics/listener-metrics.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
@@ -112,7 +113,10 @@ export class Splitgate {
     });
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
     const service = this.service;
-    this.#proxyServer = createProxyServer(service);
+    this.#proxyServer = createProxyServer(service, options.config.limits);
+    const proxyServer = this.#proxyServer;
+    controller.onConfigApplied((config) => applyLimits(proxyServer, config.limits));
+    registerListenerMetrics(metrics.registry, proxyServer, service);
     this.#adminServer = createServer(
       createAdminHandler({
         metrics,

@@ -15,7 +15,7 @@ import { AccessLog, createLogger, type Logger } from '../log.js';
 import { createMetrics, SeriesBook } from '../metrics/metrics.js';
 import { isEmptyDelta, takeDeltas, type CounterDeltas } from '../metrics/series-delta.js';
 import { MirrorBook } from '../mirror/mirror-records.js';
-import { createProxyServer, drainProxy, listenOn } from '../proxy/proxy-listener.js';
+import { applyLimits, createProxyServer, drainProxy, listenOn } from '../proxy/proxy-listener.js';
 import { ProxyService } from '../proxy/service.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { activateTable, TableStore, type MirrorDeps } from '../state/table-store.js';
@@ -47,7 +47,7 @@ class ProxyWorker {
     this.#store = new TableStore(this.#activate(table));
     this.#accessLog = new AccessLog(logger, table.config.log.accessLog);
     this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog });
-    this.#server = createProxyServer(this.#service);
+    this.#server = createProxyServer(this.#service, table.config.limits);
   }
 
   get generation(): number {
@@ -105,6 +105,7 @@ class ProxyWorker {
   #configure(config: Config): void {
     this.#accessLog.configure(config.log.accessLog);
     this.#logger.level = config.log.level;
+    applyLimits(this.#server, config.limits);
   }
 }
 

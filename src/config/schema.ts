@@ -24,7 +24,8 @@ const anyDuration = z.union([z.number(), z.string()]).transform((value, ctx) => 
 });
 
 /** A duration something waits for (a timeout, an interval): at most what a Node timer can hold (~24.8 days). */
-const duration = anyDuration.refine((ms) => ms <= MAX_TIMER_MS, 'must be at most 24 days');
+// zod runs the refinement even after the transform reported a bad value (z.NEVER): only judge a parsed duration.
+const duration = anyDuration.refine((ms) => typeof ms !== 'number' || ms <= MAX_TIMER_MS, 'must be at most 24 days');
 
 /** Cookie lifetimes follow Set-Cookie's Max-Age: a bare number is seconds; a string is a duration. */
 const seconds = z.union([z.number().int().min(0).transform((s) => s * 1000), anyDuration]);
@@ -65,6 +66,37 @@ const timeouts = z
     queue: duration.optional(),
   })
   .strict();
+
+/**
+ * Client-side overload limits of the proxy listener (README "Limits" has each with its NGINX and Envoy
+ * counterpart). Per process: with `workers: N`, each worker applies them to its own connections. 0 turns a limit off.
+ */
+const limits = z
+  .object({
+    /** Open client connections; beyond it new connections are closed at once (NGINX worker_connections). */
+    maxConnections: z.number().int().min(0).max(10_000_000).default(10_000),
+    /** Request line plus header section, in bytes; beyond it 431 (Node's maxHeaderSize; NGINX large_client_header_buffers). */
+    maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+    /** Header fields in one request; beyond it 431 (Envoy max_request_headers_count). */
+    maxHeaderCount: z.number().int().min(1).max(10_000).default(100),
+    /** Request body bytes; beyond it 413 (NGINX client_max_body_size). 0: no limit, the default (see README). */
+    maxBodyBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    /** The request head must be complete this long after its first byte (NGINX client_header_timeout): 408. */
+    headersTimeout: duration.default('60s'),
+    /** The whole request, body included, must arrive within this (Envoy request_timeout); 0 = off, the default. */
+    requestTimeout: duration.default(0),
+    /** An idle keep-alive connection is closed after this (NGINX keepalive_timeout, Envoy idle_timeout). */
+    keepAliveTimeout: duration.default('65s'),
+    /** An upgraded (WebSocket) connection with no bytes either way for this long is closed (Envoy stream_idle_timeout). */
+    upgradeIdleTimeout: duration.default('5m'),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    // node:http refuses a headers timeout above the request timeout.
+    if (spec.requestTimeout > 0 && spec.headersTimeout > spec.requestTimeout) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['headersTimeout'], message: 'must not exceed requestTimeout' });
+    }
+  });
 
 const upstreamUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
@@ -632,6 +664,7 @@ export const configSchema = z
       .strict()
       .default({}),
     shutdown: z.object({ drainTimeout: duration.default('10s') }).strict().default({}),
+    limits: limits.default({}),
     /** Where runtime changes (operator weights, kill switches, rollout progress) are kept across restarts. */
     state: z
       .object({ file: z.union([z.string().min(1), z.literal(false)]).default('splitgate-state.json') })
@@ -671,6 +704,7 @@ export type TimeoutsConfig = z.output<typeof timeouts>;
 export type RetryConfig = z.output<typeof retry>;
 export type OutlierConfig = z.output<typeof outlier>;
 export type HealthConfig = z.output<typeof health>;
+export type LimitsConfig = z.output<typeof limits>;
 export type UpstreamConfig = Config['upstreams'][string];
 export type FleetConfig = NonNullable<Config['fleet']>;
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

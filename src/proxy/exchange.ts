@@ -27,6 +27,7 @@ import type { CompiledRoute, RouteDecision } from '../routing/table.js';
 import type { BackendBinding, RouteBinding } from '../state/table-store.js';
 import { RetryOn } from './canary-guard.js';
 import { trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
+import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
 import { errorBody, mapUpstreamError, type MappedUpstreamError } from './upstream-errors.js';
@@ -229,11 +230,12 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     return false;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: ReadonlyArray<Buffer | string> | null): void {
     this.#release();
     if (this.#state === State.Done) return;
     const wasStreaming = this.#state === State.Streaming;
     this.#end();
+    if (wasStreaming && trailers != null && trailers.length > 0) forwardTrailers(this.res, trailers);
     if (wasStreaming) this.res.end();
     if (wasStreaming) this.tap?.primaryComplete();
     else this.tap?.primaryFailed();
@@ -248,8 +250,8 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     this.#end();
     this.tap?.primaryFailed();
     const res = this.res;
-    if (error instanceof ClientBodyTimeoutError) {
-      // The rest of the body will not come: this connection cannot carry another request (NGINX closes it too).
+    if (error instanceof ClientBodyTimeoutError || error instanceof BodyTooLargeError) {
+      // The rest of the body will not come (or be read): this connection cannot carry another request (NGINX closes it too).
       res.shouldKeepAlive = false;
     }
     if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
@@ -445,6 +447,27 @@ function retryCondition(mapped: MappedUpstreamError): number {
     default:
       return 0;
   }
+}
+
+/**
+ * The upstream's trailer fields (RFC 9110 §6.5), after the last chunk. node:http sends them only on a chunked
+ * response, i.e. to HTTP/1.1 clients of a response without Content-Length (an upstream that sends trailers sends
+ * none); to an HTTP/1.0 client they are dropped. The `Trailer` announcement itself is not relayed (node:http
+ * refuses it on a response it cannot chunk). A field node:http considers invalid drops all of them, not the body.
+ */
+function forwardTrailers(res: ServerResponse, raw: ReadonlyArray<Buffer | string>): void {
+  const fields: Array<[string, string]> = [];
+  // undici's raw handler API hands Buffers (its types say strings).
+  for (let i = 0; i + 1 < raw.length; i += 2) fields.push([latin1(raw[i]), latin1(raw[i + 1])]);
+  try {
+    res.addTrailers(fields);
+  } catch {
+    // Invalid name or value: the response completes without trailers.
+  }
+}
+
+function latin1(value: Buffer | string): string {
+  return typeof value === 'string' ? value : value.toString('latin1');
 }
 
 /** Bytes libuv still has to write of the chunk in flight (`writeQueueSize` of the TCP handle); 0 when unknown. */

@@ -3,18 +3,90 @@
  * worker of a supervisor (cluster/worker.ts), so both stop exactly alike.
  */
 import { createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { LimitsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ClientRejections } from './client-limits.js';
 import type { ProxyService } from './service.js';
 import { isWebSocketUpgrade, replayAsRequest } from './upgrade.js';
 
-export function createProxyServer(service: ProxyService): Server {
-  const proxyServer = createServer({ keepAliveTimeout: 65_000 }, (req, res) => service.handle(req, res));
+/**
+ * How often node:http looks for requests past `headersTimeout`/`requestTimeout` (its default, 30 s, would let a
+ * slowloris client hold a connection up to 30 s beyond the timeout). One pass over the open connections, in C++.
+ */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
+
+export function createProxyServer(service: ProxyService, limits: LimitsConfig): Server {
+  const proxyServer = createServer(
+    {
+      keepAliveTimeout: limits.keepAliveTimeout,
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: limits.requestTimeout,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+      // Strict parsing is what keeps framing unambiguous (see test/integration/request-smuggling.test.ts). Given
+      // explicitly, so NODE_OPTIONS=--insecure-http-parser cannot turn the lenient parser on for this server.
+      insecureHTTPParser: false,
+      requireHostHeader: true,
+    },
+    (req, res) => service.handle(req, res),
+  );
+  applyLimits(proxyServer, limits);
+  const rejections = service.rejections;
+  // Beyond maxConnections node:http closes a new connection before reading a byte (Node >= 18.6 reports it).
+  proxyServer.on('drop', () => rejections.count('connection_limit'));
+  proxyServer.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, rejections));
   proxyServer.on('upgrade', (req, socket, head) => {
     // node:http hands over every upgrade request; only WebSocket handshakes are upgrades here (see replayAsRequest).
     if (isWebSocketUpgrade(req)) service.handleUpgrade(req, socket, head);
     else replayAsRequest(proxyServer, req, socket, head);
   });
   return proxyServer;
+}
+
+/** The limits node:http holds on the server object; a reload changes them for connections accepted from then on. */
+export function applyLimits(server: Server, limits: LimitsConfig): void {
+  server.maxConnections = limits.maxConnections === 0 ? Infinity : limits.maxConnections;
+  // node:http silently drops fields beyond maxHeadersCount: keep one more than the limit so the service sees the
+  // request is over it and answers 431 instead of forwarding a request with fields missing.
+  server.maxHeadersCount = limits.maxHeaderCount + 1;
+  server.headersTimeout = limits.headersTimeout;
+  server.requestTimeout = limits.requestTimeout;
+  server.keepAliveTimeout = limits.keepAliveTimeout;
+  (server as Server & { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderBytes;
+}
+
+const HEADER_TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n';
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+const CHUNK_EXTENSIONS_TOO_LARGE = 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n';
+
+/**
+ * node:http's own answer to a request it could not read (lib/_http_server.js socketOnError), counted by reason: a
+ * listener for 'clientError' replaces that answer, so it is written here the same way.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, rejections: ClientRejections): void {
+  const code = error.code ?? '';
+  let response: string | null = null;
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    rejections.count('header_too_large');
+    response = HEADER_TOO_LARGE;
+  } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    rejections.count('request_timeout');
+    response = REQUEST_TIMEOUT;
+  } else if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') {
+    rejections.count('bad_request');
+    response = CHUNK_EXTENSIONS_TOO_LARGE;
+  } else if (code.startsWith('HPE_')) {
+    rejections.count('bad_request');
+    response = BAD_REQUEST;
+  } else if (code !== 'ECONNRESET' && code !== 'EPIPE') {
+    response = BAD_REQUEST;
+  }
+  // As node:http does: only while no response on this connection has sent its head, or the stream would be corrupt.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (response !== null && socket.writable && (inFlight == null || inFlight.headersSent !== true)) socket.write(response);
+  socket.destroy(error);
 }
 
 export interface DrainResult {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log.js';
@@ -20,7 +20,8 @@ import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './ex
 import { dropOverrideFields, readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
 import { TimeoutSweep } from './timeout-sweep.js';
-import { rejectUpgrade, UpgradeExchange } from './upgrade.js';
+import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
+import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 
 export interface ProxyServiceOptions {
@@ -42,7 +43,18 @@ const RETRY_STABLE = decisionOf('stable', 'retry_stable');
 /** A client-sent request id is kept when it is short and printable; otherwise splitgate makes one. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
-export class ProxyService implements ExchangeObserver {
+/** Upgraded (WebSocket) connections per route and version: open now, closed, and the bytes that went through. */
+export interface UpgradeCounts {
+  readonly route: string;
+  readonly version: string;
+  open: number;
+  closed: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+}
+
+export class ProxyService implements ExchangeObserver, UpgradeObserver {
   readonly #store: TableStore;
   readonly #accessLog: AccessLog;
   readonly #entropy: Entropy;
@@ -51,6 +63,9 @@ export class ProxyService implements ExchangeObserver {
   #idleWaiters: Array<() => void> = [];
   readonly #spliced = new Set<Duplex>();
   readonly sweep = new TimeoutSweep();
+  readonly rejections = new ClientRejections();
+  /** Keyed by route and version (labels from config only). */
+  readonly upgrades = new Map<string, UpgradeCounts>();
 
   constructor(options: ProxyServiceOptions) {
     this.#store = options.store;
@@ -83,6 +98,15 @@ export class ProxyService implements ExchangeObserver {
     if (this.#draining) res.shouldKeepAlive = false;
     const url = req.url ?? '';
     const head = readRequestHead(req.rawHeaders, active.headerNames);
+    const limits = active.config.limits;
+    const over = overLimit(req, head, limits.maxHeaderCount, limits.maxBodyBytes);
+    if (over !== null) {
+      // The body (if any) is not read: the connection cannot carry another request.
+      res.shouldKeepAlive = false;
+      this.rejections.count(over === TOO_MANY_HEADERS ? 'too_many_headers' : 'body_too_large');
+      respondLocally(res, over.status, over.code, over.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      return;
+    }
 
     const routed = routeRequest(active, req, head, this.#entropy);
     if (!(routed instanceof Routed)) {
@@ -104,6 +128,9 @@ export class ProxyService implements ExchangeObserver {
     const setCookie = context.issuedId === null ? null : `${route.stickyCookie!.name}=${context.issuedId}${route.stickyCookie!.attributes}`;
     const hasBody = head.hasBody;
     const tap = binding.mirror === null ? null : binding.mirror.tap(req, context, decision, headers, head);
+    let body: Readable | null = hasBody ? (tap?.bodyStream ?? req) : null;
+    // A chunked body announces no size: count it on its way (an allocation only for these, only with a limit set).
+    if (body !== null && head.chunked && limits.maxBodyBytes !== 0) body = new BodyLimit(body, limits.maxBodyBytes);
     const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers);
     this.#inFlight++;
     // The retry budget's base: the route's requests in flight.
@@ -116,7 +143,7 @@ export class ProxyService implements ExchangeObserver {
         path: url,
         method: req.method ?? 'GET',
         headers,
-        body: hasBody ? (tap?.bodyStream ?? req) : null,
+        body,
         headersTimeout: backend.headersTimeout,
         bodyTimeout: backend.bodyTimeout,
       },
@@ -141,7 +168,9 @@ export class ProxyService implements ExchangeObserver {
     // From here the connection is splitgate's, outside node:http's list: a stop closes it with the spliced ones.
     const spliced = this.#spliced.add(socket);
     socket.once('close', () => spliced.delete(socket));
-    const routed = routeRequest(active, req, requestHead, this.#entropy);
+    const tooMany = overLimit(req, requestHead, active.config.limits.maxHeaderCount, 0);
+    const routed = tooMany ?? routeRequest(active, req, requestHead, this.#entropy);
+    if (tooMany !== null) this.rejections.count('too_many_headers');
     if (!(routed instanceof Routed)) {
       rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(requestHead));
       active.unmatched.observeResponse(methodLabel(req.method), routed.status, (performance.now() - startedAt) / 1000);
@@ -160,7 +189,12 @@ export class ProxyService implements ExchangeObserver {
         headersTimeout: backend.headersTimeout,
         bodyTimeout: backend.bodyTimeout,
       },
-      new UpgradeExchange(req, socket, firstBytes, backend, requestId, startedAt, this.#spliced, placedByWeight(routed.decision.reason)),
+      new UpgradeExchange(req, socket, firstBytes, backend, requestId, startedAt, this.#spliced, placedByWeight(routed.decision.reason), {
+        reason: routed.decision.reason,
+        rule: routed.decision.rule,
+        idleTimeoutMs: active.config.limits.upgradeIdleTimeout,
+        observer: this,
+      }),
     );
   }
 
@@ -168,6 +202,47 @@ export class ProxyService implements ExchangeObserver {
   closeUpgraded(): void {
     for (const socket of this.#spliced) socket.destroy();
     this.#spliced.clear();
+  }
+
+  upgradeOpened(backend: BackendBinding): void {
+    this.#upgradeCounts(backend).open++;
+  }
+
+  /** An upgraded connection closed: counted, and logged like a request (status 101, its bytes and duration). */
+  upgradeClosed(record: UpgradeRecord): void {
+    const counts = this.#upgradeCounts(record.backend);
+    counts.open--;
+    counts.closed++;
+    counts.bytesIn += record.bytesIn;
+    counts.bytesOut += record.bytesOut;
+    counts.seconds += record.durationMs / 1000;
+    if (record.idleTimeout) this.rejections.count('upgrade_idle_timeout');
+    if (!this.#accessLog.wants(101)) return;
+    this.#accessLog.write({
+      requestId: record.requestId,
+      method: methodLabel(record.method),
+      path: record.path,
+      route: record.backend.series.route,
+      version: record.backend.version,
+      reason: record.reason,
+      rule: record.rule,
+      status: 101,
+      durationMs: record.durationMs,
+      upstream: record.backend.upstream.name,
+      bytesIn: record.bytesIn,
+      bytesOut: record.bytesOut,
+      ...(record.idleTimeout ? { error: 'SG_UPGRADE_IDLE_TIMEOUT' } : {}),
+    });
+  }
+
+  #upgradeCounts(backend: BackendBinding): UpgradeCounts {
+    const key = `${backend.series.route}\0${backend.version}`;
+    let counts = this.upgrades.get(key);
+    if (counts === undefined) {
+      counts = { route: backend.series.route, version: backend.version, open: 0, closed: 0, bytesIn: 0, bytesOut: 0, seconds: 0 };
+      this.upgrades.set(key, counts);
+    }
+    return counts;
   }
 
   exchangeEnded(outcome: ExchangeOutcome): void {
@@ -248,6 +323,7 @@ export class ProxyService implements ExchangeObserver {
       const clientTimeout = CLIENT_TIMEOUTS.get(error.code);
       if (error.kind !== null) backend.series.countUpstreamError(error.kind);
       else if (clientTimeout !== undefined) backend.series.countClientTimeout(clientTimeout);
+      else if (error.code === BODY_TOO_LARGE_CODE) this.rejections.count('body_too_large');
     }
     // Only what the weight placed, as in rollout analysis: a client that chose the canary (an override, a pinned rule)
     // cannot eject a healthy one by sending it requests that fail.
@@ -335,13 +411,30 @@ interface LocalAnswer {
 
 // Only origin-form targets (RFC 9112 §3.2.1) are routed; absolute-form and `*` are for forward proxies.
 const NOT_ORIGIN_FORM: LocalAnswer = { status: 400, code: 'SG_BAD_REQUEST_TARGET', message: 'request target must start with "/"' };
+// llhttp reads `HTTP/2.0` (and 0.9) request lines too; HTTP/1 framing claiming another major version is not one
+// splitgate can forward faithfully (RFC 9110 §15.6.6).
+const HTTP_VERSION: LocalAnswer = { status: 505, code: 'SG_HTTP_VERSION', message: 'only HTTP/1.0 and HTTP/1.1 requests are accepted' };
 const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no route matches this host and path' };
 // RFC 9112 §3.2: a request with more than one Host field is answered 400 (node:http answers a missing one).
 const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
 
+const TOO_MANY_HEADERS: LocalAnswer = { status: 431, code: 'SG_TOO_MANY_HEADERS', message: 'request has more header fields than limits.maxHeaderCount' };
+const BODY_TOO_LARGE: LocalAnswer = { status: 413, code: BODY_TOO_LARGE_CODE, message: 'request body is larger than limits.maxBodyBytes' };
+
+/**
+ * The per-request limits node:http does not enforce itself: the header count (node:http keeps one field more than
+ * the limit, see applyLimits) and an announced Content-Length above the body limit (0 = none).
+ */
+function overLimit(req: IncomingMessage, head: RequestHead, maxHeaderCount: number, maxBodyBytes: number): LocalAnswer | null {
+  if (req.rawHeaders.length > maxHeaderCount * 2) return TOO_MANY_HEADERS;
+  if (maxBodyBytes !== 0 && head.contentLength !== undefined && Number(head.contentLength) > maxBodyBytes) return BODY_TOO_LARGE;
+  return null;
+}
+
 /** Match, context and decision, on the table the request started with. */
 function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHead, entropy: Entropy): Routed | LocalAnswer {
   const url = req.url ?? '';
+  if (req.httpVersionMajor !== 1) return HTTP_VERSION;
   if (url.charCodeAt(0) !== 47) return NOT_ORIGIN_FORM;
   if (head.hostRepeated) return HOST_REPEATED;
   const route = matchRoute(active.table, head.host, url);

@@ -72,6 +72,36 @@ export function replayAsRequest(server: Server, req: IncomingMessage, socket: Du
   server.emit('connection', socket);
 }
 
+/** An upgraded connection that closed: what the access log and the WebSocket metrics record. */
+export interface UpgradeRecord {
+  readonly requestId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly backend: BackendBinding;
+  readonly reason: string;
+  readonly rule: number;
+  /** Bytes the client sent through the splice (after the handshake), and bytes it received. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** From the handshake's start to the close. */
+  readonly durationMs: number;
+  /** The connection was closed for `limits.upgradeIdleTimeout` of silence. */
+  readonly idleTimeout: boolean;
+}
+
+export interface UpgradeObserver {
+  upgradeOpened(backend: BackendBinding): void;
+  upgradeClosed(record: UpgradeRecord): void;
+}
+
+/** The decision of a handshake, for its record. */
+export interface UpgradeRoute {
+  readonly reason: string;
+  readonly rule: number;
+  readonly idleTimeoutMs: number;
+  readonly observer: UpgradeObserver;
+}
+
 const enum State {
   Waiting = 0,
   /** The upstream answered with something other than 101: relaying that response. */
@@ -98,6 +128,7 @@ export class UpgradeExchange {
   readonly #spliced: Set<Duplex>;
   /** The weight placed this request (placedByWeight): rollout analysis may compare it. */
   readonly #weighted: boolean;
+  readonly #route: UpgradeRoute;
   #state = State.Waiting;
   #abort: ((reason?: Error) => void) | null = null;
   #res: ServerResponse | null = null;
@@ -113,8 +144,10 @@ export class UpgradeExchange {
     startedAt: number,
     spliced: Set<Duplex>,
     weighted: boolean,
+    route: UpgradeRoute,
   ) {
     this.#weighted = weighted;
+    this.#route = route;
     this.#req = req;
     this.#client = client;
     this.#firstBytes = firstBytes;
@@ -143,16 +176,47 @@ export class UpgradeExchange {
     }
     this.#state = State.Done;
     client.write(switchingProtocols(rawHeaders));
+    // Baselines after the handshake: the records count only what went through the splice. bytesWritten includes
+    // what is still buffered, so the 101 just written is part of the baseline.
+    const socket = client as Partial<Socket>;
+    const readBefore = (socket.bytesRead ?? 0) - this.#firstBytes.length;
+    const writtenBefore = socket.bytesWritten ?? 0;
     if (this.#firstBytes.length > 0) upstream.write(this.#firstBytes);
     const spliced = this.#spliced;
     spliced.add(client).add(upstream);
     upstream.on('error', ignoreError);
+    const route = this.#route;
+    route.observer.upgradeOpened(this.#backend);
+    let closed = false;
+    let idle = false;
     const close = (): void => {
       client.destroy();
       upstream.destroy();
       spliced.delete(client);
       spliced.delete(upstream);
+      if (closed) return;
+      closed = true;
+      route.observer.upgradeClosed({
+        requestId: this.#requestId,
+        method: this.#req.method ?? 'GET',
+        path: this.#req.url ?? '',
+        backend: this.#backend,
+        reason: route.reason,
+        rule: route.rule,
+        bytesIn: Math.max(0, (socket.bytesRead ?? 0) - readBefore),
+        bytesOut: Math.max(0, (socket.bytesWritten ?? 0) - writtenBefore),
+        durationMs: Math.round((performance.now() - this.#startedAt) * 1000) / 1000,
+        idleTimeout: idle,
+      });
     };
+    // Both directions pass through the client socket (read one way, written the other), so its idle timer sees
+    // any traffic. One timer per upgraded connection, which lives for minutes: not a per-request cost.
+    if (route.idleTimeoutMs > 0 && typeof socket.setTimeout === 'function') {
+      socket.setTimeout(route.idleTimeoutMs, () => {
+        idle = true;
+        close();
+      });
+    }
     // node:http server sockets allow half-open connections, so a client's FIN alone would close nothing:
     // either side ending ends the splice.
     client.once('end', close).once('close', close);
