@@ -98,6 +98,8 @@ export class CanaryGuard {
   /** The route's client requests in flight (each counted once, a retry included): the retry budget's base. */
   active = 0;
   activeRetries = 0;
+  /** Requests the canary never received, on their way to stable (not bounded by the budget). */
+  activeRedirects = 0;
   readonly retries: RetryCounts = { ok: 0, failed: 0, budget_exhausted: 0 };
   /** Ejections since start, for splitgate_upstream_ejections_total and the rollout's window. */
   ejections = 0;
@@ -184,6 +186,17 @@ export class CanaryGuard {
 
   retryEnded(ok: boolean): void {
     this.activeRetries--;
+    if (ok) this.retries.ok++;
+    else this.retries.failed++;
+  }
+
+  /** A request the canary never received, moved to stable outside the budget (counted with the retries). */
+  takeRedirect(): void {
+    this.activeRedirects++;
+  }
+
+  redirectEnded(ok: boolean): void {
+    this.activeRedirects--;
     if (ok) this.retries.ok++;
     else this.retries.failed++;
   }

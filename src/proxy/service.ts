@@ -39,6 +39,14 @@ const CLIENT_TIMEOUTS: ReadonlyMap<string, ClientTimeoutKind> = new Map([
 ]);
 
 const RETRY_STABLE = decisionOf('stable', 'retry_stable');
+/**
+ * A request the canary never received (its connection was refused, timed out, or failed DNS or TLS), sent to stable
+ * instead: same reason as a retry, but not a replay, so outside the retry budget (see retryToStable).
+ */
+const REDIRECT_STABLE = decisionOf('stable', 'retry_stable');
+
+/** Upstream errors after which nothing of the request reached the canary. */
+const NEVER_RECEIVED: ReadonlySet<UpstreamErrorKind> = new Set(['connect_refused', 'connect_timeout', 'dns', 'tls']);
 
 /** A client-sent request id is kept when it is short and printable; otherwise splitgate makes one. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -252,6 +260,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     if (guard !== null) {
       guard.active--;
       if (exchange.decision === RETRY_STABLE) guard.retryEnded(outcome.error === null && outcome.status < 500);
+      else if (exchange.decision === REDIRECT_STABLE) guard.redirectEnded(outcome.error === null && outcome.status < 500);
     }
     if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
@@ -275,7 +284,14 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       guard.retries.budget_exhausted++;
       return false;
     }
-    if (!guard.takeRetry(route.retry!)) return false;
+    // The budget bounds replays: copies of requests the canary may have worked on, which a canary failing everywhere
+    // would double on stable. A request the canary never received is moved, not copied: stable serves it once, as
+    // it would after an ejection (which moves all of the canary's traffic), so only stable's maxRequests bounds it.
+    // Without this, a canary that starts refusing under load fails every request over the budget until the
+    // consecutive failures eject it.
+    const redirect = error !== null && error.kind !== null && NEVER_RECEIVED.has(error.kind);
+    if (redirect) guard.takeRedirect();
+    else if (!guard.takeRetry(route.retry!)) return false;
     this.#account(failed, status, error, true);
     stable.series.countDecision('retry_stable');
     const headers = stableHeaders(failed.headers);
@@ -286,7 +302,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       route,
       failed.binding,
       stable,
-      RETRY_STABLE,
+      redirect ? REDIRECT_STABLE : RETRY_STABLE,
       failed.requestId,
       failed.setCookie,
       performance.now(),

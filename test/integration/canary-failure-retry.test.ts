@@ -178,34 +178,56 @@ describe('retry to stable when the canary fails before answering', () => {
 describe('retry budget under concurrent load', () => {
   const CONCURRENT = 40;
   let stable: TestUpstream;
+  let unavailable: TestUpstream;
   let sg: StartedSplitgate;
 
   beforeAll(async () => {
     // Stable holds each request long enough that every retry is still in flight when the last canary failure arrives.
     const echo = echoHandler('stable');
     stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 600));
+    // A canary that answers 503 at once: it received each request, so sending it to stable is a replay.
+    unavailable = await startUpstream('canary', (_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('canary unavailable');
+    });
     sg = await startSplitgate({
-      upstreams: { stable: stable.url, refused: `http://127.0.0.1:${await closedPort()}` },
-      routes: [{ name: 'budget', stable: 'stable', canary: 'refused', weight: 100, outlier: false, retry: { budget: 20, minRetryConcurrency: 3 } }],
+      upstreams: { stable: stable.url, unavailable: unavailable.url, refused: `http://127.0.0.1:${await closedPort()}` },
+      routes: [
+        { name: 'replayed', match: { pathPrefix: '/replayed' }, stable: 'stable', canary: 'unavailable', weight: 100, outlier: false, retry: { budget: 20, minRetryConcurrency: 3 } },
+        { name: 'moved', match: { pathPrefix: '/moved' }, stable: 'stable', canary: 'refused', weight: 100, outlier: false, retry: { budget: 20, minRetryConcurrency: 3 } },
+      ],
     });
   });
 
   afterAll(async () => {
     await sg?.stop();
-    await stable?.close();
+    await Promise.all([stable?.close(), unavailable?.close()]);
   });
 
-  it('retries at most budget % of the requests in flight; the rest get the canary error', async () => {
-    const replies = await inParallel(CONCURRENT, CONCURRENT, (i) => send(sg.url, `/load/${i}`, { agent: false }));
-    const ok = await metric(sg, 'splitgate_retries_total', { route: 'budget', result: 'ok' });
-    const exhausted = await metric(sg, 'splitgate_retries_total', { route: 'budget', result: 'budget_exhausted' });
+  it('replays at most budget % of the requests in flight; the rest get the canary error', async () => {
+    const seenBefore = stable.seen.length;
+    const replies = await inParallel(CONCURRENT, CONCURRENT, (i) => send(sg.url, `/replayed/${i}`, { agent: false }));
+    const ok = await metric(sg, 'splitgate_retries_total', { route: 'replayed', result: 'ok' });
+    const exhausted = await metric(sg, 'splitgate_retries_total', { route: 'replayed', result: 'budget_exhausted' });
     expect(ok + exhausted).toBe(CONCURRENT);
     // 20 % of 40 in flight: at most 8 retries at once, and every retry is still in flight when the last failure comes.
     expect(ok).toBeGreaterThanOrEqual(3);
     expect(ok).toBeLessThanOrEqual(8);
     expect(replies.filter((r) => r.status === 200)).toHaveLength(ok);
-    expect(replies.filter((r) => r.status === 502)).toHaveLength(exhausted);
-    expect(stable.seen.length).toBe(ok);
+    expect(replies.filter((r) => r.status === 503)).toHaveLength(exhausted);
+    expect(stable.seen.length - seenBefore).toBe(ok);
+  });
+
+  it('moves requests the canary never received (connection refused) to stable outside the budget: every one is answered', async () => {
+    const seenBefore = stable.seen.length;
+    const replies = await inParallel(CONCURRENT, CONCURRENT, (i) => send(sg.url, `/moved/${i}`, { agent: false }));
+    expect(replies.map((r) => r.status)).toEqual(new Array(CONCURRENT).fill(200));
+    expect(await metric(sg, 'splitgate_retries_total', { route: 'moved', result: 'ok' })).toBe(CONCURRENT);
+    expect(await metric(sg, 'splitgate_retries_total', { route: 'moved', result: 'budget_exhausted' })).toBe(0);
+    // Each request reached stable exactly once.
+    expect(stable.seen.length - seenBefore).toBe(CONCURRENT);
+    // The canary's failures still count, for analysis and ejection.
+    expect(await metric(sg, 'splitgate_upstream_errors_total', { route: 'moved', version: 'canary', kind: 'connect_refused' })).toBe(CONCURRENT);
   });
 });
 
