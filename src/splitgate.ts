@@ -18,7 +18,7 @@ import { createMetrics, SeriesBook, type Metrics } from './metrics/metrics.js';
 import { MirrorBook } from './mirror/mirror-records.js';
 import { ProxyService } from './proxy/service.js';
 import { applyLimits, createProxyServer, drainProxy } from './proxy/proxy-listener.js';
-import { registerListenerMetrics } from './metrics/listener-metrics.js';
+import { listenerSourceOf, registerListenerMetrics } from './metrics/listener-metrics.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
@@ -116,7 +116,7 @@ export class Splitgate {
     this.#proxyServer = createProxyServer(service, options.config.limits);
     const proxyServer = this.#proxyServer;
     controller.onConfigApplied((config) => applyLimits(proxyServer, config.limits));
-    registerListenerMetrics(metrics.registry, proxyServer, service);
+    registerListenerMetrics(metrics.registry, listenerSourceOf(proxyServer, service));
     this.#adminServer = createServer(
       createAdminHandler({
         metrics,

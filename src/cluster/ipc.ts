@@ -23,6 +23,13 @@ export type ToWorker =
   /** Stop accepting, finish in-flight exchanges within `timeoutMs`, exit 0. */
   | { readonly type: 'drain'; readonly timeoutMs: number };
 
+export interface WorkerEvent {
+  readonly action: string;
+  readonly route: string;
+  readonly message: string;
+  readonly after: Record<string, unknown>;
+}
+
 export interface WorkerCounters {
   /** Responses this worker has counted since it started. */
   readonly requests: number;
@@ -37,6 +44,8 @@ export type FromWorker =
   | { readonly type: 'collected'; readonly seq: number; readonly counters: WorkerCounters; readonly deltas: CounterDeltas | null }
   /** The same, unasked: about once a second while there is traffic, and once more after a drain. */
   | { readonly type: 'deltas'; readonly deltas: CounterDeltas }
+  /** Something the supervisor's event log should record (an outlier ejection or restoration seen here). */
+  | { readonly type: 'event'; readonly event: WorkerEvent }
   /** The worker cannot serve (bad table, listen error); it exits after sending this. */
   | { readonly type: 'failed'; readonly message: string };
 

@@ -17,6 +17,8 @@ import { EventLog } from '../control/event-log.js';
 import { StateFile } from '../control/state-file.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, SeriesBook } from '../metrics/metrics.js';
+import { registerListenerMetrics } from '../metrics/listener-metrics.js';
+import { ProxyTotals } from '../metrics/proxy-deltas.js';
 import { applyDeltas, WorkerShare } from '../metrics/series-delta.js';
 import { MirrorBook } from '../mirror/mirror-records.js';
 import { listenOn } from '../proxy/proxy-listener.js';
@@ -99,6 +101,10 @@ export class Supervisor {
     let controller: Controller | null = null;
     // The supervisor's books are the machine's: every worker's deltas are added in, one exposition, one window.
     const shares = Array.from({ length: options.workers }, () => new WorkerShare());
+    // Retries, ejections and the listener's counts, summed over the workers the same way.
+    const proxyTotals = new ProxyTotals();
+    metrics.guardBooks.push({ all: () => proxyTotals.guards() });
+    registerListenerMetrics(metrics.registry, proxyTotals.listener);
     const workers = new WorkerPool({
       count: options.workers,
       listen: { host: config.listen.host, port, reusePort },
@@ -109,11 +115,15 @@ export class Supervisor {
         try {
           applyDeltas(series, mirrors, metrics, deltas);
           shares[slot].note(deltas);
+          if (deltas.proxy !== undefined) proxyTotals.apply(slot, deltas.proxy);
         } catch (error) {
           logger.error({ err: error, slot }, 'worker counters rejected');
         }
       },
-      onExit: (slot) => shares[slot].withdraw(mirrors),
+      onExit: (slot) => {
+        shares[slot].withdraw(mirrors);
+        proxyTotals.withdraw(slot);
+      },
     });
     controller = new Controller({
       config,

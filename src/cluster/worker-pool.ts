@@ -294,6 +294,13 @@ export class WorkerPool implements TablePublisher {
       case 'deltas':
         if (isCounterDeltas(message.deltas)) this.#options.onDeltas(slot.index, message.deltas);
         return;
+      case 'event': {
+        const { action, route, message: text, after } = message.event ?? {};
+        if (typeof action === 'string' && typeof route === 'string' && typeof text === 'string' && typeof after === 'object' && after !== null) {
+          this.#options.events.record({ actor: 'outlier', action, route, message: text, after: { ...after, slot: slot.index } });
+        }
+        return;
+      }
       case 'failed':
         this.#options.logger.error({ slot: slot.index, pid: slot.pid, error: message.message }, 'worker failed');
         if (this.#firstListen !== null) {

@@ -13,6 +13,8 @@ import { hashConfig } from '../control/config-hash.js';
 import type { TableGeneration } from '../control/controller.js';
 import { AccessLog, createLogger, type Logger } from '../log.js';
 import { createMetrics, SeriesBook } from '../metrics/metrics.js';
+import { listenerSourceOf, type ListenerSource } from '../metrics/listener-metrics.js';
+import { ProxyDeltaTaker } from '../metrics/proxy-deltas.js';
 import { isEmptyDelta, takeDeltas, type CounterDeltas } from '../metrics/series-delta.js';
 import { MirrorBook } from '../mirror/mirror-records.js';
 import { applyLimits, createProxyServer, drainProxy, listenOn } from '../proxy/proxy-listener.js';
@@ -34,6 +36,8 @@ class ProxyWorker {
   readonly #accessLog: AccessLog;
   readonly #service: ProxyService;
   readonly #server: Server;
+  readonly #listener: ListenerSource;
+  readonly #proxyDeltas: ProxyDeltaTaker;
   #configHash: string;
   #stopping: Promise<void> | null = null;
 
@@ -48,6 +52,13 @@ class ProxyWorker {
     this.#accessLog = new AccessLog(logger, table.config.log.accessLog);
     this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog });
     this.#server = createProxyServer(this.#service, table.config.limits);
+    this.#listener = listenerSourceOf(this.#server, this.#service);
+    this.#proxyDeltas = new ProxyDeltaTaker({ guards: () => this.#pools.guards.all(), listener: this.#listener });
+  }
+
+  /** The outlier guards' ejections and restorations, for the supervisor's event log. */
+  onGuardEvent(listener: Parameters<UpstreamPools['guards']['onEvent']>[0]): void {
+    this.#pools.guards.onEvent(listener);
   }
 
   get generation(): number {
@@ -73,8 +84,11 @@ class ProxyWorker {
   }
 
   /** What was counted since the previous take, or null when nothing was. */
-  takeDeltas(): CounterDeltas | null {
-    const deltas = takeDeltas(this.#series, this.#mirrors, this.#metrics);
+  async takeDeltas(): Promise<CounterDeltas | null> {
+    const connections = await this.#listener.connections();
+    // Synchronous from here on: takes never interleave.
+    const proxy = this.#proxyDeltas.take(connections);
+    const deltas: CounterDeltas = { ...takeDeltas(this.#series, this.#mirrors, this.#metrics), ...(proxy === null ? {} : { proxy }) };
     return isEmptyDelta(deltas) ? null : deltas;
   }
 
@@ -125,8 +139,12 @@ function sendNow(message: FromWorker): Promise<void> {
 }
 
 function shipDeltas(worker: ProxyWorker): void {
-  const deltas = worker.takeDeltas();
-  if (deltas !== null) send({ type: 'deltas', deltas });
+  worker.takeDeltas().then(
+    (deltas) => {
+      if (deltas !== null) send({ type: 'deltas', deltas });
+    },
+    () => undefined,
+  );
 }
 
 /** The worker's life: wait for `init`, serve, answer the supervisor, drain. Resolves with the exit code. */
@@ -147,7 +165,7 @@ export function runWorker(): Promise<number> {
         async () => {
           clearInterval(shipping);
           // The requests finished during the drain are counted too.
-          const deltas = draining.takeDeltas();
+          const deltas = await draining.takeDeltas();
           if (deltas !== null) await sendNow({ type: 'deltas', deltas });
           logger.flush();
           resolve(0);
@@ -175,6 +193,11 @@ export function runWorker(): Promise<number> {
             defaultDrainMs = msg.table.config.shutdown.drainTimeout;
             const created = new ProxyWorker(msg.table, logger);
             worker = created;
+            created.onGuardEvent((event) => {
+              const { action, route, ...details } = event;
+              logger.warn({ route, upstream: event.upstream, ejections: event.ejections, ejectionMs: event.ejectionMs }, `${action}: ${event.reason}`);
+              send({ type: 'event', event: { action, route, message: event.reason, after: { ...details, worker: id } } });
+            });
             created.listen(msg.listen).then(
               (port) => {
                 send({ type: 'listening', port, generation: created.generation });
@@ -198,7 +221,10 @@ export function runWorker(): Promise<number> {
           }
           return;
         case 'collect':
-          send({ type: 'collected', seq: msg.seq, counters: worker?.counters() ?? { requests: 0 }, deltas: worker?.takeDeltas() ?? null });
+          void (worker?.takeDeltas() ?? Promise.resolve(null)).then(
+            (deltas) => send({ type: 'collected', seq: msg.seq, counters: worker?.counters() ?? { requests: 0 }, deltas }),
+            () => send({ type: 'collected', seq: msg.seq, counters: worker?.counters() ?? { requests: 0 }, deltas: null }),
+          );
           return;
         case 'drain':
           leave(msg.timeoutMs, 'supervisor');

@@ -7,14 +7,41 @@ import type { Server } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ProxyService } from '../proxy/service.js';
 
-export function registerListenerMetrics(registry: Registry, server: Server, service: ProxyService): void {
+/** Upgraded connections of one route and version: open now, and what the closed ones added up to. */
+export interface UpgradeTotals {
+  readonly route: string;
+  readonly version: string;
+  readonly open: number;
+  readonly closed: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly seconds: number;
+}
+
+/** What the listener metrics read: one process's listener, or a supervisor's sum of its workers' (proxy-deltas.ts). */
+export interface ListenerSource {
+  connections(): number | Promise<number>;
+  rejections(): Iterable<readonly [string, number]>;
+  upgrades(): Iterable<UpgradeTotals>;
+}
+
+/** The listener of this process. */
+export function listenerSourceOf(server: Server, service: ProxyService): ListenerSource {
+  return {
+    connections: () => new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count))),
+    rejections: () => service.rejections.counts,
+    upgrades: () => service.upgrades.values(),
+  };
+}
+
+export function registerListenerMetrics(registry: Registry, source: ListenerSource): void {
   const registers = [registry];
   new Gauge({
     name: 'splitgate_client_connections',
     help: 'Open client connections on the proxy listener (upgraded ones included).',
     registers,
     async collect() {
-      this.set(await new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count))));
+      this.set(await source.connections());
     },
   });
   new Counter({
@@ -24,7 +51,7 @@ export function registerListenerMetrics(registry: Registry, server: Server, serv
     registers,
     collect() {
       this.reset();
-      for (const [reason, count] of service.rejections.counts) this.inc({ reason }, count);
+      for (const [reason, count] of source.rejections()) this.inc({ reason }, count);
     },
   });
   new Gauge({
@@ -34,7 +61,7 @@ export function registerListenerMetrics(registry: Registry, server: Server, serv
     registers,
     collect() {
       this.reset();
-      for (const counts of service.upgrades.values()) this.set({ route: counts.route, version: counts.version }, counts.open);
+      for (const counts of source.upgrades()) this.set({ route: counts.route, version: counts.version }, counts.open);
     },
   });
   new Counter({
@@ -44,7 +71,7 @@ export function registerListenerMetrics(registry: Registry, server: Server, serv
     registers,
     collect() {
       this.reset();
-      for (const counts of service.upgrades.values()) this.inc({ route: counts.route, version: counts.version }, counts.closed);
+      for (const counts of source.upgrades()) this.inc({ route: counts.route, version: counts.version }, counts.closed);
     },
   });
   new Counter({
@@ -54,7 +81,7 @@ export function registerListenerMetrics(registry: Registry, server: Server, serv
     registers,
     collect() {
       this.reset();
-      for (const counts of service.upgrades.values()) {
+      for (const counts of source.upgrades()) {
         this.inc({ route: counts.route, version: counts.version, direction: 'in' }, counts.bytesIn);
         this.inc({ route: counts.route, version: counts.version, direction: 'out' }, counts.bytesOut);
       }
@@ -67,7 +94,7 @@ export function registerListenerMetrics(registry: Registry, server: Server, serv
     registers,
     collect() {
       this.reset();
-      for (const counts of service.upgrades.values()) this.inc({ route: counts.route, version: counts.version }, counts.seconds);
+      for (const counts of source.upgrades()) this.inc({ route: counts.route, version: counts.version }, counts.seconds);
     },
   });
 }

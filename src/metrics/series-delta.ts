@@ -11,6 +11,7 @@
 import type { DecisionReason, Version } from '../routing/table.js';
 import type { MirrorBook, MirrorCountsDelta, MirrorOutcome, MirrorRecords } from '../mirror/mirror-records.js';
 import { DURATION_BUCKETS, type CountEntry, type Metrics, type SeriesBook, type VersionSeries } from './metrics.js';
+import { isProxyDelta, type ProxyDelta } from './proxy-deltas.js';
 import { SLOTS, type SlotCounts } from './rolling-window.js';
 
 /** One second of one window, as counted by one worker since its previous take. */
@@ -42,6 +43,8 @@ export interface MirrorDelta extends MirrorCountsDelta {
 export interface CounterDeltas {
   readonly series: readonly SeriesDelta[];
   readonly mirrors: readonly MirrorDelta[];
+  /** The proxy's own counts (retries, ejections, listener), from a worker (proxy-deltas.ts). */
+  readonly proxy?: ProxyDelta;
 }
 
 /** Stored differing exchanges shipped per route and take, at most: the newest ones win. */
@@ -110,7 +113,7 @@ export function takeDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: Me
 
 /** True when a take found nothing (a worker can skip the IPC message). */
 export function isEmptyDelta(deltas: CounterDeltas): boolean {
-  return deltas.series.length === 0 && deltas.mirrors.length === 0;
+  return deltas.series.length === 0 && deltas.mirrors.length === 0 && deltas.proxy === undefined;
 }
 
 /**
@@ -137,8 +140,8 @@ export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: M
 /** A shallow check of a message received over IPC, before applyDeltas trusts it. */
 export function isCounterDeltas(value: unknown): value is CounterDeltas {
   if (typeof value !== 'object' || value === null) return false;
-  const { series, mirrors } = value as Partial<CounterDeltas>;
-  return Array.isArray(series) && Array.isArray(mirrors);
+  const { series, mirrors, proxy } = value as Partial<CounterDeltas>;
+  return Array.isArray(series) && Array.isArray(mirrors) && (proxy === undefined || isProxyDelta(proxy));
 }
 
 /**

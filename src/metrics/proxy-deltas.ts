@@ -1,0 +1,202 @@
+/**
+ * The proxy side's own counts (retries and ejections of the canary guards, the listener's client rejections and
+ * upgraded connections) from workers to the supervisor, next to the series deltas (series-delta.ts). A worker
+ * ships what its counters grew by since its previous take, and its gauges' current values; the supervisor adds the
+ * counters up for good (a worker that exits keeps its share, as a Prometheus counter must) and keeps each worker's
+ * gauges until it exits. So `splitgate_retries_total`, `splitgate_upstream_ejections_total`,
+ * `splitgate_upstream_ejected`, `splitgate_client_*` and `splitgate_websocket_*` on the supervisor's /metrics
+ * cover the machine. Taken at most about once a second and on scrape, never per request.
+ */
+import type { ListenerSource, UpgradeTotals } from './listener-metrics.js';
+import type { GuardCounts } from './metrics.js';
+
+const RETRY_RESULTS = ['ok', 'failed', 'budget_exhausted'] as const;
+type RetryResult = (typeof RETRY_RESULTS)[number];
+
+/** What one worker's proxy counted since its previous take, plus its gauges now. Plain data for IPC. */
+export interface ProxyDelta {
+  readonly retries: ReadonlyArray<readonly [route: string, result: RetryResult, count: number]>;
+  readonly ejections: ReadonlyArray<readonly [route: string, count: number]>;
+  readonly rejections: ReadonlyArray<readonly [reason: string, count: number]>;
+  readonly upgrades: ReadonlyArray<readonly [route: string, version: string, closed: number, bytesIn: number, bytesOut: number, seconds: number]>;
+  /** Gauges: replace what the same worker said before. */
+  readonly ejected: ReadonlyArray<readonly [route: string, ejected: boolean]>;
+  readonly connections: number;
+  readonly upgradesOpen: ReadonlyArray<readonly [route: string, version: string, open: number]>;
+}
+
+/** Where a worker reads its counts: its canary guards and its listener. */
+export interface ProxyCountSources {
+  guards(): Iterable<GuardCounts>;
+  listener: ListenerSource;
+}
+
+/** In a worker: takes what grew since the previous take. */
+export class ProxyDeltaTaker {
+  readonly #sources: ProxyCountSources;
+  readonly #shipped = new Map<string, number>();
+  #gauges = '';
+
+  constructor(sources: ProxyCountSources) {
+    this.#sources = sources;
+  }
+
+  /**
+   * The counts since the previous take, or null when no counter grew and no gauge changed. Synchronous, so that two
+   * takes never interleave; the open connection count (an asynchronous read) is passed in.
+   */
+  take(connections: number): ProxyDelta | null {
+    const retries: Array<readonly [string, RetryResult, number]> = [];
+    const ejections: Array<readonly [string, number]> = [];
+    const ejected: Array<readonly [string, boolean]> = [];
+    for (const guard of this.#sources.guards()) {
+      for (const result of RETRY_RESULTS) {
+        const grown = this.#grow(`r\n${guard.route}\n${result}`, guard.retries[result]);
+        if (grown > 0) retries.push([guard.route, result, grown]);
+      }
+      const grown = this.#grow(`e\n${guard.route}`, guard.ejections);
+      if (grown > 0) ejections.push([guard.route, grown]);
+      ejected.push([guard.route, guard.ejected]);
+    }
+    const rejections: Array<readonly [string, number]> = [];
+    for (const [reason, count] of this.#sources.listener.rejections()) {
+      const grown = this.#grow(`x\n${reason}`, count);
+      if (grown > 0) rejections.push([reason, grown]);
+    }
+    const upgrades: Array<readonly [string, string, number, number, number, number]> = [];
+    const upgradesOpen: Array<readonly [string, string, number]> = [];
+    for (const u of this.#sources.listener.upgrades()) {
+      const key = `u\n${u.route}\n${u.version}`;
+      const closed = this.#grow(`${key}\nclosed`, u.closed);
+      const bytesIn = this.#grow(`${key}\nin`, u.bytesIn);
+      const bytesOut = this.#grow(`${key}\nout`, u.bytesOut);
+      const seconds = this.#grow(`${key}\nseconds`, u.seconds);
+      if (closed + bytesIn + bytesOut + seconds > 0) upgrades.push([u.route, u.version, closed, bytesIn, bytesOut, seconds]);
+      upgradesOpen.push([u.route, u.version, u.open]);
+    }
+    const gauges = JSON.stringify([ejected, connections, upgradesOpen]);
+    const gaugesChanged = gauges !== this.#gauges;
+    this.#gauges = gauges;
+    if (!gaugesChanged && retries.length + ejections.length + rejections.length + upgrades.length === 0) return null;
+    return { retries, ejections, rejections, upgrades, ejected, connections, upgradesOpen };
+  }
+
+  #grow(key: string, total: number): number {
+    const before = this.#shipped.get(key) ?? 0;
+    this.#shipped.set(key, total);
+    // A total below what was shipped (a guard dropped and made again by a reload) starts over from 0.
+    return total >= before ? total - before : total;
+  }
+}
+
+interface WorkerGauges {
+  readonly ejected: ReadonlyMap<string, boolean>;
+  readonly connections: number;
+  readonly upgradesOpen: ReadonlyMap<string, number>;
+}
+
+interface MutableUpgrade {
+  route: string;
+  version: string;
+  closed: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+}
+
+/** In the supervisor: every worker's proxy counts added up, read by the metrics at scrape time. */
+export class ProxyTotals {
+  readonly #retries = new Map<string, { ok: number; failed: number; budget_exhausted: number }>();
+  readonly #ejections = new Map<string, number>();
+  readonly #rejections = new Map<string, number>();
+  readonly #upgrades = new Map<string, MutableUpgrade>();
+  readonly #gauges = new Map<number, WorkerGauges>();
+
+  apply(slot: number, delta: ProxyDelta): void {
+    for (const [route, result, count] of delta.retries) {
+      if (!RETRY_RESULTS.includes(result)) continue;
+      this.#retriesOf(route)[result] += count;
+    }
+    for (const [route, count] of delta.ejections) {
+      this.#retriesOf(route);
+      this.#ejections.set(route, (this.#ejections.get(route) ?? 0) + count);
+    }
+    for (const [reason, count] of delta.rejections) this.#rejections.set(reason, (this.#rejections.get(reason) ?? 0) + count);
+    for (const [route, version, closed, bytesIn, bytesOut, seconds] of delta.upgrades) {
+      const entry = this.#upgradeOf(route, version);
+      entry.closed += closed;
+      entry.bytesIn += bytesIn;
+      entry.bytesOut += bytesOut;
+      entry.seconds += seconds;
+    }
+    for (const [route] of delta.ejected) this.#retriesOf(route);
+    for (const [route, version] of delta.upgradesOpen) this.#upgradeOf(route, version);
+    this.#gauges.set(slot, {
+      ejected: new Map(delta.ejected),
+      connections: delta.connections,
+      upgradesOpen: new Map(delta.upgradesOpen.map(([route, version, open]) => [`${route}\n${version}`, open])),
+    });
+  }
+
+  /** A worker exited: its gauges go (its connections and ejections went with it); its counts stay. */
+  withdraw(slot: number): void {
+    this.#gauges.delete(slot);
+  }
+
+  /** One entry per route a worker reported a canary guard for; `ejected` while any worker has it ejected. */
+  *guards(): Generator<GuardCounts> {
+    for (const [route, retries] of this.#retries) {
+      let ejected = false;
+      for (const gauges of this.#gauges.values()) ejected ||= gauges.ejected.get(route) === true;
+      yield { route, retries, ejections: this.#ejections.get(route) ?? 0, ejected };
+    }
+  }
+
+  /** The machine's listener, for the splitgate_client_* and splitgate_websocket_* metrics. */
+  readonly listener: ListenerSource = {
+    connections: () => {
+      let total = 0;
+      for (const gauges of this.#gauges.values()) total += gauges.connections;
+      return total;
+    },
+    rejections: () => this.#rejections,
+    upgrades: () => this.#upgradeTotals(),
+  };
+
+  *#upgradeTotals(): Generator<UpgradeTotals> {
+    for (const [key, entry] of this.#upgrades) {
+      let open = 0;
+      for (const gauges of this.#gauges.values()) open += gauges.upgradesOpen.get(key) ?? 0;
+      yield { ...entry, open };
+    }
+  }
+
+  #retriesOf(route: string): { ok: number; failed: number; budget_exhausted: number } {
+    let entry = this.#retries.get(route);
+    if (entry === undefined) {
+      entry = { ok: 0, failed: 0, budget_exhausted: 0 };
+      this.#retries.set(route, entry);
+    }
+    return entry;
+  }
+
+  #upgradeOf(route: string, version: string): MutableUpgrade {
+    const key = `${route}\n${version}`;
+    let entry = this.#upgrades.get(key);
+    if (entry === undefined) {
+      entry = { route, version, closed: 0, bytesIn: 0, bytesOut: 0, seconds: 0 };
+      this.#upgrades.set(key, entry);
+    }
+    return entry;
+  }
+}
+
+/** A shallow check of a message received over IPC, before ProxyTotals trusts it. */
+export function isProxyDelta(value: unknown): value is ProxyDelta {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Partial<ProxyDelta>;
+  return (
+    Array.isArray(d.retries) && Array.isArray(d.ejections) && Array.isArray(d.rejections) && Array.isArray(d.upgrades) &&
+    Array.isArray(d.ejected) && Array.isArray(d.upgradesOpen) && typeof d.connections === 'number' && Number.isFinite(d.connections)
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * With `workers: 2`, what the workers' proxies count themselves (retries to stable, outlier ejections, the
+ * listener's client rejections and open connections) reaches the supervisor's one /metrics and its event log, as
+ * the request series do: summed over the workers, exactly. Real processes (dist/bin.js), a real refused canary.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort, inParallel, send, waitFor } from '../helpers/http.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
+import { requestsPerWorker, supervisorStatus } from '../helpers/workers.js';
+
+const ROUND = 60;
+let stable: TestUpstream;
+let dir: TempDir;
+let sg: SplitgateProcess | undefined;
+
+beforeAll(async () => {
+  stable = await startUpstream('stable');
+  dir = createTempDir();
+  sg = await spawnSplitgate(
+    dir.writeConfig('workers.yaml', {
+      listen: '127.0.0.1:0',
+      admin: { listen: '127.0.0.1:0' },
+      workers: 2,
+      watch: false,
+      state: { file: false },
+      limits: { maxHeaderBytes: 4096 },
+      upstreams: { stable: stable.url, refused: `http://127.0.0.1:${await closedPort()}` },
+      routes: [
+        // No ejection: every canary-routed request fails at the canary and is retried, in either worker.
+        { name: 'retried', match: { pathPrefix: '/retried' }, stable: 'stable', canary: 'refused', weight: 100, outlier: false },
+        // Ejected after 3 connect failures in a row, for a long time: later requests go straight to stable.
+        { name: 'ejected', match: { pathPrefix: '/ejected' }, stable: 'stable', canary: 'refused', weight: 100, outlier: { consecutiveConnectFailures: 3, baseEjectionTime: '300s' } },
+      ],
+    }),
+  );
+});
+
+afterAll(async () => {
+  await killIfRunning(sg);
+  await stable?.close();
+  dir?.remove();
+});
+
+async function metrics(): Promise<ReturnType<typeof parsePrometheus>> {
+  return parsePrometheus((await send(sg!.adminUrl, '/metrics')).text);
+}
+
+describe('workers: 2, the proxies\' own counts', () => {
+  it('sums both workers\' retries to stable in /metrics, exactly', async () => {
+    const replies = await inParallel(ROUND, 6, (i) => send(sg!.url, `/retried/${i}`));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    // Both workers took some of them, so the sum is over two processes.
+    const perWorker = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers ?? []);
+    expect([...perWorker.values()].filter((n) => n > 0).length).toBe(2);
+    const parsed = await metrics();
+    expect(sampleValue(parsed, 'splitgate_retries_total', { route: 'retried', result: 'ok' })).toBe(ROUND);
+    expect(sampleValue(parsed, 'splitgate_retries_total', { route: 'retried', result: 'budget_exhausted' })).toBe(0);
+  });
+
+  it('counts each worker\'s ejection, records it in the supervisor\'s events, and shows the canary ejected', async () => {
+    // Fresh connections, so both workers see failures; each ejects after its own 3 in a row.
+    const replies = await inParallel(ROUND, 6, (i) => send(sg!.url, `/ejected/${i}`));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    const status = await supervisorStatus(sg!.adminUrl);
+    const parsed = await metrics();
+    const ejections = sampleValue(parsed, 'splitgate_upstream_ejections_total', { route: 'ejected', version: 'canary' }) ?? 0;
+    expect(ejections).toBeGreaterThanOrEqual(1);
+    expect(ejections).toBeLessThanOrEqual(2);
+    expect(sampleValue(parsed, 'splitgate_upstream_ejected', { route: 'ejected', version: 'canary' })).toBe(1);
+    const events = (await send(sg!.adminUrl, '/events?route=ejected')).json<{ events: Array<{ actor: string; action: string; after: { slot?: number } }> }>().events;
+    const ejectedEvents = events.filter((e) => e.actor === 'outlier' && e.action === 'upstream.ejected');
+    expect(ejectedEvents).toHaveLength(ejections);
+    for (const event of ejectedEvents) expect((status.workers ?? []).map((w) => w.slot)).toContain(event.after.slot);
+  });
+
+  it('sums client rejections and open client connections over the workers', async () => {
+    const before = sampleValue(await metrics(), 'splitgate_client_rejections_total', { reason: 'header_too_large' }) ?? 0;
+    const oversized = await inParallel(10, 5, (i) => send(sg!.url, `/retried/big-${i}`, { headers: { 'x-padding': 'x'.repeat(8000) } }));
+    expect(oversized.map((r) => r.status)).toEqual(new Array(10).fill(431));
+    await waitFor('10 header_too_large rejections', async () => (sampleValue(await metrics(), 'splitgate_client_rejections_total', { reason: 'header_too_large' }) ?? 0) === before + 10, 5_000);
+
+    // Idle connections held open count as open, whichever worker holds them; closed, they are gone again.
+    const port = Number(new URL(sg!.url).port);
+    const sockets = await Promise.all(Array.from({ length: 8 }, () => new Promise<ReturnType<typeof connect>>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(socket));
+      socket.on('error', reject);
+    })));
+    try {
+      await waitFor('8 open client connections', async () => (sampleValue(await metrics(), 'splitgate_client_connections', {}) ?? 0) >= 8, 5_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await waitFor('the connections gone', async () => (sampleValue(await metrics(), 'splitgate_client_connections', {}) ?? 0) === 0, 5_000);
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The proxy's own counts from workers to the supervisor: deltas add up to the workers' totals exactly, however
+ * often they are taken; gauges are each worker's latest and leave with it; counters stay when a worker exits.
+ */
+import { describe, expect, it } from 'vitest';
+import type { UpgradeTotals } from '../src/metrics/listener-metrics.js';
+import type { GuardCounts } from '../src/metrics/metrics.js';
+import { isProxyDelta, ProxyDeltaTaker, ProxyTotals } from '../src/metrics/proxy-deltas.js';
+
+function fakeWorker() {
+  const guard = { route: 'api', retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections: 0, ejected: false };
+  const rejections = new Map<string, number>([['header_too_large', 0]]);
+  const upgrade = { route: 'api', version: 'canary', open: 0, closed: 0, bytesIn: 0, bytesOut: 0, seconds: 0 };
+  const taker = new ProxyDeltaTaker({
+    guards: () => [guard as GuardCounts],
+    listener: { connections: () => 0, rejections: () => rejections, upgrades: () => [upgrade as UpgradeTotals] },
+  });
+  return { guard, rejections, upgrade, taker };
+}
+
+describe('proxy deltas', () => {
+  it('add up to every worker\'s totals, taken at any moments', () => {
+    const totals = new ProxyTotals();
+    const workers = [fakeWorker(), fakeWorker()];
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let step = 0; step < 500; step++) {
+      const index = random() < 0.5 ? 0 : 1;
+      const w = workers[index]!;
+      w.guard.retries.ok += Math.floor(random() * 3);
+      w.guard.retries.budget_exhausted += random() < 0.1 ? 1 : 0;
+      w.guard.ejections += random() < 0.05 ? 1 : 0;
+      w.rejections.set('header_too_large', w.rejections.get('header_too_large')! + (random() < 0.2 ? 1 : 0));
+      w.upgrade.closed += random() < 0.1 ? 1 : 0;
+      w.upgrade.bytesIn += Math.floor(random() * 100);
+      if (random() < 0.3) {
+        const delta = w.taker.take(Math.floor(random() * 10));
+        if (delta !== null) {
+          expect(isProxyDelta(JSON.parse(JSON.stringify(delta)))).toBe(true);
+          totals.apply(index, delta);
+        }
+      }
+    }
+    workers.forEach((w, index) => {
+      const delta = w.taker.take(0);
+      if (delta !== null) totals.apply(index, delta);
+    });
+    const [guard] = [...totals.guards()];
+    const sum = (pick: (w: ReturnType<typeof fakeWorker>) => number) => workers.reduce((total, w) => total + pick(w), 0);
+    expect(guard!.retries).toEqual({ ok: sum((w) => w.guard.retries.ok), failed: 0, budget_exhausted: sum((w) => w.guard.retries.budget_exhausted) });
+    expect(guard!.ejections).toBe(sum((w) => w.guard.ejections));
+    expect(new Map(totals.listener.rejections())).toEqual(new Map([['header_too_large', sum((w) => w.rejections.get('header_too_large')!)]]));
+    const [upgrade] = [...totals.listener.upgrades()];
+    expect(upgrade).toMatchObject({ closed: sum((w) => w.upgrade.closed), bytesIn: sum((w) => w.upgrade.bytesIn) });
+  });
+
+  it('takes nothing when nothing changed; gauges leave with their worker, counters stay', () => {
+    const totals = new ProxyTotals();
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    a.guard.retries.ok = 5;
+    a.guard.ejected = true;
+    a.upgrade.open = 2;
+    totals.apply(0, a.taker.take(3)!);
+    expect(a.taker.take(3)).toBeNull();
+    b.upgrade.open = 1;
+    totals.apply(1, b.taker.take(4)!);
+    expect(totals.listener.connections()).toBe(7);
+    expect([...totals.listener.upgrades()][0]!.open).toBe(3);
+    expect([...totals.guards()][0]).toMatchObject({ ejected: true, retries: { ok: 5 } });
+    totals.withdraw(0);
+    expect(totals.listener.connections()).toBe(4);
+    expect([...totals.listener.upgrades()][0]!.open).toBe(1);
+    expect([...totals.guards()][0]).toMatchObject({ ejected: false, retries: { ok: 5 } });
+  });
+
+  it('refuses malformed messages', () => {
+    expect(isProxyDelta(null)).toBe(false);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: Number.NaN })).toBe(false);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: 0 })).toBe(true);
+  });
+});
