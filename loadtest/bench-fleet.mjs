@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { cpuSeconds, freePort, hasTaskset, pinned } from './lib/processes.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
@@ -61,9 +62,6 @@ if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) 
 const temp = mkdtempSync(join(tmpdir(), 'splitgate-bench-fleet-'));
 const children = new Set();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-const pinned = (core, command, args) => (hasTaskset ? ['taskset', ['-c', core, command, ...args]] : [command, args]);
 
 function cleanup() {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -75,17 +73,6 @@ setTimeout(() => {
   console.error(`bench-fleet: hard time limit (${HARD_LIMIT_MS} ms) reached`);
   process.exit(3);
 }, HARD_LIMIT_MS).unref();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function httpCall(url, { method = 'GET', body, timeoutMs = 2_000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -108,16 +95,6 @@ async function waitFor(what, check, timeoutMs) {
     await sleep(50);
   }
   throw new Error(`bench-fleet: ${what} not within ${timeoutMs} ms`);
-}
-
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
 }
 
 const median = (values) => {

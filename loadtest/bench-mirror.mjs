@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { freePort, pinned, rssBytes } from './lib/processes.mjs';
 
 // Child mode: the large-JSON upstream (`--large-json-upstream <primaryPort> <shadowPort>`), spawned pinned below.
 if (process.argv[2] === '--large-json-upstream') {
@@ -83,20 +84,6 @@ setTimeout(() => {
   process.exit(3);
 }, (rounds * 5 * (duration + 4) + soakSeconds + 180) * 1000).unref();
 
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function pinned(core, command, args) {
-  return spawnSync('which', ['taskset']).status === 0 ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
-}
-
 function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -125,11 +112,6 @@ async function waitUntilAnswers(url) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer`);
-}
-
-function rssBytes(pid) {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : null;
 }
 
 function measure(path) {

@@ -21,11 +21,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { CLK_TCK, cpuSeconds, freePort, hasTaskset, pinned, rssBytes as readRssBytes, statFields } from './lib/processes.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
@@ -191,25 +191,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 // ------------------------------------------------------------------------------------------------------------
 // helpers
 
-const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-
-/** `taskset -c CORE cmd args` (taskset execs, so the child's pid is the command's own). */
-function pinned(core, command, args) {
-  return hasTaskset ? ['taskset', ['-c', core, command, ...args]] : [command, args];
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function httpGet(url, headers = {}, timeoutMs = 1_000) {
@@ -242,31 +223,6 @@ async function waitUntilAnswers(url, child, label, timeoutMs = 15_000) {
     await sleep(100);
   }
   throw new Error(`${label} did not answer ${url} within ${timeoutMs} ms (last: ${last})`);
-}
-
-function readRssBytes(pid) {
-  try {
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Fields after the command name in /proc/PID/stat (index 0 = state, field 3 of the man page), or null. */
-function statFields(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat). */
-function cpuSeconds(pid) {
-  const fields = statFields(pid);
-  return fields === null ? null : (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
 /** A process and all its descendants (children of any of its threads), root first. */
