@@ -3,6 +3,7 @@
  * the data path alone; undici is loaded without its index (fetch, WebSocket, mocks, caches: ~10 MB and ~100 ms per
  * process) through the very classes its index exports; a supervisor's upstreams carry no pool.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -104,5 +105,22 @@ describe('a supervisor\'s upstreams', () => {
       await pools.close();
       failing.close();
     }
+  });
+});
+
+describe('node-redis is loaded only with a fleet', () => {
+  it('a single process and a supervisor start without it (~18 MB); the fleet\'s client loads it on first use', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const cache = createRequire(import.meta.url).cache;
+      const loaded = () => Object.keys(cache).some((path) => path.includes('/node_modules/redis/'));
+      await import('./dist/splitgate.js');
+      await import('./dist/cluster/supervisor.js');
+      const before = loaded();
+      (await import('./dist/fleet/redis-client.js')).loadRedis();
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ before: false, after: true });
   });
 });
