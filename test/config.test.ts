@@ -154,6 +154,15 @@ describe('parseConfigText and loadConfigFile', () => {
     expect(() => parseConfigText('listen: :1\nlisten: :2\nupstreams: {}\nroutes: []\n')).toThrow(/YAML.*[Dd]uplicate|unique/);
   });
 
+  it('reports an alias without its anchor, and an alias bomb, as ConfigErrors (found by the config fuzz)', () => {
+    const unresolved = 'upstreams:\n  stable: *a\n  canary: &a { url: http://127.0.0.1:1 }\nroutes: []\n';
+    expect(() => parseConfigText(unresolved)).toThrow(ConfigError);
+    expect(() => parseConfigText(unresolved)).toThrow(/YAML: .*alias/i);
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 8; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    expect(() => parseConfigText(`${levels.join('\n')}\nroutes: []\n`)).toThrow(ConfigError);
+  });
+
   it('rejects a document that is not a mapping', () => {
     expect(() => parseConfigText('- a\n- b\n')).toThrow(/must be a YAML mapping/);
   });

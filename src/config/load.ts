@@ -36,7 +36,15 @@ export function parseConfigText(text: string, env: Env = process.env, source?: s
       source,
     );
   }
-  const raw = restoreReferences(document.toJS(), references);
+  let parsed: unknown;
+  try {
+    // Errors the parser leaves to conversion: an alias whose anchor comes later or is cut away, an alias bomb
+    // past maxAliasCount.
+    parsed = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `YAML: ${(error as Error).message.split('\n')[0]}` }], source);
+  }
+  const raw = restoreReferences(parsed, references);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ path: '', message: 'config must be a YAML mapping' }], source);
   }
