@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as undici from 'undici';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { buildConnector, Pool, request } from '../src/proxy/undici-core.js';
+import { undiciCore } from '../src/proxy/undici-core.js';
 import { UpstreamPools } from '../src/proxy/upstream-pools.js';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
@@ -59,6 +59,7 @@ describe('a worker loads the data path alone', () => {
 
 describe('undici without its index', () => {
   it('is the Pool and buildConnector that undici exports', () => {
+    const { Pool, buildConnector, request } = undiciCore();
     expect(Pool).toBe(undici.Pool);
     expect(buildConnector).toBe(undici.buildConnector);
     expect(request).toBe(undici.Dispatcher.prototype.request);
@@ -105,6 +106,30 @@ describe('a supervisor\'s upstreams', () => {
       await pools.close();
       failing.close();
     }
+  });
+});
+
+describe('undici is loaded only where a request is sent', () => {
+  it('a supervisor compiles its tables without it (~10 MB); a health check or a worker\'s pool loads it', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const cache = createRequire(import.meta.url).cache;
+      const loaded = () => Object.keys(cache).some((path) => path.includes('/node_modules/undici/'));
+      await import('./dist/cli.js');
+      const { validateConfig } = await import('./dist/config/load.js');
+      const { UpstreamPools } = await import('./dist/proxy/upstream-pools.js');
+      const config = validateConfig({ upstreams: { a: 'http://127.0.0.1:1', b: 'http://127.0.0.1:2' }, routes: [{ name: 'r', stable: 'a', canary: 'b' }] });
+      const supervisor = new UpstreamPools({ dispatching: false });
+      supervisor.update(config);
+      const afterSupervisor = loaded();
+      const worker = new UpstreamPools();
+      worker.update(config);
+      console.log(JSON.stringify({ afterSupervisor, afterWorker: loaded() }));
+      await supervisor.close();
+      await worker.close();`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ afterSupervisor: false, afterWorker: true });
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { HealthConfig } from '../config/schema.js';
-import { request } from './undici-core.js';
+import { undiciCore } from './undici-core.js';
 
 export interface HealthStatus {
   readonly upstream: string;
@@ -84,7 +84,7 @@ export class HealthChecker {
   async #probe(): Promise<string | null> {
     const timeout = this.config.timeout;
     try {
-      const response = await request.call(this.#pool, {
+      const response = await undiciCore().request.call(this.#pool, {
         path: this.config.path,
         method: 'GET',
         headers: { 'user-agent': 'splitgate-health-check' },

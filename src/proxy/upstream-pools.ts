@@ -11,7 +11,7 @@ import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
 import { GuardBook } from './canary-guard.js';
 import { HealthChecker, type HealthStatus } from './health-check.js';
-import { buildConnector as buildUndiciConnector, Pool as UndiciPool } from './undici-core.js';
+import { undiciCore } from './undici-core.js';
 
 /** Milliseconds; 0 turns a timeout off. Layered: defaults, then global, upstream and route config. */
 export interface UpstreamTimeouts {
@@ -69,19 +69,26 @@ export interface Upstream {
  * mirror copies). The options object is always the caller's fresh literal, so it is completed in place rather than
  * copied per request; with a name given, undici no longer parses one out of the Host header for every request.
  */
-class UpstreamPool extends UndiciPool {
-  readonly #servername: string;
+type UpstreamPoolClass = new (origin: string, servername: string, options: Pool.Options) => Pool;
+let upstreamPoolClass: UpstreamPoolClass | undefined;
 
-  constructor(origin: string, servername: string, options: Pool.Options) {
-    super(origin, options);
-    this.#servername = servername;
-  }
+/** Defined on first use, as undici is loaded on first use (undici-core.ts). */
+function upstreamPool(): UpstreamPoolClass {
+  upstreamPoolClass ??= class UpstreamPool extends undiciCore().Pool {
+    readonly #servername: string;
 
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    // undici reads `servername` from the dispatch options (core/request.js) but does not declare it.
-    (options as Dispatcher.DispatchOptions & { servername?: string }).servername = this.#servername;
-    return super.dispatch(options, handler);
-  }
+    constructor(origin: string, servername: string, options: Pool.Options) {
+      super(origin, options);
+      this.#servername = servername;
+    }
+
+    override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      // undici reads `servername` from the dispatch options (core/request.js) but does not declare it.
+      (options as Dispatcher.DispatchOptions & { servername?: string }).servername = this.#servername;
+      return super.dispatch(options, handler);
+    }
+  };
+  return upstreamPoolClass;
 }
 
 /** What a pool's TLS connections are built with. */
@@ -108,7 +115,7 @@ function upstreamTls(spec: UpstreamConfig): UpstreamTls {
  * the address connected to).
  */
 function createTlsConnector(tls: UpstreamTls, timeout: number): buildConnector.connector {
-  const connect = buildUndiciConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
+  const connect = undiciCore().buildConnector({ timeout, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
   // undefined, not null, for an IP literal: undici then asks the URL's host, which gives no name for an address.
   const servername = tls.sni ?? undefined;
   return (options, callback) => connect({ ...options, servername }, callback);
@@ -269,6 +276,7 @@ function createPool(config: Config, name: string, connections: number): Pool {
   const url = new URL(spec.url);
   const timeouts = resolveTimeouts(config.timeouts, spec.timeouts);
   const tls = upstreamTls(spec);
+  const UpstreamPool = upstreamPool();
   return new UpstreamPool(url.origin, tls.requestName, {
     connections,
     pipelining: 1,
