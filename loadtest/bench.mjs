@@ -25,7 +25,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CLK_TCK, cpuSeconds, freePort, hasTaskset, pinned, rssBytes as readRssBytes, statFields } from './lib/processes.mjs';
+import { CLK_TCK, cpuSeconds, freePort, hasTaskset, memoryShares, pinned, rssBytes as readRssBytes, statFields } from './lib/processes.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
@@ -279,6 +279,8 @@ function treeRss(pid, sparePid = null) {
     main: readRssBytes(root),
     children: rest.filter((p) => p !== sparePid).map(readRssBytes).filter((bytes) => bytes !== null),
     spare: sparePid !== null && rest.includes(sparePid) ? readRssBytes(sparePid) : null,
+    // The same processes split into private and proportional shares (the RSS above counts the shared node binary in each).
+    shares: { main: memoryShares(root), children: rest.filter((p) => p !== sparePid).map(memoryShares).filter((m) => m !== null) },
   };
 }
 
@@ -763,6 +765,7 @@ async function main() {
       rssChildrenBytes: c.rss?.children ?? [],
       // splitgate-w2: the loaded, idle worker that replaces one that exits (null for builds without one).
       rssSpareBytes: c.rss?.spare ?? null,
+      memoryShares: c.rss?.shares ?? null,
       rssOf: c.what,
       processes: c.rounds.at(-1)?.processes ?? null,
       serverCpuPercent: median(c.rounds.map((r) => r.serverCpuPercent)),
@@ -942,6 +945,15 @@ async function main() {
       `splitgate-w2 RSS under load: supervisor ${fmtMb(w2.rssBytes)} (goal ≤ 60 MB), workers ${w2.rssChildrenBytes.map(fmtMb).join(', ') || '-'} (goal ≤ 80 MB each)` +
         `${w2.rssSpareBytes === null ? '' : `, idle spare worker ${fmtMb(w2.rssSpareBytes)}`}`,
     );
+    const shares = w2.memoryShares;
+    if (shares?.main) {
+      const fmtShare = (m) => `${fmtMb(m.private)} private, ${fmtMb(m.proportional)} proportional`;
+      console.log(
+        `splitgate-w2 memory by who pays for it (RSS counts the node binary's ~40 MB of shared code in every process): ` +
+          `supervisor ${fmtShare(shares.main)}; workers ${shares.children.map(fmtShare).join('; ')}; all processes together ` +
+          `${fmtMb(shares.main.proportional + shares.children.reduce((sum, m) => sum + m.proportional, 0))} (sum of proportional shares)`,
+      );
+    }
   }
   for (const p of ratios.sideBySidePairs) {
     if (p.median === null) continue;

@@ -51,3 +51,19 @@ export function rssBytes(pid) {
     return null;
   }
 }
+
+/**
+ * A process's memory split by who pays for it, in bytes (from /proc/PID/smaps_rollup), or null once it is gone.
+ * RSS counts every resident page the process maps, including the node binary's code (~40 MB), which every Node
+ * process on the machine shares; `private` (USS) is what the process alone holds (what one more worker adds);
+ * `proportional` (PSS) divides each shared page among its sharers, so the PSS of all processes sums to the memory used.
+ */
+export function memoryShares(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+    return { rss: kb('Rss'), proportional: kb('Pss'), private: kb('Private_Clean') + kb('Private_Dirty') };
+  } catch {
+    return null;
+  }
+}
