@@ -13,18 +13,7 @@ import {
   twoProportionZTest,
   type ArmCounts,
 } from '../src/experiments/statistics.js';
-
-/** mulberry32: a small seeded generator, so every simulation here is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './helpers/seeded-random.js';
 
 function converters(random: () => number, users: number, rate: number): number {
   let count = 0;

@@ -12,20 +12,9 @@ import type { WindowSnapshot, WindowTraffic } from '../../src/metrics/rolling-wi
 import { MirrorBook } from '../../src/mirror/mirror-records.js';
 import type { Version } from '../../src/routing/table.js';
 import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
+import { seededRandom as seeded } from '../helpers/seeded-random.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
-
-/** mulberry32: a small seeded generator, so a failure replays. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let redis: TestRedis;
 const clients: TestRedisClient[] = [];
