@@ -10,6 +10,7 @@
  */
 import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
 import type { RequestContext } from './context.js';
+import { claimsMatch } from './claim-match.js';
 import { patternMatches } from './pattern.js';
 
 const NO_CANARY = decisionOf('stable', 'no_canary');
@@ -119,7 +120,7 @@ function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {
     const [name, matcher] = rule.cookies[i];
     if (!valueMatches(matcher, context.cookies[name])) return false;
   }
-  return true;
+  return claimsMatch(rule.claims, context.claims);
 }
 
 function valueMatches(matcher: ValueMatcher, value: string | undefined): boolean {
