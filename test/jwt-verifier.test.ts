@@ -114,8 +114,7 @@ describe('JwtVerifier: what yields claims', () => {
   });
 });
 
-describe('JwtVerifier: what yields no claims (null, never a throw)', () => {
-  it.each([
+const REFUSED: ReadonlyArray<readonly [string, () => Promise<string>, VerificationResult]> = [
     ['expired', () => signToken(keyA, { sub: 'u' }, { exp: nowSeconds() - 3600 }), 'expired'],
     ['wrong issuer', () => signToken(keyA, { sub: 'u' }, { issuer: 'https://evil.test' }), 'invalid'],
     ['wrong audience', () => signToken(keyA, { sub: 'u' }, { audience: 'someone-else' }), 'invalid'],
@@ -123,7 +122,10 @@ describe('JwtVerifier: what yields no claims (null, never a throw)', () => {
     ['no exp', () => signToken(keyA, { sub: 'u' }, { exp: null }), 'invalid'],
     ['alg none with a junk signature', async () => unsignedToken({ sub: 'u' }, 'c2ln'), 'invalid'],
     ['a header that is not JSON', async () => 'bm90LWpzb24.eyJzdWIiOiJ1In0.c2ln', 'malformed'],
-  ] as const)('%s', async (_name, makeToken, result) => {
+];
+
+describe('JwtVerifier: what yields no claims (null, never a throw)', () => {
+  it.each(REFUSED)('%s', async (_name, makeToken, result) => {
     const { verifier, counts } = makeVerifier(jwtConfig({ jwks: { url: jwks.url } }));
     const token = await makeToken();
     await expect(verifier.verify(token)).resolves.toBeNull();

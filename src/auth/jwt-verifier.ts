@@ -71,7 +71,7 @@ export class JwtVerifier {
     this.#now = deps.now ?? Date.now;
     this.#cache = spec.cacheSize > 0 ? new LRUCache<string, CacheEntry>({ max: spec.cacheSize }) : null;
     const jwks = spec.jwks;
-    if ('url' in jwks) {
+    if (jwks.url !== undefined) {
       this.#remote = createRemoteJWKSet(new URL(jwks.url), {
         timeoutDuration: jwks.timeout,
         cooldownDuration: jwks.cooldown,
@@ -170,7 +170,7 @@ export class JwtVerifier {
     const cause = (error as { cause?: unknown }).cause ?? error;
     this.#deps.warn(
       {
-        jwks: 'url' in this.#spec.jwks ? this.#spec.jwks.url : undefined,
+        jwks: this.#spec.jwks.url,
         error: (cause as Error)?.message ?? String(cause),
         suppressed: this.#suppressedWarnings,
         backoffMs: this.#cooldown,

@@ -245,8 +245,8 @@ function readUpstreamTls(at: string, spec: UpstreamConfig): ConfigIssue[] {
  * §5) with at least one key; the keys themselves are imported when the verifier is built.
  */
 function readJwksFile(at: string, spec: JwtConfig): ConfigIssue[] {
-  if (!('file' in spec.jwks)) return [];
   const file = spec.jwks.file;
+  if (file === undefined) return [];
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -557,24 +557,27 @@ const jwksUrl = z.string().superRefine((value, ctx) => {
   ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must use https:// (http:// only to a loopback host; got ${JSON.stringify(value)})` });
 });
 
-const jwks = z.union([
-  z
-    .object({
-      url: jwksUrl,
-      /** A fetch of the key set that has not answered by then fails; requests waiting on it get no claims. */
-      timeout: duration.default('2s').refine((ms) => ms >= 1, 'must be at least 1ms'),
-      /** After a fetch, an unknown `kid` refetches the set no sooner than this (also the back-off after a failure). */
-      cooldown: duration.default('30s'),
-      /** The fetched set is used for this long before it is fetched again. */
-      maxAge: duration.default('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
-    })
-    .strict(),
-  // The set is read by load.ts (as admin.tokenFile is), so a changed file is a changed config on reload.
-  z
-    .object({ file: z.string().min(1) })
-    .strict()
-    .transform((spec): typeof spec & { keys?: unknown[] } => spec),
-]);
+/** Where the verification keys come from: `url` (fetched, cached, refreshed) or `file` (read at load and reload). */
+const jwks = z
+  .object({
+    url: jwksUrl.optional(),
+    /** A fetch of the key set that has not answered by then fails; requests waiting on it get no claims. */
+    timeout: duration.default('2s').refine((ms) => ms >= 1, 'must be at least 1ms'),
+    /** After a fetch, an unknown `kid` refetches the set no sooner than this (also the back-off after a failure). */
+    cooldown: duration.default('30s'),
+    /** The fetched set is used for this long before it is fetched again. */
+    maxAge: duration.default('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+    file: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.url === undefined) === (spec.file === undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set exactly one of url or file' });
+  })
+  // A file's key set is read by load.ts (as admin.tokenFile is), so a changed file is a changed config on reload.
+  .transform((spec): typeof spec & { keys?: unknown[] } => spec);
+
+/** One value or a list of them; always a list after parsing (a missing value is reported as required). */
+const oneOrMore = z.preprocess((value) => (typeof value === 'string' ? [value] : value), z.array(z.string().min(1)).min(1, 'must list at least one'));
 
 /**
  * How bearer tokens are verified before their claims are used (README "Verified JWT claims"). Global, or per route
@@ -584,8 +587,10 @@ const jwt = z
   .object({
     from: jwtSource.default('header:authorization'),
     jwks,
-    issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** Accepted `iss` values (RFC 7519 §4.1.1). */
+    issuer: oneOrMore,
+    /** Accepted `aud` values: this service's identifiers (RFC 7519 §4.1.3). */
+    audience: oneOrMore,
     algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default([...JWT_ALGORITHMS]),
     /** Leeway for `exp` and `nbf` between the issuer's clock and this one. */
     clockTolerance: duration.default('5s').refine((ms) => ms <= 300_000, 'must be at most 5m'),
