@@ -115,13 +115,13 @@ describe('JwtVerifier: what yields claims', () => {
 });
 
 const REFUSED: ReadonlyArray<readonly [string, () => Promise<string>, VerificationResult]> = [
-    ['expired', () => signToken(keyA, { sub: 'u' }, { exp: nowSeconds() - 3600 }), 'expired'],
-    ['wrong issuer', () => signToken(keyA, { sub: 'u' }, { issuer: 'https://evil.test' }), 'invalid'],
-    ['wrong audience', () => signToken(keyA, { sub: 'u' }, { audience: 'someone-else' }), 'invalid'],
-    ['bad signature (another key under a known kid)', () => signToken(attacker, { sub: 'u' }), 'invalid'],
-    ['no exp', () => signToken(keyA, { sub: 'u' }, { exp: null }), 'invalid'],
-    ['alg none with a junk signature', async () => unsignedToken({ sub: 'u' }, 'c2ln'), 'invalid'],
-    ['a header that is not JSON', async () => 'bm90LWpzb24.eyJzdWIiOiJ1In0.c2ln', 'malformed'],
+  ['expired', () => signToken(keyA, { sub: 'u' }, { exp: nowSeconds() - 3600 }), 'expired'],
+  ['wrong issuer', () => signToken(keyA, { sub: 'u' }, { issuer: 'https://evil.test' }), 'invalid'],
+  ['wrong audience', () => signToken(keyA, { sub: 'u' }, { audience: 'someone-else' }), 'invalid'],
+  ['bad signature (another key under a known kid)', () => signToken(attacker, { sub: 'u' }), 'invalid'],
+  ['no exp', () => signToken(keyA, { sub: 'u' }, { exp: null }), 'invalid'],
+  ['alg none with a junk signature', async () => unsignedToken({ sub: 'u' }, 'c2ln'), 'invalid'],
+  ['a header that is not JSON', async () => 'bm90LWpzb24.eyJzdWIiOiJ1In0.c2ln', 'malformed'],
 ];
 
 describe('JwtVerifier: what yields no claims (null, never a throw)', () => {
