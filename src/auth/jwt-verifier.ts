@@ -112,12 +112,14 @@ export class JwtVerifier {
    * compact JWS at all. `undefined`: only `verify` can tell.
    */
   cached(token: string): Claims | null | undefined {
-    if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) return null;
+    if (token.length > MAX_TOKEN_LENGTH) return null;
+    // The cache first: only strings that passed the shape check below were ever stored.
     const entry = this.#cache?.get(token);
-    if (entry === undefined) return undefined;
-    if (entry.until > this.#now()) return entry.claims;
-    this.#cache!.delete(token);
-    return undefined;
+    if (entry !== undefined) {
+      if (entry.until > this.#now()) return entry.claims;
+      this.#cache!.delete(token);
+    }
+    return COMPACT_JWS.test(token) ? undefined : null;
   }
 
   /** Verified claims or null; never rejects. Concurrent calls for one token share one verification. */
@@ -188,11 +190,32 @@ export class JwtVerifier {
  */
 export function readBearer(value: string, requireScheme: boolean): string | null {
   let start = 0;
-  while (start < value.length && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
-  if (value.length - start > 7 && value.slice(start, start + 7).toLowerCase() === 'bearer ') start += 7;
-  else if (requireScheme) return null;
-  const token = value.slice(start).trim();
-  return token === '' ? null : token;
+  let end = value.length;
+  while (start < end && isSpace(value.charCodeAt(start))) start++;
+  while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
+  if (hasBearerScheme(value, start, end)) {
+    start += 7;
+    while (start < end && isSpace(value.charCodeAt(start))) start++;
+  } else if (requireScheme) return null;
+  if (start === end) return null;
+  // Read per request on routes that read claims: slice only when there is something around the token.
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+const BEARER = 'bearer ';
+
+/** `Bearer ` at `start`, the scheme compared case-insensitively, without allocating a lower-cased copy. */
+function hasBearerScheme(value: string, start: number, end: number): boolean {
+  if (end - start <= BEARER.length) return false;
+  for (let i = 0; i < BEARER.length; i++) {
+    const code = value.charCodeAt(start + i);
+    if ((code >= 65 && code <= 90 ? code | 0x20 : code) !== BEARER.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /** The remote set, with any failure to obtain keys (network, timeout, status, bad JSON) made one recognisable error. */
