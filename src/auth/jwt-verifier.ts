@@ -13,8 +13,11 @@
  * `jwks.maxAge`, coalesces concurrent fetches, and on an unknown `kid` refetches once the last successful fetch is
  * older than `jwks.cooldown`. It does not back off after a failed fetch, so this module does: for `cooldown` after
  * a failure, a token whose verification would need a fetch gets null at once instead of waiting on the same outage.
+ *
+ * jose is loaded on the first verification (a dynamic import, on the path that awaits anyway), so a process whose
+ * routes read no claims never loads it, as the supervisor does not load undici's index.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { createRemoteJWKSet, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { JwtConfig } from '../config/schema.js';
 
@@ -49,7 +52,15 @@ interface CacheEntry {
 /** Thrown by the key lookup when the remote set cannot be had; classified as `jwks_unavailable`. */
 class JwksUnavailable extends Error {}
 
+type Jose = typeof import('jose');
 type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
+
+/** What verification needs once jose is loaded; built on the first verification. */
+interface Engine {
+  readonly jose: Jose;
+  readonly keys: JWTVerifyGetKey;
+  readonly remote: RemoteSet | null;
+}
 
 export class JwtVerifier {
   readonly #spec: JwtConfig;
@@ -57,9 +68,8 @@ export class JwtVerifier {
   readonly #now: () => number;
   readonly #cache: LRUCache<string, CacheEntry> | null;
   readonly #pending = new Map<string, Promise<Claims | null>>();
-  readonly #remote: RemoteSet | null;
-  readonly #keys: JWTVerifyGetKey;
-  readonly #options: Parameters<typeof jwtVerify>[2];
+  #engine: Promise<Engine> | null = null;
+  readonly #options: JWTVerifyOptions;
   readonly #cooldown: number;
   #failedAt = -Infinity;
   #warnedAt = -Infinity;
@@ -70,22 +80,7 @@ export class JwtVerifier {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#cache = spec.cacheSize > 0 ? new LRUCache<string, CacheEntry>({ max: spec.cacheSize }) : null;
-    const jwks = spec.jwks;
-    if (jwks.url !== undefined) {
-      this.#remote = createRemoteJWKSet(new URL(jwks.url), {
-        timeoutDuration: jwks.timeout,
-        cooldownDuration: jwks.cooldown,
-        cacheMaxAge: jwks.maxAge,
-      });
-      this.#cooldown = jwks.cooldown;
-      const remote = this.#remote;
-      this.#keys = (header, token) => remoteKey(remote, header, token);
-    } else {
-      this.#remote = null;
-      this.#cooldown = 0;
-      // load.ts read and checked the file; a key jose cannot import fails each token as `invalid`.
-      this.#keys = createLocalJWKSet({ keys: (jwks.keys ?? []) as never[] });
-    }
+    this.#cooldown = spec.jwks.url !== undefined ? spec.jwks.cooldown : 0;
     this.#options = {
       issuer: spec.issuer,
       audience: spec.audience,
@@ -94,6 +89,27 @@ export class JwtVerifier {
       // A token without an expiry would be a credential forever (RFC 8725 §3.10 asks for bounded lifetimes).
       requiredClaims: ['exp'],
     };
+  }
+
+  /** Loads jose and builds the key set, once. */
+  #loadEngine(): Promise<Engine> {
+    this.#engine ??= this.#buildEngine();
+    return this.#engine;
+  }
+
+  async #buildEngine(): Promise<Engine> {
+    const jose = await import('jose');
+    const jwks = this.#spec.jwks;
+    if (jwks.url !== undefined) {
+      const remote = jose.createRemoteJWKSet(new URL(jwks.url), {
+        timeoutDuration: jwks.timeout,
+        cooldownDuration: jwks.cooldown,
+        cacheMaxAge: jwks.maxAge,
+      });
+      return { jose, remote, keys: (header, token) => remoteKey(jose, remote, header, token) };
+    }
+    // load.ts read and checked the file; a key jose cannot import fails each token as `invalid`.
+    return { jose, remote: null, keys: jose.createLocalJWKSet({ keys: (jwks.keys ?? []) as never[] }) };
   }
 
   /** The token this request carries at the configured place, or null. Cookies as parsed by the context. */
@@ -135,23 +151,32 @@ export class JwtVerifier {
   }
 
   async #verifyNow(token: string): Promise<Claims | null> {
+    let engine: Engine;
+    try {
+      engine = await this.#loadEngine();
+    } catch (error) {
+      this.#engine = null;
+      this.#deps.warn({ error: (error as Error).message }, 'JWT verification unavailable: jose could not be loaded');
+      return null;
+    }
+    const { jose, remote } = engine;
     const startedAt = this.#now();
-    if (this.#remote !== null && startedAt - this.#failedAt < this.#cooldown && wouldFetch(this.#remote, token)) {
+    if (remote !== null && startedAt - this.#failedAt < this.#cooldown && wouldFetch(jose, remote, token)) {
       this.#deps.count('jwks_unavailable');
       return null;
     }
     try {
-      const { payload } = await jwtVerify(token, this.#keys, { ...this.#options, currentDate: new Date(startedAt) });
+      const { payload } = await jose.jwtVerify(token, engine.keys, { ...this.#options, currentDate: new Date(startedAt) });
       const claims = deepFreeze(payload) as Claims;
       const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : Infinity;
       this.#remember(token, claims, Math.min(expiresAt, startedAt + this.#spec.maxAge));
       this.#deps.count('valid');
       return claims;
     } catch (error) {
-      const result = classify(error);
+      const result = classify(jose, error);
       this.#deps.count(result);
       if (result === 'jwks_unavailable') this.#jwksFailed(error);
-      else if (result === 'expired' || (result === 'invalid' && !notYetValid(error))) {
+      else if (result === 'expired' || (result === 'invalid' && !notYetValid(jose, error))) {
         this.#remember(token, null, startedAt + Math.min(NEGATIVE_TTL_MS, this.#spec.maxAge));
       }
       return null;
@@ -219,7 +244,8 @@ function isSpace(code: number): boolean {
 }
 
 /** The remote set, with any failure to obtain keys (network, timeout, status, bad JSON) made one recognisable error. */
-async function remoteKey(remote: RemoteSet, header: Parameters<RemoteSet>[0], token: Parameters<RemoteSet>[1]): ReturnType<RemoteSet> {
+async function remoteKey(jose: Jose, remote: RemoteSet, header: Parameters<RemoteSet>[0], token: Parameters<RemoteSet>[1]): ReturnType<RemoteSet> {
+  const errors = jose.errors;
   try {
     return await remote(header, token);
   } catch (error) {
@@ -231,12 +257,12 @@ async function remoteKey(remote: RemoteSet, header: Parameters<RemoteSet>[0], to
 }
 
 /** True when verifying `token` now would make jose fetch the set (see the module header). */
-function wouldFetch(remote: RemoteSet, token: string): boolean {
+function wouldFetch(jose: Jose, remote: RemoteSet, token: string): boolean {
   if (!remote.fresh) return true;
   if (remote.coolingDown) return false;
   let kid: unknown;
   try {
-    kid = decodeProtectedHeader(token).kid;
+    kid = jose.decodeProtectedHeader(token).kid;
   } catch {
     return false;
   }
@@ -244,7 +270,8 @@ function wouldFetch(remote: RemoteSet, token: string): boolean {
   return !(remote.jwks()?.keys ?? []).some((key) => key.kid === kid);
 }
 
-function classify(error: unknown): VerificationResult {
+function classify(jose: Jose, error: unknown): VerificationResult {
+  const errors = jose.errors;
   if (error instanceof JwksUnavailable) return 'jwks_unavailable';
   if (error instanceof errors.JWTExpired) return 'expired';
   if (error instanceof errors.JWKSNoMatchingKey) return 'unknown_key';
@@ -252,8 +279,8 @@ function classify(error: unknown): VerificationResult {
   return 'invalid';
 }
 
-function notYetValid(error: unknown): boolean {
-  return error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf';
+function notYetValid(jose: Jose, error: unknown): boolean {
+  return error instanceof jose.errors.JWTClaimValidationFailed && error.claim === 'nbf';
 }
 
 function deepFreeze(value: unknown): unknown {

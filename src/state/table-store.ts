@@ -109,8 +109,8 @@ export function activateTable(
     return {
       stable: bind('stable', route.upstreams.stable!),
       canary: route.upstreams.canary === null ? null : bind('canary', route.upstreams.canary),
-      // A killed route stops mirroring too: the kill switch means "only stable, nothing else".
       claims: verifiers[index],
+      // A killed route stops mirroring too: the kill switch means "only stable, nothing else".
       mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps, secretHeaders(route)) : null,
     };
   });
