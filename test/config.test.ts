@@ -84,7 +84,7 @@ routes:
     ['bad sticky source', { routes: [{ ...VALID.routes[0], sticky: { key: ['query:x'] } }] }, 'routes[0].sticky.key[0]: must be header:NAME, cookie:NAME or ip (got "query:x")'],
     ['bad regex', { routes: [{ ...VALID.routes[0], rules: [{ match: { headers: { ua: '~(' } }, version: 'canary' }] }] }, 'routes[0].rules[0].match.headers.ua: invalid regular expression'],
     ['rule with both version and weight', { routes: [{ ...VALID.routes[0], rules: [{ match: { headers: { a: 'b' } }, version: 'canary', weight: 5 }] }] }, 'routes[0].rules[0]: must set exactly one of version or weight'],
-    ['rule with empty match', { routes: [{ ...VALID.routes[0], rules: [{ match: {}, version: 'canary' }] }] }, 'routes[0].rules[0].match: must have headers, cookies or region'],
+    ['rule with empty match', { routes: [{ ...VALID.routes[0], rules: [{ match: {}, version: 'canary' }] }] }, 'routes[0].rules[0].match: must have headers, cookies, region or claims'],
     ['region rule without region header', { routes: [{ ...VALID.routes[0], rules: [{ match: { region: ['eu'] }, weight: 5 }] }] }, 'routes[0].rules[0].match.region: needs the route to set region.header'],
     ['weight without canary', { routes: [{ name: 'api', stable: 'stable', weight: 5 }] }, 'routes[0].weight: must be 0 when the route has no canary'],
     ['bad upstream URL', { upstreams: { stable: 'ftp://x' } }, 'upstreams.stable.url: must use http:// or https:// (got ftp:)'],

@@ -9,7 +9,7 @@ import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { isLoopback } from './listen.js';
-import { configSchema, type Config, type FleetConfig, type UpstreamConfig } from './schema.js';
+import { configSchema, type Config, type FleetConfig, type JwtConfig, type UpstreamConfig } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -166,8 +166,13 @@ function validateReferences(config: Config): ConfigIssue[] {
       if (rule.match.region && !route.region) {
         issues.push({ path: `${at}.rules[${ruleIndex}].match.region`, message: 'needs the route to set region.header' });
       }
+      if (rule.match.claims && !route.jwt && !config.jwt) {
+        issues.push({ path: `${at}.rules[${ruleIndex}].match.claims`, message: 'needs jwt (top-level or on the route) to verify the token claims come from' });
+      }
     });
+    if (route.jwt) issues.push(...readJwksFile(`${at}.jwt`, route.jwt));
   });
+  if (config.jwt) issues.push(...readJwksFile('jwt', config.jwt));
 
   for (const [name, spec] of Object.entries(config.upstreams)) issues.push(...readUpstreamTls(joinPath('upstreams', name), spec));
 
@@ -233,6 +238,33 @@ function readUpstreamTls(at: string, spec: UpstreamConfig): ConfigIssue[] {
   }
   spec.caPem = blocks.join('\n');
   return issues;
+}
+
+/**
+ * A `jwks.file` is read here (the path as given, like admin.tokenFile) and must hold a JSON Web Key Set (RFC 7517
+ * §5) with at least one key; the keys themselves are imported when the verifier is built.
+ */
+function readJwksFile(at: string, spec: JwtConfig): ConfigIssue[] {
+  const file = spec.jwks.file;
+  if (file === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return [{ path: `${at}.jwks.file`, message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }];
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return [{ path: `${at}.jwks.file`, message: `${file} is not JSON: ${(error as Error).message}` }];
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => key !== null && typeof key === 'object' && !Array.isArray(key))) {
+    return [{ path: `${at}.jwks.file`, message: `${file} must be a JSON Web Key Set: {"keys": [ ... ]} with at least one key` }];
+  }
+  spec.jwks.keys = keys;
+  return [];
 }
 
 /** The Redis password file and CA file are read here (paths as given, like admin.tokenFile). */

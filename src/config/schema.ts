@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
-import { parseListenAddress } from './listen.js';
+import { isLoopback, parseListenAddress } from './listen.js';
 import { compileRulePattern } from '../routing/pattern.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
 
@@ -221,14 +221,22 @@ const matchValue = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** A JWT claim's name as it appears in the payload (top level; namespaced names such as URLs are fine). */
+const claimName = z.string().min(1).max(256);
+
 const ruleMatch = z
   .object({
     headers: z.record(headerName, matchValue).optional(),
     cookies: z.record(cookieName, matchValue).optional(),
     region: z.array(z.string().min(1)).min(1, 'must list at least one region').optional(),
+    /** Verified JWT claims only (see `jwt`): a request without a valid token matches no claim. */
+    claims: z.record(claimName, matchValue).optional(),
   })
   .strict()
-  .refine((m) => m.headers !== undefined || m.cookies !== undefined || m.region !== undefined, 'must have headers, cookies or region');
+  .refine(
+    (m) => m.headers !== undefined || m.cookies !== undefined || m.region !== undefined || m.claims !== undefined,
+    'must have headers, cookies, region or claims',
+  );
 
 const rule = z
   .object({
@@ -518,6 +526,80 @@ function stepsUpTo(step: number, max: number): number[] {
   return steps;
 }
 
+/** Where a request's JWT is read: `header:NAME` (a `Bearer ` scheme is removed) or `cookie:NAME`. */
+const jwtSource = z.string().transform((value, ctx) => {
+  const colon = value.indexOf(':');
+  const kind = colon > 0 ? value.slice(0, colon) : '';
+  const name = colon > 0 ? value.slice(colon + 1) : '';
+  if (kind === 'header' && HEADER_NAME.test(name)) return { kind: 'header' as const, name: name.toLowerCase() };
+  if (kind === 'cookie' && COOKIE_NAME.test(name)) return { kind: 'cookie' as const, name };
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be header:NAME or cookie:NAME (got ${JSON.stringify(value)})` });
+  return z.NEVER;
+});
+
+/**
+ * Signature algorithms a JWT may use: asymmetric only, since the keys come from a public JWKS. `none` and the HMAC
+ * family are never accepted (RFC 8725 §3.1, §3.2).
+ */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/** A JWKS URL: https://, or http:// to a loopback host (a sidecar); keys fetched in clear text could be swapped. */
+const jwksUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an absolute https:// URL (got ${JSON.stringify(value)})` });
+    return;
+  }
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:' && isLoopback(url.hostname)) return;
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must use https:// (http:// only to a loopback host; got ${JSON.stringify(value)})` });
+});
+
+/** Where the verification keys come from: `url` (fetched, cached, refreshed) or `file` (read at load and reload). */
+const jwks = z
+  .object({
+    url: jwksUrl.optional(),
+    /** A fetch of the key set that has not answered by then fails; requests waiting on it get no claims. */
+    timeout: duration.default('2s').refine((ms) => ms >= 1, 'must be at least 1ms'),
+    /** After a fetch, an unknown `kid` refetches the set no sooner than this (also the back-off after a failure). */
+    cooldown: duration.default('30s'),
+    /** The fetched set is used for this long before it is fetched again. */
+    maxAge: duration.default('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+    file: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.url === undefined) === (spec.file === undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set exactly one of url or file' });
+  })
+  // A file's key set is read by load.ts (as admin.tokenFile is), so a changed file is a changed config on reload.
+  .transform((spec): typeof spec & { keys?: unknown[] } => spec);
+
+/** One value or a list of them; always a list after parsing (a missing value is reported as required). */
+const oneOrMore = z.preprocess((value) => (typeof value === 'string' ? [value] : value), z.array(z.string().min(1)).min(1, 'must list at least one'));
+
+/**
+ * How bearer tokens are verified before their claims are used (README "Verified JWT claims"). Global, or per route
+ * (a route's block replaces the global one whole). An invalid token contributes no claims; it is never an error.
+ */
+const jwt = z
+  .object({
+    from: jwtSource.default('header:authorization'),
+    jwks,
+    /** Accepted `iss` values (RFC 7519 §4.1.1). */
+    issuer: oneOrMore,
+    /** Accepted `aud` values: this service's identifiers (RFC 7519 §4.1.3). */
+    audience: oneOrMore,
+    algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default([...JWT_ALGORITHMS]),
+    /** Leeway for `exp` and `nbf` between the issuer's clock and this one. */
+    clockTolerance: duration.default('5s').refine((ms) => ms <= 300_000, 'must be at most 5m'),
+    /** Verified tokens remembered (LRU), each until its `exp` and at most `maxAge`; 0 verifies every request. */
+    cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+    maxAge: duration.default('5m'),
+  })
+  .strict();
+
 const route = z
   .object({
     name: z.string().regex(NAME, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
@@ -544,6 +626,8 @@ const route = z
     timeouts: timeouts.optional(),
     mirror: mirror.optional(),
     rollout: rollout.optional(),
+    /** Replaces the global `jwt` for this route. */
+    jwt: jwt.optional(),
     // The object first: a config error then names the field inside it, not "expected false".
     /** On by default for canary-routed requests; `false` turns it off. */
     retry: z.union([retry, z.literal(false)]).default({}),
@@ -683,6 +767,8 @@ export const configSchema = z
       ])
       .default(1),
     fleet: fleet.optional(),
+    /** Bearer-token verification for routes whose rules read claims; see `jwt` above. */
+    jwt: jwt.optional(),
   })
   .strict();
 
@@ -707,4 +793,5 @@ export type HealthConfig = z.output<typeof health>;
 export type LimitsConfig = z.output<typeof limits>;
 export type UpstreamConfig = Config['upstreams'][string];
 export type FleetConfig = NonNullable<Config['fleet']>;
+export type JwtConfig = NonNullable<Config['jwt']>;
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

@@ -54,6 +54,8 @@ export interface Metrics {
   readonly mirrorDiffs: Counter<'route' | 'field'>;
   readonly mirrorDuration: Histogram<'route'>;
   readonly mirrorInFlight: Gauge<'route'>;
+  /** Token verifications by result (auth/jwt-verifier.ts VerificationResult); cache hits are not verifications. */
+  readonly jwtVerifications: Counter<'result'>;
   /** Where the per-request series live; the request, duration, decision and error metrics read them at scrape time. */
   readonly seriesBooks: SeriesBook[];
   /** Where mirror records live (MirrorBook registers itself); the mirror duration histogram reads them at scrape time. */
@@ -324,6 +326,12 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       name: 'splitgate_mirror_in_flight',
       help: 'Shadow exchanges in flight, by route.',
       labelNames: ['route'],
+      registers,
+    }),
+    jwtVerifications: new Counter({
+      name: 'splitgate_jwt_verifications_total',
+      help: 'JWT verifications (cache misses) by result: valid, invalid, expired, malformed, unknown_key, jwks_unavailable.',
+      labelNames: ['result'],
       registers,
     }),
   };

@@ -104,7 +104,6 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const startedAt = performance.now();
     const active = this.#store.current;
     if (this.#draining) res.shouldKeepAlive = false;
-    const url = req.url ?? '';
     const head = readRequestHead(req.rawHeaders, active.headerNames);
     const limits = active.config.limits;
     const over = overLimit(req, head, limits.maxHeaderCount, limits.maxBodyBytes);
@@ -117,6 +116,42 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     }
 
     const routed = routeRequest(active, req, head, this.#entropy);
+    if (routed instanceof Promise) this.#afterVerification(routed, req, res, head, active, startedAt);
+    else this.#forward(routed, req, res, head, active, startedAt);
+  }
+
+  /**
+   * The route reads claims and the request's token was not in the verifier's cache: the decision waits for the
+   * verification (bounded: a JWKS fetch has its timeout, see auth/jwt-verifier.ts). Counted in flight meanwhile, so
+   * a drain waits for it. Only these requests pay for a promise; cached and claim-free ones stay synchronous.
+   */
+  #afterVerification(pending: Promise<Routed>, req: IncomingMessage, res: ServerResponse, head: RequestHead, active: ActiveTable, startedAt: number): void {
+    this.#inFlight++;
+    pending
+      .then((routed) => {
+        this.#leftFlight();
+        // The client went away while its token was verified: nothing to answer, nothing to send upstream.
+        if (res.destroyed || req.socket.destroyed) return;
+        this.#forward(routed, req, res, head, active, startedAt);
+      })
+      .catch((error: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          respondLocally(res, 500, 'SG_INTERNAL', `request failed after token verification: ${(error as Error).message}`, newRequestId(head), active.unmatched, req.method, startedAt);
+        }
+      });
+  }
+
+  #leftFlight(): void {
+    if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  #forward(routed: Routed | LocalAnswer, req: IncomingMessage, res: ServerResponse, head: RequestHead, active: ActiveTable, startedAt: number): void {
+    const url = req.url ?? '';
+    const limits = active.config.limits;
     if (!(routed instanceof Routed)) {
       respondLocally(res, routed.status, routed.code, routed.message, newRequestId(head), active.unmatched, req.method, startedAt);
       return;
@@ -170,7 +205,6 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   handleUpgrade(req: IncomingMessage, socket: Duplex, firstBytes: Buffer): void {
     const startedAt = performance.now();
     const active = this.#store.current;
-    const url = req.url ?? '';
     const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
     socket.on('error', ignoreError);
     // From here the connection is splitgate's, outside node:http's list: a stop closes it with the spliced ones.
@@ -179,6 +213,20 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const tooMany = overLimit(req, requestHead, active.config.limits.maxHeaderCount, 0);
     const routed = tooMany ?? routeRequest(active, req, requestHead, this.#entropy);
     if (tooMany !== null) this.rejections.count('too_many_headers');
+    if (routed instanceof Promise) {
+      // As for requests (#afterVerification); an upgraded connection is not counted in flight.
+      routed
+        .then((decided) => {
+          if (!socket.destroyed) this.#upgradeRouted(decided, req, socket, firstBytes, requestHead, active, startedAt);
+        })
+        .catch(() => socket.destroy());
+      return;
+    }
+    this.#upgradeRouted(routed, req, socket, firstBytes, requestHead, active, startedAt);
+  }
+
+  #upgradeRouted(routed: Routed | LocalAnswer, req: IncomingMessage, socket: Duplex, firstBytes: Buffer, requestHead: RequestHead, active: ActiveTable, startedAt: number): void {
+    const url = req.url ?? '';
     if (!(routed instanceof Routed)) {
       rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(requestHead));
       active.unmatched.observeResponse(methodLabel(req.method), routed.status, (performance.now() - startedAt) / 1000);
@@ -262,11 +310,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       if (exchange.decision === RETRY_STABLE) guard.retryEnded(outcome.error === null && outcome.status < 500);
       else if (exchange.decision === REDIRECT_STABLE) guard.redirectEnded(outcome.error === null && outcome.status < 500);
     }
-    if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.#leftFlight();
   }
 
   /**
@@ -447,8 +491,11 @@ function overLimit(req: IncomingMessage, head: RequestHead, maxHeaderCount: numb
   return null;
 }
 
-/** Match, context and decision, on the table the request started with. */
-function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHead, entropy: Entropy): Routed | LocalAnswer {
+/**
+ * Match, context and decision, on the table the request started with. A promise only when the route reads claims
+ * and the request's token must be verified first (not cached); everything else is decided synchronously.
+ */
+function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHead, entropy: Entropy): Routed | LocalAnswer | Promise<Routed> {
   const url = req.url ?? '';
   if (req.httpVersionMajor !== 1) return HTTP_VERSION;
   if (url.charCodeAt(0) !== 47) return NOT_ORIGIN_FORM;
@@ -460,8 +507,18 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
   const peerIp = connection.peerIp;
   const clientIp = trustForwarded ? forwardedClient(head.forwardedFor, peerIp) : peerIp;
   const context = buildContext(route, head.routing, clientIp, entropy);
-  const decision = decideRoute(route, context);
   const binding = active.bindings[route.index];
+  const verifier = binding.claims;
+  if (verifier === null) return decided(route, context, binding, connection, trustForwarded);
+  const token = verifier.tokenFrom(context.headers, context.cookies);
+  if (token === null) return decided(route, context, binding, connection, trustForwarded);
+  const known = verifier.cached(token);
+  if (known !== undefined) return decided(route, context.withClaims(known), binding, connection, trustForwarded);
+  return verifier.verify(token).then((claims) => decided(route, context.withClaims(claims), binding, connection, trustForwarded));
+}
+
+function decided(route: CompiledRoute, context: RequestContext, binding: RouteBinding, connection: ClientConnection, trustForwarded: boolean): Routed {
+  const decision = decideRoute(route, context);
   const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
   return new Routed(route, context, decision, binding, backend, connection, trustForwarded);
 }

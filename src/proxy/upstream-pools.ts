@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Config, TimeoutsConfig, UpstreamConfig } from '../config/schema.js';
+import { JwtVerifierBook } from '../auth/verifier-book.js';
 import { GuardBook } from './canary-guard.js';
 import { HealthChecker, type HealthStatus } from './health-check.js';
 import { undiciCore } from './undici-core.js';
@@ -155,6 +156,8 @@ export class UpstreamPools {
   #checkers = new Map<string, HealthCheckEntry>();
   /** The canaries' ejection state and retry budgets (see canary-guard.ts), following the checks' verdicts. */
   readonly guards = new GuardBook();
+  /** The JWT verifiers (token caches, fetched key sets) of the routes that read claims; they outlast tables too. */
+  readonly verifiers = new JwtVerifierBook();
 
   /** What the health checks say now, by upstream. */
   health(): HealthStatus[] {

@@ -31,7 +31,18 @@ export class RequestContext {
     readonly issuedId: string | null,
     /** False when the route limits overrides to source networks and the client is outside them. */
     readonly overridesAllowed = true,
+    /**
+     * Claims of a JWT that auth/jwt-verifier.ts verified, or null: no token, an invalid one, or a route that reads
+     * no claims (then the token is not even looked at). Never unverified claims.
+     */
+    readonly claims: Readonly<Record<string, unknown>> | null = null,
   ) {}
+
+  /** This context with the verified claims of the request's token (one copy, only on routes that read claims). */
+  withClaims(claims: Readonly<Record<string, unknown>> | null): RequestContext {
+    if (claims === this.claims) return this;
+    return new RequestContext(this.headers, this.cookies, this.region, this.bucket, this.stickyKey, this.issuedId, this.overridesAllowed, claims);
+  }
 }
 
 /** Where fresh ids and random buckets come from; injected so tests can fix them. */

@@ -7,9 +7,12 @@
  * stable (`canary_ejected`); the guard's `admitPercent` is the one mutable input (see proxy/canary-guard.ts), and
  * while the canary is being probed it admits the requests whose bucket % 100 is below it. An override counts only where the route allows it: from the client
  * networks it lists, and with its secret when it has one; otherwise the request is decided as if it had none.
+ * A rule's `claims` conditions read `context.claims`, which holds only claims verified before the decision
+ * (proxy/service.ts, auth/jwt-verifier.ts); without them (null) no claims condition matches.
  */
 import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
 import type { RequestContext } from './context.js';
+import { claimsMatch } from './claim-match.js';
 import { patternMatches } from './pattern.js';
 
 const NO_CANARY = decisionOf('stable', 'no_canary');
@@ -119,7 +122,7 @@ function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {
     const [name, matcher] = rule.cookies[i];
     if (!valueMatches(matcher, context.cookies[name])) return false;
   }
-  return true;
+  return claimsMatch(rule.claims, context.claims);
 }
 
 function valueMatches(matcher: ValueMatcher, value: string | undefined): boolean {

@@ -4,10 +4,11 @@
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
 import { BlockList } from 'node:net';
-import { parseSourceNetwork, type Config, type RouteConfig, type StickySource } from '../config/schema.js';
+import { parseSourceNetwork, type Config, type JwtConfig, type RouteConfig, type StickySource } from '../config/schema.js';
 import { compileRetryPolicy, GuardBook, outlierSettings, type CanaryGuard, type RetryPolicy } from '../proxy/canary-guard.js';
 import { saltState, weightToBuckets, type SaltState } from './hash.js';
 import { interned } from './interned.js';
+import { compileClaimMatchers, type ClaimMatchers } from './claim-match.js';
 import { compileRulePattern, type RulePattern } from './pattern.js';
 
 export type Version = 'stable' | 'canary';
@@ -54,6 +55,8 @@ export interface CompiledRule {
   readonly index: number;
   readonly headers: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
   readonly cookies: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
+  /** Verified JWT claims the rule requires (empty when it reads none); see claim-match.ts. */
+  readonly claims: ClaimMatchers;
   /** Lower-cased region names, or null when the rule does not look at the region. */
   readonly regions: ReadonlySet<string> | null;
   /** Set when the rule pins a version. */
@@ -100,6 +103,13 @@ export interface CompiledRoute {
   readonly rules: readonly CompiledRule[];
   /** True when anything on this route reads cookies, so the Cookie header is parsed only when needed. */
   readonly readsCookies: boolean;
+  /**
+   * True when anything on this route reads verified JWT claims (a `claims` rule): only then is a token looked at
+   * and verified (see proxy/service.ts); otherwise `context.claims` is null and no request waits on verification.
+   */
+  readonly readsClaims: boolean;
+  /** The `jwt` settings in force for this route (its own, else the global one) when it reads claims; else null. */
+  readonly jwt: JwtConfig | null;
   /** The canary's ejection state and the retry budget (mutable, outlasts the table; see canary-guard.ts); null without canary. */
   readonly guard: CanaryGuard | null;
   /** Retry of failed canary exchanges on stable; null when off or without canary. */
@@ -139,7 +149,7 @@ export function decisionOf(version: Version, reason: DecisionReason, rule = -1):
 
 /** `guards`: where the canaries' guards live across tables (the running instance's); a fresh book otherwise. */
 export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}, guards: GuardBook = new GuardBook()): RoutingTable {
-  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime, guards));
+  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime, guards, config.jwt));
   return Object.freeze({
     generation,
     routes: Object.freeze(routes),
@@ -155,11 +165,12 @@ function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> 
     if (route.overrideHeader !== null) names.add(route.overrideHeader);
     if (route.regionHeader !== null) names.add(route.regionHeader);
     for (const rule of route.rules) for (const [name] of rule.headers) names.add(name);
+    if (route.jwt !== null && route.jwt.from.kind === 'header') names.add(route.jwt.from.name);
   }
   return names;
 }
 
-function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides, guards: GuardBook): CompiledRoute {
+function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides, guards: GuardBook, globalJwt: JwtConfig | undefined): CompiledRoute {
   const host = route.match?.host?.toLowerCase() ?? null;
   const wildcard = host?.startsWith('*.') ?? false;
   const set = runtime.weights?.[route.name];
@@ -177,8 +188,13 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
   const overrideSecret = restricted?.secret ?? null;
   const overrideNetworks = restricted?.sourceNetworks === undefined ? null : compileNetworks(restricted.sourceNetworks);
   const rules = (route.rules ?? []).map(compileRule);
+  const readsClaims = rules.some((r) => r.claims.length > 0);
+  const jwt = readsClaims ? (route.jwt ?? globalJwt ?? null) : null;
   const readsCookies =
-    overrideCookie !== null || stickySources.some((s) => s.kind === 'cookie') || rules.some((r) => r.cookies.length > 0);
+    overrideCookie !== null ||
+    stickySources.some((s) => s.kind === 'cookie') ||
+    rules.some((r) => r.cookies.length > 0) ||
+    jwt?.from.kind === 'cookie';
 
   return Object.freeze({
     index,
@@ -201,6 +217,8 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     regionHeader: route.region?.header === undefined ? null : interned(route.region.header),
     rules: Object.freeze(rules),
     readsCookies,
+    readsClaims: jwt !== null,
+    jwt,
     guard: route.canary === undefined ? null : guards.guardFor(route.name, route.canary, outlierSettings(route.outlier)),
     retry: route.canary === undefined ? null : compileRetryPolicy(route.retry),
   });
@@ -221,6 +239,7 @@ function compileRule(rule: NonNullable<RouteConfig['rules']>[number], index: num
     index,
     headers: Object.freeze(Object.entries(rule.match.headers ?? {}).map(([name, value]) => [interned(name), compileMatcher(value)] as const)),
     cookies: Object.freeze(Object.entries(rule.match.cookies ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
+    claims: compileClaimMatchers(rule.match.claims),
     regions: rule.match.region ? new Set(rule.match.region.map((r) => r.toLowerCase())) : null,
     pinned: rule.version ? decisionOf(rule.version, 'rule', index) : null,
     buckets: weightToBuckets(rule.weight ?? 0),

@@ -10,6 +10,7 @@ import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
 import { HeaderNameIndex } from '../proxy/request-head.js';
+import type { JwtVerifier, VerifierDeps } from '../auth/jwt-verifier.js';
 import { compileTable, type CompiledRoute, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
 
 export interface BackendBinding {
@@ -29,6 +30,8 @@ export interface RouteBinding {
   readonly canary: BackendBinding | null;
   /** Null when the route does not mirror (or mirrors 0 %). */
   readonly mirror: RouteMirror | null;
+  /** Verifies the request's JWT when the route reads claims (`route.readsClaims`); null otherwise. */
+  readonly claims: JwtVerifier | null;
 }
 
 /** What mirroring needs from the running instance. */
@@ -80,6 +83,12 @@ export function activateTable(
 ): ActiveTable {
   const table = compileTable(config, generation, runtime, pools.guards);
   pools.guards.retain(new Set(table.routes.map((route) => route.guard).filter((guard) => guard !== null)));
+  const verifierDeps: VerifierDeps = {
+    warn: (fields, message) => mirrorDeps.logger.warn(fields, message),
+    count: (result) => metrics.jwtVerifications.inc({ result }),
+  };
+  const verifiers = table.routes.map((route) => (route.jwt === null ? null : pools.verifiers.verifierFor(route.jwt, verifierDeps)));
+  pools.verifiers.retain(new Set(verifiers.filter((verifier) => verifier !== null)));
   const bindings = table.routes.map((route, index): RouteBinding => {
     const routeConfig = config.routes[index];
     const bind = (version: Version, upstreamName: string): BackendBinding => {
@@ -100,6 +109,7 @@ export function activateTable(
     return {
       stable: bind('stable', route.upstreams.stable!),
       canary: route.upstreams.canary === null ? null : bind('canary', route.upstreams.canary),
+      claims: verifiers[index],
       // A killed route stops mirroring too: the kill switch means "only stable, nothing else".
       mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps, secretHeaders(route)) : null,
     };
