@@ -9,6 +9,7 @@ import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseListenAddress } from './listen.js';
 import { compileRulePattern } from '../routing/pattern.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
+import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -683,6 +684,9 @@ export const configSchema = z
       ])
       .default(1),
     fleet: fleet.optional(),
+    /** A/B experiments over routes' stable/canary split, counted per user (README "A/B experiments"). */
+    experiments: z.array(experimentSchema).default([]),
+    experimentSettings: experimentSettingsSchema.default({}),
   })
   .strict();
 
