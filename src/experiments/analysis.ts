@@ -96,7 +96,7 @@ export function analyseExperiment(experiment: CompiledExperiment, record: Experi
       sampleRatio: { chiSquared: srm.chiSquared, pValue: srm.pValue, mismatch: srm.mismatch },
       verdict: conversions[0].verdict,
       conversions,
-      tracking: { keyedUsers: record.users.size, maxUsers: experiment.maxUsers, evictions: record.evictions },
+      tracking: { keyedUsers: record.trackedUsers, maxUsers: experiment.maxUsers, evictions: record.evictions },
     },
     minimumPValues,
   };

@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
 import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
 import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
+import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
 
 export interface ConversionTotals {
   converters: number;
@@ -35,12 +36,24 @@ export class ExperimentRecord {
   readonly minimumPValues = new Map<string, number>();
   evictions = 0;
   readonly users: LRUCache<string, UserState>;
+  /** In a supervisor: users as merged from the workers' events (worker-events.ts); created on the first one. */
+  merged: LRUCache<string, MergedUser> | null = null;
 
-  constructor(readonly key: string, maxUsers: number) {
+  constructor(readonly key: string, readonly maxUsers: number) {
     this.users = new LRUCache<string, UserState>({ max: maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
   }
 
-  readonly #evicted = (_value: UserState, _key: string, reason: LRUCache.DisposeReason): void => {
+  /** Keyed users remembered now. */
+  get trackedUsers(): number {
+    return this.users.size + (this.merged?.size ?? 0);
+  }
+
+  mergedUsers(): LRUCache<string, MergedUser> {
+    this.merged ??= new LRUCache<string, MergedUser>({ max: this.maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
+    return this.merged;
+  }
+
+  readonly #evicted = (_value: unknown, _key: string, reason: LRUCache.DisposeReason): void => {
     if (reason === 'evict') this.evictions++;
   };
 
@@ -55,6 +68,13 @@ export class ExperimentRecord {
   }
 }
 
+function addConversion(record: ExperimentRecord, arm: ArmIndex, name: string, value: number): void {
+  const totals = record.conversion(arm, name);
+  totals.converters++;
+  totals.valueSum += value;
+  totals.valueSquares += value * value;
+}
+
 function newArm(): ArmTotals {
   return { users: 0, conversions: new Map() };
 }
@@ -62,6 +82,11 @@ function newArm(): ArmTotals {
 export interface ExperimentBookOptions {
   /** Epoch milliseconds; injected so tests can move through the conversion window. */
   readonly now?: () => number;
+  /**
+   * In a worker (`workers: N`): keyed users are not counted here but reported to the supervisor as events
+   * (worker-events.ts), which deduplicates them across workers; `takeEvents` hands them over.
+   */
+  readonly reportToSupervisor?: boolean;
 }
 
 export class ExperimentBook {
@@ -69,9 +94,61 @@ export class ExperimentBook {
   readonly #plans = new WeakMap<Config, ExperimentPlan>();
   readonly #now: () => number;
   #plan: ExperimentPlan | null = null;
+  readonly #queue: ExperimentEventQueue | null;
 
   constructor(options: ExperimentBookOptions = {}) {
     this.#now = options.now ?? Date.now;
+    this.#queue = options.reportToSupervisor ? new ExperimentEventQueue() : null;
+  }
+
+  /** In a worker: the events since the previous take, or null. */
+  takeEvents(): ExperimentEvent[] | null {
+    return this.#queue?.take() ?? null;
+  }
+
+  /** Events a worker dropped because its queue was full (see worker-events.ts). */
+  get droppedEvents(): number {
+    return this.#queue?.dropped ?? 0;
+  }
+
+  /** In the supervisor: a worker's events, merged into the users and totals (unknown experiments are ignored). */
+  applyEvents(events: readonly ExperimentEvent[]): void {
+    const plan = this.#plan;
+    if (plan === null) return;
+    for (const event of events) {
+      const experiment = plan.all.find((e) => e.key === event.experiment);
+      if (experiment === undefined) continue;
+      const record = this.#recordOf(experiment);
+      if (event.user === null) {
+        if (event.conversion === null) record.arms[event.arm].users++;
+        else addConversion(record, event.arm, event.conversion, event.value);
+        continue;
+      }
+      const users = record.mergedUsers();
+      let user = users.get(event.user);
+      if (user === undefined) {
+        user = { arm: event.arm, exposedAt: null, converted: new Map(), pending: null };
+        users.set(event.user, user);
+      }
+      const step = mergeEvent(experiment, user, event);
+      if (step.exposed) record.arms[step.arm].users++;
+      for (const change of step.changes) {
+        if (change.previous === undefined && change.removed === undefined) {
+          addConversion(record, step.arm, change.name, change.value);
+          continue;
+        }
+        const totals = record.conversion(step.arm, change.name);
+        if (change.removed) {
+          totals.converters--;
+          totals.valueSum -= change.value;
+          totals.valueSquares -= change.value * change.value;
+          continue;
+        }
+        const previous = change.previous ?? 0;
+        totals.valueSum += change.value - previous;
+        totals.valueSquares += change.value * change.value - previous * previous;
+      }
+    }
   }
 
   /** The plan of `config`, compiled on first use; the latest one is what the admin API reports on. */
@@ -109,6 +186,10 @@ export class ExperimentBook {
 
   /** Counts one response of a keyed user. */
   observeKeyed(experiment: CompiledExperiment, userKey: string, arm: ArmIndex, response: ObservedResponse): void {
+    if (this.#queue !== null) {
+      this.#queue.observeKeyed(experiment, userKey, arm, response, this.#now());
+      return;
+    }
     const record = this.#recordOf(experiment);
     const before = record.users.get(userKey);
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
@@ -120,6 +201,13 @@ export class ExperimentBook {
   observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse): UserState | undefined {
     const record = this.#recordOf(experiment);
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
+    if (this.#queue !== null && step.state !== undefined) {
+      // Already deduplicated by the cookie: the supervisor adds these as they are.
+      const at = this.#now();
+      if (step.exposed) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: null, value: 0 });
+      for (const { conversion, value } of step.conversions) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: conversion.name, value });
+      return step.state;
+    }
     this.#apply(record, step.state, step.exposed, step.conversions);
     return step.state;
   }
@@ -127,12 +215,7 @@ export class ExperimentBook {
   #apply(record: ExperimentRecord, state: UserState | undefined, exposed: boolean, conversions: ReturnType<typeof stepUser>['conversions']): void {
     if (state === undefined) return;
     if (exposed) record.arms[state.arm].users++;
-    for (const { conversion, value } of conversions) {
-      const totals = record.conversion(state.arm, conversion.name);
-      totals.converters++;
-      totals.valueSum += value;
-      totals.valueSquares += value * value;
-    }
+    for (const { conversion, value } of conversions) addConversion(record, state.arm, conversion.name, value);
   }
 
   #recordOf(experiment: CompiledExperiment): ExperimentRecord {

@@ -57,13 +57,13 @@ export function stepUser(experiment: CompiledExperiment, state: UserState | unde
   return { state: { arm: current.arm, exposedAt: current.exposedAt, converted }, exposed, conversions };
 }
 
-function exposureMatches(experiment: CompiledExperiment, response: ObservedResponse): boolean {
+export function exposureMatches(experiment: CompiledExperiment, response: ObservedResponse): boolean {
   if (experiment.exposureMethods !== null && !experiment.exposureMethods.has(response.method)) return false;
   return response.path.startsWith(experiment.exposurePrefix);
 }
 
 /** The conversion's value when this response is one (0 without a reported value), undefined otherwise. */
-function conversionValue(conversion: CompiledConversion, response: ObservedResponse): number | undefined {
+export function conversionValue(conversion: CompiledConversion, response: ObservedResponse): number | undefined {
   if (conversion.reported) return response.reported?.get(conversion.name);
   if (conversion.method !== null && conversion.method !== response.method) return undefined;
   if (conversion.path !== null && conversion.path !== response.path) return undefined;
