@@ -140,9 +140,7 @@ experiments:
     ]);
   });
 
-  it('refuses experiments with workers above 1 until workers ship their counts', () => {
-    expect(problems({ ...BASE, workers: 2, experiments: [EXPERIMENT] })).toEqual([
-      'experiments: need workers: 1 for now (per-user counts are not yet shipped from workers to the supervisor)',
-    ]);
+  it('accepts experiments with workers above 1 (the supervisor deduplicates)', () => {
+    expect(validateConfig({ ...BASE, workers: 2, experiments: [EXPERIMENT] }).experiments).toHaveLength(1);
   });
 });

@@ -146,7 +146,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
 
 async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
   const path = url.pathname;
-  if (context.workers && COUNTED_READS.has(path)) await context.workers.collect();
+  if (context.workers && (COUNTED_READS.has(path) || path === '/experiments' || path.startsWith('/experiments/'))) await context.workers.collect();
   switch (path) {
     case '/':
       res.writeHead(200, {

@@ -130,7 +130,6 @@ export function experimentIssues(
   experiments: readonly ExperimentConfig[],
   settings: ExperimentSettings,
   routes: readonly RouteShape[],
-  workers: number | 'auto',
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
@@ -159,8 +158,5 @@ export function experimentIssues(
     // A bitmask per user holds the conversion state (signed cookie and LRU entry alike).
     if (experiment.conversions.length > 16) issues.push({ path: `${at}.conversions`, message: 'must list at most 16 conversions' });
   });
-  if (experiments.length > 0 && workers !== 1) {
-    issues.push({ path: 'experiments', message: 'need workers: 1 for now (per-user counts are not yet shipped from workers to the supervisor)' });
-  }
   return issues;
 }

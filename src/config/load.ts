@@ -185,7 +185,7 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
   }
   if (config.fleet) issues.push(...readFleetSecrets(config.fleet));
-  issues.push(...experimentIssues(config.experiments, config.experimentSettings, config.routes, config.workers));
+  issues.push(...experimentIssues(config.experiments, config.experimentSettings, config.routes));
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }
