@@ -45,7 +45,7 @@ describe('analyseExperiment', () => {
     expect(order.alwaysValid.lift).toBeCloseTo(0.3, 10);
     expect(order.alwaysValid.pValue).toBeLessThan(0.05);
     expect(order.alwaysValid.liftInterval![0]).toBeGreaterThan(0);
-    expect(report.verdict).toMatch(/^B wins: \+30 % \(\+30 %, 95 % CI \+\d+(\.\d)? % to \+\d+(\.\d)? %, always-valid p = [\d.e-]+\)$/);
+    expect(report.verdict).toMatch(/^B wins: \+30 % \(95 % CI \+\d+(\.\d)? % to \+\d+(\.\d)? %, always-valid p = [\d.e-]+\)$/);
     expect(order.fixedHorizon.note).toBe(FIXED_HORIZON_NOTE);
     expect(order.fixedHorizon.pValue).toBeLessThan(order.alwaysValid.pValue);
     expect(report.conversions[1].verdict).toMatch(/^no difference so far \(lift n\/a/);

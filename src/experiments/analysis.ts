@@ -107,13 +107,14 @@ function verdictOf(experiment: CompiledExperiment, users: readonly number[], mis
   if (collecting) return `collecting: A ${users[0]}, B ${users[1]} of ${experiment.minUsersPerArm} users per arm`;
   const valid = report.alwaysValid;
   const confidence = `${formatNumber((1 - experiment.alpha) * 100)} %`;
-  const lift = valid.lift === null ? 'lift n/a (A converts no one)' : `${formatPercent(valid.lift)}`;
+  const lift = valid.lift === null ? 'n/a (A converts no one)' : `${formatPercent(valid.lift)}`;
   const interval = valid.liftInterval === null ? '' : `, ${confidence} CI ${formatPercent(valid.liftInterval[0])} to ${formatPercent(valid.liftInterval[1])}`;
-  const detail = `(${lift}${interval}, always-valid p = ${formatP(valid.pValue)})`;
+  const p = `always-valid p = ${formatP(valid.pValue)}`;
   if (valid.pValue < experiment.alpha && valid.difference !== null) {
+    const detail = `(${interval.slice(2)}${interval === '' ? '' : ', '}${p})`;
     return valid.difference > 0 ? `B wins: ${lift} ${detail}` : `A wins: B ${lift} ${detail}`;
   }
-  return `no difference so far ${detail}`;
+  return `no difference so far (lift ${lift}${interval}, ${p})`;
 }
 
 function finite(value: number): number | null {
