@@ -1,8 +1,10 @@
 /**
- * `splitgate status|weight|kill|resume|promote|reload|events|rollout|fleet`: the admin API from a terminal. Address and token
+ * `splitgate status|weight|kill|resume|promote|reload|events|rollout|fleet|experiment`: the admin API from a terminal. Address and token
  * come from --admin/--token or SPLITGATE_ADMIN_URL/SPLITGATE_ADMIN_TOKEN. Prints a readable summary (or the raw
  * JSON with --json); exits 1 when the call fails, with the API's error code and message.
  */
+import type { ExperimentReport } from './experiments/analysis.js';
+import { formatExperimentReport } from './experiments/format-report.js';
 
 export interface ControlOptions {
   readonly admin: string;
@@ -13,7 +15,7 @@ export interface ControlOptions {
   readonly err: (text: string) => void;
 }
 
-export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet']);
+export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet', 'experiment']);
 const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
@@ -26,6 +28,7 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate rollout status [ROUTE] phase, step, and every check of the last window (value, threshold, sample)
   splitgate rollout start|pause|resume|abort|promote|retry|restart ROUTE
   splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
+  splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, verdict
     options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
              (default $SPLITGATE_ADMIN_TOKEN), --json`;
 
@@ -69,6 +72,8 @@ export async function runControl(command: string, args: readonly string[], optio
         return report(options, await call(options, 'POST', `/routes/${encodeURIComponent(route)}/${command}`));
       case 'rollout':
         return rollout(args, options);
+      case 'experiment':
+        return experiment(args, options);
       case 'fleet': {
         const view = await call(options, 'GET', '/fleet');
         options.out(options.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view as FleetBody));
@@ -87,6 +92,18 @@ export async function runControl(command: string, args: readonly string[], optio
     options.err(`splitgate ${command}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+async function experiment(args: readonly string[], options: ControlOptions): Promise<number> {
+  const [action, key] = args;
+  if (action !== 'status') {
+    options.err('splitgate experiment: usage: splitgate experiment status [KEY]\n');
+    return 2;
+  }
+  const reports = key === undefined ? ((await call(options, 'GET', '/experiments')) as { experiments: ExperimentReport[] }).experiments : [(await call(options, 'GET', `/experiments/${encodeURIComponent(key)}`)) as ExperimentReport];
+  if (options.json) options.out(`${JSON.stringify(key === undefined ? { experiments: reports } : reports[0], null, 2)}\n`);
+  else options.out(reports.length === 0 ? 'no experiments\n' : reports.map(formatExperimentReport).join('\n'));
+  return 0;
 }
 
 async function call(options: ControlOptions, method: string, path: string, body?: unknown): Promise<unknown> {

@@ -25,6 +25,8 @@ import { RolloutManager } from './rollout/rollout-manager.js';
 import { TableStore } from './state/table-store.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fleet.js';
+import { ExperimentBook } from './experiments/experiment-book.js';
+import { createExperimentsView, registerExperimentMetrics } from './experiments/experiments-view.js';
 
 export interface SplitgateOptions {
   readonly config: Config;
@@ -53,6 +55,8 @@ export class Splitgate {
   readonly events: EventLog;
   readonly controller: Controller;
   readonly rollouts: RolloutManager;
+  /** Per-user counts of the A/B experiments in the config. */
+  readonly experiments = new ExperimentBook();
   readonly #proxyServer: Server;
   readonly #adminServer: Server;
   #ready = false;
@@ -111,7 +115,11 @@ export class Splitgate {
       logger.level = config.log.level;
       rollouts.sync(config).catch((error: unknown) => logger.error({ err: error }, 'rollout sync failed'));
     });
-    this.service = new ProxyService({ store, accessLog, entropy: options.entropy });
+    const experiments = this.experiments;
+    experiments.planOf(store.current.config);
+    controller.onConfigApplied((config) => experiments.planOf(config));
+    registerExperimentMetrics(metrics.registry, experiments);
+    this.service = new ProxyService({ store, accessLog, entropy: options.entropy, experiments });
     const service = this.service;
     this.#proxyServer = createProxyServer(service, options.config.limits);
     const proxyServer = this.#proxyServer;
@@ -128,6 +136,7 @@ export class Splitgate {
         rollouts,
         health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
+        experiments: createExperimentsView(experiments, store),
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),

@@ -20,6 +20,7 @@ import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutManager } from '../rollout/rollout-manager.js';
 import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
+import type { ExperimentsView } from '../experiments/experiments-view.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -38,6 +39,8 @@ export interface AdminContext {
   readonly health?: () => unknown[];
   /** Set with `fleet:`: this replica's membership (GET /fleet, the `fleet` block of /status). */
   readonly fleet?: { status(): unknown; view(): Promise<unknown> };
+  /** A/B experiments: GET /experiments and /experiments/{key}. */
+  readonly experiments?: ExperimentsView;
 }
 
 export interface WorkersView {
@@ -143,7 +146,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
 
 async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
   const path = url.pathname;
-  if (context.workers && COUNTED_READS.has(path)) await context.workers.collect();
+  if (context.workers && (COUNTED_READS.has(path) || path === '/experiments' || path.startsWith('/experiments/'))) await context.workers.collect();
   switch (path) {
     case '/':
       res.writeHead(200, {
@@ -202,8 +205,28 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
     case '/diffs/summary':
       sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
       return;
-    default:
+    case '/experiments':
+      sendJson(res, 200, { experiments: context.experiments?.list() ?? [] });
+      return;
+    default: {
+      const experiment = /^\/experiments\/([^/]+)$/.exec(path);
+      if (experiment !== null) {
+        const key = decodePathSegment(experiment[1], path);
+        const report = context.experiments?.get(key);
+        if (report === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
+        sendJson(res, 200, report);
+        return;
+      }
       throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint at ${path}`, 404);
+    }
+  }
+}
+
+function decodePathSegment(segment: string, path: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidRequestError(`${path} is not valid percent-encoding`);
   }
 }
 

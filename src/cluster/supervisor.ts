@@ -29,6 +29,8 @@ import { createFleet, type Fleet } from '../fleet/fleet.js';
 import { createFleetLeadership, type FleetLeadership } from '../fleet/rollout-fleet.js';
 import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
+import { ExperimentBook } from '../experiments/experiment-book.js';
+import { createExperimentsView, registerExperimentMetrics } from '../experiments/experiments-view.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -105,6 +107,9 @@ export class Supervisor {
     const proxyTotals = new ProxyTotals();
     metrics.guardBooks.push({ all: () => proxyTotals.guards() });
     registerListenerMetrics(metrics.registry, proxyTotals.listener);
+    // Experiment users are deduplicated here, across workers, from the events they ship (experiments/worker-events.ts).
+    const experiments = new ExperimentBook();
+    registerExperimentMetrics(metrics.registry, experiments);
     const workers = new WorkerPool({
       count: options.workers,
       listen: { host: config.listen.host, port, reusePort },
@@ -116,6 +121,7 @@ export class Supervisor {
           applyDeltas(series, mirrors, metrics, deltas);
           shares[slot].note(deltas);
           if (deltas.proxy !== undefined) proxyTotals.apply(slot, deltas.proxy);
+          if (deltas.experiments !== undefined) experiments.applyEvents(deltas.experiments);
         } catch (error) {
           logger.error({ err: error, slot }, 'worker counters rejected');
         }
@@ -140,6 +146,8 @@ export class Supervisor {
     });
     const store = new TableStore(await controller.initialTable());
     controller.attach(store);
+    experiments.planOf(store.current.config);
+    controller.onConfigApplied((next) => experiments.planOf(next));
     // Before the workers start: they get the table in force at start, the fleet's if Redis answered in time.
     await fleet?.start(controller);
     // The supervisor holds the machine's counts (its workers ship theirs to it), so it pushes them and leads.
@@ -177,6 +185,7 @@ export class Supervisor {
         series,
         rollouts,
         ...(fleet === null ? {} : { fleet }),
+        experiments: createExperimentsView(experiments, store),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },

@@ -22,6 +22,7 @@ import { ProxyService } from '../proxy/service.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { activateTable, TableStore, type MirrorDeps } from '../state/table-store.js';
 import { isToWorker, type FromWorker, type ListenPlan, type ToWorker } from './ipc.js';
+import { ExperimentBook } from '../experiments/experiment-book.js';
 
 class ProxyWorker {
   readonly #logger: Logger;
@@ -38,6 +39,8 @@ class ProxyWorker {
   readonly #server: Server;
   readonly #listener: ListenerSource;
   readonly #proxyDeltas: ProxyDeltaTaker;
+  /** Reports experiment users to the supervisor, which deduplicates them across workers. */
+  readonly #experiments = new ExperimentBook({ reportToSupervisor: true });
   #configHash: string;
   #stopping: Promise<void> | null = null;
 
@@ -50,7 +53,7 @@ class ProxyWorker {
     this.#configHash = hashConfig(table.config);
     this.#store = new TableStore(this.#activate(table));
     this.#accessLog = new AccessLog(logger, table.config.log.accessLog);
-    this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog });
+    this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog, experiments: this.#experiments });
     this.#server = createProxyServer(this.#service, table.config.limits);
     this.#listener = listenerSourceOf(this.#server, this.#service);
     this.#proxyDeltas = new ProxyDeltaTaker({ guards: () => this.#pools.guards.all(), listener: this.#listener });
@@ -88,7 +91,8 @@ class ProxyWorker {
     const connections = await this.#listener.connections();
     // Synchronous from here on: takes never interleave.
     const proxy = this.#proxyDeltas.take(connections);
-    const deltas: CounterDeltas = { ...takeDeltas(this.#series, this.#mirrors, this.#metrics), ...(proxy === null ? {} : { proxy }) };
+    const experiments = this.#experiments.takeEvents();
+    const deltas: CounterDeltas = { ...takeDeltas(this.#series, this.#mirrors, this.#metrics), ...(proxy === null ? {} : { proxy }), ...(experiments === null ? {} : { experiments }) };
     return isEmptyDelta(deltas) ? null : deltas;
   }
 

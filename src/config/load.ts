@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { isLoopback } from './listen.js';
+import { experimentIssues } from './experiment-schema.js';
 import { configSchema, type Config, type FleetConfig, type JwtConfig, type UpstreamConfig } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -189,6 +190,7 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
   }
   if (config.fleet) issues.push(...readFleetSecrets(config.fleet));
+  issues.push(...experimentIssues(config.experiments, config.experimentSettings, config.routes));
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }

@@ -9,6 +9,7 @@ import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { isLoopback, parseListenAddress } from './listen.js';
 import { compileRulePattern } from '../routing/pattern.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
+import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -769,6 +770,9 @@ export const configSchema = z
     fleet: fleet.optional(),
     /** Bearer-token verification for routes whose rules read claims; see `jwt` above. */
     jwt: jwt.optional(),
+    /** A/B experiments over routes' stable/canary split, counted per user (README "A/B experiments"). */
+    experiments: z.array(experimentSchema).default([]),
+    experimentSettings: experimentSettingsSchema.default({}),
   })
   .strict();
 

@@ -13,6 +13,7 @@ import type { MirrorBook, MirrorCountsDelta, MirrorOutcome, MirrorRecords } from
 import { DURATION_BUCKETS, type CountEntry, type Metrics, type SeriesBook, type VersionSeries } from './metrics.js';
 import { isProxyDelta, type ProxyDelta } from './proxy-deltas.js';
 import { SLOTS, type SlotCounts } from './rolling-window.js';
+import type { ExperimentEvent } from '../experiments/worker-events.js';
 
 /** One second of one window, as counted by one worker since its previous take. */
 export interface SlotDelta extends SlotCounts {
@@ -45,6 +46,8 @@ export interface CounterDeltas {
   readonly mirrors: readonly MirrorDelta[];
   /** The proxy's own counts (retries, ejections, listener), from a worker (proxy-deltas.ts). */
   readonly proxy?: ProxyDelta;
+  /** A/B experiments: first exposures and conversions the worker saw (experiments/worker-events.ts). */
+  readonly experiments?: readonly ExperimentEvent[];
 }
 
 /** Stored differing exchanges shipped per route and take, at most: the newest ones win. */
@@ -113,7 +116,7 @@ export function takeDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: Me
 
 /** True when a take found nothing (a worker can skip the IPC message). */
 export function isEmptyDelta(deltas: CounterDeltas): boolean {
-  return deltas.series.length === 0 && deltas.mirrors.length === 0 && deltas.proxy === undefined;
+  return deltas.series.length === 0 && deltas.mirrors.length === 0 && deltas.proxy === undefined && deltas.experiments === undefined;
 }
 
 /**
@@ -140,8 +143,8 @@ export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: M
 /** A shallow check of a message received over IPC, before applyDeltas trusts it. */
 export function isCounterDeltas(value: unknown): value is CounterDeltas {
   if (typeof value !== 'object' || value === null) return false;
-  const { series, mirrors, proxy } = value as Partial<CounterDeltas>;
-  return Array.isArray(series) && Array.isArray(mirrors) && (proxy === undefined || isProxyDelta(proxy));
+  const { series, mirrors, proxy, experiments } = value as Partial<CounterDeltas>;
+  return Array.isArray(series) && Array.isArray(mirrors) && (proxy === undefined || isProxyDelta(proxy)) && (experiments === undefined || Array.isArray(experiments));
 }
 
 /**

@@ -31,6 +31,7 @@ import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
 import { errorBody, mapUpstreamError, type MappedUpstreamError } from './upstream-errors.js';
+import type { ExperimentVisit } from '../experiments/experiment-book.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
 export interface ExchangeOutcome {
@@ -108,6 +109,8 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   readonly setCookie: string | null;
   readonly connection: ClientConnection;
   readonly hasBody: boolean;
+  /** Set on routes in an A/B experiment: counts the response and strips the app's conversion header. */
+  readonly experiment: ExperimentVisit | null;
   readonly #observer: ExchangeObserver;
   #state = State.Waiting;
   #abort: ((reason?: Error) => void) | null = null;
@@ -143,6 +146,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     tap: MirrorTap | null,
     hasBody: boolean,
     headers: string[],
+    experiment: ExperimentVisit | null = null,
   ) {
     this.req = req;
     this.res = res;
@@ -159,6 +163,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     this.connection = connection;
     this.hasBody = hasBody;
     this.headers = headers;
+    this.experiment = experiment;
     if (!trackOnConnection(connection, this)) this.#clientGone = true;
   }
 
@@ -198,6 +203,10 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     }
     this.#resume = resume;
     const headers = buildClientHeaders(rawHeaders, this.setCookie);
+    if (this.experiment !== null) {
+      const cookie = this.experiment.responded(statusCode, headers);
+      if (cookie !== null) headers.push('set-cookie', cookie);
+    }
     try {
       this.res.writeHead(statusCode, statusText || undefined, headers);
     } catch (error) {

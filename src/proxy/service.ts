@@ -23,11 +23,14 @@ import { TimeoutSweep } from './timeout-sweep.js';
 import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
+import type { ExperimentBook } from '../experiments/experiment-book.js';
 
 export interface ProxyServiceOptions {
   readonly store: TableStore;
   readonly accessLog: AccessLog;
   readonly entropy?: Entropy;
+  /** Counts users and conversions of routes in A/B experiments (README "A/B experiments"). */
+  readonly experiments?: ExperimentBook;
 }
 
 const DEFAULT_ENTROPY: Entropy = { newId: randomUUID, random: Math.random };
@@ -66,6 +69,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   readonly #store: TableStore;
   readonly #accessLog: AccessLog;
   readonly #entropy: Entropy;
+  readonly #experiments: ExperimentBook | null;
   #inFlight = 0;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
@@ -79,6 +83,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     this.#store = options.store;
     this.#accessLog = options.accessLog;
     this.#entropy = options.entropy ?? DEFAULT_ENTROPY;
+    this.#experiments = options.experiments ?? null;
   }
 
   get inFlight(): number {
@@ -174,7 +179,12 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     let body: Readable | null = hasBody ? (tap?.bodyStream ?? req) : null;
     // A chunked body announces no size: count it on its way (an allocation only for these, only with a limit set).
     if (body !== null && head.chunked && limits.maxBodyBytes !== 0) body = new BodyLimit(body, limits.maxBodyBytes);
-    const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers);
+    const cookieHeader = head.routing.cookie;
+    const experiment =
+      this.#experiments === null
+        ? null
+        : this.#experiments.begin(active.config, route.name, decision.version, context.stickyKey, req.method ?? 'GET', url, typeof cookieHeader === 'string' ? cookieHeader : undefined);
+    const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers, experiment);
     this.#inFlight++;
     // The retry budget's base: the route's requests in flight.
     if (route.guard !== null) route.guard.active++;
@@ -354,6 +364,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       failed.tap,
       failed.hasBody,
       headers,
+      failed.experiment,
     );
     upstream.inFlight++;
     const accepted = upstream.pool.dispatch(

@@ -1,0 +1,162 @@
+/**
+ * `experiments:` and `experimentSettings:`: A/B experiments measured at the edge (README "A/B experiments").
+ * Field rules live here; cross-references (the route exists, has a canary and a sticky key; keys are unique; a
+ * cookie secret exists where users can be anonymous) are checked by `experimentIssues`, each with its path.
+ */
+import { z } from 'zod';
+import type { ConfigIssue } from '../errors.js';
+import { parseDuration } from './duration.js';
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HTTP_METHOD = /^[A-Z]+$/;
+const DAYS = /^(\d+(?:\.\d+)?)d$/;
+const DAY_MS = 86_400_000;
+
+/** Windows are counted in days (`7d`), or any config duration (`12h`); unlike timers, they may exceed 24 days. */
+const windowDuration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const days = typeof value === 'string' ? DAYS.exec(value.trim()) : null;
+  const ms = days !== null ? Math.round(Number(days[1]) * DAY_MS) : parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a duration above 0 such as 7d, 12h or 30m (got ${JSON.stringify(value)})` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const method = z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method such as POST');
+const pathPrefix = z.string().startsWith('/', 'must start with "/"');
+
+/** `2xx`-style classes or one exact status code. */
+const status = z.union([
+  z.enum(['1xx', '2xx', '3xx', '4xx', '5xx']),
+  z.number().int().min(100, 'must be a status code from 100 to 599, or "2xx"').max(599, 'must be a status code from 100 to 599, or "2xx"'),
+]);
+
+const conversionMatch = z
+  .object({
+    method: method.optional(),
+    /** The request path, query excluded, exactly. */
+    path: pathPrefix.optional(),
+    pathPrefix: pathPrefix.optional(),
+    status: status.optional(),
+  })
+  .strict()
+  .superRefine((match, ctx) => {
+    if (match.path !== undefined && match.pathPrefix !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'set path or pathPrefix, not both' });
+    if (match.path === undefined && match.pathPrefix === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set path or pathPrefix' });
+  });
+
+const conversion = z
+  .object({
+    name: z.string().regex(KEY, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
+    /** A request the edge sees: counted when it matches (and its response has the status). */
+    match: conversionMatch.optional(),
+    /** Reported by the app in the response header `experimentSettings.conversionHeader` naming this conversion. */
+    header: z.literal(true).optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.match === undefined) === (spec.header === undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set exactly one of match or header: true' });
+  });
+
+export const experimentSchema = z
+  .object({
+    key: z.string().regex(KEY, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
+    /** The route whose users are in the experiment; its sticky key is the unit (one user). */
+    route: z.string().min(1),
+    /** `route-split`: control = the route's stable, treatment = its canary, as the route's sticky decision assigns them. */
+    arms: z.literal('route-split', { errorMap: () => ({ message: 'must be route-split (flag variants are not supported yet)' }) }).default('route-split'),
+    exposure: z
+      .object({
+        match: z
+          .object({ pathPrefix: pathPrefix.optional(), methods: z.array(method).min(1).optional() })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
+    conversions: z.array(conversion).min(1, 'must list at least one conversion'),
+    /** A conversion counts only this long after the user's exposure. */
+    conversionWindow: windowDuration.default('7d'),
+    /** Below this many users in either arm the verdict is "collecting". */
+    minUsersPerArm: z.number().int().min(1).default(100),
+    alpha: z.number().gt(0, 'must be between 0 and 0.5').lt(0.5, 'must be between 0 and 0.5').default(0.05),
+    /** Keyed users remembered per process for this experiment (an LRU); see README for what happens beyond it. */
+    maxUsers: z.number().int().min(100).max(10_000_000).default(100_000),
+  })
+  .strict();
+
+export const experimentSettingsSchema = z
+  .object({
+    /** The response header an app reports conversions in (`purchase` or `purchase;value=12.5`); never sent to clients. */
+    conversionHeader: z
+      .string()
+      .regex(HEADER_NAME, 'must be a valid HTTP header name')
+      .transform((name) => name.toLowerCase())
+      .default('x-splitgate-conversion'),
+    /** The signed cookie that deduplicates users without a sticky key. */
+    cookie: z
+      .object({
+        name: z.string().regex(COOKIE_NAME, 'must be a valid cookie name').default('sg_exp'),
+        /** HMAC-SHA256 key; `${SPLITGATE_EXPERIMENT_SECRET}` keeps it out of the file. */
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type ExperimentConfig = z.output<typeof experimentSchema>;
+export type ExperimentSettings = z.output<typeof experimentSettingsSchema>;
+export type ConversionConfig = ExperimentConfig['conversions'][number];
+
+interface RouteShape {
+  readonly name: string;
+  readonly canary?: string;
+  readonly sticky?: { readonly key: readonly { readonly kind: string }[]; readonly cookie?: unknown };
+}
+
+/**
+ * True when some request on the route can arrive without a sticky key: the route issues no cookie
+ * (`sticky.cookie: false`) and does not fall back to the client address.
+ */
+export function routeHasAnonymousUsers(route: RouteShape): boolean {
+  return route.sticky !== undefined && route.sticky.cookie === false && !route.sticky.key.some((source) => source.kind === 'ip');
+}
+
+export function experimentIssues(
+  experiments: readonly ExperimentConfig[],
+  settings: ExperimentSettings,
+  routes: readonly RouteShape[],
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  experiments.forEach((experiment, index) => {
+    const at = `experiments[${index}]`;
+    const first = seen.get(experiment.key);
+    if (first !== undefined) issues.push({ path: `${at}.key`, message: `duplicate experiment key "${experiment.key}" (also experiments[${first}])` });
+    else seen.set(experiment.key, index);
+    const route = routes.find((r) => r.name === experiment.route);
+    if (route === undefined) {
+      issues.push({ path: `${at}.route`, message: `unknown route "${experiment.route}" (known: ${routes.map((r) => r.name).join(', ') || 'none'})` });
+    } else {
+      if (route.canary === undefined) issues.push({ path: `${at}.route`, message: `route "${route.name}" has no canary: route-split arms need stable and canary` });
+      if (route.sticky === undefined) {
+        issues.push({ path: `${at}.route`, message: `route "${route.name}" has no sticky key: the unit is the user, so the route must set sticky.key` });
+      } else if (routeHasAnonymousUsers(route) && settings.cookie.secret === undefined) {
+        issues.push({ path: 'experimentSettings.cookie.secret', message: `is required: route "${route.name}" (${at}) has users without a sticky key, deduplicated by a signed cookie` });
+      }
+    }
+    const names = new Map<string, number>();
+    experiment.conversions.forEach((conversion, conversionIndex) => {
+      const earlier = names.get(conversion.name);
+      if (earlier !== undefined) issues.push({ path: `${at}.conversions[${conversionIndex}].name`, message: `duplicate conversion name "${conversion.name}" (also conversions[${earlier}])` });
+      else names.set(conversion.name, conversionIndex);
+    });
+    // A bitmask per user holds the conversion state (signed cookie and LRU entry alike).
+    if (experiment.conversions.length > 16) issues.push({ path: `${at}.conversions`, message: 'must list at most 16 conversions' });
+  });
+  return issues;
+}

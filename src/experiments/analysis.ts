@@ -1,0 +1,139 @@
+/**
+ * An experiment's report from its totals: pure, recomputed at every look. Sample-ratio mismatch first (below
+ * p = 0.001 no winner is declared, whatever the rest says); then, per conversion, the always-valid mSPRT (its p-value
+ * is the running minimum over looks, kept by the caller and passed back in) with the lift's confidence sequence; and
+ * the fixed-horizon z-test, labelled as valid only at a sample size planned in advance.
+ *
+ * Looks start counting once both arms have `minUsersPerArm` users: before that the verdict is "collecting" and the
+ * running minimum is left alone (the normal approximation behind both tests is poor at a handful of users; ignoring
+ * early looks keeps the guarantee, since "look only after n users" is itself a stopping rule).
+ */
+import { mixtureSprt, sampleRatioMismatch, twoProportionZTest, type ArmCounts } from './statistics.js';
+import { ARM_NAMES, ARM_VERSIONS, type CompiledExperiment } from './plan.js';
+import type { ExperimentRecord } from './experiment-book.js';
+
+export const FIXED_HORIZON_NOTE = 'valid only at the planned sample size (read once, at a sample size fixed in advance)';
+
+export interface ConversionReport {
+  readonly name: string;
+  readonly arms: ReadonlyArray<{ readonly arm: string; readonly users: number; readonly converters: number; readonly rate: number | null; readonly valueSum: number; readonly valueMean: number | null; readonly valueSd: number | null }>;
+  readonly alwaysValid: {
+    /** Running minimum over looks: only ever falls. */
+    readonly pValue: number;
+    readonly pValueThisLook: number;
+    readonly difference: number | null;
+    readonly differenceInterval: readonly [number, number] | null;
+    readonly lift: number | null;
+    readonly liftInterval: readonly [number, number] | null;
+  };
+  readonly fixedHorizon: { readonly note: string; readonly pValue: number | null; readonly difference: number | null; readonly lift: number | null; readonly differenceInterval: readonly [number, number] | null };
+  readonly verdict: string;
+}
+
+export interface ExperimentReport {
+  readonly key: string;
+  readonly route: string;
+  readonly alpha: number;
+  readonly minUsersPerArm: number;
+  readonly arms: ReadonlyArray<{ readonly arm: string; readonly role: 'control' | 'treatment'; readonly version: string; readonly users: number; readonly expectedShare: number }>;
+  readonly sampleRatio: { readonly chiSquared: number; readonly pValue: number; readonly mismatch: boolean };
+  /** For the first conversion, the primary metric. */
+  readonly verdict: string;
+  readonly conversions: readonly ConversionReport[];
+  readonly tracking: { readonly keyedUsers: number; readonly maxUsers: number; readonly evictions: number };
+}
+
+/**
+ * `treatmentPercent`: the route's weight in force, the split users are expected in. Returns the report and the
+ * running minimum p-values to keep (by conversion name).
+ */
+export function analyseExperiment(experiment: CompiledExperiment, record: ExperimentRecord, treatmentPercent: number): { report: ExperimentReport; minimumPValues: Map<string, number> } {
+  const users = [record.arms[0].users, record.arms[1].users];
+  const weights = [100 - treatmentPercent, treatmentPercent];
+  const srm = sampleRatioMismatch(users, weights);
+  const collecting = users[0] < experiment.minUsersPerArm || users[1] < experiment.minUsersPerArm;
+  const minimumPValues = new Map<string, number>();
+  const conversions = experiment.conversions.map((conversion) => {
+    const counts = record.arms.map((arm) => ({ users: arm.users, totals: arm.conversions.get(conversion.name) ?? { converters: 0, valueSum: 0, valueSquares: 0 } }));
+    const control: ArmCounts = { users: counts[0].users, converters: counts[0].totals.converters };
+    const treatment: ArmCounts = { users: counts[1].users, converters: counts[1].totals.converters };
+    const sequential = mixtureSprt(control, treatment, { alpha: experiment.alpha });
+    const previous = record.minimumPValues.get(conversion.name) ?? 1;
+    const minimum = collecting ? previous : Math.min(previous, sequential.pValue);
+    minimumPValues.set(conversion.name, minimum);
+    const fixed = twoProportionZTest(control, treatment, experiment.alpha);
+    const report: ConversionReport = {
+      name: conversion.name,
+      arms: counts.map((c, i) => ({
+        arm: ARM_NAMES[i],
+        users: c.users,
+        converters: c.totals.converters,
+        rate: c.users > 0 ? c.totals.converters / c.users : null,
+        valueSum: c.totals.valueSum,
+        valueMean: c.totals.converters > 0 ? c.totals.valueSum / c.totals.converters : null,
+        valueSd: c.totals.converters > 1 ? Math.sqrt(Math.max(0, (c.totals.valueSquares - c.totals.valueSum ** 2 / c.totals.converters) / (c.totals.converters - 1))) : null,
+      })),
+      alwaysValid: {
+        pValue: minimum,
+        pValueThisLook: sequential.pValue,
+        difference: finite(sequential.difference),
+        differenceInterval: finitePair(sequential.interval),
+        lift: finite(sequential.lift),
+        liftInterval: finitePair(sequential.liftInterval),
+      },
+      fixedHorizon: { note: FIXED_HORIZON_NOTE, pValue: finite(fixed.pValue), difference: finite(fixed.difference), lift: finite(fixed.lift), differenceInterval: finitePair(fixed.interval) },
+      verdict: '',
+    };
+    return { ...report, verdict: verdictOf(experiment, users, srm.mismatch, srm.pValue, collecting, report) };
+  });
+  return {
+    report: {
+      key: experiment.key,
+      route: experiment.route,
+      alpha: experiment.alpha,
+      minUsersPerArm: experiment.minUsersPerArm,
+      arms: [0, 1].map((i) => ({ arm: ARM_NAMES[i], role: i === 0 ? ('control' as const) : ('treatment' as const), version: ARM_VERSIONS[i], users: users[i], expectedShare: weights[i] / 100 })),
+      sampleRatio: { chiSquared: srm.chiSquared, pValue: srm.pValue, mismatch: srm.mismatch },
+      verdict: conversions[0].verdict,
+      conversions,
+      tracking: { keyedUsers: record.trackedUsers, maxUsers: experiment.maxUsers, evictions: record.evictions },
+    },
+    minimumPValues,
+  };
+}
+
+function verdictOf(experiment: CompiledExperiment, users: readonly number[], mismatch: boolean, srmP: number, collecting: boolean, report: ConversionReport): string {
+  if (mismatch) return `SRM detected: users per arm (A ${users[0]}, B ${users[1]}) do not match the configured split (p = ${formatP(srmP)}); no winner is declared`;
+  if (collecting) return `collecting: A ${users[0]}, B ${users[1]} of ${experiment.minUsersPerArm} users per arm`;
+  const valid = report.alwaysValid;
+  const confidence = `${formatNumber((1 - experiment.alpha) * 100)} %`;
+  const lift = valid.lift === null ? 'n/a (A converts no one)' : `${formatPercent(valid.lift)}`;
+  const interval = valid.liftInterval === null ? '' : `, ${confidence} CI ${formatPercent(valid.liftInterval[0])} to ${formatPercent(valid.liftInterval[1])}`;
+  const p = `always-valid p = ${formatP(valid.pValue)}`;
+  if (valid.pValue < experiment.alpha && valid.difference !== null) {
+    const detail = `(${interval.slice(2)}${interval === '' ? '' : ', '}${p})`;
+    return valid.difference > 0 ? `B wins: ${lift} ${detail}` : `A wins: B ${lift} ${detail}`;
+  }
+  return `no difference so far (lift ${lift}${interval}, ${p})`;
+}
+
+function finite(value: number): number | null {
+  return Number.isFinite(value) ? value : null;
+}
+
+function finitePair(pair: readonly [number, number]): readonly [number, number] | null {
+  return Number.isFinite(pair[0]) && Number.isFinite(pair[1]) ? pair : null;
+}
+
+function formatPercent(ratio: number): string {
+  const percent = ratio * 100;
+  return `${percent >= 0 ? '+' : '−'}${formatNumber(Math.abs(percent))} %`;
+}
+
+function formatNumber(value: number): string {
+  return (Math.round(value * 10) / 10).toString();
+}
+
+function formatP(p: number): string {
+  return p < 0.0001 ? p.toExponential(1) : (Math.round(p * 10_000) / 10_000).toString();
+}

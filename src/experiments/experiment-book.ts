@@ -1,0 +1,297 @@
+/**
+ * Where one process counts its experiments: additive totals per experiment and arm (users; per conversion the
+ * converters, and the sum and sum of squares of reported values), and who has been counted already.
+ *
+ * Keyed users (the route's sticky key: a header, a cookie, splitgate's own issued `sg_uid`, or the client address)
+ * are remembered in one LRU per experiment, bounded by the experiment's `maxUsers`. Beyond the bound the user seen
+ * longest ago is forgotten (counted in `evictions`); if that user comes back, they are exposed, and may convert,
+ * a second time. Anonymous users (a route with `sticky.cookie: false` and no key on the request) carry their own
+ * state in the signed experiment cookie instead.
+ *
+ * The plan is compiled once per config object (the one the request read from the table store), so a reload never
+ * mixes two plans within a request; totals outlive reloads, by experiment key and conversion name.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Config } from '../config/schema.js';
+import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
+import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
+import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
+import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
+
+export interface ConversionTotals {
+  converters: number;
+  valueSum: number;
+  valueSquares: number;
+}
+
+export interface ArmTotals {
+  users: number;
+  /** By conversion name. */
+  readonly conversions: Map<string, ConversionTotals>;
+}
+
+export class ExperimentRecord {
+  readonly arms: readonly [ArmTotals, ArmTotals] = [newArm(), newArm()];
+  /** The always-valid p-value's running minimum, by conversion name (see analysis.ts). */
+  readonly minimumPValues = new Map<string, number>();
+  evictions = 0;
+  readonly users: LRUCache<string, UserState>;
+  /** In a supervisor: users as merged from the workers' events (worker-events.ts); created on the first one. */
+  merged: LRUCache<string, MergedUser> | null = null;
+
+  constructor(readonly key: string, readonly maxUsers: number) {
+    this.users = new LRUCache<string, UserState>({ max: maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
+  }
+
+  /** Keyed users remembered now. */
+  get trackedUsers(): number {
+    return this.users.size + (this.merged?.size ?? 0);
+  }
+
+  mergedUsers(): LRUCache<string, MergedUser> {
+    this.merged ??= new LRUCache<string, MergedUser>({ max: this.maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
+    return this.merged;
+  }
+
+  readonly #evicted = (_value: unknown, _key: string, reason: LRUCache.DisposeReason): void => {
+    if (reason === 'evict') this.evictions++;
+  };
+
+  conversion(arm: ArmIndex, name: string): ConversionTotals {
+    const conversions = this.arms[arm].conversions;
+    let totals = conversions.get(name);
+    if (totals === undefined) {
+      totals = { converters: 0, valueSum: 0, valueSquares: 0 };
+      conversions.set(name, totals);
+    }
+    return totals;
+  }
+}
+
+function addConversion(record: ExperimentRecord, arm: ArmIndex, name: string, value: number): void {
+  const totals = record.conversion(arm, name);
+  totals.converters++;
+  totals.valueSum += value;
+  totals.valueSquares += value * value;
+}
+
+function newArm(): ArmTotals {
+  return { users: 0, conversions: new Map() };
+}
+
+export interface ExperimentBookOptions {
+  /** Epoch milliseconds; injected so tests can move through the conversion window. */
+  readonly now?: () => number;
+  /**
+   * In a worker (`workers: N`): keyed users are not counted here but reported to the supervisor as events
+   * (worker-events.ts), which deduplicates them across workers; `takeEvents` hands them over.
+   */
+  readonly reportToSupervisor?: boolean;
+}
+
+export class ExperimentBook {
+  readonly #records = new Map<string, ExperimentRecord>();
+  readonly #plans = new WeakMap<Config, ExperimentPlan>();
+  readonly #now: () => number;
+  #plan: ExperimentPlan | null = null;
+  readonly #queue: ExperimentEventQueue | null;
+
+  constructor(options: ExperimentBookOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#queue = options.reportToSupervisor ? new ExperimentEventQueue() : null;
+  }
+
+  /** In a worker: the events since the previous take, or null. */
+  takeEvents(): ExperimentEvent[] | null {
+    return this.#queue?.take() ?? null;
+  }
+
+  /** Events a worker dropped because its queue was full (see worker-events.ts). */
+  get droppedEvents(): number {
+    return this.#queue?.dropped ?? 0;
+  }
+
+  /** In the supervisor: a worker's events, merged into the users and totals (unknown experiments are ignored). */
+  applyEvents(events: readonly ExperimentEvent[]): void {
+    const plan = this.#plan;
+    if (plan === null) return;
+    for (const event of events) {
+      const experiment = plan.all.find((e) => e.key === event.experiment);
+      if (experiment === undefined) continue;
+      const record = this.#recordOf(experiment);
+      if (event.user === null) {
+        if (event.conversion === null) record.arms[event.arm].users++;
+        else addConversion(record, event.arm, event.conversion, event.value);
+        continue;
+      }
+      const users = record.mergedUsers();
+      let user = users.get(event.user);
+      if (user === undefined) {
+        user = { arm: event.arm, exposedAt: null, converted: new Map(), pending: null };
+        users.set(event.user, user);
+      }
+      const step = mergeEvent(experiment, user, event);
+      if (step.exposed) record.arms[step.arm].users++;
+      for (const change of step.changes) {
+        if (change.previous === undefined && change.removed === undefined) {
+          addConversion(record, step.arm, change.name, change.value);
+          continue;
+        }
+        const totals = record.conversion(step.arm, change.name);
+        if (change.removed) {
+          totals.converters--;
+          totals.valueSum -= change.value;
+          totals.valueSquares -= change.value * change.value;
+          continue;
+        }
+        const previous = change.previous ?? 0;
+        totals.valueSum += change.value - previous;
+        totals.valueSquares += change.value * change.value - previous * previous;
+      }
+    }
+  }
+
+  /** The plan of `config`, compiled on first use; the latest one is what the admin API reports on. */
+  planOf(config: Config): ExperimentPlan {
+    let plan = this.#plans.get(config);
+    if (plan === undefined) {
+      plan = compileExperimentPlan(config);
+      this.#plans.set(config, plan);
+      for (const experiment of plan.all) this.#recordOf(experiment);
+    }
+    this.#plan = plan;
+    return plan;
+  }
+
+  get plan(): ExperimentPlan | null {
+    return this.#plan;
+  }
+
+  record(key: string): ExperimentRecord | undefined {
+    return this.#records.get(key);
+  }
+
+  /**
+   * A request on `route` was decided (arm = the version it goes to): null when the route is in no experiment,
+   * otherwise the visit that counts its response.
+   */
+  begin(config: Config, route: string, version: 'stable' | 'canary', stickyKey: string | null, method: string, url: string, cookieHeader: string | undefined): ExperimentVisit | null {
+    if (config.experiments.length === 0) return null;
+    const plan = this.planOf(config);
+    const experiments = plan.byRoute.get(route);
+    if (experiments === undefined) return null;
+    const query = url.indexOf('?');
+    return new ExperimentVisit(this, plan, experiments, version === 'canary' ? 1 : 0, stickyKey, method, query === -1 ? url : url.slice(0, query), cookieHeader);
+  }
+
+  /** Counts one response of a keyed user. */
+  observeKeyed(experiment: CompiledExperiment, userKey: string, arm: ArmIndex, response: ObservedResponse): void {
+    if (this.#queue !== null) {
+      this.#queue.observeKeyed(experiment, userKey, arm, response, this.#now());
+      return;
+    }
+    const record = this.#recordOf(experiment);
+    const before = record.users.get(userKey);
+    const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
+    if (step.state !== before && step.state !== undefined) record.users.set(userKey, step.state);
+    this.#apply(record, step.state, step.exposed, step.conversions);
+  }
+
+  /** Counts one response of an anonymous user; returns the state to sign back into the cookie. */
+  observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse): UserState | undefined {
+    const record = this.#recordOf(experiment);
+    const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
+    if (this.#queue !== null && step.state !== undefined) {
+      // Already deduplicated by the cookie: the supervisor adds these as they are.
+      const at = this.#now();
+      if (step.exposed) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: null, value: 0 });
+      for (const { conversion, value } of step.conversions) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: conversion.name, value });
+      return step.state;
+    }
+    this.#apply(record, step.state, step.exposed, step.conversions);
+    return step.state;
+  }
+
+  #apply(record: ExperimentRecord, state: UserState | undefined, exposed: boolean, conversions: ReturnType<typeof stepUser>['conversions']): void {
+    if (state === undefined) return;
+    if (exposed) record.arms[state.arm].users++;
+    for (const { conversion, value } of conversions) addConversion(record, state.arm, conversion.name, value);
+  }
+
+  #recordOf(experiment: CompiledExperiment): ExperimentRecord {
+    let record = this.#records.get(experiment.key);
+    if (record === undefined) {
+      record = new ExperimentRecord(experiment.key, experiment.maxUsers);
+      this.#records.set(experiment.key, record);
+    }
+    return record;
+  }
+}
+
+/**
+ * One request on a route in an experiment, from its decision to its response head: the exchange hands it the
+ * status and the upstream's header list, and it counts, strips the conversion header, and (for an anonymous user
+ * whose state changed) gives back the signed cookie to set.
+ */
+export class ExperimentVisit {
+  constructor(
+    readonly book: ExperimentBook,
+    readonly plan: ExperimentPlan,
+    readonly experiments: readonly CompiledExperiment[],
+    readonly arm: ArmIndex,
+    readonly userKey: string | null,
+    readonly method: string,
+    readonly path: string,
+    readonly cookieHeader: string | undefined,
+  ) {}
+
+  /**
+   * `headers` is the client's header list (name, value, …) about to be written: the conversion header is read out
+   * of it and removed. Returns a Set-Cookie value to add, or null.
+   */
+  responded(status: number, headers: string[]): string | null {
+    const reported = takeConversionHeader(headers, this.plan.conversionHeader);
+    const response: ObservedResponse = { method: this.method, path: this.path, status, reported };
+    if (this.userKey !== null) {
+      for (const experiment of this.experiments) this.book.observeKeyed(experiment, this.userKey, this.arm, response);
+      return null;
+    }
+    const secret = this.plan.cookieSecret;
+    if (secret === null) return null;
+    const states = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
+    let changed = false;
+    for (const experiment of this.experiments) {
+      const before = states.get(experiment.key);
+      const after = this.book.observeAnonymous(experiment, before, this.arm, response);
+      if (after !== before && after !== undefined) {
+        states.set(experiment.key, after);
+        changed = true;
+      }
+    }
+    if (!changed) return null;
+    // Entries of experiments no longer configured are dropped, so the cookie does not grow with history.
+    for (const key of states.keys()) if (!this.plan.all.some((e) => e.key === key)) states.delete(key);
+    return `${this.plan.cookieName}=${signExperimentCookie(states, secret)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
+  }
+}
+
+/** Removes every `name` field from the header list; their values joined, parsed, or null when there was none. */
+function takeConversionHeader(headers: string[], name: string): Map<string, number> | null {
+  let joined: string | null = null;
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i].length !== name.length || headers[i].toLowerCase() !== name) continue;
+    joined = joined === null ? headers[i + 1] : `${headers[i + 1]},${joined}`;
+    headers.splice(i, 2);
+  }
+  return joined === null ? null : parseReportedConversions(joined);
+}
+
+/** One cookie's raw value from a Cookie header (no percent-decoding: the signed value uses cookie-octets only). */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

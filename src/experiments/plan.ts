@@ -1,0 +1,97 @@
+/**
+ * Config → ExperimentPlan: the experiments of each route with their matchers worked out once, then frozen. A request
+ * finds its route's experiments with one map lookup; a route without experiments pays nothing more.
+ */
+import type { Config } from '../config/schema.js';
+import { routeHasAnonymousUsers, type ConversionConfig, type ExperimentConfig } from '../config/experiment-schema.js';
+
+/** Arm 0 is the control (the route's stable), arm 1 the treatment (its canary). */
+export type ArmIndex = 0 | 1;
+export const ARM_NAMES: readonly [string, string] = ['A', 'B'];
+export const ARM_VERSIONS: readonly [string, string] = ['stable', 'canary'];
+
+export interface CompiledConversion {
+  readonly name: string;
+  /** This conversion's bit in a user's conversion mask. */
+  readonly bit: number;
+  /** Reported by the app in the conversion header, rather than matched at the edge. */
+  readonly reported: boolean;
+  readonly method: string | null;
+  readonly path: string | null;
+  readonly pathPrefix: string | null;
+  /** An exact status, or a class as its hundreds digit times -1 (-2 = 2xx), or 0 for any. */
+  readonly status: number;
+}
+
+export interface CompiledExperiment {
+  readonly key: string;
+  readonly route: string;
+  readonly exposurePrefix: string;
+  readonly exposureMethods: ReadonlySet<string> | null;
+  readonly conversions: readonly CompiledConversion[];
+  readonly windowMs: number;
+  readonly minUsersPerArm: number;
+  readonly alpha: number;
+  readonly maxUsers: number;
+  readonly config: ExperimentConfig;
+}
+
+export interface ExperimentPlan {
+  readonly byRoute: ReadonlyMap<string, readonly CompiledExperiment[]>;
+  readonly all: readonly CompiledExperiment[];
+  readonly conversionHeader: string;
+  readonly cookieName: string;
+  /** HMAC key of the signed cookie; null when no experiment's route has anonymous users. */
+  readonly cookieSecret: string | null;
+  readonly cookieMaxAgeSeconds: number;
+}
+
+export function compileExperimentPlan(config: Config): ExperimentPlan {
+  const all = config.experiments.map(compileExperiment);
+  const byRoute = new Map<string, CompiledExperiment[]>();
+  for (const experiment of all) {
+    const list = byRoute.get(experiment.route) ?? [];
+    list.push(experiment);
+    byRoute.set(experiment.route, list);
+  }
+  const anonymous = config.routes.some((route) => byRoute.has(route.name) && routeHasAnonymousUsers(route));
+  const longestWindow = all.reduce((max, e) => Math.max(max, e.windowMs), 0);
+  return Object.freeze({
+    byRoute,
+    all: Object.freeze(all),
+    conversionHeader: config.experimentSettings.conversionHeader,
+    cookieName: config.experimentSettings.cookie.name,
+    cookieSecret: anonymous ? (config.experimentSettings.cookie.secret ?? null) : null,
+    cookieMaxAgeSeconds: Math.ceil(longestWindow / 1000),
+  });
+}
+
+function compileExperiment(experiment: ExperimentConfig): CompiledExperiment {
+  const match = experiment.exposure.match;
+  return Object.freeze({
+    key: experiment.key,
+    route: experiment.route,
+    exposurePrefix: match.pathPrefix ?? '/',
+    exposureMethods: match.methods ? new Set(match.methods) : null,
+    conversions: Object.freeze(experiment.conversions.map(compileConversion)),
+    windowMs: experiment.conversionWindow,
+    minUsersPerArm: experiment.minUsersPerArm,
+    alpha: experiment.alpha,
+    maxUsers: experiment.maxUsers,
+    config: experiment,
+  });
+}
+
+function compileConversion(conversion: ConversionConfig, bit: number): CompiledConversion {
+  const match = conversion.match;
+  const status = match?.status;
+  return Object.freeze({
+    name: conversion.name,
+    bit,
+    reported: conversion.header === true,
+    method: match?.method ?? null,
+    path: match?.path ?? null,
+    pathPrefix: match?.pathPrefix ?? null,
+    status: status === undefined ? 0 : typeof status === 'number' ? status : -Number(status[0]),
+  });
+}
