@@ -15,6 +15,11 @@ export interface ConnectionBound {
 
 export class ClientConnection {
   inFlight: ConnectionBound | ConnectionBound[] | null = null;
+  /**
+   * A request on this connection was refused for its framing: where it ends is unknown, so what node:http parsed
+   * after it (a "pipelined" request) may be the attacker's body and is never forwarded.
+   */
+  framingBroken = false;
 
   constructor(
     readonly socket: Socket,

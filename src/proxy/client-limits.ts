@@ -48,6 +48,8 @@ export class BodyTooLargeError extends SplitgateError {
  * once it exceeds the limit. Only made for chunked bodies while a limit is set: an announced Content-Length is
  * checked before anything is forwarded, and the common request makes none.
  */
+function ignoreLateError(): void {}
+
 export class BodyLimit extends Transform {
   readonly #limit: number;
   #seen = 0;
@@ -60,6 +62,10 @@ export class BodyLimit extends Transform {
     // that aborts its body) must reach undici through it, or it would be an unhandled 'error' event. One closure
     // per limited chunked body.
     source.on('error', (error) => this.destroy(error));
+    // undici stops listening once its request is done (an upstream that answered before the body ended); a limit
+    // tripped after that would be an unhandled 'error' event and take the process down (seen under the request
+    // fuzz on Node 24). The exchange learns of the limit from undici while undici listens; after that nothing needs to.
+    this.on('error', ignoreLateError);
     source.pipe(this);
   }
 

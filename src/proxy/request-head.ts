@@ -130,6 +130,12 @@ export class RequestHead {
   hostRepeated = false;
   contentLength: string | undefined = undefined;
   chunked = false;
+  /**
+   * A Transfer-Encoding field whose final coding is not `chunked` (an empty value included): RFC 9112 §6.1 says
+   * the body's length cannot be determined, answer 400 and close. node:http refuses most such fields itself, but
+   * Node 20 reads `Transfer-Encoding:` with an empty value as no body at all, while Node 24 refuses it.
+   */
+  transferEncodingInvalid = false;
   upgrade: string | undefined = undefined;
   /** X-Forwarded-For and Via as received, repeated fields joined; '' when absent. */
   forwardedFor = '';
@@ -150,6 +156,11 @@ export class RequestHead {
   get hasBody(): boolean {
     return this.chunked || (this.contentLength !== undefined && this.contentLength !== '0');
   }
+}
+
+function endsWithChunked(value: string): boolean {
+  const comma = value.lastIndexOf(',');
+  return (comma === -1 ? value : value.slice(comma + 1)).trim().toLowerCase() === 'chunked';
 }
 
 export function readRequestHead(rawHeaders: readonly string[], names: HeaderNameIndex): RequestHead {
@@ -191,6 +202,8 @@ export function readRequestHead(rawHeaders: readonly string[], names: HeaderName
         break;
       case Field.TransferEncoding:
         head.chunked = true;
+        // Repeated fields are one list (RFC 9110 §5.3): the last field's last element is the final coding.
+        head.transferEncodingInvalid = !endsWithChunked(value);
         break;
       case Field.Connection:
         connection = connection === undefined ? value : `${connection}, ${value}`;

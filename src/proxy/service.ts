@@ -109,7 +109,17 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const startedAt = performance.now();
     const active = this.#store.current;
     if (this.#draining) res.shouldKeepAlive = false;
+    const connection = clientConnection(req.socket);
+    // node:http parsed this after a request refused for its framing: its bytes may be that request's body.
+    if (connection.framingBroken) return;
     const head = readRequestHead(req.rawHeaders, active.headerNames);
+    if (head.transferEncodingInvalid) {
+      connection.framingBroken = true;
+      res.shouldKeepAlive = false;
+      this.rejections.count('bad_request');
+      respondLocally(res, BAD_TRANSFER_ENCODING.status, BAD_TRANSFER_ENCODING.code, BAD_TRANSFER_ENCODING.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      return;
+    }
     const limits = active.config.limits;
     const over = overLimit(req, head, limits.maxHeaderCount, limits.maxBodyBytes);
     if (over !== null) {
@@ -487,6 +497,7 @@ const NOT_ORIGIN_FORM: LocalAnswer = { status: 400, code: 'SG_BAD_REQUEST_TARGET
 const HTTP_VERSION: LocalAnswer = { status: 505, code: 'SG_HTTP_VERSION', message: 'only HTTP/1.0 and HTTP/1.1 requests are accepted' };
 const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no route matches this host and path' };
 // RFC 9112 §3.2: a request with more than one Host field is answered 400 (node:http answers a missing one).
+const BAD_TRANSFER_ENCODING: LocalAnswer = { status: 400, code: 'SG_BAD_FRAMING', message: 'Transfer-Encoding must end with chunked (RFC 9112 §6.1)' };
 const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
 
 const TOO_MANY_HEADERS: LocalAnswer = { status: 431, code: 'SG_TOO_MANY_HEADERS', message: 'request has more header fields than limits.maxHeaderCount' };
