@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from './admin/admin-server.js';
 import type { Config } from './config/schema.js';
-import { ConfigWatcher } from './control/config-watcher.js';
+import { ConfigWatcher, filesNamedBy } from './control/config-watcher.js';
 import { Controller, type ReloadOutcome } from './control/controller.js';
 import { EventLog } from './control/event-log.js';
 import { StateFile } from './control/state-file.js';
@@ -181,9 +181,14 @@ export class Splitgate {
     instance.#ready = true;
     await instance.rollouts.sync(config);
     if (options.configPath && config.watch) {
-      instance.#watcher = new ConfigWatcher(options.configPath, () => {
+      const configPath = options.configPath;
+      const watcher = new ConfigWatcher(configPath, () => {
         instance.reload('file-watch').catch(() => undefined);
       });
+      // The flags file is watched with the config, and follows it when a reload names another.
+      watcher.watchFiles([configPath, ...filesNamedBy(config)]);
+      controller.onConfigApplied((next) => watcher.watchFiles([configPath, ...filesNamedBy(next)]));
+      instance.#watcher = watcher;
     }
     events.record({ actor: 'splitgate', action: 'start', after: { generation: store.current.generation, hash: controller.configHash } });
     logger.info(

@@ -10,6 +10,7 @@ import type { ZodIssue } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { isLoopback } from './listen.js';
 import { configSchema, type Config, type FleetConfig, type UpstreamConfig } from './schema.js';
+import { flagsIssues } from '../flags/flags-config.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -184,6 +185,7 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
   }
   if (config.fleet) issues.push(...readFleetSecrets(config.fleet));
+  issues.push(...flagsIssues(config, toConfigIssues));
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }
@@ -278,7 +280,7 @@ function readFleetSecrets(fleet: FleetConfig): ConfigIssue[] {
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** A union (`url` or `{url, ...}`) reports the branch the user evidently meant, not "Invalid input". */
-function toConfigIssues(issue: ZodIssue): ConfigIssue[] {
+export function toConfigIssues(issue: ZodIssue): ConfigIssue[] {
   if (issue.code !== 'invalid_union') return [toConfigIssue(issue)];
   const meant = issue.unionErrors.find((branch) => !branch.issues.every((i) => i.code === 'invalid_type' && i.path.length === issue.path.length));
   if (meant) return meant.issues.flatMap(toConfigIssues);

@@ -23,6 +23,7 @@ import { TimeoutSweep } from './timeout-sweep.js';
 import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
+import { buildFlagContext, flagsHeaderValue, type VerifiedClaims } from '../flags/route-flags.js';
 
 export interface ProxyServiceOptions {
   readonly store: TableStore;
@@ -416,6 +417,11 @@ class Routed {
     /** The client connection: its peer address, and where the exchange registers to hear of it closing. */
     readonly connection: ClientConnection,
     readonly trustForwarded: boolean,
+    /**
+     * Claims of the request's verified JWT, for the flags' evaluation context. The hook for JWT verification
+     * (issue 18's `jwt:` block, not in this build): always undefined until it lands.
+     */
+    readonly claims: VerifiedClaims | undefined,
   ) {}
 }
 
@@ -463,19 +469,30 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
   const decision = decideRoute(route, context);
   const binding = active.bindings[route.index];
   const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
-  return new Routed(route, context, decision, binding, backend, connection, trustForwarded);
+  return new Routed(route, context, decision, binding, backend, connection, trustForwarded, undefined);
 }
 
+/**
+ * The upstream's header list: the client's fields, splitgate's own, and the route's flags header. Built before the
+ * mirror taps the request, so a shadow copy carries the same flags as the primary (and a retry on stable, which
+ * copies this list, too).
+ */
 function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string): string[] {
   const route = routed.route;
   if (route.overrideSecret !== null) dropOverrideFields(head.forward, route.overrideHeader, route.overrideCookie);
-  return upstreamHeaders(head, {
+  const headers = upstreamHeaders(head, {
     peerIp: routed.connection.peerIp,
     trustForwarded: routed.trustForwarded,
     proto: 'http',
     version: routed.decision.version,
     requestId,
   });
+  const flags = route.flags;
+  if (flags !== null) {
+    const value = flagsHeaderValue(flags, buildFlagContext(flags, routed.context, routed.claims));
+    if (value !== '') headers.push(flags.header, value);
+  }
+  return headers;
 }
 
 function ignoreError(): void {

@@ -78,7 +78,7 @@ export function activateTable(
   mirrorDeps: MirrorDeps,
   series: SeriesBook,
 ): ActiveTable {
-  const table = compileTable(config, generation, runtime, pools.guards);
+  const table = compileTable(config, generation, runtime, pools.guards, metrics.flagCounts);
   pools.guards.retain(new Set(table.routes.map((route) => route.guard).filter((guard) => guard !== null)));
   const bindings = table.routes.map((route, index): RouteBinding => {
     const routeConfig = config.routes[index];
@@ -112,7 +112,7 @@ export function activateTable(
     table,
     bindings,
     unmatched: series.get('_unmatched', 'none'),
-    headerNames: new HeaderNameIndex(table.headerNames),
+    headerNames: new HeaderNameIndex(table.headerNames, table.flagsHeaders),
   });
 }
 
