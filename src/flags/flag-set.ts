@@ -12,7 +12,7 @@ import type { EvaluationContext } from '@openfeature/core';
 import { MemoryStorage, type FeatureFlag } from '@openfeature/flagd-core';
 import type { CountEntry } from '../metrics/metrics.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
-import { BUCKETING_METADATA_KEY, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
+import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
 import { FlagCountBook, type FlagLabels } from './flag-counts.js';
 import { serializeBareItem, toSfKey } from './structured-field.js';
 
@@ -93,6 +93,8 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
   // Validated (definitions.ts) before it gets here; flagd-core resolves `$ref` the way flagd does.
   storage.setConfigurations(JSON.stringify(definitions));
   const notes: string[] = [];
+  const schemaProblem = flagdSchemaProblem(definitions);
+  if (schemaProblem !== null) notes.push(`flagd's JSON schema (as bundled with flagd-core) says ${schemaProblem.path}: ${schemaProblem.message}; flagd evaluates it anyway`);
   const list: CompiledFlag[] = [];
   const headerKeys = new Map<string, string>();
   for (const [key, definition] of Object.entries(definitions.flags)) {
