@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { createAdminHandler } from './admin/admin-server.js';
 import type { Config } from './config/schema.js';
 import { ConfigWatcher, filesNamedBy } from './control/config-watcher.js';
+import { logFlagNotes } from './flags/flag-notes.js';
 import { Controller, type ReloadOutcome } from './control/controller.js';
 import { EventLog } from './control/event-log.js';
 import { StateFile } from './control/state-file.js';
@@ -163,6 +164,8 @@ export class Splitgate {
       ...(fleet === null ? {} : { authority: fleet }),
     });
     const store = new TableStore(await controller.initialTable());
+    logFlagNotes(logger, store.current.table);
+    controller.onConfigApplied(() => logFlagNotes(logger, store.current.table));
     controller.attach(store);
     // The state file's copy is in force from here; the fleet's newer state replaces it once Redis answers.
     await fleet?.start(controller);

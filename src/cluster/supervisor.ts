@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import { createAdminHandler } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
 import { ConfigWatcher, filesNamedBy } from '../control/config-watcher.js';
+import { logFlagNotes } from '../flags/flag-notes.js';
 import { Controller, type ReloadOutcome } from '../control/controller.js';
 import { EventLog } from '../control/event-log.js';
 import { StateFile } from '../control/state-file.js';
@@ -139,6 +140,8 @@ export class Supervisor {
       ...(fleet === null ? {} : { authority: fleet }),
     });
     const store = new TableStore(await controller.initialTable());
+    logFlagNotes(logger, store.current.table);
+    controller.onConfigApplied(() => logFlagNotes(logger, store.current.table));
     controller.attach(store);
     // Before the workers start: they get the table in force at start, the fleet's if Redis answered in time.
     await fleet?.start(controller);
