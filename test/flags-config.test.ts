@@ -103,6 +103,18 @@ describe('flags: definitions inline', () => {
   });
 });
 
+describe('flags: ofrep', () => {
+  it('is off by default, /ofrep when on, and wants long secrets', () => {
+    expect(validateConfig(withFlags({ definitions: DEFINITIONS }), {}).flags?.ofrep).toBe(false);
+    const on = validateConfig(withFlags({ definitions: DEFINITIONS, ofrep: {} }), {});
+    expect(compileTable(on, 1).ofrep).toEqual({ path: '/ofrep', apiKey: null, bearerToken: null });
+    expect(problems(withFlags({ definitions: DEFINITIONS, ofrep: { path: 'ofrep', apiKey: 'short' } }))).toEqual([
+      'flags.ofrep.path: must start with "/" and hold only letters, digits and . _ ~ / -',
+      'flags.ofrep.apiKey: must be at least 16 characters',
+    ]);
+  });
+});
+
 describe('flags: routes', () => {
   it('checks selected flags, headers routing reads, and region attributes', () => {
     const routes = [

@@ -563,6 +563,26 @@ const flags = z
     header: headerName.default(DEFAULT_FLAGS_HEADER),
     /** Evaluation-context attributes every route adds to `targetingKey`. */
     context: flagContext.default({}),
+    /** OFREP on the proxy listener (README "Feature flags at the edge"); off unless set. */
+    ofrep: z
+      .union([
+        z
+          .object({
+            /** Prefix of the protocol's paths: POST {path}/v1/evaluate/flags[/{key}]. */
+            path: z
+              .string()
+              .regex(/^\/[A-Za-z0-9._~\/-]*$/, 'must start with "/" and hold only letters, digits and . _ ~ / -')
+              .default('/ofrep')
+              .transform((path) => path.replace(/\/+$/, '')),
+            /** When set, clients send it in X-API-Key; `${ENV}` keeps it out of the file. */
+            apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
+            /** When set, clients send `Authorization: Bearer <token>`. */
+            bearerToken: z.string().min(16, 'must be at least 16 characters').optional(),
+          })
+          .strict(),
+        z.literal(false),
+      ])
+      .default(false),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -49,6 +49,10 @@ export interface CompiledFlag {
   /** flagd-core's compiled flag. */
   readonly feature: FeatureFlag;
   readonly migration: { readonly method: BucketingMethod; readonly split: MigrationSplit } | null;
+  /** The whole targeting is one `fractional` (or a migration formula): its matches are reported as SPLIT. */
+  readonly splits: boolean;
+  /** The split is by targetingKey (fractional's shorthand, or a migration formula): no key, no split. */
+  readonly needsTargetingKey: boolean;
   /** Outcomes by variant for the targeting's reason, and the fixed ones. */
   readonly byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome; readonly fallback: FlagOutcome; readonly statically: FlagOutcome }>;
   readonly disabled: FlagOutcome;
@@ -133,6 +137,8 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         metadata: Object.freeze({ ...(definitions.metadata ?? {}), ...(definition.metadata ?? {}) }),
         feature,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
+        splits,
+        needsTargetingKey: split !== null || (splits && Array.isArray((targeting!.fractional as unknown[])[0])),
         byVariant,
         disabled: fixed(null, 'DISABLED'),
         noDefault: fixed(null, 'DEFAULT'),
@@ -160,7 +166,8 @@ export function evaluateFlag(flag: CompiledFlag, context: FlagContext): FlagOutc
   return outcome;
 }
 
-function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
+/** The outcome without counting it (OFREP answers are not flags sent upstream). */
+export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
   if (!flag.enabled) return flag.disabled;
   if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
   let resolution;

@@ -24,6 +24,7 @@ import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecor
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 import { buildFlagContext, flagsHeaderValue, type VerifiedClaims } from '../flags/route-flags.js';
+import { OfrepEndpoint, ofrepRoute } from '../flags/ofrep.js';
 
 export interface ProxyServiceOptions {
   readonly store: TableStore;
@@ -67,6 +68,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   readonly #store: TableStore;
   readonly #accessLog: AccessLog;
   readonly #entropy: Entropy;
+  readonly #ofrep = new OfrepEndpoint();
   #inFlight = 0;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
@@ -117,6 +119,16 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       return;
     }
 
+    const ofrep = active.table.ofrep;
+    if (ofrep !== null) {
+      const target = ofrepRoute(ofrep, url);
+      if (target !== null) {
+        // Answered here, never proxied: the same flag set as the header, for the context the client sends.
+        const series = active.ofrep!;
+        this.#ofrep.handle(req, res, ofrep, active.table.flagSet!, target.key, (status) => series.observeResponse(methodLabel(req.method), status, (performance.now() - startedAt) / 1000, false, false));
+        return;
+      }
+    }
     const routed = routeRequest(active, req, head, this.#entropy);
     if (!(routed instanceof Routed)) {
       respondLocally(res, routed.status, routed.code, routed.message, newRequestId(head), active.unmatched, req.method, startedAt);

@@ -13,6 +13,7 @@ import { compileFlagSet, type FlagSet } from '../flags/flag-set.js';
 import { FlagCountBook } from '../flags/flag-counts.js';
 import { flagsHeaderNames, routeFlagsSpec } from '../flags/flags-config.js';
 import { compileRouteFlags, type RouteFlags } from '../flags/route-flags.js';
+import type { OfrepSettings } from '../flags/ofrep.js';
 
 export type Version = 'stable' | 'canary';
 
@@ -126,6 +127,8 @@ export interface RoutingTable {
   readonly flagSet: FlagSet | null;
   /** Lower-case names of the flags headers: a client's copies are never forwarded, on any route. */
   readonly flagsHeaders: readonly string[];
+  /** OFREP on the proxy listener, or null when off (or without flags). */
+  readonly ofrep: OfrepSettings | null;
 }
 
 /** Runtime state laid over the config: operator-set weights and kill switches, by route name. */
@@ -168,6 +171,7 @@ export function compileTable(
     matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
     flagSet,
     flagsHeaders: Object.freeze(flagSet === null ? [] : flagsHeaderNames(config)),
+    ofrep: flagSet === null || !config.flags?.ofrep ? null : Object.freeze({ path: config.flags.ofrep.path, apiKey: config.flags.ofrep.apiKey ?? null, bearerToken: config.flags.ofrep.bearerToken ?? null }),
   });
 }
 

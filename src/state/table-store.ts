@@ -46,6 +46,8 @@ export interface ActiveTable {
   readonly bindings: readonly RouteBinding[];
   /** Where requests that match no route are counted. */
   readonly unmatched: VersionSeries;
+  /** Where OFREP requests are counted (route `_ofrep`); null when OFREP is off. */
+  readonly ofrep: VersionSeries | null;
   /** The header names the request pass treats specially, this table's routing names among them. */
   readonly headerNames: HeaderNameIndex;
 }
@@ -112,6 +114,7 @@ export function activateTable(
     table,
     bindings,
     unmatched: series.get('_unmatched', 'none'),
+    ofrep: table.ofrep === null ? null : series.get('_ofrep', 'none'),
     headerNames: new HeaderNameIndex(table.headerNames, table.flagsHeaders),
   });
 }
