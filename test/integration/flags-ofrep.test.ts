@@ -136,6 +136,10 @@ describe('OFREP protocol details', () => {
     const wrong = await ofrep('/limit', {}, { 'x-api-key': `${API_KEY}x` });
     expect(wrong.status).toBe(401);
     expect(stable.seen.length).toBe(before);
+    // Nor does the admin API's /config give the key away.
+    const config = (await (await fetch(`${proxy.adminUrl}/config`)).json()) as { flags: { ofrep: { apiKey: string } } };
+    expect(config.flags.ofrep.apiKey).toBe('[redacted]');
+    expect(JSON.stringify(config)).not.toContain(API_KEY);
   });
 });
 
