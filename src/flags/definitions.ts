@@ -40,7 +40,17 @@ export const flagDefinitionsSchema = z
   })
   .strict()
   .superRefine((definitions, ctx) => {
-    for (const [key, flag] of Object.entries(definitions.flags)) checkFlag(key, flag, definitions.$evaluators ?? {}, ctx);
+    let issues = 0;
+    const counted: z.RefinementCtx = { addIssue: (issue) => (issues++, ctx.addIssue(issue)), path: ctx.path };
+    for (const [key, flag] of Object.entries(definitions.flags)) checkFlag(key, flag, definitions.$evaluators ?? {}, counted);
+    if (issues > 0) return;
+    // The whole document as the flag set will load it (`$ref`s substituted across it): whatever flagd-core still
+    // refuses is a config error now, never an exception when the table is built.
+    try {
+      new MemoryStorage(SILENT_LOGGER).setConfigurations(JSON.stringify(definitions));
+    } catch (error) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `flagd rejects these definitions: ${describeFlagdError(error)}` });
+    }
   });
 
 export type FlagDefinitions = z.output<typeof flagDefinitionsSchema>;

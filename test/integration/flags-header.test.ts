@@ -12,7 +12,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Splitgate } from '../../src/splitgate.js';
 import { FlagdCore } from '@openfeature/flagd-core';
-import { send } from '../helpers/http.js';
+import { send, sendRaw } from '../helpers/http.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -113,6 +113,17 @@ describe('the flags header', () => {
     await send(proxy.url, '/some', { headers: { 'x-user-id': 'u', 'x-app-flags': 'auth-v2="v2"', 'x-splitgate-flags': 'limit=99' } });
     expect(lastSeen(stable, 'x-app-flags')).toBe('auth-v2="v1"');
     expect(lastSeen(stable, 'x-splitgate-flags')).toBeUndefined();
+  });
+
+  it('takes odd client input in its stride: raw bytes, repeated and empty fields, a broken Cookie header', async () => {
+    const request = Buffer.concat([
+      Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-User-Id: m\xfcller\r\n', 'latin1'),
+      Buffer.from('X-User-Email: a@example.com\r\nX-User-Email: b@example.com\r\nX-Region: \r\nCookie: plan=%E0%A4%A; =; plan\r\n\r\n', 'latin1'),
+    ]);
+    const reply = await sendRaw(proxy.url, request);
+    expect(reply.text).toMatch(/^HTTP\/1\.1 200 /);
+    // Repeated emails are joined (", "), so ends_with sees the last one; the sticky key is the bytes as sent.
+    expect(lastSeen(stable, 'x-splitgate-flags')).toBe(expectedFromFlagd({ targetingKey: 'm\xfcller', email: 'a@example.com, b@example.com' }));
   });
 
   it('gives the mirror copy the same flags header as the primary', async () => {
