@@ -104,3 +104,26 @@ describe('a route\'s flags header', () => {
     expect(buildFlagContext(flags, request({}, {}, null), { tier: 'gold' })).toEqual({ where: 'eu', tier: 'gold' });
   });
 });
+
+describe('flags without targeting', () => {
+  it('resolve at load exactly as flagd-core resolves them per request', async () => {
+    const { FlagdCore } = await import('@openfeature/flagd-core');
+    const { evaluateFlag } = await import('../src/flags/flag-set.js');
+    const definitions = {
+      flags: {
+        plain: { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'b' },
+        empty: { state: 'ENABLED', variants: { a: 1 }, defaultVariant: 'a', targeting: {} },
+        none: { state: 'ENABLED', variants: { a: true } },
+      },
+    } as unknown as FlagDefinitions;
+    const core = new FlagdCore();
+    core.setConfigurations(JSON.stringify(definitions));
+    const set = compileFlagSet(definitions);
+    for (const flag of set.list) {
+      expect(flag.staticOutcome).not.toBeNull();
+      const ours = evaluateFlag(flag, { targetingKey: 'u' });
+      const theirs = core.getFlag(flag.key)!.evaluate({ targetingKey: 'u' });
+      expect([ours.variant ?? undefined, ours.reason]).toEqual([theirs.variant, theirs.reason]);
+    }
+  });
+});

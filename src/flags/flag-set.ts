@@ -53,6 +53,8 @@ export interface CompiledFlag {
   readonly splits: boolean;
   /** The split is by targetingKey (fractional's shorthand, or a migration formula): no key, no split. */
   readonly needsTargetingKey: boolean;
+  /** Set for an enabled flag without targeting: its one outcome, worked out at load (flagd: STATIC). */
+  readonly staticOutcome: FlagOutcome | null;
   /** Outcomes by variant for the targeting's reason, and the fixed ones. */
   readonly byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome; readonly fallback: FlagOutcome; readonly statically: FlagOutcome }>;
   readonly disabled: FlagOutcome;
@@ -126,9 +128,19 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
       const outcome = (reason: FlagReason): FlagOutcome => Object.freeze({ flag: key, variant, value, reason, member, errorCode: null, count: counts.cell(key, variant, reason) });
       byVariant.set(variant, { matched: outcome(splits ? 'SPLIT' : 'TARGETING_MATCH'), fallback: outcome('DEFAULT'), statically: outcome('STATIC') });
     }
+    const noDefault = fixed(null, 'DEFAULT');
+    const untargeted = targeting === undefined || Object.keys(targeting).length === 0;
+    // flagd-core without targeting: the default variant with reason STATIC, or no variant (DEFAULT) without one.
+    const staticOutcome =
+      definition.state !== 'ENABLED' || !untargeted || split !== null
+        ? null
+        : definition.defaultVariant == null
+          ? noDefault
+          : byVariant.get(definition.defaultVariant)!.statically;
     list.push(
       Object.freeze({
         key,
+        staticOutcome,
         enabled: definition.state === 'ENABLED',
         headerKey,
         sendable: [...byVariant.values()].some((outcomes) => outcomes.matched.member !== null),
@@ -141,7 +153,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         needsTargetingKey: split !== null || (splits && Array.isArray((targeting!.fractional as unknown[])[0])),
         byVariant,
         disabled: fixed(null, 'DISABLED'),
-        noDefault: fixed(null, 'DEFAULT'),
+        noDefault,
         parseError: fixed(null, 'ERROR', 'PARSE_ERROR'),
         evaluationError: fixed(null, 'ERROR', 'GENERAL'),
       }),
@@ -168,6 +180,7 @@ export function evaluateFlag(flag: CompiledFlag, context: FlagContext): FlagOutc
 
 /** The outcome without counting it (OFREP answers are not flags sent upstream). */
 export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
+  if (flag.staticOutcome !== null) return flag.staticOutcome;
   if (!flag.enabled) return flag.disabled;
   if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
   let resolution;

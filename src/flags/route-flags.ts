@@ -39,6 +39,8 @@ export interface RouteFlags {
   /** Request header names the attributes read (routing must collect them). */
   readonly headerNames: readonly string[];
   readonly readsCookies: boolean;
+  /** Some selected flag has targeting: without one, no context is built for a request. */
+  readonly needsContext: boolean;
 }
 
 export interface RouteFlagsSpec {
@@ -50,19 +52,27 @@ export interface RouteFlagsSpec {
 
 export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlags {
   const selected = spec.select === 'all' ? set.list : set.list.filter((flag) => spec.select.includes(flag.key));
+  const sent = selected.filter((flag) => flag.sendable);
   const attributes = Object.entries(spec.context).map(([attribute, source]) => Object.freeze({ attribute, kind: source.kind, name: source.name }));
   return Object.freeze({
     header: spec.header,
     // A flag that can never put anything in the header is not evaluated for it.
-    flags: Object.freeze(selected.filter((flag) => flag.sendable)),
+    flags: Object.freeze(sent),
     attributes: Object.freeze(attributes),
     headerNames: Object.freeze(attributes.filter((a) => a.kind === 'header').map((a) => a.name)),
     readsCookies: attributes.some((a) => a.kind === 'cookie'),
+    needsContext: sent.some((flag) => flag.staticOutcome === null),
   });
 }
 
-/** `targetingKey` plus the declared attributes that are present in this request; absent ones are left out. */
+const NO_CONTEXT: FlagContext = Object.freeze({});
+
+/**
+ * `targetingKey` plus the declared attributes that are present in this request; absent ones are left out. A route
+ * whose flags have no targeting gets one shared empty context.
+ */
 export function buildFlagContext(flags: RouteFlags, request: RequestContext, claims: VerifiedClaims | undefined): FlagContext {
+  if (!flags.needsContext) return NO_CONTEXT;
   const context: FlagContext = {};
   if (request.stickyKey !== null) context.targetingKey = request.stickyKey;
   const attributes = flags.attributes;
