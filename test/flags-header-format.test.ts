@@ -58,6 +58,7 @@ const DEFINITIONS = {
     greeting: { state: 'ENABLED', variants: { en: 'hello', fr: 'café' }, defaultVariant: 'en', targeting: { if: [{ '==': [{ var: 'lang' }, 'fr'] }, 'fr'] } },
     ratio: { state: 'ENABLED', variants: { half: 0.5 }, defaultVariant: 'half' },
     nodefault: { state: 'ENABLED', variants: { a: 'a' }, targeting: { if: [{ '==': [{ var: 'x' }, 'y'] }, 'a'] } },
+    odd: { state: 'ENABLED', variants: { a: 'a' }, defaultVariant: 'a', targeting: { fractional: null } },
   },
 } as unknown as FlagDefinitions;
 
@@ -70,6 +71,7 @@ describe('a route\'s flags header', () => {
 
   it('says which keys were mapped or left out, and which values cannot be sent', () => {
     expect(set.notes).toEqual([
+      "flagd's JSON schema (as bundled with flagd-core) says /flags/odd/targeting: must NOT have additional properties; flagd evaluates it anyway",
       'flag "NewCheckout" is sent in the flags header as "newcheckout" (RFC 8941 keys are lower-case)',
       'flag "newcheckout" is not sent in the flags header: it would be sent as "newcheckout", like flag "NewCheckout"',
       'flag "2fa" is not sent in the flags header: its key cannot be an RFC 8941 key (lower-case letter or "*" first)',
@@ -79,13 +81,14 @@ describe('a route\'s flags header', () => {
 
   it('joins the members of the evaluated flags, leaving out what cannot be sent', () => {
     const flags = compileRouteFlags(set, { header: 'x-splitgate-flags', select: 'all', context: { lang: { kind: 'header', name: 'accept-language' } } });
-    expect(flags.flags.map((flag) => flag.key)).toEqual(['new-checkout', 'NewCheckout', 'greeting', 'ratio', 'nodefault']);
+    expect(flags.flags.map((flag) => flag.key)).toEqual(['new-checkout', 'NewCheckout', 'greeting', 'ratio', 'nodefault', 'odd']);
+    // `fractional: null` is JsonLogic flagd-core compiles; it resolves to nothing, so the default variant.
     expect(flagsHeaderValue(flags, buildFlagContext(flags, request({ 'accept-language': 'en' }), undefined))).toBe(
-      'new-checkout=?1, newcheckout=?0, greeting="hello", ratio=0.5',
+      'new-checkout=?1, newcheckout=?0, greeting="hello", ratio=0.5, odd="a"',
     );
     // "fr" has no RFC 8941 form: the member is left out rather than sent mangled.
-    expect(flagsHeaderValue(flags, buildFlagContext(flags, request({ 'accept-language': 'fr' }), undefined))).toBe('new-checkout=?1, newcheckout=?0, ratio=0.5');
-    expect(flagsHeaderValue(flags, buildFlagContext(flags, request({}, {}, null), { x: 'y' }))).toBe('new-checkout=?1, newcheckout=?0, greeting="hello", ratio=0.5');
+    expect(flagsHeaderValue(flags, buildFlagContext(flags, request({ 'accept-language': 'fr' }), undefined))).toBe('new-checkout=?1, newcheckout=?0, ratio=0.5, odd="a"');
+    expect(flagsHeaderValue(flags, buildFlagContext(flags, request({}, {}, null), { x: 'y' }))).toBe('new-checkout=?1, newcheckout=?0, greeting="hello", ratio=0.5, odd="a"');
   });
 
   it('builds the context from the sticky key, headers, cookies, region and (when they exist) verified claims', () => {

@@ -150,7 +150,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         feature,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
         splits,
-        needsTargetingKey: split !== null || (splits && Array.isArray((targeting!.fractional as unknown[])[0])),
+        needsTargetingKey: split !== null || (splits && bucketsByTargetingKey(targeting!.fractional)),
         byVariant,
         disabled: fixed(null, 'DISABLED'),
         noDefault,
@@ -160,6 +160,11 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
     );
   }
   return Object.freeze({ flags: new Map(list.map((flag) => [flag.key, flag])), list: Object.freeze(list), notes: Object.freeze(notes) });
+}
+
+/** fractional's shorthand (`[["a", 50], ...]`, no bucket-by expression first) buckets by targetingKey. */
+function bucketsByTargetingKey(args: unknown): boolean {
+  return Array.isArray(args) && Array.isArray(args[0]);
 }
 
 function describeValue(value: unknown): string {
