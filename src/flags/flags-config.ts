@@ -9,9 +9,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
 import type { ConfigIssue } from '../errors.js';
-import { DEFAULT_FLAGS_HEADER, type Config, type RouteConfig } from '../config/schema.js';
+import { DEFAULT_FLAGS_HEADER, type Config } from '../config/schema.js';
 import { flagDefinitionsSchema } from './definitions.js';
-import type { RouteFlagsSpec } from './route-flags.js';
 
 /** Header names splitgate writes itself or treats specially: a flags header may not be one of them. */
 const RESERVED_HEADERS = new Set([
@@ -93,27 +92,4 @@ function headerIssues(path: string, header: string, readByRouting: ReadonlyMap<s
   const reader = readByRouting.get(header);
   if (reader !== undefined) return [{ path, message: `"${header}" is read by ${reader}; client copies of the flags header are dropped, so choose another` }];
   return [];
-}
-
-/** The flags settings of one route, global ones merged in; null when the route sends no flags. */
-export function routeFlagsSpec(config: Config, route: RouteConfig): RouteFlagsSpec | null {
-  const flags = config.flags;
-  if (flags === undefined || route.flags === false) return null;
-  const own = route.flags;
-  return {
-    header: own?.header ?? flags.header,
-    select: own?.select ?? 'all',
-    context: { ...flags.context, ...(own?.context ?? {}) },
-  };
-}
-
-/** Every flags header name some route sends: client copies of these are dropped on every route. */
-export function flagsHeaderNames(config: Config): string[] {
-  const names = new Set<string>();
-  for (const route of config.routes) {
-    const spec = routeFlagsSpec(config, route);
-    if (spec !== null) names.add(spec.header);
-  }
-  if (config.flags) names.add(config.flags.header);
-  return [...names];
 }

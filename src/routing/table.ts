@@ -11,7 +11,7 @@ import { interned } from './interned.js';
 import { compileRulePattern, type RulePattern } from './pattern.js';
 import { compileFlagSet, type FlagSet } from '../flags/flag-set.js';
 import { FlagCountBook } from '../flags/flag-counts.js';
-import { flagsHeaderNames, routeFlagsSpec } from '../flags/flags-config.js';
+import { flagsHeaderNames, routeFlagsSpec } from '../flags/route-flags-spec.js';
 import { compileRouteFlags, type RouteFlags } from '../flags/route-flags.js';
 import type { OfrepSettings } from '../flags/ofrep.js';
 
