@@ -7,7 +7,7 @@
  * Evaluation itself is the OpenFeature project's `@openfeature/flagd-core` (see flag-set.ts); this module only
  * decides whether a document is one it will accept.
  */
-import { MemoryStorage } from '@openfeature/flagd-core';
+import { flagdCore } from './flagd-core.js';
 import { z } from 'zod';
 import { BUCKETING_METHODS } from './bucketing.js';
 
@@ -47,7 +47,7 @@ export const flagDefinitionsSchema = z
     // The whole document as the flag set will load it (`$ref`s substituted across it): whatever flagd-core still
     // refuses is a config error now, never an exception when the table is built.
     try {
-      new MemoryStorage(SILENT_LOGGER).setConfigurations(JSON.stringify(definitions));
+      new (flagdCore().MemoryStorage)(SILENT_LOGGER).setConfigurations(JSON.stringify(definitions));
     } catch (error) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `flagd rejects these definitions: ${describeFlagdError(error)}` });
     }
@@ -87,7 +87,7 @@ function checkTargeting(key: string, flag: FlagDefinition, evaluators: Readonly<
   for (const ref of missing) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ref.path, message: `$ref "${ref.name}" names no entry of $evaluators (known: ${Object.keys(evaluators).join(', ') || 'none'})` });
   if (missing.length > 0) return;
   // Compiled exactly as flagd-core will compile it: a JsonLogic method it does not know fails here, not per request.
-  const storage = new MemoryStorage(SILENT_LOGGER);
+  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER);
   try {
     storage.setConfigurations(JSON.stringify({ flags: { [key]: flag }, $evaluators: evaluators }));
   } catch (error) {
@@ -158,7 +158,7 @@ function missingRefs(node: unknown, evaluators: Readonly<Record<string, unknown>
  */
 export function flagdSchemaProblem(definitions: unknown): { path: string; message: string } | null {
   try {
-    new MemoryStorage(SILENT_LOGGER).setConfigurations(JSON.stringify(definitions), true);
+    new (flagdCore().MemoryStorage)(SILENT_LOGGER).setConfigurations(JSON.stringify(definitions), true);
     return null;
   } catch (error) {
     // flagd-core's message is `invalid flagd flag configuration: <ajv errors as JSON>`.

@@ -9,7 +9,8 @@
  * tooling), and its compiled mode turns each targeting rule into a JS function once, at load.
  */
 import type { EvaluationContext } from '@openfeature/core';
-import { MemoryStorage, type FeatureFlag } from '@openfeature/flagd-core';
+import type { FeatureFlag } from '@openfeature/flagd-core';
+import { flagdCore } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
@@ -95,7 +96,7 @@ export function compileFlagSet(definitions: FlagDefinitions, counts: FlagCountBo
 }
 
 function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): FlagSet {
-  const storage = new MemoryStorage(SILENT_LOGGER);
+  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER);
   // Validated (definitions.ts) before it gets here; flagd-core resolves `$ref` the way flagd does.
   storage.setConfigurations(JSON.stringify(definitions));
   const notes: string[] = [];
