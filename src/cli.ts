@@ -15,6 +15,7 @@ import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import { Splitgate } from './splitgate.js';
+import { compileFlagSet } from './flags/flag-set.js';
 
 /** What a supervisor forks: the data path alone, not this CLI with everything it can do. */
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url));
@@ -87,6 +88,9 @@ async function validate(file: string): Promise<number> {
   try {
     const config = await loadConfigFile(file);
     process.stdout.write(`${file}: ok (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams)\n`);
+    // Not errors, but what an operator should know: flags sent under another key, values the header cannot carry.
+    const definitions = config.flags?.definitions;
+    if (definitions !== undefined) for (const note of compileFlagSet(definitions).notes) process.stdout.write(`  flags: ${note}\n`);
     return 0;
   } catch (error) {
     process.stderr.write(`${describe(error)}\n`);

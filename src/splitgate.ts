@@ -9,7 +9,8 @@ import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from './admin/admin-server.js';
 import type { Config } from './config/schema.js';
-import { ConfigWatcher } from './control/config-watcher.js';
+import { ConfigWatcher, filesNamedBy } from './control/config-watcher.js';
+import { logFlagNotes } from './flags/flag-notes.js';
 import { Controller, type ReloadOutcome } from './control/controller.js';
 import { EventLog } from './control/event-log.js';
 import { StateFile } from './control/state-file.js';
@@ -172,6 +173,8 @@ export class Splitgate {
       ...(fleet === null ? {} : { authority: fleet }),
     });
     const store = new TableStore(await controller.initialTable());
+    logFlagNotes(logger, store.current.table);
+    controller.onConfigApplied(() => logFlagNotes(logger, store.current.table));
     controller.attach(store);
     // The state file's copy is in force from here; the fleet's newer state replaces it once Redis answers.
     await fleet?.start(controller);
@@ -190,9 +193,14 @@ export class Splitgate {
     instance.#ready = true;
     await instance.rollouts.sync(config);
     if (options.configPath && config.watch) {
-      instance.#watcher = new ConfigWatcher(options.configPath, () => {
+      const configPath = options.configPath;
+      const watcher = new ConfigWatcher(configPath, () => {
         instance.reload('file-watch').catch(() => undefined);
       });
+      // The flags file is watched with the config, and follows it when a reload names another.
+      watcher.watchFiles([configPath, ...filesNamedBy(config)]);
+      controller.onConfigApplied((next) => watcher.watchFiles([configPath, ...filesNamedBy(next)]));
+      instance.#watcher = watcher;
     }
     events.record({ actor: 'splitgate', action: 'start', after: { generation: store.current.generation, hash: controller.configHash } });
     logger.info(

@@ -306,10 +306,15 @@ function msOrNull(seconds: number | null): number | null {
   return seconds === null ? null : seconds * 1000;
 }
 
-/** The effective config minus secrets: the admin token, passwords in URLs, and webhook metadata. */
+/** The effective config minus secrets: the admin token, the OFREP credentials, passwords in URLs, and webhook metadata. */
 function redactConfig(config: unknown): unknown {
-  const copy = structuredClone(config) as { admin?: { token?: string; tokenFile?: string } };
+  const copy = structuredClone(config) as { admin?: { token?: string; tokenFile?: string }; flags?: { ofrep?: false | { apiKey?: string; bearerToken?: string } } };
   if (copy.admin?.token !== undefined) copy.admin.token = '[redacted]';
+  const ofrep = copy.flags?.ofrep;
+  if (ofrep) {
+    if (ofrep.apiKey !== undefined) ofrep.apiKey = '[redacted]';
+    if (ofrep.bearerToken !== undefined) ofrep.bearerToken = '[redacted]';
+  }
   return redactDeep(copy, '');
 }
 

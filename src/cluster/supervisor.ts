@@ -11,7 +11,8 @@ import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
-import { ConfigWatcher } from '../control/config-watcher.js';
+import { ConfigWatcher, filesNamedBy } from '../control/config-watcher.js';
+import { logFlagNotes } from '../flags/flag-notes.js';
 import { Controller, type ReloadOutcome } from '../control/controller.js';
 import { EventLog } from '../control/event-log.js';
 import { StateFile } from '../control/state-file.js';
@@ -145,6 +146,8 @@ export class Supervisor {
       ...(fleet === null ? {} : { authority: fleet }),
     });
     const store = new TableStore(await controller.initialTable());
+    logFlagNotes(logger, store.current.table);
+    controller.onConfigApplied(() => logFlagNotes(logger, store.current.table));
     controller.attach(store);
     experiments.planOf(store.current.config);
     controller.onConfigApplied((next) => experiments.planOf(next));
@@ -208,9 +211,14 @@ export class Supervisor {
     instance.#ready = true;
     await rollouts.sync(config);
     if (config.watch) {
-      instance.#watcher = new ConfigWatcher(options.configPath, () => {
+      const configPath = options.configPath;
+      const watcher = new ConfigWatcher(configPath, () => {
         instance.reload('file-watch').catch(() => undefined);
       });
+      // The flags file is watched with the config, and follows it when a reload names another.
+      watcher.watchFiles([configPath, ...filesNamedBy(config)]);
+      controller.onConfigApplied((next) => watcher.watchFiles([configPath, ...filesNamedBy(next)]));
+      instance.#watcher = watcher;
     }
     events.record({ actor: 'splitgate', action: 'start', after: { generation: store.current.generation, hash: controller.configHash, workers: options.workers } });
     const host = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host.includes(':') ? `[${config.listen.host === '::' ? '::1' : config.listen.host}]` : config.listen.host;

@@ -11,6 +11,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { isLoopback } from './listen.js';
 import { experimentIssues } from './experiment-schema.js';
 import { configSchema, type Config, type FleetConfig, type JwtConfig, type UpstreamConfig } from './schema.js';
+import { flagsIssues } from '../flags/flags-config.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -191,6 +192,7 @@ function validateReferences(config: Config): ConfigIssue[] {
   }
   if (config.fleet) issues.push(...readFleetSecrets(config.fleet));
   issues.push(...experimentIssues(config.experiments, config.experimentSettings, config.routes));
+  issues.push(...flagsIssues(config, toConfigIssues));
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }
@@ -312,7 +314,7 @@ function readFleetSecrets(fleet: FleetConfig): ConfigIssue[] {
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** A union (`url` or `{url, ...}`) reports the branch the user evidently meant, not "Invalid input". */
-function toConfigIssues(issue: ZodIssue): ConfigIssue[] {
+export function toConfigIssues(issue: ZodIssue): ConfigIssue[] {
   if (issue.code !== 'invalid_union') return [toConfigIssue(issue)];
   const meant = issue.unionErrors.find((branch) => !branch.issues.every((i) => i.code === 'invalid_type' && i.path.length === issue.path.length));
   if (meant) return meant.issues.flatMap(toConfigIssues);

@@ -10,6 +10,7 @@ import { isLoopback, parseListenAddress } from './listen.js';
 import { compileRulePattern } from '../routing/pattern.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
 import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
+import { flagDefinitionsSchema } from '../flags/definitions.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -601,6 +602,91 @@ const jwt = z
   })
   .strict();
 
+/** The header the evaluated flags go upstream in, unless a route names another. */
+export const DEFAULT_FLAGS_HEADER = 'x-splitgate-flags';
+
+/** An evaluation-context attribute's name: what targeting reads with `{"var": "plan"}`. */
+const FLAG_ATTRIBUTE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/** `header:NAME`, `cookie:NAME` or `region`: where one evaluation-context attribute comes from. */
+const flagAttributeSource = z.string().transform((value, ctx) => {
+  if (value === 'region') return { kind: 'region' as const, name: '' };
+  const colon = value.indexOf(':');
+  const kind = colon > 0 ? value.slice(0, colon) : '';
+  const name = colon > 0 ? value.slice(colon + 1) : '';
+  if (kind === 'header' && HEADER_NAME.test(name)) return { kind: 'header' as const, name: name.toLowerCase() };
+  if (kind === 'cookie' && COOKIE_NAME.test(name)) return { kind: 'cookie' as const, name };
+  if (kind === 'claim') {
+    // The context already has a slot for verified JWT claims (flags/route-flags.ts VerifiedClaims); the `jwt:`
+    // block that verifies them is not part of this build, and an unverified claim must never be used.
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'JWT claims are not available yet (no jwt: verification in this build)' });
+    return z.NEVER;
+  }
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be header:NAME, cookie:NAME or region (got ${JSON.stringify(value)})` });
+  return z.NEVER;
+});
+
+const flagContext = z.record(
+  z
+    .string()
+    .regex(FLAG_ATTRIBUTE, 'attribute names must be letters, digits, "_", "-" or "." and start with a letter or "_"')
+    .refine((name) => name !== 'targetingKey', 'targetingKey is always the route\'s sticky key and cannot be declared'),
+  flagAttributeSource,
+);
+
+/**
+ * Feature flags evaluated at the edge (README "Feature flags at the edge"): flagd flag definitions from `file` (read
+ * at load, watched with the config) or inline under `definitions`, sent upstream in `header`.
+ */
+const flags = z
+  .object({
+    /** A flagd flag-definition file (JSON, or YAML by extension); the path as given, like admin.tokenFile. */
+    file: z.string().min(1).optional(),
+    definitions: flagDefinitionsSchema.optional(),
+    header: headerName.default(DEFAULT_FLAGS_HEADER),
+    /** Evaluation-context attributes every route adds to `targetingKey`. */
+    context: flagContext.default({}),
+    /** OFREP on the proxy listener (README "Feature flags at the edge"); off unless set. */
+    ofrep: z
+      .union([
+        z
+          .object({
+            /** Prefix of the protocol's paths: POST {path}/v1/evaluate/flags[/{key}]. */
+            path: z
+              .string()
+              .regex(/^\/[A-Za-z0-9._~\/-]*$/, 'must start with "/" and hold only letters, digits and . _ ~ / -')
+              .default('/ofrep')
+              .transform((path) => path.replace(/\/+$/, '')),
+            /** When set, clients send it in X-API-Key; `${ENV}` keeps it out of the file. */
+            apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
+            /** When set, clients send `Authorization: Bearer <token>`. */
+            bearerToken: z.string().min(16, 'must be at least 16 characters').optional(),
+          })
+          .strict(),
+        z.literal(false),
+      ])
+      .default(false),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.file === undefined) === (spec.definitions === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set exactly one of file or definitions' });
+    }
+  });
+
+/** A route's flags: which to send (all by default) and under which header; `false` sends none. */
+const routeFlags = z.union([
+  z
+    .object({
+      select: z.union([z.literal('all'), z.array(z.string().min(1)).min(1, 'must list at least one flag (or say all)')]).default('all'),
+      header: headerName.optional(),
+      /** Added to (and overriding by name) the top-level flags.context. */
+      context: flagContext.optional(),
+    })
+    .strict(),
+  z.literal(false),
+]);
+
 const route = z
   .object({
     name: z.string().regex(NAME, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
@@ -634,6 +720,7 @@ const route = z
     retry: z.union([retry, z.literal(false)]).default({}),
     /** On by default for the canary; `false` turns it off. */
     outlier: z.union([outlier, z.literal(false)]).default({}),
+    flags: routeFlags.optional(),
   })
   .strict();
 
@@ -768,6 +855,7 @@ export const configSchema = z
       ])
       .default(1),
     fleet: fleet.optional(),
+    flags: flags.optional(),
     /** Bearer-token verification for routes whose rules read claims; see `jwt` above. */
     jwt: jwt.optional(),
     /** A/B experiments over routes' stable/canary split, counted per user (README "A/B experiments"). */
@@ -797,5 +885,7 @@ export type HealthConfig = z.output<typeof health>;
 export type LimitsConfig = z.output<typeof limits>;
 export type UpstreamConfig = Config['upstreams'][string];
 export type FleetConfig = NonNullable<Config['fleet']>;
+export type FlagsConfig = NonNullable<Config['flags']>;
+export type RouteFlagsConfig = NonNullable<RouteConfig['flags']>;
 export type JwtConfig = NonNullable<Config['jwt']>;
 export type ListenAddress = ReturnType<typeof parseListenAddress> & {};

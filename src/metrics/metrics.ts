@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 import type { DecisionReason, Version } from '../routing/table.js';
 import { bucketIndex, RollingWindow } from './rolling-window.js';
+import { FlagCountBook } from '../flags/flag-counts.js';
 
 /** 1 ms to 10 s: covers a fast cache hit to a slow report page. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -72,6 +73,9 @@ export interface Metrics {
   readonly fleetMembers: Gauge;
   /** Set by the fleet (`fleet:` configured): the five splitgate_fleet_* gauges read it when scraped, else stay empty. */
   fleetSource: FleetMetricsSource | null;
+  /** Flag evaluations by (flag, variant, reason), counted on the data path; splitgate_flag_evaluations_total reads it. */
+  readonly flagCounts: FlagCountBook;
+  readonly flagEvaluations: Counter<'flag' | 'variant' | 'reason'>;
 }
 
 /** What the retry and ejection metrics read from one canary guard. */
@@ -116,8 +120,20 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       }
     }
   };
+  const flagCounts = new FlagCountBook();
   const metrics: Metrics = {
     registry,
+    flagCounts,
+    flagEvaluations: new Counter({
+      name: 'splitgate_flag_evaluations_total',
+      help: 'Feature flag evaluations sent upstream, by flag, variant and reason (OpenFeature reasons; variant empty when none).',
+      labelNames: ['flag', 'variant', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const cell of flagCounts.all()) if (cell.value > 0) this.inc(cell.labels, cell.value);
+      },
+    }),
     seriesBooks,
     mirrorBooks,
     guardBooks,

@@ -48,6 +48,8 @@ export interface CounterDeltas {
   readonly proxy?: ProxyDelta;
   /** A/B experiments: first exposures and conversions the worker saw (experiments/worker-events.ts). */
   readonly experiments?: readonly ExperimentEvent[];
+  /** Flag evaluations: [flag, variant, reason, count] (splitgate_flag_evaluations_total); absent when none. */
+  readonly flags?: ReadonlyArray<readonly [string, string, string, number]>;
 }
 
 /** Stored differing exchanges shipped per route and take, at most: the newest ones win. */
@@ -95,12 +97,13 @@ interface ShippedMirror {
 // Keyed by the counting objects themselves: the hot path stays as it is, and a book dropped is forgotten.
 const shippedSeries = new WeakMap<VersionSeries, ShippedSeries>();
 const shippedMirrors = new WeakMap<MirrorRecords, ShippedMirror>();
+const shippedFlagCounts = new WeakMap<CountEntry<string>, number>();
 
 /**
  * In a worker: everything counted since the previous take (the first take: since start); resets the baseline.
  * `metrics` is the books' metric set (all counters the admin side reads live in the books today).
  */
-export function takeDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: Metrics, nowMs = Date.now()): CounterDeltas {
+export function takeDeltas(series: SeriesBook, mirrors: MirrorBook, metrics: Metrics, nowMs = Date.now()): CounterDeltas {
   const seriesDeltas: SeriesDelta[] = [];
   for (const one of series.all()) {
     const delta = takeSeries(one, nowMs);
@@ -111,19 +114,32 @@ export function takeDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: Me
     const delta = takeMirror(records);
     if (delta !== null) mirrorDeltas.push(delta);
   }
-  return { series: seriesDeltas, mirrors: mirrorDeltas };
+  const flags = takeFlagCounts(metrics);
+  return flags.length === 0 ? { series: seriesDeltas, mirrors: mirrorDeltas } : { series: seriesDeltas, mirrors: mirrorDeltas, flags };
+}
+
+function takeFlagCounts(metrics: Metrics): Array<[string, string, string, number]> {
+  const flags: Array<[string, string, string, number]> = [];
+  for (const cell of metrics.flagCounts.all()) {
+    const shipped = shippedFlagCounts.get(cell) ?? 0;
+    if (cell.value === shipped) continue;
+    flags.push([cell.labels.flag, cell.labels.variant, cell.labels.reason, cell.value - shipped]);
+    shippedFlagCounts.set(cell, cell.value);
+  }
+  return flags;
 }
 
 /** True when a take found nothing (a worker can skip the IPC message). */
 export function isEmptyDelta(deltas: CounterDeltas): boolean {
-  return deltas.series.length === 0 && deltas.mirrors.length === 0 && deltas.proxy === undefined && deltas.experiments === undefined;
+  return deltas.series.length === 0 && deltas.mirrors.length === 0 && deltas.proxy === undefined && deltas.experiments === undefined && deltas.flags === undefined;
 }
 
 /**
  * In the supervisor: adds a worker's deltas into its own books, so its metrics and windows cover every worker.
  * Window seconds older than the supervisor's window (by `nowMs`) are dropped.
  */
-export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: Metrics, deltas: CounterDeltas, nowMs = Date.now()): void {
+export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, metrics: Metrics, deltas: CounterDeltas, nowMs = Date.now()): void {
+  for (const [flag, variant, reason, count] of deltas.flags ?? []) metrics.flagCounts.cell(flag, variant, reason).value += count;
   for (const delta of deltas.series) {
     const target = series.get(delta.route, delta.version as Version | 'none');
     for (const [method, code, count] of delta.requests) target.addRequests(method, code, count);
@@ -143,8 +159,21 @@ export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, _metrics: M
 /** A shallow check of a message received over IPC, before applyDeltas trusts it. */
 export function isCounterDeltas(value: unknown): value is CounterDeltas {
   if (typeof value !== 'object' || value === null) return false;
-  const { series, mirrors, proxy, experiments } = value as Partial<CounterDeltas>;
-  return Array.isArray(series) && Array.isArray(mirrors) && (proxy === undefined || isProxyDelta(proxy)) && (experiments === undefined || Array.isArray(experiments));
+  const { series, mirrors, proxy, experiments, flags } = value as Partial<CounterDeltas>;
+  return (
+    Array.isArray(series) &&
+    Array.isArray(mirrors) &&
+    (proxy === undefined || isProxyDelta(proxy)) &&
+    (experiments === undefined || Array.isArray(experiments)) &&
+    (flags === undefined || isFlagCounts(flags))
+  );
+}
+
+function isFlagCounts(flags: unknown): boolean {
+  return (
+    Array.isArray(flags) &&
+    flags.every((entry) => Array.isArray(entry) && entry.length === 4 && typeof entry[0] === 'string' && typeof entry[1] === 'string' && typeof entry[2] === 'string' && Number.isFinite(entry[3]))
+  );
 }
 
 /**

@@ -92,11 +92,15 @@ export class HeaderNameIndex {
    */
   readonly #routingTemplate: Record<string, string | undefined> = {};
 
-  /** `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). */
-  constructor(routingNames: Iterable<string>) {
+  /**
+   * `routingNames`: lower-case names of the fields routing reads (see RoutingTable.headerNames). `droppedNames`:
+   * fields splitgate writes for the upstream whose client copies are never forwarded (the flags headers).
+   */
+  constructor(routingNames: Iterable<string>, droppedNames: Iterable<string> = []) {
     const routing = new Set(routingNames);
     for (const name of routing) this.#routingTemplate[interned(name)] = undefined;
     const fields = new Map<string, Field>(FIELDS);
+    for (const name of droppedNames) if (!fields.has(name)) fields.set(name, Field.Drop);
     for (const name of new Set([...fields.keys(), ...routing])) {
       const entry: NameEntry = Object.freeze({
         name: interned(name),

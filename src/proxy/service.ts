@@ -24,6 +24,8 @@ import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecor
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 import type { ExperimentBook } from '../experiments/experiment-book.js';
+import { buildFlagContext, flagsHeaderValue, type VerifiedClaims } from '../flags/route-flags.js';
+import { OfrepEndpoint, ofrepRoute } from '../flags/ofrep.js';
 
 export interface ProxyServiceOptions {
   readonly store: TableStore;
@@ -70,6 +72,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   readonly #accessLog: AccessLog;
   readonly #entropy: Entropy;
   readonly #experiments: ExperimentBook | null;
+  readonly #ofrep = new OfrepEndpoint();
   #inFlight = 0;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
@@ -130,6 +133,16 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       return;
     }
 
+    const ofrep = active.table.ofrep;
+    if (ofrep !== null) {
+      const target = ofrepRoute(ofrep, req.url ?? '');
+      if (target !== null) {
+        // Answered here, never proxied: the same flag set as the header, for the context the client sends.
+        const series = active.ofrep!;
+        this.#ofrep.handle(req, res, ofrep, active.table.flagSet!, target.key, (status) => series.observeResponse(methodLabel(req.method), status, (performance.now() - startedAt) / 1000, false, false));
+        return;
+      }
+    }
     const routed = routeRequest(active, req, head, this.#entropy);
     if (routed instanceof Promise) this.#afterVerification(routed, req, res, head, active, startedAt);
     else this.#forward(routed, req, res, head, active, startedAt);
@@ -481,6 +494,11 @@ class Routed {
     /** The client connection: its peer address, and where the exchange registers to hear of it closing. */
     readonly connection: ClientConnection,
     readonly trustForwarded: boolean,
+    /**
+     * Claims of the request's verified JWT, for the flags' evaluation context. The hook for JWT verification
+     * (issue 18's `jwt:` block, not in this build): always undefined until it lands.
+     */
+    readonly claims: VerifiedClaims | undefined,
   ) {}
 }
 
@@ -542,19 +560,30 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
 function decided(route: CompiledRoute, context: RequestContext, binding: RouteBinding, connection: ClientConnection, trustForwarded: boolean): Routed {
   const decision = decideRoute(route, context);
   const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
-  return new Routed(route, context, decision, binding, backend, connection, trustForwarded);
+  return new Routed(route, context, decision, binding, backend, connection, trustForwarded, undefined);
 }
 
+/**
+ * The upstream's header list: the client's fields, splitgate's own, and the route's flags header. Built before the
+ * mirror taps the request, so a shadow copy carries the same flags as the primary (and a retry on stable, which
+ * copies this list, too).
+ */
 function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string): string[] {
   const route = routed.route;
   if (route.overrideSecret !== null) dropOverrideFields(head.forward, route.overrideHeader, route.overrideCookie);
-  return upstreamHeaders(head, {
+  const headers = upstreamHeaders(head, {
     peerIp: routed.connection.peerIp,
     trustForwarded: routed.trustForwarded,
     proto: 'http',
     version: routed.decision.version,
     requestId,
   });
+  const flags = route.flags;
+  if (flags !== null) {
+    const value = flagsHeaderValue(flags, buildFlagContext(flags, routed.context, routed.claims));
+    if (value !== '') headers.push(flags.header, value);
+  }
+  return headers;
 }
 
 function ignoreError(): void {

@@ -10,6 +10,11 @@ import { saltState, weightToBuckets, type SaltState } from './hash.js';
 import { interned } from './interned.js';
 import { compileClaimMatchers, type ClaimMatchers } from './claim-match.js';
 import { compileRulePattern, type RulePattern } from './pattern.js';
+import { compileFlagSet, type FlagSet } from '../flags/flag-set.js';
+import { FlagCountBook } from '../flags/flag-counts.js';
+import { flagsHeaderNames, routeFlagsSpec } from '../flags/route-flags-spec.js';
+import { compileRouteFlags, type RouteFlags } from '../flags/route-flags.js';
+import type { OfrepSettings } from '../flags/ofrep.js';
 
 export type Version = 'stable' | 'canary';
 
@@ -114,6 +119,8 @@ export interface CompiledRoute {
   readonly guard: CanaryGuard | null;
   /** Retry of failed canary exchanges on stable; null when off or without canary. */
   readonly retry: RetryPolicy | null;
+  /** The flags this route evaluates and sends upstream; null when it sends none. */
+  readonly flags: RouteFlags | null;
 }
 
 export interface RoutingTable {
@@ -126,6 +133,12 @@ export interface RoutingTable {
   readonly headerNames: ReadonlySet<string>;
   /** Some route matches on the host, so requests' Host headers must be normalized to route. */
   readonly matchesHost: boolean;
+  /** The compiled flag definitions (config `flags`), or null. */
+  readonly flagSet: FlagSet | null;
+  /** Lower-case names of the flags headers: a client's copies are never forwarded, on any route. */
+  readonly flagsHeaders: readonly string[];
+  /** OFREP on the proxy listener, or null when off (or without flags). */
+  readonly ofrep: OfrepSettings | null;
 }
 
 /** Runtime state laid over the config: operator-set weights and kill switches, by route name. */
@@ -147,15 +160,37 @@ export function decisionOf(version: Version, reason: DecisionReason, rule = -1):
   return decision;
 }
 
-/** `guards`: where the canaries' guards live across tables (the running instance's); a fresh book otherwise. */
-export function compileTable(config: Config, generation: number, runtime: RuntimeOverrides = {}, guards: GuardBook = new GuardBook()): RoutingTable {
-  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime, guards, config.jwt));
+/**
+ * `guards`: where the canaries' guards live across tables (the running instance's); a fresh book otherwise.
+ * `flagCounts`: where flag evaluations are counted (the running instance's metrics); a fresh book otherwise.
+ */
+export function compileTable(
+  config: Config,
+  generation: number,
+  runtime: RuntimeOverrides = {},
+  guards: GuardBook = new GuardBook(),
+  flagCounts: FlagCountBook = new FlagCountBook(),
+): RoutingTable {
+  const definitions = config.flags?.definitions;
+  const flagSet = definitions === undefined ? null : compileFlagSet(definitions, flagCounts);
+  const routes = config.routes.map((route, index) => compileRoute(route, index, runtime, guards, config.jwt, flagSet === null ? null : flagsOf(config, route, flagSet)));
   return Object.freeze({
     generation,
     routes: Object.freeze(routes),
     headerNames: headerNamesRead(routes),
     matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
+    flagSet,
+    flagsHeaders: Object.freeze(flagSet === null ? [] : flagsHeaderNames(config)),
+    ofrep: flagSet === null || !config.flags?.ofrep ? null : Object.freeze({ path: config.flags.ofrep.path, apiKey: config.flags.ofrep.apiKey ?? null, bearerToken: config.flags.ofrep.bearerToken ?? null }),
   });
+}
+
+function flagsOf(config: Config, route: RouteConfig, flagSet: FlagSet): RouteFlags | null {
+  const spec = routeFlagsSpec(config, route);
+  if (spec === null) return null;
+  // Region attributes read the route's region header; a route without one leaves them out of the context.
+  const context = route.region === undefined ? Object.fromEntries(Object.entries(spec.context).filter(([, source]) => source.kind !== 'region')) : spec.context;
+  return compileRouteFlags(flagSet, { ...spec, context });
 }
 
 function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> {
@@ -166,11 +201,12 @@ function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> 
     if (route.regionHeader !== null) names.add(route.regionHeader);
     for (const rule of route.rules) for (const [name] of rule.headers) names.add(name);
     if (route.jwt !== null && route.jwt.from.kind === 'header') names.add(route.jwt.from.name);
+    for (const name of route.flags?.headerNames ?? []) names.add(name);
   }
   return names;
 }
 
-function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides, guards: GuardBook, globalJwt: JwtConfig | undefined): CompiledRoute {
+function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrides, guards: GuardBook, globalJwt: JwtConfig | undefined, flags: RouteFlags | null): CompiledRoute {
   const host = route.match?.host?.toLowerCase() ?? null;
   const wildcard = host?.startsWith('*.') ?? false;
   const set = runtime.weights?.[route.name];
@@ -194,7 +230,8 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     overrideCookie !== null ||
     stickySources.some((s) => s.kind === 'cookie') ||
     rules.some((r) => r.cookies.length > 0) ||
-    jwt?.from.kind === 'cookie';
+    jwt?.from.kind === 'cookie' ||
+    (flags?.readsCookies ?? false);
 
   return Object.freeze({
     index,
@@ -221,6 +258,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     jwt,
     guard: route.canary === undefined ? null : guards.guardFor(route.name, route.canary, outlierSettings(route.outlier)),
     retry: route.canary === undefined ? null : compileRetryPolicy(route.retry),
+    flags,
   });
 }
 

@@ -49,6 +49,8 @@ export interface ActiveTable {
   readonly bindings: readonly RouteBinding[];
   /** Where requests that match no route are counted. */
   readonly unmatched: VersionSeries;
+  /** Where OFREP requests are counted (route `_ofrep`); null when OFREP is off. */
+  readonly ofrep: VersionSeries | null;
   /** The header names the request pass treats specially, this table's routing names among them. */
   readonly headerNames: HeaderNameIndex;
 }
@@ -81,7 +83,7 @@ export function activateTable(
   mirrorDeps: MirrorDeps,
   series: SeriesBook,
 ): ActiveTable {
-  const table = compileTable(config, generation, runtime, pools.guards);
+  const table = compileTable(config, generation, runtime, pools.guards, metrics.flagCounts);
   pools.guards.retain(new Set(table.routes.map((route) => route.guard).filter((guard) => guard !== null)));
   const verifierDeps: VerifierDeps = {
     warn: (fields, message) => mirrorDeps.logger.warn(fields, message),
@@ -122,7 +124,8 @@ export function activateTable(
     table,
     bindings,
     unmatched: series.get('_unmatched', 'none'),
-    headerNames: new HeaderNameIndex(table.headerNames),
+    ofrep: table.ofrep === null ? null : series.get('_ofrep', 'none'),
+    headerNames: new HeaderNameIndex(table.headerNames, table.flagsHeaders),
   });
 }
 

@@ -1,0 +1,216 @@
+/**
+ * Validated flag definitions → a FlagSet: every flag compiled once by `@openfeature/flagd-core` (the OpenFeature
+ * project's flagd evaluator, so JsonLogic, `$ref`, `fractional`, `starts_with`, `ends_with` and `sem_ver` behave
+ * exactly as in flagd), and everything a request needs about each variant worked out in advance: its header member
+ * (`key=value`, RFC 8941), its count cell and its outcome object. Evaluating a flag for a request is then flagd-core's
+ * targeting call plus a lookup; nothing here is async.
+ *
+ * Why flagd-core rather than a JsonLogic engine of our own: agreement with flagd is the point (apps' SDKs, flagd
+ * tooling), and its compiled mode turns each targeting rule into a JS function once, at load.
+ */
+import type { EvaluationContext } from '@openfeature/core';
+import type { FeatureFlag } from '@openfeature/flagd-core';
+import { flagdCore } from './flagd-core.js';
+import type { CountEntry } from '../metrics/metrics.js';
+import { migrationBucket, type BucketingMethod } from './bucketing.js';
+import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
+import { FlagCountBook, type FlagLabels } from './flag-counts.js';
+import { serializeBareItem, toSfKey } from './structured-field.js';
+
+/**
+ * OpenFeature resolution reasons splitgate reports. flagd says TARGETING_MATCH for a `fractional` split; splitgate
+ * says SPLIT when the whole targeting is one `fractional` (or a migration formula), so dashboards can tell a
+ * percentage from a rule. The variant is flagd's either way.
+ */
+export type FlagReason = 'STATIC' | 'TARGETING_MATCH' | 'SPLIT' | 'DEFAULT' | 'DISABLED' | 'ERROR';
+
+/** One possible result of evaluating a flag; shared and frozen, so an evaluation allocates no result. */
+export interface FlagOutcome {
+  readonly flag: string;
+  /** null for DISABLED, ERROR, and a DEFAULT without a default variant. */
+  readonly variant: string | null;
+  readonly value: unknown;
+  readonly reason: FlagReason;
+  /** `key=value` for the flags header, or null when this outcome sends nothing. */
+  readonly member: string | null;
+  readonly errorCode: string | null;
+  readonly count: CountEntry<FlagLabels>;
+}
+
+export interface CompiledFlag {
+  readonly key: string;
+  readonly enabled: boolean;
+  /** The key in the flags header (RFC 8941 sf-key), or null when the flag cannot be sent there. */
+  readonly headerKey: string | null;
+  /** Some variant has a header member: evaluating the flag for the header can put something in it. */
+  readonly sendable: boolean;
+  readonly variants: ReadonlyMap<string, unknown>;
+  readonly defaultVariant: string | null;
+  readonly metadata: Readonly<Record<string, string | number | boolean>>;
+  /** flagd-core's compiled flag. */
+  readonly feature: FeatureFlag;
+  readonly migration: { readonly method: BucketingMethod; readonly split: MigrationSplit } | null;
+  /** The whole targeting is one `fractional` (or a migration formula): its matches are reported as SPLIT. */
+  readonly splits: boolean;
+  /** The split is by targetingKey (fractional's shorthand, or a migration formula): no key, no split. */
+  readonly needsTargetingKey: boolean;
+  /** Set for an enabled flag without targeting: its one outcome, worked out at load (flagd: STATIC). */
+  readonly staticOutcome: FlagOutcome | null;
+  /** Outcomes by variant for the targeting's reason, and the fixed ones. */
+  readonly byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome; readonly fallback: FlagOutcome; readonly statically: FlagOutcome }>;
+  readonly disabled: FlagOutcome;
+  readonly noDefault: FlagOutcome;
+  readonly parseError: FlagOutcome;
+  readonly evaluationError: FlagOutcome;
+}
+
+export interface FlagSet {
+  readonly flags: ReadonlyMap<string, CompiledFlag>;
+  /** Flags in definition order. */
+  readonly list: readonly CompiledFlag[];
+  /** Things an operator should know that are not errors (a key sent under another name, a value not sent). */
+  readonly notes: readonly string[];
+}
+
+/** The evaluation context handed to flagd-core: `targetingKey` plus the attributes the config declares. */
+export type FlagContext = EvaluationContext;
+
+const compiledSets = new WeakMap<FlagDefinitions, WeakMap<FlagCountBook, FlagSet>>();
+
+/**
+ * Compiled once per definitions object and count book: a table rebuilt for a weight change or a kill switch
+ * reuses the flag set of the config it was built from.
+ */
+export function compileFlagSet(definitions: FlagDefinitions, counts: FlagCountBook = new FlagCountBook()): FlagSet {
+  let byBook = compiledSets.get(definitions);
+  if (byBook === undefined) {
+    byBook = new WeakMap();
+    compiledSets.set(definitions, byBook);
+  }
+  let set = byBook.get(counts);
+  if (set === undefined) {
+    set = buildFlagSet(definitions, counts);
+    byBook.set(counts, set);
+  }
+  return set;
+}
+
+function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): FlagSet {
+  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER);
+  // Validated (definitions.ts) before it gets here; flagd-core resolves `$ref` the way flagd does.
+  storage.setConfigurations(JSON.stringify(definitions));
+  const notes: string[] = [];
+  const schemaProblem = flagdSchemaProblem(definitions);
+  if (schemaProblem !== null) notes.push(`flagd's JSON schema (as bundled with flagd-core) says ${schemaProblem.path}: ${schemaProblem.message}; flagd evaluates it anyway`);
+  const list: CompiledFlag[] = [];
+  const headerKeys = new Map<string, string>();
+  for (const [key, definition] of Object.entries(definitions.flags)) {
+    const feature = storage.getFlag(key)!;
+    let headerKey = toSfKey(key);
+    if (headerKey === null) notes.push(`flag "${key}" is not sent in the flags header: its key cannot be an RFC 8941 key (lower-case letter or "*" first)`);
+    else if (headerKeys.has(headerKey)) {
+      notes.push(`flag "${key}" is not sent in the flags header: it would be sent as "${headerKey}", like flag "${headerKeys.get(headerKey)}"`);
+      headerKey = null;
+    } else {
+      headerKeys.set(headerKey, key);
+      if (headerKey !== key) notes.push(`flag "${key}" is sent in the flags header as "${headerKey}" (RFC 8941 keys are lower-case)`);
+    }
+    const method = definition.metadata?.[BUCKETING_METADATA_KEY] as BucketingMethod | undefined;
+    const split = method === undefined ? null : (migrationSplit(definition) as MigrationSplit);
+    const targeting = definition.targeting;
+    const splits = split !== null || (targeting !== undefined && Object.keys(targeting).length === 1 && Object.hasOwn(targeting, 'fractional'));
+    const fixed = (variant: string | null, reason: FlagReason, errorCode: string | null = null): FlagOutcome =>
+      Object.freeze({ flag: key, variant, value: undefined, reason, member: null, errorCode, count: counts.cell(key, variant ?? '', reason) });
+    const byVariant = new Map<string, { matched: FlagOutcome; fallback: FlagOutcome; statically: FlagOutcome }>();
+    for (const [variant, value] of Object.entries(definition.variants)) {
+      const item = serializeBareItem(value);
+      if (item === null && headerKey !== null) notes.push(`flag "${key}" variant "${variant}" is not sent in the flags header: RFC 8941 has no item for ${describeValue(value)}`);
+      const member = headerKey === null || item === null ? null : `${headerKey}=${item}`;
+      const outcome = (reason: FlagReason): FlagOutcome => Object.freeze({ flag: key, variant, value, reason, member, errorCode: null, count: counts.cell(key, variant, reason) });
+      byVariant.set(variant, { matched: outcome(splits ? 'SPLIT' : 'TARGETING_MATCH'), fallback: outcome('DEFAULT'), statically: outcome('STATIC') });
+    }
+    const noDefault = fixed(null, 'DEFAULT');
+    const untargeted = targeting === undefined || Object.keys(targeting).length === 0;
+    // flagd-core without targeting: the default variant with reason STATIC, or no variant (DEFAULT) without one.
+    const staticOutcome =
+      definition.state !== 'ENABLED' || !untargeted || split !== null
+        ? null
+        : definition.defaultVariant == null
+          ? noDefault
+          : byVariant.get(definition.defaultVariant)!.statically;
+    list.push(
+      Object.freeze({
+        key,
+        staticOutcome,
+        enabled: definition.state === 'ENABLED',
+        headerKey,
+        sendable: [...byVariant.values()].some((outcomes) => outcomes.matched.member !== null),
+        variants: new Map(Object.entries(definition.variants)),
+        defaultVariant: definition.defaultVariant ?? null,
+        metadata: Object.freeze({ ...(definitions.metadata ?? {}), ...(definition.metadata ?? {}) }),
+        feature,
+        migration: method === undefined ? null : Object.freeze({ method, split: split! }),
+        splits,
+        needsTargetingKey: split !== null || (splits && bucketsByTargetingKey(targeting!.fractional)),
+        byVariant,
+        disabled: fixed(null, 'DISABLED'),
+        noDefault,
+        parseError: fixed(null, 'ERROR', 'PARSE_ERROR'),
+        evaluationError: fixed(null, 'ERROR', 'GENERAL'),
+      }),
+    );
+  }
+  return Object.freeze({ flags: new Map(list.map((flag) => [flag.key, flag])), list: Object.freeze(list), notes: Object.freeze(notes) });
+}
+
+/** fractional's shorthand (`[["a", 50], ...]`, no bucket-by expression first) buckets by targetingKey. */
+function bucketsByTargetingKey(args: unknown): boolean {
+  return Array.isArray(args) && Array.isArray(args[0]);
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return 'a string with characters outside printable ASCII';
+  if (typeof value === 'number') return `the number ${value} (out of range)`;
+  return 'an object (read it over OFREP)';
+}
+
+/**
+ * Evaluates one flag for one context, exactly as flagd would (flagd-core's FeatureFlag.evaluate), unless the flag
+ * asks for a migration formula. Counts the outcome. Never throws: a targeting failure is an ERROR outcome.
+ */
+export function evaluateFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
+  const outcome = resolveFlag(flag, context);
+  outcome.count.value++;
+  return outcome;
+}
+
+/** The outcome without counting it (OFREP answers are not flags sent upstream). */
+export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
+  if (flag.staticOutcome !== null) return flag.staticOutcome;
+  if (!flag.enabled) return flag.disabled;
+  if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
+  let resolution;
+  try {
+    resolution = flag.feature.evaluate(context, SILENT_LOGGER);
+  } catch {
+    return flag.evaluationError;
+  }
+  if (resolution.reason === 'ERROR') return resolution.errorCode === 'PARSE_ERROR' ? flag.parseError : flag.evaluationError;
+  const variant = resolution.variant;
+  if (variant === undefined || variant === null) return flag.noDefault;
+  const outcomes = flag.byVariant.get(variant);
+  if (outcomes === undefined) return flag.evaluationError;
+  return resolution.reason === 'STATIC' ? outcomes.statically : resolution.reason === 'DEFAULT' ? outcomes.fallback : outcomes.matched;
+}
+
+/** `hash(targetingKey) % 100` walked over the cumulative percents; no targeting key: the default variant. */
+function resolveMigration(flag: CompiledFlag, targetingKey: unknown): FlagOutcome {
+  if (typeof targetingKey !== 'string' || targetingKey === '') {
+    return flag.defaultVariant === null ? flag.noDefault : flag.byVariant.get(flag.defaultVariant)!.fallback;
+  }
+  const migration = flag.migration!;
+  const bucket = migrationBucket(migration.method, targetingKey);
+  const steps = migration.split.steps;
+  for (let i = 0; i < steps.length; i++) if (bucket < steps[i][1]) return flag.byVariant.get(steps[i][0])!.matched;
+  return flag.evaluationError;
+}
