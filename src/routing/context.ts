@@ -31,6 +31,8 @@ export class RequestContext {
     readonly issuedId: string | null,
     /** False when the route limits overrides to source networks and the client is outside them. */
     readonly overridesAllowed = true,
+    /** The request's verified JWT claims (set by token verification), null when it has none: claim audiences read them. */
+    readonly claims: Readonly<Record<string, unknown>> | null = null,
   ) {}
 }
 
