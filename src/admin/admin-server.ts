@@ -18,6 +18,7 @@ import type { Metrics, SeriesBook } from '../metrics/metrics.js';
 import { quantileOf } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutManager } from '../rollout/rollout-manager.js';
+import { IN_PROGRESS } from '../rollout/machine.js';
 import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 
@@ -116,7 +117,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) {
     // The next window would silently undo it; the rollout's own commands are the way to steer it.
     const rollout = context.rollouts?.get(route)?.status;
-    if (rollout && ['Initializing', 'Progressing', 'Promoting', 'Paused'].includes(rollout.phase)) {
+    if (rollout && IN_PROGRESS.has(rollout.phase)) {
       throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
     }
   }

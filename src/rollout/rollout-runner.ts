@@ -33,6 +33,7 @@ import {
   operatorAction,
   PHASES,
   RolloutConflict,
+  stageWait,
   type OperatorAction,
   type RolloutStatus,
   type Transition,
@@ -80,7 +81,8 @@ export interface RolloutFleet {
 export const DEFAULT_MAX_STALENESS_MS = 60_000;
 
 /** Controller.applyRollout with the fleet's fencing option (fleet-state adds it to the controller). */
-type ApplyRollout = (route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }) => Promise<unknown>;
+type ApplyRollout = (route: string, rollout: unknown, change: RolloutChange, options?: { fenceEpoch?: number }) => Promise<unknown>;
+type RolloutChange = { weight?: number; kill?: boolean; releaseKill?: boolean; stage?: number };
 
 export class RolloutRunner {
   readonly route: string;
@@ -225,14 +227,16 @@ export class RolloutRunner {
         await this.#apply(afterInitialization(this.spec, status, { confirmed: gate.ok, detail: gate.detail }, pre, this.#deps.now()), epoch);
         return;
       }
-      if (status.phase === 'Progressing' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive')) {
+      if (status.phase === 'Progressing' || status.phase === 'AwaitingApproval' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive')) {
         const report = await this.#evaluateWindow();
         if (report === null) {
           this.#deps.logger.warn({ route: this.route, epoch }, 'rollout: no step, the fleet window counts cannot be read');
           return;
         }
         let promotion: { confirmed: boolean; detail: string } | null = null;
-        if (report.verdict === 'pass' && status.step === this.spec.steps.length - 1) {
+        // Asked only when the last step would be left now: not while it bakes or waits for an approval.
+        const leaving = stageWait(this.spec, { ...status, stageRequests: (status.stageRequests ?? 0) + (report.canaryRequests ?? 0) }, this.#deps.now()) === null && this.spec.stages?.[status.step]?.approval !== true;
+        if (report.verdict === 'pass' && status.step === this.spec.steps.length - 1 && leaving) {
           const gate = await callWebhooks(this.spec.webhooks, 'confirm-promotion', this.#payload());
           promotion = { confirmed: gate.ok, detail: gate.detail };
         }
@@ -273,7 +277,7 @@ export class RolloutRunner {
     const status = this.#status;
     // A window cannot move the status faster than once an interval, so the limit is at least two of them.
     const limit = Math.max(fleet.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS, 2 * this.spec.interval);
-    const automated = status.phase === 'Initializing' || status.phase === 'Progressing' || status.phase === 'Promoting' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
+    const automated = status.phase === 'Initializing' || status.phase === 'Progressing' || status.phase === 'AwaitingApproval' || status.phase === 'Promoting' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
     // A stored kill switch already sends the canary's traffic to stable (and holds the rollout, so it ages): nothing
     // to fall back from. The fallback itself is local and never stored, so it does not count here.
     const killed = this.#deps.controller.runtimeState.routes[this.route]?.killed === true;
@@ -332,15 +336,17 @@ export class RolloutRunner {
       this.#markMirror();
     }
 
+    // A plan's stage adds its own checks to the rollout's while it is in force.
+    const checks = [...this.spec.checks, ...(this.spec.stages?.[this.#status.step]?.checks ?? [])];
     const queries: Record<string, number | string> = {};
     await Promise.all(
-      this.spec.checks
+      checks
         .filter((check) => check.prometheus)
         .map(async (check) => {
           queries[check.name] = await queryPrometheus(check.prometheus!.address, check.prometheus!.query, check.prometheus!.timeout);
         }),
     );
-    const results: CheckResult[] = this.spec.checks.map((check) => evaluateCheck(check, { canary, stable, mirror, queries }, this.spec.minRequests));
+    const results: CheckResult[] = checks.map((check) => evaluateCheck(check, { canary, stable, mirror, queries }, this.spec.minRequests));
     const ejection = this.#ejectionResult();
     if (ejection !== null) results.push(ejection);
     const hooks = this.spec.webhooks.filter((hook) => hook.type === 'rollout');
@@ -350,7 +356,7 @@ export class RolloutRunner {
       results.push({ check: `webhook:${hook.name ?? index}`, result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
     }
     for (const result of results) metrics.rolloutChecks.inc({ route: this.route, check: result.check, result: result.result });
-    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results };
+    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results, canaryRequests: canary.requests };
   }
 
   /**
@@ -365,12 +371,13 @@ export class RolloutRunner {
     }
     const previous = this.#status;
     this.#status = transition.status;
-    const change: { weight?: number; kill?: boolean; releaseKill?: boolean } = {};
+    const change: RolloutChange = {};
     for (const effect of transition.effects) {
       if (effect.kind === 'weight') change.weight = effect.weight;
       else if (effect.kind === 'kill') change.kill = true;
       else if (effect.kind === 'release-kill') change.releaseKill = true;
     }
+    if (this.spec.stages !== undefined) change.stage = stageInForce(this.#status);
     if (transition.status !== previous || Object.keys(change).length > 0) {
       if (!fleet) {
         await this.#deps.controller.applyRollout(this.route, this.#status, change);
@@ -448,7 +455,12 @@ function isFenced(error: unknown): boolean {
 }
 
 function isTerminal(status: RolloutStatus): boolean {
-  return status.phase === 'Succeeded' || status.phase === 'RolledBack' || status.phase === 'Idle' || (status.phase === 'Paused' && status.pausedBy === 'operator');
+  return status.phase === 'Succeeded' || status.phase === 'RolledBack' || status.phase === 'Idle' || (status.phase === 'Paused' && (status.pausedBy === 'operator' || status.pausedBy === 'check'));
+}
+
+/** The plan stage whose audiences route to the canary: none before the first step and after a rollback. */
+function stageInForce(status: RolloutStatus): number {
+  return status.phase === 'Idle' || status.phase === 'Initializing' || status.phase === 'RolledBack' ? -1 : status.step;
 }
 
 /** A persisted status, if it has the shape of one; anything else starts over. */
