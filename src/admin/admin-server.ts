@@ -106,12 +106,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   }
   const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
   if (match === null) throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
-  let route: string;
-  try {
-    route = decodeURIComponent(match[1]);
-  } catch {
-    throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
-  }
+  const route = decodeRouteName(match[1], path);
   const action = match[2];
   const options = changeOptions(body);
   if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) {
@@ -142,9 +137,24 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
 }
 
+function decodeRouteName(encoded: string, path: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
+  }
+}
+
 async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
   const path = url.pathname;
   if (context.workers && COUNTED_READS.has(path)) await context.workers.collect();
+  const planRoute = /^\/routes\/([^/]+)\/rollout\/plan$/.exec(path);
+  if (planRoute !== null) {
+    if (!context.rollouts) throw new ConflictError('rollouts are not run by this process');
+    const route = decodeRouteName(planRoute[1], path);
+    sendJson(res, 200, { route, plan: context.rollouts.plan(route) });
+    return;
+  }
   switch (path) {
     case '/':
       res.writeHead(200, {

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { UnknownRouteError, ConflictError } from '../control/controller.js';
 import { InvalidRequestError } from '../control/controller.js';
 import { OPERATOR_ACTIONS, type OperatorAction, type RolloutStatus } from './machine.js';
+import { planView, type PlanView } from './plan-view.js';
 import { parsePersistedStatus, RolloutRunner, type RolloutDeps } from './rollout-runner.js';
 
 export function revisionOf(config: Config, routeName: string): string {
@@ -59,8 +60,26 @@ export class RolloutManager {
     return this.#runners.get(route);
   }
 
-  statuses(): Record<string, RolloutStatus> {
-    return Object.fromEntries([...this.#runners].map(([name, runner]) => [name, runner.status]));
+  /** Each rollout's status; a release plan's also carries its timeline (`plan`). */
+  statuses(): Record<string, RolloutStatus & { plan?: PlanView }> {
+    return Object.fromEntries(
+      [...this.#runners].map(([name, runner]) => {
+        const plan = planView(runner.spec, runner.status, this.#deps.now());
+        return [name, plan === null ? runner.status : { ...runner.status, plan }];
+      }),
+    );
+  }
+
+  /** A route's release plan as a timeline; 404 for an unknown route, 409 for one without a plan. */
+  plan(route: string): PlanView {
+    const runner = this.#runners.get(route);
+    if (!runner) {
+      if (!this.#deps.controller.config.routes.some((r) => r.name === route)) throw new UnknownRouteError(route);
+      throw new ConflictError(`route "${route}" has no rollout block`);
+    }
+    const plan = planView(runner.spec, runner.status, this.#deps.now());
+    if (plan === null) throw new ConflictError(`route "${route}" has a rollout without a release plan (no stages or schedule)`);
+    return plan;
   }
 
   async act(route: string, action: string): Promise<RolloutStatus> {
