@@ -282,7 +282,7 @@ export function operatorAction(spec: RolloutConfig, status: RolloutStatus, actio
       };
     case 'resume':
       if (status.phase !== 'Paused' || (status.pausedBy !== 'operator' && status.pausedBy !== 'check')) {
-        throw new RolloutConflict(`rollout is ${status.phase}; only an operator pause or a check's pause can be resumed`);
+        throw new RolloutConflict(`rollout is ${status.phase}; only an operator pause can be resumed, or a pause by a check (onFail: pause)`);
       }
       return {
         status: move(status, now, { phase: status.resumePhase ?? 'Progressing', pausedBy: null, resumePhase: null, message: `resumed at ${status.weight} %` }),
