@@ -167,6 +167,7 @@ function validateReferences(config: Config): ConfigIssue[] {
       } else if (route.rollout.steps[0] <= route.weight) {
         issues.push({ path: `${at}.rollout`, message: `the first step (${route.rollout.steps[0]}) must be above the route's starting weight (${route.weight})` });
       }
+      if (route.rollout.pacing && !route.slo) issues.push({ path: `${at}.rollout.pacing`, message: 'needs the route to set slo (objective and window)' });
       route.rollout.checks.forEach((check, checkIndex) => {
         if (check.metric === 'mirror-match-rate' && !route.mirror) {
           issues.push({ path: `${at}.rollout.checks[${checkIndex}].metric`, message: 'mirror-match-rate needs the route to mirror' });

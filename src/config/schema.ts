@@ -559,6 +559,18 @@ const rollout = z
     stepWeights: z.array(weight).min(1).optional(),
     stepWeight: weight.optional(),
     maxWeight: weight.optional(),
+    /**
+     * What the route's error budget (`slo:`) does to this rollout: a fast burn (the Workbook's 1h/5m or 6h/30m pair)
+     * and a slow burn (1d/2h or 3d/6h), scaled to the SLO window; below `budgetFloor` percent left, no step advances.
+     */
+    pacing: z
+      .object({
+        fastBurn: z.enum(['rollback', 'pause', 'hold']).default('rollback'),
+        slowBurn: z.enum(['pause', 'hold']).default('hold'),
+        budgetFloor: z.number().min(0).max(100).default(25),
+      })
+      .strict()
+      .optional(),
     /** A release plan: ordered stages, each with a weight and/or an audience, a bake time and gates. */
     stages: z.array(stageEntry).min(1).optional(),
     /** A preset plan (src/rollout/presets.ts); `stages` entries then override its stages by name. */
@@ -666,6 +678,17 @@ const route = z
     timeouts: timeouts.optional(),
     mirror: mirror.optional(),
     rollout: rollout.optional(),
+    /**
+     * The route's service-level objective: `objective` percent of its requests (stable and canary) succeed over
+     * `window`. Burn rates and the budget left pace its rollout (`rollout.pacing`).
+     */
+    slo: z
+      .object({
+        objective: z.number().gt(0, 'must be above 0').lt(100, 'must be below 100 (a 100 % objective has no budget)'),
+        window: anyDuration.refine((ms) => typeof ms !== 'number' || (ms >= 3_600_000 && ms <= 90 * 86_400_000), 'must be between 1h and 90d'),
+      })
+      .strict()
+      .optional(),
     // The object first: a config error then names the field inside it, not "expected false".
     /** On by default for canary-routed requests; `false` turns it off. */
     retry: z.union([retry, z.literal(false)]).default({}),

@@ -16,6 +16,7 @@
 import type { RolloutConfig, WEBHOOK_TYPES } from '../config/schema.js';
 import type { WindowTraffic } from '../metrics/rolling-window.js';
 import type { CheckResult } from './checks.js';
+import type { PacingVerdict } from './error-budget.js';
 import type { Verdict } from './statistics.js';
 
 export type Phase = 'Idle' | 'Initializing' | 'Progressing' | 'AwaitingApproval' | 'Promoting' | 'Succeeded' | 'RolledBack' | 'Paused';
@@ -33,6 +34,8 @@ export interface WindowReport {
   readonly results: readonly CheckResult[];
   /** Canary requests in the window (what a stage's minRequests adds up); absent in reports saved before it existed. */
   readonly canaryRequests?: number;
+  /** The route's error budget (with `slo:`): burn rates and budget left, and what they mean for the rollout. */
+  readonly pacing?: PacingVerdict;
 }
 
 /** A release-plan stage the rollout has left: when it was in it, and how it was left. */
@@ -155,6 +158,12 @@ export function afterWindow(spec: RolloutConfig, status: RolloutStatus, report: 
   if (!analysing) return { status, effects: [] };
   const details = { weight: status.weight, verdict: report.verdict, ...(report.traffic !== undefined ? { traffic: report.traffic } : {}), checks: report.results };
   if (spec.stages !== undefined) status = { ...status, stageRequests: (status.stageRequests ?? 0) + (report.canaryRequests ?? 0) };
+  const pacing = report.pacing;
+  if (pacing?.action === 'rollback') return rollBack(move(status, now, { lastWindow: report }), `error budget: ${pacing.reason}`, now, { ...details, pacing });
+  if (pacing?.action === 'pause') {
+    const message = `paused at ${status.weight} % by the error budget: ${pacing.reason}`;
+    return { status: move(status, now, { phase: 'Paused', pausedBy: 'check', resumePhase: 'Progressing', lastWindow: report, message }), effects: [event('rollout.paused', message, { ...details, pacing })] };
+  }
 
   let verdict = report.verdict;
   let inconclusiveWindows = status.inconclusiveWindows;
@@ -185,6 +194,12 @@ export function afterWindow(spec: RolloutConfig, status: RolloutStatus, report: 
   }
 
   const passed = move(status, now, { phase: status.phase === 'AwaitingApproval' ? 'AwaitingApproval' : 'Progressing', pausedBy: null, inconclusiveWindows: 0, lastWindow: report });
+  if (pacing?.action === 'hold' || pacing?.action === 'freeze') {
+    const message = `paced at ${status.weight} %: ${pacing.reason}`;
+    // One event when the pacing starts holding, not one per window of a hold that may last hours.
+    const effects = status.message.startsWith('paced at') ? [] : [event('rollout.paced', message, { ...details, pacing })];
+    return { status: move(passed, now, { message }), effects };
+  }
   const waiting = stageWait(spec, passed, now);
   if (waiting !== null) return { status: move(passed, now, { phase: 'Progressing', message: waiting }), effects: [] };
   const stage = spec.stages?.[status.step];

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { UnknownRouteError, ConflictError } from '../control/controller.js';
 import { InvalidRequestError } from '../control/controller.js';
 import { OPERATOR_ACTIONS, type OperatorAction, type RolloutStatus } from './machine.js';
+import { SloLedgerBook } from '../metrics/slo-ledger.js';
 import { planView, type PlanView } from './plan-view.js';
 import { parsePersistedStatus, RolloutRunner, type RolloutDeps } from './rollout-runner.js';
 
@@ -22,7 +23,8 @@ export class RolloutManager {
   #latest: Config | null = null;
 
   constructor(deps: RolloutDeps) {
-    this.#deps = deps;
+    // One ledger book for all runners, so a reload that replaces a runner keeps its route's error-budget history.
+    this.#deps = { ...deps, sloLedgers: deps.sloLedgers ?? new SloLedgerBook() };
   }
 
   /**
@@ -42,10 +44,11 @@ export class RolloutManager {
       wanted.add(route.name);
       const revision = revisionOf(config, route.name);
       const existing = this.#runners.get(route.name);
-      if (existing && existing.revision === revision && JSON.stringify(existing.spec) === JSON.stringify(route.rollout)) continue;
+      const slo = route.slo ?? null;
+      if (existing && existing.revision === revision && JSON.stringify(existing.spec) === JSON.stringify(route.rollout) && JSON.stringify(existing.slo) === JSON.stringify(slo)) continue;
       existing?.stop();
       const persisted = parsePersistedStatus(this.#deps.controller.rolloutState(route.name));
-      const runner = new RolloutRunner(route.name, route.rollout, revision, route.weight, persisted, this.#deps);
+      const runner = new RolloutRunner(route.name, route.rollout, revision, route.weight, persisted, this.#deps, slo);
       this.#runners.set(route.name, runner);
       await runner.start();
     }

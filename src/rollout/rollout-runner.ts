@@ -40,6 +40,9 @@ import {
   type WindowReport,
 } from './machine.js';
 import { queryPrometheus } from './prometheus-query.js';
+import { paceRollout, readBudget, type PacingRules, type PacingVerdict, type SloSpec } from './error-budget.js';
+import { SLOTS } from '../metrics/rolling-window.js';
+import { SloLedgerBook } from '../metrics/slo-ledger.js';
 import { callWebhook, callWebhooks, type HookPayload } from './webhooks.js';
 
 export interface RolloutDeps {
@@ -55,7 +58,12 @@ export interface RolloutDeps {
   readonly collect?: () => Promise<void>;
   /** Set with `fleet:` (issue 16): leader gating, fenced writes, fleet-wide windows, staleness fallback. */
   readonly fleet?: RolloutFleet;
+  /** Where routes with `slo:` keep their long-window counts; one book per process (RolloutManager makes one). */
+  readonly sloLedgers?: SloLedgerBook;
 }
+
+/** Pacing when a route has `slo:` and its rollout says nothing: the issue's "fast burn rolls back, slow burn holds". */
+const DEFAULT_PACING: PacingRules = { fastBurn: 'rollback', slowBurn: 'hold', budgetFloor: 25 };
 
 /** What a fleet member's rollouts need from the fleet (the lease, the fleet counts, a local fallback). */
 export interface RolloutFleet {
@@ -90,6 +98,8 @@ export class RolloutRunner {
   readonly revision: string;
   readonly #startWeight: number;
   readonly #deps: RolloutDeps;
+  readonly #slo: SloSpec | null;
+  readonly #ledgers: SloLedgerBook;
   #status: RolloutStatus;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
@@ -102,8 +112,10 @@ export class RolloutRunner {
   /** The stale fallback is on for this route (this member asked for it). */
   #stale = false;
 
-  constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps) {
+  constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
+    this.#slo = slo;
+    this.#ledgers = deps.sloLedgers ?? new SloLedgerBook();
     this.spec = spec;
     this.revision = revision;
     this.#startWeight = startWeight;
@@ -112,6 +124,11 @@ export class RolloutRunner {
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
     this.#markMirror();
     this.#ejectionMark = deps.store.current.table.routes.find((r) => r.name === route)?.guard?.ejections ?? 0;
+  }
+
+  /** The route's SLO this runner paces by (null without `slo:`). */
+  get slo(): SloSpec | null {
+    return this.#slo;
   }
 
   get status(): RolloutStatus {
@@ -356,7 +373,33 @@ export class RolloutRunner {
       results.push({ check: `webhook:${hook.name ?? index}`, result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
     }
     for (const result of results) metrics.rolloutChecks.inc({ route: this.route, check: result.check, result: result.result });
-    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results, canaryRequests: canary.requests };
+    const pacing = this.#pace(nowMs);
+    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results, canaryRequests: canary.requests, ...(pacing === null ? {} : { pacing }) };
+  }
+
+  /**
+   * The route's error budget now (null without `slo:`): this process's complete seconds of both versions, all
+   * traffic, added to the route's ledger once each, then read over the Workbook's window pairs.
+   */
+  #pace(nowMs: number): PacingVerdict | null {
+    const slo = this.#slo;
+    if (slo === null) return null;
+    const entry = this.#ledgers.entryFor(this.route, slo.window);
+    const toSecond = Math.floor(nowMs / 1000) - 1;
+    const fromSecond = Math.max(entry.fedThroughSecond + 1, toSecond - SLOTS + 1);
+    for (const version of ['stable', 'canary'] as const) {
+      for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.errors);
+    }
+    entry.fedThroughSecond = Math.max(entry.fedThroughSecond, toSecond);
+    const reading = readBudget((spanMs) => entry.ledger.counts(nowMs, spanMs), slo);
+    const { metrics } = this.#deps;
+    for (const pair of reading.pairs) {
+      const [long, short] = pair.windows.split('/');
+      if (pair.longRate !== null) metrics.sloBurnRate.set({ route: this.route, window: long }, pair.longRate);
+      if (pair.shortRate !== null) metrics.sloBurnRate.set({ route: this.route, window: short }, pair.shortRate);
+    }
+    if (reading.remaining !== null) metrics.sloErrorBudgetRemaining.set({ route: this.route }, reading.remaining);
+    return paceRollout(reading, this.spec.pacing ?? DEFAULT_PACING);
   }
 
   /**
