@@ -616,8 +616,8 @@ const rollout = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['stepWeights'], message: 'must increase strictly' });
     }
   })
-  .transform(({ stages: _written, ...spec }) => {
-    const stages = releaseStages({ stages: _written, schedule: spec.schedule });
+  .transform(({ stages: written, ...spec }) => {
+    const stages = releaseStages({ stages: written, schedule: spec.schedule });
     if (stages === null) return { ...spec, stages: undefined, steps: spec.stepWeights ?? stepsUpTo(spec.stepWeight!, spec.maxWeight!) };
     // The machine walks `steps`; a plan's step k is its stage k, at that stage's weight.
     return { ...spec, stages, steps: stages.map((stage) => stage.weight) };

@@ -54,7 +54,7 @@ export function planView(spec: RolloutConfig, status: RolloutStatus, now: Date):
   // Where the expected times start: the current stage's earliest exit, or now for a plan not yet under way.
   let cursor = now.getTime();
   const views = stages.map((stage, index): StageView => {
-    const base = describe(stage, index);
+    const base = stageBasics(stage, index);
     const record = history.get(index);
     if (record !== undefined) return { ...base, state: 'done', enteredAt: record.enteredAt, leftAt: record.leftAt, expected: false, how: record.how };
     if (index === current) {
@@ -78,7 +78,7 @@ export function planView(spec: RolloutConfig, status: RolloutStatus, now: Date):
   };
 }
 
-function describe(stage: ReleaseStage, index: number) {
+function stageBasics(stage: ReleaseStage, index: number) {
   return {
     stage: index,
     name: stage.name,

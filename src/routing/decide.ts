@@ -148,7 +148,8 @@ function claimMatches(matcher: ValueMatcher, claim: unknown): boolean {
   if (typeof claim === 'string') return valueMatches(matcher, claim);
   if (typeof claim === 'number' || typeof claim === 'boolean') return valueMatches(matcher, String(claim));
   if (Array.isArray(claim)) {
-    for (let i = 0; i < claim.length; i++) if (claimMatches(matcher, claim[i]) && !Array.isArray(claim[i])) return true;
+    // One level only: a list of lists is not a claim shape worth matching into.
+    for (let i = 0; i < claim.length; i++) if (!Array.isArray(claim[i]) && claimMatches(matcher, claim[i])) return true;
   }
   return false;
 }
