@@ -159,6 +159,24 @@ describe('release plan: onFail', () => {
     expect(second.effects).toContainEqual({ kind: 'kill' });
   });
 
+  it('a stage webhook gate is named by stage and hook, and follows its own onFail', () => {
+    const hooked = specOf({
+      stages: [
+        { name: 'one', weight: 1, gates: { webhooks: [{ name: 'smoke', url: 'http://127.0.0.1:9/smoke', onFail: 'hold' }, { name: 'qa', url: 'http://127.0.0.1:9/qa' }] } },
+        { name: 'all', weight: 100 },
+      ],
+    });
+    expect(hooked.stages![0].webhooks.map((h) => [h.name, h.type, h.timeout])).toEqual([
+      ['smoke', 'rollout', 10_000],
+      ['qa', 'rollout', 10_000],
+    ]);
+    const status = started(hooked, START);
+    const held = afterWindow(hooked, status, window([result('webhook:one/smoke', 'fail')]), null, new Date(START + 60_000));
+    expect(held.status).toMatchObject({ phase: 'Progressing', step: 0, failedChecks: 0 });
+    const counted = afterWindow(hooked, status, window([result('webhook:one/qa', 'fail')]), null, new Date(START + 60_000));
+    expect(counted.status).toMatchObject({ phase: 'Progressing', step: 0, failedChecks: 1 });
+  });
+
   it('hold (a stage\'s own check): stays in the stage without counting a failure, and leaves once it passes', () => {
     let status = started(spec, START);
     for (let i = 1; i <= 5; i++) {

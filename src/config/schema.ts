@@ -492,6 +492,18 @@ const stageAudience = z
     }
   });
 
+/** A stage's own gate webhook: a `rollout` webhook with a name (verdicts say `webhook:<stage>/<name>`). */
+const stageWebhook = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, 'must be 1-63 letters, digits, "_", "-" or "."'),
+    url: httpUrl,
+    timeout: duration.default('10s'),
+    metadata: z.record(z.string()).optional(),
+    onFail: z.enum(['rollback', 'pause', 'hold']).optional(),
+  })
+  .strict()
+  .transform((hook) => ({ ...hook, type: 'rollout' as const }));
+
 /** What must hold before a stage is left, besides its bake and minRequests. */
 const stageGates = z
   .object({
@@ -499,6 +511,8 @@ const stageGates = z
     approval: z.literal('required').optional(),
     /** Checks judged only during this stage, in every window, with the rollout's own checks. */
     checks: z.array(rolloutCheck).optional(),
+    /** Called in every window of this stage, like `rollout` webhooks: non-2xx fails the window (or as onFail says). */
+    webhooks: z.array(stageWebhook).optional(),
   })
   .strict();
 
@@ -528,6 +542,7 @@ export interface ReleaseStage {
   readonly minRequests: number;
   readonly approval: boolean;
   readonly checks: ReadonlyArray<z.output<typeof rolloutCheck>>;
+  readonly webhooks: ReadonlyArray<z.output<typeof stageWebhook>>;
 }
 
 /** The stages a plan runs: its own, or its schedule's with its own laid over them by name. Null without a plan. */
@@ -547,6 +562,7 @@ function releaseStages(spec: { stages?: StageEntry[]; schedule?: (typeof SCHEDUL
       minRequests: entry.minRequests ?? 0,
       approval: entry.gates?.approval === 'required',
       checks: entry.gates?.checks ?? [],
+      webhooks: entry.gates?.webhooks ?? [],
     };
   });
 }

@@ -277,10 +277,20 @@ function gentlerFailure(spec: RolloutConfig, status: RolloutStatus, report: Wind
   };
 }
 
-/** A check's onFail: the current stage's own checks first, then the rollout's; anything else (webhooks, ejection) rolls back. */
+/**
+ * A check's onFail: the current stage's own checks and webhooks first, then the rollout's checks; anything else
+ * (the rollout's webhooks, outlier ejection) rolls back.
+ */
 function onFailOf(spec: RolloutConfig, step: number, check: string): 'rollback' | 'pause' | 'hold' {
-  const own = spec.stages?.[step]?.checks.find((c) => c.name === check) ?? spec.checks.find((c) => c.name === check);
+  const stage = spec.stages?.[step];
+  const hook = stage?.webhooks.find((h) => stageWebhookCheck(stage.name, h.name) === check);
+  const own = hook ?? stage?.checks.find((c) => c.name === check) ?? spec.checks.find((c) => c.name === check);
   return own?.onFail ?? 'rollback';
+}
+
+/** How a stage webhook's result is named in window reports and verdicts. */
+export function stageWebhookCheck(stage: string, hook: string): string {
+  return `webhook:${stage}/${hook}`;
 }
 
 /** An operator's command. Throws RolloutConflict when it makes no sense in the current phase. */

@@ -34,6 +34,7 @@ import {
   PHASES,
   RolloutConflict,
   stageWait,
+  stageWebhookCheck,
   type OperatorAction,
   type RolloutStatus,
   type Transition,
@@ -371,6 +372,11 @@ export class RolloutRunner {
     for (const [index, hook] of hooks.entries()) {
       const outcome = await callWebhook(hook, payload);
       results.push({ check: `webhook:${hook.name ?? index}`, result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
+    }
+    const stage = this.spec.stages?.[this.#status.step];
+    for (const hook of stage?.webhooks ?? []) {
+      const outcome = await callWebhook(hook, payload);
+      results.push({ check: stageWebhookCheck(stage!.name, hook.name), result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
     }
     for (const result of results) metrics.rolloutChecks.inc({ route: this.route, check: result.check, result: result.result });
     const pacing = this.#pace(nowMs);
