@@ -3,8 +3,8 @@
  * randomness (a request without a sticky key brings its own random bucket in the context), no allocation.
  *
  * Precedence (first that applies wins): no canary > kill switch > override header > override cookie >
- * rules in order > release-plan audience (the rings in force) > weighted sticky split. A canary chosen by any of these while it is ejected or unhealthy goes to
- * stable (`canary_ejected`); the guard's `admitPercent` is the one mutable input (see proxy/canary-guard.ts), and
+ * rules in order > release-plan audience (the rings in force) > weighted sticky split. A canary chosen by any of
+ * these while it is ejected or unhealthy goes to stable (`canary_ejected`); the guard's `admitPercent` is the one mutable input (see proxy/canary-guard.ts), and
  * while the canary is being probed it admits the requests whose bucket % 100 is below it. An override counts only where the route allows it: from the client
  * networks it lists, and with its secret when it has one; otherwise the request is decided as if it had none.
  */
@@ -143,7 +143,10 @@ function audienceMatches(audience: CompiledAudience, context: RequestContext): b
   return true;
 }
 
-/** A string, number or boolean claim matches as its text; an array (`groups`, `roles`) when any element does. */
+/**
+ * A string, number or boolean claim matches as its text (a number's text is the one allocation here, on claim
+ * audiences only); an array (`groups`, `roles`) when any element does.
+ */
 function claimMatches(matcher: ValueMatcher, claim: unknown): boolean {
   if (typeof claim === 'string') return valueMatches(matcher, claim);
   if (typeof claim === 'number' || typeof claim === 'boolean') return valueMatches(matcher, String(claim));
