@@ -655,7 +655,10 @@ function checkStages(spec: { stages?: StageEntry[]; schedule?: (typeof SCHEDULES
     if (seen.has(stage.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: pathOf(index, 'name'), message: `duplicate stage name "${stage.name}"` });
     seen.add(stage.name);
     if (index > 0 && stage.weight < stages[index - 1].weight) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: pathOf(index, 'weight'), message: `must not be below the earlier stage's weight (${stages[index - 1].weight}): rings only grow` });
+      const path = pathOf(index, 'weight');
+      // At `schedule` (the preset's own stage, lowered by an override before it), say which stage.
+      const which = path[0] === 'schedule' ? `stage "${stage.name}" (${stage.weight} %) ` : '';
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `${which}must not be below the earlier stage's weight (${stages[index - 1].weight}): rings only grow` });
     }
   });
 }
