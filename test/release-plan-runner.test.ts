@@ -195,4 +195,17 @@ describe('release plan in the runner', () => {
       ['everyone', new Date(ring3 + 3 * DAY).toISOString(), new Date(ring3 + 3 * DAY + 6 * HOUR).toISOString()],
     ]);
   });
+
+  it('a fleet member that applies the stored document routes the ring in it (the stage travels with the route state)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sg-plan-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const follower = await boot(join(dir, 'state.json'), { now: START });
+    expect(follower.versionFor({ 'x-team': 'dev' })).toBe('stable');
+    const applied = await follower.controller.applyFleetState('api', { version: 7, state: { weight: 0, weightSource: 'rollout', stage: 1, rollout: null }, member: 'leader', time: START }, 'leader');
+    expect(applied).toBe(true);
+    expect(follower.route().audiences.map((x) => x.stage)).toEqual(['developers', 'employees']);
+    expect(follower.versionFor({ 'x-team': 'dev' })).toBe('canary');
+    expect(follower.versionFor({}, { email: 'ada@example.com' })).toBe('canary');
+    expect(follower.versionFor({}, { email: 'eve@example.org' })).toBe('stable');
+  });
 });
