@@ -5,6 +5,7 @@
  */
 import type { ExperimentReport } from './experiments/analysis.js';
 import { formatExperimentReport } from './experiments/format-report.js';
+import { formatPlan, type PlanView } from './rollout/plan-view.js';
 
 export interface ControlOptions {
   readonly admin: string;
@@ -16,7 +17,7 @@ export interface ControlOptions {
 }
 
 export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet', 'experiment']);
-const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart']);
+const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart', 'approve']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
   splitgate weight ROUTE PERCENT   set the canary weight (0..100, two decimals)
@@ -26,7 +27,8 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate reload                 re-read the config file (a bad file is rejected, the running one stays)
   splitgate events [ROUTE]         the audit trail, newest first
   splitgate rollout status [ROUTE] phase, step, and every check of the last window (value, threshold, sample)
-  splitgate rollout start|pause|resume|abort|promote|retry|restart ROUTE
+  splitgate rollout start|pause|resume|abort|promote|retry|restart|approve ROUTE
+  splitgate rollout plan ROUTE      a release plan's stages: done (when), current (bake left), to come (expected times)
   splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
   splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, verdict
     options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
@@ -144,8 +146,13 @@ async function rollout(args: readonly string[], options: ControlOptions): Promis
     else options.out(entries.length === 0 ? 'no rollouts\n' : entries.map(([name, status]) => formatRollout(name, status)).join('\n'));
     return 0;
   }
+  if (action === 'plan' && route !== undefined) {
+    const body = (await call(options, 'GET', `/routes/${encodeURIComponent(route)}/rollout/plan`)) as { route: string; plan: PlanView };
+    options.out(options.json ? `${JSON.stringify(body, null, 2)}\n` : formatPlan(body.route, body.plan));
+    return 0;
+  }
   if (!ROLLOUT_ACTIONS.has(action) || route === undefined) {
-    options.err(`splitgate rollout: usage: splitgate rollout status [ROUTE] | splitgate rollout ${[...ROLLOUT_ACTIONS].join('|')} ROUTE\n`);
+    options.err(`splitgate rollout: usage: splitgate rollout status [ROUTE] | splitgate rollout plan ROUTE | splitgate rollout ${[...ROLLOUT_ACTIONS].join('|')} ROUTE\n`);
     return 2;
   }
   const result = (await call(options, 'POST', `/routes/${encodeURIComponent(route)}/rollout/${action}`)) as { route: string; rollout: RolloutBody };
@@ -161,6 +168,7 @@ interface RolloutBody {
   message: string;
   revision: string;
   lastWindow: { at: string; verdict: string; results: Array<{ check: string; result: string; value: number | null; threshold: string; sample: { canary: number; stable?: number }; detail: string }> } | null;
+  plan?: PlanView;
 }
 
 function formatRollout(name: string, status: RolloutBody): string {
@@ -172,6 +180,7 @@ function formatRollout(name: string, status: RolloutBody): string {
       lines.push(`    ${r.result.padEnd(12)} ${r.check.padEnd(20)} ${String(r.value ?? '–').padStart(9)}  want ${r.threshold}  (${sample}) ${r.detail}`);
     }
   }
+  if (status.plan) lines.push(formatPlan(name, status.plan).trimEnd().split('\n').map((line) => `  ${line}`).join('\n'));
   return `${lines.join('\n')}\n`;
 }
 

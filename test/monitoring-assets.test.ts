@@ -614,6 +614,8 @@ describe('monitoring assets', () => {
         'SplitgateConfigHashMismatch',
         'SplitgateConfigReloadFailed',
         'SplitgateMirrorMatchRateLow',
+        'SplitgateErrorBudgetFastBurn',
+        'SplitgateErrorBudgetSlowBurn',
       ]);
       for (const rule of alerts) {
         expect(rule.labels?.severity, rule.alert).toMatch(/^(critical|warning|info)$/);
@@ -640,7 +642,7 @@ describe('monitoring assets', () => {
     it('pass promtool check rules', () => {
       const { status, output } = promtool('check', 'rules', ALERTS);
       expect(status, output).toBe(0);
-      expect(output).toMatch(/SUCCESS: 6 rules found/);
+      expect(output).toMatch(/SUCCESS: 8 rules found/);
     });
 
     it('pass their promtool unit tests (canary at 5 % vs stable at 0 % fires; both at 0.5 % does not)', () => {
@@ -649,6 +651,8 @@ describe('monitoring assets', () => {
         expect.arrayContaining([
           'error-rate regression fires, canary 5 % vs stable 0 %',
           'error-rate regression stays quiet, both at 0.5 %',
+          'error budget fast burn fires when 1h and 5m both burn',
+          'error budget alerts need both windows of a pair',
         ]),
       );
       const { status, output } = promtool('test', 'rules', ALERT_TESTS);

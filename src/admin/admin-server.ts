@@ -18,6 +18,7 @@ import type { Metrics, SeriesBook } from '../metrics/metrics.js';
 import { quantileOf } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutManager } from '../rollout/rollout-manager.js';
+import { IN_PROGRESS } from '../rollout/machine.js';
 import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { ExperimentsView } from '../experiments/experiments-view.js';
@@ -108,18 +109,13 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   }
   const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
   if (match === null) throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
-  let route: string;
-  try {
-    route = decodeURIComponent(match[1]);
-  } catch {
-    throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
-  }
+  const route = decodeRouteName(match[1], path);
   const action = match[2];
   const options = changeOptions(body);
   if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) {
     // The next window would silently undo it; the rollout's own commands are the way to steer it.
     const rollout = context.rollouts?.get(route)?.status;
-    if (rollout && ['Initializing', 'Progressing', 'Promoting', 'Paused'].includes(rollout.phase)) {
+    if (rollout && IN_PROGRESS.has(rollout.phase)) {
       throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
     }
   }
@@ -144,9 +140,24 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
 }
 
+function decodeRouteName(encoded: string, path: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
+  }
+}
+
 async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
   const path = url.pathname;
   if (context.workers && (COUNTED_READS.has(path) || path === '/experiments' || path.startsWith('/experiments/'))) await context.workers.collect();
+  const planRoute = /^\/routes\/([^/]+)\/rollout\/plan$/.exec(path);
+  if (planRoute !== null) {
+    if (!context.rollouts) throw new ConflictError('rollouts are not run by this process');
+    const route = decodeRouteName(planRoute[1], path);
+    sendJson(res, 200, { route, plan: context.rollouts.plan(route) });
+    return;
+  }
   switch (path) {
     case '/':
       res.writeHead(200, {

@@ -2,9 +2,9 @@
  * Durations in config: a number is milliseconds; a string is a sum of `<n><unit>` parts (`1m30s`, `250ms`).
  * Returns undefined for anything else so the schema can report it with its path.
  */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION = /^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$/;
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+$/;
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 
 /** The longest delay a Node timer honours; longer ones fire after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -155,9 +155,21 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
     if (route.rollout) {
       if (route.canary === undefined) issues.push({ path: `${at}.rollout`, message: 'needs the route to have a canary' });
-      if (route.rollout.steps[0] <= route.weight) {
+      const firstStage = route.rollout.stages?.[0];
+      if (firstStage !== undefined) {
+        // A plan's first ring may be an audience alone (the developers), at the starting weight.
+        if (firstStage.weight < route.weight || (firstStage.weight === route.weight && firstStage.audience === null)) {
+          issues.push({ path: `${at}.rollout.stages[0]`, message: `must add an audience or a weight above the route's starting weight (${route.weight})` });
+        }
+        route.rollout.stages!.forEach((stage, stageIndex) => {
+          if (stage.audience?.region !== undefined && !route.region) {
+            issues.push({ path: `${at}.rollout.stages[${stageIndex}].audience.region`, message: 'needs the route to set region.header' });
+          }
+        });
+      } else if (route.rollout.steps[0] <= route.weight) {
         issues.push({ path: `${at}.rollout`, message: `the first step (${route.rollout.steps[0]}) must be above the route's starting weight (${route.weight})` });
       }
+      if (route.rollout.pacing && !route.slo) issues.push({ path: `${at}.rollout.pacing`, message: 'needs the route to set slo (objective and window)' });
       route.rollout.checks.forEach((check, checkIndex) => {
         if (check.metric === 'mirror-match-rate' && !route.mirror) {
           issues.push({ path: `${at}.rollout.checks[${checkIndex}].metric`, message: 'mirror-match-rate needs the route to mirror' });

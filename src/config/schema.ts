@@ -11,6 +11,7 @@ import { compileRulePattern } from '../routing/pattern.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
 import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 import { flagDefinitionsSchema } from '../flags/definitions.js';
+import { expandSchedule, SCHEDULES } from '../rollout/presets.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -429,6 +430,12 @@ const rolloutCheck = z
       })
       .strict()
       .optional(),
+    /**
+     * What a failure of this check does. `rollback` (the default): the window counts as failed, and `threshold`
+     * failed windows roll back. `pause`: the rollout pauses until an operator resumes it. `hold`: the stage is not
+     * left (nothing counted) until the check passes again.
+     */
+    onFail: z.enum(['rollback', 'pause', 'hold']).optional(),
   })
   .strict()
   .superRefine((check, ctx) => {
@@ -474,6 +481,102 @@ const rolloutWebhook = z
   })
   .strict();
 
+const STAGE_NAME = /^[A-Za-z0-9_.-]{1,63}$/;
+
+/**
+ * Who a stage adds to the canary, besides its weight. Every listed kind must hold (a header and a region: both);
+ * within `header` and `claim` every entry must match; within `region` any one. Values are exact, or RE2 after `~`.
+ * Claims are the request's verified JWT claims; a request without verified claims is in no claim audience.
+ */
+const stageAudience = z
+  .object({
+    header: z.record(headerName, matchValue).optional(),
+    region: z.array(z.string().min(1)).min(1).optional(),
+    claim: z.record(z.string().min(1).max(256), matchValue).optional(),
+  })
+  .strict()
+  .superRefine((audience, ctx) => {
+    const empty = (entries: object | undefined) => entries === undefined || Object.keys(entries).length === 0;
+    if (empty(audience.header) && empty(audience.region) && empty(audience.claim)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set header, region or claim' });
+    }
+  });
+
+/** A stage's own gate webhook: a `rollout` webhook with a name (verdicts say `webhook:<stage>/<name>`). */
+const stageWebhook = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, 'must be 1-63 letters, digits, "_", "-" or "."'),
+    url: httpUrl,
+    timeout: duration.default('10s'),
+    metadata: z.record(z.string()).optional(),
+    onFail: z.enum(['rollback', 'pause', 'hold']).optional(),
+  })
+  .strict()
+  .transform((hook) => ({ ...hook, type: 'rollout' as const }));
+
+/** What must hold before a stage is left, besides its bake and minRequests. */
+const stageGates = z
+  .object({
+    /** `required`: the stage waits in phase AwaitingApproval for `rollout approve`. */
+    approval: z.literal('required').optional(),
+    /** Checks judged only during this stage, in every window, with the rollout's own checks. */
+    checks: z.array(rolloutCheck).optional(),
+    /** Called in every window of this stage, like `rollout` webhooks: non-2xx fails the window (or as onFail says). */
+    webhooks: z.array(stageWebhook).optional(),
+  })
+  .strict();
+
+/** A stage as written; under `schedule:` only `name` is required and the rest overrides the preset's stage. */
+const stageEntry = z
+  .object({
+    name: z.string().regex(STAGE_NAME, 'must be 1-63 letters, digits, "_", "-" or "."'),
+    weight: weight.optional(),
+    audience: stageAudience.optional(),
+    /** Wall-clock minimum time in the stage (`2h`, `3d`), counted from when the stage was entered; persisted. */
+    bake: anyDuration.optional(),
+    /** Canary requests the stage must have seen (over all its windows) before it is left. */
+    minRequests: z.number().int().min(0).optional(),
+    gates: stageGates.optional(),
+  })
+  .strict();
+
+type StageEntry = z.output<typeof stageEntry>;
+export type StageAudience = NonNullable<StageEntry['audience']>;
+
+/** A compiled stage: its weight in force (an earlier stage's when it sets none) and its gates spelled out. */
+export interface ReleaseStage {
+  readonly name: string;
+  readonly weight: number;
+  readonly audience: StageAudience | null;
+  readonly bake: number;
+  readonly minRequests: number;
+  readonly approval: boolean;
+  readonly checks: ReadonlyArray<z.output<typeof rolloutCheck>>;
+  readonly webhooks: ReadonlyArray<z.output<typeof stageWebhook>>;
+}
+
+/** The stages a plan runs: its own, or its schedule's with its own laid over them by name. Null without a plan. */
+function releaseStages(spec: { stages?: StageEntry[]; schedule?: (typeof SCHEDULES)[number] }, unknownName?: (index: number, known: readonly string[]) => void): ReleaseStage[] | null {
+  if (spec.stages === undefined && spec.schedule === undefined) return null;
+  const entries: Array<Partial<StageEntry> & { name: string; bake?: number | string }> =
+    spec.schedule === undefined ? (spec.stages ?? []) : expandSchedule(spec.schedule, spec.stages ?? [], unknownName ?? (() => undefined));
+  let previous = 0;
+  return entries.map((entry) => {
+    const stageWeight = entry.weight ?? previous;
+    previous = stageWeight;
+    return {
+      name: entry.name,
+      weight: stageWeight,
+      audience: entry.audience ?? null,
+      bake: typeof entry.bake === 'string' ? parseDuration(entry.bake)! : (entry.bake ?? 0),
+      minRequests: entry.minRequests ?? 0,
+      approval: entry.gates?.approval === 'required',
+      checks: entry.gates?.checks ?? [],
+      webhooks: entry.gates?.webhooks ?? [],
+    };
+  });
+}
+
 const rollout = z
   .object({
     /** Change it to start a new rollout of the same canary address (a new image behind the same Service). */
@@ -482,6 +585,22 @@ const rollout = z
     stepWeights: z.array(weight).min(1).optional(),
     stepWeight: weight.optional(),
     maxWeight: weight.optional(),
+    /**
+     * What the route's error budget (`slo:`) does to this rollout: a fast burn (the Workbook's 1h/5m or 6h/30m pair)
+     * and a slow burn (1d/2h or 3d/6h), scaled to the SLO window; below `budgetFloor` percent left, no step advances.
+     */
+    pacing: z
+      .object({
+        fastBurn: z.enum(['rollback', 'pause', 'hold']).default('rollback'),
+        slowBurn: z.enum(['pause', 'hold']).default('hold'),
+        budgetFloor: z.number().min(0).max(100).default(25),
+      })
+      .strict()
+      .optional(),
+    /** A release plan: ordered stages, each with a weight and/or an audience, a bake time and gates. */
+    stages: z.array(stageEntry).min(1).optional(),
+    /** A preset plan (src/rollout/presets.ts); `stages` entries then override its stages by name. */
+    schedule: z.enum(SCHEDULES).optional(),
     /** Failed windows, counted over the whole rollout (Flagger's threshold): the one that reaches it rolls back. */
     threshold: z.number().int().min(1).default(3),
     minRequests: z.number().int().min(0).default(100),
@@ -507,8 +626,13 @@ const rollout = z
   .superRefine((spec, ctx) => {
     const explicit = spec.stepWeights !== undefined;
     const generated = spec.stepWeight !== undefined || spec.maxWeight !== undefined;
-    if (explicit === generated) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set stepWeights, or stepWeight with maxWeight' });
+    const planned = spec.stages !== undefined || spec.schedule !== undefined;
+    if (Number(explicit) + Number(generated) + Number(planned) !== 1) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must set stepWeights, or stepWeight with maxWeight, or stages (a release plan) or schedule' });
+      return;
+    }
+    if (planned) {
+      checkStages(spec, ctx);
       return;
     }
     if (generated && (spec.stepWeight === undefined || spec.maxWeight === undefined || spec.stepWeight <= 0)) {
@@ -518,7 +642,36 @@ const rollout = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['stepWeights'], message: 'must increase strictly' });
     }
   })
-  .transform((spec) => ({ ...spec, steps: spec.stepWeights ?? stepsUpTo(spec.stepWeight!, spec.maxWeight!) }));
+  .transform(({ stages: written, ...spec }) => {
+    const stages = releaseStages({ stages: written, schedule: spec.schedule });
+    if (stages === null) return { ...spec, stages: undefined, steps: spec.stepWeights ?? stepsUpTo(spec.stepWeight!, spec.maxWeight!) };
+    // The machine walks `steps`; a plan's step k is its stage k, at that stage's weight.
+    return { ...spec, stages, steps: stages.map((stage) => stage.weight) };
+  });
+
+/** Stage names unique, each stage adds something or gates something, weights never go down (rings only grow). */
+function checkStages(spec: { stages?: StageEntry[]; schedule?: (typeof SCHEDULES)[number] }, ctx: z.RefinementCtx): void {
+  const stages = releaseStages(spec, (index, known) => {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['stages', index, 'name'], message: `names no stage of schedule ${spec.schedule} (its stages: ${known.join(', ')})` });
+  })!;
+  // Under a schedule, entries override preset stages by name, so a problem is reported at the entry that caused it.
+  const pathOf = (index: number, field: string): Array<string | number> => {
+    if (spec.schedule === undefined) return ['stages', index, field];
+    const at = (spec.stages ?? []).findIndex((entry) => entry.name === stages[index].name);
+    return at === -1 ? ['schedule'] : ['stages', at, field];
+  };
+  const seen = new Set<string>();
+  stages.forEach((stage, index) => {
+    if (seen.has(stage.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: pathOf(index, 'name'), message: `duplicate stage name "${stage.name}"` });
+    seen.add(stage.name);
+    if (index > 0 && stage.weight < stages[index - 1].weight) {
+      const path = pathOf(index, 'weight');
+      // At `schedule` (the preset's own stage, lowered by an override before it), say which stage.
+      const which = path[0] === 'schedule' ? `stage "${stage.name}" (${stage.weight} %) ` : '';
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `${which}must not be below the earlier stage's weight (${stages[index - 1].weight}): rings only grow` });
+    }
+  });
+}
 
 /** stepWeight 10, maxWeight 35 → [10, 20, 30, 35]. */
 function stepsUpTo(step: number, max: number): number[] {
@@ -715,6 +868,17 @@ const route = z
     rollout: rollout.optional(),
     /** Replaces the global `jwt` for this route. */
     jwt: jwt.optional(),
+    /**
+     * The route's service-level objective: `objective` percent of its requests (stable and canary) succeed over
+     * `window`. Burn rates and the budget left pace its rollout (`rollout.pacing`).
+     */
+    slo: z
+      .object({
+        objective: z.number().gt(0, 'must be above 0').lt(100, 'must be below 100 (a 100 % objective has no budget)'),
+        window: anyDuration.refine((ms) => typeof ms !== 'number' || (ms >= 3_600_000 && ms <= 90 * 86_400_000), 'must be between 1h and 90d'),
+      })
+      .strict()
+      .optional(),
     // The object first: a config error then names the field inside it, not "expected false".
     /** On by default for canary-routed requests; `false` turns it off. */
     retry: z.union([retry, z.literal(false)]).default({}),

@@ -345,7 +345,7 @@ export class Controller {
   applyRollout(
     routeName: string,
     rollout: unknown,
-    change: { weight?: number; kill?: boolean; releaseKill?: boolean },
+    change: { weight?: number; kill?: boolean; releaseKill?: boolean; stage?: number },
     options: { fenceEpoch?: number } = {},
   ): Promise<ChangeResult> {
     this.#requireCanary(routeName);
@@ -361,6 +361,10 @@ export class Controller {
         }
         if (change.kill) entry.killed = true;
         if (change.releaseKill) delete entry.killed;
+        if (change.stage !== undefined) {
+          if (change.stage < 0) delete entry.stage;
+          else entry.stage = change.stage;
+        }
       },
       false,
       options.fenceEpoch === undefined ? {} : { fenceEpoch: options.fenceEpoch },
@@ -524,7 +528,7 @@ export class Controller {
   #applyEntry(routeName: string, entry: RouteRuntimeState, version: number | null, pendingKill: 'add' | 'clear' | 'keep'): Promise<Delivery> | null {
     const next: RuntimeState = structuredClone(this.#state);
     const prior = next.routes[routeName] ?? {};
-    const routingBefore = JSON.stringify([prior.weight, prior.weightSource, prior.killed]);
+    const routingBefore = JSON.stringify([prior.weight, prior.weightSource, prior.killed, prior.stage]);
     if (Object.keys(entry).length === 0) delete next.routes[routeName];
     else next.routes[routeName] = entry;
     if (version !== null || pendingKill === 'add') {
@@ -535,7 +539,7 @@ export class Controller {
       if (pendingKill === 'clear') pending.delete(routeName);
       fleet.pendingKills = [...pending];
     }
-    const routingChanged = JSON.stringify([entry.weight, entry.weightSource, entry.killed]) !== routingBefore;
+    const routingChanged = JSON.stringify([entry.weight, entry.weightSource, entry.killed, entry.stage]) !== routingBefore;
     this.#state = next;
     // State that does not change routing (a rollout's bookkeeping) is saved without building a new table.
     const delivery = routingChanged ? this.#swap(this.#build()) : null;
@@ -594,11 +598,13 @@ export class Controller {
     this.#generation++;
     const weights: Record<string, { weight: number; source: WeightSource }> = {};
     const killed = new Set<string>(this.#staleFallback);
+    const stages: Record<string, number> = {};
     for (const [name, entry] of Object.entries(this.#state.routes)) {
       if (entry.weight !== undefined) weights[name] = { weight: entry.weight, source: entry.weightSource ?? 'operator' };
       if (entry.killed) killed.add(name);
+      if (entry.stage !== undefined) stages[name] = entry.stage;
     }
-    const runtime: RuntimeOverrides = { weights, killed };
+    const runtime: RuntimeOverrides = { weights, killed, stages };
     this.#runtime = runtime;
     const table = activateTable(this.#config, this.#generation, runtime, this.#deps.pools, this.#deps.metrics, this.#deps.mirror, this.#deps.series);
     this.#deps.metrics.configInfo.reset();

@@ -14,6 +14,8 @@ export interface RouteRuntimeState {
   weight?: number;
   weightSource?: WeightSource;
   killed?: boolean;
+  /** The release plan's stage in force (its audiences route to the canary); set by the rollout controller. */
+  stage?: number;
   /** Opaque to this module: owned by the rollout controller. */
   rollout?: unknown;
 }
@@ -164,6 +166,10 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
         parsed.weight = entry.weight;
         parsed.weightSource = WEIGHT_SOURCES.has(entry.weightSource as string) ? (entry.weightSource as WeightSource) : 'operator';
       } else warnings.push(`routes.${name}.weight is not a number from 0 to 100; ignored`);
+    }
+    if (entry.stage !== undefined) {
+      if (Number.isInteger(entry.stage) && (entry.stage as number) >= -1) parsed.stage = entry.stage as number;
+      else warnings.push(`routes.${name}.stage is not a stage index; ignored`);
     }
     if (entry.rollout !== undefined) parsed.rollout = entry.rollout;
     if (Object.keys(parsed).length > 0) out.routes[name] = parsed;

@@ -50,6 +50,8 @@ export interface Metrics {
   readonly configReloads: Counter<'result'>;
   readonly rolloutPhase: Gauge<'route' | 'phase'>;
   readonly rolloutStep: Gauge<'route'>;
+  readonly sloBurnRate: Gauge<'route' | 'window'>;
+  readonly sloErrorBudgetRemaining: Gauge<'route'>;
   readonly rolloutChecks: Counter<'route' | 'check' | 'result'>;
   readonly mirrorRequests: Counter<'route' | 'outcome'>;
   readonly mirrorDiffs: Counter<'route' | 'field'>;
@@ -307,6 +309,18 @@ export function createMetrics(registry = new Registry(), options: { processMetri
     rolloutStep: new Gauge({
       name: 'splitgate_rollout_step',
       help: 'Rollout step by route (1-based; 0 before the first step).',
+      labelNames: ['route'],
+      registers,
+    }),
+    sloBurnRate: new Gauge({
+      name: 'splitgate_slo_burn_rate',
+      help: "Error-budget burn rate by route and window (error ratio / (1 - objective)), from this process's counts, at the rollout's last window.",
+      labelNames: ['route', 'window'],
+      registers,
+    }),
+    sloErrorBudgetRemaining: new Gauge({
+      name: 'splitgate_slo_error_budget_remaining',
+      help: "Share of the route's error budget left over its SLO window (1 = untouched, below 0 = overspent).",
       labelNames: ['route'],
       registers,
     }),

@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.js';
 import { UnknownRouteError, ConflictError } from '../control/controller.js';
 import { InvalidRequestError } from '../control/controller.js';
 import { OPERATOR_ACTIONS, type OperatorAction, type RolloutStatus } from './machine.js';
+import { SloLedgerBook } from '../metrics/slo-ledger.js';
+import { planView, type PlanView } from './plan-view.js';
 import { parsePersistedStatus, RolloutRunner, type RolloutDeps } from './rollout-runner.js';
 
 export function revisionOf(config: Config, routeName: string): string {
@@ -21,7 +23,8 @@ export class RolloutManager {
   #latest: Config | null = null;
 
   constructor(deps: RolloutDeps) {
-    this.#deps = deps;
+    // One ledger book for all runners, so a reload that replaces a runner keeps its route's error-budget history.
+    this.#deps = { ...deps, sloLedgers: deps.sloLedgers ?? new SloLedgerBook() };
   }
 
   /**
@@ -41,10 +44,11 @@ export class RolloutManager {
       wanted.add(route.name);
       const revision = revisionOf(config, route.name);
       const existing = this.#runners.get(route.name);
-      if (existing && existing.revision === revision && JSON.stringify(existing.spec) === JSON.stringify(route.rollout)) continue;
+      const slo = route.slo ?? null;
+      if (existing && existing.revision === revision && JSON.stringify(existing.spec) === JSON.stringify(route.rollout) && JSON.stringify(existing.slo) === JSON.stringify(slo)) continue;
       existing?.stop();
       const persisted = parsePersistedStatus(this.#deps.controller.rolloutState(route.name));
-      const runner = new RolloutRunner(route.name, route.rollout, revision, route.weight, persisted, this.#deps);
+      const runner = new RolloutRunner(route.name, route.rollout, revision, route.weight, persisted, this.#deps, slo);
       this.#runners.set(route.name, runner);
       await runner.start();
     }
@@ -59,8 +63,26 @@ export class RolloutManager {
     return this.#runners.get(route);
   }
 
-  statuses(): Record<string, RolloutStatus> {
-    return Object.fromEntries([...this.#runners].map(([name, runner]) => [name, runner.status]));
+  /** Each rollout's status; a release plan's also carries its timeline (`plan`). */
+  statuses(): Record<string, RolloutStatus & { plan?: PlanView }> {
+    return Object.fromEntries(
+      [...this.#runners].map(([name, runner]) => {
+        const plan = planView(runner.spec, runner.status, this.#deps.now());
+        return [name, plan === null ? runner.status : { ...runner.status, plan }];
+      }),
+    );
+  }
+
+  /** A route's release plan as a timeline; 404 for an unknown route, 409 for one without a plan. */
+  plan(route: string): PlanView {
+    const runner = this.#runners.get(route);
+    if (!runner) {
+      if (!this.#deps.controller.config.routes.some((r) => r.name === route)) throw new UnknownRouteError(route);
+      throw new ConflictError(`route "${route}" has no rollout block`);
+    }
+    const plan = planView(runner.spec, runner.status, this.#deps.now());
+    if (plan === null) throw new ConflictError(`route "${route}" has a rollout without a release plan (no stages or schedule)`);
+    return plan;
   }
 
   async act(route: string, action: string): Promise<RolloutStatus> {

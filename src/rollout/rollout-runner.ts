@@ -33,12 +33,17 @@ import {
   operatorAction,
   PHASES,
   RolloutConflict,
+  stageWait,
+  stageWebhookCheck,
   type OperatorAction,
   type RolloutStatus,
   type Transition,
   type WindowReport,
 } from './machine.js';
 import { queryPrometheus } from './prometheus-query.js';
+import { paceRollout, readBudget, type PacingRules, type PacingVerdict, type SloSpec } from './error-budget.js';
+import { SLOTS } from '../metrics/rolling-window.js';
+import { SloLedgerBook } from '../metrics/slo-ledger.js';
 import { callWebhook, callWebhooks, type HookPayload } from './webhooks.js';
 
 export interface RolloutDeps {
@@ -54,7 +59,12 @@ export interface RolloutDeps {
   readonly collect?: () => Promise<void>;
   /** Set with `fleet:` (issue 16): leader gating, fenced writes, fleet-wide windows, staleness fallback. */
   readonly fleet?: RolloutFleet;
+  /** Where routes with `slo:` keep their long-window counts; one book per process (RolloutManager makes one). */
+  readonly sloLedgers?: SloLedgerBook;
 }
+
+/** Pacing when a route has `slo:` and its rollout says nothing: the issue's "fast burn rolls back, slow burn holds". */
+const DEFAULT_PACING: PacingRules = { fastBurn: 'rollback', slowBurn: 'hold', budgetFloor: 25 };
 
 /** What a fleet member's rollouts need from the fleet (the lease, the fleet counts, a local fallback). */
 export interface RolloutFleet {
@@ -80,7 +90,8 @@ export interface RolloutFleet {
 export const DEFAULT_MAX_STALENESS_MS = 60_000;
 
 /** Controller.applyRollout with the fleet's fencing option (fleet-state adds it to the controller). */
-type ApplyRollout = (route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }) => Promise<unknown>;
+type ApplyRollout = (route: string, rollout: unknown, change: RolloutChange, options?: { fenceEpoch?: number }) => Promise<unknown>;
+type RolloutChange = { weight?: number; kill?: boolean; releaseKill?: boolean; stage?: number };
 
 export class RolloutRunner {
   readonly route: string;
@@ -88,6 +99,8 @@ export class RolloutRunner {
   readonly revision: string;
   readonly #startWeight: number;
   readonly #deps: RolloutDeps;
+  readonly #slo: SloSpec | null;
+  readonly #ledgers: SloLedgerBook;
   #status: RolloutStatus;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
@@ -100,8 +113,10 @@ export class RolloutRunner {
   /** The stale fallback is on for this route (this member asked for it). */
   #stale = false;
 
-  constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps) {
+  constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
+    this.#slo = slo;
+    this.#ledgers = deps.sloLedgers ?? new SloLedgerBook();
     this.spec = spec;
     this.revision = revision;
     this.#startWeight = startWeight;
@@ -110,6 +125,11 @@ export class RolloutRunner {
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
     this.#markMirror();
     this.#ejectionMark = deps.store.current.table.routes.find((r) => r.name === route)?.guard?.ejections ?? 0;
+  }
+
+  /** The route's SLO this runner paces by (null without `slo:`). */
+  get slo(): SloSpec | null {
+    return this.#slo;
   }
 
   get status(): RolloutStatus {
@@ -225,14 +245,16 @@ export class RolloutRunner {
         await this.#apply(afterInitialization(this.spec, status, { confirmed: gate.ok, detail: gate.detail }, pre, this.#deps.now()), epoch);
         return;
       }
-      if (status.phase === 'Progressing' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive')) {
+      if (status.phase === 'Progressing' || status.phase === 'AwaitingApproval' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive')) {
         const report = await this.#evaluateWindow();
         if (report === null) {
           this.#deps.logger.warn({ route: this.route, epoch }, 'rollout: no step, the fleet window counts cannot be read');
           return;
         }
         let promotion: { confirmed: boolean; detail: string } | null = null;
-        if (report.verdict === 'pass' && status.step === this.spec.steps.length - 1) {
+        // Asked only when the last step would be left now: not while it bakes or waits for an approval.
+        const leaving = stageWait(this.spec, { ...status, stageRequests: (status.stageRequests ?? 0) + (report.canaryRequests ?? 0) }, this.#deps.now()) === null && this.spec.stages?.[status.step]?.approval !== true;
+        if (report.verdict === 'pass' && status.step === this.spec.steps.length - 1 && leaving) {
           const gate = await callWebhooks(this.spec.webhooks, 'confirm-promotion', this.#payload());
           promotion = { confirmed: gate.ok, detail: gate.detail };
         }
@@ -273,7 +295,7 @@ export class RolloutRunner {
     const status = this.#status;
     // A window cannot move the status faster than once an interval, so the limit is at least two of them.
     const limit = Math.max(fleet.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS, 2 * this.spec.interval);
-    const automated = status.phase === 'Initializing' || status.phase === 'Progressing' || status.phase === 'Promoting' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
+    const automated = status.phase === 'Initializing' || status.phase === 'Progressing' || status.phase === 'AwaitingApproval' || status.phase === 'Promoting' || (status.phase === 'Paused' && status.pausedBy === 'inconclusive');
     // A stored kill switch already sends the canary's traffic to stable (and holds the rollout, so it ages): nothing
     // to fall back from. The fallback itself is local and never stored, so it does not count here.
     const killed = this.#deps.controller.runtimeState.routes[this.route]?.killed === true;
@@ -332,15 +354,17 @@ export class RolloutRunner {
       this.#markMirror();
     }
 
+    // A plan's stage adds its own checks to the rollout's while it is in force.
+    const checks = [...this.spec.checks, ...(this.spec.stages?.[this.#status.step]?.checks ?? [])];
     const queries: Record<string, number | string> = {};
     await Promise.all(
-      this.spec.checks
+      checks
         .filter((check) => check.prometheus)
         .map(async (check) => {
           queries[check.name] = await queryPrometheus(check.prometheus!.address, check.prometheus!.query, check.prometheus!.timeout);
         }),
     );
-    const results: CheckResult[] = this.spec.checks.map((check) => evaluateCheck(check, { canary, stable, mirror, queries }, this.spec.minRequests));
+    const results: CheckResult[] = checks.map((check) => evaluateCheck(check, { canary, stable, mirror, queries }, this.spec.minRequests));
     const ejection = this.#ejectionResult();
     if (ejection !== null) results.push(ejection);
     const hooks = this.spec.webhooks.filter((hook) => hook.type === 'rollout');
@@ -349,8 +373,39 @@ export class RolloutRunner {
       const outcome = await callWebhook(hook, payload);
       results.push({ check: `webhook:${hook.name ?? index}`, result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
     }
+    const stage = this.spec.stages?.[this.#status.step];
+    for (const hook of stage?.webhooks ?? []) {
+      const outcome = await callWebhook(hook, payload);
+      results.push({ check: stageWebhookCheck(stage!.name, hook.name), result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
+    }
     for (const result of results) metrics.rolloutChecks.inc({ route: this.route, check: result.check, result: result.result });
-    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results };
+    const pacing = this.#pace(nowMs);
+    return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results, canaryRequests: canary.requests, ...(pacing === null ? {} : { pacing }) };
+  }
+
+  /**
+   * The route's error budget now (null without `slo:`): this process's complete seconds of both versions, all
+   * traffic, added to the route's ledger once each, then read over the Workbook's window pairs.
+   */
+  #pace(nowMs: number): PacingVerdict | null {
+    const slo = this.#slo;
+    if (slo === null) return null;
+    const entry = this.#ledgers.entryFor(this.route, slo.window);
+    const toSecond = Math.floor(nowMs / 1000) - 1;
+    const fromSecond = Math.max(entry.fedThroughSecond + 1, toSecond - SLOTS + 1);
+    for (const version of ['stable', 'canary'] as const) {
+      for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.errors);
+    }
+    entry.fedThroughSecond = Math.max(entry.fedThroughSecond, toSecond);
+    const reading = readBudget((spanMs) => entry.ledger.counts(nowMs, spanMs), slo);
+    const { metrics } = this.#deps;
+    for (const pair of reading.pairs) {
+      const [long, short] = pair.windows.split('/');
+      if (pair.longRate !== null) metrics.sloBurnRate.set({ route: this.route, window: long }, pair.longRate);
+      if (pair.shortRate !== null) metrics.sloBurnRate.set({ route: this.route, window: short }, pair.shortRate);
+    }
+    if (reading.remaining !== null) metrics.sloErrorBudgetRemaining.set({ route: this.route }, reading.remaining);
+    return paceRollout(reading, this.spec.pacing ?? DEFAULT_PACING);
   }
 
   /**
@@ -365,12 +420,13 @@ export class RolloutRunner {
     }
     const previous = this.#status;
     this.#status = transition.status;
-    const change: { weight?: number; kill?: boolean; releaseKill?: boolean } = {};
+    const change: RolloutChange = {};
     for (const effect of transition.effects) {
       if (effect.kind === 'weight') change.weight = effect.weight;
       else if (effect.kind === 'kill') change.kill = true;
       else if (effect.kind === 'release-kill') change.releaseKill = true;
     }
+    if (this.spec.stages !== undefined) change.stage = stageInForce(this.#status);
     if (transition.status !== previous || Object.keys(change).length > 0) {
       if (!fleet) {
         await this.#deps.controller.applyRollout(this.route, this.#status, change);
@@ -448,7 +504,12 @@ function isFenced(error: unknown): boolean {
 }
 
 function isTerminal(status: RolloutStatus): boolean {
-  return status.phase === 'Succeeded' || status.phase === 'RolledBack' || status.phase === 'Idle' || (status.phase === 'Paused' && status.pausedBy === 'operator');
+  return status.phase === 'Succeeded' || status.phase === 'RolledBack' || status.phase === 'Idle' || (status.phase === 'Paused' && (status.pausedBy === 'operator' || status.pausedBy === 'check'));
+}
+
+/** The plan stage whose audiences route to the canary: none before the first step and after a rollback. */
+function stageInForce(status: RolloutStatus): number {
+  return status.phase === 'Idle' || status.phase === 'Initializing' || status.phase === 'RolledBack' ? -1 : status.step;
 }
 
 /** A persisted status, if it has the shape of one; anything else starts over. */

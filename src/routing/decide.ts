@@ -3,14 +3,14 @@
  * randomness (a request without a sticky key brings its own random bucket in the context), no allocation.
  *
  * Precedence (first that applies wins): no canary > kill switch > override header > override cookie >
- * rules in order > weighted sticky split. A canary chosen by any of these while it is ejected or unhealthy goes to
- * stable (`canary_ejected`); the guard's `admitPercent` is the one mutable input (see proxy/canary-guard.ts), and
+ * rules in order > release-plan audience (the rings in force) > weighted sticky split. A canary chosen by any of
+ * these while it is ejected or unhealthy goes to stable (`canary_ejected`); the guard's `admitPercent` is the one mutable input (see proxy/canary-guard.ts), and
  * while the canary is being probed it admits the requests whose bucket % 100 is below it. An override counts only where the route allows it: from the client
  * networks it lists, and with its secret when it has one; otherwise the request is decided as if it had none.
  * A rule's `claims` conditions read `context.claims`, which holds only claims verified before the decision
  * (proxy/service.ts, auth/jwt-verifier.ts); without them (null) no claims condition matches.
  */
-import { decisionOf, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
+import { decisionOf, type CompiledAudience, type CompiledRoute, type CompiledRule, type RouteDecision, type ValueMatcher } from './table.js';
 import type { RequestContext } from './context.js';
 import { claimsMatch } from './claim-match.js';
 import { patternMatches } from './pattern.js';
@@ -24,6 +24,7 @@ const COOKIE_STABLE = decisionOf('stable', 'override_cookie');
 const WEIGHT_CANARY = decisionOf('canary', 'weight');
 const WEIGHT_STABLE = decisionOf('stable', 'weight');
 const EJECTED = decisionOf('stable', 'canary_ejected');
+const AUDIENCE_CANARY = decisionOf('canary', 'audience');
 
 export function decideRoute(route: CompiledRoute, context: RequestContext): RouteDecision {
   const decision = decideVersion(route, context);
@@ -56,6 +57,9 @@ function decideVersion(route: CompiledRoute, context: RequestContext): RouteDeci
     if (rule.pinned !== null) return rule.pinned;
     return context.bucket < rule.buckets ? rule.toCanary : rule.toStable;
   }
+
+  const audiences = route.audiences;
+  for (let i = 0; i < audiences.length; i++) if (audienceMatches(audiences[i], context)) return AUDIENCE_CANARY;
 
   return context.bucket < route.buckets ? WEIGHT_CANARY : WEIGHT_STABLE;
 }
@@ -123,6 +127,37 @@ function ruleMatches(rule: CompiledRule, context: RequestContext): boolean {
     if (!valueMatches(matcher, context.cookies[name])) return false;
   }
   return claimsMatch(rule.claims, context.claims);
+}
+
+function audienceMatches(audience: CompiledAudience, context: RequestContext): boolean {
+  if (audience.regions !== null && (context.region === undefined || !audience.regions.has(context.region))) return false;
+  for (let i = 0; i < audience.headers.length; i++) {
+    const [name, matcher] = audience.headers[i];
+    const value = context.headers[name];
+    if (!valueMatches(matcher, typeof value === 'string' ? value : value?.join(', '))) return false;
+  }
+  if (audience.claims.length === 0) return true;
+  const claims = context.claims;
+  if (claims === null) return false;
+  for (let i = 0; i < audience.claims.length; i++) {
+    const [name, matcher] = audience.claims[i];
+    if (!claimMatches(matcher, claims[name])) return false;
+  }
+  return true;
+}
+
+/**
+ * A string, number or boolean claim matches as its text (a number's text is the one allocation here, on claim
+ * audiences only); an array (`groups`, `roles`) when any element does.
+ */
+function claimMatches(matcher: ValueMatcher, claim: unknown): boolean {
+  if (typeof claim === 'string') return valueMatches(matcher, claim);
+  if (typeof claim === 'number' || typeof claim === 'boolean') return valueMatches(matcher, String(claim));
+  if (Array.isArray(claim)) {
+    // One level only: a list of lists is not a claim shape worth matching into.
+    for (let i = 0; i < claim.length; i++) if (!Array.isArray(claim[i]) && claimMatches(matcher, claim[i])) return true;
+  }
+  return false;
 }
 
 function valueMatches(matcher: ValueMatcher, value: string | undefined): boolean {

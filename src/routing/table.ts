@@ -27,6 +27,8 @@ export type DecisionReason =
   | 'rule'
   | 'rule_weight'
   | 'weight'
+  /** In a ring of the release plan in force (a stage's audience: header, region or verified claim). */
+  | 'audience'
   /** The canary was chosen but is ejected (outlier detection) or failing its health checks: stable instead. */
   | 'canary_ejected'
   /** The canary failed before answering and the request was sent to stable a second time (never by decideRoute). */
@@ -34,10 +36,12 @@ export type DecisionReason =
 
 /**
  * Placed by the weight (route or rule weight): both versions drawn from the same sticky buckets, so these are the
- * requests a rollout can compare fairly. Every other reason was chosen by the client or the operator.
+ * requests a rollout can compare fairly. A release plan's audience counts too: it is the plan's choice, and a ring
+ * of developers or beta users is the only canary traffic an audience-only stage has to judge. Every other reason
+ * was chosen by the client or the operator.
  */
 export function placedByWeight(reason: DecisionReason): boolean {
-  return reason === 'weight' || reason === 'rule_weight';
+  return reason === 'weight' || reason === 'rule_weight' || reason === 'audience';
 }
 
 export interface RouteDecision {
@@ -70,6 +74,15 @@ export interface CompiledRule {
   readonly buckets: number;
   readonly toCanary: RouteDecision;
   readonly toStable: RouteDecision;
+}
+
+/** One ring of a release plan: every listed part must match (see StageAudience in the schema). */
+export interface CompiledAudience {
+  readonly stage: string;
+  readonly headers: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
+  /** Lower-cased region names, or null when the audience does not look at the region. */
+  readonly regions: ReadonlySet<string> | null;
+  readonly claims: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
 }
 
 export interface StickyCookie {
@@ -106,6 +119,11 @@ export interface CompiledRoute {
   readonly overrideNetworks: BlockList | null;
   readonly regionHeader: string | null;
   readonly rules: readonly CompiledRule[];
+  /**
+   * The audiences of the release plan's stages up to the one in force (rings only grow): a request in any of them
+   * gets the canary, after the rules and before the weight. Empty without a plan or before its first stage.
+   */
+  readonly audiences: readonly CompiledAudience[];
   /** True when anything on this route reads cookies, so the Cookie header is parsed only when needed. */
   readonly readsCookies: boolean;
   /**
@@ -145,6 +163,8 @@ export interface RoutingTable {
 export interface RuntimeOverrides {
   readonly weights?: Readonly<Record<string, { weight: number; source: WeightSource }>>;
   readonly killed?: ReadonlySet<string>;
+  /** The release plan's stage in force (index into `rollout.stages`), by route; absent or -1: no audience. */
+  readonly stages?: Readonly<Record<string, number>>;
 }
 
 const decisionCache = new Map<string, RouteDecision>();
@@ -202,6 +222,7 @@ function headerNamesRead(routes: readonly CompiledRoute[]): ReadonlySet<string> 
     for (const rule of route.rules) for (const [name] of rule.headers) names.add(name);
     if (route.jwt !== null && route.jwt.from.kind === 'header') names.add(route.jwt.from.name);
     for (const name of route.flags?.headerNames ?? []) names.add(name);
+    for (const audience of route.audiences) for (const [name] of audience.headers) names.add(name);
   }
   return names;
 }
@@ -253,6 +274,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     overrideNetworks,
     regionHeader: route.region?.header === undefined ? null : interned(route.region.header),
     rules: Object.freeze(rules),
+    audiences: compileAudiences(route, runtime.stages?.[route.name] ?? -1),
     readsCookies,
     readsClaims: jwt !== null,
     jwt,
@@ -285,6 +307,27 @@ function compileRule(rule: NonNullable<RouteConfig['rules']>[number], index: num
     toStable: decisionOf('stable', 'rule_weight', index),
   });
 }
+
+/** The audiences of stages 0..stageInForce: a later ring keeps every earlier one. */
+export function compileAudiences(route: RouteConfig, stageInForce: number): readonly CompiledAudience[] {
+  const stages = route.rollout?.stages;
+  if (!stages || route.canary === undefined || stageInForce < 0) return EMPTY_AUDIENCES;
+  const audiences: CompiledAudience[] = [];
+  for (const stage of stages.slice(0, stageInForce + 1)) {
+    if (stage.audience === null) continue;
+    audiences.push(
+      Object.freeze({
+        stage: stage.name,
+        headers: Object.freeze(Object.entries(stage.audience.header ?? {}).map(([name, value]) => [interned(name), compileMatcher(value)] as const)),
+        regions: stage.audience.region ? new Set(stage.audience.region.map((r) => r.toLowerCase())) : null,
+        claims: Object.freeze(Object.entries(stage.audience.claim ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
+      }),
+    );
+  }
+  return Object.freeze(audiences);
+}
+
+const EMPTY_AUDIENCES: readonly CompiledAudience[] = Object.freeze([]);
 
 function compileMatcher(value: string): ValueMatcher {
   return value.startsWith('~') ? { exact: null, pattern: compileRulePattern(value.slice(1)) } : { exact: value, pattern: null };

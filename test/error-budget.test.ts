@@ -1,0 +1,201 @@
+/**
+ * Error-budget pacing: burn rates over the SRE Workbook's window pairs against hand-computed cases (each pair, its
+ * threshold met exactly, one window of a pair alone not firing, a scaled SLO window), the budget floor, the minute
+ * ledger the counts come from, and what the rollout machine does with each verdict (rollback, pause, hold and
+ * resume, freeze). Objective 99.9 % throughout: the budget is 0.1 % of requests, so burn = error ratio × 1000.
+ */
+import { Writable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
+import { Controller } from '../src/control/controller.js';
+import { EventLog } from '../src/control/event-log.js';
+import { ConfigError } from '../src/errors.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
+import { SloLedger } from '../src/metrics/slo-ledger.js';
+import { MirrorBook } from '../src/mirror/mirror-records.js';
+import { UpstreamPools } from '../src/proxy/upstream-pools.js';
+import { burnRate, pairsFor, paceRollout, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
+import { afterInitialization, afterWindow, begin, idleStatus, type WindowReport } from '../src/rollout/machine.js';
+import { RolloutManager } from '../src/rollout/rollout-manager.js';
+import { TableStore } from '../src/state/table-store.js';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const SLO = { objective: 99.9, window: 30 * DAY };
+const RULES: PacingRules = { fastBurn: 'rollback', slowBurn: 'hold', budgetFloor: 25 };
+
+/** Counts by window length; a window not listed saw no traffic. */
+function countsBy(table: Record<number, [requests: number, errors: number]>) {
+  return (spanMs: number): Counts => {
+    const entry = table[spanMs];
+    return entry === undefined ? { requests: 0, errors: 0 } : { requests: entry[0], errors: entry[1] };
+  };
+}
+
+describe('burn rates (hand-computed)', () => {
+  it('burn = error ratio / (1 - objective); no requests is no burn', () => {
+    expect(burnRate({ requests: 10_000, errors: 150 }, 99.9)).toBeCloseTo(15, 10);
+    expect(burnRate({ requests: 1000, errors: 1 }, 99)).toBeCloseTo(0.1, 10);
+    expect(burnRate({ requests: 0, errors: 0 }, 99.9)).toBeNull();
+  });
+
+  it.each([
+    // pair, counts, firing pair, action, value (the lower of the two rates), reason fragment
+    ['1h/5m ≥ 14.4', { [HOUR]: [10_000, 150], [5 * MIN]: [1000, 20] }, '1h/5m', 'rollback', 15, '15× over 1h and 20× over 5m (threshold 14.4×)'],
+    ['6h/30m ≥ 6', { [6 * HOUR]: [100_000, 700], [30 * MIN]: [10_000, 65] }, '6h/30m', 'rollback', 6.5, '7× over 6h and 6.5× over 30m (threshold 6×)'],
+    ['1d/2h ≥ 3, exactly at the threshold', { [DAY]: [1_000_000, 3500], [2 * HOUR]: [100_000, 300] }, '1d/2h', 'hold', 3, 'slow burn: error budget burning at 3.5× over 1d and 3× over 2h (threshold 3×)'],
+    ['3d/6h ≥ 1', { [3 * DAY]: [3_000_000, 3000], [6 * HOUR]: [250_000, 250] }, '3d/6h', 'hold', 1, '1× over 3d and 1× over 6h (threshold 1×)'],
+  ] as const)('%s', (_name, table, windows, action, value, reason) => {
+    const verdict = paceRollout(readBudget(countsBy(table as Record<number, [number, number]>), SLO), RULES);
+    expect(verdict).toMatchObject({ action, window: windows, value });
+    expect(verdict.reason).toContain(reason);
+  });
+
+  it('a pair fires only when both of its windows burn: a long burn that has stopped, or a short spike, does not', () => {
+    const longOnly = readBudget(countsBy({ [HOUR]: [10_000, 150], [5 * MIN]: [1000, 10] }), SLO);
+    expect(longOnly.pairs[0]).toMatchObject({ windows: '1h/5m', longRate: 15, shortRate: 10, firing: false });
+    const shortOnly = readBudget(countsBy({ [3 * DAY]: [3_000_000, 2400], [6 * HOUR]: [250_000, 500] }), SLO);
+    expect(shortOnly.pairs[3]).toMatchObject({ windows: '3d/6h', firing: false });
+    expect(paceRollout(shortOnly, RULES).action).toBe('go');
+  });
+
+  it('a fast burn wins over a slow one, whatever its action', () => {
+    const both = readBudget(countsBy({ [HOUR]: [10_000, 150], [5 * MIN]: [1000, 20], [DAY]: [1_000_000, 3500], [2 * HOUR]: [100_000, 300] }), SLO);
+    expect(paceRollout(both, { ...RULES, fastBurn: 'pause' })).toMatchObject({ action: 'pause', window: '1h/5m' });
+  });
+
+  it('scales the pairs with the SLO window and keeps the thresholds', () => {
+    expect(pairsFor(7 * DAY).map((p) => [p.long, p.short, p.threshold])).toEqual([
+      [14 * MIN, 70_000, 14.4],
+      [84 * MIN, 7 * MIN, 6],
+      [336 * MIN, 28 * MIN, 3],
+      [1008 * MIN, 84 * MIN, 1],
+    ]);
+    const reading = readBudget(countsBy({ [14 * MIN]: [10_000, 150], [70_000]: [1000, 20] }), { objective: 99.9, window: 7 * DAY });
+    expect(paceRollout(reading, RULES)).toMatchObject({ action: 'rollback', window: '14m/1m10s', value: 15 });
+  });
+
+  it('budget floor: 20 % left is below a 25 % floor, so no stage advances; 30 % left is not', () => {
+    const low = readBudget(countsBy({ [30 * DAY]: [10_000_000, 8000] }), SLO);
+    expect(low.remaining).toBeCloseTo(0.2, 10);
+    expect(paceRollout(low, RULES)).toEqual({ action: 'freeze', window: 'budget', value: 20, reason: 'error budget 20 % left, below the floor of 25 %: no stage advances' });
+    const enough = readBudget(countsBy({ [30 * DAY]: [10_000_000, 7000] }), SLO);
+    expect(paceRollout(enough, RULES)).toMatchObject({ action: 'go', reason: '30 % of the error budget left' });
+    expect(paceRollout(low, { ...RULES, budgetFloor: 0 }).action).toBe('go');
+  });
+});
+
+describe('SLO ledger', () => {
+  it('sums the minutes overlapping a span and forgets minutes older than its window', () => {
+    const ledger = new SloLedger(10 * MIN);
+    const t0 = Date.UTC(2026, 11, 1, 9);
+    ledger.add(t0, 100, 1);
+    ledger.add(t0 + 30_000, 100, 1);
+    ledger.add(t0 + 5 * MIN, 50, 5);
+    expect(ledger.counts(t0 + 5 * MIN + 10_000, HOUR)).toEqual({ requests: 250, errors: 7 });
+    expect(ledger.counts(t0 + 5 * MIN + 10_000, MIN)).toEqual({ requests: 50, errors: 5 });
+    // Minute 12 takes the bucket of minute 1 (11 buckets), and minute 0 is outside a 10-minute window from minute 12.
+    ledger.add(t0 + 12 * MIN, 10, 0);
+    expect(ledger.counts(t0 + 12 * MIN, 10 * MIN)).toEqual({ requests: 60, errors: 5 });
+  });
+});
+
+describe('pacing in the rollout machine', () => {
+  const spec = validateConfig({
+    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+    routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { stepWeights: [10, 50], threshold: 3 } }],
+  }).routes[0].rollout!;
+  const t0 = Date.UTC(2026, 11, 1, 9);
+  const at = (minutes: number) => new Date(t0 + minutes * MIN);
+  const progressing = () => afterInitialization(spec, begin(idleStatus('rev', 0, at(0)), 0, at(0)).status, { confirmed: true, detail: '' }, { ok: true, detail: '' }, at(0)).status;
+  const window = (pacing: PacingVerdict): WindowReport => ({ at: at(0).toISOString(), weight: 10, verdict: 'pass', results: [], pacing });
+  const GO: PacingVerdict = { action: 'go', window: null, value: null, reason: '90 % of the error budget left' };
+  const SLOW: PacingVerdict = { action: 'hold', window: '1d/2h', value: 3.5, reason: 'slow burn: error budget burning at 3.5× over 1d and 3.5× over 2h (threshold 3×)' };
+
+  it('fast burn rolls back and names the window and value', () => {
+    const fast: PacingVerdict = { action: 'rollback', window: '1h/5m', value: 20, reason: 'fast burn: error budget burning at 20× over 1h and 20× over 5m (threshold 14.4×)' };
+    const next = afterWindow(spec, progressing(), window(fast), null, at(1));
+    expect(next.status).toMatchObject({ phase: 'RolledBack', weight: 0, engagedKill: true });
+    expect(next.status.message).toBe('rolled back: error budget: fast burn: error budget burning at 20× over 1h and 20× over 5m (threshold 14.4×)');
+  });
+
+  it('slow burn holds the step (one event), and the rollout moves on once the burn stops', () => {
+    let status = progressing();
+    const first = afterWindow(spec, status, window(SLOW), null, at(1));
+    expect(first.status).toMatchObject({ phase: 'Progressing', step: 0, weight: 10, failedChecks: 0 });
+    expect(first.status.message).toContain('paced at 10 %: slow burn');
+    expect(first.effects.map((e) => (e.kind === 'event' ? e.action : e.kind))).toEqual(['rollout.paced']);
+    const second = afterWindow(spec, first.status, window(SLOW), null, at(2));
+    expect(second.status.step).toBe(0);
+    expect(second.effects).toEqual([]);
+    status = afterWindow(spec, second.status, window(GO), null, at(3)).status;
+    expect(status).toMatchObject({ step: 1, weight: 50 });
+  });
+
+  it('below the budget floor no step advances; a pause verdict pauses for an operator', () => {
+    const freeze: PacingVerdict = { action: 'freeze', window: 'budget', value: 20, reason: 'error budget 20 % left, below the floor of 25 %: no stage advances' };
+    const frozen = afterWindow(spec, progressing(), window(freeze), null, at(1));
+    expect(frozen.status).toMatchObject({ step: 0, weight: 10 });
+    expect(frozen.status.message).toContain('below the floor of 25 %');
+    const paused = afterWindow(spec, progressing(), window({ ...SLOW, action: 'pause' }), null, at(1));
+    expect(paused.status).toMatchObject({ phase: 'Paused', pausedBy: 'check' });
+  });
+
+  it('pacing without an slo on the route is a ConfigError at its path', () => {
+    try {
+      validateConfig({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'api', stable: 's', canary: 'c', rollout: { stepWeights: [10], pacing: { budgetFloor: 10 } } }] });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).issues).toContainEqual({ path: 'routes[0].rollout.pacing', message: 'needs the route to set slo (objective and window)' });
+    }
+  });
+});
+
+describe('pacing in the runner, from the route\'s own counters', () => {
+  const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const opened: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of opened.splice(0)) await close();
+  });
+
+  it('a fast burn in the last hour rolls the rollout back, and the gauges show the burn', async () => {
+    const config = validateConfig({
+      upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+      routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { interval: '10m', stepWeights: [10, 50] } }],
+    });
+    const metrics = createMetrics(new Registry(), { processMetrics: false });
+    const pools = new UpstreamPools();
+    pools.update(config);
+    const series = new SeriesBook(metrics);
+    const mirrors = new MirrorBook(metrics);
+    const controller = new Controller({ config, configPath: null, pools, metrics, series, mirror: { book: mirrors, logger, random: Math.random }, events: new EventLog(), stateFile: null, logger });
+    const store = new TableStore(await controller.initialTable());
+    controller.attach(store);
+    let now = Date.parse('2026-12-01T09:00:00Z');
+    const manager = new RolloutManager({ controller, store, series, mirrors, metrics, events: new EventLog(), logger, now: () => new Date(now) });
+    opened.push(async () => {
+      manager.stop();
+      await pools.close();
+    });
+    await manager.sync(config);
+    for (let i = 0; i < 400 && manager.get('api')!.status.phase !== 'Progressing'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(manager.get('api')!.status.phase).toBe('Progressing');
+
+    // 200 requests a second for 3 minutes, 5 % of them failing: a burn of 50 in every window that has traffic.
+    for (let second = 0; second < 180; second++) {
+      for (let i = 0; i < 200; i++) series.get('api', i % 2 === 0 ? 'stable' : 'canary').window.observe(now + second * 1000, i % 20 === 0, 2, true);
+    }
+    now += 181_000;
+    await manager.get('api')!.tick();
+    const status = manager.get('api')!.status;
+    expect(status.phase).toBe('RolledBack');
+    expect(status.message).toContain('fast burn: error budget burning at 50× over 1h and 50× over 5m (threshold 14.4×)');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('splitgate_slo_burn_rate{route="api",window="1h"} 50');
+    expect(text).toMatch(/splitgate_slo_error_budget_remaining\{route="api"\} -49/);
+  });
+});
