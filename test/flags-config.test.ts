@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
 import { compileTable } from '../src/routing/table.js';
+import { VERIFYING_JWT } from './helpers/jwks.js';
 
 const BASE = {
   upstreams: { stable: 'http://127.0.0.1:3001', canary: 'http://127.0.0.1:3002' },
@@ -95,11 +96,16 @@ describe('flags: definitions inline', () => {
     expect(problems(withFlags({}))).toEqual(['flags: must set exactly one of file or definitions']);
   });
 
-  it('refuses claim attributes until JWT verification exists, and targetingKey as an attribute', () => {
-    expect(problems(withFlags({ definitions: DEFINITIONS, context: { sub: 'claim:sub', targetingKey: 'header:x-id' } }))).toEqual([
-      'flags.context.sub: JWT claims are not available yet (no jwt: verification in this build)',
+  it('refuses targetingKey as an attribute, and a claim attribute with no jwt in force to verify it', () => {
+    expect(problems(withFlags({ definitions: DEFINITIONS, context: { targetingKey: 'header:x-id' } }))).toEqual([
       "flags.context.targetingKey: targetingKey is always the route's sticky key and cannot be declared",
     ]);
+    const claimed = withFlags({ definitions: DEFINITIONS, context: { sub: 'claim:sub' } });
+    expect(problems(claimed)).toHaveLength(1);
+    expect(problems(claimed)[0]).toMatch(/^flags\.context\.sub: claim:sub needs jwt/);
+    const verified = validateConfig({ ...(claimed as object), jwt: VERIFYING_JWT }, {});
+    expect(verified.flags?.context.sub).toEqual({ kind: 'claim', name: 'sub' });
+    expect(compileTable(verified, 1).routes.every((route) => route.readsClaims)).toBe(true);
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
+import { VERIFYING_JWT } from './helpers/jwks.js';
 import type { RolloutConfig } from '../src/config/schema.js';
 import type { CheckResult } from '../src/rollout/checks.js';
 import { afterInitialization, afterWindow, begin, formatDuration, idleStatus, operatorAction, RolloutConflict, type RolloutStatus, type WindowReport } from '../src/rollout/machine.js';
@@ -17,7 +18,7 @@ const OK = { confirmed: true, detail: '' };
 
 function specOf(rollout: Record<string, unknown>): RolloutConfig {
   const config = validateConfig({
-    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, jwt: VERIFYING_JWT,
     routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, rollout: { interval: '1m', threshold: 2, ...rollout } }],
   });
   return config.routes[0].rollout!;

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
+import { VERIFYING_JWT } from './helpers/jwks.js';
 import { ConfigError } from '../src/errors.js';
 import { buildContext, RequestContext, type Entropy } from '../src/routing/context.js';
 import { decideRoute } from '../src/routing/decide.js';
@@ -23,7 +24,7 @@ const STAGES = [
 
 function configWith(stages: unknown[] = STAGES) {
   return validateConfig({
-    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, jwt: VERIFYING_JWT,
     routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, sticky: { key: ['header:x-user-id'] }, region: { header: 'x-region' }, rollout: { stages } }],
   });
 }
@@ -143,9 +144,9 @@ describe('release plan audiences', () => {
 });
 
 describe('release plan config errors', () => {
-  function issuesOf(rollout: unknown, route: Record<string, unknown> = {}): Array<{ path: string; message: string }> {
+  function issuesOf(rollout: unknown, verifies = true): Array<{ path: string; message: string }> {
     try {
-      validateConfig({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'api', stable: 's', canary: 'c', ...route, rollout }] });
+      validateConfig({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, ...(verifies ? { jwt: VERIFYING_JWT } : {}), routes: [{ name: 'api', stable: 's', canary: 'c', rollout }] });
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       return (error as ConfigError).issues.map((i) => ({ path: i.path ?? '', message: i.message }));
@@ -156,6 +157,7 @@ describe('release plan config errors', () => {
   it.each([
     ['a weight that goes down', { stages: [{ name: 'a', weight: 10 }, { name: 'b', weight: 5 }] }, 'routes[0].rollout.stages[1].weight', 'rings only grow'],
     ['an empty audience', { stages: [{ name: 'a', audience: {} }] }, 'routes[0].rollout.stages[0].audience', 'must set header, region or claim'],
+    ['a claim audience with no jwt to verify the claims', { stages: [{ name: 'a', audience: { claim: { email: 'a@b.c' } } }] }, 'routes[0].rollout.stages[0].audience.claim', 'needs jwt', false],
     ['a bad claim pattern', { stages: [{ name: 'a', audience: { claim: { email: '~(' } } }] }, 'routes[0].rollout.stages[0].audience.claim.email', ''],
     ['a duplicate name', { stages: [{ name: 'a', weight: 1 }, { name: 'a', weight: 2 }] }, 'routes[0].rollout.stages[1].name', 'duplicate'],
     ['stages and stepWeights', { stages: [{ name: 'a', weight: 1 }], stepWeights: [5] }, 'routes[0].rollout', 'or stages (a release plan)'],
@@ -164,8 +166,8 @@ describe('release plan config errors', () => {
     ['a region audience without region.header', { stages: [{ name: 'a', audience: { region: ['us'] } }] }, 'routes[0].rollout.stages[0].audience.region', 'region.header'],
     ['an unknown onFail', { stages: [{ name: 'a', weight: 1, gates: { checks: [{ metric: 'success-rate', min: 99, onFail: 'explode' }] } }] }, 'routes[0].rollout.stages[0].gates.checks[0].onFail', ''],
     ['an unknown gate', { stages: [{ name: 'a', weight: 1, gates: { approval: 'maybe' } }] }, 'routes[0].rollout.stages[0].gates.approval', ''],
-  ])('%s', (_what, rollout, path, message) => {
-    const issues = issuesOf(rollout);
+  ])('%s', (_what, rollout, path, message, verifies = true) => {
+    const issues = issuesOf(rollout, verifies as boolean);
     expect(issues.some((i) => i.path === path && i.message.includes(message)), JSON.stringify(issues)).toBe(true);
   });
 });

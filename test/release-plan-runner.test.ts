@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
+import { VERIFYING_JWT } from './helpers/jwks.js';
 import { Controller } from '../src/control/controller.js';
 import { EventLog } from '../src/control/event-log.js';
 import { StateFile } from '../src/control/state-file.js';
@@ -30,7 +31,7 @@ const DAY = 24 * HOUR;
 const START = Date.parse('2026-12-01T09:00:00Z');
 
 const RAW = {
-  upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+  upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, jwt: VERIFYING_JWT,
   routes: [
     {
       name: 'api',

@@ -184,9 +184,27 @@ function validateReferences(config: Config): ConfigIssue[] {
         issues.push({ path: `${at}.rules[${ruleIndex}].match.claims`, message: 'needs jwt (top-level or on the route) to verify the token claims come from' });
       }
     });
+    const verifies = route.jwt !== undefined || config.jwt !== undefined;
+    route.rollout?.stages?.forEach((stage, stageIndex) => {
+      if (stage.audience?.claim && !verifies) {
+        issues.push({ path: `${at}.rollout.stages[${stageIndex}].audience.claim`, message: 'needs jwt (top-level or on the route) to verify the token claims come from' });
+      }
+    });
+    if (!verifies && route.flags !== false && config.flags !== undefined) {
+      for (const [name, source] of Object.entries(route.flags?.context ?? {})) {
+        if (source.kind === 'claim') issues.push({ path: `${at}.flags.context.${name}`, message: `claim:${source.name} needs jwt (top-level or on the route) to verify the token claims come from` });
+      }
+    }
     if (route.jwt) issues.push(...readJwksFile(`${at}.jwt`, route.jwt));
   });
   if (config.jwt) issues.push(...readJwksFile('jwt', config.jwt));
+  // Every route with flags inherits the top-level context: each of those needs a jwt block to verify claims with.
+  const unverified = config.jwt === undefined ? config.routes.find((route) => route.flags !== false && route.jwt === undefined) : undefined;
+  if (config.flags !== undefined && unverified !== undefined) {
+    for (const [name, source] of Object.entries(config.flags.context)) {
+      if (source.kind === 'claim') issues.push({ path: `flags.context.${name}`, message: `claim:${source.name} needs jwt (top-level, or on route ${unverified.name} and every other route with flags) to verify the token claims come from` });
+    }
+  }
 
   for (const [name, spec] of Object.entries(config.upstreams)) issues.push(...readUpstreamTls(joinPath('upstreams', name), spec));
 

@@ -761,7 +761,7 @@ export const DEFAULT_FLAGS_HEADER = 'x-splitgate-flags';
 /** An evaluation-context attribute's name: what targeting reads with `{"var": "plan"}`. */
 const FLAG_ATTRIBUTE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
-/** `header:NAME`, `cookie:NAME` or `region`: where one evaluation-context attribute comes from. */
+/** `header:NAME`, `cookie:NAME`, `claim:NAME` or `region`: where one evaluation-context attribute comes from. */
 const flagAttributeSource = z.string().transform((value, ctx) => {
   if (value === 'region') return { kind: 'region' as const, name: '' };
   const colon = value.indexOf(':');
@@ -769,13 +769,9 @@ const flagAttributeSource = z.string().transform((value, ctx) => {
   const name = colon > 0 ? value.slice(colon + 1) : '';
   if (kind === 'header' && HEADER_NAME.test(name)) return { kind: 'header' as const, name: name.toLowerCase() };
   if (kind === 'cookie' && COOKIE_NAME.test(name)) return { kind: 'cookie' as const, name };
-  if (kind === 'claim') {
-    // The context already has a slot for verified JWT claims (flags/route-flags.ts VerifiedClaims); the `jwt:`
-    // block that verifies them is not part of this build, and an unverified claim must never be used.
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'JWT claims are not available yet (no jwt: verification in this build)' });
-    return z.NEVER;
-  }
-  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be header:NAME, cookie:NAME or region (got ${JSON.stringify(value)})` });
+  // A verified JWT claim (README "Verified JWT claims"); load.ts checks a `jwt` block is there to verify it.
+  if (kind === 'claim' && name.length > 0) return { kind: 'claim' as const, name };
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be header:NAME, cookie:NAME, claim:NAME or region (got ${JSON.stringify(value)})` });
   return z.NEVER;
 });
 

@@ -24,9 +24,8 @@ export interface FlagAttribute extends FlagAttributeSource {
 }
 
 /**
- * Claims of a verified JWT, when the request carried one. The hook for JWT verification (issue 18's `jwt:` block,
- * built separately): until it lands, no request has claims and `claim:` attributes are refused by the config.
- * Unverified claims must never be passed here.
+ * Claims of a JWT that auth/jwt-verifier.ts verified, when the request carried one (the route reads claims only
+ * with a `jwt` block in force: config/load.ts). Unverified claims must never be passed here.
  */
 export type VerifiedClaims = Readonly<Record<string, unknown>>;
 

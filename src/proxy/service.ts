@@ -494,10 +494,7 @@ class Routed {
     /** The client connection: its peer address, and where the exchange registers to hear of it closing. */
     readonly connection: ClientConnection,
     readonly trustForwarded: boolean,
-    /**
-     * Claims of the request's verified JWT, for the flags' evaluation context. The hook for JWT verification
-     * (issue 18's `jwt:` block, not in this build): always undefined until it lands.
-     */
+    /** Claims of the request's verified JWT (auth/jwt-verifier.ts), for the flags' evaluation context; never unverified ones. */
     readonly claims: VerifiedClaims | undefined,
   ) {}
 }
@@ -560,7 +557,7 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
 function decided(route: CompiledRoute, context: RequestContext, binding: RouteBinding, connection: ClientConnection, trustForwarded: boolean): Routed {
   const decision = decideRoute(route, context);
   const backend = decision.version === 'canary' ? binding.canary! : binding.stable;
-  return new Routed(route, context, decision, binding, backend, connection, trustForwarded, undefined);
+  return new Routed(route, context, decision, binding, backend, connection, trustForwarded, context.claims ?? undefined);
 }
 
 /**

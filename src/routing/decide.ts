@@ -136,28 +136,7 @@ function audienceMatches(audience: CompiledAudience, context: RequestContext): b
     const value = context.headers[name];
     if (!valueMatches(matcher, typeof value === 'string' ? value : value?.join(', '))) return false;
   }
-  if (audience.claims.length === 0) return true;
-  const claims = context.claims;
-  if (claims === null) return false;
-  for (let i = 0; i < audience.claims.length; i++) {
-    const [name, matcher] = audience.claims[i];
-    if (!claimMatches(matcher, claims[name])) return false;
-  }
-  return true;
-}
-
-/**
- * A string, number or boolean claim matches as its text (a number's text is the one allocation here, on claim
- * audiences only); an array (`groups`, `roles`) when any element does.
- */
-function claimMatches(matcher: ValueMatcher, claim: unknown): boolean {
-  if (typeof claim === 'string') return valueMatches(matcher, claim);
-  if (typeof claim === 'number' || typeof claim === 'boolean') return valueMatches(matcher, String(claim));
-  if (Array.isArray(claim)) {
-    // One level only: a list of lists is not a claim shape worth matching into.
-    for (let i = 0; i < claim.length; i++) if (!Array.isArray(claim[i]) && claimMatches(matcher, claim[i])) return true;
-  }
-  return false;
+  return claimsMatch(audience.claims, context.claims);
 }
 
 function valueMatches(matcher: ValueMatcher, value: string | undefined): boolean {

@@ -82,7 +82,7 @@ export interface CompiledAudience {
   readonly headers: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
   /** Lower-cased region names, or null when the audience does not look at the region. */
   readonly regions: ReadonlySet<string> | null;
-  readonly claims: ReadonlyArray<readonly [name: string, matcher: ValueMatcher]>;
+  readonly claims: ClaimMatchers;
 }
 
 export interface StickyCookie {
@@ -245,7 +245,12 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
   const overrideSecret = restricted?.secret ?? null;
   const overrideNetworks = restricted?.sourceNetworks === undefined ? null : compileNetworks(restricted.sourceNetworks);
   const rules = (route.rules ?? []).map(compileRule);
-  const readsClaims = rules.some((r) => r.claims.length > 0);
+  // Whatever reads claims makes the route verify tokens: a rule, a flag's context attribute, or any stage's audience
+  // of its release plan (the whole plan, so a stage that starts reading claims needs no new verifier).
+  const readsClaims =
+    rules.some((r) => r.claims.length > 0) ||
+    (flags?.attributes.some((a) => a.kind === 'claim') ?? false) ||
+    (route.rollout?.stages?.some((stage) => stage.audience?.claim !== undefined) ?? false);
   const jwt = readsClaims ? (route.jwt ?? globalJwt ?? null) : null;
   const readsCookies =
     overrideCookie !== null ||
@@ -320,7 +325,7 @@ export function compileAudiences(route: RouteConfig, stageInForce: number): read
         stage: stage.name,
         headers: Object.freeze(Object.entries(stage.audience.header ?? {}).map(([name, value]) => [interned(name), compileMatcher(value)] as const)),
         regions: stage.audience.region ? new Set(stage.audience.region.map((r) => r.toLowerCase())) : null,
-        claims: Object.freeze(Object.entries(stage.audience.claim ?? {}).map(([name, value]) => [name, compileMatcher(value)] as const)),
+        claims: compileClaimMatchers(stage.audience.claim),
       }),
     );
   }

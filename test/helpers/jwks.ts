@@ -31,6 +31,8 @@ export interface TokenOptions {
 
 export const ISSUER = 'https://idp.test';
 export const AUDIENCE = 'splitgate-test';
+/** A `jwt` block for configs that read claims but verify no token in the test (the key set is never fetched). */
+export const VERIFYING_JWT = { jwks: { url: `${ISSUER}/.well-known/jwks.json` }, issuer: ISSUER, audience: AUDIENCE };
 
 export async function signToken(key: SigningKey, claims: JWTPayload, options: TokenOptions = {}): Promise<string> {
   const jwt = new SignJWT(claims)
