@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { ExperimentBook } from '../src/experiments/experiment-book.js';
+import { boundedUserKey, ExperimentBook, MAX_STORED_KEY_LENGTH } from '../src/experiments/experiment-book.js';
 import { readExperimentCookie, signExperimentCookie } from '../src/experiments/signed-cookie.js';
 import { parseReportedConversions } from '../src/experiments/user-state.js';
 
@@ -153,5 +153,18 @@ describe('per-user counting', () => {
   it('is null on routes without experiments', () => {
     const book = new ExperimentBook();
     expect(book.begin(keyed, 'elsewhere', 'stable', 'u', 'GET', '/shop', undefined)).toBeNull();
+  });
+});
+
+describe('user keys are bounded in memory', () => {
+  it('keeps short keys as they are and remembers long ones (a client-chosen 16 KB header) by a 44-character digest', () => {
+    expect(boundedUserKey('user-42')).toBe('user-42');
+    expect(boundedUserKey(null)).toBeNull();
+    const long = 'k'.repeat(16_384);
+    const digest = boundedUserKey(long)!;
+    expect(digest.length).toBe(44);
+    expect(boundedUserKey(long)).toBe(digest);
+    expect(boundedUserKey(`${long}x`)).not.toBe(digest);
+    expect(boundedUserKey('x'.repeat(MAX_STORED_KEY_LENGTH))).toBe('x'.repeat(MAX_STORED_KEY_LENGTH));
   });
 });

@@ -11,7 +11,7 @@ import { compileRulePattern } from '../routing/pattern.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
 import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 import { flagDefinitionsSchema } from '../flags/definitions.js';
-import { expandSchedule, SCHEDULES } from '../rollout/presets.js';
+import { expandSchedule, SCHEDULES } from './rollout-presets.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -599,7 +599,7 @@ const rollout = z
       .optional(),
     /** A release plan: ordered stages, each with a weight and/or an audience, a bake time and gates. */
     stages: z.array(stageEntry).min(1).optional(),
-    /** A preset plan (src/rollout/presets.ts); `stages` entries then override its stages by name. */
+    /** A preset plan (src/config/rollout-presets.ts); `stages` entries then override its stages by name. */
     schedule: z.enum(SCHEDULES).optional(),
     /** Failed windows, counted over the whole rollout (Flagger's threshold): the one that reaches it rolls back. */
     threshold: z.number().int().min(1).default(3),

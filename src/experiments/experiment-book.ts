@@ -11,6 +11,7 @@
  * The plan is compiled once per config object (the one the request read from the table store), so a reload never
  * mixes two plans within a request; totals outlive reloads, by experiment key and conversion name.
  */
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
@@ -181,7 +182,7 @@ export class ExperimentBook {
     const experiments = plan.byRoute.get(route);
     if (experiments === undefined) return null;
     const query = url.indexOf('?');
-    return new ExperimentVisit(this, plan, experiments, version === 'canary' ? 1 : 0, stickyKey, method, query === -1 ? url : url.slice(0, query), cookieHeader);
+    return new ExperimentVisit(this, plan, experiments, version === 'canary' ? 1 : 0, boundedUserKey(stickyKey), method, query === -1 ? url : url.slice(0, query), cookieHeader);
   }
 
   /** Counts one response of a keyed user. */
@@ -294,4 +295,17 @@ function cookieValue(header: string | undefined, name: string): string | undefin
     if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
+}
+
+/** Keys up to this many characters are remembered as they are; longer ones by a digest. */
+export const MAX_STORED_KEY_LENGTH = 64;
+
+/**
+ * The sticky key comes from a client header or cookie (up to `limits.maxHeaderBytes`): remembered as sent, a client
+ * sending a fresh 16 KB key per request would fill `maxUsers` entries with 1.6 GB. A SHA-256 digest (43 characters)
+ * bounds every entry, across workers too (events carry the same key), with no practical chance of two users meeting.
+ */
+export function boundedUserKey(key: string | null): string | null {
+  if (key === null || key.length <= MAX_STORED_KEY_LENGTH) return key;
+  return `#${createHash('sha256').update(key, 'latin1').digest('base64url')}`;
 }

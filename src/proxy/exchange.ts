@@ -17,6 +17,7 @@
  * the observer to be sent to stable once (retryToStable; see canary-guard.ts for the budget): it then ends without a
  * word to the client, and a new exchange carries on with the same client request.
  */
+import type { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -104,6 +105,12 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   readonly startedAt: number;
   /** Set when this request is mirrored: it sees the response the client gets. */
   readonly tap: MirrorTap | null;
+  /**
+   * The body stream handed to undici (the client's request, the mirror's tee of it, or the body limit reading
+   * either), null without a body. A retry to stable sends this same stream: the limit has already started reading
+   * the request, so the request itself no longer holds the whole body.
+   */
+  body: Readable | null = null;
   /** The header list sent upstream; a retry sends a copy naming stable. */
   readonly headers: string[];
   readonly setCookie: string | null;

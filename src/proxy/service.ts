@@ -157,16 +157,25 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     this.#inFlight++;
     pending
       .then((routed) => {
-        this.#leftFlight();
         // The client went away while its token was verified: nothing to answer, nothing to send upstream.
         if (res.destroyed || req.socket.destroyed) return;
+        // A reload while the token was verified may have closed the pools of the table the request started with:
+        // decide again on the table in force (the token is cached now, so this is synchronous).
+        const current = this.#store.current;
+        if (current !== active) {
+          const again = routeRequest(current, req, head, this.#entropy);
+          if (again instanceof Promise) return this.#afterVerification(again, req, res, head, current, startedAt);
+          return this.#forward(again, req, res, head, current, startedAt);
+        }
         this.#forward(routed, req, res, head, active, startedAt);
       })
       .catch((error: unknown) => {
         if (!res.headersSent && !res.destroyed) {
           respondLocally(res, 500, 'SG_INTERNAL', `request failed after token verification: ${(error as Error).message}`, newRequestId(head), active.unmatched, req.method, startedAt);
         }
-      });
+      })
+      // Only after the forward counted its own exchange in flight: a drain must not see zero in between.
+      .finally(() => this.#leftFlight());
   }
 
   #leftFlight(): void {
@@ -208,6 +217,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
         ? null
         : this.#experiments.begin(active.config, route.name, decision.version, context.stickyKey, req.method ?? 'GET', url, typeof cookieHeader === 'string' ? cookieHeader : undefined);
     const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers, experiment);
+    exchange.body = body;
     this.#inFlight++;
     // The retry budget's base: the route's requests in flight.
     if (route.guard !== null) route.guard.active++;
@@ -238,8 +248,20 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   handleUpgrade(req: IncomingMessage, socket: Duplex, firstBytes: Buffer): void {
     const startedAt = performance.now();
     const active = this.#store.current;
-    const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
     socket.on('error', ignoreError);
+    // A handshake node:http parsed after a request refused for its framing is that request's body (see handle).
+    if (clientConnection(req.socket).framingBroken) {
+      // end, not destroy: the refused request's 400 may still be on its way out.
+      socket.end();
+      return;
+    }
+    const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
+    if (requestHead.transferEncodingInvalid) {
+      clientConnection(req.socket).framingBroken = true;
+      this.rejections.count('bad_request');
+      rejectUpgrade(socket, BAD_TRANSFER_ENCODING.status, BAD_TRANSFER_ENCODING.code, BAD_TRANSFER_ENCODING.message, newRequestId(requestHead));
+      return;
+    }
     // From here the connection is splitgate's, outside node:http's list: a stop closes it with the spliced ones.
     const spliced = this.#spliced.add(socket);
     socket.once('close', () => spliced.delete(socket));
@@ -389,13 +411,14 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       headers,
       failed.experiment,
     );
+    retry.body = failed.body;
     upstream.inFlight++;
     const accepted = upstream.pool.dispatch(
       {
         path: failed.req.url ?? '',
         method: failed.req.method ?? 'GET',
         headers,
-        body: failed.hasBody ? (failed.tap?.bodyStream ?? failed.req) : null,
+        body: failed.body,
         headersTimeout: stable.headersTimeout,
         bodyTimeout: stable.bodyTimeout,
       },

@@ -56,6 +56,8 @@ describe('retry to stable when the canary fails before answering', () => {
       ...extra,
     });
     sg = await startSplitgate({
+      // A chunked body is then read through the body limit (client-limits.ts BodyLimit); Content-Length ones are not.
+      limits: { maxBodyBytes: 1_000_000 },
       upstreams: {
         stable: stable.url,
         refused: `http://127.0.0.1:${await closedPort()}`,
@@ -120,6 +122,25 @@ describe('retry to stable when the canary fails before answering', () => {
     const reply = await send(sg.url, '/refused/post', { method: 'POST', body: 'x'.repeat(10_000), headers: { 'content-type': 'text/plain' } });
     expect(reply.status).toBe(200);
     expect(reply.json<{ version: string; bodyBytes: number }>()).toMatchObject({ version: 'stable', bodyBytes: 10_000 });
+    expect(stable.seen.length - stableSeen).toBe(1);
+  });
+
+  it('replays a chunked POST read through the body limit whole (connection refused)', async () => {
+    const stableSeen = stable.seen.length;
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${sg.url}/refused/chunked`, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      // No Content-Length: node:http sends it chunked, in these pieces.
+      for (let i = 0; i < 10; i++) req.write('y'.repeat(1_000));
+      req.end();
+    });
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ version: 'stable', bodyBytes: 10_000 });
     expect(stable.seen.length - stableSeen).toBe(1);
   });
 

@@ -39,6 +39,8 @@ afterEach(async () => {
 });
 
 const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n';
+const SMUGGLED_HANDSHAKE =
+  'GET /smuggled HTTP/1.1\r\nHost: app\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
 
 interface Case {
   readonly name: string;
@@ -66,6 +68,8 @@ const CASES: readonly Case[] = [
   // Node 20's parser reads an empty Transfer-Encoding as no body (Node 24 refuses it): splitgate refuses it on both,
   // and never forwards what node:http parsed after it (found by the request fuzz, seed 2083807230).
   rejected('TE with an empty value, a request pipelined after it', `PUT /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: \r\n\r\n${SMUGGLED}`),
+  rejected('TE with an empty value, a WebSocket handshake pipelined after it', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: \r\n\r\n${SMUGGLED_HANDSHAKE}`),
+  rejected('a WebSocket handshake with an empty Transfer-Encoding', SMUGGLED_HANDSHAKE.replace('Host: app\r\n', 'Host: app\r\nTransfer-Encoding: \r\n')),
   rejected('TE "identity" alone', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: identity\r\n\r\n${SMUGGLED}`),
   rejected('TE "xchunked" alone', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n${SMUGGLED}`),
   rejected('TE " chunked" (leading space) with a Content-Length', `POST /a HTTP/1.1\r\nHost: app\r\nContent-Length: 40\r\nTransfer-Encoding:  chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`),
