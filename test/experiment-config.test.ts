@@ -117,6 +117,15 @@ experiments:
     ]);
   });
 
+  it('refuses a route whose release plan chooses canary users by audience (arm B would not be random)', () => {
+    const planned = { ...ROUTE, weight: 0, rollout: { interval: '1m', stages: [{ name: 'beta', audience: { header: { 'x-beta': 'true' } } }, { name: 'all', weight: 50 }] } };
+    expect(problems({ ...BASE, routes: [planned], experiments: [EXPERIMENT] })).toEqual([
+      'experiments[0].route: route "shop" has release-plan audiences: its canary users are chosen, not randomly assigned, so it cannot carry an A/B experiment',
+    ]);
+    const weightsOnly = { ...ROUTE, weight: 0, rollout: { interval: '1m', stages: [{ name: 'five', weight: 5 }, { name: 'all', weight: 50 }] } };
+    expect(validateConfig({ ...BASE, routes: [weightsOnly], experiments: [EXPERIMENT] }, {}).experiments).toHaveLength(1);
+  });
+
   it('needs a route with a canary and a sticky key, and a cookie secret where users can be anonymous', () => {
     expect(
       problems({

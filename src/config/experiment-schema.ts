@@ -116,6 +116,7 @@ interface RouteShape {
   readonly name: string;
   readonly canary?: string;
   readonly sticky?: { readonly key: readonly { readonly kind: string }[]; readonly cookie?: unknown };
+  readonly rollout?: { readonly stages?: ReadonlyArray<{ readonly audience?: unknown }> };
 }
 
 /**
@@ -143,6 +144,11 @@ export function experimentIssues(
       issues.push({ path: `${at}.route`, message: `unknown route "${experiment.route}" (known: ${routes.map((r) => r.name).join(', ') || 'none'})` });
     } else {
       if (route.canary === undefined) issues.push({ path: `${at}.route`, message: `route "${route.name}" has no canary: route-split arms need stable and canary` });
+      // A release plan's audiences pick canary users by who they are, not at random: arm B would no longer be a
+      // random sample, and the sample-ratio check (against the weight) would flag every such experiment.
+      if (route.rollout?.stages?.some((stage) => stage.audience !== undefined && stage.audience !== null)) {
+        issues.push({ path: `${at}.route`, message: `route "${route.name}" has release-plan audiences: its canary users are chosen, not randomly assigned, so it cannot carry an A/B experiment` });
+      }
       if (route.sticky === undefined) {
         issues.push({ path: `${at}.route`, message: `route "${route.name}" has no sticky key: the unit is the user, so the route must set sticky.key` });
       } else if (routeHasAnonymousUsers(route) && settings.cookie.secret === undefined) {
