@@ -169,6 +169,11 @@ export class MirrorTap {
       // The primary must see the client's abort as an error of its body stream, as it would reading `req` itself.
       req.on('error', (error) => this.bodyStream?.destroy(error));
       req.on('aborted', () => this.bodyStream?.destroy(new Error('client aborted the request body')));
+      // undici listens on this stream only while its request is under way; a client that aborts after that (the
+      // upstream answered early, or the request was refused before dispatch) would otherwise be an unhandled
+      // 'error' event and take the process down (found by the request fuzz). The primary hears of it from undici
+      // while undici listens; after that nothing needs to.
+      this.bodyStream.on('error', ignoreLateBodyError);
       // The primary may answer without reading the whole body (a 401 to an upload): the stream then closes without
       // a flush, and the copy can never be sent. End the tap, or its in-flight slot would be held forever.
       this.bodyStream.on('close', () => {
@@ -365,3 +370,5 @@ function redactHeaders(headers: IncomingMessage['headers'], redacted: NameRedact
   }
   return out;
 }
+
+function ignoreLateBodyError(): void {}
