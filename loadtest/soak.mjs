@@ -5,7 +5,8 @@
  *   npm run soak -- --minutes 30          (builds first; node loadtest/soak.mjs --minutes 30 after a build)
  *
  * One splitgate process (dist/bin.js) in front of three node:http upstreams run by this script: stable, a canary
- * that flaps (its listener closed and every connection dropped for 20 s every 2 minutes, first at 0:30), and a
+ * that answers after 5 ms and flaps (its listener closed and every connection dropped, requests in flight included,
+ * for 20 s every 2 minutes, first at 0:30: a crash), and a
  * shadow. One route at 50 % canary, 10 % of GETs mirrored to the shadow. First the capacity is measured (closed
  * loop, 64 requests in flight, --measure seconds); then load runs at half of it for --minutes: 90 % GET (idempotent),
  * 10 % POST with a small body. The config is reloaded once a minute (POST /reload after rewriting the file; first at
@@ -54,6 +55,7 @@ const RELOAD_EVERY_MS = 60_000;
 const FLAP_FIRST_MS = 30_000;
 const FLAP_EVERY_MS = 120_000;
 const FLAP_DOWN_MS = 20_000;
+const CANARY_DELAY_MS = 5;
 const POST_BODY = JSON.stringify({ item: 42, quantity: 1, note: 'soak' });
 
 const temp = mkdtempSync(join(tmpdir(), 'splitgate-soak-'));
@@ -72,14 +74,15 @@ setTimeout(() => {
 
 // Upstreams --------------------------------------------------------------------------------------------------
 
-function upstream(version) {
+function upstream(version, delayMs = 0) {
   const body = JSON.stringify({ version, ok: true });
+  const answer = (res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
+    req.on('end', () => (delayMs > 0 ? setTimeout(answer, delayMs, res) : answer(res)));
   });
   return server;
 }
@@ -95,7 +98,9 @@ function listen(server, port = 0) {
 }
 
 const stable = upstream('stable');
-const canary = upstream('canary');
+// The canary takes a few ms per answer, so each flap cuts off the requests it holds, as a crash does: more of them
+// than the concurrent retry budget, which the burst credit must cover (README "When the canary breaks").
+const canary = upstream('canary', CANARY_DELAY_MS);
 const shadow = upstream('shadow');
 const stablePort = await listen(stable);
 const canaryPort = await listen(canary);

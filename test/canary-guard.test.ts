@@ -121,7 +121,7 @@ describe('passive outlier ejection', () => {
 });
 
 describe('retry budget', () => {
-  const policy = compileRetryPolicy({ on: ['503'], methods: ['GET'], budget: 20, minRetryConcurrency: 3 })!;
+  const policy = compileRetryPolicy({ on: ['503'], methods: ['GET'], budget: 20, minRetryConcurrency: 3, burst: 0 })!;
 
   it('allows max(minRetryConcurrency, budget % of active) retries at once', () => {
     guard.active = 40;
@@ -134,6 +134,24 @@ describe('retry budget', () => {
     guard.activeRetries = 2;
     expect(guard.takeRetry(policy)).toBe(true);
     expect(guard.takeRetry(policy)).toBe(false);
+  });
+
+  it('past the concurrent budget spends burst credits, which only canary successes earn back (one per 10)', () => {
+    const burst = compileRetryPolicy({ on: ['503'], methods: ['GET'], budget: 20, minRetryConcurrency: 3, burst: 2 })!;
+    guard.active = 10;
+    // 3 from the concurrent budget, 2 from the credit, then refused.
+    expect(Array.from({ length: 6 }, () => guard.takeRetry(burst))).toEqual([true, true, true, true, true, false]);
+    expect(guard.retryCreditSpent).toBe(2);
+    for (let i = 0; i < 5; i++) guard.retryEnded(true);
+    // Retries ending give no credit back: a canary failing everywhere stays bounded.
+    guard.activeRetries = 3;
+    expect(guard.takeRetry(burst)).toBe(false);
+    for (let i = 0; i < 10; i++) guard.earnRetryCredit();
+    expect(guard.retryCreditSpent).toBeCloseTo(1, 9);
+    expect(guard.takeRetry(burst)).toBe(true);
+    expect(guard.takeRetry(burst)).toBe(false);
+    for (let i = 0; i < 100; i++) guard.earnRetryCredit();
+    expect(guard.retryCreditSpent).toBe(0);
   });
 });
 
@@ -187,6 +205,7 @@ describe('retry, outlier and health config', () => {
       methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
       budget: 20,
       minRetryConcurrency: 3,
+      burst: 10,
     });
     expect(route.outlier).toEqual({ consecutive5xx: 5, consecutiveConnectFailures: 5, interval: 10_000, baseEjectionTime: 30_000, maxEjectionTime: 300_000, probePercent: 10 });
   });

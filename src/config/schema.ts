@@ -371,6 +371,11 @@ const retry = z
     budget: z.number().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100').default(20),
     /** ...or this many, whichever is more (Envoy's min_retry_concurrency). */
     minRetryConcurrency: z.number().int().min(0).max(100_000).default(3),
+    /**
+     * Replays past that budget a healthy canary has earned (gRPC's retry throttling): a crash resets every request
+     * in flight at once. One credit back per RETRY_CREDIT_PER_SUCCESS⁻¹ canary successes, at most this many.
+     */
+    burst: z.number().int().min(0).max(100_000).default(10),
   })
   .strict();
 

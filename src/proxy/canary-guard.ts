@@ -57,13 +57,17 @@ export interface RetryPolicy {
   readonly methods: ReadonlySet<string>;
   readonly budgetPercent: number;
   readonly minRetryConcurrency: number;
+  readonly burst: number;
 }
+
+/** What one canary success earns back of a spent burst credit: gRPC's default token ratio (one per 10). */
+export const RETRY_CREDIT_PER_SUCCESS = 0.1;
 
 export function compileRetryPolicy(config: RetryConfig | false): RetryPolicy | null {
   if (config === false) return null;
   let on = 0;
   for (const condition of config.on) on |= RETRY_ON_BITS[condition];
-  return Object.freeze({ on, methods: new Set(config.methods), budgetPercent: config.budget, minRetryConcurrency: config.minRetryConcurrency });
+  return Object.freeze({ on, methods: new Set(config.methods), budgetPercent: config.budget, minRetryConcurrency: config.minRetryConcurrency, burst: config.burst });
 }
 
 export interface OutlierSettings {
@@ -107,6 +111,8 @@ export class CanaryGuard {
   #settings: OutlierSettings | null;
   #failures = 0;
   #connectFailures = 0;
+  /** Burst credits spent past the concurrent retry budget (see takeRetry), earned back by canary successes. */
+  #creditSpent = 0;
   /** Ejections in a row (Envoy's ejection multiplier): each `interval` without one takes one off. */
   #multiplier = 0;
   #lastChange = 0;
@@ -173,15 +179,33 @@ export class CanaryGuard {
     if (++this.#failures >= settings.consecutive5xx) this.#eject(`${this.#failures} failures (5xx, reset, timeout or connect) in a row`);
   }
 
-  /** A slot in the retry budget, or false when the budget is spent. Envoy: max(min concurrency, budget % of active). */
+  /**
+   * A slot in the retry budget, or false when the budget is spent. Envoy: max(min concurrency, budget % of active).
+   * Past it, a replay spends one of `burst` credits: a canary that crashes resets every request it was serving at
+   * once, more than the concurrent budget, and those users did nothing wrong. A canary failing everywhere earns no
+   * credit back, so the burst is paid once and stable's extra load stays bounded.
+   */
   takeRetry(policy: RetryPolicy): boolean {
     const allowed = Math.max(policy.minRetryConcurrency, Math.floor((this.active * policy.budgetPercent) / 100));
     if (this.activeRetries >= allowed) {
-      this.retries.budget_exhausted++;
-      return false;
+      if (this.#creditSpent + 1 > policy.burst) {
+        this.retries.budget_exhausted++;
+        return false;
+      }
+      this.#creditSpent++;
     }
     this.activeRetries++;
     return true;
+  }
+
+  /** A canary success (placed by the weight) earns back part of a spent burst credit. */
+  earnRetryCredit(): void {
+    if (this.#creditSpent > 0) this.#creditSpent = Math.max(0, this.#creditSpent - RETRY_CREDIT_PER_SUCCESS);
+  }
+
+  /** Burst credits spent and not yet earned back (for /status). */
+  get retryCreditSpent(): number {
+    return this.#creditSpent;
   }
 
   retryEnded(ok: boolean): void {

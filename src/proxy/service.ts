@@ -471,6 +471,7 @@ function recordCanaryOutcome(route: CompiledRoute, status: number, error: { code
   const guard = route.guard;
   if (guard === null) return;
   if (error === null) {
+    if (status < 500) guard.earnRetryCredit();
     guard.record(status >= 500 ? Outcome.Failure : Outcome.Success);
   } else if (error.kind !== null) {
     const kind = error.kind;

@@ -3,6 +3,7 @@
  * version and echoing the request; a test can pass its own handler for special behaviour (slow, reset, big body).
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { spawn } from 'node:child_process';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface TestUpstream {
@@ -94,5 +95,50 @@ export async function startRawUpstream(onRequest: (socket: Socket, head: string)
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+export interface UpstreamProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** Resolves when the process has exited (after `kill`, or by itself). */
+  readonly exited: Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * An echo upstream in its own process, so a test can SIGKILL it the way a crashing canary dies: every connection
+ * it held closes at once, with requests on them half done. Each answer waits `delayMs`, so requests are in flight.
+ */
+export async function startUpstreamProcess(version: string, delayMs = 0): Promise<UpstreamProcess> {
+  const script = `
+    const { createServer } = require('node:http');
+    const server = createServer({ keepAliveTimeout: 65000 }, (req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-upstream-version': ${JSON.stringify(version)} });
+        res.end(JSON.stringify({ version: ${JSON.stringify(version)}, url: req.url }));
+      }, ${Number(delayMs)}));
+    });
+    server.listen(0, '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const found = /listening (\d+)/.exec(out);
+      if (found) resolve(Number(found[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`upstream process ${version} exited (${code}) before listening`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    exited,
+    kill: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
   };
 }

@@ -214,7 +214,7 @@ describe('retry budget under concurrent load', () => {
     sg = await startSplitgate({
       upstreams: { stable: stable.url, unavailable: unavailable.url, refused: `http://127.0.0.1:${await closedPort()}` },
       routes: [
-        { name: 'replayed', match: { pathPrefix: '/replayed' }, stable: 'stable', canary: 'unavailable', weight: 100, outlier: false, retry: { budget: 20, minRetryConcurrency: 3 } },
+        { name: 'replayed', match: { pathPrefix: '/replayed' }, stable: 'stable', canary: 'unavailable', weight: 100, outlier: false, retry: { budget: 20, minRetryConcurrency: 3, burst: 0 } },
         { name: 'moved', match: { pathPrefix: '/moved' }, stable: 'stable', canary: 'refused', weight: 100, outlier: false, retry: { budget: 20, minRetryConcurrency: 3 } },
       ],
     });

@@ -1,0 +1,78 @@
+/**
+ * A canary that crashes under load (SIGKILL: every connection it held closes at once, with requests half done)
+ * costs users nothing: the idempotent requests it was serving are replayed on stable even though there are more of
+ * them than the concurrent retry budget allows, because a canary that was healthy has earned the credit for that
+ * burst (README "When the canary breaks", `retry.burst`). With `burst: 0` (Envoy's budget alone), the same crash
+ * fails the requests over the budget: the test shows the difference.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, waitFor } from '../helpers/http.js';
+import { startLoad, type LoadStats } from '../helpers/load.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
+import { echoHandler, startUpstream, startUpstreamProcess, type TestUpstream, type UpstreamProcess } from '../helpers/upstreams.js';
+
+const CONNECTIONS = 16;
+
+async function retries(sg: StartedSplitgate, route: string): Promise<Record<'ok' | 'failed' | 'budget_exhausted', number>> {
+  const exposition = parsePrometheus((await send(sg.adminUrl, '/metrics')).text);
+  const count = (result: string): number => sampleValue(exposition, 'splitgate_retries_total', { route, result }) ?? 0;
+  return { ok: count('ok'), failed: count('failed'), budget_exhausted: count('budget_exhausted') };
+}
+
+/** Load on `path` from CONNECTIONS keep-alive connections; the canary is killed once it has served a while. */
+async function crashUnderLoad(sg: StartedSplitgate, path: string, canary: UpstreamProcess): Promise<LoadStats> {
+  const load = startLoad(sg.url, { concurrency: CONNECTIONS, path, durationMs: 8_000 });
+  await waitFor('canary traffic before the crash', () => (load.stats().byVersion.canary ?? 0) >= 100, 5_000);
+  await canary.kill('SIGKILL');
+  const sentAtCrash = load.stats().sent;
+  await waitFor('traffic after the crash', () => load.stats().sent >= sentAtCrash + 300, 5_000);
+  return load.stop();
+}
+
+describe('a canary killed under load', () => {
+  let stable: TestUpstream;
+  let earned: UpstreamProcess;
+  let strict: UpstreamProcess;
+  let sg: StartedSplitgate;
+
+  beforeAll(async () => {
+    // Both versions take a while to answer, so each canary connection has a request in flight when it dies and the
+    // replays are still on stable when the last reset arrives.
+    const echo = echoHandler('stable');
+    stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 30));
+    [earned, strict] = await Promise.all([startUpstreamProcess('canary', 30), startUpstreamProcess('canary', 30)]);
+    sg = await startSplitgate({
+      upstreams: { stable: stable.url, earned: earned.url, strict: strict.url },
+      routes: [
+        { name: 'earned', match: { pathPrefix: '/earned' }, stable: 'stable', canary: 'earned', weight: 50 },
+        { name: 'strict', match: { pathPrefix: '/strict' }, stable: 'stable', canary: 'strict', weight: 50, retry: { burst: 0 } },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await sg?.stop();
+    await Promise.all([stable?.close(), earned?.kill(), strict?.kill()]);
+  });
+
+  it('replays every request the crash cut off: clients see only 200s, and the canary is ejected', async () => {
+    const stats = await crashUnderLoad(sg, '/earned/x', earned);
+    expect(stats.failed).toBe(0);
+    expect(stats.byStatus).toEqual({ 200: stats.sent });
+    const counts = await retries(sg, 'earned');
+    // More replays than the concurrent budget (max(3, 20 % of 16)) were needed, and none was refused.
+    expect(counts.budget_exhausted).toBe(0);
+    expect(counts.failed).toBe(0);
+    expect(counts.ok).toBeGreaterThan(3);
+    const status = (await send(sg.adminUrl, '/status')).json<{ routes: Array<{ name: string; outlier: { phase: string } }> }>();
+    expect(status.routes.find((r) => r.name === 'earned')?.outlier.phase).toBe('ejected');
+  });
+
+  it('with burst: 0 (the concurrent budget alone) the same crash fails the replays over the budget', async () => {
+    const stats = await crashUnderLoad(sg, '/strict/x', strict);
+    const counts = await retries(sg, 'strict');
+    expect(counts.budget_exhausted).toBeGreaterThan(0);
+    expect(stats.sent - (stats.byStatus[200] ?? 0)).toBe(counts.budget_exhausted);
+  });
+});
