@@ -19,6 +19,7 @@ import { LocalStateAuthority, type FleetAcknowledgement, type StateAuthority } f
 import type { StoredDocument } from '../fleet/redis-state.js';
 import type { EventLog } from './event-log.js';
 import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
+import { checkFlagOverride, parseFlagOverride, staleFlagOverrides, type FlagOverride, type FlagOverrides } from '../flags/flag-overrides.js';
 
 export { hashConfig } from './config-hash.js';
 
@@ -99,6 +100,15 @@ export interface ChangeResult {
   /** With workers: which of them confirmed the new table. */
   readonly workers?: Delivery;
   readonly fleet?: FleetChange;
+}
+
+/** What `PUT`/`DELETE /flags/{key}` answers: the override now in force (null: the file's definition). */
+export interface FlagChangeResult {
+  readonly flag: string;
+  readonly override: FlagOverride | null;
+  readonly generation: number;
+  readonly warning?: string;
+  readonly workers?: Delivery;
 }
 
 export interface ReloadOutcome {
@@ -197,7 +207,10 @@ export class Controller {
         this.#deps.events.record({ actor: 'splitgate', action: 'state.ignored', message: loaded.error });
       }
     }
-    return this.#build();
+    const dropped = this.#dropStaleFlagOverrides(this.#config);
+    const table = this.#build();
+    if (dropped) void this.#save('flags', 'flag.override_dropped');
+    return table;
   }
 
   attach(store: TableStore): void {
@@ -267,6 +280,66 @@ export class Controller {
   }
 
   // operator actions ----------------------------------------------------------------------------------------
+
+  /** Operator overrides laid over the flag file, by flag key (flags/flag-overrides.ts). */
+  get flagOverrides(): FlagOverrides {
+    return this.#state.flags ?? {};
+  }
+
+  /**
+   * Kills, enables or pins a flag (`body` as `PUT /flags/{key}` takes it). Like a weight change: in force here at
+   * once, and the call returns once every live worker has the table; saved in the state file. Local to this
+   * process (or supervisor): not written to the fleet's shared state.
+   */
+  setFlagOverride(key: string, body: unknown, actor: string): Promise<FlagChangeResult> {
+    const override = parseFlagOverride(body);
+    return this.#changeFlag(key, override, actor);
+  }
+
+  /** Back to the file's definition of the flag. */
+  clearFlagOverride(key: string, actor: string): Promise<FlagChangeResult> {
+    return this.#changeFlag(key, null, actor);
+  }
+
+  #changeFlag(key: string, override: FlagOverride | null, actor: string): Promise<FlagChangeResult> {
+    const decided = this.#queued(async () => {
+      checkFlagOverride(this.#config.flags?.definitions, key, override);
+      const before = this.#state.flags?.[key] ?? null;
+      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation };
+      const flags = { ...this.#state.flags };
+      if (override === null) delete flags[key];
+      else flags[key] = override;
+      this.#state = { ...this.#state, flags };
+      if (Object.keys(flags).length === 0) delete this.#state.flags;
+      const delivery = this.#swap(this.#build());
+      const action = override === null ? 'flag.override_cleared' : 'flag.override_set';
+      this.#deps.events.record({ actor, action, before: { flag: key, override: before }, after: { flag: key, override, generation: this.#generation } });
+      this.#deps.logger.info({ actor, action, flag: key, before, after: override }, 'flag override');
+      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation };
+    });
+    return decided.then(async ({ delivery, saved, generation }) => {
+      const workers = delivery === null ? null : await delivery;
+      const warning = await saved;
+      return { flag: key, override, generation, ...(workers === null ? {} : { workers }), ...(warning === null ? {} : { warning }) };
+    });
+  }
+
+  /** Overrides whose flag or pinned variant left the file are dropped, each with an event. True when any was. */
+  #dropStaleFlagOverrides(config: Config): boolean {
+    const overrides = this.#state.flags;
+    if (overrides === undefined) return false;
+    const stale = staleFlagOverrides(config.flags?.definitions, overrides);
+    if (stale.length === 0) return false;
+    const flags = { ...overrides };
+    for (const { key, reason } of stale) {
+      delete flags[key];
+      this.#deps.events.record({ actor: 'splitgate', action: 'flag.override_dropped', before: { flag: key, override: overrides[key] }, after: { flag: key, override: null }, message: reason });
+      this.#deps.logger.warn({ flag: key, override: overrides[key], reason }, 'flag override dropped: the flag file no longer supports it');
+    }
+    this.#state = { ...this.#state, flags };
+    if (Object.keys(flags).length === 0) delete this.#state.flags;
+    return true;
+  }
 
   setWeight(routeName: string, weight: unknown, actor: string, source: WeightSource = 'operator', options: ChangeOptions = {}): Promise<ChangeResult> {
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
@@ -407,7 +480,9 @@ export class Controller {
     const retired = this.#deps.pools.update(next);
     this.#config = next;
     this.#configHash = hash;
+    const droppedFlags = this.#dropStaleFlagOverrides(next);
     const delivery = this.#swap(this.#build());
+    if (droppedFlags) void this.#save('flags', 'flag.override_dropped');
     this.#lastReloadError = null;
     for (const listener of this.#configListeners) listener(next);
     // Pools that left finish their in-flight requests, then close (undici's close waits for them).
@@ -604,7 +679,7 @@ export class Controller {
       if (entry.killed) killed.add(name);
       if (entry.stage !== undefined) stages[name] = entry.stage;
     }
-    const runtime: RuntimeOverrides = { weights, killed, stages };
+    const runtime: RuntimeOverrides = { weights, killed, stages, ...(this.#state.flags === undefined ? {} : { flags: this.#state.flags }) };
     this.#runtime = runtime;
     const table = activateTable(this.#config, this.#generation, runtime, this.#deps.pools, this.#deps.metrics, this.#deps.mirror, this.#deps.series);
     this.#deps.metrics.configInfo.reset();
