@@ -94,7 +94,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     await handleRead(context, url, res);
     return;
   }
-  if (method !== 'POST' && method !== 'PUT' && method !== 'DELETE') {
+  if (method !== 'POST' && method !== 'PUT' && !(method === 'DELETE' && path.startsWith('/flags/'))) {
     throw new SplitgateError('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, 405);
   }
   refuseCrossSite(req);
