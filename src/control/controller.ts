@@ -19,7 +19,7 @@ import { LocalStateAuthority, type FleetAcknowledgement, type StateAuthority } f
 import type { StoredDocument } from '../fleet/redis-state.js';
 import type { EventLog } from './event-log.js';
 import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
-import { checkFlagOverride, parseFlagOverride, staleFlagOverrides, type FlagOverride, type FlagOverrides } from '../flags/flag-overrides.js';
+import { checkFlagOverride, FLAGS_DOCUMENT, flagsDocument, parseFlagOverride, parseStoredFlagOverrides, staleFlagOverrides, type FlagOverride, type FlagOverrides } from '../flags/flag-overrides.js';
 
 export { hashConfig } from './config-hash.js';
 
@@ -109,6 +109,7 @@ export interface FlagChangeResult {
   readonly generation: number;
   readonly warning?: string;
   readonly workers?: Delivery;
+  readonly fleet?: FleetAcknowledgement;
 }
 
 export interface ReloadOutcome {
@@ -254,6 +255,13 @@ export class Controller {
    */
   async pushLocalState(routeName: string, fleetVersion: number): Promise<'pushed' | 'nothing'> {
     const pushed = await this.#queued(async () => {
+      if (routeName === FLAGS_DOCUMENT) {
+        const held = this.fleetVersions[FLAGS_DOCUMENT] ?? 0;
+        if (held <= fleetVersion) return null;
+        const stored = await this.#authority.commit(FLAGS_DOCUMENT, flagsDocument(this.#state.flags ?? {}), fleetVersion, { version: held });
+        this.#deps.events.record({ actor: 'splitgate', action: 'fleet.reseeded', after: { document: FLAGS_DOCUMENT, version: stored } });
+        return { delivery: null, saved: this.#save(FLAGS_DOCUMENT, 'fleet.push') };
+      }
       const pending = this.pendingKills.includes(routeName);
       const held = this.fleetVersions[routeName] ?? 0;
       if (!pending && held <= fleetVersion) return null;
@@ -301,27 +309,72 @@ export class Controller {
     return this.#changeFlag(key, null, actor);
   }
 
+  /**
+   * With `fleet:`, the overrides are one shared document (FLAGS_DOCUMENT), written by compare-and-set like a route's
+   * state: the change is made on top of the fleet's latest overrides (re-read after a conflict, 3 tries), and
+   * refused with 503 while Redis is unreachable (unlike a route's kill switch, a flag kill is not applied locally
+   * as pending).
+   */
   #changeFlag(key: string, override: FlagOverride | null, actor: string): Promise<FlagChangeResult> {
+    const authority = this.#authority;
     const decided = this.#queued(async () => {
       checkFlagOverride(this.#config.flags?.definitions, key, override);
-      const before = this.#state.flags?.[key] ?? null;
-      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation };
-      const flags = { ...this.#state.flags };
-      if (override === null) delete flags[key];
-      else flags[key] = override;
-      this.#state = { ...this.#state, flags };
-      if (Object.keys(flags).length === 0) delete this.#state.flags;
-      const delivery = this.#swap(this.#build());
+      let version: number | null = null;
+      let before: FlagOverride | null = null;
+      let flags: Record<string, FlagOverride> = {};
+      for (let attempt = 1; ; attempt++) {
+        before = this.#state.flags?.[key] ?? null;
+        flags = { ...this.#state.flags };
+        if (override === null) delete flags[key];
+        else flags[key] = override;
+        if (!authority.shared || (override === null && before === null)) break;
+        try {
+          version = await authority.commit(FLAGS_DOCUMENT, flagsDocument(flags), this.fleetVersions[FLAGS_DOCUMENT] ?? 0);
+          break;
+        } catch (error) {
+          if (!(error instanceof ConflictError) || attempt >= 3 || authority.read === undefined) throw error;
+          const latest = await authority.read(FLAGS_DOCUMENT);
+          this.#applyRemoteFlags(latest, latest.member ?? 'fleet');
+        }
+      }
+      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation, version };
+      const delivery = this.#applyFlags(flags, version);
       const action = override === null ? 'flag.override_cleared' : 'flag.override_set';
-      this.#deps.events.record({ actor, action, before: { flag: key, override: before }, after: { flag: key, override, generation: this.#generation } });
-      this.#deps.logger.info({ actor, action, flag: key, before, after: override }, 'flag override');
-      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation };
+      const after = { flag: key, override, generation: this.#generation, ...(version === null ? {} : { fleetVersion: version }) };
+      this.#deps.events.record({ actor, action, before: { flag: key, override: before }, after });
+      this.#deps.logger.info({ actor, action, flag: key, before, after }, 'flag override');
+      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation, version };
     });
-    return decided.then(async ({ delivery, saved, generation }) => {
+    return decided.then(async ({ delivery, saved, generation, version }) => {
       const workers = delivery === null ? null : await delivery;
+      const fleet = version === null ? null : ((await authority.acknowledgement(FLAGS_DOCUMENT, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 });
       const warning = await saved;
-      return { flag: key, override, generation, ...(workers === null ? {} : { workers }), ...(warning === null ? {} : { warning }) };
+      return { flag: key, override, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }), ...(warning === null ? {} : { warning }) };
     });
+  }
+
+  /** Puts `flags` in force (with the fleet, at the shared document's `version`): a new table, swapped and published. */
+  #applyFlags(flags: Record<string, FlagOverride>, version: number | null): Promise<Delivery> | null {
+    const next: RuntimeState = { ...this.#state, flags };
+    if (Object.keys(flags).length === 0) delete next.flags;
+    if (version !== null) next.fleet = { versions: { ...this.#state.fleet?.versions, [FLAGS_DOCUMENT]: version }, pendingKills: [...(this.#state.fleet?.pendingKills ?? [])] };
+    this.#state = next;
+    const delivery = this.#swap(this.#build());
+    for (const listener of this.#appliedListeners) listener(FLAGS_DOCUMENT);
+    return delivery;
+  }
+
+  /** The fleet's flags document, when newer than the one held here; overrides this file cannot support are left out. */
+  #applyRemoteFlags(document: StoredDocument, origin: string): Promise<Delivery> | null | false {
+    if (document.version <= (this.fleetVersions[FLAGS_DOCUMENT] ?? 0)) return false;
+    const warnings: string[] = [];
+    const flags = parseStoredFlagOverrides((document.state as { flags?: unknown }).flags ?? {}, warnings);
+    for (const { key } of staleFlagOverrides(this.#config.flags?.definitions, flags)) delete flags[key];
+    const before = this.#state.flags ?? {};
+    const delivery = this.#applyFlags(flags, document.version);
+    this.#deps.events.record({ actor: origin, action: 'fleet.applied', before: { flags: before }, after: { flags, fleetVersion: document.version } });
+    this.#deps.logger.info({ document: FLAGS_DOCUMENT, version: document.version, origin, flags, warnings }, 'fleet flag overrides applied');
+    return delivery;
   }
 
   /** Overrides whose flag or pinned variant left the file are dropped, each with an event. True when any was. */
@@ -624,6 +677,7 @@ export class Controller {
 
   /** false when the document is not newer than what is held here; else the delivery as #applyEntry. */
   #applyRemoteNow(routeName: string, document: StoredDocument, origin: string): Promise<Delivery> | null | false {
+    if (routeName === FLAGS_DOCUMENT) return this.#applyRemoteFlags(document, origin);
     const held = this.fleetVersions[routeName] ?? 0;
     if (document.version <= held) return false;
     const entry: RouteRuntimeState = structuredClone(document.state);

@@ -13,6 +13,7 @@
  * flag or the pinned variant drops the override (staleFlagOverrides).
  */
 import { SplitgateError } from '../errors.js';
+import type { RouteRuntimeState } from '../control/state-file.js';
 import { BUCKETING_METADATA_KEY, type FlagDefinition, type FlagDefinitions } from './definitions.js';
 
 export interface FlagOverride {
@@ -22,6 +23,21 @@ export interface FlagOverride {
 }
 
 export type FlagOverrides = Readonly<Record<string, FlagOverride>>;
+
+/**
+ * With `fleet:`, the name of the one shared document that holds every flag override (`sg:{fleet}:state:~flags`),
+ * versioned and written by compare-and-set like a route's. No route can have this name (route names start with a
+ * letter or digit), so the two never meet.
+ */
+export const FLAGS_DOCUMENT = '~flags';
+
+/**
+ * The shared document's content: `{"flags": {key: override}}`. The fleet's documents are typed as a route's state;
+ * this one rides in the same versioned hash, its content opaque to the fleet code.
+ */
+export function flagsDocument(flags: FlagOverrides): RouteRuntimeState {
+  return { flags } as RouteRuntimeState;
+}
 
 export class UnknownFlagError extends SplitgateError {
   constructor(key: string) {
