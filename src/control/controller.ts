@@ -295,9 +295,9 @@ export class Controller {
   }
 
   /**
-   * Kills, enables or pins a flag (`body` as `PUT /flags/{key}` takes it). Like a weight change: in force here at
-   * once, and the call returns once every live worker has the table; saved in the state file. Local to this
-   * process (or supervisor): not written to the fleet's shared state.
+   * Kills, enables or pins a flag (`body` as `PUT /flags/{key}` takes it). Like a weight change: stored in the
+   * fleet first (with `fleet:`), in force here at once, and the call returns once every live worker has the table;
+   * saved in the state file.
    */
   setFlagOverride(key: string, body: unknown, actor: string): Promise<FlagChangeResult> {
     const override = parseFlagOverride(body);
