@@ -1,7 +1,8 @@
 /**
  * Operator overrides laid over the flag file (`PUT /flags/{key}`), as runtime state: persisted in the state file
- * with the routes' weights and kill switches, carried to the workers in the table's RuntimeOverrides, and applied
- * where the flag set is compiled, so an evaluation still reads one frozen FlagSet and costs nothing more.
+ * with the routes' weights and kill switches, shared with `fleet:` as one versioned document (FLAGS_DOCUMENT),
+ * carried to the workers in the table's RuntimeOverrides, and applied where the flag set is compiled, so an
+ * evaluation still reads one frozen FlagSet and costs nothing more.
  *
  * An override rewrites the flag's definition before flagd-core compiles it, so the result is what flagd itself
  * would answer for that definition:
