@@ -1,5 +1,5 @@
 /**
- * `splitgate status|weight|kill|resume|promote|reload|events|rollout|fleet|experiment`: the admin API from a terminal. Address and token
+ * `splitgate status|weight|kill|resume|promote|reload|events|rollout|fleet|experiment|flag`: the admin API from a terminal. Address and token
  * come from --admin/--token or SPLITGATE_ADMIN_URL/SPLITGATE_ADMIN_TOKEN. Prints a readable summary (or the raw
  * JSON with --json); exits 1 when the call fails, with the API's error code and message.
  */
@@ -16,7 +16,7 @@ export interface ControlOptions {
   readonly err: (text: string) => void;
 }
 
-export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet', 'experiment']);
+export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet', 'experiment', 'flag']);
 const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart', 'approve']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
@@ -31,6 +31,10 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate rollout plan ROUTE      a release plan's stages: done (when), current (bake left), to come (expected times)
   splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
   splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, verdict
+  splitgate flag list              flags: file state, override, what is evaluated, variant shares
+  splitgate flag off|on KEY        kill a flag (DISABLED) | force it ENABLED with the file's targeting
+  splitgate flag set KEY VARIANT   pin a flag to one variant (every evaluation, reason STATIC)
+  splitgate flag clear KEY         drop the override: back to the flag file's definition
     options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
              (default $SPLITGATE_ADMIN_TOKEN), --json`;
 
@@ -76,6 +80,8 @@ export async function runControl(command: string, args: readonly string[], optio
         return rollout(args, options);
       case 'experiment':
         return experiment(args, options);
+      case 'flag':
+        return flag(args, options);
       case 'fleet': {
         const view = await call(options, 'GET', '/fleet');
         options.out(options.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view as FleetBody));
@@ -106,6 +112,56 @@ async function experiment(args: readonly string[], options: ControlOptions): Pro
   if (options.json) options.out(`${JSON.stringify(key === undefined ? { experiments: reports } : reports[0], null, 2)}\n`);
   else options.out(reports.length === 0 ? 'no experiments\n' : reports.map(formatExperimentReport).join('\n'));
   return 0;
+}
+
+const FLAG_USAGE = 'splitgate flag: usage: splitgate flag list | splitgate flag off|on|clear KEY | splitgate flag set KEY VARIANT\n';
+
+async function flag(args: readonly string[], options: ControlOptions): Promise<number> {
+  const [action, key, variant] = args;
+  if (action === 'list' || action === undefined) {
+    const body = (await call(options, 'GET', '/flags')) as { flags: FlagBody[] };
+    options.out(options.json ? `${JSON.stringify(body, null, 2)}\n` : formatFlags(body.flags));
+    return 0;
+  }
+  const path = key === undefined ? '' : `/flags/${encodeURIComponent(key)}`;
+  let result: unknown;
+  if ((action === 'off' || action === 'on') && key !== undefined) result = await call(options, 'PUT', path, { state: action === 'off' ? 'DISABLED' : 'ENABLED' });
+  else if (action === 'set' && key !== undefined && variant !== undefined) result = await call(options, 'PUT', path, { defaultVariant: variant });
+  else if (action === 'clear' && key !== undefined) result = await call(options, 'DELETE', path);
+  else {
+    options.err(FLAG_USAGE);
+    return 2;
+  }
+  const change = result as { flag: string; override: { state?: string; defaultVariant?: string } | null; generation: number; warning?: string };
+  if (options.json) options.out(`${JSON.stringify(result, null, 2)}\n`);
+  else options.out(`${change.flag}: ${describeOverride(change.override)}, generation ${change.generation}\n`);
+  if (change.warning && !options.json) options.err(`warning: ${change.warning}\n`);
+  return 0;
+}
+
+interface FlagBody {
+  key: string;
+  file: { state: string; defaultVariant: string | null };
+  override: { state?: string; defaultVariant?: string } | null;
+  effective: { state: string; defaultVariant: string | null };
+  evaluations: { total: number; shares: Record<string, number> };
+}
+
+function describeOverride(override: { state?: string; defaultVariant?: string } | null): string {
+  if (override === null) return 'as the flag file defines it';
+  if (override.defaultVariant !== undefined) return `PINNED to "${override.defaultVariant}"`;
+  return override.state === 'DISABLED' ? 'KILLED (DISABLED)' : 'forced ENABLED';
+}
+
+function formatFlags(flags: FlagBody[]): string {
+  if (flags.length === 0) return 'no flags\n';
+  return `${flags
+    .map((f) => {
+      const shares = Object.entries(f.evaluations.shares).map(([variant, share]) => `${variant} ${(share * 100).toFixed(1)} %`).join(', ');
+      const file = `file: ${f.file.state}${f.file.defaultVariant === null ? '' : ` default ${f.file.defaultVariant}`}`;
+      return `${f.key}: ${describeOverride(f.override)} (${file}); ${f.evaluations.total} evaluations${shares ? `: ${shares}` : ''}`;
+    })
+    .join('\n')}\n`;
 }
 
 async function call(options: ControlOptions, method: string, path: string, body?: unknown): Promise<unknown> {

@@ -22,6 +22,7 @@ import { IN_PROGRESS } from '../rollout/machine.js';
 import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { ExperimentsView } from '../experiments/experiments-view.js';
+import { changeFlag, flagsView } from './flag-routes.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -54,7 +55,7 @@ export interface WorkersView {
 }
 
 /** Reads that show traffic counters, which in a supervisor live in the workers until collected. */
-const COUNTED_READS = new Set(['/metrics', '/status', '/diffs', '/diffs/summary']);
+const COUNTED_READS = new Set(['/metrics', '/status', '/diffs', '/diffs/summary', '/flags']);
 
 const MAX_BODY_BYTES = 64 * 1024;
 /**
@@ -93,7 +94,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     await handleRead(context, url, res);
     return;
   }
-  if (method !== 'POST' && method !== 'PUT') {
+  if (method !== 'POST' && method !== 'PUT' && !(method === 'DELETE' && path.startsWith('/flags/'))) {
     throw new SplitgateError('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, 405);
   }
   refuseCrossSite(req);
@@ -105,6 +106,11 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   if (path === '/reload' && method === 'POST') {
     const outcome = await controller.reload(actor);
     sendJson(res, outcome.ok ? 200 : 400, outcome.ok ? outcome : { error: { code: 'SG_CONFIG_INVALID', message: 'config rejected; the running config stays', details: outcome.errors } });
+    return;
+  }
+  const flagChange = await changeFlag(controller, method, path, body, actor);
+  if (flagChange !== null) {
+    sendJson(res, 200, flagChange);
     return;
   }
   const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
@@ -209,6 +215,9 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
     case '/fleet':
       if (context.fleet === undefined) throw new SplitgateError('SG_NO_FLEET', 'this splitgate is not part of a fleet (no fleet: in its config)', 404);
       sendJson(res, 200, await context.fleet.view());
+      return;
+    case '/flags':
+      sendJson(res, 200, flagsView(context.controller, context.store.current.table.flagSet, context.metrics.flagCounts));
       return;
     case '/rollouts':
       sendJson(res, 200, { rollouts: context.rollouts?.statuses() ?? {} });

@@ -19,6 +19,7 @@ import { LocalStateAuthority, type FleetAcknowledgement, type StateAuthority } f
 import type { StoredDocument } from '../fleet/redis-state.js';
 import type { EventLog } from './event-log.js';
 import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
+import { checkFlagOverride, FLAGS_DOCUMENT, flagsDocument, parseFlagOverride, parseStoredFlagOverrides, staleFlagOverrides, type FlagOverride, type FlagOverrides } from '../flags/flag-overrides.js';
 
 export { hashConfig } from './config-hash.js';
 
@@ -99,6 +100,16 @@ export interface ChangeResult {
   /** With workers: which of them confirmed the new table. */
   readonly workers?: Delivery;
   readonly fleet?: FleetChange;
+}
+
+/** What `PUT`/`DELETE /flags/{key}` answers: the override now in force (null: the file's definition). */
+export interface FlagChangeResult {
+  readonly flag: string;
+  readonly override: FlagOverride | null;
+  readonly generation: number;
+  readonly warning?: string;
+  readonly workers?: Delivery;
+  readonly fleet?: FleetAcknowledgement;
 }
 
 export interface ReloadOutcome {
@@ -197,7 +208,10 @@ export class Controller {
         this.#deps.events.record({ actor: 'splitgate', action: 'state.ignored', message: loaded.error });
       }
     }
-    return this.#build();
+    const dropped = this.#dropStaleFlagOverrides(this.#config);
+    const table = this.#build();
+    if (dropped) void this.#save('flags', 'flag.override_dropped');
+    return table;
   }
 
   attach(store: TableStore): void {
@@ -241,6 +255,13 @@ export class Controller {
    */
   async pushLocalState(routeName: string, fleetVersion: number): Promise<'pushed' | 'nothing'> {
     const pushed = await this.#queued(async () => {
+      if (routeName === FLAGS_DOCUMENT) {
+        const held = this.fleetVersions[FLAGS_DOCUMENT] ?? 0;
+        if (held <= fleetVersion) return null;
+        const stored = await this.#authority.commit(FLAGS_DOCUMENT, flagsDocument(this.#state.flags ?? {}), fleetVersion, { version: held });
+        this.#deps.events.record({ actor: 'splitgate', action: 'fleet.reseeded', after: { document: FLAGS_DOCUMENT, version: stored } });
+        return { delivery: null, saved: this.#save(FLAGS_DOCUMENT, 'fleet.push') };
+      }
       const pending = this.pendingKills.includes(routeName);
       const held = this.fleetVersions[routeName] ?? 0;
       if (!pending && held <= fleetVersion) return null;
@@ -267,6 +288,111 @@ export class Controller {
   }
 
   // operator actions ----------------------------------------------------------------------------------------
+
+  /** Operator overrides laid over the flag file, by flag key (flags/flag-overrides.ts). */
+  get flagOverrides(): FlagOverrides {
+    return this.#state.flags ?? {};
+  }
+
+  /**
+   * Kills, enables or pins a flag (`body` as `PUT /flags/{key}` takes it). Like a weight change: stored in the
+   * fleet first (with `fleet:`), in force here at once, and the call returns once every live worker has the table;
+   * saved in the state file.
+   */
+  setFlagOverride(key: string, body: unknown, actor: string): Promise<FlagChangeResult> {
+    const override = parseFlagOverride(body);
+    return this.#changeFlag(key, override, actor);
+  }
+
+  /** Back to the file's definition of the flag. */
+  clearFlagOverride(key: string, actor: string): Promise<FlagChangeResult> {
+    return this.#changeFlag(key, null, actor);
+  }
+
+  /**
+   * With `fleet:`, the overrides are one shared document (FLAGS_DOCUMENT), written by compare-and-set like a route's
+   * state: the change is made on top of the fleet's latest overrides (re-read after a conflict, 3 tries), and
+   * refused with 503 while Redis is unreachable (unlike a route's kill switch, a flag kill is not applied locally
+   * as pending).
+   */
+  #changeFlag(key: string, override: FlagOverride | null, actor: string): Promise<FlagChangeResult> {
+    const authority = this.#authority;
+    const decided = this.#queued(async () => {
+      checkFlagOverride(this.#config.flags?.definitions, key, override);
+      let version: number | null = null;
+      let before: FlagOverride | null = null;
+      let flags: Record<string, FlagOverride> = {};
+      for (let attempt = 1; ; attempt++) {
+        before = this.#state.flags?.[key] ?? null;
+        flags = { ...this.#state.flags };
+        if (override === null) delete flags[key];
+        else flags[key] = override;
+        if (!authority.shared || (override === null && before === null)) break;
+        try {
+          version = await authority.commit(FLAGS_DOCUMENT, flagsDocument(flags), this.fleetVersions[FLAGS_DOCUMENT] ?? 0);
+          break;
+        } catch (error) {
+          if (!(error instanceof ConflictError) || attempt >= 3 || authority.read === undefined) throw error;
+          const latest = await authority.read(FLAGS_DOCUMENT);
+          this.#applyRemoteFlags(latest, latest.member ?? 'fleet');
+        }
+      }
+      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation, version };
+      const delivery = this.#applyFlags(flags, version);
+      const action = override === null ? 'flag.override_cleared' : 'flag.override_set';
+      const after = { flag: key, override, generation: this.#generation, ...(version === null ? {} : { fleetVersion: version }) };
+      this.#deps.events.record({ actor, action, before: { flag: key, override: before }, after });
+      this.#deps.logger.info({ actor, action, flag: key, before, after }, 'flag override');
+      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation, version };
+    });
+    return decided.then(async ({ delivery, saved, generation, version }) => {
+      const workers = delivery === null ? null : await delivery;
+      const fleet = version === null ? null : ((await authority.acknowledgement(FLAGS_DOCUMENT, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 });
+      const warning = await saved;
+      return { flag: key, override, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }), ...(warning === null ? {} : { warning }) };
+    });
+  }
+
+  /** Puts `flags` in force (with the fleet, at the shared document's `version`): a new table, swapped and published. */
+  #applyFlags(flags: Record<string, FlagOverride>, version: number | null): Promise<Delivery> | null {
+    const next: RuntimeState = { ...this.#state, flags };
+    if (Object.keys(flags).length === 0) delete next.flags;
+    if (version !== null) next.fleet = { versions: { ...this.#state.fleet?.versions, [FLAGS_DOCUMENT]: version }, pendingKills: [...(this.#state.fleet?.pendingKills ?? [])] };
+    this.#state = next;
+    const delivery = this.#swap(this.#build());
+    for (const listener of this.#appliedListeners) listener(FLAGS_DOCUMENT);
+    return delivery;
+  }
+
+  /** The fleet's flags document, when newer than the one held here; overrides this file cannot support are left out. */
+  #applyRemoteFlags(document: StoredDocument, origin: string): Promise<Delivery> | null | false {
+    if (document.version <= (this.fleetVersions[FLAGS_DOCUMENT] ?? 0)) return false;
+    const warnings: string[] = [];
+    const flags = parseStoredFlagOverrides((document.state as { flags?: unknown }).flags ?? {}, warnings);
+    for (const { key } of staleFlagOverrides(this.#config.flags?.definitions, flags)) delete flags[key];
+    const before = this.#state.flags ?? {};
+    const delivery = this.#applyFlags(flags, document.version);
+    this.#deps.events.record({ actor: origin, action: 'fleet.applied', before: { flags: before }, after: { flags, fleetVersion: document.version } });
+    this.#deps.logger.info({ document: FLAGS_DOCUMENT, version: document.version, origin, flags, warnings }, 'fleet flag overrides applied');
+    return delivery;
+  }
+
+  /** Overrides whose flag or pinned variant left the file are dropped, each with an event. True when any was. */
+  #dropStaleFlagOverrides(config: Config): boolean {
+    const overrides = this.#state.flags;
+    if (overrides === undefined) return false;
+    const stale = staleFlagOverrides(config.flags?.definitions, overrides);
+    if (stale.length === 0) return false;
+    const flags = { ...overrides };
+    for (const { key, reason } of stale) {
+      delete flags[key];
+      this.#deps.events.record({ actor: 'splitgate', action: 'flag.override_dropped', before: { flag: key, override: overrides[key] }, after: { flag: key, override: null }, message: reason });
+      this.#deps.logger.warn({ flag: key, override: overrides[key], reason }, 'flag override dropped: the flag file no longer supports it');
+    }
+    this.#state = { ...this.#state, flags };
+    if (Object.keys(flags).length === 0) delete this.#state.flags;
+    return true;
+  }
 
   setWeight(routeName: string, weight: unknown, actor: string, source: WeightSource = 'operator', options: ChangeOptions = {}): Promise<ChangeResult> {
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
@@ -407,7 +533,9 @@ export class Controller {
     const retired = this.#deps.pools.update(next);
     this.#config = next;
     this.#configHash = hash;
+    const droppedFlags = this.#dropStaleFlagOverrides(next);
     const delivery = this.#swap(this.#build());
+    if (droppedFlags) void this.#save('flags', 'flag.override_dropped');
     this.#lastReloadError = null;
     for (const listener of this.#configListeners) listener(next);
     // Pools that left finish their in-flight requests, then close (undici's close waits for them).
@@ -549,6 +677,7 @@ export class Controller {
 
   /** false when the document is not newer than what is held here; else the delivery as #applyEntry. */
   #applyRemoteNow(routeName: string, document: StoredDocument, origin: string): Promise<Delivery> | null | false {
+    if (routeName === FLAGS_DOCUMENT) return this.#applyRemoteFlags(document, origin);
     const held = this.fleetVersions[routeName] ?? 0;
     if (document.version <= held) return false;
     const entry: RouteRuntimeState = structuredClone(document.state);
@@ -604,7 +733,7 @@ export class Controller {
       if (entry.killed) killed.add(name);
       if (entry.stage !== undefined) stages[name] = entry.stage;
     }
-    const runtime: RuntimeOverrides = { weights, killed, stages };
+    const runtime: RuntimeOverrides = { weights, killed, stages, ...(this.#state.flags === undefined ? {} : { flags: this.#state.flags }) };
     this.#runtime = runtime;
     const table = activateTable(this.#config, this.#generation, runtime, this.#deps.pools, this.#deps.metrics, this.#deps.mirror, this.#deps.series);
     this.#deps.metrics.configInfo.reset();

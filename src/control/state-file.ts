@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { WeightSource } from '../routing/table.js';
+import { parseStoredFlagOverrides, type FlagOverride } from '../flags/flag-overrides.js';
 
 export interface RouteRuntimeState {
   weight?: number;
@@ -28,6 +29,8 @@ export interface RuntimeState {
    * shared document it holds, and kill switches applied here while Redis was unreachable (pushed when it returns).
    */
   fleet?: FleetBookkeeping;
+  /** Operator overrides of flags (`PUT /flags/{key}`), by flag key; local to this replica (not in the fleet). */
+  flags?: Record<string, FlagOverride>;
 }
 
 export interface FleetBookkeeping {
@@ -176,6 +179,11 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
   }
   const fleet = (raw as { fleet?: unknown }).fleet;
   if (fleet !== undefined) out.fleet = parseFleetBookkeeping(fleet, warnings);
+  const flags = (raw as { flags?: unknown }).flags;
+  if (flags !== undefined) {
+    const overrides = parseStoredFlagOverrides(flags, warnings);
+    if (Object.keys(overrides).length > 0) out.flags = overrides;
+  }
   return out;
 }
 

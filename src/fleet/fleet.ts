@@ -32,6 +32,7 @@ import {
   type StoredDocument,
 } from './redis-state.js';
 import type { CommitOptions, FleetAcknowledgement, StateAuthority } from './state-authority.js';
+import { FLAGS_DOCUMENT } from '../flags/flag-overrides.js';
 
 export interface FleetOptions {
   readonly config: FleetConfig;
@@ -319,8 +320,11 @@ export class Fleet implements StateAuthority {
 
   // ---- internals ----------------------------------------------------------------------------------------------
 
+  /** The shared documents: one per route with a canary, and the flag overrides' (FLAGS_DOCUMENT) with `flags:`. */
   #routes(): string[] {
-    return (this.#controller?.config.routes ?? []).filter((route) => route.canary !== undefined).map((route) => route.name);
+    const config = this.#controller?.config;
+    const routes = (config?.routes ?? []).filter((route) => route.canary !== undefined).map((route) => route.name);
+    return config?.flags === undefined ? routes : [...routes, FLAGS_DOCUMENT];
   }
 
   *#routeGauges(): Generator<{ route: string; version: number; confirmedAt: number | null }> {

@@ -15,6 +15,7 @@ import { FlagCountBook } from '../flags/flag-counts.js';
 import { flagsHeaderNames, routeFlagsSpec } from '../flags/route-flags-spec.js';
 import { compileRouteFlags, type RouteFlags } from '../flags/route-flags.js';
 import type { OfrepSettings } from '../flags/ofrep.js';
+import { applyFlagOverrides, type FlagOverrides } from '../flags/flag-overrides.js';
 
 export type Version = 'stable' | 'canary';
 
@@ -165,6 +166,8 @@ export interface RuntimeOverrides {
   readonly killed?: ReadonlySet<string>;
   /** The release plan's stage in force (index into `rollout.stages`), by route; absent or -1: no audience. */
   readonly stages?: Readonly<Record<string, number>>;
+  /** Operator overrides of flags (kill, pinned variant), by flag key: laid over the definitions before compiling. */
+  readonly flags?: FlagOverrides;
 }
 
 const decisionCache = new Map<string, RouteDecision>();
@@ -192,7 +195,7 @@ export function compileTable(
   flagCounts: FlagCountBook = new FlagCountBook(),
 ): RoutingTable {
   const definitions = config.flags?.definitions;
-  const flagSet = definitions === undefined ? null : compileFlagSet(definitions, flagCounts);
+  const flagSet = definitions === undefined ? null : compileFlagSet(applyFlagOverrides(definitions, runtime.flags), flagCounts);
   const routes = config.routes.map((route, index) => compileRoute(route, index, runtime, guards, config.jwt, flagSet === null ? null : flagsOf(config, route, flagSet)));
   return Object.freeze({
     generation,
