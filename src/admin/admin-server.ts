@@ -22,6 +22,8 @@ import { IN_PROGRESS } from '../rollout/machine.js';
 import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { ExperimentsView } from '../experiments/experiments-view.js';
+import { chartedRoutesOf, type SeriesHistory } from '../metrics/series-history.js';
+import { routeInsight } from './route-insight.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -30,6 +32,8 @@ export interface AdminContext {
   readonly events: EventLog;
   readonly controller: Controller;
   readonly series: SeriesBook;
+  /** The dashboard's charts (GET /series); absent: 404. */
+  readonly history?: SeriesHistory;
   /** False before the proxy listens and once it starts draining. */
   readonly ready: () => boolean;
   readonly startedAt: number;
@@ -54,7 +58,7 @@ export interface WorkersView {
 }
 
 /** Reads that show traffic counters, which in a supervisor live in the workers until collected. */
-const COUNTED_READS = new Set(['/metrics', '/status', '/diffs', '/diffs/summary']);
+const COUNTED_READS = new Set(['/metrics', '/status', '/diffs', '/diffs/summary', '/series']);
 
 const MAX_BODY_BYTES = 64 * 1024;
 /**
@@ -213,6 +217,15 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
     case '/rollouts':
       sendJson(res, 200, { rollouts: context.rollouts?.statuses() ?? {} });
       return;
+    case '/series': {
+      // The charts of one route: 15 minutes of request rate, error rate and p99 per version (metrics/series-history.ts).
+      const name = url.searchParams.get('route');
+      if (name === null) throw new InvalidRequestError('query parameter route is required, e.g. /series?route=api');
+      const route = chartedRoutesOf(context.store.current.table.routes).find((r) => r.name === name);
+      if (route === undefined || context.history === undefined) throw new SplitgateError('SG_UNKNOWN_ROUTE', `no charted route named "${name}"`, 404);
+      sendJson(res, 200, context.history.read(route, Date.now()));
+      return;
+    }
     case '/diffs/summary':
       sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
       return;
@@ -271,6 +284,8 @@ function statusOf(context: AdminContext): unknown {
         ...(controller.staleFallbacks.has(route.name) ? { fallback: 'stale-rollout' } : {}),
         rules: route.rules.length,
         rollout: context.rollouts?.get(route.name)?.status ?? null,
+        // The one-line verdict (same checks as the rollout runner) and the error budget left: rollout/verdict.ts.
+        ...routeInsight(route, context.rollouts?.get(route.name), context.series, context.mirrors, now),
         // This process's view (each worker ejects on its own failures).
         outlier: route.guard === null
           ? null
