@@ -93,9 +93,11 @@ function describeFailure(result: CheckResult, check: RolloutCheckConfig, { canar
   return result.detail;
 }
 
+/** "+12", "−3.4": whole numbers from 10 up, where a tenth says nothing. */
 function signed(ratio: number, scale: number): string {
   const value = ratio * scale;
-  return `${value >= 0 ? '+' : '−'}${formatNumber(Math.abs(value))}`;
+  const size = Math.abs(value);
+  return `${value >= 0 ? '+' : '−'}${size >= 10 ? Math.round(size) : formatNumber(size)}`;
 }
 
 function formatNumber(value: number): string {

@@ -50,7 +50,7 @@ function renderPlan(box, name, rollout) {
   box.hidden = !plan;
   if (!plan) return;
   const items = plan.stages.map((stage) => {
-    const parts = [(stage.stage + 1) + '. ' + stage.name + ' ' + stage.weight + ' %' + (stage.audience ? ' + audience' : '')];
+    const parts = [stage.name + ' ' + stage.weight + ' %' + (stage.audience ? ' + audience' : '')];
     if (stage.state === 'done') parts.push('done' + (stage.how ? ': ' + stage.how : ''));
     else if (stage.state === 'current') {
       parts.push('now: ' + formatMs(stage.bakeLeftMs || 0) + ' of ' + stage.bake + ' bake left');
@@ -62,6 +62,8 @@ function renderPlan(box, name, rollout) {
   const head = 'release plan' + (plan.schedule ? ' (' + plan.schedule + ')' : '') + ': ' + plan.phase + (plan.expectedEndAt ? ', done at the earliest ' + new Date(plan.expectedEndAt).toLocaleTimeString() : '');
   box.replaceChildren(el('b', { text: head }), el('ol', {}, ...items));
 }
+
+const compactNumber = (v) => (Math.abs(v) >= 1000 ? (v / 1000).toFixed(1) + 'k' : String(Math.round(v * 100) / 100));
 
 // One uPlot per figure, made once per card; later reads only replace their data.
 function renderCharts(entry, name, series) {
@@ -89,7 +91,7 @@ function renderCharts(entry, name, series) {
         cursor: { drag: { x: false, y: false } },
         legend: { show: true },
         scales: { x: { time: true } },
-        axes: [{ size: 24 }, { size: 44, values: (u, ticks) => ticks.map((v) => v + chart.unit) }],
+        axes: [{ size: 24 }, { size: 58, values: (u, ticks) => ticks.map((v) => compactNumber(v) + chart.unit) }],
         series: [{}, ...versions.map((version) => ({ label: version, stroke: VERSION_COLOURS[version], width: 1.5, spanGaps: true, value: (u, v) => (v === null || v === undefined ? '—' : v + chart.unit) }))],
       };
       return { key: chart.key, plot: new uPlot(opts, [[], ...versions.map(() => [])], target) };
