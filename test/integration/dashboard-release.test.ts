@@ -135,7 +135,7 @@ describe('dashboard release and experiment views', () => {
     expect(await chart.locator('.u-legend .u-series .u-label').allTextContents()).toEqual(expect.arrayContaining(['stable', 'canary']));
     expect(await byTestId('charts-web').locator('canvas').count()).toBe(3);
     // Both versions drawn in their colours (their past steps at 0 overlap, so a few pixels of the hidden one).
-    const colours = await chart.locator('canvas').evaluate((canvas: HTMLCanvasElement) => {
+    const colours = await chart.locator('canvas').evaluate((canvas: any) => {
       const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
       const near = (i: number, rgb: number[]) => rgb.every((v, k) => Math.abs(data[i + k] - v) < 40) && data[i + 3] > 200;
       let stable = 0;
