@@ -171,6 +171,8 @@ describe('dashboard release and experiment views', () => {
     const series = (await adminCall(proxy.adminUrl, 'GET', '/series?route=web')).body;
     expect(series).toMatchObject({ route: 'web', stepSeconds: 10 });
     expect(series.t).toHaveLength(90);
+    expect((await adminCall(proxy.adminUrl, 'GET', '/series')).status).toBe(400);
+    expect((await adminCall(proxy.adminUrl, 'GET', '/series?route=nope')).body.error.code).toBe('SG_UNKNOWN_ROUTE');
     expect(pageErrors).toEqual([]);
   });
 
