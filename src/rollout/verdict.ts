@@ -37,8 +37,8 @@ export const DEFAULT_CHECKS: readonly RolloutCheckConfig[] = Object.freeze([
   { name: 'success-rate', metric: 'success-rate', vsStable: { maxDegradation: 1, confidence: 0.95 } },
   { name: 'latency-p99', metric: 'latency-p99', vsStable: { maxRatio: 1.1, confidence: 0.95 } },
 ] as RolloutCheckConfig[]);
-/** Requests per version before DEFAULT_CHECKS say anything. */
-export const DEFAULT_MIN_REQUESTS = 20;
+/** Requests per version before DEFAULT_CHECKS say anything: a rollout's default minRequests (a p99 of fewer is noise). */
+export const DEFAULT_MIN_REQUESTS = 100;
 
 const IN_PROGRESS = new Set(['Initializing', 'Progressing', 'AwaitingApproval', 'Promoting']);
 

@@ -135,19 +135,20 @@ describe('dashboard release and experiment views', () => {
     expect(await chart.locator('.u-legend .u-series .u-label').allTextContents()).toEqual(expect.arrayContaining(['stable', 'canary']));
     expect(await byTestId('charts-web').locator('canvas').count()).toBe(3);
     // Both versions drawn in their colours (their past steps at 0 overlap, so a few pixels of the hidden one).
-    const colours = await chart.locator('canvas').evaluate((canvas: any) => {
-      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
-      const near = (i: number, rgb: number[]) => rgb.every((v, k) => Math.abs(data[i + k] - v) < 40) && data[i + 3] > 200;
-      let stable = 0;
-      let canary = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        if (near(i, [0x1f, 0x5f, 0xae])) stable++;
-        if (near(i, [0xc7, 0x6a, 0x00])) canary++;
-      }
-      return { stable, canary };
-    });
-    expect(colours.stable).toBeGreaterThan(0);
-    expect(colours.canary).toBeGreaterThan(0);
+    // uPlot draws on the next frame after new data: polled.
+    const colours = () =>
+      chart.locator('canvas').evaluate((canvas: any) => {
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const near = (i: number, rgb: number[]) => rgb.every((v, k) => Math.abs(data[i + k] - v) < 40) && data[i + 3] > 200;
+        let stable = 0;
+        let canary = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          if (near(i, [0x1f, 0x5f, 0xae])) stable++;
+          if (near(i, [0xc7, 0x6a, 0x00])) canary++;
+        }
+        return stable > 0 && canary > 0;
+      });
+    await expect.poll(colours).toBe(true);
     // The cursor on the newest step: the legend shows its values, traffic on both versions (the charts are read
     // every 2 s; a step just begun may have seen no request of one version yet).
     const over = chart.locator('.u-over');
