@@ -103,6 +103,7 @@ describe('dashboard release and experiment views', () => {
     await expect.poll(() => byTestId('budget-api').textContent(), { timeout: 15_000 }).toBe('error budget (SLO 99 %): 100.0 % left');
     await expect.poll(() => byTestId('verdict-api').textContent(), { timeout: 15_000 }).toBe('healthy');
     expect(await byTestId('verdict-api').getAttribute('data-level')).toBe('healthy');
+    expect(await byTestId('verdict-api').getAttribute('title')).toMatch(/^judged over the last 2 s\nsuccess-rate: pass /);
     expect((await routeOf('api')).verdict).toMatchObject({ level: 'healthy', text: 'healthy' });
     expect(pageErrors).toEqual([]);
   });

@@ -34,7 +34,7 @@ function renderRelease(card, route, rollout) {
   const verdict = route.verdict || { level: 'none', text: '' };
   const line = setText(card, 'verdict-' + name, verdict.text);
   line.dataset.level = verdict.level;
-  line.title = (verdict.checks || []).map((c) => c.check + ': ' + c.result + ' (' + c.detail + ')').join('\n');
+  line.title = ['judged over the last ' + verdict.windowSeconds + ' s', ...(verdict.checks || []).map((c) => c.check + ': ' + c.result + ' (' + c.detail + ')')].join('\n');
   const budget = card.querySelector('[data-testid="' + CSS.escape('budget-' + name) + '"]');
   budget.hidden = !route.budget;
   if (route.budget) {
