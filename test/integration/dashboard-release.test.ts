@@ -20,6 +20,8 @@ let browser: Browser | undefined;
 let page: Page;
 let launchError: Error | undefined;
 const loads: Load[] = [];
+/** The page polls every second and the charts every 2 s; a busy machine gets time. */
+const POLL = { timeout: 15_000, interval: 100 };
 const pageErrors: string[] = [];
 
 const byTestId = (id: string) => page.locator(`[data-testid="${id}"]`);
@@ -96,12 +98,12 @@ afterAll(async () => {
 
 describe('dashboard release and experiment views', () => {
   it('shows the plan timeline with its current stage, the error budget left and a healthy verdict', async () => {
-    await expect.poll(() => byTestId('plan-api-stage-0').getAttribute('data-state')).toBe('current');
+    await expect.poll(() => byTestId('plan-api-stage-0').getAttribute('data-state'), POLL).toBe('current');
     expect(await byTestId('plan-api-stage-1').getAttribute('data-state')).toBe('pending');
     expect(await byTestId('plan-api-stage-0').textContent()).toMatch(/^quarter 25 % · now: 59m \d+s of 1h bake left/);
     expect(await byTestId('plan-api').textContent()).toContain('release plan: Progressing');
-    await expect.poll(() => byTestId('budget-api').textContent(), { timeout: 15_000 }).toBe('error budget (SLO 99 %): 100.0 % left');
-    await expect.poll(() => byTestId('verdict-api').textContent(), { timeout: 15_000 }).toBe('healthy');
+    await expect.poll(() => byTestId('budget-api').textContent(), POLL).toBe('error budget (SLO 99 %): 100.0 % left');
+    await expect.poll(() => byTestId('verdict-api').textContent(), POLL).toBe('healthy');
     expect(await byTestId('verdict-api').getAttribute('data-level')).toBe('healthy');
     expect(await byTestId('verdict-api').getAttribute('title')).toMatch(/^judged over the last 2 s\nsuccess-rate: pass /);
     expect((await routeOf('api')).verdict).toMatchObject({ level: 'healthy', text: 'healthy' });
@@ -110,7 +112,7 @@ describe('dashboard release and experiment views', () => {
 
   it('shows the canary against stable next to each figure, and a warning naming what is worse', async () => {
     await expect
-      .poll(() => byTestId('verdict-web').textContent(), { timeout: 15_000 })
+      .poll(() => byTestId('verdict-web').textContent(), POLL)
       .toMatch(/^warning: error rate \+\d+(\.\d)? pp vs stable \(\d+(\.\d)? % vs 0 %\); p99 \+\d+ % vs stable$/);
     expect(await byTestId('verdict-web').getAttribute('data-level')).toBe('warning');
     const status = await routeOf('web');
@@ -132,7 +134,7 @@ describe('dashboard release and experiment views', () => {
 
   it('draws request rate, error rate and p99 per version with uPlot, up to the current step', async () => {
     const chart = byTestId('chart-web-rps');
-    await expect.poll(() => chart.locator('canvas').count()).toBe(1);
+    await expect.poll(() => chart.locator('canvas').count(), POLL).toBe(1);
     expect(await chart.locator('.u-legend .u-series .u-label').allTextContents()).toEqual(expect.arrayContaining(['stable', 'canary']));
     expect(await byTestId('charts-web').locator('canvas').count()).toBe(3);
     // Both versions drawn in their colours (their past steps at 0 overlap, so a few pixels of the hidden one).
@@ -149,7 +151,7 @@ describe('dashboard release and experiment views', () => {
         }
         return stable > 0 && canary > 0;
       });
-    await expect.poll(colours).toBe(true);
+    await expect.poll(colours, POLL).toBe(true);
     // The cursor on the newest step: the legend shows its values, traffic on both versions (the charts are read
     // every 2 s; a step just begun may have seen no request of one version yet).
     const over = chart.locator('.u-over');
@@ -159,7 +161,7 @@ describe('dashboard release and experiment views', () => {
         await page.mouse.move(box.x + box.width - 1, box.y + box.height / 2);
         const values = (await chart.locator('.u-legend .u-series .u-value').allTextContents()).slice(1).map(Number);
         return values.length === 2 && values.every((v) => v > 0);
-      })
+      }, POLL)
       .toBe(true);
     const errors = byTestId('chart-web-errorRate');
     const errorBox = (await errors.locator('.u-over').boundingBox())!;
@@ -168,7 +170,7 @@ describe('dashboard release and experiment views', () => {
         await page.mouse.move(errorBox.x + errorBox.width - 1, errorBox.y + errorBox.height / 2);
         const [, stableRate, canaryRate] = await errors.locator('.u-legend .u-series .u-value').allTextContents();
         return stableRate === '0 %' && Number(canaryRate.replace(' %', '')) > 30;
-      })
+      }, POLL)
       .toBe(true);
     const series = (await adminCall(proxy.adminUrl, 'GET', '/series?route=web')).body;
     expect(series).toMatchObject({ route: 'web', stepSeconds: 10 });
@@ -182,7 +184,7 @@ describe('dashboard release and experiment views', () => {
     const report = (await adminCall(proxy.adminUrl, 'GET', '/experiments')).body.experiments[0];
     expect(report.key).toBe('checkout');
     expect(report.arms[0].users + report.arms[1].users).toBe(30);
-    await expect.poll(() => byTestId('experiments').isVisible()).toBe(true);
+    await expect.poll(() => byTestId('experiments').isVisible(), POLL).toBe(true);
     for (const arm of report.arms) {
       const cells = await byTestId(`exp-arm-checkout-${arm.arm}`).locator('td').allTextContents();
       expect(cells.slice(0, 2)).toEqual([`${arm.arm} (${arm.version})`, String(arm.users)]);
