@@ -3,13 +3,14 @@
  * inlined from node_modules, no external resources, no build step) that polls /status, /rollouts, /experiments,
  * /events and /diffs/summary every second (/series every 2 s) and drives the mutating endpoints. The route card's
  * release view lives in dashboard/release-script.ts, the experiments panel in dashboard/experiments-script.ts, the
- * pure figures both use in dashboard/figures.ts. Invariant: data from the API only ever reaches the DOM as text (textContent, text nodes,
- * attribute values), never as markup; a Content-Security-Policy allowing exactly this page's script enforces it.
+ * pure figures both use in dashboard/figures.ts. Invariant: data from the API only ever reaches the DOM as text
+ * (textContent, text nodes, attribute values), never as markup; a Content-Security-Policy allowing exactly this
+ * page's scripts (its own and uPlot's, by hash) enforces it.
  * The page itself holds no data: with an admin token configured every call it makes needs the token, which it asks
  * for on a 401 and keeps for the tab's session (sessionStorage), never in the page or a cookie.
  *
- * Stable `data-testid` attributes (route-<name>, rps-<name>-stable, kill-<name>, events, …) are part of the
- * contract with test/integration/dashboard.test.ts.
+ * Stable `data-testid` attributes (route-<name>, rps-<name>-stable, kill-<name>, verdict-<name>, diff-p99-<name>,
+ * chart-<name>-rps, exp-verdict-<key>, events, …) are part of the contract with test/integration/dashboard*.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { EXPERIMENTS_SCRIPT } from './dashboard/experiments-script.js';
