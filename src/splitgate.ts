@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from './admin/admin-server.js';
+import { chartedRoutesOf, SeriesHistory } from './metrics/series-history.js';
 import type { Config } from './config/schema.js';
 import { ConfigWatcher, filesNamedBy } from './control/config-watcher.js';
 import { logFlagNotes } from './flags/flag-notes.js';
@@ -126,6 +127,8 @@ export class Splitgate {
     const proxyServer = this.#proxyServer;
     controller.onConfigApplied((config) => applyLimits(proxyServer, config.limits));
     registerListenerMetrics(metrics.registry, listenerSourceOf(proxyServer, service));
+    // The dashboard's charts: 15 minutes of 10 s steps, sampled while the admin listener is open.
+    const history = new SeriesHistory(series, () => chartedRoutesOf(store.current.table.routes));
     this.#adminServer = createServer(
       createAdminHandler({
         metrics,
@@ -134,6 +137,7 @@ export class Splitgate {
         events,
         controller,
         series,
+        history,
         rollouts,
         health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
@@ -142,6 +146,7 @@ export class Splitgate {
         startedAt: Date.now(),
       }),
     );
+    this.#adminServer.on('listening', () => history.start()).on('close', () => history.stop());
   }
 
   static async start(options: SplitgateOptions): Promise<Splitgate> {

@@ -23,6 +23,8 @@ import type { TableStore } from '../state/table-store.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { ExperimentsView } from '../experiments/experiments-view.js';
 import { changeFlag, flagsView } from './flag-routes.js';
+import { chartedRoutesOf, type SeriesHistory } from '../metrics/series-history.js';
+import { routeInsight } from './route-insight.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -31,6 +33,8 @@ export interface AdminContext {
   readonly events: EventLog;
   readonly controller: Controller;
   readonly series: SeriesBook;
+  /** The dashboard's charts (GET /series); absent: 404. */
+  readonly history?: SeriesHistory;
   /** False before the proxy listens and once it starts draining. */
   readonly ready: () => boolean;
   readonly startedAt: number;
@@ -222,6 +226,16 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
     case '/rollouts':
       sendJson(res, 200, { rollouts: context.rollouts?.statuses() ?? {} });
       return;
+    case '/series': {
+      // The charts of one route: 15 minutes of request rate, error rate and p99 per version (metrics/series-history.ts).
+      // Not a counted read: the workers' own pushes (≤ 1 s old) are fresh enough for a chart of 10 s steps.
+      const name = url.searchParams.get('route');
+      if (name === null) throw new InvalidRequestError('query parameter route is required, e.g. /series?route=api');
+      const route = chartedRoutesOf(context.store.current.table.routes).find((r) => r.name === name);
+      if (route === undefined || context.history === undefined) throw new SplitgateError('SG_UNKNOWN_ROUTE', `no charted route named "${name}"`, 404);
+      sendJson(res, 200, context.history.read(route, Date.now()));
+      return;
+    }
     case '/diffs/summary':
       sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
       return;
@@ -280,6 +294,8 @@ function statusOf(context: AdminContext): unknown {
         ...(controller.staleFallbacks.has(route.name) ? { fallback: 'stale-rollout' } : {}),
         rules: route.rules.length,
         rollout: context.rollouts?.get(route.name)?.status ?? null,
+        // The one-line verdict (same checks as the rollout runner) and the error budget left: rollout/verdict.ts.
+        ...routeInsight(route, context.rollouts?.get(route.name), context.series, context.mirrors, now),
         // This process's view (each worker ejects on its own failures).
         outlier: route.guard === null
           ? null

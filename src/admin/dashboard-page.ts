@@ -1,15 +1,24 @@
 /**
- * The dashboard served at GET / on the admin listener: one self-contained page (inline CSS and vanilla JS, no
- * external resources, no build step) that polls /status, /events and /diffs/summary every second and drives the
- * mutating endpoints. Invariant: data from the API only ever reaches the DOM as text (textContent, text nodes,
- * attribute values), never as markup; a Content-Security-Policy allowing exactly this page's script enforces it.
+ * The dashboard served at GET / on the admin listener: one self-contained page (inline CSS and vanilla JS, uPlot
+ * inlined from node_modules, no external resources, no build step) that polls /status, /rollouts, /experiments,
+ * /events and /diffs/summary every second (/series every 2 s) and drives the mutating endpoints. The route card's
+ * release view lives in dashboard/release-script.ts, the experiments panel in dashboard/experiments-script.ts, the
+ * pure figures both use in dashboard/figures.ts. Invariant: data from the API only ever reaches the DOM as text
+ * (textContent, text nodes, attribute values), never as markup; a Content-Security-Policy allowing exactly this
+ * page's scripts (its own and uPlot's, by hash) enforces it.
  * The page itself holds no data: with an admin token configured every call it makes needs the token, which it asks
  * for on a 401 and keeps for the tab's session (sessionStorage), never in the page or a cookie.
  *
- * Stable `data-testid` attributes (route-<name>, rps-<name>-stable, kill-<name>, events, …) are part of the
- * contract with test/integration/dashboard.test.ts.
+ * Stable `data-testid` attributes (route-<name>, rps-<name>-stable, kill-<name>, verdict-<name>, diff-p99-<name>,
+ * chart-<name>-rps, exp-verdict-<key>, events, …) are part of the contract with test/integration/dashboard*.test.ts.
  */
 import { createHash } from 'node:crypto';
+import { EXPERIMENTS_SCRIPT } from './dashboard/experiments-script.js';
+import { BROWSER_FIGURES } from './dashboard/figures.js';
+import { RELEASE_SCRIPT } from './dashboard/release-script.js';
+import { loadUplot } from './dashboard/uplot-assets.js';
+
+const UPLOT = loadUplot();
 
 const STYLE = `
 [hidden]{display:none!important}
@@ -29,17 +38,23 @@ th:first-child,td:first-child{text-align:left}.events td,.events th{text-align:l
 .controls{display:flex;gap:.4em;flex-wrap:wrap;align-items:center;margin-top:.4em}
 .controls input{width:5em}button{cursor:pointer}button.kill{background:#c62828;color:#fff;border:1px solid #9d1f1f;font-weight:600}
 button:disabled{opacity:.35;cursor:default}.mirror{margin-top:.6em;padding-top:.4em;border-top:1px solid #eceef2}
-.mirror ul{margin:.2em 0 0;padding-left:1.4em}.spark{font-size:.8em}
+.mirror ul{margin:.2em 0 0;padding-left:1.4em}
 #message{margin:0 1.2em;padding:.5em .8em;border-radius:4px}#message:empty{display:none}
 #message.error{background:#fdecea;color:#8e1b1b;border:1px solid #f3c0c0}#message.ok{background:#e1f3e4;color:#1b6e2a}
 .alert{margin:1em 1.2em 0;padding:.5em .8em;background:#fff4e0;border:1px solid #f0c36d;border-radius:4px}
-.events-box{margin:0 1.2em 1.2em}.events-box h2{font-size:1.1em}svg{display:block}
+.events-box{margin:0 1.2em 1.2em}.events-box h2{font-size:1.1em}
+td.diff{font-size:.85em;color:#66708a;text-align:left}td.diff.worse{color:#c62828}
+.verdict{margin:.4em 0;padding:.3em .6em;border-radius:4px;font-weight:600;background:#eceef2}
+.verdict[data-level=healthy]{background:#e1f3e4;color:#1b6e2a}.verdict[data-level=collecting]{background:#eef3fb;color:#1f5fae}
+.verdict[data-level=warning],.verdict[data-level=paused]{background:#fff4e0;color:#8a5300}
+.verdict[data-level=failing],.verdict[data-level=rolling-back],.verdict[data-level=rolled-back],.verdict[data-level=killed]{background:#fdecea;color:#8e1b1b}
+.plan ol{margin:.2em 0;padding-left:1.4em}.plan li.done{color:#66708a}.plan li.current{font-weight:600}
+.charts .chart{margin-top:.3em}.charts .u-title{font-size:.85em;font-weight:600}.charts .u-legend{font-size:.8em}
+.panel{margin:0 1.2em 1em}.panel>h2{font-size:1.1em}.panel>div{display:grid;gap:1em;grid-template-columns:repeat(auto-fill,minmax(430px,1fr))}
 `;
 
-const SCRIPT = String.raw`
-'use strict';
+const CORE_SCRIPT = String.raw`
 const TOKEN_KEY = 'splitgate.adminToken';
-const HISTORY = 60;
 let token = sessionStorage.getItem(TOKEN_KEY);
 const cards = new Map();
 let routeNames = '';
@@ -132,7 +147,9 @@ function buildCard(route) {
   const name = route.name;
   const id = (what) => what + '-' + name;
   const cell = (what, version) => el('td', { 'data-testid': what + '-' + name + '-' + version, class: version, text: '—' });
-  const row = (label, what) => el('tr', {}, el('th', { text: label }), cell(what, 'stable'), cell(what, 'canary'));
+  // The canary's figure against stable's, next to it (figures.ts differenceText).
+  const diff = (what) => el('td', { 'data-testid': 'diff-' + what + '-' + name, class: 'diff' });
+  const row = (label, what, compared) => el('tr', {}, el('th', { text: label }), cell(what, 'stable'), cell(what, 'canary'), compared ? diff(what) : el('td', {}));
   const input = el('input', { type: 'number', min: '0', max: '100', step: '0.01', 'data-testid': id('weight-input'), 'aria-label': 'canary weight' });
   const card = el('section', { class: 'card', 'data-testid': id('route') },
     el('div', {}, el('h2', { text: name }), el('span', { class: 'badge', 'data-testid': id('killed') }), ' ',
@@ -141,10 +158,10 @@ function buildCard(route) {
       el('span', { class: 'muted', 'data-testid': id('weight-source') }), ' ', el('b', { class: 'warn', 'data-testid': id('effective') })),
     el('table', {},
       el('thead', {}, el('tr', {}, el('th', { class: 'muted', 'data-testid': id('window') }),
-        el('th', { class: 'stable', 'data-testid': id('upstream-stable') }), el('th', { class: 'canary', 'data-testid': id('upstream-canary') }))),
-      el('tbody', {}, row('requests', 'requests'), row('req/s', 'rps'), row('success', 'success'), row('p50', 'p50'), row('p99', 'p99'))),
-    el('div', { class: 'spark muted' }, 'req/s over the last minute (', el('span', { class: 'stable', text: 'stable' }), ', ',
-      el('span', { class: 'canary', text: 'canary' }), ')', el('div', { 'data-testid': id('sparkline') })),
+        el('th', { class: 'stable', 'data-testid': id('upstream-stable') }), el('th', { class: 'canary', 'data-testid': id('upstream-canary') }), el('th', { class: 'muted', text: 'canary vs stable' }))),
+      el('tbody', {}, row('requests', 'requests'), row('req/s', 'rps', true), row('success', 'success'), row('error rate', 'errors', true),
+        row('p50', 'p50', true), row('p99', 'p99', true))),
+    ...buildReleaseParts(name),
     el('div', { class: 'controls', 'data-testid': id('controls') },
       el('button', { class: 'kill', 'data-testid': id('kill'), onclick: () => {
         if (!window.confirm('KILL canary of route "' + name + '"? All its traffic goes to stable.')) return;
@@ -164,7 +181,7 @@ function buildCard(route) {
       } }, 'Promote')),
     el('div', { class: 'mirror', 'data-testid': id('mirror'), hidden: '' }));
   input.addEventListener('input', () => (input.dataset.dirty = '1'));
-  return { card, input, history: { stable: [], canary: [] } };
+  return { card, input, charts: null };
 }
 
 function setText(card, testid, text) {
@@ -173,35 +190,27 @@ function setText(card, testid, text) {
   return node;
 }
 
+const errorRate = (stats) => (stats && stats.successRate !== null ? 100 - stats.successRate : null);
+
+// A difference that makes the canary look worse (slower, failing more) is shown in red; req/s only follows the weight.
+function renderDifferences(card, name, stable, canary) {
+  const figures = [['rps', 'ratio', (s) => s.rps, false], ['errors', 'points', errorRate, true], ['p50', 'ratio', (s) => s.p50Ms, true], ['p99', 'ratio', (s) => s.p99Ms, true]];
+  for (const [what, kind, pick, higherIsWorse] of figures) {
+    const a = stable ? pick(stable) : null;
+    const b = canary ? pick(canary) : null;
+    const node = setText(card, 'diff-' + what + '-' + name, differenceText(kind, a, b));
+    node.classList.toggle('worse', higherIsWorse && a !== null && b !== null && b > a);
+  }
+}
+
 function renderVersion(card, name, version, stats) {
   const put = (what, text) => setText(card, what + '-' + name + '-' + version, text);
   put('requests', stats ? String(stats.requests) : '—');
   put('rps', stats ? show(stats.rps, '', 2) : '—');
   put('success', stats ? show(stats.successRate, ' %', 1) : '—');
+  put('errors', stats ? show(errorRate(stats), ' %', 1) : '—');
   put('p50', stats ? show(stats.p50Ms, ' ms', 1) : '—');
   put('p99', stats ? show(stats.p99Ms, ' ms', 1) : '—');
-}
-
-function sparkline(history) {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('width', '100%');
-  svg.setAttribute('height', '32');
-  svg.setAttribute('viewBox', '0 0 ' + (HISTORY - 1) + ' 32');
-  svg.setAttribute('preserveAspectRatio', 'none');
-  const max = Math.max(1, ...history.stable, ...history.canary);
-  for (const [version, colour] of [['stable', '#1f5fae'], ['canary', '#c76a00']]) {
-    const points = history[version];
-    if (points.length < 2) continue;
-    const line = document.createElementNS(ns, 'polyline');
-    const offset = HISTORY - points.length;
-    line.setAttribute('points', points.map((v, i) => (offset + i) + ',' + (31 - (v / max) * 30).toFixed(2)).join(' '));
-    line.setAttribute('fill', 'none');
-    line.setAttribute('stroke', colour);
-    line.setAttribute('vector-effect', 'non-scaling-stroke');
-    svg.append(line);
-  }
-  return svg;
 }
 
 function renderMirror(box, mirror, summary) {
@@ -218,7 +227,7 @@ function renderMirror(box, mirror, summary) {
     fields.length ? el('div', { class: 'muted', text: 'most frequent differing fields:' }) : '', fields.length ? list : '');
 }
 
-function renderRoutes(status, diffs) {
+function renderRoutes(status, diffs, rollouts) {
   const names = status.routes.map((r) => r.name).join('\n');
   if (names !== routeNames) {
     routeNames = names;
@@ -228,7 +237,7 @@ function renderRoutes(status, diffs) {
   }
   const summaries = new Map((diffs.routes || []).map((s) => [s.route, s]));
   for (const route of status.routes) {
-    const { card, input, history } = cards.get(route.name);
+    const { card, input } = cards.get(route.name);
     const name = route.name;
     const hasCanary = route.versions.canary !== null;
     card.classList.toggle('killed', route.killed);
@@ -247,13 +256,9 @@ function renderRoutes(status, diffs) {
       const upstream = route.upstreams[version];
       setText(card, 'upstream-' + version + '-' + name, version + (upstream && upstream !== version ? ' (' + upstream + ')' : ''));
     }
-    for (const version of ['stable', 'canary']) {
-      const stats = route.versions[version];
-      renderVersion(card, name, version, stats);
-      history[version].push(stats ? stats.rps || 0 : 0);
-      if (history[version].length > HISTORY) history[version].shift();
-    }
-    card.querySelector('[data-testid="' + CSS.escape('sparkline-' + name) + '"]').replaceChildren(sparkline(history));
+    for (const version of ['stable', 'canary']) renderVersion(card, name, version, route.versions[version]);
+    renderDifferences(card, name, route.versions.stable, route.versions.canary);
+    renderRelease(card, route, rollouts[name]);
     if (document.activeElement !== input && !input.dataset.dirty) input.value = String(route.weight);
     card.querySelector('.controls').hidden = !hasCanary;
     card.querySelector('.kill').disabled = route.killed;
@@ -298,6 +303,8 @@ function showLocked() {
   cards.clear();
   routeNames = '';
   byId('routes').replaceChildren();
+  byId('experiments-list').replaceChildren();
+  byId('experiments').hidden = true;
   byId('events-body').replaceChildren();
   byId('updated').textContent = 'an admin token is needed to show data';
   byId('updated').dataset.ok = 'false';
@@ -315,12 +322,15 @@ async function refresh() {
   clearTimeout(timer);
   let poll = true;
   try {
-    const [status, events, diffs] = await Promise.all([getJson('/status'), getJson('/events?limit=50'), getJson('/diffs/summary')]);
+    const [status, events, diffs, rollouts, experiments] = await Promise.all([getJson('/status'), getJson('/events?limit=50'), getJson('/diffs/summary'), getJson('/rollouts'), getJson('/experiments')]);
     keepToken();
     byId('token-button').hidden = true;
     renderHeader(status);
-    renderRoutes(status, diffs);
+    renderRoutes(status, diffs, rollouts.rollouts);
+    renderExperiments(experiments.experiments);
+    // The flags panel (GET /flags) goes here, rendered like the experiments panel.
     renderEvents(events.events);
+    await refreshCharts();
     byId('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     byId('updated').dataset.ok = 'true';
   } catch (error) {
@@ -352,17 +362,18 @@ byId('token-button').addEventListener('click', () => {
 refresh();
 `;
 
-const SCRIPT_HASH = createHash('sha256').update(SCRIPT).digest('base64');
+const SCRIPT = `'use strict';\n${BROWSER_FIGURES}\n${RELEASE_SCRIPT}\n${EXPERIMENTS_SCRIPT}\n${CORE_SCRIPT}`;
+const scriptHash = (script: string) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
 
-/** Allows this page's own script and style and same-origin fetches, nothing else. */
-export const DASHBOARD_CSP = `default-src 'none'; script-src 'sha256-${SCRIPT_HASH}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'`;
+/** Allows this page's own script, uPlot's and inline style, and same-origin fetches, nothing else. */
+export const DASHBOARD_CSP = `default-src 'none'; script-src ${[SCRIPT, ...(UPLOT ? [UPLOT.script] : [])].map(scriptHash).join(' ')}; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'`;
 
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${DASHBOARD_CSP}">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,">
-<title>splitgate dashboard</title><style>${STYLE}</style></head>
+<title>splitgate dashboard</title><style>${STYLE}${UPLOT?.style ?? ''}</style></head>
 <body>
 <header><h1>splitgate</h1>
 <span>generation <b id="generation" data-testid="generation">—</b></span>
@@ -374,9 +385,11 @@ export const DASHBOARD_HTML = `<!doctype html>
 <div id="state-error" class="alert" data-testid="state-error" hidden></div>
 <p id="message" data-testid="message" role="status"></p>
 <main id="routes" data-testid="routes"></main>
+<section id="experiments" class="panel" data-testid="experiments" hidden><h2>Experiments</h2><div id="experiments-list"></div></section>
+<!-- The flags panel goes here (a section like #experiments). -->
 <section class="events-box"><h2>Events <span class="muted">(newest first)</span></h2>
 <table class="events card" data-testid="events"><thead><tr><th>time</th><th>actor</th><th>action</th><th>route</th><th>before → after</th></tr></thead>
 <tbody id="events-body"></tbody></table></section>
-<script>${SCRIPT}</script>
+${UPLOT ? `<script>${UPLOT.script}</script>\n` : ''}<script>${SCRIPT}</script>
 </body></html>
 `;

@@ -10,6 +10,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from '../admin/admin-server.js';
+import { chartedRoutesOf, SeriesHistory } from '../metrics/series-history.js';
 import type { Config } from '../config/schema.js';
 import { ConfigWatcher, filesNamedBy } from '../control/config-watcher.js';
 import { logFlagNotes } from '../flags/flag-notes.js';
@@ -178,6 +179,8 @@ export class Supervisor {
       rollouts.sync(next).catch((error: unknown) => logger.error({ err: error }, 'rollout sync failed'));
     });
     let instance: Supervisor | null = null;
+    // The dashboard's charts: 15 minutes of 10 s steps, sampled while the admin listener is open.
+    const history = new SeriesHistory(series, () => chartedRoutesOf(store.current.table.routes));
     const admin = createServer(
       createAdminHandler({
         metrics,
@@ -186,6 +189,7 @@ export class Supervisor {
         events,
         controller,
         series,
+        history,
         rollouts,
         ...(fleet === null ? {} : { fleet }),
         experiments: createExperimentsView(experiments, store),
@@ -194,6 +198,7 @@ export class Supervisor {
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
+    admin.on('listening', () => history.start()).on('close', () => history.stop());
     instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {

@@ -112,6 +112,8 @@ export class RolloutRunner {
   #fencedEpoch: number | null = null;
   /** The stale fallback is on for this route (this member asked for it). */
   #stale = false;
+  /** Share of the error budget left at the last window (null without `slo:` or before one); the dashboard shows it. */
+  #budgetRemaining: number | null = null;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
@@ -125,6 +127,10 @@ export class RolloutRunner {
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
     this.#markMirror();
     this.#ejectionMark = deps.store.current.table.routes.find((r) => r.name === route)?.guard?.ejections ?? 0;
+  }
+
+  get budgetRemaining(): number | null {
+    return this.#budgetRemaining;
   }
 
   /** The route's SLO this runner paces by (null without `slo:`). */
@@ -405,6 +411,7 @@ export class RolloutRunner {
       if (pair.shortRate !== null) metrics.sloBurnRate.set({ route: this.route, window: short }, pair.shortRate);
     }
     if (reading.remaining !== null) metrics.sloErrorBudgetRemaining.set({ route: this.route }, reading.remaining);
+    this.#budgetRemaining = reading.remaining;
     return paceRollout(reading, this.spec.pacing ?? DEFAULT_PACING);
   }
 

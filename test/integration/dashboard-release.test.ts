@@ -1,0 +1,198 @@
+/**
+ * The dashboard's release and experiment views in a real browser (headless Chromium), under real traffic: a route
+ * on a release plan (healthy canary, an SLO) shows its plan timeline with the current stage, its error budget and
+ * a "healthy" verdict; a route whose canary fails every other request and answers 30 ms late shows the differences
+ * next to the canary's figures and a warning naming them, the same verdict /status gives; the uPlot charts draw
+ * both versions with the current request rate; the experiments panel shows each arm's users as /experiments does.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.js';
+import { send } from '../helpers/http.js';
+import { startLoad, type Load } from '../helpers/load.js';
+import { adminCall, failingEcho, waitForRollout } from '../helpers/rollout.js';
+import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
+import { startUpstream, startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
+
+let upstreams: TestUpstream[] = [];
+let proxy: StartedSplitgate;
+let browser: Browser | undefined;
+let page: Page;
+let launchError: Error | undefined;
+const loads: Load[] = [];
+/** The page polls every second and the charts every 2 s; a busy machine gets time. */
+const POLL = { timeout: 15_000, interval: 100 };
+const pageErrors: string[] = [];
+
+const byTestId = (id: string) => page.locator(`[data-testid="${id}"]`);
+const routeOf = async (name: string) => (await adminCall(proxy.adminUrl, 'GET', '/status')).body.routes.find((r: { name: string }) => r.name === name);
+
+beforeAll(async () => {
+  const [stable, canary] = await startUpstreams('stable', 'canary');
+  const failing = failingEcho('canary', 2, () => true);
+  // Every answer (the failed ones too) 30 ms late.
+  const slowAndFailing = await startUpstream('canary', (req, res) => void setTimeout(() => failing(req, res), 30));
+  upstreams = [stable, canary, slowAndFailing];
+  proxy = await startSplitgate({
+    log: { level: 'warn' },
+    upstreams: { stable: stable.url, canary: canary.url, broken: slowAndFailing.url },
+    routes: [
+      {
+        name: 'api',
+        match: { pathPrefix: '/api' },
+        stable: 'stable',
+        canary: 'canary',
+        weight: 0,
+        slo: { objective: 99, window: '1h' },
+        rollout: {
+          interval: '2s',
+          minRequests: 5,
+          analysis: { traffic: 'all' },
+          checks: [{ metric: 'success-rate', vsStable: { maxDegradation: 5 } }],
+          stages: [
+            { name: 'quarter', weight: 25, bake: '1h' },
+            { name: 'half', weight: 50, bake: '1h' },
+          ],
+        },
+      },
+      { name: 'web', match: { pathPrefix: '/web' }, stable: 'stable', canary: 'broken', weight: 50 },
+      { name: 'shop', stable: 'stable', canary: 'canary', weight: 50, sticky: { key: ['header:x-user-id'] } },
+    ],
+    experimentSettings: { cookie: { secret: 'test-secret-of-some-length' } },
+    experiments: [{ key: 'checkout', route: 'shop', conversions: [{ name: 'order', match: { method: 'POST', path: '/orders', status: '2xx' } }], minUsersPerArm: 5 }],
+  });
+  await waitForRollout(proxy.adminUrl, 'api', 'the plan at its first stage', (s) => s.phase === 'Progressing' && s.weight === 25);
+  // Real traffic for the whole file: the verdicts judge a window that must not run dry.
+  loads.push(startLoad(proxy.url, { path: '/api/item', concurrency: 2, pauseMs: 20, durationMs: 120_000 }));
+  loads.push(startLoad(proxy.url, { path: '/web/item', concurrency: 2, pauseMs: 20, durationMs: 120_000 }));
+  for (let i = 0; i < 30; i++) {
+    const headers = { 'x-user-id': `shopper-${i}` };
+    expect((await send(proxy.url, '/shop', { headers })).status).toBe(200);
+    if (i % 3 === 0) expect((await send(proxy.url, '/orders', { method: 'POST', headers })).status).toBe(200);
+  }
+  try {
+    browser = await launchChromium();
+  } catch (error) {
+    launchError = error as Error;
+    return;
+  }
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(message.text());
+  });
+  await page.goto(proxy.adminUrl);
+});
+
+beforeEach(() => {
+  if (launchError) throw launchError;
+});
+
+afterAll(async () => {
+  await Promise.all(loads.map((load) => load.stop()));
+  await browser?.close();
+  await proxy?.stop();
+  await Promise.all(upstreams.map((u) => u.close()));
+});
+
+describe('dashboard release and experiment views', () => {
+  it('shows the plan timeline with its current stage, the error budget left and a healthy verdict', async () => {
+    await expect.poll(() => byTestId('plan-api-stage-0').getAttribute('data-state'), POLL).toBe('current');
+    expect(await byTestId('plan-api-stage-1').getAttribute('data-state')).toBe('pending');
+    expect(await byTestId('plan-api-stage-0').textContent()).toMatch(/^quarter 25 % · now: 59m \d+s of 1h bake left/);
+    expect(await byTestId('plan-api').textContent()).toContain('release plan: Progressing');
+    await expect.poll(() => byTestId('budget-api').textContent(), POLL).toBe('error budget (SLO 99 %): 100.0 % left');
+    await expect.poll(() => byTestId('verdict-api').textContent(), POLL).toBe('healthy');
+    expect(await byTestId('verdict-api').getAttribute('data-level')).toBe('healthy');
+    expect(await byTestId('verdict-api').getAttribute('title')).toMatch(/^judged over the last 2 s\nsuccess-rate: pass /);
+    expect((await routeOf('api')).verdict).toMatchObject({ level: 'healthy', text: 'healthy' });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows the canary against stable next to each figure, and a warning naming what is worse', async () => {
+    await expect
+      .poll(() => byTestId('verdict-web').textContent(), POLL)
+      .toMatch(/^warning: error rate \+\d+(\.\d)? pp vs stable \(\d+(\.\d)? % vs 0 %\); p99 \+\d+ % vs stable$/);
+    expect(await byTestId('verdict-web').getAttribute('data-level')).toBe('warning');
+    const status = await routeOf('web');
+    expect(status.verdict.level).toBe('warning');
+    expect(status.verdict.checks.map((c: { check: string; result: string }) => [c.check, c.result])).toEqual([
+      ['success-rate', 'fail'],
+      ['latency-p99', 'fail'],
+    ]);
+    // About half the canary's answers fail, none of stable's; the canary answers 30 ms late.
+    const errorsDiff = await byTestId('diff-errors-web').textContent();
+    expect(Number(/^\+(\d+(?:\.\d)?) pp vs stable$/.exec(errorsDiff ?? '')?.[1])).toBeGreaterThan(30);
+    expect(await byTestId('diff-errors-web').getAttribute('class')).toContain('worse');
+    expect(await byTestId('diff-p99-web').textContent()).toMatch(/^\+\d+ % vs stable$/);
+    expect(await byTestId('diff-p50-web').textContent()).toMatch(/^\+\d+ % vs stable$/);
+    expect(await byTestId('diff-rps-web').textContent()).toMatch(/^([+−]\d+(\.\d)?|±0) % vs stable$/);
+    expect(await byTestId('errors-web-stable').textContent()).toBe('0.0 %');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('draws request rate, error rate and p99 per version with uPlot, up to the current step', async () => {
+    const chart = byTestId('chart-web-rps');
+    await expect.poll(() => chart.locator('canvas').count(), POLL).toBe(1);
+    expect(await chart.locator('.u-legend .u-series .u-label').allTextContents()).toEqual(expect.arrayContaining(['stable', 'canary']));
+    expect(await byTestId('charts-web').locator('canvas').count()).toBe(3);
+    // Both versions drawn in their colours (their past steps at 0 overlap, so a few pixels of the hidden one).
+    // uPlot draws on the next frame after new data: polled.
+    const colours = () =>
+      chart.locator('canvas').evaluate((canvas: any) => {
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const near = (i: number, rgb: number[]) => rgb.every((v, k) => Math.abs(data[i + k] - v) < 40) && data[i + 3] > 200;
+        let stable = 0;
+        let canary = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          if (near(i, [0x1f, 0x5f, 0xae])) stable++;
+          if (near(i, [0xc7, 0x6a, 0x00])) canary++;
+        }
+        return stable > 0 && canary > 0;
+      });
+    await expect.poll(colours, POLL).toBe(true);
+    // The cursor on the newest step: the legend shows its values, traffic on both versions (the charts are read
+    // every 2 s; a step just begun may have seen no request of one version yet).
+    const over = chart.locator('.u-over');
+    const box = (await over.boundingBox())!;
+    await expect
+      .poll(async () => {
+        await page.mouse.move(box.x + box.width - 1, box.y + box.height / 2);
+        const values = (await chart.locator('.u-legend .u-series .u-value').allTextContents()).slice(1).map(Number);
+        return values.length === 2 && values.every((v) => v > 0);
+      }, POLL)
+      .toBe(true);
+    const errors = byTestId('chart-web-errorRate');
+    const errorBox = (await errors.locator('.u-over').boundingBox())!;
+    await expect
+      .poll(async () => {
+        await page.mouse.move(errorBox.x + errorBox.width - 1, errorBox.y + errorBox.height / 2);
+        const [, stableRate, canaryRate] = await errors.locator('.u-legend .u-series .u-value').allTextContents();
+        return stableRate === '0 %' && Number(canaryRate.replace(' %', '')) > 30;
+      }, POLL)
+      .toBe(true);
+    const series = (await adminCall(proxy.adminUrl, 'GET', '/series?route=web')).body;
+    expect(series).toMatchObject({ route: 'web', stepSeconds: 10 });
+    expect(series.t).toHaveLength(90);
+    expect((await adminCall(proxy.adminUrl, 'GET', '/series')).status).toBe(400);
+    expect((await adminCall(proxy.adminUrl, 'GET', '/series?route=nope')).body.error.code).toBe('SG_UNKNOWN_ROUTE');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows the experiment with its arms, their users as /experiments counts them, and its verdict', async () => {
+    const report = (await adminCall(proxy.adminUrl, 'GET', '/experiments')).body.experiments[0];
+    expect(report.key).toBe('checkout');
+    expect(report.arms[0].users + report.arms[1].users).toBe(30);
+    await expect.poll(() => byTestId('experiments').isVisible(), POLL).toBe(true);
+    for (const arm of report.arms) {
+      const cells = await byTestId(`exp-arm-checkout-${arm.arm}`).locator('td').allTextContents();
+      expect(cells.slice(0, 2)).toEqual([`${arm.arm} (${arm.version})`, String(arm.users)]);
+      expect(cells[3]).toBe(String(report.conversions[0].arms[arm.arm === 'A' ? 0 : 1].converters));
+    }
+    expect(await byTestId('exp-verdict-checkout').textContent()).toBe(report.verdict);
+    expect(await byTestId('exp-lift-checkout-order').textContent()).toMatch(/^order: lift /);
+    expect(pageErrors).toEqual([]);
+    await page.screenshot({ path: '/tmp/dashboard-release.png', fullPage: true });
+  });
+});
