@@ -1,0 +1,117 @@
+/**
+ * Fleet-wide SLO counts on a real redis-server: members add their per-minute requests and errors (both versions)
+ * in their window flushes, and the leader's counts over any span equal, exactly, the sum of what the members
+ * observed, across a UTC day boundary (two day hashes). Day hashes expire once the SLO window no longer covers
+ * them; a day that can no longer change is read once; a Redis that cannot be read gives null.
+ */
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetCounts } from '../../src/fleet/fleet-counts.js';
+import { FleetSloReader, sloKey } from '../../src/fleet/fleet-slo.js';
+import { createMetrics, SeriesBook } from '../../src/metrics/metrics.js';
+import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
+import { seededRandom } from '../helpers/seeded-random.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+let redis: TestRedis;
+const clients: TestRedisClient[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  try {
+    for (const client of clients) if (client.isOpen) client.destroy();
+  } finally {
+    await redis?.stop();
+  }
+});
+
+async function client(): Promise<TestRedisClient> {
+  const c = await connectTestClient(redis.url);
+  clients.push(c);
+  return c;
+}
+
+async function member(fleet: string, windowMs: number) {
+  const series = new SeriesBook(createMetrics(new Registry(), { processMetrics: false }));
+  const m = { series, clock: 0, counts: null as unknown as FleetCounts, requests: new Map<number, [number, number]>() };
+  m.counts = new FleetCounts({ client: await client(), fleet, series, logger: silent, now: () => m.clock, sloWindow: (route) => (route === 'api' ? windowMs : null) });
+  return m;
+}
+
+describe('fleet SLO counts', () => {
+  it("three members' traffic across midnight: the leader's counts over every span are the exact sum", async () => {
+    const fleet = 'slo-sum';
+    const members = [await member(fleet, 30 * DAY), await member(fleet, 30 * DAY), await member(fleet, 30 * DAY)];
+    // From 23:58:30 to 00:02:30 UTC, 20 seconds of traffic every minute (the flush looks back only 5 s, so seconds
+    // are flushed as they complete, as the timer does).
+    const midnight = Date.parse('2026-12-02T00:00:00Z');
+    const random = seededRandom(7);
+    const observed: Array<{ at: number; failed: boolean }> = [];
+    for (let minute = -2; minute <= 2; minute++) {
+      for (let s = 0; s < 20; s++) {
+        const second = (midnight + minute * MINUTE) / 1000 + 30 + s;
+        for (const [index, m] of members.entries()) {
+          const n = Math.floor(random() * 12);
+          for (let i = 0; i < n; i++) {
+            const failed = random() < 0.1 * (index + 1);
+            m.series.get('api', i % 3 === 0 ? 'canary' : 'stable').window.observe(second * 1000 + i, failed, 1, true);
+            observed.push({ at: second * 1000, failed });
+          }
+          // Another route, without an SLO: nothing of it goes to the SLO hashes.
+          m.series.get('other', 'stable').window.observe(second * 1000, true, 1, true);
+          m.clock = (second + 1) * 1000 + 100 * index;
+          expect(await m.counts.flush()).toBe(true);
+        }
+      }
+    }
+    const nowMs = midnight + 2 * MINUTE + 59_000;
+    const reader = new FleetSloReader({ client: await client(), fleet, logger: silent });
+    const countsOver = await reader.countsOver('api', nowMs, 30 * DAY);
+    expect(countsOver).not.toBeNull();
+    for (const span of [30 * DAY, HOUR, 3 * MINUTE, 2 * MINUTE, MINUTE]) {
+      // The ledger's rule: every minute that overlaps (now − span, now].
+      const from = (Math.floor((nowMs - span) / MINUTE) + 1) * MINUTE;
+      const inSpan = observed.filter((o) => o.at >= from);
+      expect(countsOver!(span), `span ${span}`).toEqual({ requests: inSpan.length, errors: inSpan.filter((o) => o.failed).length });
+    }
+    expect(countsOver!(30 * DAY).requests).toBeGreaterThan(1000);
+    const probe = await client();
+    const day = Math.floor(midnight / DAY);
+    expect(await probe.exists([sloKey(fleet, 'api', day - 1), sloKey(fleet, 'api', day)])).toBe(2);
+    expect(await probe.exists(sloKey(fleet, 'other', day))).toBe(0);
+    // Kept for the window and two days more.
+    const ttl = await probe.ttl(sloKey(fleet, 'api', day));
+    expect(ttl).toBeGreaterThan(32 * 86_400 - 60);
+    expect(ttl).toBeLessThanOrEqual(32 * 86_400);
+  });
+
+  it('a finished day is read once; today is read again; an unreadable Redis gives null', async () => {
+    const fleet = 'slo-cache';
+    const m = await member(fleet, 7 * DAY);
+    const today = Date.parse('2026-12-03T00:00:00Z');
+    for (const at of [today - HOUR, today + MINUTE]) {
+      m.series.get('api', 'stable').window.observe(at, true, 1, true);
+      m.clock = at + 1500;
+      await m.counts.flush();
+    }
+    const reader = new FleetSloReader({ client: await client(), fleet, logger: silent });
+    const nowMs = today + 10 * MINUTE; // yesterday ended more than FINAL_AFTER_MS ago
+    expect((await reader.countsOver('api', nowMs, 7 * DAY))!(7 * DAY)).toEqual({ requests: 2, errors: 2 });
+    const probe = await client();
+    await probe.del([sloKey(fleet, 'api', Math.floor(today / DAY) - 1), sloKey(fleet, 'api', Math.floor(today / DAY))]);
+    // Yesterday's counts come from the first read; today's hash is read again (now gone).
+    expect((await reader.countsOver('api', nowMs, 7 * DAY))!(7 * DAY)).toEqual({ requests: 1, errors: 1 });
+
+    const broken = await client();
+    const unreadable = new FleetSloReader({ client: broken, fleet, logger: silent });
+    broken.destroy();
+    expect(await unreadable.countsOver('api', nowMs, 7 * DAY)).toBeNull();
+  });
+});
