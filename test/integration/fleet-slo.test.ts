@@ -11,6 +11,8 @@ import { FleetSloReader, sloKey } from '../../src/fleet/fleet-slo.js';
 import { createMetrics, SeriesBook } from '../../src/metrics/metrics.js';
 import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
 import { seededRandom } from '../helpers/seeded-random.js';
+import { startRolloutHarness } from '../helpers/rollout-manager.js';
+import type { RolloutFleet } from '../../src/rollout/rollout-runner.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 const MINUTE = 60_000;
@@ -113,5 +115,58 @@ describe('fleet SLO counts', () => {
     const unreadable = new FleetSloReader({ client: broken, fleet, logger: silent });
     broken.destroy();
     expect(await unreadable.countsOver('api', nowMs, 7 * DAY)).toBeNull();
+  });
+
+  it('while the fleet SLO counts cannot be read the leader paces by its own, with one event each way', async () => {
+    const fleet = 'slo-fallback';
+    let now = Date.parse('2026-12-04T10:00:30Z');
+    let counts: FleetCounts | null = null;
+    let reader = new FleetSloReader({ client: await client(), fleet, logger: silent });
+    const leader: RolloutFleet = {
+      leading: () => true,
+      epoch: () => 1,
+      maxStalenessMs: 10 * DAY,
+      window: (route, version, nowMs, seconds, traffic) => counts!.window(route, version, nowMs, seconds, traffic),
+      slo: (route, nowMs, windowMs) => reader.countsOver(route, nowMs, windowMs),
+    };
+    const harness = await startRolloutHarness(
+      {
+        upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+        routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { interval: '10m', stages: [{ name: 'ring', weight: 10, bake: '1d' }], pacing: { fastBurn: 'hold' } } }],
+      },
+      { now: () => now, fleet: leader },
+    );
+    counts = new FleetCounts({ client: await client(), fleet, series: harness.series, logger: silent, now: () => now });
+    try {
+      for (let i = 0; i < 400 && harness.runner('api').status.phase !== 'Progressing'; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(harness.runner('api').status.phase).toBe('Progressing');
+      // This member's own traffic: 5 % failing, a burn of 50.
+      for (let i = 0; i < 200; i++) harness.series.get('api', 'stable').window.observe(now - 3000 + i, i % 20 === 0, 1, true);
+      // The fleet's: 1 of 1000 failing, a burn of 1.
+      const probe = await client();
+      const minute = Math.floor(now / MINUTE);
+      await probe.hSet(sloKey(fleet, 'api', Math.floor(now / DAY)), { [`${minute}:r`]: '1000', [`${minute}:e`]: '1' });
+      const broken = await client();
+      reader = new FleetSloReader({ client: broken, fleet, logger: silent });
+      broken.destroy();
+      const burn1h = async () => /splitgate_slo_burn_rate\{route="api",window="1h"\} (\S+)/.exec(await harness.metrics.registry.metrics())?.[1];
+      const sloEvents = () => harness.events.list({ route: 'api' }).filter((e) => e.action.startsWith('slo.')).map((e) => e.action);
+
+      now += 1000;
+      await harness.runner('api').tick();
+      expect(await burn1h()).toBe('50');
+      expect(harness.runner('api').status.message).toContain('paced at 10 %: fast burn: error budget burning at 50×');
+      now += 1000;
+      await harness.runner('api').tick();
+      expect(sloEvents()).toEqual(['slo.local_counts']);
+
+      reader = new FleetSloReader({ client: await client(), fleet, logger: silent });
+      now += 1000;
+      await harness.runner('api').tick();
+      expect(await burn1h()).toBe('1');
+      expect(sloEvents().sort()).toEqual(['slo.fleet_counts', 'slo.local_counts']);
+    } finally {
+      await harness.close();
+    }
   });
 });
