@@ -16,7 +16,7 @@ import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
 import { SloLedger } from '../src/metrics/slo-ledger.js';
 import { MirrorBook } from '../src/mirror/mirror-records.js';
 import { UpstreamPools } from '../src/proxy/upstream-pools.js';
-import { burnRate, pairsFor, paceRollout, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
+import { burnRate, budgetSpans, pairsFor, paceRollout, promqlDuration, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
 import { afterInitialization, afterWindow, begin, idleStatus, type WindowReport } from '../src/rollout/machine.js';
 import { RolloutManager } from '../src/rollout/rollout-manager.js';
 import { TableStore } from '../src/state/table-store.js';
@@ -142,6 +142,25 @@ describe('pacing in the rollout machine', () => {
     expect(frozen.status.message).toContain('below the floor of 25 %');
     const paused = afterWindow(spec, progressing(), window({ ...SLOW, action: 'pause' }), null, at(1));
     expect(paused.status).toMatchObject({ phase: 'Paused', pausedBy: 'check' });
+  });
+
+  it('slo.sli.prometheus: validated at its path; $window becomes each window as a PromQL duration', () => {
+    const route = (sli: unknown) => ({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'api', stable: 's', canary: 'c', slo: { objective: 99.9, window: '30d', sli } }] });
+    const issues = (sli: unknown) => {
+      try {
+        validateConfig(route(sli));
+        return [];
+      } catch (error) {
+        return (error as ConfigError).issues;
+      }
+    };
+    expect(issues({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'sum(rate(errors[5m]))' } })).toContainEqual({ path: 'routes[0].slo.sli.prometheus.errorRatio', message: 'must use $window (replaced by each window\'s length, e.g. [$window])' });
+    expect(issues({ prometheus: { address: 'prometheus:9090', errorRatio: 'x[$window]' } }).map((i) => i.path)).toContain('routes[0].slo.sli.prometheus.address');
+    expect(issues({ errors: 'code=~5..' }).map((i) => i.path)).toContain('routes[0].slo.sli');
+    expect(validateConfig(route({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]' } })).routes[0].slo!.sli).toEqual({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]', timeout: 5000 } });
+    expect(budgetSpans(30 * DAY).map(promqlDuration)).toEqual(['1h', '5m', '6h', '30m', '1d', '2h', '3d', '30d']);
+    expect(budgetSpans(7 * DAY).map(promqlDuration)).toEqual(['14m', '70s', '84m', '7m', '336m', '28m', '1008m', '7d']);
+    expect(promqlDuration(2500)).toBe('2500ms');
   });
 
   it('pacing without an slo on the route is a ConfigError at its path', () => {
