@@ -4,22 +4,13 @@
  * ledger the counts come from, and what the rollout machine does with each verdict (rollback, pause, hold and
  * resume, freeze). Objective 99.9 % throughout: the budget is 0.1 % of requests, so burn = error ratio × 1000.
  */
-import { Writable } from 'node:stream';
-import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { Controller } from '../src/control/controller.js';
-import { EventLog } from '../src/control/event-log.js';
 import { ConfigError } from '../src/errors.js';
-import { createLogger } from '../src/log.js';
-import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
 import { SloLedger } from '../src/metrics/slo-ledger.js';
-import { MirrorBook } from '../src/mirror/mirror-records.js';
-import { UpstreamPools } from '../src/proxy/upstream-pools.js';
 import { burnRate, budgetSpans, pairsFor, paceRollout, promqlDuration, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
 import { afterInitialization, afterWindow, begin, idleStatus, type WindowReport } from '../src/rollout/machine.js';
-import { RolloutManager } from '../src/rollout/rollout-manager.js';
-import { TableStore } from '../src/state/table-store.js';
+import { startRolloutHarness } from './helpers/rollout-manager.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -175,46 +166,34 @@ describe('pacing in the rollout machine', () => {
 });
 
 describe('pacing in the runner, from the route\'s own counters', () => {
-  const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  const opened: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const close of opened.splice(0)) await close();
-  });
-
   it('a fast burn in the last hour rolls the rollout back, and the gauges show the burn', async () => {
-    const config = validateConfig({
-      upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
-      routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { interval: '10m', stepWeights: [10, 50] } }],
-    });
-    const metrics = createMetrics(new Registry(), { processMetrics: false });
-    const pools = new UpstreamPools();
-    pools.update(config);
-    const series = new SeriesBook(metrics);
-    const mirrors = new MirrorBook(metrics);
-    const controller = new Controller({ config, configPath: null, pools, metrics, series, mirror: { book: mirrors, logger, random: Math.random }, events: new EventLog(), stateFile: null, logger });
-    const store = new TableStore(await controller.initialTable());
-    controller.attach(store);
     let now = Date.parse('2026-12-01T09:00:00Z');
-    const manager = new RolloutManager({ controller, store, series, mirrors, metrics, events: new EventLog(), logger, now: () => new Date(now) });
-    opened.push(async () => {
-      manager.stop();
-      await pools.close();
-    });
-    await manager.sync(config);
-    for (let i = 0; i < 400 && manager.get('api')!.status.phase !== 'Progressing'; i++) await new Promise((r) => setTimeout(r, 5));
-    expect(manager.get('api')!.status.phase).toBe('Progressing');
+    const harness = await startRolloutHarness(
+      {
+        upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+        routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { interval: '10m', stepWeights: [10, 50] } }],
+      },
+      { now: () => now },
+    );
+    const { manager, series, metrics } = harness;
+    try {
+      for (let i = 0; i < 400 && manager.get('api')!.status.phase !== 'Progressing'; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(manager.get('api')!.status.phase).toBe('Progressing');
 
-    // 200 requests a second for 3 minutes, 5 % of them failing: a burn of 50 in every window that has traffic.
-    for (let second = 0; second < 180; second++) {
-      for (let i = 0; i < 200; i++) series.get('api', i % 2 === 0 ? 'stable' : 'canary').window.observe(now + second * 1000, i % 20 === 0, 2, true);
+      // 200 requests a second for 3 minutes, 5 % of them failing: a burn of 50 in every window that has traffic.
+      for (let second = 0; second < 180; second++) {
+        for (let i = 0; i < 200; i++) series.get('api', i % 2 === 0 ? 'stable' : 'canary').window.observe(now + second * 1000, i % 20 === 0, 2, true);
+      }
+      now += 181_000;
+      await manager.get('api')!.tick();
+      const status = manager.get('api')!.status;
+      expect(status.phase).toBe('RolledBack');
+      expect(status.message).toContain('fast burn: error budget burning at 50× over 1h and 50× over 5m (threshold 14.4×)');
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('splitgate_slo_burn_rate{route="api",window="1h"} 50');
+      expect(text).toMatch(/splitgate_slo_error_budget_remaining\{route="api"\} -49/);
+    } finally {
+      await harness.close();
     }
-    now += 181_000;
-    await manager.get('api')!.tick();
-    const status = manager.get('api')!.status;
-    expect(status.phase).toBe('RolledBack');
-    expect(status.message).toContain('fast burn: error budget burning at 50× over 1h and 50× over 5m (threshold 14.4×)');
-    const text = await metrics.registry.metrics();
-    expect(text).toContain('splitgate_slo_burn_rate{route="api",window="1h"} 50');
-    expect(text).toMatch(/splitgate_slo_error_budget_remaining\{route="api"\} -49/);
   });
 });
