@@ -110,7 +110,8 @@ describe('a release plan bake across a SIGKILLed leader', () => {
     expect(ring2).toMatchObject({ phase: 'Progressing', weight: 50 });
     expect(Date.parse(ring2.stageEnteredAt) - enteredAt).toBeGreaterThanOrEqual(2 * HOUR);
     expect(ring2.history).toEqual([expect.objectContaining({ name: 'ring-1', enteredAt: entered.stageEnteredAt, leftAt: ring2.stageEnteredAt })]);
-    // B stepped it, under an epoch above A's.
+    // B stepped it, under an epoch above A's (the event follows the stored write, which /rollouts may show first).
+    await waitFor("B's step event", async () => (await eventsOf(b!.adminUrl, 'shop')).some((e) => e.action === 'rollout.step'));
     expect((await eventsOf(b!.adminUrl, 'shop')).filter((e) => e.action === 'rollout.step').map((e) => e.after?.step)).toEqual([2]);
     expect(Number(await client.get('sg:{bake}:epoch'))).toBeGreaterThan(epochOfA);
     client.destroy();
