@@ -1,10 +1,12 @@
 /**
  * Fleet-wide SLO counts: what a route's error budget is computed from when replicas share the traffic. Each member
  * adds, in the same flush as its window counts (FleetCounts, about once a second, never per request), the requests
- * and errors of both versions per minute into one Redis hash per route and UTC day, `sg:{f}:slo:<route>:<day>`, fields
- * `<minute>:r` and `<minute>:e` (HINCRBY), the key expiring once the SLO window no longer covers its day (plus a
- * margin). A 30-day window is about 31 keys per route; the leader reads them with one HGETALL each, and keeps the
- * days that can no longer change (ended more than FINAL_AFTER_MS ago), so a tick reads one or two hashes.
+ * and errors of both versions per minute into one Redis hash per route and hour, `sg:{f}:slo:<route>:<unix-hour>`,
+ * fields `<unix-minute>:r` and `<unix-minute>:e` (HINCRBY), the key expiring once the SLO window no longer covers its
+ * hour (plus a margin). An hour's 120 fields stay within Redis's compact listpack encoding (128 entries by default):
+ * about 2 KB a key, ~1.5 MB per route for a 30-day window (720 keys). The leader reads them with one HGETALL each,
+ * pipelined, and keeps the hours that can no longer change (ended more than FINAL_AFTER_MS ago), so after its first
+ * read a tick reads one or two hashes.
  *
  * The counts survive a restart of any member (they are in Redis); a Redis restarted empty loses them, and while
  * Redis cannot be read the leader paces by its own counts (RolloutRunner logs it, and records an event).
@@ -15,15 +17,15 @@ import type { Counts, CountsOver } from '../rollout/error-budget.js';
 import { withTimeout, type FleetRedisClient } from './leader-lease.js';
 
 const MINUTE = 60_000;
-const DAY = 86_400_000;
-const MINUTES_PER_DAY = DAY / MINUTE;
-/** A day's hash is final this long after the day ended: flushes (with their LOOKBACK_SECONDS) are long done. */
+const HOUR = 3_600_000;
+const MINUTES_PER_HOUR = 60;
+/** An hour's hash is final this long after the hour ended: flushes (with their LOOKBACK_SECONDS) are long done. */
 export const FINAL_AFTER_MS = 5 * MINUTE;
-/** Kept this long past the SLO window, so the window's oldest day is whole. */
-const RETAIN_MARGIN_SECONDS = 2 * 86_400;
+/** Kept this long past the SLO window, so the window's oldest hour is whole. */
+const RETAIN_MARGIN_SECONDS = 2 * 3600;
 
-export function sloKey(fleet: string, route: string, day: number): string {
-  return `sg:{${fleet}}:slo:${route}:${day}`;
+export function sloKey(fleet: string, route: string, hour: number): string {
+  return `sg:{${fleet}}:slo:${route}:${hour}`;
 }
 
 /** The SLO window of a route whose budget comes from splitgate's counts; null without `slo:` or with a Prometheus SLI. */
@@ -57,7 +59,7 @@ export class SloMinuteTally {
     for (const { route, minute, requests, errors } of this.#counts.values()) {
       const window = windowMs(route);
       if (window === null) continue;
-      const key = sloKey(fleet, route, Math.floor(minute / MINUTES_PER_DAY));
+      const key = sloKey(fleet, route, Math.floor(minute / MINUTES_PER_HOUR));
       if (requests > 0) commands.push(['HINCRBY', key, `${minute}:r`, String(requests)]);
       if (errors > 0) commands.push(['HINCRBY', key, `${minute}:e`, String(errors)]);
       expiries.set(key, Math.ceil(window / 1000) + RETAIN_MARGIN_SECONDS);
@@ -67,8 +69,8 @@ export class SloMinuteTally {
   }
 }
 
-/** One day's counts, by minute of the day. */
-interface DayCounts {
+/** One hour's counts, by minute of the hour. */
+interface HourCounts {
   readonly requests: Float64Array;
   readonly errors: Float64Array;
 }
@@ -83,8 +85,8 @@ export interface FleetSloReaderOptions {
 
 export class FleetSloReader {
   readonly #options: FleetSloReaderOptions;
-  /** `${route}\n${day}` → a final day's counts. */
-  readonly #finalDays = new Map<string, DayCounts>();
+  /** `${route}\n${hour}` → a final hour's counts. */
+  readonly #finalHours = new Map<string, HourCounts>();
 
   constructor(options: FleetSloReaderOptions) {
     this.#options = options;
@@ -95,25 +97,25 @@ export class FleetSloReader {
    * overlap it, as SloLedger counts them); null when Redis could not be read.
    */
   async countsOver(route: string, nowMs: number, windowMs: number): Promise<CountsOver | null> {
-    const firstDay = Math.floor((nowMs - windowMs) / DAY);
-    const lastDay = Math.floor(nowMs / DAY);
-    const days = new Map<number, DayCounts>();
+    const firstHour = Math.floor((nowMs - windowMs) / HOUR);
+    const lastHour = Math.floor(nowMs / HOUR);
+    const hours = new Map<number, HourCounts>();
     const reads: Array<Promise<void>> = [];
-    for (const [id] of this.#finalDays) {
-      const [cachedRoute, day] = id.split('\n');
-      if (cachedRoute === route && Number(day) < firstDay) this.#finalDays.delete(id);
+    for (const [id] of this.#finalHours) {
+      const [cachedRoute, hour] = id.split('\n');
+      if (cachedRoute === route && Number(hour) < firstHour) this.#finalHours.delete(id);
     }
-    for (let day = firstDay; day <= lastDay; day++) {
-      const cached = this.#finalDays.get(`${route}\n${day}`);
+    for (let hour = firstHour; hour <= lastHour; hour++) {
+      const cached = this.#finalHours.get(`${route}\n${hour}`);
       if (cached !== undefined) {
-        days.set(day, cached);
+        hours.set(hour, cached);
         continue;
       }
       reads.push(
-        this.#options.client.sendCommand(['HGETALL', sloKey(this.#options.fleet, route, day)]).then((reply) => {
-          const counts = parseDay(reply, day);
-          days.set(day, counts);
-          if ((day + 1) * DAY + FINAL_AFTER_MS <= nowMs) this.#finalDays.set(`${route}\n${day}`, counts);
+        this.#options.client.sendCommand(['HGETALL', sloKey(this.#options.fleet, route, hour)]).then((reply) => {
+          const counts = parseHour(reply, hour);
+          hours.set(hour, counts);
+          if ((hour + 1) * HOUR + FINAL_AFTER_MS <= nowMs) this.#finalHours.set(`${route}\n${hour}`, counts);
         }),
       );
     }
@@ -129,20 +131,20 @@ export class FleetSloReader {
       let requests = 0;
       let errors = 0;
       for (let minute = first; minute <= last; minute++) {
-        const day = days.get(Math.floor(minute / MINUTES_PER_DAY));
-        if (day === undefined) continue;
-        const index = minute % MINUTES_PER_DAY;
-        requests += day.requests[index];
-        errors += day.errors[index];
+        const hour = hours.get(Math.floor(minute / MINUTES_PER_HOUR));
+        if (hour === undefined) continue;
+        const index = minute % MINUTES_PER_HOUR;
+        requests += hour.requests[index];
+        errors += hour.errors[index];
       }
       return { requests, errors };
     };
   }
 }
 
-/** HGETALL's answer (object, Map or flat array) as a day's counts; fields of other days or shapes are ignored. */
-function parseDay(reply: unknown, day: number): DayCounts {
-  const counts: DayCounts = { requests: new Float64Array(MINUTES_PER_DAY), errors: new Float64Array(MINUTES_PER_DAY) };
+/** HGETALL's answer (object, Map or flat array) as an hour's counts; fields of other hours or shapes are ignored. */
+function parseHour(reply: unknown, hour: number): HourCounts {
+  const counts: HourCounts = { requests: new Float64Array(MINUTES_PER_HOUR), errors: new Float64Array(MINUTES_PER_HOUR) };
   const entries: Array<[string, unknown]> = Array.isArray(reply)
     ? Array.from({ length: Math.floor(reply.length / 2) }, (_, i) => [String(reply[2 * i]), reply[2 * i + 1]])
     : reply instanceof Map
@@ -152,8 +154,8 @@ function parseDay(reply: unknown, day: number): DayCounts {
     const match = /^(\d+):([re])$/.exec(field);
     const value = Number(String(raw));
     if (match === null || !Number.isFinite(value)) continue;
-    const index = Number(match[1]) - day * MINUTES_PER_DAY;
-    if (index < 0 || index >= MINUTES_PER_DAY) continue;
+    const index = Number(match[1]) - hour * MINUTES_PER_HOUR;
+    if (index < 0 || index >= MINUTES_PER_HOUR) continue;
     (match[2] === 'r' ? counts.requests : counts.errors)[index] += value;
   }
   return counts;

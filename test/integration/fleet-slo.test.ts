@@ -1,8 +1,9 @@
 /**
  * Fleet-wide SLO counts on a real redis-server: members add their per-minute requests and errors (both versions)
  * in their window flushes, and the leader's counts over any span equal, exactly, the sum of what the members
- * observed, across a UTC day boundary (two day hashes). Day hashes expire once the SLO window no longer covers
- * them; a day that can no longer change is read once; a Redis that cannot be read gives null.
+ * observed, across midnight (two hour hashes). Hour hashes stay small (Redis's listpack encoding) and expire once
+ * the SLO window no longer covers them; an hour that can no longer change is read once; a Redis that cannot be read
+ * gives null.
  */
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,16 +86,17 @@ describe('fleet SLO counts', () => {
     }
     expect(countsOver!(30 * DAY).requests).toBeGreaterThan(1000);
     const probe = await client();
-    const day = Math.floor(midnight / DAY);
-    expect(await probe.exists([sloKey(fleet, 'api', day - 1), sloKey(fleet, 'api', day)])).toBe(2);
-    expect(await probe.exists(sloKey(fleet, 'other', day))).toBe(0);
-    // Kept for the window and two days more.
-    const ttl = await probe.ttl(sloKey(fleet, 'api', day));
-    expect(ttl).toBeGreaterThan(32 * 86_400 - 60);
-    expect(ttl).toBeLessThanOrEqual(32 * 86_400);
+    const hour = Math.floor(midnight / HOUR);
+    expect(await probe.exists([sloKey(fleet, 'api', hour - 1), sloKey(fleet, 'api', hour)])).toBe(2);
+    expect(await probe.exists(sloKey(fleet, 'other', hour))).toBe(0);
+    expect(await probe.sendCommand(['OBJECT', 'ENCODING', sloKey(fleet, 'api', hour)])).toBe('listpack');
+    // Kept for the window and two hours more.
+    const ttl = await probe.ttl(sloKey(fleet, 'api', hour));
+    expect(ttl).toBeGreaterThan(30 * 86_400 + 7200 - 60);
+    expect(ttl).toBeLessThanOrEqual(30 * 86_400 + 7200);
   });
 
-  it('a finished day is read once; today is read again; an unreadable Redis gives null', async () => {
+  it('a finished hour is read once; the current hour is read again; an unreadable Redis gives null', async () => {
     const fleet = 'slo-cache';
     const m = await member(fleet, 7 * DAY);
     const today = Date.parse('2026-12-03T00:00:00Z');
@@ -104,11 +106,11 @@ describe('fleet SLO counts', () => {
       await m.counts.flush();
     }
     const reader = new FleetSloReader({ client: await client(), fleet, logger: silent });
-    const nowMs = today + 10 * MINUTE; // yesterday ended more than FINAL_AFTER_MS ago
+    const nowMs = today + 10 * MINUTE; // the hour before ended more than FINAL_AFTER_MS ago
     expect((await reader.countsOver('api', nowMs, 7 * DAY))!(7 * DAY)).toEqual({ requests: 2, errors: 2 });
     const probe = await client();
-    await probe.del([sloKey(fleet, 'api', Math.floor(today / DAY) - 1), sloKey(fleet, 'api', Math.floor(today / DAY))]);
-    // Yesterday's counts come from the first read; today's hash is read again (now gone).
+    await probe.del([sloKey(fleet, 'api', Math.floor(today / HOUR) - 1), sloKey(fleet, 'api', Math.floor(today / HOUR))]);
+    // The finished hour's counts come from the first read; the current hour's hash is read again (now gone).
     expect((await reader.countsOver('api', nowMs, 7 * DAY))!(7 * DAY)).toEqual({ requests: 1, errors: 1 });
 
     const broken = await client();
@@ -145,7 +147,7 @@ describe('fleet SLO counts', () => {
       // The fleet's: 1 of 1000 failing, a burn of 1.
       const probe = await client();
       const minute = Math.floor(now / MINUTE);
-      await probe.hSet(sloKey(fleet, 'api', Math.floor(now / DAY)), { [`${minute}:r`]: '1000', [`${minute}:e`]: '1' });
+      await probe.hSet(sloKey(fleet, 'api', Math.floor(now / HOUR)), { [`${minute}:r`]: '1000', [`${minute}:e`]: '1' });
       const broken = await client();
       reader = new FleetSloReader({ client: broken, fleet, logger: silent });
       broken.destroy();
