@@ -4,10 +4,13 @@
  * ledger the counts come from, and what the rollout machine does with each verdict (rollback, pause, hold and
  * resume, freeze). Objective 99.9 % throughout: the budget is 0.1 % of requests, so burn = error ratio × 1000.
  */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
-import { SloLedger } from '../src/metrics/slo-ledger.js';
+import { SloLedger, SloLedgerBook } from '../src/metrics/slo-ledger.js';
 import { burnRate, budgetSpans, pairsFor, paceRollout, promqlDuration, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
 import { afterInitialization, afterWindow, begin, idleStatus, type WindowReport } from '../src/rollout/machine.js';
 import { startRolloutHarness } from './helpers/rollout-manager.js';
@@ -91,6 +94,43 @@ describe('SLO ledger', () => {
     // Minute 12 takes the bucket of minute 1 (11 buckets), and minute 0 is outside a 10-minute window from minute 12.
     ledger.add(t0 + 12 * MIN, 10, 0);
     expect(ledger.counts(t0 + 12 * MIN, 10 * MIN)).toEqual({ requests: 60, errors: 5 });
+  });
+});
+
+describe('SLO ledger book on disk', () => {
+  it('saves at most once a minute (and at once on stop); a new book reads it back; a damaged file is reported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
+    try {
+      const file = join(dir, 'state.json.slo');
+      let now = Date.UTC(2026, 11, 1, 9);
+      const book = new SloLedgerBook({ file, now: () => now });
+      const entry = book.entryFor('api', 30 * DAY);
+      entry.ledger.add(now - 2 * MIN, 100, 3);
+      entry.ledger.add(now - MIN, 50, 1);
+      entry.fedThroughSecond = now / 1000 - 1;
+      book.saveSoon();
+      expect(existsSync(file)).toBe(false);
+      now += 60_000;
+      book.saveSoon();
+      for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 5));
+      const again = new SloLedgerBook({ file }).entryFor('api', 30 * DAY);
+      expect(again.ledger.counts(now, 30 * DAY)).toEqual({ requests: 150, errors: 4 });
+      expect(again.fedThroughSecond).toBe(entry.fedThroughSecond);
+      // Another window is another ledger: the saved one does not apply.
+      expect(new SloLedgerBook({ file }).entryFor('api', 7 * DAY).ledger.counts(now, 7 * DAY)).toEqual({ requests: 0, errors: 0 });
+
+      entry.ledger.add(now, 10, 10);
+      book.saveNow();
+      expect(new SloLedgerBook({ file }).entryFor('api', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 160, errors: 14 });
+
+      writeFileSync(file, '{"routes": ');
+      const errors: string[] = [];
+      const damaged = new SloLedgerBook({ file, onError: (message) => errors.push(message) });
+      expect(damaged.entryFor('api', 30 * DAY).ledger.counts(now, 30 * DAY)).toEqual({ requests: 0, errors: 0 });
+      expect(errors).toEqual([expect.stringMatching(/^SLO ledger .* not loaded, starting empty: /)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

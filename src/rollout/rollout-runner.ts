@@ -10,7 +10,8 @@
  * step; on becoming leader it resumes from the stored status (its step and weight, never above the weight reached).
  * Each of its writes carries the leader's fencing epoch, checked by the store in the same script as the write; a
  * refusal (SG_FENCED) stops it at once. Windows come from the fleet's counts, and no step is taken while they
- * cannot be read. Every member also watches the stored status's age: an automated rollout that nobody has moved for
+ * cannot be read; the error budget comes from the fleet's per-minute counts (this member's own while those cannot be
+ * read). Every member also watches the stored status's age: an automated rollout that nobody has moved for
  * longer than `maxStalenessMs` has no live leader watching it, and its canary traffic goes to stable locally.
  */
 import type { RolloutConfig } from '../config/schema.js';
