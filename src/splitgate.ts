@@ -26,6 +26,8 @@ import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
 import { TableStore } from './state/table-store.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
+import { sloWindowOf } from './fleet/fleet-slo.js';
+import { SloLedgerBook } from './metrics/slo-ledger.js';
 import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fleet.js';
 import { ExperimentBook } from './experiments/experiment-book.js';
 import { createExperimentsView, registerExperimentMetrics } from './experiments/experiments-view.js';
@@ -104,10 +106,11 @@ export class Splitgate {
             mirrors,
             logger,
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
+            sloWindow: (route) => sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
-    this.rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), ...(this.#leadership ? { fleet: this.#leadership.rolloutFleet } : {}) });
+    this.rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), ...(this.#leadership ? { fleet: this.#leadership.rolloutFleet } : {}) });
     this.#leadership?.start(this.rollouts);
     const rollouts = this.rollouts;
     const accessLog = new AccessLog(logger, options.config.log.accessLog);

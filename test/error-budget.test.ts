@@ -4,22 +4,16 @@
  * ledger the counts come from, and what the rollout machine does with each verdict (rollback, pause, hold and
  * resume, freeze). Objective 99.9 % throughout: the budget is 0.1 % of requests, so burn = error ratio × 1000.
  */
-import { Writable } from 'node:stream';
-import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { Controller } from '../src/control/controller.js';
-import { EventLog } from '../src/control/event-log.js';
 import { ConfigError } from '../src/errors.js';
-import { createLogger } from '../src/log.js';
-import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
-import { SloLedger } from '../src/metrics/slo-ledger.js';
-import { MirrorBook } from '../src/mirror/mirror-records.js';
-import { UpstreamPools } from '../src/proxy/upstream-pools.js';
-import { burnRate, pairsFor, paceRollout, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
+import { SloLedger, SloLedgerBook } from '../src/metrics/slo-ledger.js';
+import { burnRate, budgetSpans, pairsFor, paceRollout, promqlDuration, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
 import { afterInitialization, afterWindow, begin, idleStatus, type WindowReport } from '../src/rollout/machine.js';
-import { RolloutManager } from '../src/rollout/rollout-manager.js';
-import { TableStore } from '../src/state/table-store.js';
+import { startRolloutHarness } from './helpers/rollout-manager.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -103,6 +97,43 @@ describe('SLO ledger', () => {
   });
 });
 
+describe('SLO ledger book on disk', () => {
+  it('saves at most once a minute (and at once on stop); a new book reads it back; a damaged file is reported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
+    try {
+      const file = join(dir, 'state.json.slo');
+      let now = Date.UTC(2026, 11, 1, 9);
+      const book = new SloLedgerBook({ file, now: () => now });
+      const entry = book.entryFor('api', 30 * DAY);
+      entry.ledger.add(now - 2 * MIN, 100, 3);
+      entry.ledger.add(now - MIN, 50, 1);
+      entry.fedThroughSecond = now / 1000 - 1;
+      book.saveSoon();
+      expect(existsSync(file)).toBe(false);
+      now += 60_000;
+      book.saveSoon();
+      for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 5));
+      const again = new SloLedgerBook({ file }).entryFor('api', 30 * DAY);
+      expect(again.ledger.counts(now, 30 * DAY)).toEqual({ requests: 150, errors: 4 });
+      expect(again.fedThroughSecond).toBe(entry.fedThroughSecond);
+      // Another window is another ledger: the saved one does not apply.
+      expect(new SloLedgerBook({ file }).entryFor('api', 7 * DAY).ledger.counts(now, 7 * DAY)).toEqual({ requests: 0, errors: 0 });
+
+      entry.ledger.add(now, 10, 10);
+      book.saveNow();
+      expect(new SloLedgerBook({ file }).entryFor('api', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 160, errors: 14 });
+
+      writeFileSync(file, '{"routes": ');
+      const errors: string[] = [];
+      const damaged = new SloLedgerBook({ file, onError: (message) => errors.push(message) });
+      expect(damaged.entryFor('api', 30 * DAY).ledger.counts(now, 30 * DAY)).toEqual({ requests: 0, errors: 0 });
+      expect(errors).toEqual([expect.stringMatching(/^SLO ledger .* not loaded, starting empty: /)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('pacing in the rollout machine', () => {
   const spec = validateConfig({
     upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
@@ -144,6 +175,25 @@ describe('pacing in the rollout machine', () => {
     expect(paused.status).toMatchObject({ phase: 'Paused', pausedBy: 'check' });
   });
 
+  it('slo.sli.prometheus: validated at its path; $window becomes each window as a PromQL duration', () => {
+    const route = (sli: unknown) => ({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'api', stable: 's', canary: 'c', slo: { objective: 99.9, window: '30d', sli } }] });
+    const issues = (sli: unknown) => {
+      try {
+        validateConfig(route(sli));
+        return [];
+      } catch (error) {
+        return (error as ConfigError).issues;
+      }
+    };
+    expect(issues({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'sum(rate(errors[5m]))' } })).toContainEqual({ path: 'routes[0].slo.sli.prometheus.errorRatio', message: 'must use $window (replaced by each window\'s length, e.g. [$window])' });
+    expect(issues({ prometheus: { address: 'prometheus:9090', errorRatio: 'x[$window]' } }).map((i) => i.path)).toContain('routes[0].slo.sli.prometheus.address');
+    expect(issues({ errors: 'code=~5..' }).map((i) => i.path)).toContain('routes[0].slo.sli');
+    expect(validateConfig(route({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]' } })).routes[0].slo!.sli).toEqual({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]', timeout: 5000 } });
+    expect(budgetSpans(30 * DAY).map(promqlDuration)).toEqual(['1h', '5m', '6h', '30m', '1d', '2h', '3d', '30d']);
+    expect(budgetSpans(7 * DAY).map(promqlDuration)).toEqual(['14m', '70s', '84m', '7m', '336m', '28m', '1008m', '7d']);
+    expect(promqlDuration(2500)).toBe('2500ms');
+  });
+
   it('pacing without an slo on the route is a ConfigError at its path', () => {
     try {
       validateConfig({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'api', stable: 's', canary: 'c', rollout: { stepWeights: [10], pacing: { budgetFloor: 10 } } }] });
@@ -156,46 +206,34 @@ describe('pacing in the rollout machine', () => {
 });
 
 describe('pacing in the runner, from the route\'s own counters', () => {
-  const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  const opened: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const close of opened.splice(0)) await close();
-  });
-
   it('a fast burn in the last hour rolls the rollout back, and the gauges show the burn', async () => {
-    const config = validateConfig({
-      upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
-      routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { interval: '10m', stepWeights: [10, 50] } }],
-    });
-    const metrics = createMetrics(new Registry(), { processMetrics: false });
-    const pools = new UpstreamPools();
-    pools.update(config);
-    const series = new SeriesBook(metrics);
-    const mirrors = new MirrorBook(metrics);
-    const controller = new Controller({ config, configPath: null, pools, metrics, series, mirror: { book: mirrors, logger, random: Math.random }, events: new EventLog(), stateFile: null, logger });
-    const store = new TableStore(await controller.initialTable());
-    controller.attach(store);
     let now = Date.parse('2026-12-01T09:00:00Z');
-    const manager = new RolloutManager({ controller, store, series, mirrors, metrics, events: new EventLog(), logger, now: () => new Date(now) });
-    opened.push(async () => {
-      manager.stop();
-      await pools.close();
-    });
-    await manager.sync(config);
-    for (let i = 0; i < 400 && manager.get('api')!.status.phase !== 'Progressing'; i++) await new Promise((r) => setTimeout(r, 5));
-    expect(manager.get('api')!.status.phase).toBe('Progressing');
+    const harness = await startRolloutHarness(
+      {
+        upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+        routes: [{ name: 'api', stable: 's', canary: 'c', weight: 0, slo: { objective: 99.9, window: '30d' }, rollout: { interval: '10m', stepWeights: [10, 50] } }],
+      },
+      { now: () => now },
+    );
+    const { manager, series, metrics } = harness;
+    try {
+      for (let i = 0; i < 400 && manager.get('api')!.status.phase !== 'Progressing'; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(manager.get('api')!.status.phase).toBe('Progressing');
 
-    // 200 requests a second for 3 minutes, 5 % of them failing: a burn of 50 in every window that has traffic.
-    for (let second = 0; second < 180; second++) {
-      for (let i = 0; i < 200; i++) series.get('api', i % 2 === 0 ? 'stable' : 'canary').window.observe(now + second * 1000, i % 20 === 0, 2, true);
+      // 200 requests a second for 3 minutes, 5 % of them failing: a burn of 50 in every window that has traffic.
+      for (let second = 0; second < 180; second++) {
+        for (let i = 0; i < 200; i++) series.get('api', i % 2 === 0 ? 'stable' : 'canary').window.observe(now + second * 1000, i % 20 === 0, 2, true);
+      }
+      now += 181_000;
+      await manager.get('api')!.tick();
+      const status = manager.get('api')!.status;
+      expect(status.phase).toBe('RolledBack');
+      expect(status.message).toContain('fast burn: error budget burning at 50× over 1h and 50× over 5m (threshold 14.4×)');
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('splitgate_slo_burn_rate{route="api",window="1h"} 50');
+      expect(text).toMatch(/splitgate_slo_error_budget_remaining\{route="api"\} -49/);
+    } finally {
+      await harness.close();
     }
-    now += 181_000;
-    await manager.get('api')!.tick();
-    const status = manager.get('api')!.status;
-    expect(status.phase).toBe('RolledBack');
-    expect(status.message).toContain('fast burn: error budget burning at 50× over 1h and 50× over 5m (threshold 14.4×)');
-    const text = await metrics.registry.metrics();
-    expect(text).toContain('splitgate_slo_burn_rate{route="api",window="1h"} 50');
-    expect(text).toMatch(/splitgate_slo_error_budget_remaining\{route="api"\} -49/);
   });
 });

@@ -28,6 +28,8 @@ import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { RolloutManager } from '../rollout/rollout-manager.js';
 import { TableStore } from '../state/table-store.js';
 import { createFleet, type Fleet } from '../fleet/fleet.js';
+import { sloWindowOf } from '../fleet/fleet-slo.js';
+import { SloLedgerBook } from '../metrics/slo-ledger.js';
 import { createFleetLeadership, type FleetLeadership } from '../fleet/rollout-fleet.js';
 import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
@@ -169,10 +171,11 @@ export class Supervisor {
             logger,
             collect: () => workers.collect(),
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
+            sloWindow: (route) => sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
-    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
+    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
     leadership?.start(rollouts);
     controller.onConfigApplied((next) => {
       logger.level = next.log.level;

@@ -877,6 +877,16 @@ const route = z
       .object({
         objective: z.number().gt(0, 'must be above 0').lt(100, 'must be below 100 (a 100 % objective has no budget)'),
         window: anyDuration.refine((ms) => typeof ms !== 'number' || (ms >= 3_600_000 && ms <= 90 * 86_400_000), 'must be between 1h and 90d'),
+        /** Where the error ratio comes from; splitgate's own counters (5xx and upstream failures) without it. */
+        sli: z
+          .object({
+            /** `errorRatio`: PromQL answering the error ratio (0..1) over `$window`, run once per burn-rate window. */
+            prometheus: z
+              .object({ address: httpUrl, errorRatio: z.string().min(1).refine((q) => q.includes('$window'), 'must use $window (replaced by each window\'s length, e.g. [$window])'), timeout: duration.default('5s') })
+              .strict(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -96,7 +96,7 @@ async function ensureDirectory(dir: string): Promise<void> {
   }
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
+export async function writeAtomically(path: string, text: string): Promise<void> {
   await ensureDirectory(dirname(path));
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(temporary, 'w', 0o600);

@@ -19,6 +19,7 @@ import type { SeriesBook } from '../metrics/metrics.js';
 import type { SlotCounts, WindowSnapshot, WindowTraffic } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { Version } from '../routing/table.js';
+import { SloMinuteTally } from './fleet-slo.js';
 import { withTimeout, type FleetRedisClient } from './leader-lease.js';
 
 /** How far back a flush looks for counts that arrived after their second was flushed. */
@@ -67,6 +68,8 @@ export interface FleetCountsOptions {
   readonly timeoutMs?: number;
   /** Wall clock (the seconds are unix seconds, shared by the fleet). */
   readonly now?: () => number;
+  /** The route's SLO window (ms), null without `slo:`: routes with one also add per-minute counts (fleet-slo.ts). */
+  readonly sloWindow?: (route: string) => number | null;
 }
 
 /** What this member already added for one second of one (route, version). */
@@ -138,7 +141,8 @@ export class FleetCounts {
     const current = Math.floor(nowMs / 1000);
     const commands: string[][] = [];
     const touched = new Set<string>();
-    const { fleet } = this.#options;
+    const { fleet, sloWindow } = this.#options;
+    const slo = new SloMinuteTally();
     for (const series of this.#options.series.all()) {
       if (series.version !== 'stable' && series.version !== 'canary') continue;
       if (this.#options.include && !this.#options.include(series.route)) continue;
@@ -156,6 +160,7 @@ export class FleetCounts {
           done = emptyPushed();
           pushed.set(slot.second, done);
         }
+        if (sloWindow) slo.add(series.route, slot.second, slot.requests - done.requests, slot.errors - done.errors);
         const key = windowKey(fleet, series.route, slot.second);
         const before = commands.length;
         addDeltas(commands, key, fields, slot, done);
@@ -179,8 +184,9 @@ export class FleetCounts {
         touched.add(key);
       }
     }
-    if (commands.length === 0) return true;
     for (const key of touched) commands.push(['EXPIRE', key, String(this.#retainSeconds)]);
+    if (sloWindow) commands.push(...slo.commands(fleet, sloWindow));
+    if (commands.length === 0) return true;
     const client = this.#options.client;
     try {
       await withTimeout(Promise.all(commands.map((command) => client.sendCommand(command))), this.#timeoutMs);

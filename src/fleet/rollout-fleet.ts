@@ -15,6 +15,7 @@ import type { SeriesBook } from '../metrics/metrics.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutFleet } from '../rollout/rollout-runner.js';
 import { FleetCounts } from './fleet-counts.js';
+import { FleetSloReader } from './fleet-slo.js';
 import { LeaderLease, type FleetRedisClient } from './leader-lease.js';
 
 export interface RolloutFleetOptions {
@@ -24,8 +25,9 @@ export interface RolloutFleetOptions {
   readonly fallBack?: (route: string, stale: boolean, reason: string) => void;
 }
 
-export function rolloutFleet(lease: LeaderLease, counts: FleetCounts, options: RolloutFleetOptions = {}): RolloutFleet {
+export function rolloutFleet(lease: LeaderLease, counts: FleetCounts, options: RolloutFleetOptions = {}, slo?: FleetSloReader): RolloutFleet {
   return {
+    ...(slo ? { slo: (route: string, nowMs: number, windowMs: number) => slo.countsOver(route, nowMs, windowMs) } : {}),
     leading: () => lease.leading(),
     epoch: () => lease.epoch(),
     window: (route, version, nowMs, seconds, traffic) => counts.window(route, version, nowMs, seconds, traffic),
@@ -48,6 +50,8 @@ export interface FleetLeadershipOptions extends RolloutFleetOptions {
   readonly collect?: () => Promise<void>;
   /** Routes whose counts are pushed (those with a rollout block); all when absent. */
   readonly include?: (route: string) => boolean;
+  /** The route's SLO window (ms), null without `slo:`: its error budget is then computed from the fleet's counts. */
+  readonly sloWindow?: (route: string) => number | null;
   /** Leadership moved (for splitgate_fleet_leader and /fleet). */
   readonly onLeader?: (leading: boolean, epoch: number | null) => void;
 }
@@ -72,7 +76,9 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
     logger: options.logger,
     ...(options.collect ? { collect: options.collect } : {}),
     ...(options.include ? { include: options.include } : {}),
+    ...(options.sloWindow ? { sloWindow: options.sloWindow } : {}),
   });
+  const slo = options.sloWindow ? new FleetSloReader({ client: options.client, fleet: options.fleet, logger: options.logger }) : undefined;
   const lease = new LeaderLease({
     client: options.client,
     fleet: options.fleet,
@@ -87,7 +93,7 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
   return {
     lease,
     counts,
-    rolloutFleet: rolloutFleet(lease, counts, options),
+    rolloutFleet: rolloutFleet(lease, counts, options, slo),
     start(manager) {
       rollouts = manager;
       counts.start();

@@ -50,6 +50,15 @@ export interface SloSpec {
   /** Percent of requests that must succeed, e.g. 99.9. */
   readonly objective: number;
   readonly window: number;
+  /** Where the error ratio comes from: splitgate's own counters when absent. */
+  readonly sli?: { readonly prometheus: PrometheusSli };
+}
+
+/** `errorRatio` is PromQL answering the error ratio (0..1) over `$window`, which is replaced by each window's length. */
+export interface PrometheusSli {
+  readonly address: string;
+  readonly errorRatio: string;
+  readonly timeout: number;
 }
 
 /**
@@ -77,14 +86,35 @@ export interface BudgetReading {
   readonly remaining: number | null;
 }
 
+/** An error ratio (0..1) as a burn rate, rounded like burnRate. */
+export function ratioBurnRate(ratio: number, objective: number): number {
+  return Math.round((ratio / (1 - objective / 100)) * 1e9) / 1e9;
+}
+
+/** The window lengths a reading needs: each pair's long and short window, and the SLO window (the budget). */
+export function budgetSpans(windowMs: number): number[] {
+  return [...new Set([...pairsFor(windowMs).flatMap((pair) => [pair.long, pair.short]), windowMs])];
+}
+
+/** A PromQL range duration for `ms`: the largest unit that divides it (`30d`, `1h`, `72s`), else milliseconds. */
+export function promqlDuration(ms: number): string {
+  for (const [unit, size] of [['d', DAY], ['h', HOUR], ['m', MINUTE], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 export function readBudget(countsOver: CountsOver, slo: SloSpec): BudgetReading {
+  return readBurn((spanMs) => burnRate(countsOver(spanMs), slo.objective), slo);
+}
+
+/** The reading from burn rates over a span (null: no data), whatever they were computed from. */
+export function readBurn(burnOver: (spanMs: number) => number | null, slo: SloSpec): BudgetReading {
   const pairs = pairsFor(slo.window).map((pair): PairReading => {
-    const longRate = burnRate(countsOver(pair.long), slo.objective);
-    const shortRate = burnRate(countsOver(pair.short), slo.objective);
+    const longRate = burnOver(pair.long);
+    const shortRate = burnOver(pair.short);
     const firing = longRate !== null && shortRate !== null && longRate >= pair.threshold && shortRate >= pair.threshold;
     return { windows: `${formatDuration(pair.long)}/${formatDuration(pair.short)}`.replaceAll(' ', ''), threshold: pair.threshold, speed: pair.speed, longRate, shortRate, firing };
   });
-  const spent = burnRate(countsOver(slo.window), slo.objective);
+  const spent = burnOver(slo.window);
   return { pairs, remaining: spent === null ? null : 1 - spent };
 }
 

@@ -104,5 +104,6 @@ export class RolloutManager {
 
   stop(): void {
     for (const runner of this.#runners.values()) runner.stop();
+    this.#deps.sloLedgers?.saveNow();
   }
 }

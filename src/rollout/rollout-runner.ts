@@ -10,7 +10,8 @@
  * step; on becoming leader it resumes from the stored status (its step and weight, never above the weight reached).
  * Each of its writes carries the leader's fencing epoch, checked by the store in the same script as the write; a
  * refusal (SG_FENCED) stops it at once. Windows come from the fleet's counts, and no step is taken while they
- * cannot be read. Every member also watches the stored status's age: an automated rollout that nobody has moved for
+ * cannot be read; the error budget comes from the fleet's per-minute counts (this member's own while those cannot be
+ * read). Every member also watches the stored status's age: an automated rollout that nobody has moved for
  * longer than `maxStalenessMs` has no live leader watching it, and its canary traffic goes to stable locally.
  */
 import type { RolloutConfig } from '../config/schema.js';
@@ -41,7 +42,8 @@ import {
   type WindowReport,
 } from './machine.js';
 import { queryPrometheus } from './prometheus-query.js';
-import { paceRollout, readBudget, type PacingRules, type PacingVerdict, type SloSpec } from './error-budget.js';
+import { paceRollout, readBudget, type BudgetReading, type CountsOver, type PacingRules, type PacingVerdict, type SloSpec } from './error-budget.js';
+import { readPrometheusBudget } from './prometheus-sli.js';
 import { SLOTS } from '../metrics/rolling-window.js';
 import { SloLedgerBook } from '../metrics/slo-ledger.js';
 import { callWebhook, callWebhooks, type HookPayload } from './webhooks.js';
@@ -85,6 +87,8 @@ export interface RolloutFleet {
   fallBack?(route: string, stale: boolean, reason: string): void;
   /** A write of ours was fenced: the lease may step down at once rather than at its next renewal. */
   fenced?(epoch: number): void;
+  /** The fleet's SLO counts of the route (fleet-slo.ts); null when they cannot be read (pacing then uses local counts). */
+  slo?(route: string, nowMs: number, windowMs: number): Promise<CountsOver | null>;
 }
 
 export const DEFAULT_MAX_STALENESS_MS = 60_000;
@@ -114,6 +118,8 @@ export class RolloutRunner {
   #stale = false;
   /** Share of the error budget left at the last window (null without `slo:` or before one); the dashboard shows it. */
   #budgetRemaining: number | null = null;
+  /** The fleet's SLO counts could not be read at the last window: pacing used this member's own. */
+  #sloLocal = false;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
@@ -385,25 +391,37 @@ export class RolloutRunner {
       results.push({ check: stageWebhookCheck(stage!.name, hook.name), result: outcome.ok ? 'pass' : 'fail', value: null, threshold: '2xx', sample: { canary: 0 }, detail: outcome.detail });
     }
     for (const result of results) metrics.rolloutChecks.inc({ route: this.route, check: result.check, result: result.result });
-    const pacing = this.#pace(nowMs);
+    const pacing = await this.#pace(nowMs);
     return { at: new Date(nowMs).toISOString(), weight: this.#status.weight, traffic, verdict: windowVerdict(results), results, canaryRequests: canary.requests, ...(pacing === null ? {} : { pacing }) };
   }
 
   /**
-   * The route's error budget now (null without `slo:`): this process's complete seconds of both versions, all
-   * traffic, added to the route's ledger once each, then read over the Workbook's window pairs.
+   * The route's error budget now (null without `slo:`). From `sli.prometheus` when set: each window's error ratio
+   * queried, and the budget unknown (the stage held) while a query fails. Otherwise from counts: this process's
+   * complete seconds of both versions, all traffic, added to the route's ledger once each; in a fleet the fleet's
+   * per-minute counts (all members' traffic), or, while Redis cannot be read, this member's ledger.
    */
-  #pace(nowMs: number): PacingVerdict | null {
+  async #pace(nowMs: number): Promise<PacingVerdict | null> {
     const slo = this.#slo;
     if (slo === null) return null;
-    const entry = this.#ledgers.entryFor(this.route, slo.window);
-    const toSecond = Math.floor(nowMs / 1000) - 1;
-    const fromSecond = Math.max(entry.fedThroughSecond + 1, toSecond - SLOTS + 1);
-    for (const version of ['stable', 'canary'] as const) {
-      for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.errors);
+    let reading: BudgetReading;
+    if (slo.sli?.prometheus) {
+      const read = await readPrometheusBudget(slo.sli.prometheus, slo);
+      if ('error' in read) return { action: 'hold', window: null, value: null, reason: `error budget unknown: ${read.error}` };
+      reading = read.reading;
+    } else {
+      const entry = this.#ledgers.entryFor(this.route, slo.window);
+      const toSecond = Math.floor(nowMs / 1000) - 1;
+      const fromSecond = Math.max(entry.fedThroughSecond + 1, toSecond - SLOTS + 1);
+      for (const version of ['stable', 'canary'] as const) {
+        for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.errors);
+      }
+      entry.fedThroughSecond = Math.max(entry.fedThroughSecond, toSecond);
+      this.#ledgers.saveSoon();
+      const fleetCounts = this.#deps.fleet?.slo ? await this.#deps.fleet.slo(this.route, nowMs, slo.window) : undefined;
+      if (fleetCounts !== undefined) this.#sloFromFleet(fleetCounts !== null);
+      reading = readBudget(fleetCounts ?? ((spanMs) => entry.ledger.counts(nowMs, spanMs)), slo);
     }
-    entry.fedThroughSecond = Math.max(entry.fedThroughSecond, toSecond);
-    const reading = readBudget((spanMs) => entry.ledger.counts(nowMs, spanMs), slo);
     const { metrics } = this.#deps;
     for (const pair of reading.pairs) {
       const [long, short] = pair.windows.split('/');
@@ -413,6 +431,17 @@ export class RolloutRunner {
     if (reading.remaining !== null) metrics.sloErrorBudgetRemaining.set({ route: this.route }, reading.remaining);
     this.#budgetRemaining = reading.remaining;
     return paceRollout(reading, this.spec.pacing ?? DEFAULT_PACING);
+  }
+
+  /** Logs and records the switch between the fleet's SLO counts and this member's own, once each way. */
+  #sloFromFleet(readable: boolean): void {
+    if (readable !== this.#sloLocal) return;
+    this.#sloLocal = !readable;
+    const message = readable
+      ? 'error budget from the fleet\'s counts again'
+      : 'error budget from this member\'s own counts: the fleet\'s SLO counts cannot be read (Redis unreachable)';
+    this.#deps.logger.warn({ route: this.route }, message);
+    this.#deps.events.record({ actor: 'rollout', action: readable ? 'slo.fleet_counts' : 'slo.local_counts', route: this.route, message });
   }
 
   /**

@@ -60,11 +60,12 @@ export interface SplitgateProcess {
 }
 
 /** Starts `node dist/bin.js --config <file>` and resolves once it logs `splitgate listening`. */
-export function spawnSplitgate(configFile: string, timeoutMs = 10_000): Promise<SplitgateProcess> {
+export function spawnSplitgate(configFile: string, timeoutMs = 10_000, options: { nodeArgs?: readonly string[]; env?: Record<string, string> } = {}): Promise<SplitgateProcess> {
   assertBuilt();
   // Run in the config's directory, so relative paths in it (a state file, say) land there and not in the repo.
-  const child = spawn(process.execPath, [BIN, '--config', configFile], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, '--config', configFile], {
     cwd: dirname(configFile),
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logLines: Array<Record<string, unknown>> = [];
