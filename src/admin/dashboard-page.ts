@@ -1,9 +1,9 @@
 /**
  * The dashboard served at GET / on the admin listener: one self-contained page (inline CSS and vanilla JS, uPlot
  * inlined from node_modules, no external resources, no build step) that polls /status, /rollouts, /experiments,
- * /events and /diffs/summary every second (/series every 2 s) and drives the mutating endpoints. The route card's
- * release view lives in dashboard/release-script.ts, the experiments panel in dashboard/experiments-script.ts, the
- * pure figures both use in dashboard/figures.ts. Invariant: data from the API only ever reaches the DOM as text
+ * /events, /flags and /diffs/summary every second (/series every 2 s) and drives the mutating endpoints. The route
+ * card's release view lives in dashboard/release-script.ts, the experiments panel in dashboard/experiments-script.ts, the
+ * flags panel in dashboard/flags-script.ts, the pure figures both use in dashboard/figures.ts. Invariant: data from the API only ever reaches the DOM as text
  * (textContent, text nodes, attribute values), never as markup; a Content-Security-Policy allowing exactly this
  * page's scripts (its own and uPlot's, by hash) enforces it.
  * The page itself holds no data: with an admin token configured every call it makes needs the token, which it asks
@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EXPERIMENTS_SCRIPT } from './dashboard/experiments-script.js';
+import { FLAGS_SCRIPT } from './dashboard/flags-script.js';
 import { BROWSER_FIGURES } from './dashboard/figures.js';
 import { RELEASE_SCRIPT } from './dashboard/release-script.js';
 import { loadUplot } from './dashboard/uplot-assets.js';
@@ -322,13 +323,13 @@ async function refresh() {
   clearTimeout(timer);
   let poll = true;
   try {
-    const [status, events, diffs, rollouts, experiments] = await Promise.all([getJson('/status'), getJson('/events?limit=50'), getJson('/diffs/summary'), getJson('/rollouts'), getJson('/experiments')]);
+    const [status, events, diffs, rollouts, experiments, flags] = await Promise.all([getJson('/status'), getJson('/events?limit=50'), getJson('/diffs/summary'), getJson('/rollouts'), getJson('/experiments'), getJson('/flags')]);
     keepToken();
     byId('token-button').hidden = true;
     renderHeader(status);
     renderRoutes(status, diffs, rollouts.rollouts);
     renderExperiments(experiments.experiments);
-    // The flags panel (GET /flags) goes here, rendered like the experiments panel.
+    renderFlags(flags.flags);
     renderEvents(events.events);
     await refreshCharts();
     byId('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -362,7 +363,7 @@ byId('token-button').addEventListener('click', () => {
 refresh();
 `;
 
-const SCRIPT = `'use strict';\n${BROWSER_FIGURES}\n${RELEASE_SCRIPT}\n${EXPERIMENTS_SCRIPT}\n${CORE_SCRIPT}`;
+const SCRIPT = `'use strict';\n${BROWSER_FIGURES}\n${RELEASE_SCRIPT}\n${EXPERIMENTS_SCRIPT}\n${FLAGS_SCRIPT}\n${CORE_SCRIPT}`;
 const scriptHash = (script: string) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
 
 /** Allows this page's own script, uPlot's and inline style, and same-origin fetches, nothing else. */
@@ -386,7 +387,9 @@ export const DASHBOARD_HTML = `<!doctype html>
 <p id="message" data-testid="message" role="status"></p>
 <main id="routes" data-testid="routes"></main>
 <section id="experiments" class="panel" data-testid="experiments" hidden><h2>Experiments</h2><div id="experiments-list"></div></section>
-<!-- The flags panel goes here (a section like #experiments). -->
+<section id="flags" class="panel flags" data-testid="flags" hidden><h2>Feature flags</h2>
+<table class="card"><thead><tr><th>flag</th><th>state</th><th>variant</th><th>evaluations sent upstream</th><th></th></tr></thead>
+<tbody id="flags-body"></tbody></table></section>
 <section class="events-box"><h2>Events <span class="muted">(newest first)</span></h2>
 <table class="events card" data-testid="events"><thead><tr><th>time</th><th>actor</th><th>action</th><th>route</th><th>before → after</th></tr></thead>
 <tbody id="events-body"></tbody></table></section>

@@ -3,7 +3,9 @@
  * on a release plan (healthy canary, an SLO) shows its plan timeline with the current stage, its error budget and
  * a "healthy" verdict; a route whose canary fails every other request and answers 30 ms late shows the differences
  * next to the canary's figures and a warning naming them, the same verdict /status gives; the uPlot charts draw
- * both versions with the current request rate; the experiments panel shows each arm's users as /experiments does.
+ * both versions with the current request rate; the experiments panel shows each arm's users as /experiments does;
+ * the flags panel shows each variant's share as /flags counts it, and its KILL button (confirmed) turns the flag off
+ * for the very next request, Restore back on.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -58,6 +60,18 @@ beforeAll(async () => {
       { name: 'web', match: { pathPrefix: '/web' }, stable: 'stable', canary: 'broken', weight: 50 },
       { name: 'shop', stable: 'stable', canary: 'canary', weight: 50, sticky: { key: ['header:x-user-id'] } },
     ],
+    flags: {
+      definitions: {
+        flags: {
+          'new-checkout': {
+            state: 'ENABLED',
+            variants: { on: true, off: false },
+            defaultVariant: 'off',
+            targeting: { fractional: [{ var: 'targetingKey' }, ['on', 50], ['off', 50]] },
+          },
+        },
+      },
+    },
     experimentSettings: { cookie: { secret: 'test-secret-of-some-length' } },
     experiments: [{ key: 'checkout', route: 'shop', conversions: [{ name: 'order', match: { method: 'POST', path: '/orders', status: '2xx' } }], minUsersPerArm: 5 }],
   });
@@ -79,6 +93,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.setDefaultTimeout(15_000);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('dialog', (dialog) => void dialog.accept());
   page.on('console', (message) => {
     if (message.type() === 'error') pageErrors.push(message.text());
   });
@@ -194,5 +209,33 @@ describe('dashboard release and experiment views', () => {
     expect(await byTestId('exp-lift-checkout-order').textContent()).toMatch(/^order: lift /);
     expect(pageErrors).toEqual([]);
     await page.screenshot({ path: '/tmp/dashboard-release.png', fullPage: true });
+  });
+
+  it('lists the flag with its variant shares as /flags counts them; KILL turns it off for the next request, Restore back on', async () => {
+    const flagsHeader = async (): Promise<string | undefined> =>
+      (await send(proxy.url, '/shop', { headers: { 'x-user-id': 'shopper-flags' } })).json<{ headers: Record<string, string> }>().headers['x-splitgate-flags'];
+    expect(await flagsHeader()).toMatch(/^new-checkout=\?[01]$/);
+    const flag = (await adminCall(proxy.adminUrl, 'GET', '/flags')).body.flags[0];
+    expect(flag.evaluations.total).toBeGreaterThanOrEqual(31);
+    await expect.poll(() => byTestId('flags').isVisible(), POLL).toBe(true);
+    await expect.poll(() => byTestId('flag-shares-new-checkout').textContent(), POLL).toMatch(/^on \d+\.\d % · off \d+\.\d % of \d+$/);
+    const shown = /^on (\d+\.\d) % · off (\d+\.\d) % of (\d+)$/.exec((await byTestId('flag-shares-new-checkout').textContent()) ?? '')!;
+    const counts = (await adminCall(proxy.adminUrl, 'GET', '/flags')).body.flags[0].evaluations;
+    // The page polls; its figures are /flags' at one moment, at most what /flags says now.
+    expect(Number(shown[3])).toBeLessThanOrEqual(counts.total);
+    expect(Number(shown[1]) + Number(shown[2])).toBeCloseTo(100, 0);
+    expect(await byTestId('flag-state-new-checkout').textContent()).toBe('on');
+    expect(await byTestId('flag-restore-new-checkout').isDisabled()).toBe(true);
+
+    await byTestId('flag-kill-new-checkout').click();
+    await expect.poll(() => byTestId('flag-state-new-checkout').textContent(), POLL).toBe('killed');
+    // A DISABLED flag resolves to no variant: the upstream gets no flags header at all.
+    expect(await flagsHeader()).toBeUndefined();
+    expect((await adminCall(proxy.adminUrl, 'GET', '/events')).body.events.some((e: { action: string; actor: string }) => e.action === 'flag.override_set' && e.actor.startsWith('dashboard@'))).toBe(true);
+
+    await byTestId('flag-restore-new-checkout').click();
+    await expect.poll(() => byTestId('flag-state-new-checkout').textContent(), POLL).toBe('on');
+    expect(await flagsHeader()).toMatch(/^new-checkout=\?[01]$/);
+    expect(pageErrors).toEqual([]);
   });
 });
