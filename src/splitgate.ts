@@ -137,7 +137,7 @@ export class Splitgate {
         rollouts,
         health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store),
+        experiments: createExperimentsView(experiments, store, { series, controller, events }),
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),

@@ -188,7 +188,7 @@ export class Supervisor {
         series,
         rollouts,
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store),
+        experiments: createExperimentsView(experiments, store, { series, controller, events }),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },

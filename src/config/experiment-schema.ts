@@ -85,6 +85,18 @@ export const experimentSchema = z
     alpha: z.number().gt(0, 'must be between 0 and 0.5').lt(0.5, 'must be between 0 and 0.5').default(0.05),
     /** Keyed users remembered per process for this experiment (an LRU); see README for what happens beyond it. */
     maxUsers: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** B's error rate and p99 against A's, judged as a rollout's vsStable checks (guardrails.ts); a breach blocks a winner. */
+    guardrails: z
+      .object({
+        /** Percentage points B's error rate may exceed A's by (significantly, at `confidence`). */
+        maxErrorRateIncrease: z.number().min(0).max(100).default(1),
+        maxP99Ratio: z.number().min(1).default(1.5),
+        /** Requests each arm needs in the window before a guardrail is judged. */
+        minRequests: z.number().int().min(1).default(50),
+        confidence: z.number().min(0.5).max(0.9999).default(0.95),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

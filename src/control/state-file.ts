@@ -28,6 +28,8 @@ export interface RuntimeState {
    * shared document it holds, and kill switches applied here while Redis was unreachable (pushed when it returns).
    */
   fleet?: FleetBookkeeping;
+  /** Stopped A/B experiments by key, with their frozen totals: opaque here, read by experiments/experiment-stop.ts. */
+  experiments?: Record<string, unknown>;
 }
 
 export interface FleetBookkeeping {
@@ -176,6 +178,9 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
   }
   const fleet = (raw as { fleet?: unknown }).fleet;
   if (fleet !== undefined) out.fleet = parseFleetBookkeeping(fleet, warnings);
+  const experiments = (raw as { experiments?: unknown }).experiments;
+  if (experiments !== null && typeof experiments === 'object' && !Array.isArray(experiments)) out.experiments = experiments as Record<string, unknown>;
+  else if (experiments !== undefined) warnings.push('experiments is not an object; ignored');
   return out;
 }
 

@@ -11,6 +11,10 @@
 import { mixtureSprt, sampleRatioMismatch, twoProportionZTest, type ArmCounts } from './statistics.js';
 import { ARM_NAMES, ARM_VERSIONS, type CompiledExperiment } from './plan.js';
 import type { ExperimentRecord } from './experiment-book.js';
+import type { StoppedMark } from './experiment-stop.js';
+import { describeBreach, type GuardrailReport } from './guardrails.js';
+
+const NOT_JUDGED: GuardrailReport = { windowSeconds: 0, breached: false, checks: [] };
 
 export const FIXED_HORIZON_NOTE = 'valid only at the planned sample size (read once, at a sample size fixed in advance)';
 
@@ -41,13 +45,24 @@ export interface ExperimentReport {
   readonly verdict: string;
   readonly conversions: readonly ConversionReport[];
   readonly tracking: { readonly keyedUsers: number; readonly maxUsers: number; readonly evictions: number };
+  /** Set once stopped (POST /experiments/{key}/stop): the totals are frozen since `at`. */
+  readonly stopped: StoppedMark | null;
+  /** B against A on error rate and p99 (guardrails.ts); a breach blocks any winner. */
+  readonly guardrails: GuardrailReport;
 }
 
 /**
  * `treatmentPercent`: the route's weight in force, the split users are expected in. Returns the report and the
  * running minimum p-values to keep (by conversion name).
  */
-export function analyseExperiment(experiment: CompiledExperiment, record: ExperimentRecord, treatmentPercent: number): { report: ExperimentReport; minimumPValues: Map<string, number> } {
+export function analyseExperiment(
+  experiment: CompiledExperiment,
+  record: ExperimentRecord,
+  treatmentPercent: number,
+  guardrails: GuardrailReport = NOT_JUDGED,
+): { report: ExperimentReport; minimumPValues: Map<string, number> } {
+  const breach = describeBreach(guardrails);
+  const stoppedPrefix = record.stopped === null ? '' : `stopped ${record.stopped.at}: `;
   const users = [record.arms[0].users, record.arms[1].users];
   const weights = [100 - treatmentPercent, treatmentPercent];
   const srm = sampleRatioMismatch(users, weights);
@@ -84,7 +99,8 @@ export function analyseExperiment(experiment: CompiledExperiment, record: Experi
       fixedHorizon: { note: FIXED_HORIZON_NOTE, pValue: finite(fixed.pValue), difference: finite(fixed.difference), lift: finite(fixed.lift), differenceInterval: finitePair(fixed.interval) },
       verdict: '',
     };
-    return { ...report, verdict: verdictOf(experiment, users, srm.mismatch, srm.pValue, collecting, report) };
+    const verdict = breach !== null ? `${breach}; no winner is declared` : verdictOf(experiment, users, srm.mismatch, srm.pValue, collecting, report);
+    return { ...report, verdict: stoppedPrefix + verdict };
   });
   return {
     report: {
@@ -97,6 +113,8 @@ export function analyseExperiment(experiment: CompiledExperiment, record: Experi
       verdict: conversions[0].verdict,
       conversions,
       tracking: { keyedUsers: record.trackedUsers, maxUsers: experiment.maxUsers, evictions: record.evictions },
+      stopped: record.stopped,
+      guardrails,
     },
     minimumPValues,
   };

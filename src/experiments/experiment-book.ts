@@ -18,6 +18,8 @@ import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type Exp
 import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
 import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
 import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
+import type { FrozenExperiment, StoppedMark } from './experiment-stop.js';
+import type { GuardrailReport } from './guardrails.js';
 
 export interface ConversionTotals {
   converters: number;
@@ -39,6 +41,11 @@ export class ExperimentRecord {
   readonly users: LRUCache<string, UserState>;
   /** In a supervisor: users as merged from the workers' events (worker-events.ts); created on the first one. */
   merged: LRUCache<string, MergedUser> | null = null;
+  /** Set by a stop (experiment-stop.ts): nothing more is counted, the totals stay as they were. */
+  stopped: StoppedMark | null = null;
+  /** The guardrails at the stop, and the users remembered then (the LRUs are let go). */
+  frozenGuardrails: GuardrailReport | null = null;
+  #frozenUsers = 0;
 
   constructor(readonly key: string, readonly maxUsers: number) {
     this.users = new LRUCache<string, UserState>({ max: maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
@@ -46,7 +53,44 @@ export class ExperimentRecord {
 
   /** Keyed users remembered now. */
   get trackedUsers(): number {
-    return this.users.size + (this.merged?.size ?? 0);
+    return this.stopped !== null ? this.#frozenUsers : this.users.size + (this.merged?.size ?? 0);
+  }
+
+  /** Freezes the totals: the users are forgotten (nothing more is counted for them), their number kept. */
+  stop(mark: StoppedMark, guardrails: GuardrailReport | null): void {
+    this.#frozenUsers = this.trackedUsers;
+    this.stopped = mark;
+    this.frozenGuardrails = guardrails;
+    this.users.clear();
+    this.merged = null;
+  }
+
+  freeze(): FrozenExperiment {
+    return {
+      stopped: this.stopped!,
+      arms: this.arms.map((arm) => ({ users: arm.users, conversions: Object.fromEntries(arm.conversions) })),
+      minimumPValues: Object.fromEntries(this.minimumPValues),
+      evictions: this.evictions,
+      trackedUsers: this.#frozenUsers,
+      guardrails: this.frozenGuardrails,
+    };
+  }
+
+  /** A stopped experiment's record as the state file kept it. */
+  thaw(frozen: FrozenExperiment): void {
+    frozen.arms.forEach((arm, i) => {
+      this.arms[i].users = arm.users;
+      this.arms[i].conversions.clear();
+      for (const [name, totals] of Object.entries(arm.conversions)) this.arms[i].conversions.set(name, { ...totals });
+    });
+    this.minimumPValues.clear();
+    for (const [name, p] of Object.entries(frozen.minimumPValues)) this.minimumPValues.set(name, p);
+    this.evictions = frozen.evictions;
+    this.#frozenUsers = frozen.trackedUsers;
+    this.stopped = frozen.stopped;
+    this.frozenGuardrails = frozen.guardrails;
+    this.users.clear();
+    this.merged = null;
   }
 
   mergedUsers(): LRUCache<string, MergedUser> {
@@ -96,6 +140,8 @@ export class ExperimentBook {
   readonly #now: () => number;
   #plan: ExperimentPlan | null = null;
   readonly #queue: ExperimentEventQueue | null;
+  /** Stopped experiments read from the state file, applied when their record is created. */
+  readonly #frozen = new Map<string, FrozenExperiment>();
 
   constructor(options: ExperimentBookOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -120,6 +166,7 @@ export class ExperimentBook {
       const experiment = plan.all.find((e) => e.key === event.experiment);
       if (experiment === undefined) continue;
       const record = this.#recordOf(experiment);
+      if (record.stopped !== null) continue;
       if (event.user === null) {
         if (event.conversion === null) record.arms[event.arm].users++;
         else addConversion(record, event.arm, event.conversion, event.value);
@@ -172,6 +219,14 @@ export class ExperimentBook {
     return this.#records.get(key);
   }
 
+  /** Stopped experiments from the state file: their totals replace any counted here, now or when first configured. */
+  restoreStopped(frozen: ReadonlyMap<string, FrozenExperiment>): void {
+    for (const [key, value] of frozen) {
+      this.#frozen.set(key, value);
+      this.#records.get(key)?.thaw(value);
+    }
+  }
+
   /**
    * A request on `route` was decided (arm = the version it goes to): null when the route is in no experiment,
    * otherwise the visit that counts its response.
@@ -192,6 +247,7 @@ export class ExperimentBook {
       return;
     }
     const record = this.#recordOf(experiment);
+    if (record.stopped !== null) return;
     const before = record.users.get(userKey);
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
     if (step.state !== before && step.state !== undefined) record.users.set(userKey, step.state);
@@ -201,6 +257,7 @@ export class ExperimentBook {
   /** Counts one response of an anonymous user; returns the state to sign back into the cookie. */
   observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse): UserState | undefined {
     const record = this.#recordOf(experiment);
+    if (record.stopped !== null) return before;
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
     if (this.#queue !== null && step.state !== undefined) {
       // Already deduplicated by the cookie: the supervisor adds these as they are.
@@ -223,6 +280,8 @@ export class ExperimentBook {
     let record = this.#records.get(experiment.key);
     if (record === undefined) {
       record = new ExperimentRecord(experiment.key, experiment.maxUsers);
+      const frozen = this.#frozen.get(experiment.key);
+      if (frozen !== undefined) record.thaw(frozen);
       this.#records.set(experiment.key, record);
     }
     return record;

@@ -33,6 +33,9 @@ export interface CompiledExperiment {
   readonly minUsersPerArm: number;
   readonly alpha: number;
   readonly maxUsers: number;
+  /** Where the arms come from: the route's stable/canary split, or a flag's variants. */
+  readonly arms: 'route-split' | 'flag';
+  readonly guardrails: ExperimentConfig['guardrails'];
   readonly config: ExperimentConfig;
 }
 
@@ -78,6 +81,8 @@ function compileExperiment(experiment: ExperimentConfig): CompiledExperiment {
     minUsersPerArm: experiment.minUsersPerArm,
     alpha: experiment.alpha,
     maxUsers: experiment.maxUsers,
+    arms: 'route-split',
+    guardrails: experiment.guardrails,
     config: experiment,
   });
 }
