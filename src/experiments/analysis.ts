@@ -39,7 +39,11 @@ export interface ExperimentReport {
   readonly route: string;
   readonly alpha: number;
   readonly minUsersPerArm: number;
+  /** `version`: stable or canary for route-split arms, the flag's variant for flag arms. */
   readonly arms: ReadonlyArray<{ readonly arm: string; readonly role: 'control' | 'treatment'; readonly version: string; readonly users: number; readonly expectedShare: number }>;
+  /** Where the arms come from; `flag` names the flag when its variants are the arms. */
+  readonly armsFrom: 'route-split' | 'flag';
+  readonly flag: string | null;
   readonly sampleRatio: { readonly chiSquared: number; readonly pValue: number; readonly mismatch: boolean };
   /** For the first conversion, the primary metric. */
   readonly verdict: string;
@@ -108,11 +112,13 @@ export function analyseExperiment(
       route: experiment.route,
       alpha: experiment.alpha,
       minUsersPerArm: experiment.minUsersPerArm,
-      arms: [0, 1].map((i) => ({ arm: ARM_NAMES[i], role: i === 0 ? ('control' as const) : ('treatment' as const), version: ARM_VERSIONS[i], users: users[i], expectedShare: weights[i] / 100 })),
+      arms: [0, 1].map((i) => ({ arm: ARM_NAMES[i], role: i === 0 ? ('control' as const) : ('treatment' as const), version: experiment.flag === null ? ARM_VERSIONS[i] : experiment.flag.variants[i], users: users[i], expectedShare: weights[i] / 100 })),
       sampleRatio: { chiSquared: srm.chiSquared, pValue: srm.pValue, mismatch: srm.mismatch },
       verdict: conversions[0].verdict,
       conversions,
       tracking: { keyedUsers: record.trackedUsers, maxUsers: experiment.maxUsers, evictions: record.evictions },
+      armsFrom: experiment.arms,
+      flag: experiment.flag?.key ?? null,
       stopped: record.stopped,
       guardrails,
     },

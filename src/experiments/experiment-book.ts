@@ -19,6 +19,9 @@ import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
 import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
 import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
 import type { FrozenExperiment, StoppedMark } from './experiment-stop.js';
+import { resolveFlag, type FlagSet } from '../flags/flag-set.js';
+import { buildFlagContext, type RouteFlags, type VerifiedClaims } from '../flags/route-flags.js';
+import type { RequestContext } from '../routing/context.js';
 import type { GuardrailReport } from './guardrails.js';
 
 export interface ConversionTotals {
@@ -228,16 +231,29 @@ export class ExperimentBook {
   }
 
   /**
-   * A request on `route` was decided (arm = the version it goes to): null when the route is in no experiment,
-   * otherwise the visit that counts its response.
+   * A request on `route` was decided: null when the route is in no experiment, otherwise the visit that counts its
+   * response. A route-split arm is the version the request goes to; a flag arm is the variant the route's flag
+   * evaluation gives this request (`flags`: the table's flag set and the routed request, as the flags header saw it).
    */
-  begin(config: Config, route: string, version: 'stable' | 'canary', stickyKey: string | null, method: string, url: string, cookieHeader: string | undefined): ExperimentVisit | null {
+  begin(
+    config: Config,
+    route: string,
+    version: 'stable' | 'canary',
+    stickyKey: string | null,
+    method: string,
+    url: string,
+    cookieHeader: string | undefined,
+    flagSet: FlagSet | null = null,
+    routed: FlagEvaluationInput | null = null,
+  ): ExperimentVisit | null {
     if (config.experiments.length === 0) return null;
     const plan = this.planOf(config);
     const experiments = plan.byRoute.get(route);
     if (experiments === undefined) return null;
+    const byVersion = plan.versionArms.get(route)![version === 'canary' ? 1 : 0];
+    const arms = plan.flagRoutes.has(route) ? flagArms(experiments, byVersion, flagSet, routed) : byVersion;
     const query = url.indexOf('?');
-    return new ExperimentVisit(this, plan, experiments, version === 'canary' ? 1 : 0, boundedUserKey(stickyKey), method, query === -1 ? url : url.slice(0, query), cookieHeader);
+    return new ExperimentVisit(this, plan, experiments, arms, boundedUserKey(stickyKey), method, query === -1 ? url : url.slice(0, query), cookieHeader);
   }
 
   /** Counts one response of a keyed user. */
@@ -298,7 +314,8 @@ export class ExperimentVisit {
     readonly book: ExperimentBook,
     readonly plan: ExperimentPlan,
     readonly experiments: readonly CompiledExperiment[],
-    readonly arm: ArmIndex,
+    /** Per experiment (same order): its arm for this request; null: this request is in no arm of it. */
+    readonly arms: readonly (ArmIndex | null)[],
     readonly userKey: string | null,
     readonly method: string,
     readonly path: string,
@@ -313,16 +330,22 @@ export class ExperimentVisit {
     const reported = takeConversionHeader(headers, this.plan.conversionHeader);
     const response: ObservedResponse = { method: this.method, path: this.path, status, reported };
     if (this.userKey !== null) {
-      for (const experiment of this.experiments) this.book.observeKeyed(experiment, this.userKey, this.arm, response);
+      for (let i = 0; i < this.experiments.length; i++) {
+        const arm = this.arms[i];
+        if (arm !== null) this.book.observeKeyed(this.experiments[i], this.userKey, arm, response);
+      }
       return null;
     }
     const secret = this.plan.cookieSecret;
     if (secret === null) return null;
     const states = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
     let changed = false;
-    for (const experiment of this.experiments) {
+    for (let i = 0; i < this.experiments.length; i++) {
+      const experiment = this.experiments[i];
+      const arm = this.arms[i];
+      if (arm === null) continue;
       const before = states.get(experiment.key);
-      const after = this.book.observeAnonymous(experiment, before, this.arm, response);
+      const after = this.book.observeAnonymous(experiment, before, arm, response);
       if (after !== before && after !== undefined) {
         states.set(experiment.key, after);
         changed = true;
@@ -333,6 +356,31 @@ export class ExperimentVisit {
     for (const key of states.keys()) if (!this.plan.all.some((e) => e.key === key)) states.delete(key);
     return `${this.plan.cookieName}=${signExperimentCookie(states, secret)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
   }
+}
+
+/** What a flag evaluation reads of a routed request (proxy/service.ts `Routed` is one). */
+export interface FlagEvaluationInput {
+  readonly route: { readonly flags: RouteFlags | null };
+  readonly context: RequestContext;
+  readonly claims: VerifiedClaims | undefined;
+}
+
+/**
+ * The arms of a request on a route with flag experiments: each flag resolved as the flags header resolved it (same
+ * context, so the same variant; not counted again in the flag metrics). Only a split outcome is an arm: a user
+ * without a targeting key gets the default variant, and is in no arm.
+ */
+function flagArms(experiments: readonly CompiledExperiment[], byVersion: readonly ArmIndex[], flagSet: FlagSet | null, routed: FlagEvaluationInput | null): (ArmIndex | null)[] {
+  const routeFlags = routed?.route.flags ?? null;
+  const context = routeFlags === null ? null : buildFlagContext(routeFlags, routed!.context, routed!.claims);
+  return experiments.map((experiment, i) => {
+    if (experiment.flag === null) return byVersion[i];
+    const flag = flagSet?.flags.get(experiment.flag.key);
+    if (flag === undefined || context === null) return null;
+    const outcome = resolveFlag(flag, context);
+    if (outcome.reason !== 'SPLIT') return null;
+    return outcome.variant === experiment.flag.variants[0] ? 0 : outcome.variant === experiment.flag.variants[1] ? 1 : null;
+  });
 }
 
 /** Removes every `name` field from the header list; their values joined, parsed, or null when there was none. */

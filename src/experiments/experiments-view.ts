@@ -50,7 +50,9 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
     if (experiment === undefined || record === undefined) return undefined;
     const route = active.table.routes.find((r) => r.name === experiment.route);
     const guardrails = record.stopped !== null ? (record.frozenGuardrails ?? guardrailsOf(experiment)) : guardrailsOf(experiment);
-    const analysed = analyseExperiment(experiment, record, route?.weight ?? 0, guardrails);
+    // The split users are expected in: the flag's weights, or the route's weight in force.
+    const treatmentPercent = experiment.flag?.treatmentPercent ?? route?.weight ?? 0;
+    const analysed = analyseExperiment(experiment, record, treatmentPercent, guardrails);
     for (const [name, p] of analysed.minimumPValues) record.minimumPValues.set(name, p);
     return analysed.report;
   };

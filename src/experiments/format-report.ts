@@ -2,7 +2,7 @@
 import type { ExperimentReport } from './analysis.js';
 
 export function formatExperimentReport(report: ExperimentReport): string {
-  const lines = [`${report.key} (route ${report.route}): ${report.verdict}`];
+  const lines = [`${report.key} (route ${report.route}${report.flag ? `, flag ${report.flag}` : ''}): ${report.verdict}`];
   if (report.stopped) lines.push(`  stopped at ${report.stopped.at} by ${report.stopped.actor}: totals frozen`);
   const srm = report.sampleRatio;
   lines.push(`  users: ${report.arms.map((a) => `${a.arm} (${a.version}) ${a.users}, expected ${fmt(a.expectedShare * 100)} %`).join('; ')}; sample-ratio p = ${fmtP(srm.pValue)}${srm.mismatch ? ' MISMATCH' : ''}`);

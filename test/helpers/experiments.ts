@@ -5,7 +5,7 @@
  * The shop: `POST /orders` answers 201 (500 for `/orders?fail`), `/thanks` reports a purchase in the conversion header
  * (`?value=` its value, 1 by default), anything else 200. With `failOnHeader`, a request carrying `x-fail: 1`
  * answers 500 from that version only (a broken treatment for the guardrails). Every answer names its version in
- * `x-upstream-version`.
+ * `x-upstream-version`, and echoes the flags splitgate sent (`x-splitgate-flags`) in `x-seen-flags`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { send, type Received } from './http.js';
@@ -21,6 +21,8 @@ export function shopHandler(version: string, options: ShopOptions = {}) {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://x');
       const headers: Record<string, string> = { 'content-type': 'text/plain', 'x-upstream-version': version };
+      const flags = req.headers['x-splitgate-flags'];
+      if (typeof flags === 'string') headers['x-seen-flags'] = flags;
       if (url.pathname.endsWith('/thanks')) headers['x-splitgate-conversion'] = `purchase;value=${url.searchParams.get('value') ?? '1'}`;
       let status = req.method === 'POST' && url.pathname === '/orders' ? (url.searchParams.has('fail') ? 500 : 201) : 200;
       if (options.failOnHeader && req.headers['x-fail'] === '1') status = 500;
