@@ -153,7 +153,8 @@ export function experimentIssues(
   experiments: readonly ExperimentConfig[],
   settings: ExperimentSettings,
   routes: readonly RouteShape[],
-  flags: FlagDefinitions | undefined,
+  /** null: a flags block whose definitions could not be read (its own error says why; nothing to check against). */
+  flags: FlagDefinitions | null | undefined,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
@@ -200,10 +201,11 @@ export function isFlagExperiment(experiment: ExperimentConfig): boolean {
 }
 
 /** A flag experiment: `flag` names a flag the route evaluates whose targeting is a two-way split (flag-arms.ts). */
-function flagExperimentIssues(experiment: ExperimentConfig, at: string, route: RouteShape, flags: FlagDefinitions | undefined): ConfigIssue[] {
+function flagExperimentIssues(experiment: ExperimentConfig, at: string, route: RouteShape, flags: FlagDefinitions | null | undefined): ConfigIssue[] {
   if (experiment.flag === undefined) return [{ path: `${at}.flag`, message: 'is required with arms: flag' }];
   if (experiment.arms === 'route-split') return [{ path: `${at}.arms`, message: 'must be flag (or left out) when flag is set' }];
   if (flags === undefined) return [{ path: `${at}.flag`, message: 'needs the top-level flags block (file or definitions)' }];
+  if (flags === null) return [];
   const definition = Object.hasOwn(flags.flags, experiment.flag) ? flags.flags[experiment.flag] : undefined;
   if (definition === undefined) return [{ path: `${at}.flag`, message: `unknown flag "${experiment.flag}" (known: ${Object.keys(flags.flags).join(', ') || 'none'})` }];
   const issues: ConfigIssue[] = [];
