@@ -28,8 +28,9 @@ function configFile(): string {
     watch: false,
     state: { file: `${dir.path}/state.json` },
     upstreams: shop.upstreams,
+    flags: { definitions: { flags: { 'new-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { fractional: [['on', 50], ['off', 50]] } } } } },
     routes: [shopRoute()],
-    experiments: [checkoutExperiment({ minUsersPerArm: 10 })],
+    experiments: [checkoutExperiment({ minUsersPerArm: 10 }), checkoutExperiment({ key: 'by-flag', flag: 'new-checkout', minUsersPerArm: 10 })],
   });
 }
 
@@ -44,16 +45,21 @@ describe('workers: 2, A/B experiments', () => {
     const users: [number, number] = [0, 0];
     const orders: [number, number] = [0, 0];
     const purchases: [number, number] = [0, 0];
+    const flagOrders: [number, number] = [0, 0];
+    const flagUsers: [number, number] = [0, 0];
     let leaked = 0;
     await inParallel(120, 8, async (i) => {
       const headers = { 'x-user-id': `user-${i}` };
       const first = await send(sg!.url, '/shop', { headers });
       const arm = armOf(first);
       users[arm]++;
+      const variant = first.headers['x-seen-flags'] === 'new-checkout=?1' ? 1 : 0;
+      flagUsers[variant]++;
       await send(sg!.url, '/shop/again', { headers });
       if (i % 2 === 0) {
         for (let k = 0; k < 3; k++) await send(sg!.url, '/orders', { method: 'POST', headers });
         orders[arm]++;
+        flagOrders[variant]++;
       }
       if (i % 3 === 0) {
         for (let k = 0; k < 3; k++) if ((await send(sg!.url, '/thanks?value=2', { headers })).headers['x-splitgate-conversion'] !== undefined) leaked++;
@@ -72,6 +78,10 @@ describe('workers: 2, A/B experiments', () => {
     expect(counts('purchase')).toEqual(purchases);
     expect(report.conversions[1].arms.map((a: any) => a.valueSum)).toEqual(purchases.map((n) => 2 * n));
     expect(report.tracking.keyedUsers).toBe(120);
+    // Flag arms are worked out in the workers, from the same evaluation as the flags header.
+    const byFlag = await experimentReport(sg!.adminUrl, 'by-flag');
+    expect(byFlag.arms.map((a: any) => a.users)).toEqual(flagUsers);
+    expect(byFlag.conversions.find((c: any) => c.name === 'order').arms.map((a: any) => a.converters)).toEqual(flagOrders);
 
     const metrics = (await send(sg!.adminUrl, '/metrics')).text;
     expect(metrics).toContain(`splitgate_experiment_users_total{experiment="checkout",arm="A"} ${users[0]}`);
