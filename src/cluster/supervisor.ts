@@ -32,6 +32,7 @@ import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
 import { ExperimentBook } from '../experiments/experiment-book.js';
 import { createExperimentsView, registerExperimentMetrics } from '../experiments/experiments-view.js';
+import { FleetExperiments } from '../experiments/fleet-experiments.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -49,6 +50,7 @@ export class Supervisor {
   readonly workers: WorkerPool;
   readonly #rollouts: RolloutManager;
   readonly #leadership: FleetLeadership | null;
+  readonly #fleetExperiments: FleetExperiments | null;
   readonly #pools: UpstreamPools;
   readonly #mirrors: MirrorBook;
   readonly #admin: Server;
@@ -66,6 +68,7 @@ export class Supervisor {
     workers: WorkerPool;
     rollouts: RolloutManager;
     leadership: FleetLeadership | null;
+    fleetExperiments: FleetExperiments | null;
     pools: UpstreamPools;
     mirrors: MirrorBook;
     admin: Server;
@@ -74,6 +77,7 @@ export class Supervisor {
   }) {
     this.fleet = parts.fleet;
     this.#leadership = parts.leadership;
+    this.#fleetExperiments = parts.fleetExperiments;
     this.logger = parts.logger;
     this.controller = parts.controller;
     this.events = parts.events;
@@ -171,6 +175,9 @@ export class Supervisor {
             onLeader: (leading) => fleet.setLeader(leading),
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
+    // Experiment totals through Redis: the supervisor holds this machine's (deduplicated over its workers).
+    const fleetExperiments = fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect() });
+    fleetExperiments?.start();
     const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
     leadership?.start(rollouts);
     controller.onConfigApplied((next) => {
@@ -194,7 +201,7 @@ export class Supervisor {
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
-    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, pools, mirrors, admin, store, fleet });
+    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, fleetExperiments, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {
       await workers.start();
@@ -203,6 +210,7 @@ export class Supervisor {
     } catch (error) {
       admin.close();
       await leadership?.stop();
+      await fleetExperiments?.stop();
       await fleet?.stop();
       await workers.drain(0);
       await pools.close();
@@ -251,6 +259,7 @@ export class Supervisor {
     this.#watcher?.close();
     this.#rollouts.stop();
     await this.#leadership?.stop();
+    await this.#fleetExperiments?.stop();
     await this.fleet?.stop();
     await this.workers.drain(drainTimeoutMs);
     await this.#pools.close();

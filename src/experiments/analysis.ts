@@ -67,13 +67,13 @@ export function analyseExperiment(
 ): { report: ExperimentReport; minimumPValues: Map<string, number> } {
   const breach = describeBreach(guardrails);
   const stoppedPrefix = record.stopped === null ? '' : `stopped ${record.stopped.at}: `;
-  const users = [record.arms[0].users, record.arms[1].users];
+  const users = [record.totals[0].users, record.totals[1].users];
   const weights = [100 - treatmentPercent, treatmentPercent];
   const srm = sampleRatioMismatch(users, weights);
   const collecting = users[0] < experiment.minUsersPerArm || users[1] < experiment.minUsersPerArm;
   const minimumPValues = new Map<string, number>();
   const conversions = experiment.conversions.map((conversion) => {
-    const counts = record.arms.map((arm) => ({ users: arm.users, totals: arm.conversions.get(conversion.name) ?? { converters: 0, valueSum: 0, valueSquares: 0 } }));
+    const counts = record.totals.map((arm) => ({ users: arm.users, totals: arm.conversions.get(conversion.name) ?? { converters: 0, valueSum: 0, valueSquares: 0 } }));
     const control: ArmCounts = { users: counts[0].users, converters: counts[0].totals.converters };
     const treatment: ArmCounts = { users: counts[1].users, converters: counts[1].totals.converters };
     const sequential = mixtureSprt(control, treatment, { alpha: experiment.alpha });

@@ -44,6 +44,8 @@ export class ExperimentRecord {
   readonly users: LRUCache<string, UserState>;
   /** In a supervisor: users as merged from the workers' events (worker-events.ts); created on the first one. */
   merged: LRUCache<string, MergedUser> | null = null;
+  /** With `fleet:`: the fleet's totals as last read from Redis (fleet-experiments.ts); what the report shows. */
+  fleet: readonly [ArmTotals, ArmTotals] | null = null;
   /** Set by a stop (experiment-stop.ts): nothing more is counted, the totals stay as they were. */
   stopped: StoppedMark | null = null;
   /** The guardrails at the stop, and the users remembered then (the LRUs are let go). */
@@ -59,8 +61,21 @@ export class ExperimentRecord {
     return this.stopped !== null ? this.#frozenUsers : this.users.size + (this.merged?.size ?? 0);
   }
 
-  /** Freezes the totals: the users are forgotten (nothing more is counted for them), their number kept. */
+  /** What the report counts: the fleet's totals with `fleet:`, else this process's. */
+  get totals(): readonly [ArmTotals, ArmTotals] {
+    return this.fleet ?? this.arms;
+  }
+
+  /** Freezes the totals (the fleet's, with `fleet:`): the users are forgotten, their number kept. */
   stop(mark: StoppedMark, guardrails: GuardrailReport | null): void {
+    if (this.fleet !== null) {
+      this.fleet.forEach((arm, i) => {
+        this.arms[i].users = arm.users;
+        this.arms[i].conversions.clear();
+        for (const [name, totals] of arm.conversions) this.arms[i].conversions.set(name, { ...totals });
+      });
+      this.fleet = null;
+    }
     this.#frozenUsers = this.trackedUsers;
     this.stopped = mark;
     this.frozenGuardrails = guardrails;
@@ -123,6 +138,13 @@ function addConversion(record: ExperimentRecord, arm: ArmIndex, name: string, va
   totals.valueSquares += value * value;
 }
 
+function pushAnonymous(queue: ExperimentEventQueue, experiment: CompiledExperiment, step: ReturnType<typeof stepUser>, at: number): void {
+  const state = step.state;
+  if (state === undefined) return;
+  if (step.exposed) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: null, value: 0 });
+  for (const { conversion, value } of step.conversions) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: conversion.name, value });
+}
+
 function newArm(): ArmTotals {
   return { users: 0, conversions: new Map() };
 }
@@ -143,6 +165,8 @@ export class ExperimentBook {
   readonly #now: () => number;
   #plan: ExperimentPlan | null = null;
   readonly #queue: ExperimentEventQueue | null;
+  /** With `fleet:`: what this replica saw, as events for Redis (fleet-experiments.ts). */
+  #fleetQueue: ExperimentEventQueue | null = null;
   /** Stopped experiments read from the state file, applied when their record is created. */
   readonly #frozen = new Map<string, FrozenExperiment>();
 
@@ -154,6 +178,16 @@ export class ExperimentBook {
   /** In a worker: the events since the previous take, or null. */
   takeEvents(): ExperimentEvent[] | null {
     return this.#queue?.take() ?? null;
+  }
+
+  /** With `fleet:` (a single process or a supervisor): keep events for the fleet from now on. */
+  shareWithFleet(): void {
+    this.#fleetQueue ??= new ExperimentEventQueue();
+  }
+
+  /** The events for the fleet since the previous take, or null. */
+  takeFleetEvents(): ExperimentEvent[] | null {
+    return this.#fleetQueue?.take() ?? null;
   }
 
   /** Events a worker dropped because its queue was full (see worker-events.ts). */
@@ -170,6 +204,8 @@ export class ExperimentBook {
       if (experiment === undefined) continue;
       const record = this.#recordOf(experiment);
       if (record.stopped !== null) continue;
+      // Deduplicated across this machine's workers below; across replicas by Redis, from the same events.
+      this.#fleetQueue?.push(event);
       if (event.user === null) {
         if (event.conversion === null) record.arms[event.arm].users++;
         else addConversion(record, event.arm, event.conversion, event.value);
@@ -268,6 +304,7 @@ export class ExperimentBook {
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
     if (step.state !== before && step.state !== undefined) record.users.set(userKey, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
+    this.#fleetQueue?.observeKeyed(experiment, userKey, arm, response, this.#now());
   }
 
   /** Counts one response of an anonymous user; returns the state to sign back into the cookie. */
@@ -275,14 +312,13 @@ export class ExperimentBook {
     const record = this.#recordOf(experiment);
     if (record.stopped !== null) return before;
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
-    if (this.#queue !== null && step.state !== undefined) {
-      // Already deduplicated by the cookie: the supervisor adds these as they are.
-      const at = this.#now();
-      if (step.exposed) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: null, value: 0 });
-      for (const { conversion, value } of step.conversions) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: conversion.name, value });
+    // Already deduplicated by the cookie: the supervisor (and Redis) add these as they are.
+    if (this.#queue !== null) {
+      pushAnonymous(this.#queue, experiment, step, this.#now());
       return step.state;
     }
     this.#apply(record, step.state, step.exposed, step.conversions);
+    if (this.#fleetQueue !== null) pushAnonymous(this.#fleetQueue, experiment, step, this.#now());
     return step.state;
   }
 
