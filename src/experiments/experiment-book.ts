@@ -48,8 +48,9 @@ export class ExperimentRecord {
   fleet: readonly [ArmTotals, ArmTotals] | null = null;
   /** Set by a stop (experiment-stop.ts): nothing more is counted, the totals stay as they were. */
   stopped: StoppedMark | null = null;
-  /** The guardrails at the stop, and the users remembered then (the LRUs are let go). */
+  /** The guardrails and the expected split at the stop, and the users remembered then (the LRUs are let go). */
   frozenGuardrails: GuardrailReport | null = null;
+  frozenTreatmentPercent: number | null = null;
   #frozenUsers = 0;
 
   constructor(readonly key: string, readonly maxUsers: number) {
@@ -67,7 +68,7 @@ export class ExperimentRecord {
   }
 
   /** Freezes the totals (the fleet's, with `fleet:`): the users are forgotten, their number kept. */
-  stop(mark: StoppedMark, guardrails: GuardrailReport | null): void {
+  stop(mark: StoppedMark, guardrails: GuardrailReport | null, treatmentPercent: number | null = null): void {
     if (this.fleet !== null) {
       this.fleet.forEach((arm, i) => {
         this.arms[i].users = arm.users;
@@ -79,6 +80,7 @@ export class ExperimentRecord {
     this.#frozenUsers = this.trackedUsers;
     this.stopped = mark;
     this.frozenGuardrails = guardrails;
+    this.frozenTreatmentPercent = treatmentPercent;
     this.users.clear();
     this.merged = null;
   }
@@ -91,6 +93,7 @@ export class ExperimentRecord {
       evictions: this.evictions,
       trackedUsers: this.#frozenUsers,
       guardrails: this.frozenGuardrails,
+      treatmentPercent: this.frozenTreatmentPercent,
     };
   }
 
@@ -107,6 +110,7 @@ export class ExperimentRecord {
     this.#frozenUsers = frozen.trackedUsers;
     this.stopped = frozen.stopped;
     this.frozenGuardrails = frozen.guardrails;
+    this.frozenTreatmentPercent = frozen.treatmentPercent;
     this.users.clear();
     this.merged = null;
   }
@@ -269,7 +273,7 @@ export class ExperimentBook {
   /**
    * A request on `route` was decided: null when the route is in no experiment, otherwise the visit that counts its
    * response. A route-split arm is the version the request goes to; a flag arm is the variant the route's flag
-   * evaluation gives this request (`flags`: the table's flag set and the routed request, as the flags header saw it).
+   * evaluation gives this request (`flagSet` and `routed`: the table's flags and the request as the flags header saw them).
    */
   begin(
     config: Config,

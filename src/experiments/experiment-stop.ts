@@ -3,8 +3,8 @@
  * single process, or the supervisor with `workers: N`) counts totals, so it alone freezes them: workers keep
  * reporting events, which the authority drops for a stopped record. No message to the workers, no table change.
  *
- * What is stored is what a report needs (additive totals, running minimum p-values, the guardrails at the stop), never
- * the users: a restart serves the same report, and counts nothing more for that key.
+ * What is stored is what a report needs (additive totals, running minimum p-values, the guardrails and the expected
+ * split at the stop), never the users: a restart serves the same report, and counts nothing more for that key.
  */
 import type { GuardrailReport } from './guardrails.js';
 
@@ -28,6 +28,11 @@ export interface FrozenExperiment {
   readonly trackedUsers: number;
   /** The guardrails as they stood at the stop (later traffic says nothing about this experiment). */
   readonly guardrails: GuardrailReport | null;
+  /**
+   * The split users were expected in at the stop: a route's weight moves on (the winner shipped) and the frozen
+   * totals must not then read as a sample-ratio mismatch.
+   */
+  readonly treatmentPercent: number | null;
 }
 
 /**
@@ -71,6 +76,7 @@ function readFrozen(value: unknown): FrozenExperiment | null {
     evictions: isCount(v.evictions) ? (v.evictions as number) : 0,
     trackedUsers: isCount(v.trackedUsers) ? (v.trackedUsers as number) : 0,
     guardrails: v.guardrails !== null && typeof v.guardrails === 'object' ? (v.guardrails as GuardrailReport) : null,
+    treatmentPercent: typeof v.treatmentPercent === 'number' && v.treatmentPercent >= 0 && v.treatmentPercent <= 100 ? v.treatmentPercent : null,
   };
 }
 

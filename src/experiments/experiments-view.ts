@@ -50,8 +50,8 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
     if (experiment === undefined || record === undefined) return undefined;
     const route = active.table.routes.find((r) => r.name === experiment.route);
     const guardrails = record.stopped !== null ? (record.frozenGuardrails ?? guardrailsOf(experiment)) : guardrailsOf(experiment);
-    // The split users are expected in: the flag's weights, or the route's weight in force.
-    const treatmentPercent = experiment.flag?.treatmentPercent ?? route?.weight ?? 0;
+    // The split users are expected in: as at the stop; else the flag's weights, or the route's weight in force.
+    const treatmentPercent = record.frozenTreatmentPercent ?? experiment.flag?.treatmentPercent ?? route?.weight ?? 0;
     const analysed = analyseExperiment(experiment, record, treatmentPercent, guardrails);
     for (const [name, p] of analysed.minimumPValues) record.minimumPValues.set(name, p);
     return analysed.report;
@@ -66,7 +66,7 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       if (record.stopped !== null) throw new ConflictError(`experiment "${key}" was stopped at ${record.stopped.at}`);
       // A last look first, so the frozen running minimum includes the data up to the stop.
       const before = report(key)!;
-      record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails);
+      record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails, before.arms[1].expectedShare * 100);
       const warning = await deps.controller.saveExperimentStop(key, record.freeze());
       const after = report(key)!;
       deps.events.record({

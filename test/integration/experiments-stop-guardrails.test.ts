@@ -99,6 +99,13 @@ describe('POST /experiments/{key}/stop', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.json().error.code).toBe('SG_UNKNOWN_EXPERIMENT');
 
+    // The winner shipped: the route's weight moves on, and the frozen split keeps the report as it was (no SRM).
+    const shipped = await send(sg!.adminUrl, '/routes/shop/weight', { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ weight: 100 }) });
+    expect(shipped.status).toBe(200);
+    const afterShipping = await experimentReport(sg!.adminUrl, 'checkout', TOKEN);
+    expect(afterShipping.verdict).toBe(frozen.verdict);
+    expect(afterShipping.arms.map((a: any) => a.expectedShare)).toEqual([0.5, 0.5]);
+
     // A restart on the same state file: the same frozen report, and still nothing more counted.
     await sg!.stop();
     sg = await startSplitgate(config());
