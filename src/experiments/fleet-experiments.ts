@@ -15,6 +15,7 @@
  * At-most-once like the window counts (fleet-counts.ts): a pipeline that fails is not resent, so a Redis outage loses
  * those events; the replica keeps its own counts and reports the last totals it read.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { asHash } from '../fleet/fleet-counts.js';
 import { withTimeout, type FleetRedisClient } from '../fleet/leader-lease.js';
@@ -95,6 +96,31 @@ count(arm, ARGV[2], tonumber(ARGV[4]))
 return 1
 `;
 
+/** KEYS as above; ARGV arm, conversion, value: an anonymous user's conversion, already deduplicated by its cookie. */
+const ADD_CONVERSION = `${WITHIN}count(ARGV[1], ARGV[2], tonumber(ARGV[3])) return 1`;
+
+/**
+ * A script is sent by its SHA-1 (EVALSHA), its text only when Redis does not hold it yet (first use, or after a
+ * restart): NOSCRIPT means nothing ran, so sending it again with EVAL counts nothing twice.
+ */
+interface Script {
+  readonly text: string;
+  readonly sha: string;
+}
+
+function script(text: string): Script {
+  return { text, sha: createHash('sha1').update(text).digest('hex') };
+}
+
+const SCRIPTS = { expose: script(EXPOSE), convert: script(CONVERT), addConversion: script(ADD_CONVERSION) };
+
+function evaluate(client: FleetRedisClient, which: Script, args: string[]): Promise<unknown> {
+  return client.sendCommand(['EVALSHA', which.sha, ...args]).catch((error: unknown) => {
+    if (!String((error as Error)?.message ?? error).startsWith('NOSCRIPT')) throw error;
+    return client.sendCommand(['EVAL', which.text, ...args]);
+  });
+}
+
 export interface FleetExperimentsOptions {
   readonly client: FleetRedisClient;
   readonly fleet: string;
@@ -160,7 +186,7 @@ export class FleetExperiments {
       const experiment = byKey.get(event.experiment);
       if (experiment === undefined || book.record(experiment.key)?.stopped) continue;
       touched.add(experiment.key);
-      writes.push(client.sendCommand(commandOf(fleet, experiment, event)));
+      writes.push(send(client, fleet, experiment, event));
     }
     for (const key of touched) for (const name of Object.values(experimentKeys(fleet, key))) writes.push(client.sendCommand(['PEXPIRE', name, String(RETAIN_MS)]));
     const running = plan.all.filter((experiment) => !book.record(experiment.key)?.stopped);
@@ -179,19 +205,18 @@ export class FleetExperiments {
   }
 }
 
-function commandOf(fleet: string, experiment: CompiledExperiment, event: ExperimentEvent): string[] {
+function send(client: FleetRedisClient, fleet: string, experiment: CompiledExperiment, event: ExperimentEvent): Promise<unknown> {
   const keys = experimentKeys(fleet, experiment.key);
+  const keyArgs = ['4', keys.users, keys.counted, keys.pending, keys.totals];
   const arm = ARM_NAMES[event.arm];
   if (event.user === null) {
     // An anonymous user's count, deduplicated by their signed cookie already.
-    if (event.conversion === null) return ['HINCRBY', keys.totals, `${arm}:u`, '1'];
-    return ['EVAL', `${WITHIN}count(ARGV[1], ARGV[2], tonumber(ARGV[3])) return 1`, '4', keys.users, keys.counted, keys.pending, keys.totals, arm, event.conversion, String(event.value)];
+    if (event.conversion === null) return client.sendCommand(['HINCRBY', keys.totals, `${arm}:u`, '1']);
+    return evaluate(client, SCRIPTS.addConversion, [...keyArgs, arm, event.conversion, String(event.value)]);
   }
   const window = String(experiment.windowMs);
-  if (event.conversion === null) {
-    return ['EVAL', EXPOSE, '4', keys.users, keys.counted, keys.pending, keys.totals, event.user, arm, String(event.at), window, ...experiment.conversions.map((c) => c.name)];
-  }
-  return ['EVAL', CONVERT, '4', keys.users, keys.counted, keys.pending, keys.totals, event.user, event.conversion, String(event.at), String(event.value), window];
+  if (event.conversion === null) return evaluate(client, SCRIPTS.expose, [...keyArgs, event.user, arm, String(event.at), window, ...experiment.conversions.map((c) => c.name)]);
+  return evaluate(client, SCRIPTS.convert, [...keyArgs, event.user, event.conversion, String(event.at), String(event.value), window]);
 }
 
 function armsOf(hash: Record<string, string>, experiment: CompiledExperiment): [ArmTotals, ArmTotals] {
