@@ -30,7 +30,8 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate rollout start|pause|resume|abort|promote|retry|restart|approve ROUTE
   splitgate rollout plan ROUTE      a release plan's stages: done (when), current (bake left), to come (expected times)
   splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
-  splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, verdict
+  splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, guardrails, verdict
+  splitgate experiment stop KEY    freeze an experiment's totals (kept across restarts; results still served)
   splitgate flag list              flags: file state, override, what is evaluated, variant shares
   splitgate flag off|on KEY        kill a flag (DISABLED) | force it ENABLED with the file's targeting
   splitgate flag set KEY VARIANT   pin a flag to one variant (every evaluation, reason STATIC)
@@ -104,8 +105,13 @@ export async function runControl(command: string, args: readonly string[], optio
 
 async function experiment(args: readonly string[], options: ControlOptions): Promise<number> {
   const [action, key] = args;
+  if (action === 'stop' && key !== undefined) {
+    const stopped = (await call(options, 'POST', `/experiments/${encodeURIComponent(key)}/stop`)) as ExperimentReport & { warning?: string };
+    options.out(options.json ? `${JSON.stringify(stopped, null, 2)}\n` : `${formatExperimentReport(stopped)}${stopped.warning ? `warning: ${stopped.warning}\n` : ''}`);
+    return 0;
+  }
   if (action !== 'status') {
-    options.err('splitgate experiment: usage: splitgate experiment status [KEY]\n');
+    options.err('splitgate experiment: usage: splitgate experiment status [KEY] | stop KEY\n');
     return 2;
   }
   const reports = key === undefined ? ((await call(options, 'GET', '/experiments')) as { experiments: ExperimentReport[] }).experiments : [(await call(options, 'GET', `/experiments/${encodeURIComponent(key)}`)) as ExperimentReport];

@@ -31,6 +31,7 @@ import { SloLedgerBook } from './metrics/slo-ledger.js';
 import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fleet.js';
 import { ExperimentBook } from './experiments/experiment-book.js';
 import { createExperimentsView, registerExperimentMetrics } from './experiments/experiments-view.js';
+import { FleetExperiments } from './experiments/fleet-experiments.js';
 
 export interface SplitgateOptions {
   readonly config: Config;
@@ -68,6 +69,8 @@ export class Splitgate {
   #watcher: ConfigWatcher | null = null;
   #stopping: Promise<void> | null = null;
   readonly #leadership: FleetLeadership | null;
+  /** With `fleet:`: experiment totals shared through Redis. */
+  readonly #fleetExperiments: FleetExperiments | null;
   /** With `fleet:`: this replica's link to the shared state. */
   readonly fleet: Fleet | null;
 
@@ -124,6 +127,8 @@ export class Splitgate {
     experiments.planOf(store.current.config);
     controller.onConfigApplied((config) => experiments.planOf(config));
     registerExperimentMetrics(metrics.registry, experiments);
+    this.#fleetExperiments = fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger });
+    this.#fleetExperiments?.start();
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy, experiments });
     const service = this.service;
     this.#proxyServer = createProxyServer(service, options.config.limits);
@@ -144,7 +149,7 @@ export class Splitgate {
         rollouts,
         health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store),
+        experiments: createExperimentsView(experiments, store, { series, controller, events }),
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),
@@ -241,6 +246,7 @@ export class Splitgate {
     this.#watcher?.close();
     this.rollouts.stop();
     await this.#leadership?.stop();
+    await this.#fleetExperiments?.stop();
     await this.fleet?.stop();
     const { drained, inFlightAtStop: inFlight } = await drainProxy(this.#proxyServer, this.service, drainTimeoutMs, this.logger);
     this.mirrors.abortCopies();

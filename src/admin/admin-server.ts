@@ -117,6 +117,13 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     sendJson(res, 200, flagChange);
     return;
   }
+  const stopExperiment = /^\/experiments\/([^/]+)\/stop$/.exec(path);
+  if (stopExperiment !== null && method === 'POST' && context.experiments) {
+    // The workers' counts up to now first: the stop freezes what the supervisor holds.
+    await context.workers?.collect();
+    sendJson(res, 200, await context.experiments.stop(decodePathSegment(stopExperiment[1], path), actor));
+    return;
+  }
   const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
   if (match === null) throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
   const route = decodeRouteName(match[1], path);

@@ -35,6 +35,7 @@ import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
 import { ExperimentBook } from '../experiments/experiment-book.js';
 import { createExperimentsView, registerExperimentMetrics } from '../experiments/experiments-view.js';
+import { FleetExperiments } from '../experiments/fleet-experiments.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -52,6 +53,7 @@ export class Supervisor {
   readonly workers: WorkerPool;
   readonly #rollouts: RolloutManager;
   readonly #leadership: FleetLeadership | null;
+  readonly #fleetExperiments: FleetExperiments | null;
   readonly #pools: UpstreamPools;
   readonly #mirrors: MirrorBook;
   readonly #admin: Server;
@@ -69,6 +71,7 @@ export class Supervisor {
     workers: WorkerPool;
     rollouts: RolloutManager;
     leadership: FleetLeadership | null;
+    fleetExperiments: FleetExperiments | null;
     pools: UpstreamPools;
     mirrors: MirrorBook;
     admin: Server;
@@ -77,6 +80,7 @@ export class Supervisor {
   }) {
     this.fleet = parts.fleet;
     this.#leadership = parts.leadership;
+    this.#fleetExperiments = parts.fleetExperiments;
     this.logger = parts.logger;
     this.controller = parts.controller;
     this.events = parts.events;
@@ -175,6 +179,9 @@ export class Supervisor {
             onLeader: (leading) => fleet.setLeader(leading),
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
+    // Experiment totals through Redis: the supervisor holds this machine's (deduplicated over its workers).
+    const fleetExperiments = fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect() });
+    fleetExperiments?.start();
     const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
     leadership?.start(rollouts);
     controller.onConfigApplied((next) => {
@@ -195,14 +202,14 @@ export class Supervisor {
         history,
         rollouts,
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store),
+        experiments: createExperimentsView(experiments, store, { series, controller, events }),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
     admin.on('listening', () => history.start()).on('close', () => history.stop());
-    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, pools, mirrors, admin, store, fleet });
+    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, fleetExperiments, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {
       await workers.start();
@@ -211,6 +218,7 @@ export class Supervisor {
     } catch (error) {
       admin.close();
       await leadership?.stop();
+      await fleetExperiments?.stop();
       await fleet?.stop();
       await workers.drain(0);
       await pools.close();
@@ -259,6 +267,7 @@ export class Supervisor {
     this.#watcher?.close();
     this.#rollouts.stop();
     await this.#leadership?.stop();
+    await this.#fleetExperiments?.stop();
     await this.fleet?.stop();
     await this.workers.drain(drainTimeoutMs);
     await this.#pools.close();

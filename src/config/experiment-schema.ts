@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import type { ConfigIssue } from '../errors.js';
 import { parseDuration } from './duration.js';
+import type { FlagDefinitions } from '../flags/definitions.js';
+import { flagArmsOf } from '../experiments/flag-arms.js';
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -66,8 +68,13 @@ export const experimentSchema = z
     key: z.string().regex(KEY, 'must be 1-63 letters, digits, "_", "-" or "." and start with a letter or digit'),
     /** The route whose users are in the experiment; its sticky key is the unit (one user). */
     route: z.string().min(1),
-    /** `route-split`: control = the route's stable, treatment = its canary, as the route's sticky decision assigns them. */
-    arms: z.literal('route-split', { errorMap: () => ({ message: 'must be route-split (flag variants are not supported yet)' }) }).default('route-split'),
+    /**
+     * `route-split` (the default without `flag`): control = the route's stable, treatment = its canary, as the route's
+     * sticky decision assigns them. `flag` (the default with `flag`): the flag's two variants (experiments/flag-arms.ts).
+     */
+    arms: z.enum(['route-split', 'flag']).optional(),
+    /** A flag the route evaluates: its users' variants are the arms. */
+    flag: z.string().min(1).optional(),
     exposure: z
       .object({
         match: z
@@ -85,8 +92,22 @@ export const experimentSchema = z
     alpha: z.number().gt(0, 'must be between 0 and 0.5').lt(0.5, 'must be between 0 and 0.5').default(0.05),
     /** Keyed users remembered per process for this experiment (an LRU); see README for what happens beyond it. */
     maxUsers: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** B's error rate and p99 against A's, judged as a rollout's vsStable checks (guardrails.ts); a breach blocks a winner. */
+    guardrails: z
+      .object({
+        /** Percentage points B's error rate may exceed A's by (significantly, at `confidence`). */
+        maxErrorRateIncrease: z.number().min(0).max(100).default(1),
+        maxP99Ratio: z.number().min(1).default(1.5),
+        /** Requests each arm needs in the window before a guardrail is judged. */
+        minRequests: z.number().int().min(1).default(50),
+        confidence: z.number().min(0.5).max(0.9999).default(0.95),
+      })
+      .strict()
+      .default({}),
   })
-  .strict();
+  .strict()
+  // Without `arms`, `flag` says which: the output always names where the arms come from.
+  .transform((experiment) => ({ ...experiment, arms: experiment.arms ?? (experiment.flag !== undefined ? ('flag' as const) : ('route-split' as const)) }));
 
 export const experimentSettingsSchema = z
   .object({
@@ -116,6 +137,7 @@ interface RouteShape {
   readonly name: string;
   readonly canary?: string;
   readonly sticky?: { readonly key: readonly { readonly kind: string }[]; readonly cookie?: unknown };
+  readonly flags?: false | { readonly select?: 'all' | readonly string[] };
   readonly rollout?: { readonly stages?: ReadonlyArray<{ readonly audience?: unknown }> };
 }
 
@@ -131,6 +153,8 @@ export function experimentIssues(
   experiments: readonly ExperimentConfig[],
   settings: ExperimentSettings,
   routes: readonly RouteShape[],
+  /** null: a flags block whose definitions could not be read (its own error says why; nothing to check against). */
+  flags: FlagDefinitions | null | undefined,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
@@ -142,6 +166,8 @@ export function experimentIssues(
     const route = routes.find((r) => r.name === experiment.route);
     if (route === undefined) {
       issues.push({ path: `${at}.route`, message: `unknown route "${experiment.route}" (known: ${routes.map((r) => r.name).join(', ') || 'none'})` });
+    } else if (isFlagExperiment(experiment)) {
+      issues.push(...flagExperimentIssues(experiment, at, route, flags));
     } else {
       if (route.canary === undefined) issues.push({ path: `${at}.route`, message: `route "${route.name}" has no canary: route-split arms need stable and canary` });
       // A release plan's audiences pick canary users by who they are, not at random: arm B would no longer be a
@@ -149,9 +175,11 @@ export function experimentIssues(
       if (route.rollout?.stages?.some((stage) => stage.audience !== undefined && stage.audience !== null)) {
         issues.push({ path: `${at}.route`, message: `route "${route.name}" has release-plan audiences: its canary users are chosen, not randomly assigned, so it cannot carry an A/B experiment` });
       }
+    }
+    if (route !== undefined) {
       if (route.sticky === undefined) {
         issues.push({ path: `${at}.route`, message: `route "${route.name}" has no sticky key: the unit is the user, so the route must set sticky.key` });
-      } else if (routeHasAnonymousUsers(route) && settings.cookie.secret === undefined) {
+      } else if (!isFlagExperiment(experiment) && routeHasAnonymousUsers(route) && settings.cookie.secret === undefined) {
         issues.push({ path: 'experimentSettings.cookie.secret', message: `is required: route "${route.name}" (${at}) has users without a sticky key, deduplicated by a signed cookie` });
       }
     }
@@ -164,5 +192,28 @@ export function experimentIssues(
     // A bitmask per user holds the conversion state (signed cookie and LRU entry alike).
     if (experiment.conversions.length > 16) issues.push({ path: `${at}.conversions`, message: 'must list at most 16 conversions' });
   });
+  return issues;
+}
+
+/** Users without a key get the flag's default variant (no targeting key, no split): they are in no arm. */
+export function isFlagExperiment(experiment: ExperimentConfig): boolean {
+  return experiment.flag !== undefined || experiment.arms === 'flag';
+}
+
+/** A flag experiment: `flag` names a flag the route evaluates whose targeting is a two-way split (flag-arms.ts). */
+function flagExperimentIssues(experiment: ExperimentConfig, at: string, route: RouteShape, flags: FlagDefinitions | null | undefined): ConfigIssue[] {
+  if (experiment.flag === undefined) return [{ path: `${at}.flag`, message: 'is required with arms: flag' }];
+  if (experiment.arms === 'route-split') return [{ path: `${at}.arms`, message: 'must be flag (or left out) when flag is set' }];
+  if (flags === undefined) return [{ path: `${at}.flag`, message: 'needs the top-level flags block (file or definitions)' }];
+  if (flags === null) return [];
+  const definition = Object.hasOwn(flags.flags, experiment.flag) ? flags.flags[experiment.flag] : undefined;
+  if (definition === undefined) return [{ path: `${at}.flag`, message: `unknown flag "${experiment.flag}" (known: ${Object.keys(flags.flags).join(', ') || 'none'})` }];
+  const issues: ConfigIssue[] = [];
+  const arms = flagArmsOf(definition);
+  if (typeof arms === 'string') issues.push({ path: `${at}.flag`, message: `flag "${experiment.flag}" ${arms}` });
+  const select = route.flags === false ? [] : (route.flags?.select ?? 'all');
+  if (select !== 'all' && !select.includes(experiment.flag)) {
+    issues.push({ path: `${at}.flag`, message: `route "${route.name}" does not evaluate flag "${experiment.flag}" (its flags${route.flags === false ? ' are off' : '.select leaves it out'})` });
+  }
   return issues;
 }

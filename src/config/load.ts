@@ -221,8 +221,9 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
   }
   if (config.fleet) issues.push(...readFleetSecrets(config.fleet));
-  issues.push(...experimentIssues(config.experiments, config.experimentSettings, config.routes));
   issues.push(...flagsIssues(config, toConfigIssues));
+  // After flagsIssues, which reads flags.file into flags.definitions.
+  issues.push(...experimentIssues(config.experiments, config.experimentSettings, config.routes, config.flags === undefined ? undefined : (config.flags.definitions ?? null)));
   if (config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
     issues.push({ path: 'admin.listen', message: `must differ from listen (both use port ${config.listen.port})` });
   }

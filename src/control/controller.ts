@@ -568,6 +568,16 @@ export class Controller {
     if (route.canary === undefined) throw new ConflictError(`route "${routeName}" has no canary`);
   }
 
+  /** Persists a stopped experiment's record (opaque here: experiments/experiment-stop.ts owns it); null or a warning. */
+  saveExperimentStop(key: string, stopped: unknown): Promise<string | null> {
+    return this.#queued(async () => {
+      const next = structuredClone(this.#state);
+      (next.experiments ??= {})[key] = stopped;
+      this.#state = next;
+      return this.#save(`experiment ${key}`, 'experiment.stop');
+    });
+  }
+
   #queued<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#serial.then(work);
     this.#serial = run.catch(() => undefined);

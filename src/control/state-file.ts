@@ -31,6 +31,8 @@ export interface RuntimeState {
   fleet?: FleetBookkeeping;
   /** Operator overrides of flags (`PUT /flags/{key}`), by flag key; local to this replica (not in the fleet). */
   flags?: Record<string, FlagOverride>;
+  /** Stopped A/B experiments by key, with their frozen totals: opaque here, read by experiments/experiment-stop.ts. */
+  experiments?: Record<string, unknown>;
 }
 
 export interface FleetBookkeeping {
@@ -184,6 +186,9 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
     const overrides = parseStoredFlagOverrides(flags, warnings);
     if (Object.keys(overrides).length > 0) out.flags = overrides;
   }
+  const experiments = (raw as { experiments?: unknown }).experiments;
+  if (experiments !== null && typeof experiments === 'object' && !Array.isArray(experiments)) out.experiments = experiments as Record<string, unknown>;
+  else if (experiments !== undefined) warnings.push('experiments is not an object; ignored');
   return out;
 }
 

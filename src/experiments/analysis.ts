@@ -11,6 +11,10 @@
 import { mixtureSprt, sampleRatioMismatch, twoProportionZTest, type ArmCounts } from './statistics.js';
 import { ARM_NAMES, ARM_VERSIONS, type CompiledExperiment } from './plan.js';
 import type { ExperimentRecord } from './experiment-book.js';
+import type { StoppedMark } from './experiment-stop.js';
+import { describeBreach, type GuardrailReport } from './guardrails.js';
+
+const NOT_JUDGED: GuardrailReport = { windowSeconds: 0, breached: false, checks: [] };
 
 export const FIXED_HORIZON_NOTE = 'valid only at the planned sample size (read once, at a sample size fixed in advance)';
 
@@ -35,26 +39,41 @@ export interface ExperimentReport {
   readonly route: string;
   readonly alpha: number;
   readonly minUsersPerArm: number;
+  /** `version`: stable or canary for route-split arms, the flag's variant for flag arms. */
   readonly arms: ReadonlyArray<{ readonly arm: string; readonly role: 'control' | 'treatment'; readonly version: string; readonly users: number; readonly expectedShare: number }>;
+  /** Where the arms come from; `flag` names the flag when its variants are the arms. */
+  readonly armsFrom: 'route-split' | 'flag';
+  readonly flag: string | null;
   readonly sampleRatio: { readonly chiSquared: number; readonly pValue: number; readonly mismatch: boolean };
   /** For the first conversion, the primary metric. */
   readonly verdict: string;
   readonly conversions: readonly ConversionReport[];
   readonly tracking: { readonly keyedUsers: number; readonly maxUsers: number; readonly evictions: number };
+  /** Set once stopped (POST /experiments/{key}/stop): the totals are frozen since `at`. */
+  readonly stopped: StoppedMark | null;
+  /** B against A on error rate and p99 (guardrails.ts); a breach blocks any winner. */
+  readonly guardrails: GuardrailReport;
 }
 
 /**
  * `treatmentPercent`: the route's weight in force, the split users are expected in. Returns the report and the
  * running minimum p-values to keep (by conversion name).
  */
-export function analyseExperiment(experiment: CompiledExperiment, record: ExperimentRecord, treatmentPercent: number): { report: ExperimentReport; minimumPValues: Map<string, number> } {
-  const users = [record.arms[0].users, record.arms[1].users];
+export function analyseExperiment(
+  experiment: CompiledExperiment,
+  record: ExperimentRecord,
+  treatmentPercent: number,
+  guardrails: GuardrailReport = NOT_JUDGED,
+): { report: ExperimentReport; minimumPValues: Map<string, number> } {
+  const breach = describeBreach(guardrails);
+  const stoppedPrefix = record.stopped === null ? '' : `stopped ${record.stopped.at}: `;
+  const users = [record.totals[0].users, record.totals[1].users];
   const weights = [100 - treatmentPercent, treatmentPercent];
   const srm = sampleRatioMismatch(users, weights);
   const collecting = users[0] < experiment.minUsersPerArm || users[1] < experiment.minUsersPerArm;
   const minimumPValues = new Map<string, number>();
   const conversions = experiment.conversions.map((conversion) => {
-    const counts = record.arms.map((arm) => ({ users: arm.users, totals: arm.conversions.get(conversion.name) ?? { converters: 0, valueSum: 0, valueSquares: 0 } }));
+    const counts = record.totals.map((arm) => ({ users: arm.users, totals: arm.conversions.get(conversion.name) ?? { converters: 0, valueSum: 0, valueSquares: 0 } }));
     const control: ArmCounts = { users: counts[0].users, converters: counts[0].totals.converters };
     const treatment: ArmCounts = { users: counts[1].users, converters: counts[1].totals.converters };
     const sequential = mixtureSprt(control, treatment, { alpha: experiment.alpha });
@@ -84,7 +103,8 @@ export function analyseExperiment(experiment: CompiledExperiment, record: Experi
       fixedHorizon: { note: FIXED_HORIZON_NOTE, pValue: finite(fixed.pValue), difference: finite(fixed.difference), lift: finite(fixed.lift), differenceInterval: finitePair(fixed.interval) },
       verdict: '',
     };
-    return { ...report, verdict: verdictOf(experiment, users, srm.mismatch, srm.pValue, collecting, report) };
+    const verdict = breach !== null ? `${breach}; no winner is declared` : verdictOf(experiment, users, srm.mismatch, srm.pValue, collecting, report);
+    return { ...report, verdict: stoppedPrefix + verdict };
   });
   return {
     report: {
@@ -92,11 +112,15 @@ export function analyseExperiment(experiment: CompiledExperiment, record: Experi
       route: experiment.route,
       alpha: experiment.alpha,
       minUsersPerArm: experiment.minUsersPerArm,
-      arms: [0, 1].map((i) => ({ arm: ARM_NAMES[i], role: i === 0 ? ('control' as const) : ('treatment' as const), version: ARM_VERSIONS[i], users: users[i], expectedShare: weights[i] / 100 })),
+      arms: [0, 1].map((i) => ({ arm: ARM_NAMES[i], role: i === 0 ? ('control' as const) : ('treatment' as const), version: experiment.flag === null ? ARM_VERSIONS[i] : experiment.flag.variants[i], users: users[i], expectedShare: weights[i] / 100 })),
       sampleRatio: { chiSquared: srm.chiSquared, pValue: srm.pValue, mismatch: srm.mismatch },
       verdict: conversions[0].verdict,
       conversions,
       tracking: { keyedUsers: record.trackedUsers, maxUsers: experiment.maxUsers, evictions: record.evictions },
+      armsFrom: experiment.arms,
+      flag: experiment.flag?.key ?? null,
+      stopped: record.stopped,
+      guardrails,
     },
     minimumPValues,
   };

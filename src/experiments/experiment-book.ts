@@ -18,6 +18,11 @@ import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type Exp
 import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
 import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
 import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
+import type { FrozenExperiment, StoppedMark } from './experiment-stop.js';
+import { resolveFlag, type FlagSet } from '../flags/flag-set.js';
+import { buildFlagContext, type RouteFlags, type VerifiedClaims } from '../flags/route-flags.js';
+import type { RequestContext } from '../routing/context.js';
+import type { GuardrailReport } from './guardrails.js';
 
 export interface ConversionTotals {
   converters: number;
@@ -39,6 +44,14 @@ export class ExperimentRecord {
   readonly users: LRUCache<string, UserState>;
   /** In a supervisor: users as merged from the workers' events (worker-events.ts); created on the first one. */
   merged: LRUCache<string, MergedUser> | null = null;
+  /** With `fleet:`: the fleet's totals as last read from Redis (fleet-experiments.ts); what the report shows. */
+  fleet: readonly [ArmTotals, ArmTotals] | null = null;
+  /** Set by a stop (experiment-stop.ts): nothing more is counted, the totals stay as they were. */
+  stopped: StoppedMark | null = null;
+  /** The guardrails and the expected split at the stop, and the users remembered then (the LRUs are let go). */
+  frozenGuardrails: GuardrailReport | null = null;
+  frozenTreatmentPercent: number | null = null;
+  #frozenUsers = 0;
 
   constructor(readonly key: string, readonly maxUsers: number) {
     this.users = new LRUCache<string, UserState>({ max: maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
@@ -46,7 +59,60 @@ export class ExperimentRecord {
 
   /** Keyed users remembered now. */
   get trackedUsers(): number {
-    return this.users.size + (this.merged?.size ?? 0);
+    return this.stopped !== null ? this.#frozenUsers : this.users.size + (this.merged?.size ?? 0);
+  }
+
+  /** What the report counts: the fleet's totals with `fleet:`, else this process's. */
+  get totals(): readonly [ArmTotals, ArmTotals] {
+    return this.fleet ?? this.arms;
+  }
+
+  /** Freezes the totals (the fleet's, with `fleet:`): the users are forgotten, their number kept. */
+  stop(mark: StoppedMark, guardrails: GuardrailReport | null, treatmentPercent: number | null = null): void {
+    if (this.fleet !== null) {
+      this.fleet.forEach((arm, i) => {
+        this.arms[i].users = arm.users;
+        this.arms[i].conversions.clear();
+        for (const [name, totals] of arm.conversions) this.arms[i].conversions.set(name, { ...totals });
+      });
+      this.fleet = null;
+    }
+    this.#frozenUsers = this.trackedUsers;
+    this.stopped = mark;
+    this.frozenGuardrails = guardrails;
+    this.frozenTreatmentPercent = treatmentPercent;
+    this.users.clear();
+    this.merged = null;
+  }
+
+  freeze(): FrozenExperiment {
+    return {
+      stopped: this.stopped!,
+      arms: this.arms.map((arm) => ({ users: arm.users, conversions: Object.fromEntries(arm.conversions) })),
+      minimumPValues: Object.fromEntries(this.minimumPValues),
+      evictions: this.evictions,
+      trackedUsers: this.#frozenUsers,
+      guardrails: this.frozenGuardrails,
+      treatmentPercent: this.frozenTreatmentPercent,
+    };
+  }
+
+  /** A stopped experiment's record as the state file kept it. */
+  thaw(frozen: FrozenExperiment): void {
+    frozen.arms.forEach((arm, i) => {
+      this.arms[i].users = arm.users;
+      this.arms[i].conversions.clear();
+      for (const [name, totals] of Object.entries(arm.conversions)) this.arms[i].conversions.set(name, { ...totals });
+    });
+    this.minimumPValues.clear();
+    for (const [name, p] of Object.entries(frozen.minimumPValues)) this.minimumPValues.set(name, p);
+    this.evictions = frozen.evictions;
+    this.#frozenUsers = frozen.trackedUsers;
+    this.stopped = frozen.stopped;
+    this.frozenGuardrails = frozen.guardrails;
+    this.frozenTreatmentPercent = frozen.treatmentPercent;
+    this.users.clear();
+    this.merged = null;
   }
 
   mergedUsers(): LRUCache<string, MergedUser> {
@@ -76,6 +142,13 @@ function addConversion(record: ExperimentRecord, arm: ArmIndex, name: string, va
   totals.valueSquares += value * value;
 }
 
+function pushAnonymous(queue: ExperimentEventQueue, experiment: CompiledExperiment, step: ReturnType<typeof stepUser>, at: number): void {
+  const state = step.state;
+  if (state === undefined) return;
+  if (step.exposed) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: null, value: 0 });
+  for (const { conversion, value } of step.conversions) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: conversion.name, value });
+}
+
 function newArm(): ArmTotals {
   return { users: 0, conversions: new Map() };
 }
@@ -96,6 +169,10 @@ export class ExperimentBook {
   readonly #now: () => number;
   #plan: ExperimentPlan | null = null;
   readonly #queue: ExperimentEventQueue | null;
+  /** With `fleet:`: what this replica saw, as events for Redis (fleet-experiments.ts). */
+  #fleetQueue: ExperimentEventQueue | null = null;
+  /** Stopped experiments read from the state file, applied when their record is created. */
+  readonly #frozen = new Map<string, FrozenExperiment>();
 
   constructor(options: ExperimentBookOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -105,6 +182,16 @@ export class ExperimentBook {
   /** In a worker: the events since the previous take, or null. */
   takeEvents(): ExperimentEvent[] | null {
     return this.#queue?.take() ?? null;
+  }
+
+  /** With `fleet:` (a single process or a supervisor): keep events for the fleet from now on. */
+  shareWithFleet(): void {
+    this.#fleetQueue ??= new ExperimentEventQueue();
+  }
+
+  /** The events for the fleet since the previous take, or null. */
+  takeFleetEvents(): ExperimentEvent[] | null {
+    return this.#fleetQueue?.take() ?? null;
   }
 
   /** Events a worker dropped because its queue was full (see worker-events.ts). */
@@ -120,6 +207,9 @@ export class ExperimentBook {
       const experiment = plan.all.find((e) => e.key === event.experiment);
       if (experiment === undefined) continue;
       const record = this.#recordOf(experiment);
+      if (record.stopped !== null) continue;
+      // Deduplicated across this machine's workers below; across replicas by Redis, from the same events.
+      this.#fleetQueue?.push(event);
       if (event.user === null) {
         if (event.conversion === null) record.arms[event.arm].users++;
         else addConversion(record, event.arm, event.conversion, event.value);
@@ -172,17 +262,38 @@ export class ExperimentBook {
     return this.#records.get(key);
   }
 
+  /** Stopped experiments from the state file: their totals replace any counted here, now or when first configured. */
+  restoreStopped(frozen: ReadonlyMap<string, FrozenExperiment>): void {
+    for (const [key, value] of frozen) {
+      this.#frozen.set(key, value);
+      this.#records.get(key)?.thaw(value);
+    }
+  }
+
   /**
-   * A request on `route` was decided (arm = the version it goes to): null when the route is in no experiment,
-   * otherwise the visit that counts its response.
+   * A request on `route` was decided: null when the route is in no experiment, otherwise the visit that counts its
+   * response. A route-split arm is the version the request goes to; a flag arm is the variant the route's flag
+   * evaluation gives this request (`flagSet` and `routed`: the table's flags and the request as the flags header saw them).
    */
-  begin(config: Config, route: string, version: 'stable' | 'canary', stickyKey: string | null, method: string, url: string, cookieHeader: string | undefined): ExperimentVisit | null {
+  begin(
+    config: Config,
+    route: string,
+    version: 'stable' | 'canary',
+    stickyKey: string | null,
+    method: string,
+    url: string,
+    cookieHeader: string | undefined,
+    flagSet: FlagSet | null = null,
+    routed: FlagEvaluationInput | null = null,
+  ): ExperimentVisit | null {
     if (config.experiments.length === 0) return null;
     const plan = this.planOf(config);
     const experiments = plan.byRoute.get(route);
     if (experiments === undefined) return null;
+    const byVersion = plan.versionArms.get(route)![version === 'canary' ? 1 : 0];
+    const arms = plan.flagRoutes.has(route) ? flagArms(experiments, byVersion, flagSet, routed) : byVersion;
     const query = url.indexOf('?');
-    return new ExperimentVisit(this, plan, experiments, version === 'canary' ? 1 : 0, boundedUserKey(stickyKey), method, query === -1 ? url : url.slice(0, query), cookieHeader);
+    return new ExperimentVisit(this, plan, experiments, arms, boundedUserKey(stickyKey), method, query === -1 ? url : url.slice(0, query), cookieHeader);
   }
 
   /** Counts one response of a keyed user. */
@@ -192,24 +303,26 @@ export class ExperimentBook {
       return;
     }
     const record = this.#recordOf(experiment);
+    if (record.stopped !== null) return;
     const before = record.users.get(userKey);
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
     if (step.state !== before && step.state !== undefined) record.users.set(userKey, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
+    this.#fleetQueue?.observeKeyed(experiment, userKey, arm, response, this.#now());
   }
 
   /** Counts one response of an anonymous user; returns the state to sign back into the cookie. */
   observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse): UserState | undefined {
     const record = this.#recordOf(experiment);
+    if (record.stopped !== null) return before;
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
-    if (this.#queue !== null && step.state !== undefined) {
-      // Already deduplicated by the cookie: the supervisor adds these as they are.
-      const at = this.#now();
-      if (step.exposed) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: null, value: 0 });
-      for (const { conversion, value } of step.conversions) this.#queue.push({ experiment: experiment.key, user: null, arm: step.state.arm, at, conversion: conversion.name, value });
+    // Already deduplicated by the cookie: the supervisor (and Redis) add these as they are.
+    if (this.#queue !== null) {
+      pushAnonymous(this.#queue, experiment, step, this.#now());
       return step.state;
     }
     this.#apply(record, step.state, step.exposed, step.conversions);
+    if (this.#fleetQueue !== null) pushAnonymous(this.#fleetQueue, experiment, step, this.#now());
     return step.state;
   }
 
@@ -223,6 +336,8 @@ export class ExperimentBook {
     let record = this.#records.get(experiment.key);
     if (record === undefined) {
       record = new ExperimentRecord(experiment.key, experiment.maxUsers);
+      const frozen = this.#frozen.get(experiment.key);
+      if (frozen !== undefined) record.thaw(frozen);
       this.#records.set(experiment.key, record);
     }
     return record;
@@ -239,7 +354,8 @@ export class ExperimentVisit {
     readonly book: ExperimentBook,
     readonly plan: ExperimentPlan,
     readonly experiments: readonly CompiledExperiment[],
-    readonly arm: ArmIndex,
+    /** Per experiment (same order): its arm for this request; null: this request is in no arm of it. */
+    readonly arms: readonly (ArmIndex | null)[],
     readonly userKey: string | null,
     readonly method: string,
     readonly path: string,
@@ -254,16 +370,22 @@ export class ExperimentVisit {
     const reported = takeConversionHeader(headers, this.plan.conversionHeader);
     const response: ObservedResponse = { method: this.method, path: this.path, status, reported };
     if (this.userKey !== null) {
-      for (const experiment of this.experiments) this.book.observeKeyed(experiment, this.userKey, this.arm, response);
+      for (let i = 0; i < this.experiments.length; i++) {
+        const arm = this.arms[i];
+        if (arm !== null) this.book.observeKeyed(this.experiments[i], this.userKey, arm, response);
+      }
       return null;
     }
     const secret = this.plan.cookieSecret;
     if (secret === null) return null;
     const states = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
     let changed = false;
-    for (const experiment of this.experiments) {
+    for (let i = 0; i < this.experiments.length; i++) {
+      const experiment = this.experiments[i];
+      const arm = this.arms[i];
+      if (arm === null) continue;
       const before = states.get(experiment.key);
-      const after = this.book.observeAnonymous(experiment, before, this.arm, response);
+      const after = this.book.observeAnonymous(experiment, before, arm, response);
       if (after !== before && after !== undefined) {
         states.set(experiment.key, after);
         changed = true;
@@ -274,6 +396,31 @@ export class ExperimentVisit {
     for (const key of states.keys()) if (!this.plan.all.some((e) => e.key === key)) states.delete(key);
     return `${this.plan.cookieName}=${signExperimentCookie(states, secret)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
   }
+}
+
+/** What a flag evaluation reads of a routed request (proxy/service.ts `Routed` is one). */
+export interface FlagEvaluationInput {
+  readonly route: { readonly flags: RouteFlags | null };
+  readonly context: RequestContext;
+  readonly claims: VerifiedClaims | undefined;
+}
+
+/**
+ * The arms of a request on a route with flag experiments: each flag resolved as the flags header resolved it (same
+ * context, so the same variant; not counted again in the flag metrics). Only a split outcome is an arm: a user
+ * without a targeting key gets the default variant, and is in no arm.
+ */
+function flagArms(experiments: readonly CompiledExperiment[], byVersion: readonly ArmIndex[], flagSet: FlagSet | null, routed: FlagEvaluationInput | null): (ArmIndex | null)[] {
+  const routeFlags = routed?.route.flags ?? null;
+  const context = routeFlags === null ? null : buildFlagContext(routeFlags, routed!.context, routed!.claims);
+  return experiments.map((experiment, i) => {
+    if (experiment.flag === null) return byVersion[i];
+    const flag = flagSet?.flags.get(experiment.flag.key);
+    if (flag === undefined || context === null) return null;
+    const outcome = resolveFlag(flag, context);
+    if (outcome.reason !== 'SPLIT') return null;
+    return outcome.variant === experiment.flag.variants[0] ? 0 : outcome.variant === experiment.flag.variants[1] ? 1 : null;
+  });
 }
 
 /** Removes every `name` field from the header list; their values joined, parsed, or null when there was none. */

@@ -1,33 +1,83 @@
 /**
  * What the admin API and the metrics read: the experiments of the config in force, analysed against the route
- * weights in force. Each read is a look: it updates the running minimum of the always-valid p-values.
+ * weights in force and the route's per-version window (guardrails). Each read is a look: it updates the running
+ * minimum of the always-valid p-values. A stop freezes one experiment's totals and persists them (experiment-stop.ts).
  */
 import { Counter, type Registry } from 'prom-client';
+import type { Controller } from '../control/controller.js';
+import { ConflictError } from '../control/controller.js';
+import type { EventLog } from '../control/event-log.js';
+import { SplitgateError } from '../errors.js';
+import type { SeriesBook } from '../metrics/metrics.js';
 import type { TableStore } from '../state/table-store.js';
 import { analyseExperiment, type ExperimentReport } from './analysis.js';
 import type { ExperimentBook } from './experiment-book.js';
-import { ARM_NAMES } from './plan.js';
+import { parseFrozenExperiments } from './experiment-stop.js';
+import { evaluateGuardrails, GUARDRAIL_WINDOW_SECONDS, NO_PER_ARM_METRICS, type GuardrailReport } from './guardrails.js';
+import { ARM_NAMES, type CompiledExperiment } from './plan.js';
 
 export interface ExperimentsView {
   list(): ExperimentReport[];
   /** undefined: no experiment with that key in the config in force. */
   get(key: string): ExperimentReport | undefined;
+  /** Freezes the totals (404 unknown key, 409 already stopped); resolves with the report once persisted. */
+  stop(key: string, actor: string): Promise<ExperimentReport & { warning?: string }>;
 }
 
-export function createExperimentsView(book: ExperimentBook, store: TableStore): ExperimentsView {
+export interface ExperimentsViewDeps {
+  readonly series: SeriesBook;
+  readonly controller: Controller;
+  readonly events: EventLog;
+  readonly now?: () => number;
+}
+
+export function createExperimentsView(book: ExperimentBook, store: TableStore, deps: ExperimentsViewDeps): ExperimentsView {
+  const now = deps.now ?? Date.now;
+  const warnings: string[] = [];
+  book.restoreStopped(parseFrozenExperiments(deps.controller.runtimeState.experiments, warnings));
+  if (warnings.length > 0) deps.events.record({ actor: 'splitgate', action: 'state.partly_ignored', message: warnings.join('; ') });
+
+  const guardrailsOf = (experiment: CompiledExperiment): GuardrailReport => {
+    if (experiment.arms !== 'route-split') return NO_PER_ARM_METRICS;
+    const at = now();
+    const window = (version: 'stable' | 'canary') => deps.series.get(experiment.route, version).window.snapshot(at, GUARDRAIL_WINDOW_SECONDS);
+    return evaluateGuardrails(experiment.guardrails, window('stable'), window('canary'));
+  };
   const report = (key: string): ExperimentReport | undefined => {
     const active = store.current;
     const experiment = book.planOf(active.config).all.find((e) => e.key === key);
     const record = book.record(key);
     if (experiment === undefined || record === undefined) return undefined;
     const route = active.table.routes.find((r) => r.name === experiment.route);
-    const analysed = analyseExperiment(experiment, record, route?.weight ?? 0);
+    const guardrails = record.stopped !== null ? (record.frozenGuardrails ?? guardrailsOf(experiment)) : guardrailsOf(experiment);
+    // The split users are expected in: as at the stop; else the flag's weights, or the route's weight in force.
+    const treatmentPercent = record.frozenTreatmentPercent ?? experiment.flag?.treatmentPercent ?? route?.weight ?? 0;
+    const analysed = analyseExperiment(experiment, record, treatmentPercent, guardrails);
     for (const [name, p] of analysed.minimumPValues) record.minimumPValues.set(name, p);
     return analysed.report;
   };
   return {
     list: () => book.planOf(store.current.config).all.flatMap((e) => report(e.key) ?? []),
     get: report,
+    async stop(key, actor) {
+      const experiment = book.planOf(store.current.config).all.find((e) => e.key === key);
+      const record = book.record(key);
+      if (experiment === undefined || record === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
+      if (record.stopped !== null) throw new ConflictError(`experiment "${key}" was stopped at ${record.stopped.at}`);
+      // A last look first, so the frozen running minimum includes the data up to the stop.
+      const before = report(key)!;
+      record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails, before.arms[1].expectedShare * 100);
+      const warning = await deps.controller.saveExperimentStop(key, record.freeze());
+      const after = report(key)!;
+      deps.events.record({
+        actor,
+        action: 'experiment.stopped',
+        route: experiment.route,
+        after: { experiment: key, users: after.arms.map((a) => a.users), verdict: after.verdict },
+        message: `experiment ${key} stopped: totals frozen`,
+      });
+      return warning === null ? after : { ...after, warning };
+    },
   };
 }
 

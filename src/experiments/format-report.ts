@@ -2,7 +2,8 @@
 import type { ExperimentReport } from './analysis.js';
 
 export function formatExperimentReport(report: ExperimentReport): string {
-  const lines = [`${report.key} (route ${report.route}): ${report.verdict}`];
+  const lines = [`${report.key} (route ${report.route}${report.flag ? `, flag ${report.flag}` : ''}): ${report.verdict}`];
+  if (report.stopped) lines.push(`  stopped at ${report.stopped.at} by ${report.stopped.actor}: totals frozen`);
   const srm = report.sampleRatio;
   lines.push(`  users: ${report.arms.map((a) => `${a.arm} (${a.version}) ${a.users}, expected ${fmt(a.expectedShare * 100)} %`).join('; ')}; sample-ratio p = ${fmtP(srm.pValue)}${srm.mismatch ? ' MISMATCH' : ''}`);
   for (const c of report.conversions) {
@@ -12,6 +13,14 @@ export function formatExperimentReport(report: ExperimentReport): string {
     lines.push(`    always-valid: p = ${fmtP(v.pValue)}, lift ${v.lift === null ? '–' : pct(v.lift)}${interval}`);
     lines.push(`    fixed-horizon z-test: p = ${c.fixedHorizon.pValue === null ? '–' : fmtP(c.fixedHorizon.pValue)} (${c.fixedHorizon.note})`);
     if (c !== report.conversions[0]) lines.push(`    ${c.verdict}`);
+  }
+  const guardrails = report.guardrails;
+  if (guardrails !== undefined) {
+    if (guardrails.checks.length === 0) lines.push(`  guardrails: none (${guardrails.note ?? 'not judged'})`);
+    for (const g of guardrails.checks) {
+      const value = (v: number | null) => (v === null ? '–' : `${fmt(v)} ${g.unit}`);
+      lines.push(`  guardrail ${g.check}: B ${value(g.treatment)} vs A ${value(g.control)} (${g.threshold}): ${g.result === 'fail' ? 'BREACHED' : g.result}`);
+    }
   }
   if (report.tracking.evictions > 0) lines.push(`  note: ${report.tracking.evictions} users forgotten beyond maxUsers ${report.tracking.maxUsers}; they count again if they return`);
   return `${lines.join('\n')}\n`;

@@ -3,7 +3,9 @@
  * finds its route's experiments with one map lookup; a route without experiments pays nothing more.
  */
 import type { Config } from '../config/schema.js';
-import { routeHasAnonymousUsers, type ConversionConfig, type ExperimentConfig } from '../config/experiment-schema.js';
+import { isFlagExperiment, routeHasAnonymousUsers, type ConversionConfig, type ExperimentConfig } from '../config/experiment-schema.js';
+import type { FlagDefinitions } from '../flags/definitions.js';
+import { flagArmsOf, type FlagArms } from './flag-arms.js';
 
 /** Arm 0 is the control (the route's stable), arm 1 the treatment (its canary). */
 export type ArmIndex = 0 | 1;
@@ -33,11 +35,20 @@ export interface CompiledExperiment {
   readonly minUsersPerArm: number;
   readonly alpha: number;
   readonly maxUsers: number;
+  /** Where the arms come from: the route's stable/canary split, or a flag's variants. */
+  readonly arms: 'route-split' | 'flag';
+  /** With flag arms: the flag, its [control, treatment] variants and the treatment's expected share. */
+  readonly flag: ({ readonly key: string } & FlagArms) | null;
+  readonly guardrails: ExperimentConfig['guardrails'];
   readonly config: ExperimentConfig;
 }
 
 export interface ExperimentPlan {
   readonly byRoute: ReadonlyMap<string, readonly CompiledExperiment[]>;
+  /** Per route, the arm of each of its experiments when every arm is the version: [all stable, all canary]. */
+  readonly versionArms: ReadonlyMap<string, readonly [readonly ArmIndex[], readonly ArmIndex[]]>;
+  /** Routes with an experiment on flag arms: their arms are worked out per request. */
+  readonly flagRoutes: ReadonlySet<string>;
   readonly all: readonly CompiledExperiment[];
   readonly conversionHeader: string;
   readonly cookieName: string;
@@ -47,17 +58,22 @@ export interface ExperimentPlan {
 }
 
 export function compileExperimentPlan(config: Config): ExperimentPlan {
-  const all = config.experiments.map(compileExperiment);
+  const all = config.experiments.map((experiment) => compileExperiment(experiment, config.flags?.definitions));
   const byRoute = new Map<string, CompiledExperiment[]>();
   for (const experiment of all) {
     const list = byRoute.get(experiment.route) ?? [];
     list.push(experiment);
     byRoute.set(experiment.route, list);
   }
+  const versionArms = new Map<string, readonly [readonly ArmIndex[], readonly ArmIndex[]]>();
+  for (const [route, list] of byRoute) versionArms.set(route, [Object.freeze(list.map(() => 0 as const)), Object.freeze(list.map(() => 1 as const))]);
+  const flagRoutes = new Set(all.filter((e) => e.arms === 'flag').map((e) => e.route));
   const anonymous = config.routes.some((route) => byRoute.has(route.name) && routeHasAnonymousUsers(route));
   const longestWindow = all.reduce((max, e) => Math.max(max, e.windowMs), 0);
   return Object.freeze({
     byRoute,
+    versionArms,
+    flagRoutes,
     all: Object.freeze(all),
     conversionHeader: config.experimentSettings.conversionHeader,
     cookieName: config.experimentSettings.cookie.name,
@@ -66,8 +82,10 @@ export function compileExperimentPlan(config: Config): ExperimentPlan {
   });
 }
 
-function compileExperiment(experiment: ExperimentConfig): CompiledExperiment {
+function compileExperiment(experiment: ExperimentConfig, flags: FlagDefinitions | undefined): CompiledExperiment {
   const match = experiment.exposure.match;
+  // Validated at load (experiment-schema.ts): the flag exists and splits two ways.
+  const flagArms = isFlagExperiment(experiment) ? flagArmsOf(flags!.flags[experiment.flag!]) : null;
   return Object.freeze({
     key: experiment.key,
     route: experiment.route,
@@ -78,6 +96,9 @@ function compileExperiment(experiment: ExperimentConfig): CompiledExperiment {
     minUsersPerArm: experiment.minUsersPerArm,
     alpha: experiment.alpha,
     maxUsers: experiment.maxUsers,
+    arms: flagArms === null ? ('route-split' as const) : ('flag' as const),
+    flag: flagArms === null || typeof flagArms === 'string' ? null : Object.freeze({ key: experiment.flag!, ...flagArms }),
+    guardrails: experiment.guardrails,
     config: experiment,
   });
 }

@@ -273,7 +273,7 @@ function addDeltas(commands: string[][], key: string, fields: (typeof FIELDS)[Ve
 }
 
 /** HGETALL answers an object (RESP3 map or node-redis's RESP2 transform) or a flat [field, value, ...] array. */
-function asHash(reply: unknown): Record<string, string> {
+export function asHash(reply: unknown): Record<string, string> {
   if (Array.isArray(reply)) {
     const out: Record<string, string> = {};
     for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);

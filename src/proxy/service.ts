@@ -215,7 +215,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const experiment =
       this.#experiments === null
         ? null
-        : this.#experiments.begin(active.config, route.name, decision.version, context.stickyKey, req.method ?? 'GET', url, typeof cookieHeader === 'string' ? cookieHeader : undefined);
+        : this.#experiments.begin(active.config, route.name, decision.version, context.stickyKey, req.method ?? 'GET', url, typeof cookieHeader === 'string' ? cookieHeader : undefined, active.table.flagSet, routed);
     const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers, experiment);
     exchange.body = body;
     this.#inFlight++;

@@ -5,27 +5,11 @@
  * a rule that pins extra users to the canary detected as a sample-ratio mismatch; /experiments, /metrics and the
  * CLI agreeing with the truth the test keeps from the responses it saw.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runControl } from '../../src/cli-control.js';
-import { inParallel, send, type Received } from '../helpers/http.js';
+import { armCounts, armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
+import { inParallel, send } from '../helpers/http.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
-
-/** Both versions: POST /orders answers 201 (or 500 for /orders?fail), /thanks reports a purchase with its value. */
-function shopHandler(version: string) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    req.resume();
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const headers: Record<string, string> = { 'content-type': 'text/plain', 'x-upstream-version': version };
-      if (url.pathname.endsWith('/thanks')) headers['x-splitgate-conversion'] = `purchase;value=${url.searchParams.get('value') ?? '1'}`;
-      const status = req.method === 'POST' && url.pathname === '/orders' ? (url.searchParams.has('fail') ? 500 : 201) : 200;
-      res.writeHead(status, headers);
-      res.end(version);
-    });
-  };
-}
 
 interface Truth {
   users: [number, number];
@@ -34,17 +18,13 @@ interface Truth {
   purchaseValues: [number, number];
 }
 
-const armOf = (reply: Received): 0 | 1 => (reply.headers['x-upstream-version'] === 'canary' ? 1 : 0);
-
-let stable: TestUpstream;
-let canary: TestUpstream;
+let shop: Shop;
 let sg: StartedSplitgate;
 
 beforeAll(async () => {
-  stable = await startUpstream('stable', shopHandler('stable'));
-  canary = await startUpstream('canary', shopHandler('canary'));
+  shop = await startShop();
   sg = await startSplitgate({
-    upstreams: { stable: stable.url, canary: canary.url },
+    upstreams: shop.upstreams,
     routes: [
       {
         name: 'anon',
@@ -54,27 +34,11 @@ beforeAll(async () => {
         weight: 50,
         sticky: { key: ['header:x-user-id'], cookie: false },
       },
-      {
-        name: 'shop',
-        stable: 'stable',
-        canary: 'canary',
-        weight: 50,
-        sticky: { key: ['header:x-user-id'] },
-        rules: [{ match: { headers: { 'x-beta': 'true' } }, version: 'canary' }],
-      },
+      shopRoute({ rules: [{ match: { headers: { 'x-beta': 'true' } }, version: 'canary' }] }),
     ],
     experimentSettings: { cookie: { secret: 'test-secret-of-some-length' } },
     experiments: [
-      {
-        key: 'checkout',
-        route: 'shop',
-        exposure: { match: { pathPrefix: '/shop', methods: ['GET'] } },
-        conversions: [
-          { name: 'order', match: { method: 'POST', path: '/orders', status: '2xx' } },
-          { name: 'purchase', header: true },
-        ],
-        minUsersPerArm: 20,
-      },
+      checkoutExperiment({ exposure: { match: { pathPrefix: '/shop', methods: ['GET'] } }, minUsersPerArm: 20 }),
       { key: 'landing', route: 'anon', conversions: [{ name: 'purchase', header: true }], minUsersPerArm: 5 },
     ],
   });
@@ -82,20 +46,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sg?.stop();
-  await stable?.close();
-  await canary?.close();
+  await shop?.close();
 });
-
-async function admin(path: string): Promise<any> {
-  const reply = await send(sg.adminUrl, path);
-  expect(reply.status).toBe(200);
-  return reply.json();
-}
-
-function armCounts(report: any, conversion: string) {
-  const c = report.conversions.find((x: any) => x.name === conversion);
-  return c.arms.map((a: any) => [a.users, a.converters]);
-}
 
 describe('A/B experiments end to end', () => {
   const truth: Truth = { users: [0, 0], orders: [0, 0], purchases: [0, 0], purchaseValues: [0, 0] };
@@ -139,7 +91,7 @@ describe('A/B experiments end to end', () => {
     expect(truth.users[0]).toBeGreaterThan(80);
     expect(truth.users[1]).toBeGreaterThan(80);
 
-    const report = await admin('/experiments/checkout');
+    const report = await experimentReport(sg.adminUrl, 'checkout');
     expect(report.arms.map((a: any) => a.users)).toEqual(truth.users);
     expect(armCounts(report, 'order')).toEqual([
       [truth.users[0], truth.orders[0]],
@@ -157,7 +109,7 @@ describe('A/B experiments end to end', () => {
     // Users who converted without being exposed were never remembered.
     expect(report.tracking).toEqual({ keyedUsers: 240, maxUsers: 100_000, evictions: 0 });
 
-    const list = await admin('/experiments');
+    const list = (await send(sg.adminUrl, '/experiments')).json();
     expect(list.experiments.map((e: any) => e.key)).toEqual(['checkout', 'landing']);
 
     const metrics = (await send(sg.adminUrl, '/metrics')).text;
@@ -192,7 +144,7 @@ describe('A/B experiments end to end', () => {
     // A client that edits its cookie is a new user, not a converter.
     const forged = await send(sg.url, '/anon/page', { headers: { cookie: 'sg_exp=landing:1:1:1~AAAA' } });
     users[Number(String(forged.headers['set-cookie']).split(':')[1]) as 0 | 1]++;
-    const report = await admin('/experiments/landing');
+    const report = await experimentReport(sg.adminUrl, 'landing');
     expect(armCounts(report, 'purchase')).toEqual([
       [users[0], converters[0]],
       [users[1], converters[1]],
@@ -206,7 +158,7 @@ describe('A/B experiments end to end', () => {
       // Beta users all buy: without the SRM check this would read as a big win for B.
       await send(sg.url, '/orders', { method: 'POST', headers: { 'x-user-id': `beta-${i}` } });
     });
-    const report = await admin('/experiments/checkout');
+    const report = await experimentReport(sg.adminUrl, 'checkout');
     expect(report.arms.map((a: any) => a.users)).toEqual([truth.users[0], truth.users[1] + 120]);
     expect(report.sampleRatio.mismatch).toBe(true);
     expect(report.sampleRatio.pValue).toBeLessThan(0.001);

@@ -1,0 +1,234 @@
+/**
+ * Experiment totals shared by a fleet (several splitgate replicas on one Redis). Each replica's state authority (the
+ * single process, or the supervisor) sends what it saw as the same first-seen events workers send their supervisor
+ * (worker-events.ts), about once a second; Redis deduplicates keyed users across replicas exactly, and holds the
+ * only totals the fleet reports: per arm the users and, per conversion, the converters and the sum and sum of squares
+ * of values. Each replica reads those totals back after every flush; its API reports them (at most a flush old).
+ *
+ * Keys of one experiment, under the fleet's hash tag (one cluster slot), refreshed to expire RETAIN_MS after the last
+ * write: `sg:{f}:x:<key>:u` user → "arm:exposedAtMs" (HSETNX: the first exposure to reach Redis wins, and fixes the
+ * user's arm); `:c` the set of "conversion\nuser" counted (SADD returns 1 once); `:p` conversions whose exposure has
+ * not reached Redis yet (another replica's flush), held (the newest MAX_PENDING) and judged when it arrives; `:t`
+ * the totals. Memory grows with the users: one hash field per keyed user (122 bytes with a 31-character key, measured
+ * on redis-server 7; ~120 MB per million users) and one set member per converter and conversion (96 bytes).
+ *
+ * At-most-once like the window counts (fleet-counts.ts): a pipeline that fails is not resent, so a Redis outage loses
+ * those events; the replica keeps its own counts and reports the last totals it read.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { asHash } from '../fleet/fleet-counts.js';
+import { withTimeout, type FleetRedisClient } from '../fleet/leader-lease.js';
+import type { ArmTotals, ExperimentBook } from './experiment-book.js';
+import { ARM_NAMES, type CompiledExperiment } from './plan.js';
+import { MAX_PENDING, type ExperimentEvent } from './worker-events.js';
+
+/** Keys live this long after the last write (an experiment's data outlives a quiet week). */
+export const RETAIN_MS = 30 * 86_400_000;
+
+export function experimentKeys(fleet: string, key: string): { users: string; counted: string; pending: string; totals: string } {
+  const base = `sg:{${fleet}}:x:${key}`;
+  return { users: `${base}:u`, counted: `${base}:c`, pending: `${base}:p`, totals: `${base}:t` };
+}
+
+/** Window test in whole seconds, as user-state.ts and worker-events.ts judge it. */
+const WITHIN = `
+local function within(exposedAt, at, windowMs)
+  return at >= exposedAt and math.floor(at / 1000) - math.floor(exposedAt / 1000) <= windowMs / 1000
+end
+local function count(arm, conversion, value)
+  redis.call('HINCRBY', KEYS[4], arm .. ':' .. conversion .. ':n', 1)
+  redis.call('HINCRBYFLOAT', KEYS[4], arm .. ':' .. conversion .. ':s', value)
+  redis.call('HINCRBYFLOAT', KEYS[4], arm .. ':' .. conversion .. ':q', value * value)
+end
+local function split(text)
+  local sep = string.find(text, ':', 1, true)
+  return string.sub(text, 1, sep - 1), tonumber(string.sub(text, sep + 1))
+end
+`;
+
+/** KEYS users, counted, pending, totals; ARGV user, arm, atMs, windowMs, conversion names… */
+const EXPOSE = `${WITHIN}
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[4], ARGV[2] .. ':u', 1)
+local at = tonumber(ARGV[3])
+for i = 5, #ARGV do
+  local field = ARGV[i] .. '\\n' .. ARGV[1]
+  local held = redis.call('HGET', KEYS[3], field)
+  if held then
+    redis.call('HDEL', KEYS[3], field)
+    -- The earliest held conversion inside the window from this exposure is the one counted.
+    local best, bestValue = nil, 0
+    for entry in string.gmatch(held, '[^;]+') do
+      local heldAt, value = split(entry)
+      heldAt = tonumber(heldAt)
+      if within(at, heldAt, tonumber(ARGV[4])) and (best == nil or heldAt < best) then best, bestValue = heldAt, value end
+    end
+    if best ~= nil and redis.call('SADD', KEYS[2], field) == 1 then count(ARGV[2], ARGV[i], bestValue) end
+  end
+end
+return 1
+`;
+
+/** KEYS users, counted, pending, totals; ARGV user, conversion, atMs, value, windowMs. */
+const CONVERT = `${WITHIN}
+local field = ARGV[2] .. '\\n' .. ARGV[1]
+local exposed = redis.call('HGET', KEYS[1], ARGV[1])
+local at = tonumber(ARGV[3])
+if not exposed then
+  -- Held until the exposure arrives, the newest MAX_PENDING per user and conversion (as worker-events.ts holds them).
+  local held = redis.call('HGET', KEYS[3], field)
+  local entry = ARGV[3] .. ':' .. ARGV[4]
+  if not held then
+    held = entry
+  else
+    held = held .. ';' .. entry
+    local _, n = string.gsub(held, ';', '')
+    if n >= ${MAX_PENDING} then held = string.sub(held, string.find(held, ';', 1, true) + 1) end
+  end
+  redis.call('HSET', KEYS[3], field, held)
+  return 0
+end
+local arm, exposedAt = split(exposed)
+if not within(exposedAt, at, tonumber(ARGV[5])) then return 0 end
+if redis.call('SADD', KEYS[2], field) == 0 then return 0 end
+count(arm, ARGV[2], tonumber(ARGV[4]))
+return 1
+`;
+
+/** KEYS as above; ARGV arm, conversion, value: an anonymous user's conversion, already deduplicated by its cookie. */
+const ADD_CONVERSION = `${WITHIN}count(ARGV[1], ARGV[2], tonumber(ARGV[3])) return 1`;
+
+/**
+ * A script is sent by its SHA-1 (EVALSHA), its text only when Redis does not hold it yet (first use, or after a
+ * restart): NOSCRIPT means nothing ran, so sending it again with EVAL counts nothing twice.
+ */
+interface Script {
+  readonly text: string;
+  readonly sha: string;
+}
+
+function script(text: string): Script {
+  return { text, sha: createHash('sha1').update(text).digest('hex') };
+}
+
+const SCRIPTS = { expose: script(EXPOSE), convert: script(CONVERT), addConversion: script(ADD_CONVERSION) };
+
+function evaluate(client: FleetRedisClient, which: Script, args: string[]): Promise<unknown> {
+  return client.sendCommand(['EVALSHA', which.sha, ...args]).catch((error: unknown) => {
+    if (!String((error as Error)?.message ?? error).startsWith('NOSCRIPT')) throw error;
+    return client.sendCommand(['EVAL', which.text, ...args]);
+  });
+}
+
+export interface FleetExperimentsOptions {
+  readonly client: FleetRedisClient;
+  readonly fleet: string;
+  readonly book: ExperimentBook;
+  readonly logger: Logger;
+  /** Brings in the workers' events before a flush (a supervisor); bounded, never fails. */
+  readonly collect?: () => Promise<void>;
+  /** Default 1000 ms. */
+  readonly flushEveryMs?: number;
+  /** Bound on one flush. Default 2000 ms. */
+  readonly timeoutMs?: number;
+}
+
+export class FleetExperiments {
+  readonly #options: FleetExperimentsOptions;
+  readonly #flushEveryMs: number;
+  readonly #timeoutMs: number;
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<boolean> | null = null;
+  #stopped = false;
+
+  constructor(options: FleetExperimentsOptions) {
+    this.#options = options;
+    this.#flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    options.book.shareWithFleet();
+  }
+
+  start(): void {
+    if (this.#timer !== null || this.#stopped) return;
+    this.#timer = setInterval(() => {
+      this.#flushing ??= this.flush().finally(() => {
+        this.#flushing = null;
+      });
+    }, this.#flushEveryMs);
+    this.#timer.unref();
+  }
+
+  /** One last flush (a replica leaving hands in what it saw), then no more. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#flushing?.catch(() => {});
+    await this.flush(true).catch(() => {});
+  }
+
+  /** Sends the events since the last flush, then reads the fleet's totals back. False when Redis failed (logged). */
+  async flush(final = false): Promise<boolean> {
+    if (this.#stopped && !final) return true;
+    await this.#options.collect?.();
+    const book = this.#options.book;
+    const plan = book.plan;
+    if (plan === null) return true;
+    const events = book.takeFleetEvents() ?? [];
+    const client = this.#options.client;
+    const fleet = this.#options.fleet;
+    const byKey = new Map(plan.all.map((experiment) => [experiment.key, experiment]));
+    const writes: Array<Promise<unknown>> = [];
+    const touched = new Set<string>();
+    for (const event of events) {
+      const experiment = byKey.get(event.experiment);
+      if (experiment === undefined || book.record(experiment.key)?.stopped) continue;
+      touched.add(experiment.key);
+      writes.push(send(client, fleet, experiment, event));
+    }
+    for (const key of touched) for (const name of Object.values(experimentKeys(fleet, key))) writes.push(client.sendCommand(['PEXPIRE', name, String(RETAIN_MS)]));
+    const running = plan.all.filter((experiment) => !book.record(experiment.key)?.stopped);
+    try {
+      await withTimeout(Promise.all(writes), this.#timeoutMs);
+      const totals = await withTimeout(Promise.all(running.map((experiment) => client.sendCommand(['HGETALL', experimentKeys(fleet, experiment.key).totals]))), this.#timeoutMs);
+      running.forEach((experiment, i) => {
+        const record = book.record(experiment.key);
+        if (record !== undefined && record.stopped === null) record.fleet = armsOf(asHash(totals[i]), experiment);
+      });
+      return true;
+    } catch (error) {
+      this.#options.logger.warn({ err: error, events: events.length }, 'fleet: could not share experiment counts');
+      return false;
+    }
+  }
+}
+
+function send(client: FleetRedisClient, fleet: string, experiment: CompiledExperiment, event: ExperimentEvent): Promise<unknown> {
+  const keys = experimentKeys(fleet, experiment.key);
+  const keyArgs = ['4', keys.users, keys.counted, keys.pending, keys.totals];
+  const arm = ARM_NAMES[event.arm];
+  if (event.user === null) {
+    // An anonymous user's count, deduplicated by their signed cookie already.
+    if (event.conversion === null) return client.sendCommand(['HINCRBY', keys.totals, `${arm}:u`, '1']);
+    return evaluate(client, SCRIPTS.addConversion, [...keyArgs, arm, event.conversion, String(event.value)]);
+  }
+  const window = String(experiment.windowMs);
+  if (event.conversion === null) return evaluate(client, SCRIPTS.expose, [...keyArgs, event.user, arm, String(event.at), window, ...experiment.conversions.map((c) => c.name)]);
+  return evaluate(client, SCRIPTS.convert, [...keyArgs, event.user, event.conversion, String(event.at), String(event.value), window]);
+}
+
+function armsOf(hash: Record<string, string>, experiment: CompiledExperiment): [ArmTotals, ArmTotals] {
+  const arm = (name: string): ArmTotals => ({
+    users: num(hash[`${name}:u`]),
+    conversions: new Map(
+      experiment.conversions.map((c) => [c.name, { converters: num(hash[`${name}:${c.name}:n`]), valueSum: num(hash[`${name}:${c.name}:s`]), valueSquares: num(hash[`${name}:${c.name}:q`]) }]),
+    ),
+  });
+  return [arm(ARM_NAMES[0]), arm(ARM_NAMES[1])];
+}
+
+function num(value: string | undefined): number {
+  return value === undefined ? 0 : Number(value);
+}

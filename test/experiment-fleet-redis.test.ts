@@ -1,0 +1,110 @@
+/**
+ * The fleet's experiment scripts on a real redis-server (fleet-experiments.ts): two replicas' books flush, in either
+ * order, what each saw of the same users; the totals are those one process seeing every request would count.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
+import { ExperimentBook } from '../src/experiments/experiment-book.js';
+import { FleetExperiments } from '../src/experiments/fleet-experiments.js';
+import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from './helpers/redis.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
+
+const config = validateConfig({
+  upstreams: { stable: 'http://127.0.0.1:3001', canary: 'http://127.0.0.1:3002' },
+  routes: [{ name: 'shop', stable: 'stable', canary: 'canary', weight: 50, sticky: { key: ['header:x-user-id'] } }],
+  experiments: [{ key: 'checkout', route: 'shop', exposure: { match: { pathPrefix: '/shop' } }, conversionWindow: '1h', conversions: [{ name: 'order', match: { method: 'POST', path: '/orders' } }, { name: 'purchase', header: true }] }],
+});
+
+let redis: TestRedis;
+const clients: TestRedisClient[] = [];
+let fleetCount = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  for (const client of clients) if (client.isOpen) client.destroy();
+  await redis?.stop();
+});
+
+interface Replica {
+  readonly book: ExperimentBook;
+  readonly fleet: FleetExperiments;
+  clock: number;
+}
+
+async function replicas(n: number): Promise<Replica[]> {
+  const fleet = `unit-${++fleetCount}`;
+  const out: Replica[] = [];
+  for (let i = 0; i < n; i++) {
+    const client = await connectTestClient(redis.url);
+    clients.push(client);
+    const replica = { clock: 0 } as Replica;
+    (replica as { book: ExperimentBook }).book = new ExperimentBook({ now: () => replica.clock });
+    replica.book.planOf(config);
+    (replica as { fleet: FleetExperiments }).fleet = new FleetExperiments({ client, fleet, book: replica.book, logger: silent });
+    out.push(replica);
+  }
+  return out;
+}
+
+function see(replica: Replica, atMs: number, user: string, version: 'stable' | 'canary', method: string, url: string, reported?: string): void {
+  replica.clock = atMs;
+  const headers = reported === undefined ? [] : ['x-splitgate-conversion', reported];
+  replica.book.begin(config, 'shop', version, user, method, url, undefined)!.responded(200, headers);
+}
+
+function totals(replica: Replica) {
+  return replica.book.record('checkout')!.totals.map((arm) => ({
+    users: arm.users,
+    order: arm.conversions.get('order')!.converters,
+    purchase: arm.conversions.get('purchase')!.converters,
+    purchaseSum: arm.conversions.get('purchase')!.valueSum,
+  }));
+}
+
+describe('fleet experiment totals in Redis', () => {
+  for (const order of ['exposure first', 'conversion first'] as const) {
+    it(`counts a user exposed on one replica and converting on another (${order} to reach Redis)`, async () => {
+      const [a, b] = await replicas(2);
+      see(a, 10_000, 'u1', 'canary', 'GET', '/shop');
+      see(b, 20_000, 'u1', 'canary', 'POST', '/orders');
+      see(b, 21_000, 'u1', 'canary', 'GET', '/thanks', 'purchase;value=4');
+      // Before u2's exposure: no conversion, whichever replica saw it.
+      see(b, 5_000, 'u2', 'stable', 'POST', '/orders');
+      see(a, 6_000, 'u2', 'stable', 'GET', '/shop');
+      // Outside the one-hour window.
+      see(a, 7_000, 'u3', 'stable', 'GET', '/shop');
+      see(b, 7_000 + 3_700_000, 'u3', 'stable', 'POST', '/orders');
+      // Seen exposed and converting on both: counted once.
+      for (const r of [a, b]) {
+        see(r, 30_000, 'u4', 'stable', 'GET', '/shop/x');
+        see(r, 31_000, 'u4', 'stable', 'GET', '/thanks', 'purchase;value=2');
+      }
+      const flushes = order === 'exposure first' ? [a, b] : [b, a];
+      for (const r of flushes) expect(await r.fleet.flush()).toBe(true);
+      // Each replica reads the totals back on its next flush.
+      for (const r of [a, b]) await r.fleet.flush();
+      const expected = [
+        { users: 3, order: 0, purchase: 1, purchaseSum: 2 },
+        { users: 1, order: 1, purchase: 1, purchaseSum: 4 },
+      ];
+      expect({ a: totals(a), b: totals(b) }).toEqual({ a: expected, b: expected });
+    });
+  }
+
+  it('a stop freezes the fleet totals this replica last read, and it sends nothing more for that key', async () => {
+    const [a, b] = await replicas(2);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.flush();
+    const record = a.book.record('checkout')!;
+    record.stop({ at: '2026-12-02T06:00:00.000Z', actor: 'ops' }, null);
+    expect(record.freeze().arms.map((arm) => arm.users)).toEqual([0, 1]);
+    see(a, 2_000, 'u2', 'canary', 'GET', '/shop');
+    await a.fleet.flush();
+    await b.fleet.flush();
+    expect(totals(b).map((arm) => arm.users)).toEqual([0, 1]);
+  });
+});
