@@ -5,6 +5,7 @@
  */
 import type { ExperimentReport } from './experiments/analysis.js';
 import { formatExperimentReport } from './experiments/format-report.js';
+import type { ShipResult } from './experiments/experiments-view.js';
 import { formatPlan, type PlanView } from './rollout/plan-view.js';
 
 export interface ControlOptions {
@@ -32,6 +33,7 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
   splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, guardrails, verdict
   splitgate experiment stop KEY    freeze an experiment's totals (kept across restarts; results still served)
+  splitgate experiment ship KEY [A|B]  stop it and ship the winner (or the arm named): pin the flag's variant or move the weight
   splitgate flag list              flags: file state, override, what is evaluated, variant shares
   splitgate flag off|on KEY        kill a flag (DISABLED) | force it ENABLED with the file's targeting
   splitgate flag set KEY VARIANT   pin a flag to one variant (every evaluation, reason STATIC)
@@ -110,8 +112,15 @@ async function experiment(args: readonly string[], options: ControlOptions): Pro
     options.out(options.json ? `${JSON.stringify(stopped, null, 2)}\n` : `${formatExperimentReport(stopped)}${stopped.warning ? `warning: ${stopped.warning}\n` : ''}`);
     return 0;
   }
+  if (action === 'ship' && key !== undefined) {
+    const arm = args[2];
+    const result = (await call(options, 'POST', `/experiments/${encodeURIComponent(key)}/ship`, arm === undefined ? {} : { arm })) as ShipResult;
+    const what = 'flag' in result.shipped ? `flag ${result.shipped.flag} pinned to ${result.shipped.variant}` : `route ${result.shipped.route} at ${result.shipped.weight} %`;
+    options.out(options.json ? `${JSON.stringify(result, null, 2)}\n` : `experiment ${result.experiment}: arm ${result.arm} shipped (${what})\n${formatExperimentReport(result.report)}`);
+    return 0;
+  }
   if (action !== 'status') {
-    options.err('splitgate experiment: usage: splitgate experiment status [KEY] | stop KEY\n');
+    options.err('splitgate experiment: usage: splitgate experiment status [KEY] | stop KEY | ship KEY [A|B]\n');
     return 2;
   }
   const reports = key === undefined ? ((await call(options, 'GET', '/experiments')) as { experiments: ExperimentReport[] }).experiments : [(await call(options, 'GET', `/experiments/${encodeURIComponent(key)}`)) as ExperimentReport];

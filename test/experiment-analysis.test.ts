@@ -26,6 +26,7 @@ describe('analyseExperiment', () => {
     const record = recordWith([99, 10], [105, 60]);
     const { report, minimumPValues } = analyseExperiment(experiment, record, 50);
     expect(report.verdict).toBe('collecting: A 99, B 105 of 100 users per arm');
+    expect(report.winner).toBeNull();
     expect(minimumPValues.get('order')).toBe(1);
   });
 
@@ -35,6 +36,7 @@ describe('analyseExperiment', () => {
     expect(report.sampleRatio.mismatch).toBe(true);
     expect(report.sampleRatio.chiSquared).toBeCloseTo(18.18, 2);
     expect(report.verdict).toMatch(/^SRM detected: users per arm \(A 1000, B 1200\) do not match the configured split \(p = 2\.0e-5\); no winner is declared$/);
+    expect(report.winner).toBeNull();
     // The same counts are no mismatch against a 45/55 split.
     expect(analyseExperiment(experiment, recordWith([1000, 100], [1200, 400]), 54.55).report.verdict).toMatch(/^B wins: \+233\.3 % /);
   });
@@ -46,13 +48,16 @@ describe('analyseExperiment', () => {
     expect(order.alwaysValid.pValue).toBeLessThan(0.05);
     expect(order.alwaysValid.liftInterval![0]).toBeGreaterThan(0);
     expect(report.verdict).toMatch(/^B wins: \+30 % \(95 % CI \+\d+(\.\d)? % to \+\d+(\.\d)? %, always-valid p = [\d.e-]+\)$/);
+    expect(report.winner).toBe('B');
     expect(order.fixedHorizon.note).toBe(FIXED_HORIZON_NOTE);
     expect(order.fixedHorizon.pValue).toBeLessThan(order.alwaysValid.pValue);
     expect(report.conversions[1].verdict).toMatch(/^no difference so far \(lift n\/a/);
   });
 
   it('says A wins when B converts worse', () => {
-    expect(analyseExperiment(experiment, recordWith([5000, 650], [5000, 500]), 50).report.verdict).toMatch(/^A wins: B −23\.1 % /);
+    const { report } = analyseExperiment(experiment, recordWith([5000, 650], [5000, 500]), 50);
+    expect(report.verdict).toMatch(/^A wins: B −23\.1 % /);
+    expect(report.winner).toBe('A');
   });
 
   it('keeps the always-valid p as a running minimum across looks', () => {

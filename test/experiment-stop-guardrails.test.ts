@@ -62,6 +62,7 @@ describe('a breach in the verdict', () => {
     const guardrails = evaluateGuardrails(settings, window(500, 1), window(500, 60));
     const { report } = analyseExperiment(experiment, record, 50, guardrails);
     expect(report.verdict).toBe('guardrail: error rate 12 % vs 0.2 % (B vs A); no winner is declared');
+    expect(report.winner).toBeNull();
     expect(report.conversions[0].verdict).toBe(report.verdict);
     expect(report.guardrails).toBe(guardrails);
   });

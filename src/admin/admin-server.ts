@@ -117,6 +117,13 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     sendJson(res, 200, flagChange);
     return;
   }
+  const shipExperiment = /^\/experiments\/([^/]+)\/ship$/.exec(path);
+  if (shipExperiment !== null && method === 'POST' && context.experiments) {
+    await context.workers?.collect();
+    const arm = (body as { arm?: unknown } | null)?.arm;
+    sendJson(res, 200, await context.experiments.ship(decodePathSegment(shipExperiment[1], path), arm, actor, (route) => assertNoRolloutSteering(context, route)));
+    return;
+  }
   const stopExperiment = /^\/experiments\/([^/]+)\/stop$/.exec(path);
   if (stopExperiment !== null && method === 'POST' && context.experiments) {
     // The workers' counts up to now first: the stop freezes what the supervisor holds.
@@ -129,13 +136,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   const route = decodeRouteName(match[1], path);
   const action = match[2];
   const options = changeOptions(body);
-  if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) {
-    // The next window would silently undo it; the rollout's own commands are the way to steer it.
-    const rollout = context.rollouts?.get(route)?.status;
-    if (rollout && IN_PROGRESS.has(rollout.phase)) {
-      throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
-    }
-  }
+  if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) assertNoRolloutSteering(context, route);
   if (action === 'weight' && method === 'PUT') {
     const weight = (body as { weight?: unknown } | null)?.weight;
     if (weight === undefined) throw new InvalidRequestError('body must be JSON like {"weight": 20}');
@@ -433,6 +434,14 @@ function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+/** A weight set by hand while a rollout steers the route would be silently undone by its next window. */
+function assertNoRolloutSteering(context: AdminContext, route: string): void {
+  const rollout = context.rollouts?.get(route)?.status;
+  if (rollout && IN_PROGRESS.has(rollout.phase)) {
+    throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
+  }
 }
 
 function actorOf(req: IncomingMessage): string {

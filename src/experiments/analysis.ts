@@ -53,6 +53,11 @@ export interface ExperimentReport {
   readonly stopped: StoppedMark | null;
   /** B against A on error rate and p99 (guardrails.ts); a breach blocks any winner. */
   readonly guardrails: GuardrailReport;
+  /**
+   * The arm the primary conversion declares the winner (always-valid p below alpha, enough users, no sample-ratio
+   * mismatch, no guardrail breach), or null: what POST /experiments/{key}/ship ships unless told otherwise.
+   */
+  readonly winner: 'A' | 'B' | null;
 }
 
 /**
@@ -106,6 +111,8 @@ export function analyseExperiment(
     const verdict = breach !== null ? `${breach}; no winner is declared` : verdictOf(experiment, users, srm.mismatch, srm.pValue, collecting, report);
     return { ...report, verdict: stoppedPrefix + verdict };
   });
+  const primary = conversions[0].alwaysValid;
+  const decided = breach === null && !srm.mismatch && !collecting && primary.pValue < experiment.alpha && primary.difference !== null && primary.difference !== 0;
   return {
     report: {
       key: experiment.key,
@@ -121,6 +128,7 @@ export function analyseExperiment(
       flag: experiment.flag?.key ?? null,
       stopped: record.stopped,
       guardrails,
+      winner: decided ? (primary.difference! > 0 ? 'B' : 'A') : null,
     },
     minimumPValues,
   };

@@ -22,6 +22,22 @@ export interface ExperimentsView {
   get(key: string): ExperimentReport | undefined;
   /** Freezes the totals (404 unknown key, 409 already stopped); resolves with the report once persisted. */
   stop(key: string, actor: string): Promise<ExperimentReport & { warning?: string }>;
+  /**
+   * Ships an arm to everyone: the declared winner, or `arm` ("A" or "B") when the operator names one (409 when
+   * neither). Stops the experiment first if it runs (the report stays as it was at the ship), then pins the flag's
+   * default variant to the arm's (flag arms) or moves the route's weight to the arm's version (route split: B is
+   * promoted to 100 %, A sets 0 %). `assertSteerable` refuses a route a rollout is steering.
+   */
+  ship(key: string, arm: unknown, actor: string, assertSteerable: (route: string) => void): Promise<ShipResult>;
+}
+
+export interface ShipResult {
+  readonly experiment: string;
+  readonly arm: 'A' | 'B';
+  /** What changed: the flag pinned to a variant, or the route's weight. */
+  readonly shipped: { readonly flag: string; readonly variant: string } | { readonly route: string; readonly weight: number };
+  readonly report: ExperimentReport;
+  readonly change: unknown;
 }
 
 export interface ExperimentsViewDeps {
@@ -56,7 +72,7 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
     for (const [name, p] of analysed.minimumPValues) record.minimumPValues.set(name, p);
     return analysed.report;
   };
-  return {
+  const view: ExperimentsView = {
     list: () => book.planOf(store.current.config).all.flatMap((e) => report(e.key) ?? []),
     get: report,
     async stop(key, actor) {
@@ -78,7 +94,29 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       });
       return warning === null ? after : { ...after, warning };
     },
+    async ship(key, requested, actor, assertSteerable) {
+      const current = report(key);
+      if (current === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
+      if (requested !== undefined && requested !== 'A' && requested !== 'B') throw new SplitgateError('SG_INVALID', 'arm must be "A" or "B"', 400);
+      const arm = (requested as 'A' | 'B' | undefined) ?? current.winner;
+      if (arm === null) throw new ConflictError(`experiment "${key}" declares no winner (${current.verdict}); name the arm to ship anyway: {"arm": "B"}`);
+      if (current.armsFrom === 'route-split') assertSteerable(current.route);
+      const shippedReport = current.stopped === null ? await view.stop(key, actor) : current;
+      const version = current.arms[arm === 'A' ? 0 : 1].version;
+      let shipped: ShipResult['shipped'];
+      let change: unknown;
+      if (current.flag !== null) {
+        shipped = { flag: current.flag, variant: version };
+        change = await deps.controller.setFlagOverride(current.flag, { defaultVariant: version }, actor);
+      } else {
+        shipped = { route: current.route, weight: arm === 'B' ? 100 : 0 };
+        change = arm === 'B' ? await deps.controller.promote(current.route, actor) : await deps.controller.setWeight(current.route, 0, actor);
+      }
+      deps.events.record({ actor, action: 'experiment.shipped', route: current.route, after: { experiment: key, arm, ...shipped, verdict: shippedReport.verdict }, message: `experiment ${key}: arm ${arm} (${version}) shipped` });
+      return { experiment: key, arm, shipped, report: shippedReport, change };
+    },
   };
+  return view;
 }
 
 /** `splitgate_experiment_users_total{experiment,arm}` and `splitgate_experiment_conversions_total{experiment,arm,conversion}`. */

@@ -2,12 +2,15 @@
  * An A/B experiment whose arms are a flag's variants, through a running splitgate with real upstreams on 127.0.0.1:
  * each user's arm is the variant the flags header carried upstream (the test reads it back from the app), the
  * expected split is the flag's `fractional` weights (25/75, while the route's version split is 50/50), and a
- * route-split experiment on the same route keeps counting by version alongside it.
+ * route-split experiment on the same route keeps counting by version alongside it. Shipping (`POST
+ * /experiments/{key}/ship`) refuses without a declared winner unless the arm is named, stops the experiment, and
+ * puts the arm in force for the next request: the flag pinned to its variant, or the route's weight moved.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runControl } from '../../src/cli-control.js';
 import { armCounts, armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
 import { inParallel, send } from '../helpers/http.js';
+import { adminCall } from '../helpers/rollout.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 
 let shop: Shop;
@@ -86,5 +89,34 @@ describe('flag arms', () => {
     expect(await runControl('experiment', ['status', 'by-flag'], { admin: sg.adminUrl, token: undefined, json: false, actor: undefined, out: (t) => out.push(t), err: () => undefined })).toBe(0);
     expect(out.join('')).toContain(`by-flag (route shop, flag new-checkout): `);
     expect(out.join('')).toContain(`users: A (off) ${byFlag.users[0]}, expected 75 %; B (on) ${byFlag.users[1]}, expected 25 %`);
+  });
+
+  it('ships an arm: no winner, no ship unless named; then the flag is pinned, or the weight moved, for the next request', async () => {
+    const unnamed = await adminCall(sg.adminUrl, 'POST', '/experiments/by-flag/ship', {});
+    expect(unnamed.status).toBe(409);
+    expect(unnamed.body.error.message).toMatch(/^experiment "by-flag" declares no winner \(no difference so far/);
+    expect((await adminCall(sg.adminUrl, 'POST', '/experiments/by-flag/ship', { arm: 'C' })).status).toBe(400);
+    expect((await adminCall(sg.adminUrl, 'POST', '/experiments/nope/ship', { arm: 'B' })).status).toBe(404);
+
+    const shipped = await adminCall(sg.adminUrl, 'POST', '/experiments/by-flag/ship', { arm: 'B' });
+    expect(shipped.status).toBe(200);
+    expect(shipped.body).toMatchObject({ experiment: 'by-flag', arm: 'B', shipped: { flag: 'new-checkout', variant: 'on' }, change: { flag: 'new-checkout', override: { defaultVariant: 'on' } } });
+    expect(shipped.body.report.stopped).not.toBeNull();
+    // Every user gets the shipped variant on the next request, those the 25 % did not pick included.
+    for (let i = 0; i < 20; i++) {
+      const reply = await send(sg.url, '/shop/item', { headers: { 'x-user-id': `after-ship-${i}` } });
+      expect(reply.headers['x-seen-flags']).toBe('new-checkout=?1');
+    }
+    const flags = (await adminCall(sg.adminUrl, 'GET', '/flags')).body.flags;
+    expect(flags[0]).toMatchObject({ key: 'new-checkout', effective: { pinned: 'on' } });
+    const events = (await adminCall(sg.adminUrl, 'GET', '/events')).body.events;
+    expect(events.find((e: any) => e.action === 'experiment.shipped')).toMatchObject({ route: 'shop', after: { experiment: 'by-flag', arm: 'B', flag: 'new-checkout', variant: 'on' } });
+
+    // The route-split experiment ships A through the CLI: weight 0, every next user on stable.
+    const out: string[] = [];
+    expect(await runControl('experiment', ['ship', 'by-version', 'A'], { admin: sg.adminUrl, token: undefined, json: false, actor: 'tester', out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
+    expect(out.join('')).toMatch(/^experiment by-version: arm A shipped \(route shop at 0 %\)\n/);
+    for (let i = 0; i < 20; i++) expect((await send(sg.url, '/shop/item', { headers: { 'x-user-id': `after-ship-${i}` } })).headers['x-upstream-version']).toBe('stable');
+    expect((await experimentReport(sg.adminUrl, 'by-version')).stopped).toMatchObject({ actor: expect.stringMatching(/^tester@/) });
   });
 });
