@@ -102,4 +102,25 @@ describe('experiments across workers', () => {
     supervisor.applyEvents([event('early', 1000, null), event('late', 0, null), event('ok', 0, null), event('ok', 10, null)]);
     expect(totals(supervisor)[1]).toEqual({ users: 3, conversions: { order: { converters: 1, valueSum: 0, valueSquares: 0 } } });
   });
+
+  it('counts a conversion after an exposure seen on another worker, though one before it came first in the same batch', () => {
+    let now = Date.UTC(2026, 0, 1);
+    const [orders, shop] = [0, 1].map(() => new ExperimentBook({ now: () => now, reportToSupervisor: true }));
+    const supervisor = new ExperimentBook();
+    supervisor.planOf(config);
+    // One batch on each worker: an order before the exposure (not counted), the exposure elsewhere, an order after it.
+    orders.begin(config, 'shop', 'canary', 'u1', 'POST', '/orders', undefined)!.responded(201, []);
+    now += 100;
+    shop.begin(config, 'shop', 'canary', 'u1', 'GET', '/shop', undefined)!.responded(200, []);
+    now += 100;
+    orders.begin(config, 'shop', 'canary', 'u1', 'POST', '/orders', undefined)!.responded(201, []);
+    now += 100;
+    orders.begin(config, 'shop', 'canary', 'u1', 'POST', '/orders', undefined)!.responded(201, []);
+    const fromOrders = orders.takeEvents()!;
+    // The first and the latest of the batch, never one per request.
+    expect(fromOrders.map((e) => e.at - Date.UTC(2026, 0, 1))).toEqual([0, 300]);
+    supervisor.applyEvents(fromOrders);
+    supervisor.applyEvents(shop.takeEvents()!);
+    expect(totals(supervisor)[1]).toEqual({ users: 1, conversions: { order: { converters: 1, valueSum: 0, valueSquares: 0 } } });
+  });
 });

@@ -6,8 +6,9 @@
  *
  * - a worker reports a user's first exposure-matching response once; after it, each conversion once (its own LRU of
  *   what it reported, `maxUsers` too). For a user it has not seen exposed (the exposure may be on another worker), it
- *   reports a conversion-matching response at most once per conversion and batch (about once a second), so a
- *   conversion after an exposure elsewhere is not lost. Never one event per request;
+ *   reports per conversion and batch (about once a second) the first conversion-matching response and the latest, so
+ *   a conversion after an exposure elsewhere is not lost behind an earlier one (counted with the latest's time and
+ *   value when a third, in between, would have been the one). Never one event per request;
  * - the supervisor applies them by their timestamps, so it counts what one process seeing every request would: a
  *   user's exposure is the earliest reported; a conversion counts once, the earliest at or after the exposure and
  *   inside the window (a later-arriving earlier one replaces its value). One that arrives before the exposure it
@@ -41,9 +42,11 @@ interface Reported {
   exposure: boolean;
   /** Bit i: conversion i reported since this worker saw the exposure (final: the supervisor needs no other). */
   conversions: number;
-  /** Before that: conversions reported in batch `batch`. */
+  /** Before that: conversions reported in batch `batch`... */
   batch: number;
   batchConversions: number;
+  /** ...and, by conversion bit, where in the batch's events the latest one since the first sits (replaced in place). */
+  latestSlots: number[] | null;
 }
 
 /** In a worker: turns responses into events, each reported once per user (see the module comment). */
@@ -59,7 +62,7 @@ export class ExperimentEventQueue {
       reported = new LRUCache<string, Reported>({ max: experiment.maxUsers });
       this.#reported.set(experiment.key, reported);
     }
-    const seen = reported.get(user) ?? { exposure: false, conversions: 0, batch: -1, batchConversions: 0 };
+    const seen = reported.get(user) ?? { exposure: false, conversions: 0, batch: -1, batchConversions: 0, latestSlots: null };
     let changed = false;
     if (!seen.exposure && exposureMatches(experiment, response)) {
       seen.exposure = true;
@@ -69,26 +72,39 @@ export class ExperimentEventQueue {
     if (seen.batch !== this.#batch) {
       seen.batch = this.#batch;
       seen.batchConversions = 0;
+      seen.latestSlots = null;
     }
     for (const conversion of experiment.conversions) {
       const mask = 1 << conversion.bit;
-      if ((seen.conversions & mask) !== 0 || (!seen.exposure && (seen.batchConversions & mask) !== 0)) continue;
+      if ((seen.conversions & mask) !== 0) continue;
       const value = conversionValue(conversion, response);
       if (value === undefined) continue;
-      if (seen.exposure) seen.conversions |= mask;
-      else seen.batchConversions |= mask;
       changed = true;
-      this.push({ experiment: experiment.key, user, arm, at: nowMs, conversion: conversion.name, value });
+      const event: ExperimentEvent = { experiment: experiment.key, user, arm, at: nowMs, conversion: conversion.name, value };
+      if (seen.exposure) seen.conversions |= mask;
+      else if ((seen.batchConversions & mask) === 0) seen.batchConversions |= mask;
+      else {
+        // Not the batch's first: the exposure may be on another worker between that one and this one, so the latest
+        // goes too (one slot, overwritten), and a conversion after the exposure is not lost behind one before it.
+        const slots = (seen.latestSlots ??= []);
+        const slot = slots[conversion.bit];
+        if (slot !== undefined) this.#events[slot] = event;
+        else if (this.push(event)) slots[conversion.bit] = this.#events.length - 1;
+        continue;
+      }
+      this.push(event);
     }
     if (changed) reported.set(user, seen);
   }
 
-  push(event: ExperimentEvent): void {
+  /** False when the queue is full and the event was dropped. */
+  push(event: ExperimentEvent): boolean {
     if (this.#events.length >= MAX_QUEUED) {
       this.dropped++;
-      return;
+      return false;
     }
     this.#events.push(event);
+    return true;
   }
 
   /** The events since the previous take (null: none). */
