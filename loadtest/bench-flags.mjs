@@ -22,8 +22,9 @@
  *    and flag evaluations/s (× the 10 flags asked for; the disabled one answers FLAG_NOT_FOUND without evaluation, so
  *    9 are evaluated), single-flag requests/s, CPU µs per request.
  *
- * Knobs: BENCH_ROUNDS (5 side-by-side rounds; OFREP: 3 of each), BENCH_DURATION (10 s), BENCH_WARMUP (2 s),
- * BENCH_CONNECTIONS (64, split over the pair), BENCH_USERS (1000), BENCH_FLAGS_PARTS (`sidebyside,ofrep`).
+ * Knobs: BENCH_ROUNDS (5 side-by-side rounds; OFREP: as many of each), BENCH_DURATION (10 s), BENCH_WARMUP (2 s),
+ * BENCH_CONNECTIONS (64, split over the pair), BENCH_USERS (1000), BENCH_FLAGS_PARTS (`sidebyside,ofrep`),
+ * BENCH_FLAGS_PROFILE=1 (every splitgate under `node --cpu-prof`, profiles kept in loadtest/results/flags-profiles/).
  * `--plan` prints the settings as JSON and starts nothing (test/bench-plan.test.ts).
  */
 import { spawn } from 'node:child_process';
@@ -78,7 +79,9 @@ const settings = {
   flagsFile: FLAGS_FILE,
   flags: FLAG_COUNT,
   ofrepSingleFlag: OFREP_SINGLE_FLAG,
+  profile: process.env.BENCH_FLAGS_PROFILE === '1',
 };
+const PROFILE_DIR = join(HERE, 'results', 'flags-profiles');
 
 if (process.argv.includes('--plan')) {
   process.stdout.write(JSON.stringify(settings, null, 2) + '\n');
@@ -206,7 +209,8 @@ async function startSplitgate(name, upstream, { flags, ofrep = false }) {
   const configPath = join(temp, `${name}.yaml`);
   writeFileSync(configPath, stringifyYaml(config));
   const logFd = openSync(join(temp, `${name}.log`), 'w');
-  const [command, args] = pinned(CPU_PROXY, process.execPath, [BIN, '--config', configPath]);
+  const profiling = settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+  const [command, args] = pinned(CPU_PROXY, process.execPath, [...profiling, BIN, '--config', configPath]);
   const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'inherit'], cwd: ROOT }));
   closeSync(logFd);
   const url = `http://127.0.0.1:${port}`;
@@ -218,7 +222,8 @@ async function stop(child) {
   if (!alive(child)) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => alive(child) && child.kill('SIGKILL'), 3_000);
+  // A profiled process writes its profile on the way out.
+  const timer = setTimeout(() => alive(child) && child.kill('SIGKILL'), settings.profile ? 20_000 : 3_000);
   await exited;
   clearTimeout(timer);
 }
