@@ -24,14 +24,15 @@
  *
  * Knobs: BENCH_ROUNDS (5 side-by-side rounds; OFREP: as many of each), BENCH_DURATION (10 s), BENCH_WARMUP (2 s),
  * BENCH_CONNECTIONS (64, split over the pair), BENCH_USERS (1000), BENCH_FLAGS_PARTS (`sidebyside,ofrep`),
- * BENCH_FLAGS_PROFILE=1 (every splitgate under `node --cpu-prof`, profiles kept in loadtest/results/flags-profiles/).
+ * BENCH_FLAGS_PROFILE=1 (every splitgate under `node --cpu-prof`, profiles kept in loadtest/results/flags-profiles/),
+ * BENCH_FLAGS_FILE (another flags file with the same keys, e.g. without targeting, to tell evaluation from the rest).
  * `--plan` prints the settings as JSON and starts nothing (test/bench-plan.test.ts).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { cpuSeconds, freePort, hasTaskset, pinned } from './lib/processes.mjs';
@@ -44,7 +45,7 @@ const BODY = '0123456789abcdef'.repeat(4);
 const CPU_PROXY = '1';
 const CPU_LOAD = '0';
 const CONFIG_FILE = join(HERE, 'splitgate-flags-bench.yaml');
-const FLAGS_FILE = join(HERE, 'flags-bench.flagd.json');
+const FLAGS_FILE = process.env.BENCH_FLAGS_FILE ? resolvePath(process.env.BENCH_FLAGS_FILE) : join(HERE, 'flags-bench.flagd.json');
 const FLAG_COUNT = 10;
 const OFREP_SINGLE_FLAG = 'ui-theme';
 const COUNTRIES = ['de', 'us', 'fr', 'jp', 'ca', 'br', 'nl', 'in'];
