@@ -150,8 +150,12 @@ describe('flags bench (npm run bench:flags)', () => {
     expect(staff).not.toContain('legacy-export');
   });
 
-  it('its config without the flags block (the plain side) is valid too', () => {
-    const raw = parseYaml(readFileSync(FLAGS_CONFIG, 'utf8')) as Record<string, unknown>;
+  it('its config without the flags block (the plain side) is valid too, and so is it with the same flags untargeted', () => {
+    const raw = parseYaml(readFileSync(FLAGS_CONFIG, 'utf8')) as Record<string, { file?: string }>;
+    const untargeted = validateConfig({ ...raw, flags: { ...raw.flags, file: 'loadtest/flags-bench-static.flagd.json' } }, {}).flags!.definitions!;
+    const targeted = JSON.parse(readFileSync('loadtest/flags-bench.flagd.json', 'utf8')) as { flags: Record<string, unknown> };
+    expect(Object.keys(untargeted.flags)).toEqual(Object.keys(targeted.flags));
+    expect(Object.values(untargeted.flags).some((flag) => flag.targeting !== undefined)).toBe(false);
     delete raw.flags;
     expect(validateConfig(raw, {}).flags).toBeUndefined();
   });
