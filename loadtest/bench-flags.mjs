@@ -25,7 +25,9 @@
  * Knobs: BENCH_ROUNDS (5 side-by-side rounds; OFREP: as many of each), BENCH_DURATION (10 s), BENCH_WARMUP (2 s),
  * BENCH_CONNECTIONS (64, split over the pair), BENCH_USERS (1000), BENCH_FLAGS_PARTS (`sidebyside,ofrep`),
  * BENCH_FLAGS_PROFILE=1 (every splitgate under `node --cpu-prof`, profiles kept in loadtest/results/flags-profiles/),
- * BENCH_FLAGS_FILE (another flags file with the same keys, e.g. without targeting, to tell evaluation from the rest).
+ * BENCH_FLAGS_FILE (another flags file with the same keys, e.g. without targeting, to tell evaluation from the rest),
+ * BENCH_FLAGS_BASELINE_DIST (a second build's dist/: the other side then runs the flags config on it, `baseline`
+ * instead of `plain`, an A/B of a change to flag evaluation).
  * `--plan` prints the settings as JSON and starts nothing (test/bench-plan.test.ts).
  */
 import { spawn } from 'node:child_process';
@@ -81,6 +83,7 @@ const settings = {
   flags: FLAG_COUNT,
   ofrepSingleFlag: OFREP_SINGLE_FLAG,
   profile: process.env.BENCH_FLAGS_PROFILE === '1',
+  baselineDist: process.env.BENCH_FLAGS_BASELINE_DIST ? resolvePath(process.env.BENCH_FLAGS_BASELINE_DIST) : null,
 };
 const PROFILE_DIR = join(HERE, 'results', 'flags-profiles');
 
@@ -89,6 +92,10 @@ if (process.argv.includes('--plan')) {
   process.exit(0);
 }
 
+if (settings.baselineDist !== null && !existsSync(join(settings.baselineDist, 'bin.js'))) {
+  console.error(`BENCH_FLAGS_BASELINE_DIST: no bin.js in ${settings.baselineDist}`);
+  process.exit(2);
+}
 if (!existsSync(BIN)) {
   console.error(`${BIN} not found: run \`npm run build\` first (npm run bench:flags does)`);
   process.exit(2);
@@ -197,7 +204,7 @@ async function startUpstream() {
   return { url, child };
 }
 
-async function startSplitgate(name, upstream, { flags, ofrep = false }) {
+async function startSplitgate(name, upstream, { flags, ofrep = false, bin = BIN }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = parseYaml(readFileSync(CONFIG_FILE, 'utf8'));
   config.listen = `127.0.0.1:${port}`;
@@ -211,7 +218,7 @@ async function startSplitgate(name, upstream, { flags, ofrep = false }) {
   writeFileSync(configPath, stringifyYaml(config));
   const logFd = openSync(join(temp, `${name}.log`), 'w');
   const profiling = settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
-  const [command, args] = pinned(CPU_PROXY, process.execPath, [...profiling, BIN, '--config', configPath]);
+  const [command, args] = pinned(CPU_PROXY, process.execPath, [...profiling, bin, '--config', configPath]);
   const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'inherit'], cwd: ROOT }));
   closeSync(logFd);
   const url = `http://127.0.0.1:${port}`;
@@ -287,7 +294,9 @@ async function checkProbe(flagsProxy, plainProxy, when) {
       throw new Error(`bench-flags (${when}): the upstream got x-splitgate-flags ${JSON.stringify(flagged.body)} through the flags proxy for ${userId(id)}; expected the ${FLAG_COUNT - 1} enabled flags`);
     }
     const plain = await httpCall(`${plainProxy.url}/flags-probe`, { headers: userHeaders(id) });
-    if (plain.status !== 200 || plain.body !== '') throw new Error(`bench-flags (${when}): the plain proxy sent flags upstream: ${JSON.stringify(plain.body)}`);
+    // A baseline build runs the flags config too: it must send the same header.
+    const expected = settings.baselineDist === null ? '' : flagged.body;
+    if (plain.status !== 200 || plain.body !== expected) throw new Error(`bench-flags (${when}): ${plainProxy.name} sent ${JSON.stringify(plain.body)} upstream, expected ${JSON.stringify(expected)}`);
   }
   const sample = await httpCall(`${flagsProxy.url}/flags-probe`, { headers: userHeaders(0) });
   return sample.body;
@@ -297,7 +306,12 @@ async function checkProbe(flagsProxy, plainProxy, when) {
 // the parts
 
 async function sideBySide(upstream) {
-  const [flagsProxy, plainProxy] = [await startSplitgate('flags', upstream, { flags: true }), await startSplitgate('plain', upstream, { flags: false })];
+  const flagsProxy = await startSplitgate('flags', upstream, { flags: true });
+  const plainProxy =
+    settings.baselineDist === null
+      ? await startSplitgate('plain', upstream, { flags: false })
+      : await startSplitgate('baseline', upstream, { flags: true, bin: join(settings.baselineDist, 'bin.js') });
+  const other = plainProxy.name;
   const sample = await checkProbe(flagsProxy, plainProxy, 'before the rounds');
   console.log(`upstream received (user ${userId(0)}): x-splitgate-flags: ${sample}`);
   const requestsFile = writeRequests('proxy-requests', (id) => ({ method: 'GET', path: '/', headers: userHeaders(id) }));
@@ -313,7 +327,7 @@ async function sideBySide(upstream) {
     if (evaluations < flags.requests * FLAG_COUNT) {
       throw new Error(`bench-flags: round ${round}: ${evaluations} flag evaluations for ${flags.requests} requests (expected ≥ ${FLAG_COUNT} per request)`);
     }
-    for (const [label, r] of [['flags', flags], ['plain', plain]]) {
+    for (const [label, r] of [['flags', flags], [other, plain]]) {
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench-flags: round ${round}: ${label} had ${r.non2xx} non-2xx answers and ${r.errors} errors`);
     }
     const row = {
@@ -331,8 +345,8 @@ async function sideBySide(upstream) {
     rounds.push(row);
     console.log(
       `  round ${round}: flags ${fmtInt(row.flagsReqPerSec)} req/s (${row.flagsCpuMicros.toFixed(1)} µs/req, p99 ${row.flagsP99} ms), ` +
-        `plain ${fmtInt(row.plainReqPerSec)} req/s (${row.plainCpuMicros.toFixed(1)} µs/req, p99 ${row.plainP99} ms); ` +
-        `flags/plain req/s ${row.ratio.toFixed(3)}, CPU plain/flags ${row.cpuRatio.toFixed(3)}`,
+        `${other} ${fmtInt(row.plainReqPerSec)} req/s (${row.plainCpuMicros.toFixed(1)} µs/req, p99 ${row.plainP99} ms); ` +
+        `flags/${other} req/s ${row.ratio.toFixed(3)}, CPU ${other}/flags ${row.cpuRatio.toFixed(3)}`,
     );
   }
   await checkProbe(flagsProxy, plainProxy, 'after the rounds');
@@ -349,10 +363,14 @@ async function sideBySide(upstream) {
   };
   console.log(
     `side by side, median of ${rounds.length} rounds: flags ${fmtInt(summary.flagsReqPerSec)} req/s (${summary.flagsCpuMicros.toFixed(1)} µs/req), ` +
-      `plain ${fmtInt(summary.plainReqPerSec)} req/s (${summary.plainCpuMicros.toFixed(1)} µs/req)`,
+      `${other} ${fmtInt(summary.plainReqPerSec)} req/s (${summary.plainCpuMicros.toFixed(1)} µs/req)`,
   );
-  console.log(`  flags/plain req/s ${summary.ratio.toFixed(3)}× (${summary.ratioRange}), target ≥ 0.90`);
-  console.log(`  CPU per request plain/flags ${summary.cpuRatio.toFixed(3)}× (${summary.cpuRatioRange}): ${summary.cpuRatio >= 0.9 ? 'MEETS' : 'MISSES'} the ≤ 10 % target`);
+  if (settings.baselineDist !== null) {
+    console.log(`  flags/baseline req/s ${summary.ratio.toFixed(3)}× (${summary.ratioRange}); CPU per request baseline/flags ${summary.cpuRatio.toFixed(3)}× (${summary.cpuRatioRange}): above 1, this build is cheaper`);
+  } else {
+    console.log(`  flags/plain req/s ${summary.ratio.toFixed(3)}× (${summary.ratioRange}), target ≥ 0.90`);
+    console.log(`  CPU per request plain/flags ${summary.cpuRatio.toFixed(3)}× (${summary.cpuRatioRange}): ${summary.cpuRatio >= 0.9 ? 'MEETS' : 'MISSES'} the ≤ 10 % target`);
+  }
   return { rounds, summary };
 }
 
