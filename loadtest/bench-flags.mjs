@@ -32,11 +32,12 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { httpCall, median, waitFor } from './lib/http.mjs';
 import { cpuSeconds, freePort, hasTaskset, pinned } from './lib/processes.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -110,7 +111,6 @@ const perRun = settings.warmupSeconds + settings.durationSeconds + 10;
 const HARD_LIMIT_MS = (settings.rounds * perRun * 3 + 120) * 1000;
 const temp = mkdtempSync(join(tmpdir(), 'splitgate-bench-flags-'));
 const children = new Set();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const alive = (child) => child.exitCode === null && child.signalCode === null;
 
 function cleanup() {
@@ -130,35 +130,6 @@ function track(child) {
   return child;
 }
 
-function httpCall(url, { method = 'GET', headers = {}, body, timeoutMs = 2_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function waitFor(what, check, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`bench-flags: ${what} not within ${timeoutMs} ms`);
-}
-
-const median = (values) => {
-  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const range = (values) => `${Math.min(...values).toFixed(3)}–${Math.max(...values).toFixed(3)}`;
 const fmtInt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
 
@@ -252,29 +223,24 @@ function runLoad(url, pid, connections, requestsFile) {
   const options = { url, connections, duration: settings.durationSeconds, warmup: settings.warmupSeconds, requestsFile };
   const [command, args] = pinned(CPU_LOAD, process.execPath, [join(HERE, 'runner.mjs'), JSON.stringify(options)]);
   const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+  let cpuAtStart = null;
+  let cpuSecondsUsed = null;
+  let result = null;
+  // runner.mjs prints `{"phase":"measure"}` as the measured run starts, then its result: one JSON object a line.
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line.trim() === '') return;
+    const message = JSON.parse(line);
+    if (message.phase === 'measure') {
+      cpuAtStart = cpuSeconds(pid);
+      return;
+    }
+    const cpuAtEnd = cpuSeconds(pid);
+    if (cpuAtStart !== null && cpuAtEnd !== null) cpuSecondsUsed = cpuAtEnd - cpuAtStart;
+    result = message;
+  });
   return new Promise((resolve, reject) => {
-    let stdout = '';
-    let cpuAtStart = null;
-    let cpuSecondsUsed = null;
-    let result = null;
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      let newline;
-      while ((newline = stdout.indexOf('\n')) !== -1) {
-        const line = stdout.slice(0, newline);
-        stdout = stdout.slice(newline + 1);
-        if (line.trim() === '') continue;
-        const message = JSON.parse(line);
-        if (message.phase === 'measure') cpuAtStart = cpuSeconds(pid);
-        else {
-          const cpuAtEnd = cpuSeconds(pid);
-          if (cpuAtStart !== null && cpuAtEnd !== null) cpuSecondsUsed = cpuAtEnd - cpuAtStart;
-          result = message;
-        }
-      }
-    });
-    child.on('exit', (code, signal) => {
+    // 'close' comes after the runner's output has been read to the end.
+    child.on('close', (code, signal) => {
       if (code !== 0 || result === null) return reject(new Error(`load generator failed (code ${code}, signal ${signal})`));
       const served = result.status2xx ?? result.requests;
       resolve({ ...result, cpuMicrosPerRequest: cpuSecondsUsed !== null && served > 0 ? (cpuSecondsUsed * 1e6) / served : null });
