@@ -6,8 +6,11 @@
  *
  *   node loadtest/runner.mjs '{"url":"http://127.0.0.1:8080","connections":64,"duration":10,"warmup":2,"users":1000}'
  *
- * The request mix: GET / with an `x-user-id` header cycling through `users` ids (1000 by default).
+ * The request mix: GET / with an `x-user-id` header cycling through `users` ids (1000 by default). With
+ * `requestsFile` (a JSON array of autocannon requests: `{method, path, headers, body}`), that list instead, shared
+ * out over the connections the same way (too long for a command-line argument, hence a file).
  */
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 const options = JSON.parse(process.argv[2] ?? '{}');
@@ -17,6 +20,7 @@ const duration = options.duration ?? 10;
 const warmup = options.warmup ?? 2;
 const users = options.users ?? 1000;
 const path = options.path ?? '/';
+const requestList = options.requestsFile ? JSON.parse(readFileSync(options.requestsFile, 'utf8')) : null;
 
 if (!url) {
   process.stderr.write('runner: no url given\n');
@@ -37,6 +41,10 @@ setTimeout(() => {
  */
 function userRequests(connectionIndex) {
   const list = [];
+  if (requestList !== null) {
+    for (let i = connectionIndex % requestList.length; i < requestList.length; i += connections) list.push(requestList[i]);
+    return list;
+  }
   for (let id = connectionIndex % users; id < users; id += connections) {
     list.push({ method: 'GET', path, headers: { 'x-user-id': `user-${String(id).padStart(6, '0')}` } });
   }

@@ -1,9 +1,16 @@
 /**
  * `npm run bench` must run as documented with no settings at all; its environment switches are checked before
- * anything starts. `--plan` prints what a run would measure and exits.
+ * anything starts. `--plan` prints what a run would measure and exits. The same for `npm run bench:flags`, whose
+ * config must load as it stands (with and without its flags block).
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { loadConfigFile, validateConfig } from '../src/config/load.js';
+import { buildFlagContext, flagsHeaderValue } from '../src/flags/route-flags.js';
+import { RequestContext } from '../src/routing/context.js';
+import { compileTable } from '../src/routing/table.js';
 
 interface Plan {
   candidates: string[];
@@ -104,5 +111,52 @@ describe('bench plan', () => {
     const cpus = plan({ BENCH_W2_CPUS: 'both' });
     expect(cpus.status).toBe(2);
     expect(cpus.stderr).toMatch(/BENCH_W2_CPUS/);
+  });
+});
+
+describe('flags bench (npm run bench:flags)', () => {
+  const FLAGS_CONFIG = 'loadtest/splitgate-flags-bench.yaml';
+
+  it('plans 5 side-by-side rounds and the OFREP part by default, and refuses an unknown part with exit 2', () => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BENCH_')));
+    const run = (env: Record<string, string> = {}) => spawnSync(process.execPath, ['loadtest/bench-flags.mjs', '--plan'], { env: { ...clean, ...env }, encoding: 'utf8' });
+    const ok = run();
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ parts: ['sidebyside', 'ofrep'], rounds: 5, connections: 64, flags: 10, ofrepSingleFlag: 'ui-theme' });
+    const bad = run({ BENCH_FLAGS_PARTS: 'sidebyside,grpc' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/BENCH_FLAGS_PARTS/);
+  });
+
+  it('its config loads with 10 flags (splits, rules on headers, a shared evaluator, one disabled) and sends the 9 enabled ones', async () => {
+    const config = await loadConfigFile(FLAGS_CONFIG, {});
+    const definitions = config.flags!.definitions!;
+    const flags = Object.values(definitions.flags);
+    expect(flags).toHaveLength(10);
+    expect(flags.filter((flag) => flag.state === 'DISABLED')).toHaveLength(1);
+    const text = JSON.stringify(definitions);
+    for (const operation of ['fractional', 'starts_with', 'ends_with', 'sem_ver', '"in"', '$ref']) expect(text).toContain(operation);
+    expect(Object.keys(definitions.$evaluators ?? {})).toEqual(['is_staff']);
+
+    const route = compileTable(config, 1).routes[0].flags!;
+    expect(route.flags).toHaveLength(10);
+    const header = (headers: Record<string, string>, stickyKey: string) =>
+      flagsHeaderValue(route, buildFlagContext(route, new RequestContext(headers, {}, undefined, 0, stickyKey, null), undefined));
+    const staff = header({ 'x-user-email': 'a@example.com', 'x-app-version': '2.4.0', 'x-country': 'de', 'x-platform': 'ios-17.2' }, 'user-000001');
+    const other = header({ 'x-user-email': 'b@mail.test', 'x-app-version': '1.0.0', 'x-country': 'jp', 'x-platform': 'web' }, 'user-000002');
+    expect(staff.split(', ')).toHaveLength(9);
+    expect(staff).toContain('auth-v2="v2", native-share=?1, new-editor=?1, eu-consent="strict", max-items=50');
+    expect(other).toContain('auth-v2="v1", native-share=?0, new-editor=?0, eu-consent="basic", max-items=20');
+    expect(staff).not.toContain('legacy-export');
+  });
+
+  it('its config without the flags block (the plain side) is valid too, and so is it with the same flags untargeted', () => {
+    const raw = parseYaml(readFileSync(FLAGS_CONFIG, 'utf8')) as Record<string, { file?: string }>;
+    const untargeted = validateConfig({ ...raw, flags: { ...raw.flags, file: 'loadtest/flags-bench-static.flagd.json' } }, {}).flags!.definitions!;
+    const targeted = JSON.parse(readFileSync('loadtest/flags-bench.flagd.json', 'utf8')) as { flags: Record<string, unknown> };
+    expect(Object.keys(untargeted.flags)).toEqual(Object.keys(targeted.flags));
+    expect(Object.values(untargeted.flags).some((flag) => flag.targeting !== undefined)).toBe(false);
+    delete raw.flags;
+    expect(validateConfig(raw, {}).flags).toBeUndefined();
   });
 });

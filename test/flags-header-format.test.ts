@@ -129,4 +129,18 @@ describe('flags without targeting', () => {
       expect([ours.variant ?? undefined, ours.reason]).toEqual([theirs.variant, theirs.reason]);
     }
   });
+  it('build no context for a route whose other flags are disabled, targeting or not', () => {
+    const definitions = {
+      flags: {
+        plain: { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'b' },
+        off: { state: 'DISABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { fractional: [['on', 50], ['off', 50]] } },
+      },
+    } as unknown as FlagDefinitions;
+    const flags = compileRouteFlags(compileFlagSet(definitions), { header: 'x', select: 'all', context: { email: { kind: 'header', name: 'x-user-email' } } });
+    expect(flags.needsContext).toBe(false);
+    expect(buildFlagContext(flags, request({ 'x-user-email': 'a@b.c' }), undefined)).toEqual({});
+    expect(flagsHeaderValue(flags, buildFlagContext(flags, request({}), undefined))).toBe('plain="b"');
+    const targeted = { flags: { ...definitions.flags, off: { ...(definitions.flags.off as object), state: 'ENABLED' } } } as unknown as FlagDefinitions;
+    expect(compileRouteFlags(compileFlagSet(targeted), { header: 'x', select: 'all', context: {} }).needsContext).toBe(true);
+  });
 });

@@ -10,7 +10,7 @@
  */
 import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
-import { flagdCore } from './flagd-core.js';
+import { flagdCore, murmurHash3 } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
@@ -50,6 +50,12 @@ export interface CompiledFlag {
   /** flagd-core's compiled flag. */
   readonly feature: FeatureFlag;
   readonly migration: { readonly method: BucketingMethod; readonly split: MigrationSplit } | null;
+  /**
+   * Set when the whole targeting is fractional's shorthand with constant variants and weights
+   * (`{"fractional": [["on", 20], ["off", 80]]}`, the usual percentage rollout): bucketed here, as flagd-core does it,
+   * without its per-evaluation context copy, bucket list and BigInt arithmetic.
+   */
+  readonly fractional: FractionalSplit | null;
   /** The whole targeting is one `fractional` (or a migration formula): its matches are reported as SPLIT. */
   readonly splits: boolean;
   /** The split is by targetingKey (fractional's shorthand, or a migration formula): no key, no split. */
@@ -62,6 +68,13 @@ export interface CompiledFlag {
   readonly noDefault: FlagOutcome;
   readonly parseError: FlagOutcome;
   readonly evaluationError: FlagOutcome;
+}
+
+export interface FractionalSplit {
+  /** Sum of the weights (negative ones count as 0, as in flagd). */
+  readonly totalWeight: number;
+  readonly weights: readonly number[];
+  readonly outcomes: readonly FlagOutcome[];
 }
 
 export interface FlagSet {
@@ -150,6 +163,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         metadata: Object.freeze({ ...(definitions.metadata ?? {}), ...(definition.metadata ?? {}) }),
         feature,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
+        fractional: split === null && splits ? constantFractional(targeting!.fractional, byVariant) : null,
         splits,
         needsTargetingKey: split !== null || (splits && bucketsByTargetingKey(targeting!.fractional)),
         byVariant,
@@ -166,6 +180,33 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
 /** fractional's shorthand (`[["a", 50], ...]`, no bucket-by expression first) buckets by targetingKey. */
 function bucketsByTargetingKey(args: unknown): boolean {
   return Array.isArray(args) && Array.isArray(args[0]);
+}
+
+/** fractional's weights as flagd-core reads them: at most 2^31 - 1 in all, or the rule resolves to nothing. */
+const MAX_FRACTIONAL_WEIGHT = 2147483647;
+
+/**
+ * fractional's shorthand whose every entry is `[variant]` or `[variant, integer weight]` naming a variant of the
+ * flag, so its result depends on the targeting key alone; null for anything else (bucket-by expressions, computed
+ * variants or weights, unknown variants, a total above flagd's limit), which flagd-core then evaluates.
+ */
+function constantFractional(args: unknown, byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome }>): FractionalSplit | null {
+  if (!bucketsByTargetingKey(args) || (args as unknown[]).length === 0) return null;
+  const weights: number[] = [];
+  const outcomes: FlagOutcome[] = [];
+  let totalWeight = 0;
+  for (const entry of args as unknown[]) {
+    if (!Array.isArray(entry) || entry.length === 0 || entry.length > 2 || typeof entry[0] !== 'string') return null;
+    const outcome = byVariant.get(entry[0])?.matched;
+    if (outcome === undefined) return null;
+    const weight = entry.length === 2 ? entry[1] : 1;
+    if (typeof weight !== 'number' || !Number.isInteger(weight)) return null;
+    weights.push(Math.max(0, weight));
+    outcomes.push(outcome);
+    totalWeight += Math.max(0, weight);
+  }
+  if (totalWeight > MAX_FRACTIONAL_WEIGHT) return null;
+  return Object.freeze({ totalWeight, weights: Object.freeze(weights), outcomes: Object.freeze(outcomes) });
 }
 
 function describeValue(value: unknown): string {
@@ -189,6 +230,7 @@ export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutco
   if (flag.staticOutcome !== null) return flag.staticOutcome;
   if (!flag.enabled) return flag.disabled;
   if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
+  if (flag.fractional !== null) return resolveFractional(flag, flag.fractional, context.targetingKey);
   let resolution;
   try {
     resolution = flag.feature.evaluate(context, SILENT_LOGGER);
@@ -201,6 +243,26 @@ export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutco
   const outcomes = flag.byVariant.get(variant);
   if (outcomes === undefined) return flag.evaluationError;
   return resolution.reason === 'STATIC' ? outcomes.statically : resolution.reason === 'DEFAULT' ? outcomes.fallback : outcomes.matched;
+}
+
+/**
+ * flagd-core's `fractional` for constant shorthand: bucket = (MurmurHash3(flagKey + targetingKey) × total) >> 32,
+ * the first variant whose cumulative weight exceeds it; no targeting key (or none matched): the default variant.
+ * The product can exceed 2^53, so it is split at 16 bits to stay exact in doubles.
+ */
+function resolveFractional(flag: CompiledFlag, split: FractionalSplit, targetingKey: unknown): FlagOutcome {
+  if (targetingKey) {
+    const hash = murmurHash3(`${flag.key}${targetingKey as string}`) >>> 0;
+    const total = split.totalWeight;
+    const bucket = Math.floor(((hash >>> 16) * total + Math.floor(((hash & 0xffff) * total) / 65536)) / 65536);
+    const weights = split.weights;
+    let sum = 0;
+    for (let i = 0; i < weights.length; i++) {
+      sum += weights[i];
+      if (sum > bucket) return split.outcomes[i];
+    }
+  }
+  return flag.defaultVariant === null ? flag.noDefault : flag.byVariant.get(flag.defaultVariant)!.fallback;
 }
 
 /** `hash(targetingKey) % 100` walked over the cumulative percents; no targeting key: the default variant. */

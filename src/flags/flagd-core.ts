@@ -12,3 +12,16 @@ let loaded: typeof FlagdCoreModule | null = null;
 export function flagdCore(): typeof FlagdCoreModule {
   return (loaded ??= require('@openfeature/flagd-core') as typeof FlagdCoreModule);
 }
+
+type MurmurHash3 = (key: string) => { result(): number };
+let murmur: MurmurHash3 | null = null;
+
+/**
+ * MurmurHash3 x86_32 (seed 0) of a string, exactly as flagd-core's `fractional` computes it: the same module it
+ * requires (imurmurhash, resolved from flagd-core's own location), so code points beyond ASCII hash alike too.
+ * Called without `new`, it reuses one hasher object instead of allocating one per call.
+ */
+export function murmurHash3(key: string): number {
+  murmur ??= createRequire(require.resolve('@openfeature/flagd-core'))('imurmurhash') as MurmurHash3;
+  return murmur(key).result();
+}

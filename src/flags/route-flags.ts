@@ -60,7 +60,8 @@ export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlag
     attributes: Object.freeze(attributes),
     headerNames: Object.freeze(attributes.filter((a) => a.kind === 'header').map((a) => a.name)),
     readsCookies: attributes.some((a) => a.kind === 'cookie'),
-    needsContext: sent.some((flag) => flag.staticOutcome === null),
+    // A disabled flag resolves without looking at the request, whatever its targeting.
+    needsContext: sent.some((flag) => flag.enabled && flag.staticOutcome === null),
   });
 }
 
