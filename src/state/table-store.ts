@@ -10,6 +10,7 @@ import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
 import { HeaderNameIndex } from '../proxy/request-head.js';
+import { compileErrorStatuses, SERVER_ERROR_STATUSES } from '../metrics/sli-errors.js';
 import type { JwtVerifier, VerifierDeps } from '../auth/jwt-verifier.js';
 import { compileTable, type CompiledRoute, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
 
@@ -93,14 +94,17 @@ export function activateTable(
   pools.verifiers.retain(new Set(verifiers.filter((verifier) => verifier !== null)));
   const bindings = table.routes.map((route, index): RouteBinding => {
     const routeConfig = config.routes[index];
+    const sloErrors = routeConfig.slo?.sli?.errors === undefined ? SERVER_ERROR_STATUSES : compileErrorStatuses(routeConfig.slo.sli.errors);
     const bind = (version: Version, upstreamName: string): BackendBinding => {
       const upstream = pools.get(upstreamName);
       if (!upstream) throw new Error(`upstream ${upstreamName} has no pool`);
       const timeouts = resolveTimeouts(config.timeouts, config.upstreams[upstreamName].timeouts, routeConfig.timeouts);
+      const versionSeries = series.get(route.name, version);
+      versionSeries.sloErrorStatuses = sloErrors;
       return {
         version,
         upstream,
-        series: series.get(route.name, version),
+        series: versionSeries,
         headersTimeout: timeouts.headers,
         bodyTimeout: timeouts.body,
         sendTimeout: timeouts.send,
