@@ -94,17 +94,14 @@ export function activateTable(
   pools.verifiers.retain(new Set(verifiers.filter((verifier) => verifier !== null)));
   const bindings = table.routes.map((route, index): RouteBinding => {
     const routeConfig = config.routes[index];
-    const sloErrors = routeConfig.slo?.sli?.errors === undefined ? SERVER_ERROR_STATUSES : compileErrorStatuses(routeConfig.slo.sli.errors);
     const bind = (version: Version, upstreamName: string): BackendBinding => {
       const upstream = pools.get(upstreamName);
       if (!upstream) throw new Error(`upstream ${upstreamName} has no pool`);
       const timeouts = resolveTimeouts(config.timeouts, config.upstreams[upstreamName].timeouts, routeConfig.timeouts);
-      const versionSeries = series.get(route.name, version);
-      versionSeries.sloErrorStatuses = sloErrors;
       return {
         version,
         upstream,
-        series: versionSeries,
+        series: series.get(route.name, version),
         headersTimeout: timeouts.headers,
         bodyTimeout: timeouts.body,
         sendTimeout: timeouts.send,
@@ -120,6 +117,12 @@ export function activateTable(
       mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps, secretHeaders(route)) : null,
     };
   });
+  for (const [index, binding] of bindings.entries()) {
+    // Set once nothing can fail any more: a rejected table leaves the counting as it was.
+    const selector = config.routes[index].slo?.sli?.errors;
+    const statuses = selector === undefined ? SERVER_ERROR_STATUSES : compileErrorStatuses(selector);
+    for (const backend of [binding.stable, binding.canary]) if (backend !== null) backend.series.sloErrorStatuses = statuses;
+  }
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
   metrics.configGeneration.set(generation);
   return Object.freeze({
