@@ -187,7 +187,7 @@ describe('pacing in the rollout machine', () => {
     };
     expect(issues({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'sum(rate(errors[5m]))' } })).toContainEqual({ path: 'routes[0].slo.sli.prometheus.errorRatio', message: 'must use $window (replaced by each window\'s length, e.g. [$window])' });
     expect(issues({ prometheus: { address: 'prometheus:9090', errorRatio: 'x[$window]' } }).map((i) => i.path)).toContain('routes[0].slo.sli.prometheus.address');
-    expect(issues({ errors: 'code=~5..' }).map((i) => i.path)).toContain('routes[0].slo.sli');
+    expect(issues({ errors: 'code=~5..', prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]' } })).toContainEqual({ path: 'routes[0].slo.sli', message: 'must set one of errors (splitgate\'s counters) or prometheus' });
     expect(validateConfig(route({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]' } })).routes[0].slo!.sli).toEqual({ prometheus: { address: 'http://127.0.0.1:9090', errorRatio: 'x[$window]', timeout: 5000 } });
     expect(budgetSpans(30 * DAY).map(promqlDuration)).toEqual(['1h', '5m', '6h', '30m', '1d', '2h', '3d', '30d']);
     expect(budgetSpans(7 * DAY).map(promqlDuration)).toEqual(['14m', '70s', '84m', '7m', '336m', '28m', '1008m', '7d']);

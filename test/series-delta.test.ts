@@ -211,6 +211,7 @@ describe('counter deltas from workers summed in the supervisor', () => {
       weightedRequests: 0,
       weightedErrors: 0,
       weightedBuckets: new Float64Array(14),
+      sloErrors: 0,
     });
     window.add(slot(second - SLOTS, 5), now);
     expect(window.snapshot(now, SLOTS).requests).toBe(0);

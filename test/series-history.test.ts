@@ -63,7 +63,7 @@ describe('SeriesHistory', () => {
     observe('api', 'stable', T0 + 9, 10, 8);
     history.sample((T0 + 11) * 1000);
     // A worker's share of second T0+9 arrives 2 s late.
-    const late = { second: T0 + 9, requests: 10, errors: 0, buckets: new Array(14).fill(0).map((_, i) => (i === bucketIndex(0.008) ? 10 : 0)), weightedRequests: 0, weightedErrors: 0, weightedBuckets: new Array(14).fill(0) };
+    const late = { second: T0 + 9, requests: 10, errors: 0, buckets: new Array(14).fill(0).map((_, i) => (i === bucketIndex(0.008) ? 10 : 0)), weightedRequests: 0, weightedErrors: 0, weightedBuckets: new Array(14).fill(0), sloErrors: 0 };
     book.get('api', 'stable').window.add(late, (T0 + 11) * 1000);
     expect(history.read(API, (T0 + 12) * 1000).versions.stable.rps.at(-2)).toBe(2);
     // Once settled it is recorded with both shares, and stays so.

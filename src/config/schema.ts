@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { isLoopback, parseListenAddress } from './listen.js';
 import { compileRulePattern } from '../routing/pattern.js';
+import { compileErrorStatuses } from '../metrics/sli-errors.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
 import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 import { flagDefinitionsSchema } from '../flags/definitions.js';
@@ -880,12 +881,22 @@ const route = z
         /** Where the error ratio comes from; splitgate's own counters (5xx and upstream failures) without it. */
         sli: z
           .object({
+            /** Which responses splitgate's counters take as bad: `code=~"5..|429"` (sli-errors.ts); 5xx by default. */
+            errors: z.string().superRefine((selector, ctx) => {
+              try {
+                compileErrorStatuses(selector);
+              } catch (error) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+              }
+            }).optional(),
             /** `errorRatio`: PromQL answering the error ratio (0..1) over `$window`, run once per burn-rate window. */
             prometheus: z
               .object({ address: httpUrl, errorRatio: z.string().min(1).refine((q) => q.includes('$window'), 'must use $window (replaced by each window\'s length, e.g. [$window])'), timeout: duration.default('5s') })
-              .strict(),
+              .strict()
+              .optional(),
           })
           .strict()
+          .refine((sli) => (sli.errors === undefined) !== (sli.prometheus === undefined), 'must set one of errors (splitgate\'s counters) or prometheus')
           .optional(),
       })
       .strict()

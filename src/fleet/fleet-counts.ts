@@ -78,12 +78,13 @@ interface Pushed {
   errors: number;
   weightedRequests: number;
   weightedErrors: number;
+  sloErrors: number;
   readonly buckets: Float64Array;
   readonly weightedBuckets: Float64Array;
 }
 
 function emptyPushed(): Pushed {
-  return { requests: 0, errors: 0, weightedRequests: 0, weightedErrors: 0, buckets: new Float64Array(BUCKETS), weightedBuckets: new Float64Array(BUCKETS) };
+  return { requests: 0, errors: 0, weightedRequests: 0, weightedErrors: 0, sloErrors: 0, buckets: new Float64Array(BUCKETS), weightedBuckets: new Float64Array(BUCKETS) };
 }
 
 export class FleetCounts {
@@ -160,7 +161,8 @@ export class FleetCounts {
           done = emptyPushed();
           pushed.set(slot.second, done);
         }
-        if (sloWindow) slo.add(series.route, slot.second, slot.requests - done.requests, slot.errors - done.errors);
+        if (sloWindow) slo.add(series.route, slot.second, slot.requests - done.requests, slot.sloErrors - done.sloErrors);
+        done.sloErrors = Math.max(done.sloErrors, slot.sloErrors);
         const key = windowKey(fleet, series.route, slot.second);
         const before = commands.length;
         addDeltas(commands, key, fields, slot, done);

@@ -31,7 +31,7 @@ export function sloKey(fleet: string, route: string, hour: number): string {
 /** The SLO window of a route whose budget comes from splitgate's counts; null without `slo:` or with a Prometheus SLI. */
 export function sloWindowOf(config: Config, route: string): number | null {
   const slo = config.routes.find((r) => r.name === route)?.slo;
-  return slo === undefined || slo.sli !== undefined ? null : slo.window;
+  return slo === undefined || slo.sli?.prometheus !== undefined ? null : slo.window;
 }
 
 /** One flush's SLO deltas, summed per (route, minute) before they become commands. */

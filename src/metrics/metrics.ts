@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 import type { DecisionReason, Version } from '../routing/table.js';
 import { bucketIndex, RollingWindow } from './rolling-window.js';
+import { isSloError, SERVER_ERROR_STATUSES, type ErrorStatuses } from './sli-errors.js';
 import { FlagCountBook } from '../flags/flag-counts.js';
 
 /** 1 ms to 10 s: covers a fast cache hit to a slow report page. */
@@ -416,6 +417,8 @@ export class VersionSeries {
   readonly #decisions = new Map<string, CountEntry<'route' | 'version' | 'reason'>>();
   readonly #upstreamErrors = new Map<string, CountEntry<KindLabels>>();
   readonly #clientTimeouts = new Map<string, CountEntry<KindLabels>>();
+  /** The route's `slo.sli.errors`, set when a table is activated (state/table-store.ts); 5xx until then. */
+  sloErrorStatuses: ErrorStatuses = SERVER_ERROR_STATUSES;
 
   constructor(route: string, version: Version | 'none') {
     this.route = route;
@@ -444,7 +447,7 @@ export class VersionSeries {
     this.buckets[bucket]++;
     this.durationSum += seconds;
     this.durationCount++;
-    this.window.observe(Date.now(), status >= 500 || cutShort, bucket, weighted);
+    this.window.observe(Date.now(), status >= 500 || cutShort, bucket, weighted, isSloError(this.sloErrorStatuses, status, cutShort));
   }
 
   countDecision(reason: DecisionReason): void {

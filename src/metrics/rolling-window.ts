@@ -3,7 +3,8 @@
  * for an operator staring at /status or for a rollout deciding its next step: how many requests in the last N
  * seconds, how many failed, and latency quantiles. Fixed memory: SLOTS slots of a few counters each; a slot is
  * reused when its second comes round again. Each slot counts all traffic and, apart, the traffic the weight placed
- * (see placedByWeight), the part a rollout compares by default.
+ * (see placedByWeight), the part a rollout compares by default, and the responses bad for the route's SLO (which
+ * may differ from errors: slo.sli.errors, see sli-errors.ts).
  */
 import { DURATION_BUCKETS } from './metrics.js';
 
@@ -21,6 +22,8 @@ export interface SlotCounts {
   readonly weightedRequests: number;
   readonly weightedErrors: number;
   readonly weightedBuckets: ArrayLike<number>;
+  /** Responses bad for the route's SLO (all traffic); what the error budget counts. */
+  readonly sloErrors: number;
 }
 
 class Slot implements SlotCounts {
@@ -31,6 +34,7 @@ class Slot implements SlotCounts {
   weightedRequests = 0;
   weightedErrors = 0;
   readonly weightedBuckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  sloErrors = 0;
 
   reset(second: number): void {
     this.second = second;
@@ -40,6 +44,7 @@ class Slot implements SlotCounts {
     this.weightedRequests = 0;
     this.weightedErrors = 0;
     this.weightedBuckets.fill(0);
+    this.sloErrors = 0;
   }
 }
 
@@ -65,13 +70,15 @@ export class RollingWindow {
   /**
    * `failed`: a 5xx, or a response cut short after its headers. `bucket`: index into DURATION_BUCKETS of the
    * response time (DURATION_BUCKETS.length for +Inf), see bucketIndex. `weighted`: the weight placed the request.
+   * `sloError`: bad for the route's SLO (isSloError); a 5xx or cut-short response when not given.
    */
-  observe(nowMs: number, failed: boolean, bucket: number, weighted = false): void {
+  observe(nowMs: number, failed: boolean, bucket: number, weighted = false, sloError = failed): void {
     const second = Math.floor(nowMs / 1000);
     const slot = this.#slots[second % SLOTS];
     if (slot.second !== second) slot.reset(second);
     slot.requests++;
     if (failed) slot.errors++;
+    if (sloError) slot.sloErrors++;
     slot.buckets[bucket]++;
     if (weighted) {
       slot.weightedRequests++;
@@ -109,6 +116,7 @@ export class RollingWindow {
     slot.errors += counts.errors;
     slot.weightedRequests += counts.weightedRequests;
     slot.weightedErrors += counts.weightedErrors;
+    slot.sloErrors += counts.sloErrors;
     for (let i = 0; i < slot.buckets.length; i++) {
       slot.buckets[i] += counts.buckets[i];
       slot.weightedBuckets[i] += counts.weightedBuckets[i];

@@ -269,6 +269,7 @@ function takeWindow(series: VersionSeries, shipped: ShippedSeries, nowMs: number
       weightedRequests: slot.weightedRequests - (before?.weightedRequests ?? 0),
       weightedErrors: slot.weightedErrors - (before?.weightedErrors ?? 0),
       weightedBuckets: subtract(slot.weightedBuckets, before?.weightedBuckets),
+      sloErrors: slot.sloErrors - (before?.sloErrors ?? 0),
     });
     shipped.slots.set(slot.second, copySlot(slot));
   }
@@ -405,5 +406,6 @@ function copySlot(slot: SlotCounts): ShippedSlot {
     weightedRequests: slot.weightedRequests,
     weightedErrors: slot.weightedErrors,
     weightedBuckets: Float64Array.from(slot.weightedBuckets),
+    sloErrors: slot.sloErrors,
   };
 }

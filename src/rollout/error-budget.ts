@@ -50,8 +50,8 @@ export interface SloSpec {
   /** Percent of requests that must succeed, e.g. 99.9. */
   readonly objective: number;
   readonly window: number;
-  /** Where the error ratio comes from: splitgate's own counters when absent. */
-  readonly sli?: { readonly prometheus: PrometheusSli };
+  /** Where the error ratio comes from: splitgate's own counters (bad as `errors` selects) without `prometheus`. */
+  readonly sli?: { readonly errors?: string; readonly prometheus?: PrometheusSli };
 }
 
 /** `errorRatio` is PromQL answering the error ratio (0..1) over `$window`, which is replaced by each window's length. */

@@ -414,7 +414,7 @@ export class RolloutRunner {
       const toSecond = Math.floor(nowMs / 1000) - 1;
       const fromSecond = Math.max(entry.fedThroughSecond + 1, toSecond - SLOTS + 1);
       for (const version of ['stable', 'canary'] as const) {
-        for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.errors);
+        for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.sloErrors);
       }
       entry.fedThroughSecond = Math.max(entry.fedThroughSecond, toSecond);
       this.#ledgers.saveSoon();

@@ -10,6 +10,7 @@ import { compileMirrorSettings, RouteMirror } from '../mirror/mirror.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import { resolveTimeouts, type Upstream, type UpstreamPools } from '../proxy/upstream-pools.js';
 import { HeaderNameIndex } from '../proxy/request-head.js';
+import { compileErrorStatuses, SERVER_ERROR_STATUSES } from '../metrics/sli-errors.js';
 import type { JwtVerifier, VerifierDeps } from '../auth/jwt-verifier.js';
 import { compileTable, type CompiledRoute, type RoutingTable, type RuntimeOverrides, type Version } from '../routing/table.js';
 
@@ -116,6 +117,12 @@ export function activateTable(
       mirror: routeConfig.mirror && routeConfig.mirror.percent > 0 && !route.killed ? bindMirror(routeConfig.mirror, route.name, route.salt.salt, routeConfig.stable, pools, mirrorDeps, secretHeaders(route)) : null,
     };
   });
+  for (const [index, binding] of bindings.entries()) {
+    // Set once nothing can fail any more: a rejected table leaves the counting as it was.
+    const selector = config.routes[index].slo?.sli?.errors;
+    const statuses = selector === undefined ? SERVER_ERROR_STATUSES : compileErrorStatuses(selector);
+    for (const backend of [binding.stable, binding.canary]) if (backend !== null) backend.series.sloErrorStatuses = statuses;
+  }
   for (const route of table.routes) metrics.routeWeight.set({ route: route.name }, route.killed ? 0 : route.weight);
   metrics.configGeneration.set(generation);
   return Object.freeze({

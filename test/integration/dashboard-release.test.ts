@@ -5,14 +5,15 @@
  * next to the canary's figures and a warning naming them, the same verdict /status gives; the uPlot charts draw
  * both versions with the current request rate; the experiments panel shows each arm's users as /experiments does;
  * the flags panel shows each variant's share as /flags counts it, and its KILL button (confirmed) turns the flag off
- * for the very next request, Restore back on.
+ * for the very next request, Restore back on; a plan stage waiting for approval shows an Approve button that moves
+ * the plan on.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/browser.js';
 import { send } from '../helpers/http.js';
 import { startLoad, type Load } from '../helpers/load.js';
-import { adminCall, failingEcho, waitForRollout } from '../helpers/rollout.js';
+import { adminCall, failingEcho, rolloutOf, waitForRollout } from '../helpers/rollout.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { startUpstream, startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -58,6 +59,23 @@ beforeAll(async () => {
         },
       },
       { name: 'web', match: { pathPrefix: '/web' }, stable: 'stable', canary: 'broken', weight: 50 },
+      {
+        name: 'gate',
+        match: { pathPrefix: '/gate' },
+        stable: 'stable',
+        canary: 'canary',
+        weight: 0,
+        rollout: {
+          interval: '1s',
+          minRequests: 3,
+          analysis: { traffic: 'all' },
+          checks: [{ metric: 'success-rate', min: 90 }],
+          stages: [
+            { name: 'ring', weight: 20, bake: '1s', gates: { approval: 'required' } },
+            { name: 'rest', weight: 100, bake: '1h' },
+          ],
+        },
+      },
       { name: 'shop', stable: 'stable', canary: 'canary', weight: 50, sticky: { key: ['header:x-user-id'] } },
     ],
     flags: {
@@ -79,6 +97,7 @@ beforeAll(async () => {
   // Real traffic for the whole file: the verdicts judge a window that must not run dry.
   loads.push(startLoad(proxy.url, { path: '/api/item', concurrency: 2, pauseMs: 20, durationMs: 120_000 }));
   loads.push(startLoad(proxy.url, { path: '/web/item', concurrency: 2, pauseMs: 20, durationMs: 120_000 }));
+  loads.push(startLoad(proxy.url, { path: '/gate/item', concurrency: 1, pauseMs: 50, durationMs: 120_000 }));
   for (let i = 0; i < 30; i++) {
     const headers = { 'x-user-id': `shopper-${i}` };
     expect((await send(proxy.url, '/shop', { headers })).status).toBe(200);
@@ -236,6 +255,24 @@ describe('dashboard release and experiment views', () => {
     await byTestId('flag-restore-new-checkout').click();
     await expect.poll(() => byTestId('flag-state-new-checkout').textContent(), POLL).toBe('on');
     expect(await flagsHeader()).toMatch(/^new-checkout=\?[01]$/);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows Approve only while a plan stage awaits approval; the confirmed click moves the plan on', async () => {
+    await waitForRollout(proxy.adminUrl, 'gate', 'the first stage awaiting approval', (s) => s.phase === 'AwaitingApproval' && s.step === 0, 20_000);
+    await expect.poll(() => byTestId('approve-gate').isVisible(), POLL).toBe(true);
+    // A plan that is only progressing has nothing to approve.
+    expect((await rolloutOf(proxy.adminUrl, 'api')).phase).toBe('Progressing');
+    expect(await byTestId('approve-api').isHidden()).toBe(true);
+
+    await byTestId('approve-gate').click();
+    const moved = await waitForRollout(proxy.adminUrl, 'gate', 'the next stage', (s) => s.phase !== 'AwaitingApproval');
+    expect(moved).toMatchObject({ phase: 'Progressing', step: 1, weight: 100 });
+    await expect.poll(() => byTestId('plan-gate-stage-1').getAttribute('data-state'), POLL).toBe('current');
+    expect(await byTestId('approve-gate').isHidden()).toBe(true);
+    const events = (await adminCall(proxy.adminUrl, 'GET', '/events')).body.events as Array<{ action: string; actor: string; route?: string }>;
+    expect(events.some((e) => e.action === 'rollout.approve.requested' && e.route === 'gate' && e.actor.startsWith('dashboard@'))).toBe(true);
+    await expect.poll(() => byTestId('message').textContent(), POLL).toBe('approve gate: done');
     expect(pageErrors).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Browser script for a route card's release view: the verdict line and error budget (from /status), the plan
- * timeline (from /rollouts), and the three time-series charts drawn with uPlot (from /series). Uses the page's
- * helpers (el, setText, getJson) and figures.ts. Data reaches the DOM as text only.
+ * timeline (from /rollouts) with an Approve button while a stage awaits approval (POST .../rollout/approve, after a
+ * confirmation), and the three time-series charts drawn with uPlot (from /series). Uses the page's helpers (el,
+ * setText, getJson, mutate) and figures.ts. Data reaches the DOM as text only.
  */
 export const RELEASE_SCRIPT = String.raw`
 const CHARTS = [
@@ -17,6 +18,10 @@ function buildReleaseParts(name) {
     el('div', { class: 'verdict', 'data-testid': id('verdict'), 'data-level': 'none' }),
     el('div', { class: 'muted', 'data-testid': id('budget'), hidden: '' }),
     el('div', { class: 'plan', 'data-testid': id('plan'), hidden: '' }),
+    el('button', { 'data-testid': id('approve'), hidden: '', onclick: (event) => {
+      if (!window.confirm('Approve stage "' + event.target.dataset.stage + '" of route "' + name + '"? The release plan moves on.')) return;
+      mutate('POST', routePath(name, 'rollout/approve'), undefined, 'approve ' + name);
+    } }, 'Approve'),
     el('div', { class: 'charts', 'data-testid': id('charts') }),
   ];
 }
@@ -43,6 +48,10 @@ function renderRelease(card, route, rollout) {
     budget.classList.toggle('warn', left !== null && left < 0.25);
   }
   renderPlan(card.querySelector('[data-testid="' + CSS.escape('plan-' + name) + '"]'), name, rollout);
+  const approve = card.querySelector('[data-testid="' + CSS.escape('approve-' + name) + '"]');
+  const waiting = rollout && rollout.plan && rollout.plan.phase === 'AwaitingApproval' ? rollout.plan.stages.find((stage) => stage.state === 'current') : undefined;
+  approve.hidden = !waiting;
+  approve.dataset.stage = waiting ? waiting.name : '';
 }
 
 function renderPlan(box, name, rollout) {
