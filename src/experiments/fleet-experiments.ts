@@ -15,6 +15,7 @@
  * At-most-once like the window counts (fleet-counts.ts): a pipeline that fails is not resent, so a Redis outage loses
  * those events; the replica keeps its own counts and reports the last totals it read.
  */
+import { FlushLoop } from '../fleet/flush-loop.js';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { asHash } from '../fleet/fleet-counts.js';
@@ -136,42 +137,28 @@ export interface FleetExperimentsOptions {
 
 export class FleetExperiments {
   readonly #options: FleetExperimentsOptions;
-  readonly #flushEveryMs: number;
   readonly #timeoutMs: number;
-  #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<boolean> | null = null;
-  #stopped = false;
+  readonly #loop: FlushLoop;
 
   constructor(options: FleetExperimentsOptions) {
     this.#options = options;
-    this.#flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.#loop = new FlushLoop(options.flushEveryMs ?? 1_000, (final) => this.flush(final));
     this.#timeoutMs = options.timeoutMs ?? 2_000;
     options.book.shareWithFleet();
   }
 
   start(): void {
-    if (this.#timer !== null || this.#stopped) return;
-    this.#timer = setInterval(() => {
-      this.#flushing ??= this.flush().finally(() => {
-        this.#flushing = null;
-      });
-    }, this.#flushEveryMs);
-    this.#timer.unref();
+    this.#loop.start();
   }
 
   /** One last flush (a replica leaving hands in what it saw), then no more. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    await this.#flushing?.catch(() => {});
-    await this.flush(true).catch(() => {});
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   /** Sends the events since the last flush, then reads the fleet's totals back. False when Redis failed (logged). */
   async flush(final = false): Promise<boolean> {
-    if (this.#stopped && !final) return true;
+    if (this.#loop.stopped && !final) return true;
     await this.#options.collect?.();
     const book = this.#options.book;
     const plan = book.plan;

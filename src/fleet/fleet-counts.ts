@@ -13,6 +13,7 @@
  * a pipeline that fails is not sent again (resending could count part of it twice), so a Redis outage loses those
  * seconds' counts, and the leader takes no step while it cannot read them anyway.
  */
+import { FlushLoop } from './flush-loop.js';
 import type { Logger } from '../log.js';
 import { DURATION_BUCKETS } from '../metrics/metrics.js';
 import type { SeriesBook } from '../metrics/metrics.js';
@@ -98,13 +99,12 @@ export class FleetCounts {
   readonly #pushed = new Map<string, Map<number, Pushed>>();
   /** route → mirror counts already pushed. */
   readonly #mirrorPushed = new Map<string, { compared: number; matched: number }>();
-  #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<boolean> | null = null;
-  #stopped = false;
+  readonly #loop: FlushLoop;
 
   constructor(options: FleetCountsOptions) {
     this.#options = options;
     this.flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.#loop = new FlushLoop(this.flushEveryMs, (final) => this.flush(final));
     this.graceMs = options.graceMs ?? 1_000;
     this.#retainSeconds = options.retainSeconds ?? 120;
     this.#timeoutMs = options.timeoutMs ?? 2_000;
@@ -112,23 +112,12 @@ export class FleetCounts {
   }
 
   start(): void {
-    if (this.#timer !== null || this.#stopped) return;
-    this.#timer = setInterval(() => {
-      this.#flushing ??= this.flush().finally(() => {
-        this.#flushing = null;
-      });
-    }, this.flushEveryMs);
-    this.#timer.unref();
+    this.#loop.start();
   }
 
   /** Stops the timer after one last flush of what is complete (a member leaving hands in its counts). */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    await this.#flushing?.catch(() => {});
-    await this.flush(true).catch(() => {});
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   /**
@@ -136,7 +125,7 @@ export class FleetCounts {
    * failed (logged; those counts are not sent again). `final` ignores the stopped flag, for stop's last flush.
    */
   async flush(final = false): Promise<boolean> {
-    if (this.#stopped && !final) return true;
+    if (this.#loop.stopped && !final) return true;
     await this.#options.collect?.();
     const nowMs = this.#now();
     const current = Math.floor(nowMs / 1000);
