@@ -2,11 +2,11 @@
  * The fleet's experiment scripts on a real redis-server (fleet-experiments.ts): two replicas' books flush, in either
  * order, what each saw of the same users; the totals are those one process seeing every request would count.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { ExperimentBook } from '../src/experiments/experiment-book.js';
 import { FleetExperiments } from '../src/experiments/fleet-experiments.js';
-import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from './helpers/redis.js';
+import { redisForFile } from './helpers/redis.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
@@ -16,18 +16,8 @@ const config = validateConfig({
   experiments: [{ key: 'checkout', route: 'shop', exposure: { match: { pathPrefix: '/shop' } }, conversionWindow: '1h', conversions: [{ name: 'order', match: { method: 'POST', path: '/orders' } }, { name: 'purchase', header: true }] }],
 });
 
-let redis: TestRedis;
-const clients: TestRedisClient[] = [];
+const redis = redisForFile();
 let fleetCount = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterAll(async () => {
-  for (const client of clients) if (client.isOpen) client.destroy();
-  await redis?.stop();
-});
 
 interface Replica {
   readonly book: ExperimentBook;
@@ -39,8 +29,7 @@ async function replicas(n: number): Promise<Replica[]> {
   const fleet = `unit-${++fleetCount}`;
   const out: Replica[] = [];
   for (let i = 0; i < n; i++) {
-    const client = await connectTestClient(redis.url);
-    clients.push(client);
+    const client = await redis.client();
     const replica = { clock: 0 } as Replica;
     (replica as { book: ExperimentBook }).book = new ExperimentBook({ now: () => replica.clock });
     replica.book.planOf(config);

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { createClient } from 'redis';
+import { afterAll, beforeAll } from 'vitest';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -102,4 +103,38 @@ export async function connectTestClient(url: string): Promise<TestRedisClient> {
   client.on('error', () => {});
   await client.connect();
   return client;
+}
+
+export interface FileRedis {
+  /** The file's redis-server (started before its first test). */
+  readonly server: TestRedis;
+  /** A test client, closed after the file's tests. */
+  client(): Promise<TestRedisClient>;
+}
+
+/** One redis-server for a test file: started before its tests, stopped after them with every client it handed out. */
+export function redisForFile(): FileRedis {
+  let server: TestRedis | undefined;
+  const clients: TestRedisClient[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    try {
+      for (const client of clients) if (client.isOpen) client.destroy();
+    } finally {
+      await server?.stop();
+    }
+  });
+  return {
+    get server() {
+      if (server === undefined) throw new Error('redis-server is not started yet: use it inside a test or a hook');
+      return server;
+    },
+    async client() {
+      const client = await connectTestClient(this.server.url);
+      clients.push(client);
+      return client;
+    },
+  };
 }

@@ -5,37 +5,19 @@
  * been flushed once. Only complete seconds are read, and a Redis that cannot be read gives null.
  */
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FleetCounts } from '../../src/fleet/fleet-counts.js';
 import { createMetrics, DURATION_BUCKETS, SeriesBook } from '../../src/metrics/metrics.js';
 import type { WindowSnapshot, WindowTraffic } from '../../src/metrics/rolling-window.js';
 import { MirrorBook } from '../../src/mirror/mirror-records.js';
 import type { Version } from '../../src/routing/table.js';
-import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
+import { redisForFile, type TestRedisClient } from '../helpers/redis.js';
 import { seededRandom as seeded } from '../helpers/seeded-random.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
-let redis: TestRedis;
-const clients: TestRedisClient[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterAll(async () => {
-  try {
-    for (const client of clients) if (client.isOpen) client.destroy();
-  } finally {
-    await redis?.stop();
-  }
-});
-
-async function client(): Promise<TestRedisClient> {
-  const c = await connectTestClient(redis.url);
-  clients.push(c);
-  return c;
-}
+const redis = redisForFile();
+const client = (): Promise<TestRedisClient> => redis.client();
 
 interface Member {
   readonly series: SeriesBook;

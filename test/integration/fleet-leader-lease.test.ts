@@ -5,34 +5,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LeaderLease } from '../../src/fleet/leader-lease.js';
-import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
+import { redisForFile, type TestRedisClient } from '../helpers/redis.js';
 import { assertBuilt } from '../helpers/process.js';
 import { FENCED_WRITE } from '../helpers/fenced-write.mjs';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
-let redis: TestRedis;
-const clients: TestRedisClient[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterAll(async () => {
-  try {
-    for (const client of clients) if (client.isOpen) client.destroy();
-  } finally {
-    await redis?.stop();
-  }
-});
-
-async function client(): Promise<TestRedisClient> {
-  const c = await connectTestClient(redis.url);
-  clients.push(c);
-  return c;
-}
+const redis = redisForFile();
+const client = (): Promise<TestRedisClient> => redis.client();
 
 async function until(what: string, accept: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -131,7 +113,7 @@ describe('leader lease', () => {
     const fleet = 'paused';
     const leaseMs = 1_000;
     const holder = fileURLToPath(new URL('../helpers/lease-holder.mjs', import.meta.url));
-    const child: ChildProcess = spawn(process.execPath, [holder, redis.url, fleet, 'paused-child', String(leaseMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(process.execPath, [holder, redis.server.url, fleet, 'paused-child', String(leaseMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
     const lines: any[] = [];
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {

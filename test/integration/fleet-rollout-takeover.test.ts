@@ -7,7 +7,7 @@
  */
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { Controller, type ChangeResult } from '../../src/control/controller.js';
 import { EventLog, type ControlEvent } from '../../src/control/event-log.js';
@@ -20,7 +20,7 @@ import { UpstreamPools } from '../../src/proxy/upstream-pools.js';
 import { RolloutManager } from '../../src/rollout/rollout-manager.js';
 import type { RolloutStatus } from '../../src/rollout/machine.js';
 import { TableStore } from '../../src/state/table-store.js';
-import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
+import { redisForFile, type TestRedisClient } from '../helpers/redis.js';
 
 const FLEET = 'takeover-rollout';
 const RAW = {
@@ -37,24 +37,8 @@ const RAW = {
 };
 const CHECK_EPOCH = `if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 'fenced' end return 'ok'`;
 
-let redis: TestRedis;
-const clients: TestRedisClient[] = [];
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  try {
-    for (const client of clients) if (client.isOpen) client.destroy();
-  } finally {
-    await redis?.stop();
-  }
-});
-
-async function client(): Promise<TestRedisClient> {
-  const c = await connectTestClient(redis.url);
-  clients.push(c);
-  return c;
-}
+const redis = redisForFile();
+const client = (): Promise<TestRedisClient> => redis.client();
 
 async function until(what: string, accept: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -6,11 +6,11 @@
  * gives null.
  */
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FleetCounts } from '../../src/fleet/fleet-counts.js';
 import { FleetSloReader, sloKey } from '../../src/fleet/fleet-slo.js';
 import { createMetrics, SeriesBook } from '../../src/metrics/metrics.js';
-import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
+import { redisForFile, type TestRedisClient } from '../helpers/redis.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { startRolloutHarness } from '../helpers/rollout-manager.js';
 import type { RolloutFleet } from '../../src/rollout/rollout-runner.js';
@@ -20,26 +20,8 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-let redis: TestRedis;
-const clients: TestRedisClient[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterAll(async () => {
-  try {
-    for (const client of clients) if (client.isOpen) client.destroy();
-  } finally {
-    await redis?.stop();
-  }
-});
-
-async function client(): Promise<TestRedisClient> {
-  const c = await connectTestClient(redis.url);
-  clients.push(c);
-  return c;
-}
+const redis = redisForFile();
+const client = (): Promise<TestRedisClient> => redis.client();
 
 async function member(fleet: string, windowMs: number) {
   const series = new SeriesBook(createMetrics(new Registry(), { processMetrics: false }));
