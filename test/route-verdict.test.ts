@@ -21,6 +21,7 @@ function inputs(overrides: Partial<VerdictInputs> = {}): VerdictInputs {
     stable: traffic(400, 8),
     canary: traffic(400, 8),
     mirror: null,
+    ejection: null,
     checks: DEFAULT_CHECKS,
     minRequests: 20,
     rollout: null,
