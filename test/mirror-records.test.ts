@@ -2,7 +2,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { ResponseDifference } from '../src/diff/response-diff.js';
 import { createMetrics } from '../src/metrics/metrics.js';
-import { MirrorBook, MirrorRecords } from '../src/mirror/mirror-records.js';
+import { SLOTS } from '../src/metrics/rolling-window.js';
+import { MirrorBook, MirrorRecords, type MirrorCountsDelta } from '../src/mirror/mirror-records.js';
 
 const ENTRY = {
   time: '2026-01-01T00:00:00.000Z',
@@ -23,6 +24,22 @@ function fresh(keep = 10) {
 }
 
 describe('MirrorRecords', () => {
+  it("keeps comparisons by second for a window's match rate: a worker's by their arrival, none older than SLOTS seconds", () => {
+    const { records } = fresh();
+    const t = Date.parse('2026-12-01T10:00:00Z');
+    records.recordComparison([difference('body.$.a')], null, t - 5_000);
+    records.recordComparison([], null, t - 1_000);
+    const fromWorker: MirrorCountsDelta = { outcomes: [['match', 3]], compared: 4, matched: 3, fields: [], noise: [], noiseSamples: 0, inFlight: 0, duration: null, stored: [] };
+    records.addCounts(fromWorker, t);
+    expect(records.window.snapshot(t, 1)).toEqual({ compared: 4, matched: 3 });
+    expect(records.window.snapshot(t, 2)).toEqual({ compared: 5, matched: 4 });
+    expect(records.window.snapshot(t, 6)).toEqual({ compared: 6, matched: 4 });
+    // SLOTS seconds on, the slot of t - 1 s is reused: its comparisons are gone, not added to the new second's.
+    records.recordComparison([], null, t - 1_000 + SLOTS * 1000);
+    expect(records.window.snapshot(t + SLOTS * 1000, SLOTS + 100)).toEqual({ compared: 1, matched: 1 });
+    expect(records.summary()).toMatchObject({ compared: 7, matched: 5 });
+  });
+
   it('counts matches and diffs and computes the match rate', () => {
     const { records } = fresh();
     expect(records.summary().matchRate).toBeNull();

@@ -1,9 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { routeInsight } from '../src/admin/route-insight.js';
 import { validateConfig } from '../src/config/load.js';
 import type { RolloutCheckConfig } from '../src/config/schema.js';
-import { bucketIndex, RollingWindow, type WindowSnapshot } from '../src/metrics/rolling-window.js';
+import { bucketIndex, RollingWindow, SLOTS, type WindowSnapshot } from '../src/metrics/rolling-window.js';
+import { Outcome } from '../src/proxy/canary-guard.js';
+import { analysisWindow } from '../src/rollout/analysis-window.js';
+import { ejectionCheck } from '../src/rollout/checks.js';
 import { idleStatus, type RolloutStatus, type WindowReport } from '../src/rollout/machine.js';
 import { DEFAULT_CHECKS, routeVerdict, type VerdictInputs } from '../src/rollout/verdict.js';
+import { startRolloutHarness } from './helpers/rollout-manager.js';
 
 const NOW = Date.parse('2026-12-01T10:00:00Z');
 
@@ -21,6 +26,7 @@ function inputs(overrides: Partial<VerdictInputs> = {}): VerdictInputs {
     stable: traffic(400, 8),
     canary: traffic(400, 8),
     mirror: null,
+    ejection: null,
     checks: DEFAULT_CHECKS,
     minRequests: 20,
     rollout: null,
@@ -110,5 +116,161 @@ describe('routeVerdict', () => {
 
   it('a route without a canary has nothing to judge', () => {
     expect(routeVerdict(inputs({ hasCanary: false }))).toEqual({ level: 'none', text: 'no canary', checks: [] });
+  });
+});
+
+describe('ejectionCheck', () => {
+  it('fails the window of an ejection, or while one is in force; says nothing otherwise', () => {
+    expect(ejectionCheck({ ejected: false, unhealthy: false }, 0)).toBeNull();
+    expect(ejectionCheck({ ejected: false, unhealthy: false }, 2)).toMatchObject({ check: 'outlier-ejection', result: 'fail', detail: 'canary ejected 2 time(s) in the window' });
+    expect(ejectionCheck({ ejected: true, unhealthy: false }, 1)?.detail).toBe('canary ejected (outlier detection)');
+    expect(ejectionCheck({ ejected: true, unhealthy: true }, 0)?.detail).toBe('canary ejected (failing health checks)');
+  });
+
+  it('an ejection in the window is a warning in the verdict, in its own words', () => {
+    const verdict = routeVerdict(inputs({ ejection: ejectionCheck({ ejected: false, unhealthy: false }, 1) }));
+    expect(verdict).toMatchObject({ level: 'warning', text: 'warning: canary ejected 1 time(s) in the window' });
+    expect(verdict.checks.map((c) => [c.check, c.result])).toEqual([
+      ['success-rate', 'pass'],
+      ['latency-p99', 'pass'],
+      ['outlier-ejection', 'fail'],
+    ]);
+  });
+});
+
+const SPEC = validateConfig({
+  upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+  routes: [
+    {
+      name: 'api',
+      stable: 's',
+      canary: 'c',
+      rollout: {
+        interval: '30s',
+        analysis: { traffic: 'all' },
+        checks: [{ metric: 'success-rate', min: 95 }],
+        stages: [
+          { name: 'ring-1', weight: 5, bake: '1h', gates: { checks: [{ metric: 'latency-p99', max: 300 }] } },
+          { name: 'ring-2', weight: 50, bake: '1h' },
+        ],
+      },
+    },
+  ],
+}).routes[0].rollout!;
+
+describe('analysisWindow: what a runner window judges, shared with the verdict', () => {
+  it.each([
+    [1_000, 2],
+    [1_500, 3],
+    [2_000, 3],
+    [30_000, 31],
+    [600_000, 601],
+  ])('interval %i ms: %i whole seconds (the interval and the second still filling)', (interval, seconds) => {
+    expect(analysisWindow({ ...SPEC, interval }, 0).seconds).toBe(seconds);
+  });
+
+  it("the checks in force: the rollout's, then its current stage's", () => {
+    expect(analysisWindow(SPEC, 0)).toEqual({ seconds: 31, traffic: 'all', checks: [SPEC.checks[0], SPEC.stages![0].checks![0]] });
+    expect(analysisWindow(SPEC, 1).checks).toEqual(SPEC.checks);
+    expect(analysisWindow({ ...SPEC, stages: undefined, analysis: { ...SPEC.analysis, traffic: 'weighted' } }, 0)).toMatchObject({ traffic: 'weighted', checks: SPEC.checks });
+  });
+});
+
+describe('routeInsight judges what the rollout runner judges', () => {
+  const RAW = {
+    upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2', m: 'http://127.0.0.1:3' },
+    routes: [
+      {
+        name: 'api',
+        stable: 's',
+        canary: 'c',
+        weight: 0,
+        mirror: { to: 'm', percent: 100 },
+        // 90 s: the runner's own timer does not fire again during a test; the test ticks it.
+        rollout: {
+          interval: '90s',
+          stepWeights: [10, 50],
+          threshold: 3,
+          minRequests: 10,
+          analysis: { traffic: 'all' },
+          checks: [{ metric: 'success-rate', min: 95 }, { metric: 'mirror-match-rate', min: 90 }],
+        },
+      },
+    ],
+  };
+  let clock = NOW;
+  const closing: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closing.splice(0)) await close();
+    clock = NOW;
+  });
+
+  async function progressing() {
+    const harness = await startRolloutHarness(RAW, { now: () => clock });
+    closing.push(() => harness.close());
+    const runner = harness.runner('api');
+    for (let i = 0; i < 3 && runner.status.phase !== 'Progressing'; i++) await runner.tick();
+    expect(runner.status.phase).toBe('Progressing');
+    const route = () => harness.store.current.table.routes.find((r) => r.name === 'api')!;
+    const insight = () => routeInsight(route(), runner, harness.series, harness.mirrors, clock);
+    /** `count` requests of each version `agoMs` before the clock. */
+    const serve = (count: number, agoMs: number) => {
+      for (const version of ['stable', 'canary'] as const) {
+        for (let i = 0; i < count; i++) harness.series.get('api', version).window.observe(clock - agoMs, false, bucketIndex(0.008));
+      }
+    };
+    return { harness, runner, route, insight, serve, records: harness.mirrors.recordsFor('api', 10) };
+  }
+
+  it("the verdict's window is the runner's: ceil(interval) + 1 whole seconds, the same requests in it", async () => {
+    const { runner, insight, serve } = await progressing();
+    serve(30, 90_000); // in the 91 s window (the clock is on a whole second), not in a 90 s one
+    serve(40, 91_000); // in neither
+    const verdict = insight().verdict;
+    expect(verdict.windowSeconds).toBe(91);
+    const successRate = verdict.checks.find((c) => c.check === 'success-rate')!;
+    expect(successRate.sample).toEqual({ canary: 30, stable: 30 });
+    await runner.tick();
+    const window = runner.status.lastWindow!;
+    expect(window.canaryRequests).toBe(30);
+    expect(window.results.find((r) => r.check === 'success-rate')).toEqual(successRate);
+  });
+
+  it('an earlier bad mirror match rate is not shown once the recent comparisons match, as the runner judges', async () => {
+    clock = NOW - 3 * 3600_000;
+    const { runner, insight, serve, records } = await progressing();
+    // A previous canary: every other comparison differed, and the runner's window then failed for it.
+    for (let i = 0; i < 100; i++) records.recordComparison(i % 2 === 0 ? [] : [{ field: 'body.$.a' } as never], null, clock - 1000);
+    await runner.tick();
+    expect(runner.status.lastWindow!.results.find((r) => r.check === 'mirror-match-rate')).toMatchObject({ result: 'fail', value: 50 });
+    // Three hours on: the new canary matches every time.
+    clock = NOW;
+    serve(20, 1000);
+    for (let i = 0; i < 30; i++) records.recordComparison([], null, clock - 1000);
+    expect(records.summary().matchRate).toBeCloseTo(80 / 130);
+    await runner.tick();
+    expect(runner.status.lastWindow!.verdict).toBe('pass');
+    const verdict = insight().verdict;
+    expect(verdict).toMatchObject({ level: 'healthy', text: 'healthy' });
+    expect(verdict.checks.find((c) => c.check === 'mirror-match-rate')).toMatchObject({ result: 'pass', value: 100, detail: 'mirror match rate 100 % over 30 comparisons' });
+    // Later, no comparisons in the window: too few to say, not the old rate.
+    clock = NOW + SLOTS * 1000;
+    serve(20, 1000);
+    expect(insight().verdict.checks.find((c) => c.check === 'mirror-match-rate')).toMatchObject({ result: 'inconclusive', sample: { canary: 0 } });
+  });
+
+  it("an outlier ejection warns at once and is the runner's next failed window", async () => {
+    const { runner, insight, serve, route } = await progressing();
+    serve(20, 1000);
+    expect(insight().verdict.level).toBe('collecting'); // no mirror comparisons yet
+    for (let i = 0; i < 5; i++) route().guard!.record(Outcome.Failure);
+    expect(route().guard!.ejected).toBe(true);
+    const warned = insight().verdict;
+    expect(warned.text).toBe('warning: canary ejected (outlier detection)');
+    await runner.tick();
+    const failed = runner.status.lastWindow!.results.find((r) => r.result === 'fail');
+    expect(failed).toEqual(warned.checks.find((c) => c.check === 'outlier-ejection'));
+    expect(insight().verdict.text).toBe('failing: canary ejected (outlier detection) (1 of 3 failed windows; 2 more roll back)');
+    expect(runner.ejectionsSinceWindow).toBe(0);
   });
 });

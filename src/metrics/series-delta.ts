@@ -152,7 +152,7 @@ export function applyDeltas(series: SeriesBook, mirrors: MirrorBook, metrics: Me
   for (const delta of deltas.mirrors) {
     // recordsFor would resize an existing route's store to the worker's keep: the supervisor's own config decides.
     const records = mirrors.get(delta.route) ?? mirrors.recordsFor(delta.route, delta.keep);
-    records.addCounts(delta);
+    records.addCounts(delta, nowMs);
   }
 }
 

@@ -9,6 +9,7 @@ import type { ResponseDifference } from '../diff/response-diff.js';
 import { storedValue } from '../diff/stored-value.js';
 import { SplitgateError } from '../errors.js';
 import { DurationCounts, type Metrics } from '../metrics/metrics.js';
+import { ComparisonWindow } from './comparison-window.js';
 import { Comparisons } from './comparisons.js';
 import { CopyControllers } from './shadow-client.js';
 
@@ -132,6 +133,8 @@ export class MirrorRecords {
   inFlight = 0;
   /** Shadow exchange times, rendered as splitgate_mirror_duration_seconds at scrape time. */
   readonly duration = new DurationCounts();
+  /** Comparisons by second (this process's, with its workers'): the verdict's match rate over a rollout's window. */
+  readonly window = new ComparisonWindow();
 
   constructor(route: string, metrics: Metrics, keep: number, copies = new CopyControllers(), comparisons = new Comparisons()) {
     this.route = route;
@@ -186,8 +189,9 @@ export class MirrorRecords {
   }
 
   /** Records one comparison; `differences` are what is left after noise suppression. */
-  recordComparison(differences: readonly ResponseDifference[], entry: Omit<StoredDiff, 'id' | 'differences'> | null): StoredDiff | null {
+  recordComparison(differences: readonly ResponseDifference[], entry: Omit<StoredDiff, 'id' | 'differences'> | null, nowMs = Date.now()): StoredDiff | null {
     this.#compared++;
+    this.window.add(nowMs, 1, differences.length === 0 ? 1 : 0);
     if (differences.length === 0) {
       this.#matched++;
       this.count('match');
@@ -285,8 +289,11 @@ export class MirrorRecords {
     return out.reverse();
   }
 
-  /** Adds counts made elsewhere (a worker's deltas, in the supervisor), bounded as the records' own counting is. */
-  addCounts(delta: MirrorCountsDelta): void {
+  /**
+   * Adds counts made elsewhere (a worker's deltas, in the supervisor), bounded as the records' own counting is. The
+   * comparisons count in the second they arrive (a worker reports about once a second).
+   */
+  addCounts(delta: MirrorCountsDelta, nowMs = Date.now()): void {
     for (const [outcome, count] of delta.outcomes) {
       if (this.#outcomes[outcome] === undefined || count === 0) continue;
       this.#outcomes[outcome] += count;
@@ -294,6 +301,7 @@ export class MirrorRecords {
     }
     this.#compared += delta.compared;
     this.#matched += delta.matched;
+    if (delta.compared !== 0) this.window.add(nowMs, delta.compared, delta.matched);
     for (const [field, count] of delta.fields) {
       const key = this.#fieldCounts.has(field) || this.#fieldCounts.size < MAX_FIELDS ? field : 'other';
       this.#fieldCounts.set(key, (this.#fieldCounts.get(key) ?? 0) + count);

@@ -47,6 +47,22 @@ export function evaluateCheck(check: RolloutCheckConfig, inputs: WindowInputs, m
   }
 }
 
+/** What ejectionCheck reads of a canary's guard (proxy/canary-guard.ts). */
+export interface EjectionState {
+  readonly ejected: boolean;
+  readonly unhealthy: boolean;
+}
+
+/**
+ * Outlier ejection fails the window it happened in (`since`: ejections since the window began), or is still in force
+ * during; null otherwise. Checked beside the configured checks, for every rollout of a route with a canary guard.
+ */
+export function ejectionCheck(guard: EjectionState, since: number): CheckResult | null {
+  if (since <= 0 && !guard.ejected) return null;
+  const detail = guard.ejected ? `canary ejected (${guard.unhealthy ? 'failing health checks' : 'outlier detection'})` : `canary ejected ${since} time(s) in the window`;
+  return { check: 'outlier-ejection', result: 'fail', value: since, threshold: 'no ejection', sample: { canary: 0 }, detail };
+}
+
 /** The window's verdict: any failed check fails it; else any inconclusive one makes it inconclusive. */
 export function windowVerdict(results: readonly CheckResult[]): Verdict {
   if (results.some((r) => r.result === 'fail')) return 'fail';

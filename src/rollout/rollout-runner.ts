@@ -25,7 +25,8 @@ import type { Version } from '../routing/table.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { TableStore } from '../state/table-store.js';
 import { FencedError } from '../fleet/errors.js';
-import { evaluateCheck, windowVerdict, type CheckResult } from './checks.js';
+import { analysisWindow } from './analysis-window.js';
+import { ejectionCheck, evaluateCheck, windowVerdict, type CheckResult } from './checks.js';
 import {
   afterInitialization,
   afterWindow,
@@ -133,6 +134,16 @@ export class RolloutRunner {
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
     this.#markMirror();
     this.#ejectionMark = deps.store.current.table.routes.find((r) => r.name === route)?.guard?.ejections ?? 0;
+  }
+
+  /**
+   * Ejections of the canary since this runner's last window, which its next window counts against the canary (the
+   * dashboard's verdict shows them). 0 on a fleet member that does not lead: it judges no window.
+   */
+  get ejectionsSinceWindow(): number {
+    if (this.#deps.fleet && this.#leaderEpoch() === null) return 0;
+    const guard = this.#deps.store.current.table.routes.find((r) => r.name === this.route)?.guard;
+    return guard ? Math.max(0, guard.ejections - this.#ejectionMark) : 0;
   }
 
   get budgetRemaining(): number | null {
@@ -336,13 +347,8 @@ export class RolloutRunner {
     if (!fleet) await this.#deps.collect?.();
     const { series, mirrors, metrics } = this.#deps;
     const nowMs = this.#deps.now().getTime();
-    // The window's slots are whole seconds and the newest one is still filling, so `interval` slots miss up to a
-    // second of the interval (with `interval: 1s`, all but the few ms of the current second gone by). One slot
-    // more covers at least [now - interval, now]; the window then overlaps the previous one by under a second.
-    const seconds = Math.ceil(this.spec.interval / 1000) + 1;
-    // By default only weight-placed requests: an override or a pinned rule lets a client choose its version, and
-    // its traffic (failing requests sent only to the canary, or cheap 200s) would steer the comparison.
-    const traffic = this.spec.analysis.traffic;
+    // Shared with the dashboard's verdict (admin/route-insight.ts), which shows what this window judges.
+    const { seconds, traffic, checks } = analysisWindow(this.spec, this.#status.step);
     let canary: WindowSnapshot;
     let stable: WindowSnapshot;
     let mirror: { compared: number; matched: number } | null;
@@ -366,8 +372,6 @@ export class RolloutRunner {
       this.#markMirror();
     }
 
-    // A plan's stage adds its own checks to the rollout's while it is in force.
-    const checks = [...this.spec.checks, ...(this.spec.stages?.[this.#status.step]?.checks ?? [])];
     const queries: Record<string, number | string> = {};
     await Promise.all(
       checks
@@ -508,9 +512,7 @@ export class RolloutRunner {
     if (!guard) return null;
     const since = guard.ejections - this.#ejectionMark;
     this.#ejectionMark = guard.ejections;
-    if (since <= 0 && !guard.ejected) return null;
-    const detail = guard.ejected ? `canary ejected (${guard.unhealthy ? 'failing health checks' : 'outlier detection'})` : `canary ejected ${since} time(s) in the window`;
-    return { check: 'outlier-ejection', result: 'fail', value: since, threshold: 'no ejection', sample: { canary: 0 }, detail };
+    return ejectionCheck(guard, since);
   }
 
   #markMirror(): void {

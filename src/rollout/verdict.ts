@@ -1,15 +1,15 @@
 /**
  * A route's one-line verdict for people (the dashboard, `/status`): "healthy", "warning: p99 +12 % vs stable",
  * "rolled back: …". Pure: the rollout's status and a window's numbers in, a level and a sentence out. The live part
- * judges the window with the rollout runner's own checks (checks.ts evaluateCheck, the rollout's checks plus its
- * current stage's), so the dashboard warns about exactly what the runner's next window would count against the
- * canary. Prometheus checks need I/O and are left to the runner (its last window shows them). A route without a
- * rollout is judged by DEFAULT_CHECKS.
+ * judges the runner's window with the runner's own checks (analysis-window.ts: the window's length and the checks in
+ * force; checks.ts: their evaluation and the outlier-ejection result), so the dashboard warns about exactly what the
+ * runner's next window would count against the canary. Prometheus checks need I/O and are left to the runner (its
+ * last window shows them). A route without a rollout is judged by DEFAULT_CHECKS.
  */
 import type { RolloutCheckConfig } from '../config/schema.js';
 import { quantileOf, type WindowSnapshot } from '../metrics/rolling-window.js';
 import { evaluateCheck, type CheckResult } from './checks.js';
-import type { RolloutStatus } from './machine.js';
+import { IN_PROGRESS, type RolloutStatus } from './machine.js';
 
 export type VerdictLevel = 'none' | 'healthy' | 'collecting' | 'warning' | 'failing' | 'rolling-back' | 'rolled-back' | 'paused' | 'killed' | 'promoted';
 
@@ -25,7 +25,10 @@ export interface VerdictInputs {
   readonly killed: boolean;
   readonly canary: WindowSnapshot;
   readonly stable: WindowSnapshot;
+  /** Mirror comparisons over the same window (null when the route does not mirror). */
   readonly mirror: { readonly compared: number; readonly matched: number } | null;
+  /** The canary's outlier ejection in the window (checks.ts ejectionCheck), null when there was none. */
+  readonly ejection: CheckResult | null;
   /** The rollout's checks (with its current stage's); DEFAULT_CHECKS for a route without a rollout. */
   readonly checks: readonly RolloutCheckConfig[];
   readonly minRequests: number;
@@ -39,8 +42,6 @@ export const DEFAULT_CHECKS: readonly RolloutCheckConfig[] = Object.freeze([
 ] as RolloutCheckConfig[]);
 /** Requests per version before DEFAULT_CHECKS say anything: a rollout's default minRequests (a p99 of fewer is noise). */
 export const DEFAULT_MIN_REQUESTS = 100;
-
-const IN_PROGRESS = new Set(['Initializing', 'Progressing', 'AwaitingApproval', 'Promoting']);
 
 export function routeVerdict(inputs: VerdictInputs): RouteVerdict {
   const decided = (level: VerdictLevel, text: string): RouteVerdict => ({ level, text, checks: [] });
@@ -63,9 +64,10 @@ export function routeVerdict(inputs: VerdictInputs): RouteVerdict {
   }
   const live = inputs.checks.filter((check) => !check.prometheus);
   const results = live.map((check) => evaluateCheck(check, { canary: inputs.canary, stable: inputs.stable, mirror: inputs.mirror, queries: {} }, inputs.minRequests));
+  if (inputs.ejection !== null) results.push(inputs.ejection);
   const failed = results.filter((r) => r.result === 'fail');
   if (failed.length > 0) {
-    const texts = failed.map((result) => describeFailure(result, inputs.checks.find((c) => c.name === result.check)!, inputs));
+    const texts = failed.map((result) => describeFailure(result, inputs.checks.find((c) => c.name === result.check), inputs));
     return { level: 'warning', text: `warning: ${texts.join('; ')}`, checks: results };
   }
   const waiting = results.find((r) => r.result === 'inconclusive');
@@ -74,7 +76,8 @@ export function routeVerdict(inputs: VerdictInputs): RouteVerdict {
 }
 
 /** "p99 +12 % vs stable", "error rate +4.2 pp vs stable", "success rate 95 % below 99 %": the number that failed. */
-function describeFailure(result: CheckResult, check: RolloutCheckConfig, { canary, stable }: VerdictInputs): string {
+function describeFailure(result: CheckResult, check: RolloutCheckConfig | undefined, { canary, stable }: VerdictInputs): string {
+  if (check === undefined) return result.detail;
   if (check.metric === 'latency-p99' || check.metric === 'latency-p50') {
     const q = check.metric === 'latency-p99' ? 0.99 : 0.5;
     const label = check.metric === 'latency-p99' ? 'p99' : 'p50';

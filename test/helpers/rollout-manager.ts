@@ -57,8 +57,10 @@ export async function startRolloutHarness(raw: unknown, options: RolloutHarnessO
     config,
     metrics,
     series,
+    mirrors,
     events,
     controller,
+    store,
     manager,
     runner: (route: string) => manager.get(route)!,
     async close(): Promise<void> {
