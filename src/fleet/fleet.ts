@@ -268,7 +268,7 @@ export class Fleet implements StateAuthority {
       lastError: this.connected ? null : this.#watch.lastError,
       leader: this.#leader,
       members: this.#members.length,
-      pendingKills: controller?.pendingKills ?? [],
+      pendingKills: pendingKillsOf(controller),
       routes: Object.fromEntries(
         (controller?.config.routes ?? []).map((route) => [
           route.name,
@@ -426,7 +426,7 @@ export class Fleet implements StateAuthority {
       version: this.#options.splitgateVersion,
       configHash: controller.configHash,
       applied: { ...controller.fleetVersions },
-      pendingKills: [...controller.pendingKills],
+      pendingKills: pendingKillsOf(controller),
       lastSeen: new Date().toISOString(),
     };
     try {
@@ -435,4 +435,10 @@ export class Fleet implements StateAuthority {
       // The connection watch reports the outage; the next beat tries again.
     }
   }
+}
+
+/** Routes, and flags as `~flags/<key>`, killed here while Redis was unreachable and not yet written to the fleet. */
+function pendingKillsOf(controller: Controller | null): string[] {
+  if (controller === null) return [];
+  return [...controller.pendingKills, ...controller.pendingFlagKills.map((key) => `${FLAGS_DOCUMENT}/${key}`)];
 }
