@@ -5,9 +5,10 @@
  * process (splitgate.ts) and the supervisor (cluster/supervisor.ts), where it is the machine's only link to Redis.
  *
  * Failure semantics: nothing here is on the per-request path. Redis unreachable → the table in force stays (fail
- * static), commits reject with FleetUnavailableError (503) except the kill switch, which the controller applies
- * locally as pending; when Redis is back, newer fleet versions are applied, pending kills are written on top, and
- * state the fleet lost (a Redis restarted empty) is re-seeded from this replica's copy.
+ * static), commits reject with FleetUnavailableError (503) except a kill (a route's kill switch, a flag's
+ * `DISABLED`), which the controller applies locally as pending; when Redis is back, newer fleet versions are
+ * applied, pending kills are written on top, and state the fleet lost (a Redis restarted empty) is re-seeded from
+ * this replica's copy.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
