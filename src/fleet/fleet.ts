@@ -306,7 +306,10 @@ export class Fleet implements StateAuthority {
         .filter(([route, version]) => (member.applied[route] ?? 0) < version)
         .map(([route, version]) => ({ route, applied: member.applied[route] ?? 0, fleet: version }));
       const seen = Date.parse(member.lastSeen);
-      return { ...member, self: member.id === this.memberId, ageSeconds: Number.isFinite(seen) ? Math.max(0, Math.round((now - seen) / 100) / 10) : -1, lagging };
+      const self = member.id === this.memberId;
+      // This member's own pending kills as they are now: its last heartbeat may predate them (Redis unreachable).
+      const pendingKills = self ? pendingKillsOf(this.#controller) : member.pendingKills;
+      return { ...member, pendingKills, self, ageSeconds: Number.isFinite(seen) ? Math.max(0, Math.round((now - seen) / 100) / 10) : -1, lagging };
     });
     return {
       fleet: this.name,

@@ -122,6 +122,8 @@ describe('fleet: flag overrides shared through Redis', () => {
     expect(killed.body.fleet).toMatchObject({ version: 4, pending: true });
     expect(await headerThrough(a!)).toBe('theme="light"');
     expect((await adminCall(a!.adminUrl, 'GET', '/status')).body.fleet.pendingKills).toEqual(['~flags/beta']);
+    const fleetView = (await adminCall(a!.adminUrl, 'GET', '/fleet')).body;
+    expect([fleetView.converged, fleetView.members.find((member: { self: boolean }) => member.self).pendingKills]).toEqual([false, ['~flags/beta']]);
     const saved = JSON.parse(readFileSync(join(dir.path, 'a-state.json'), 'utf8'));
     expect([saved.flags, saved.fleet.pendingFlagKills]).toEqual([{ theme: { defaultVariant: 'light' } }, ['beta']]);
     // Other changes are still refused, the pending kill included in what stays in force.
