@@ -7,6 +7,7 @@
  * document is read straight from Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetFlagsConfig, flagsHeaderThrough } from '../helpers/fleet-flags.js';
 import { send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
@@ -25,16 +26,7 @@ let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
 function config(member: string, flags: Record<string, unknown>): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    watch: false,
-    state: { file: `${member}-state.json` },
-    upstreams: { stable: stable.url },
-    flags: { definitions: { flags } },
-    routes: [{ name: 'api', stable: 'stable' }],
-    fleet: { name: FLEET, memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '10s' },
-  };
+  return fleetFlagsConfig({ member, fleet: FLEET, redisUrl: redis.url, stableUrl: stable.url, flags });
 }
 
 beforeAll(async () => {
@@ -73,10 +65,8 @@ async function waitApplied(instance: SplitgateProcess, version: number): Promise
   await waitFor(`${instance.adminUrl} applied ~flags@${version}`, async () => (await appliedVersion(instance)) >= version, 3000);
 }
 
-async function flagsHeader(instance: SplitgateProcess): Promise<string> {
-  const reply = await send(instance.url, '/');
-  expect(reply.status).toBe(200);
-  return (reply.json() as { headers: Record<string, string | undefined> }).headers['x-splitgate-flags'] ?? '';
+function flagsHeader(instance: SplitgateProcess): Promise<string> {
+  return flagsHeaderThrough(instance.url);
 }
 
 describe('fleet flag overrides with different flag files (rolling deploy)', () => {

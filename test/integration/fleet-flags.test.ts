@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, waitFor, type Received } from '../helpers/http.js';
+import { fleetFlagsConfig, flagsHeaderThrough } from '../helpers/fleet-flags.js';
+import { send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { adminCall } from '../helpers/rollout.js';
@@ -28,17 +29,7 @@ let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
 function config(member: string, workers: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: `${member}-state.json` },
-    upstreams: { stable: stable.url },
-    flags: { definitions: { flags: FLAGS }, ofrep: {} },
-    routes: [{ name: 'api', stable: 'stable' }],
-    fleet: { name: 'flags-fleet', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '10s' },
-  };
+  return fleetFlagsConfig({ member, workers, fleet: 'flags-fleet', redisUrl: redis.url, stableUrl: stable.url, flags: FLAGS, ofrep: true });
 }
 
 beforeAll(async () => {
@@ -59,10 +50,8 @@ afterAll(async () => {
 });
 
 /** The flags header of one request through `instance` (each on a new connection, so any of B's workers). */
-async function headerThrough(instance: SplitgateProcess): Promise<string> {
-  const reply: Received = await send(instance.url, '/');
-  expect(reply.status).toBe(200);
-  return ((reply.json() as { headers: Record<string, string | undefined> }).headers['x-splitgate-flags'] ?? '');
+function headerThrough(instance: SplitgateProcess): Promise<string> {
+  return flagsHeaderThrough(instance.url);
 }
 
 /** Polls requests through `instance` until `header` is what 6 requests in a row get; the time that took, in ms. */
