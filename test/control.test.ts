@@ -287,7 +287,7 @@ describe('Controller: a reload while a fleet flag write is in flight', () => {
    * A controller on a real fleet (Redis) whose flag writes wait at `hold()` until `release()`: the gap between the
    * change being worked out and its commit, where a reload can land.
    */
-  async function heldFleet() {
+  async function heldFleet(stateFile: StateFile | null = null) {
     const first = raw({ light: 'light', dark: 'dark' });
     const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
     const fleet = createFleet(validateConfig(first), { metrics: createMetrics(new Registry(), { processMetrics: false }), events: new EventLog(), logger })!;
@@ -305,7 +305,8 @@ describe('Controller: a reload while a fleet flag write is in flight', () => {
       read: (route) => fleet.read(route),
       acknowledgement: (route, version) => fleet.acknowledgement(route, version),
     };
-    const replica = await setup({ raw: first, authority });
+    const replica = await setup({ raw: first, authority, stateFile });
+    const before = { overrides: replica.controller.flagOverrides, beta: replica.store.current.table.flagSet!.flags.get('beta')!.enabled };
     await fleet.start(replica.controller);
     const hold = () => {
       const waiting = new Promise<void>((resolve) => (reached = resolve));
@@ -313,8 +314,21 @@ describe('Controller: a reload while a fleet flag write is in flight', () => {
       return waiting;
     };
     const withoutDark = validateConfig({ ...raw({ light: 'light' }), fleet: first.fleet });
-    return { ...replica, fleet, hold, release: () => release(), withoutDark };
+    return { ...replica, fleet, hold, release: () => release(), withoutDark, before };
   }
+
+  it('a flag kill still pending at a restart is in force from the start and written to the fleet once reached', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'splitgate-state-')), 'state.json');
+    const saved = { version: 1, routes: {}, flags: { theme: { defaultVariant: 'dark' } }, fleet: { versions: { '~flags': 3 }, pendingKills: [], pendingFlagKills: ['beta'] } };
+    await writeFile(path, JSON.stringify(saved));
+    const { controller, fleet, before, events } = await heldFleet(new StateFile(path));
+    expect(before).toEqual({ overrides: { theme: { defaultVariant: 'dark' }, beta: { state: 'DISABLED' } }, beta: false });
+    // The fleet (an empty Redis) got the copy held here with the kill on top, as a new version.
+    expect(await fleet.read('~flags')).toMatchObject({ version: 4, state: { flags: { theme: { defaultVariant: 'dark' }, beta: { state: 'DISABLED' } } } });
+    expect(controller.pendingFlagKills).toEqual([]);
+    expect(events.list()[0]).toMatchObject({ action: 'fleet.kill_pushed', after: { document: '~flags', flags: ['beta'], version: 4 } });
+    expect(JSON.parse(await readFile(path, 'utf8')).fleet).toEqual({ versions: { '~flags': 4 }, pendingKills: [] });
+  });
 
   it('an override the reload drops stays out of force when another flag\'s write lands after it', async () => {
     const { controller, store, events, fleet, hold, release, withoutDark } = await heldFleet();

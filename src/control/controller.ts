@@ -364,7 +364,7 @@ export class Controller {
           this.#applyRemoteFlags(latest, latest.member ?? 'fleet');
         }
       }
-      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation, version, pendingMessage, notInForce: null };
+      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation, version, pendingMessage, notInForce: null, heldVersion: 0 };
       const pending = new Set(this.pendingFlagKills);
       let delivery: Promise<Delivery> | null;
       if (pendingMessage !== null) {
@@ -385,12 +385,13 @@ export class Controller {
         this.#deps.events.record({ actor: 'splitgate', action: 'flag.override_dropped', before: { flag: key, override }, after: { flag: key, override: null }, message: notInForce });
         this.#deps.logger.warn({ flag: key, override, reason: notInForce }, 'flag override not in force here: the flag file no longer supports it');
       }
-      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation, version, pendingMessage, notInForce };
+      const heldVersion = this.fleetVersions[FLAGS_DOCUMENT] ?? 0;
+      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation, version, pendingMessage, notInForce, heldVersion };
     });
-    return decided.then(async ({ delivery, saved, generation, version, pendingMessage, notInForce }) => {
+    return decided.then(async ({ delivery, saved, generation, version, pendingMessage, notInForce, heldVersion }) => {
       const workers = delivery === null ? null : await delivery;
       let fleet: FleetChange | null = null;
-      if (pendingMessage !== null) fleet = { version: this.fleetVersions[FLAGS_DOCUMENT] ?? 0, pending: true, message: pendingMessage };
+      if (pendingMessage !== null) fleet = { version: heldVersion, pending: true, message: pendingMessage };
       else if (version !== null) fleet = (await authority.acknowledgement(FLAGS_DOCUMENT, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 };
       const saveWarning = await saved;
       const warning = [notInForce === null ? null : `stored, but not in force here: ${notInForce}`, saveWarning].filter((text) => text !== null).join('; ');
