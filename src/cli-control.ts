@@ -147,9 +147,10 @@ async function flag(args: readonly string[], options: ControlOptions): Promise<n
     options.err(FLAG_USAGE);
     return 2;
   }
-  const change = result as { flag: string; override: { state?: string; defaultVariant?: string } | null; generation: number; warning?: string };
+  const change = result as { flag: string; override: { state?: string; defaultVariant?: string } | null; generation: number; warning?: string; fleet?: { pending?: boolean; message?: string } };
+  const pending = change.fleet?.pending ? `; fleet: PENDING (${change.fleet.message ?? 'applied here only'})` : '';
   if (options.json) options.out(`${JSON.stringify(result, null, 2)}\n`);
-  else options.out(`${change.flag}: ${describeOverride(change.override)}, generation ${change.generation}\n`);
+  else options.out(`${change.flag}: ${describeOverride(change.override)}, generation ${change.generation}${pending}\n`);
   if (change.warning && !options.json) options.err(`warning: ${change.warning}\n`);
   return 0;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { Controller } from '../src/control/controller.js';
 import { EventLog } from '../src/control/event-log.js';
@@ -15,6 +15,9 @@ import { bucketIndex, quantileOf, RollingWindow } from '../src/metrics/rolling-w
 import { MirrorBook } from '../src/mirror/mirror-records.js';
 import { UpstreamPools } from '../src/proxy/upstream-pools.js';
 import { TableStore } from '../src/state/table-store.js';
+import { createFleet, type Fleet } from '../src/fleet/fleet.js';
+import type { StateAuthority } from '../src/fleet/state-authority.js';
+import { startRedis, type TestRedis } from './helpers/redis.js';
 
 const RAW = {
   upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
@@ -29,7 +32,7 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((pools) => pools.close()));
 });
 
-async function setup(options: { stateFile?: StateFile | null; configPath?: string; raw?: Record<string, unknown> } = {}) {
+async function setup(options: { stateFile?: StateFile | null; configPath?: string; raw?: Record<string, unknown>; authority?: StateAuthority } = {}) {
   const config = validateConfig(options.raw ?? RAW);
   const metrics = createMetrics(new Registry(), { processMetrics: false });
   const pools = new UpstreamPools();
@@ -47,6 +50,7 @@ async function setup(options: { stateFile?: StateFile | null; configPath?: strin
     events,
     stateFile: options.stateFile ?? null,
     logger,
+    ...(options.authority === undefined ? {} : { authority: options.authority }),
   });
   const store = new TableStore(await controller.initialTable());
   controller.attach(store);
@@ -252,5 +256,107 @@ describe('RollingWindow', () => {
     expect(quantileOf(buckets, 0.5)).toBeCloseTo(0.001);
     expect(quantileOf(buckets, 0.99)).toBeCloseTo(0.005 + 0.005 * (49 / 50));
     expect(quantileOf(new Array(DURATION_BUCKETS.length + 1).fill(0), 0.5)).toBeNull();
+  });
+});
+
+describe('Controller: a reload while a fleet flag write is in flight', () => {
+  const THEME = { state: 'ENABLED', variants: { light: 'light', dark: 'dark' }, defaultVariant: 'light' };
+  const BETA = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' };
+  let redis: TestRedis;
+  const fleets: Fleet[] = [];
+  let fleetCount = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(fleets.map((fleet) => fleet.stop()));
+    await redis?.stop();
+  });
+
+  function raw(themeVariants: Record<string, string>): Record<string, unknown> {
+    return {
+      upstreams: { s: 'http://127.0.0.1:1' },
+      routes: [{ name: 'plain', stable: 's' }],
+      flags: { definitions: { flags: { beta: BETA, theme: { ...THEME, variants: themeVariants } } } },
+      fleet: { name: `race-${++fleetCount}`, memberId: 'a', redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, poll: '10s' },
+    };
+  }
+
+  /**
+   * A controller on a real fleet (Redis) whose flag writes wait at `hold()` until `release()`: the gap between the
+   * change being worked out and its commit, where a reload can land.
+   */
+  async function heldFleet(stateFile: StateFile | null = null) {
+    const first = raw({ light: 'light', dark: 'dark' });
+    const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    const fleet = createFleet(validateConfig(first), { metrics: createMetrics(new Registry(), { processMetrics: false }), events: new EventLog(), logger })!;
+    fleets.push(fleet);
+    let gate: Promise<void> = Promise.resolve();
+    let release = () => {};
+    let reached = () => {};
+    const authority: StateAuthority = {
+      shared: true,
+      commit: async (...args) => {
+        reached();
+        await gate;
+        return fleet.commit(...args);
+      },
+      read: (route) => fleet.read(route),
+      acknowledgement: (route, version) => fleet.acknowledgement(route, version),
+    };
+    const replica = await setup({ raw: first, authority, stateFile });
+    const before = { overrides: replica.controller.flagOverrides, beta: replica.store.current.table.flagSet!.flags.get('beta')!.enabled };
+    await fleet.start(replica.controller);
+    const hold = () => {
+      const waiting = new Promise<void>((resolve) => (reached = resolve));
+      gate = new Promise<void>((resolve) => (release = resolve));
+      return waiting;
+    };
+    const withoutDark = validateConfig({ ...raw({ light: 'light' }), fleet: first.fleet });
+    return { ...replica, fleet, hold, release: () => release(), withoutDark, before };
+  }
+
+  it('a flag kill still pending at a restart is in force from the start and written to the fleet once reached', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'splitgate-state-')), 'state.json');
+    const saved = { version: 1, routes: {}, flags: { theme: { defaultVariant: 'dark' } }, fleet: { versions: { '~flags': 3 }, pendingKills: [], pendingFlagKills: ['beta'] } };
+    await writeFile(path, JSON.stringify(saved));
+    const { controller, fleet, before, events } = await heldFleet(new StateFile(path));
+    expect(before).toEqual({ overrides: { theme: { defaultVariant: 'dark' }, beta: { state: 'DISABLED' } }, beta: false });
+    // The fleet (an empty Redis) got the copy held here with the kill on top, as a new version.
+    expect(await fleet.read('~flags')).toMatchObject({ version: 4, state: { flags: { theme: { defaultVariant: 'dark' }, beta: { state: 'DISABLED' } } } });
+    expect(controller.pendingFlagKills).toEqual([]);
+    expect(events.list()[0]).toMatchObject({ action: 'fleet.kill_pushed', after: { document: '~flags', flags: ['beta'], version: 4 } });
+    expect(JSON.parse(await readFile(path, 'utf8')).fleet).toEqual({ versions: { '~flags': 4 }, pendingKills: [] });
+  });
+
+  it('an override the reload drops stays out of force when another flag\'s write lands after it', async () => {
+    const { controller, store, events, fleet, hold, release, withoutDark } = await heldFleet();
+    await controller.setFlagOverride('theme', { defaultVariant: 'dark' }, 'alice');
+    const reached = hold();
+    const kill = controller.setFlagOverride('beta', { state: 'DISABLED' }, 'bob');
+    await reached;
+    expect(controller.applyConfig(withoutDark, 'deploy').ok).toBe(true);
+    release();
+    await kill;
+    expect(controller.flagOverrides).toEqual({ beta: { state: 'DISABLED' } });
+    expect(store.current.table.flagSet!.flags.get('theme')!.defaultVariant).toBe('light');
+    expect(events.list().filter((event) => event.action === 'flag.override_dropped').map((event) => event.message)).toEqual(['flag "theme" has no variant "dark" (variants: light)']);
+    // The fleet keeps the pin: another replica's file may still have the variant.
+    expect((await fleet.read('~flags')).state).toEqual({ flags: { theme: { defaultVariant: 'dark' }, beta: { state: 'DISABLED' } } });
+  });
+
+  it('a pin whose variant a reload removes during its own write is stored, not in force here, and says so', async () => {
+    const { controller, store, events, hold, release, withoutDark } = await heldFleet();
+    const reached = hold();
+    const pin = controller.setFlagOverride('theme', { defaultVariant: 'dark' }, 'alice');
+    await reached;
+    expect(controller.applyConfig(withoutDark, 'deploy').ok).toBe(true);
+    release();
+    const result = await pin;
+    expect(result.warning).toBe('stored, but not in force here: flag "theme" has no variant "dark" (variants: light)');
+    expect(controller.flagOverrides).toEqual({});
+    expect(store.current.table.flagSet!.flags.get('theme')!.defaultVariant).toBe('light');
+    expect(events.list().map((event) => event.action).filter((action) => action.startsWith('flag.'))).toEqual(['flag.override_dropped', 'flag.override_set']);
   });
 });

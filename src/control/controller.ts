@@ -109,7 +109,8 @@ export interface FlagChangeResult {
   readonly generation: number;
   readonly warning?: string;
   readonly workers?: Delivery;
-  readonly fleet?: FleetAcknowledgement;
+  /** With `fleet:`: the shared version and its acknowledgements, or (a kill while Redis is unreachable) pending. */
+  readonly fleet?: FleetChange;
 }
 
 export interface ReloadOutcome {
@@ -257,10 +258,19 @@ export class Controller {
     const pushed = await this.#queued(async () => {
       if (routeName === FLAGS_DOCUMENT) {
         const held = this.fleetVersions[FLAGS_DOCUMENT] ?? 0;
-        if (held <= fleetVersion) return null;
-        const stored = await this.#authority.commit(FLAGS_DOCUMENT, flagsDocument(this.#state.flags ?? {}), fleetVersion, { version: held });
-        this.#deps.events.record({ actor: 'splitgate', action: 'fleet.reseeded', after: { document: FLAGS_DOCUMENT, version: stored } });
-        return { delivery: null, saved: this.#save(FLAGS_DOCUMENT, 'fleet.push') };
+        const pending = this.pendingFlagKills;
+        if (pending.length === 0 && held <= fleetVersion) return null;
+        // The caller applied the fleet's latest document first: pending kills are written on top of it (or, when
+        // Redis lost its data, on top of the copy held here).
+        const flags = this.#flagsInForce();
+        const version = held > fleetVersion && pending.length === 0 ? held : Math.max(held, fleetVersion) + 1;
+        const stored = await this.#authority.commit(FLAGS_DOCUMENT, flagsDocument(flags), fleetVersion, { version });
+        const delivery = pending.length > 0 ? this.#applyFlags(flags, stored, []) : null;
+        if (pending.length > 0) {
+          this.#deps.events.record({ actor: 'splitgate', action: 'fleet.kill_pushed', after: { document: FLAGS_DOCUMENT, flags: [...pending], version: stored } });
+          this.#deps.logger.info({ document: FLAGS_DOCUMENT, flags: pending, version: stored }, 'flag kills applied while Redis was unreachable are now the fleet\'s');
+        } else this.#deps.events.record({ actor: 'splitgate', action: 'fleet.reseeded', after: { document: FLAGS_DOCUMENT, version: stored } });
+        return { delivery, saved: this.#save(FLAGS_DOCUMENT, 'fleet.push') };
       }
       const pending = this.pendingKills.includes(routeName);
       const held = this.fleetVersions[routeName] ?? 0;
@@ -289,9 +299,19 @@ export class Controller {
 
   // operator actions ----------------------------------------------------------------------------------------
 
-  /** Operator overrides laid over the flag file, by flag key (flags/flag-overrides.ts). */
+  /**
+   * Operator overrides in force here, by flag key (flags/flag-overrides.ts): the stored ones with any kill still
+   * pending for the fleet, less those this flag file cannot support (they are kept, but not compiled).
+   */
   get flagOverrides(): FlagOverrides {
-    return this.#state.flags ?? {};
+    const inForce = this.#flagsInForce();
+    for (const { key } of staleFlagOverrides(this.#config.flags?.definitions, inForce)) delete inForce[key];
+    return inForce;
+  }
+
+  /** With `fleet:`: flags killed here while Redis was unreachable, not yet written to the fleet's flags document. */
+  get pendingFlagKills(): readonly string[] {
+    return this.#state.fleet?.pendingFlagKills ?? [];
   }
 
   /**
@@ -311,20 +331,23 @@ export class Controller {
 
   /**
    * With `fleet:`, the overrides are one shared document (FLAGS_DOCUMENT), written by compare-and-set like a route's
-   * state: the change is made on top of the fleet's latest overrides (re-read after a conflict, 3 tries), and
-   * refused with 503 while Redis is unreachable (unlike a route's kill switch, a flag kill is not applied locally
-   * as pending).
+   * state: the change is made on top of the stored copy of the fleet's document, whole (also the overrides this flag
+   * file cannot support: another replica's file may), re-read after a conflict (3 tries). While Redis is
+   * unreachable a kill is applied here as pending, like a route's kill switch, and written to the fleet when it
+   * returns (pushLocalState); other flag changes are refused with 503.
    */
   #changeFlag(key: string, override: FlagOverride | null, actor: string): Promise<FlagChangeResult> {
     const authority = this.#authority;
     const decided = this.#queued(async () => {
-      checkFlagOverride(this.#config.flags?.definitions, key, override);
+      // Clearing an override the file no longer knows is allowed: it may still be in force on other replicas.
+      if (override !== null || !Object.hasOwn(this.#flagsInForce(), key)) checkFlagOverride(this.#config.flags?.definitions, key, override);
       let version: number | null = null;
+      let pendingMessage: string | null = null;
       let before: FlagOverride | null = null;
       let flags: Record<string, FlagOverride> = {};
       for (let attempt = 1; ; attempt++) {
-        before = this.#state.flags?.[key] ?? null;
-        flags = { ...this.#state.flags };
+        flags = this.#flagsInForce();
+        before = flags[key] ?? null;
         if (override === null) delete flags[key];
         else flags[key] = override;
         if (!authority.shared || (override === null && before === null)) break;
@@ -332,63 +355,113 @@ export class Controller {
           version = await authority.commit(FLAGS_DOCUMENT, flagsDocument(flags), this.fleetVersions[FLAGS_DOCUMENT] ?? 0);
           break;
         } catch (error) {
+          if (override?.state === 'DISABLED' && error instanceof FleetUnavailableError) {
+            pendingMessage = `applied here only: ${error.message}; written to the fleet when it returns`;
+            break;
+          }
           if (!(error instanceof ConflictError) || attempt >= 3 || authority.read === undefined) throw error;
           const latest = await authority.read(FLAGS_DOCUMENT);
           this.#applyRemoteFlags(latest, latest.member ?? 'fleet');
         }
       }
-      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation, version };
-      const delivery = this.#applyFlags(flags, version);
+      if (override === null && before === null) return { delivery: null, saved: Promise.resolve(null), generation: this.#generation, version, pendingMessage, notInForce: null, heldVersion: 0 };
+      const pending = new Set(this.pendingFlagKills);
+      let delivery: Promise<Delivery> | null;
+      if (pendingMessage !== null) {
+        pending.add(key);
+        delivery = this.#applyFlags(this.#state.flags ?? {}, null, [...pending]);
+      } else {
+        // The commit wrote every pending kill too (flags was built on top of them).
+        delivery = this.#applyFlags(flags, version, authority.shared ? [] : [...pending]);
+      }
       const action = override === null ? 'flag.override_cleared' : 'flag.override_set';
       const after = { flag: key, override, generation: this.#generation, ...(version === null ? {} : { fleetVersion: version }) };
-      this.#deps.events.record({ actor, action, before: { flag: key, override: before }, after });
-      this.#deps.logger.info({ actor, action, flag: key, before, after }, 'flag override');
-      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation, version };
+      this.#deps.events.record({ actor, action, before: { flag: key, override: before }, after, ...(pendingMessage !== null ? { message: pendingMessage } : {}) });
+      this.#deps.logger.info({ actor, action, flag: key, before, after, pending: pendingMessage !== null }, 'flag override');
+      // The flag file in force now, not the one when the change was worked out: a reload during the commit may
+      // have removed the flag or the pinned variant (the fleet keeps the override; it is not compiled here).
+      const notInForce = override === null ? null : (staleFlagOverrides(this.#config.flags?.definitions, { [key]: override })[0]?.reason ?? null);
+      if (notInForce !== null) {
+        this.#deps.events.record({ actor: 'splitgate', action: 'flag.override_dropped', before: { flag: key, override }, after: { flag: key, override: null }, message: notInForce });
+        this.#deps.logger.warn({ flag: key, override, reason: notInForce }, 'flag override not in force here: the flag file no longer supports it');
+      }
+      const heldVersion = this.fleetVersions[FLAGS_DOCUMENT] ?? 0;
+      return { delivery, saved: this.#save(`flag:${key}`, action), generation: this.#generation, version, pendingMessage, notInForce, heldVersion };
     });
-    return decided.then(async ({ delivery, saved, generation, version }) => {
+    return decided.then(async ({ delivery, saved, generation, version, pendingMessage, notInForce, heldVersion }) => {
       const workers = delivery === null ? null : await delivery;
-      const fleet = version === null ? null : ((await authority.acknowledgement(FLAGS_DOCUMENT, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 });
-      const warning = await saved;
-      return { flag: key, override, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }), ...(warning === null ? {} : { warning }) };
+      let fleet: FleetChange | null = null;
+      if (pendingMessage !== null) fleet = { version: heldVersion, pending: true, message: pendingMessage };
+      else if (version !== null) fleet = (await authority.acknowledgement(FLAGS_DOCUMENT, version).catch(() => null)) ?? { version, acknowledged: 1, members: 1 };
+      const saveWarning = await saved;
+      const warning = [notInForce === null ? null : `stored, but not in force here: ${notInForce}`, saveWarning].filter((text) => text !== null).join('; ');
+      return { flag: key, override, generation, ...(workers === null ? {} : { workers }), ...(fleet === null ? {} : { fleet }), ...(warning === '' ? {} : { warning }) };
     });
   }
 
-  /** Puts `flags` in force (with the fleet, at the shared document's `version`): a new table, swapped and published. */
-  #applyFlags(flags: Record<string, FlagOverride>, version: number | null): Promise<Delivery> | null {
+  /** The stored overrides with the kills pending here laid over them: what is compiled, and what a change builds on. */
+  #flagsInForce(): Record<string, FlagOverride> {
+    const flags: Record<string, FlagOverride> = { ...this.#state.flags };
+    for (const key of this.pendingFlagKills) flags[key] = { state: 'DISABLED' };
+    return flags;
+  }
+
+  /**
+   * Stores `flags` (with the fleet, the shared document's content at `version`; null keeps the version held) and
+   * the kills still pending, and puts them in force: a new table, swapped and published.
+   */
+  #applyFlags(flags: Record<string, FlagOverride>, version: number | null, pendingKills: readonly string[]): Promise<Delivery> | null {
     const next: RuntimeState = { ...this.#state, flags };
     if (Object.keys(flags).length === 0) delete next.flags;
-    if (version !== null) next.fleet = { versions: { ...this.#state.fleet?.versions, [FLAGS_DOCUMENT]: version }, pendingKills: [...(this.#state.fleet?.pendingKills ?? [])] };
+    if (version !== null || pendingKills.length > 0 || this.pendingFlagKills.length > 0) {
+      const fleet = this.#state.fleet;
+      next.fleet = {
+        versions: { ...fleet?.versions, ...(version === null ? {} : { [FLAGS_DOCUMENT]: version }) },
+        pendingKills: [...(fleet?.pendingKills ?? [])],
+        ...(pendingKills.length === 0 ? {} : { pendingFlagKills: [...pendingKills] }),
+      };
+    }
     this.#state = next;
     const delivery = this.#swap(this.#build());
     for (const listener of this.#appliedListeners) listener(FLAGS_DOCUMENT);
     return delivery;
   }
 
-  /** The fleet's flags document, when newer than the one held here; overrides this file cannot support are left out. */
+  /**
+   * The fleet's flags document, when newer than the one held here: stored exactly as received (an override this
+   * flag file cannot support is kept, so a change made here never erases it from the fleet; it is only left out
+   * where the flag set is compiled). Kills pending here stay in force over it.
+   */
   #applyRemoteFlags(document: StoredDocument, origin: string): Promise<Delivery> | null | false {
     if (document.version <= (this.fleetVersions[FLAGS_DOCUMENT] ?? 0)) return false;
     const warnings: string[] = [];
     const flags = parseStoredFlagOverrides((document.state as { flags?: unknown }).flags ?? {}, warnings);
-    for (const { key } of staleFlagOverrides(this.#config.flags?.definitions, flags)) delete flags[key];
+    const unsupported = staleFlagOverrides(this.#config.flags?.definitions, flags);
     const before = this.#state.flags ?? {};
-    const delivery = this.#applyFlags(flags, document.version);
+    const delivery = this.#applyFlags(flags, document.version, this.pendingFlagKills);
     this.#deps.events.record({ actor: origin, action: 'fleet.applied', before: { flags: before }, after: { flags, fleetVersion: document.version } });
-    this.#deps.logger.info({ document: FLAGS_DOCUMENT, version: document.version, origin, flags, warnings }, 'fleet flag overrides applied');
+    this.#deps.logger.info({ document: FLAGS_DOCUMENT, version: document.version, origin, flags, unsupported, warnings }, 'fleet flag overrides applied');
     return delivery;
   }
 
-  /** Overrides whose flag or pinned variant left the file are dropped, each with an event. True when any was. */
-  #dropStaleFlagOverrides(config: Config): boolean {
-    const overrides = this.#state.flags;
-    if (overrides === undefined) return false;
+  /**
+   * Overrides whose flag or pinned variant left the file (`config`) are out of force, each with an event (only
+   * those that were in force under `previous`, when given). Without the fleet they are dropped from the state
+   * (true when any was, so the caller saves); with it the stored document stays whole: another replica's file
+   * may support them, and only an explicit clear takes an override out of the fleet.
+   */
+  #dropStaleFlagOverrides(config: Config, previous?: Config): boolean {
+    const overrides = this.#flagsInForce();
     const stale = staleFlagOverrides(config.flags?.definitions, overrides);
-    if (stale.length === 0) return false;
-    const flags = { ...overrides };
+    const wasInForce = (key: string) => previous === undefined || staleFlagOverrides(previous.flags?.definitions, { [key]: overrides[key] }).length === 0;
     for (const { key, reason } of stale) {
-      delete flags[key];
+      if (!wasInForce(key)) continue;
       this.#deps.events.record({ actor: 'splitgate', action: 'flag.override_dropped', before: { flag: key, override: overrides[key] }, after: { flag: key, override: null }, message: reason });
       this.#deps.logger.warn({ flag: key, override: overrides[key], reason }, 'flag override dropped: the flag file no longer supports it');
     }
+    if (stale.length === 0 || this.#authority.shared || this.#state.flags === undefined) return false;
+    const flags = { ...this.#state.flags };
+    for (const { key } of stale) delete flags[key];
     this.#state = { ...this.#state, flags };
     if (Object.keys(flags).length === 0) delete this.#state.flags;
     return true;
@@ -533,7 +606,7 @@ export class Controller {
     const retired = this.#deps.pools.update(next);
     this.#config = next;
     this.#configHash = hash;
-    const droppedFlags = this.#dropStaleFlagOverrides(next);
+    const droppedFlags = this.#dropStaleFlagOverrides(next, previous);
     const delivery = this.#swap(this.#build());
     if (droppedFlags) void this.#save('flags', 'flag.override_dropped');
     this.#lastReloadError = null;
@@ -743,7 +816,8 @@ export class Controller {
       if (entry.killed) killed.add(name);
       if (entry.stage !== undefined) stages[name] = entry.stage;
     }
-    const runtime: RuntimeOverrides = { weights, killed, stages, ...(this.#state.flags === undefined ? {} : { flags: this.#state.flags }) };
+    const flags = this.#flagsInForce();
+    const runtime: RuntimeOverrides = { weights, killed, stages, ...(Object.keys(flags).length === 0 ? {} : { flags }) };
     this.#runtime = runtime;
     const table = activateTable(this.#config, this.#generation, runtime, this.#deps.pools, this.#deps.metrics, this.#deps.mirror, this.#deps.series);
     this.#deps.metrics.configInfo.reset();

@@ -29,7 +29,10 @@ export interface RuntimeState {
    * shared document it holds, and kill switches applied here while Redis was unreachable (pushed when it returns).
    */
   fleet?: FleetBookkeeping;
-  /** Operator overrides of flags (`PUT /flags/{key}`), by flag key; local to this replica (not in the fleet). */
+  /**
+   * Operator overrides of flags (`PUT /flags/{key}`), by flag key. With `fleet:`, the shared document's overrides
+   * exactly as received, including ones this replica's flag file cannot support (left out only where compiled).
+   */
   flags?: Record<string, FlagOverride>;
   /** Stopped A/B experiments by key, with their frozen totals: opaque here, read by experiments/experiment-stop.ts. */
   experiments?: Record<string, unknown>;
@@ -38,6 +41,8 @@ export interface RuntimeState {
 export interface FleetBookkeeping {
   versions: Record<string, number>;
   pendingKills: string[];
+  /** Flags killed here while Redis was unreachable, not yet written to the fleet's flags document. */
+  pendingFlagKills?: string[];
 }
 
 export function emptyState(): RuntimeState {
@@ -199,7 +204,7 @@ function parseFleetBookkeeping(raw: unknown, warnings: string[]): FleetBookkeepi
     warnings.push('fleet is not an object; ignored');
     return out;
   }
-  const { versions, pendingKills } = raw as { versions?: unknown; pendingKills?: unknown };
+  const { versions, pendingKills, pendingFlagKills } = raw as { versions?: unknown; pendingKills?: unknown; pendingFlagKills?: unknown };
   if (versions !== null && typeof versions === 'object') {
     for (const [name, value] of Object.entries(versions)) {
       if (Number.isSafeInteger(value) && (value as number) >= 0) out.versions[name] = value as number;
@@ -207,5 +212,9 @@ function parseFleetBookkeeping(raw: unknown, warnings: string[]): FleetBookkeepi
     }
   }
   if (Array.isArray(pendingKills)) out.pendingKills = pendingKills.filter((name): name is string => typeof name === 'string');
+  if (Array.isArray(pendingFlagKills)) {
+    const keys = pendingFlagKills.filter((key): key is string => typeof key === 'string');
+    if (keys.length > 0) out.pendingFlagKills = keys;
+  }
   return out;
 }

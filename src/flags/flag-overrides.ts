@@ -11,7 +11,9 @@
  *   evaluation returns `v` with reason STATIC, as flagd does for a flag without targeting.
  * - `{state: "ENABLED"}`: the file's definition, enabled (turns on a flag the file disables).
  * The file's definition stays the reference: clearing the override returns to it, and a reload that removes the
- * flag or the pinned variant drops the override (staleFlagOverrides).
+ * flag or the pinned variant drops the override (staleFlagOverrides). With `fleet:` such an override is only left
+ * out where compiled: the fleet's document is kept whole, since replicas may run different flag files (a rolling
+ * deploy) and another one's file may support it; only an explicit clear takes it out of the fleet.
  */
 import { SplitgateError } from '../errors.js';
 import type { RouteRuntimeState } from '../control/state-file.js';
@@ -112,7 +114,7 @@ const effectiveCache = new WeakMap<FlagDefinitions, { readonly key: string; read
  * so a table rebuilt for a weight change reuses the compiled flag set (compileFlagSet caches per object).
  */
 export function applyFlagOverrides(definitions: FlagDefinitions, overrides: FlagOverrides | undefined): FlagDefinitions {
-  // One that the file no longer supports is left out (the controller drops it on reload; a worker may see it first).
+  // One that the file does not support is left out (another replica's file may: the fleet's copy keeps it).
   const relevant = Object.entries(overrides ?? {}).filter(([key, override]) => staleFlagOverrides(definitions, { [key]: override }).length === 0);
   if (relevant.length === 0) return definitions;
   const key = JSON.stringify(relevant.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

@@ -5,9 +5,10 @@
  * process (splitgate.ts) and the supervisor (cluster/supervisor.ts), where it is the machine's only link to Redis.
  *
  * Failure semantics: nothing here is on the per-request path. Redis unreachable → the table in force stays (fail
- * static), commits reject with FleetUnavailableError (503) except the kill switch, which the controller applies
- * locally as pending; when Redis is back, newer fleet versions are applied, pending kills are written on top, and
- * state the fleet lost (a Redis restarted empty) is re-seeded from this replica's copy.
+ * static), commits reject with FleetUnavailableError (503) except a kill (a route's kill switch, a flag's
+ * `DISABLED`), which the controller applies locally as pending; when Redis is back, newer fleet versions are
+ * applied, pending kills are written on top, and state the fleet lost (a Redis restarted empty) is re-seeded from
+ * this replica's copy.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -268,7 +269,7 @@ export class Fleet implements StateAuthority {
       lastError: this.connected ? null : this.#watch.lastError,
       leader: this.#leader,
       members: this.#members.length,
-      pendingKills: controller?.pendingKills ?? [],
+      pendingKills: pendingKillsOf(controller),
       routes: Object.fromEntries(
         (controller?.config.routes ?? []).map((route) => [
           route.name,
@@ -305,7 +306,10 @@ export class Fleet implements StateAuthority {
         .filter(([route, version]) => (member.applied[route] ?? 0) < version)
         .map(([route, version]) => ({ route, applied: member.applied[route] ?? 0, fleet: version }));
       const seen = Date.parse(member.lastSeen);
-      return { ...member, self: member.id === this.memberId, ageSeconds: Number.isFinite(seen) ? Math.max(0, Math.round((now - seen) / 100) / 10) : -1, lagging };
+      const self = member.id === this.memberId;
+      // This member's own pending kills as they are now: its last heartbeat may predate them (Redis unreachable).
+      const pendingKills = self ? pendingKillsOf(this.#controller) : member.pendingKills;
+      return { ...member, pendingKills, self, ageSeconds: Number.isFinite(seen) ? Math.max(0, Math.round((now - seen) / 100) / 10) : -1, lagging };
     });
     return {
       fleet: this.name,
@@ -426,7 +430,7 @@ export class Fleet implements StateAuthority {
       version: this.#options.splitgateVersion,
       configHash: controller.configHash,
       applied: { ...controller.fleetVersions },
-      pendingKills: [...controller.pendingKills],
+      pendingKills: pendingKillsOf(controller),
       lastSeen: new Date().toISOString(),
     };
     try {
@@ -435,4 +439,10 @@ export class Fleet implements StateAuthority {
       // The connection watch reports the outage; the next beat tries again.
     }
   }
+}
+
+/** Routes, and flags as `~flags/<key>`, killed here while Redis was unreachable and not yet written to the fleet. */
+function pendingKillsOf(controller: Controller | null): string[] {
+  if (controller === null) return [];
+  return [...controller.pendingKills, ...controller.pendingFlagKills.map((key) => `${FLAGS_DOCUMENT}/${key}`)];
 }

@@ -146,7 +146,7 @@ export interface MemberHeartbeat {
   readonly configHash: string;
   /** Route → state version applied. */
   readonly applied: Record<string, number>;
-  /** Routes killed here while Redis was unreachable, not yet written to the fleet. */
+  /** Routes (and flags, as `~flags/<key>`) killed here while Redis was unreachable, not yet written to the fleet. */
   readonly pendingKills: readonly string[];
   readonly lastSeen: string;
 }

@@ -2,12 +2,16 @@
  * Flag overrides shared through the fleet's Redis (one versioned document, `~flags`): a flag killed via replica A
  * is DISABLED through replica B (`workers: 2`, its supervisor holds the Redis link) within a second, measured by
  * requests through B; a pin via B reaches A; two overrides of different flags sent to A and B at once are both
- * kept (the loser of the compare-and-set re-reads and writes on top); Redis down refuses flag writes with 503;
+ * kept (the loser of the compare-and-set re-reads and writes on top); Redis down refuses a pin with 503 while a
+ * kill is applied here as pending and reaches B once Redis returns (empty: on top of the overrides A holds);
  * DELETE via one replica restores the file's definition everywhere. The poll is slow (10 s): within the test's
  * bounds a change can only arrive by pub/sub.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, waitFor, type Received } from '../helpers/http.js';
+import { fleetFlagsConfig, flagsHeaderThrough } from '../helpers/fleet-flags.js';
+import { send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { adminCall } from '../helpers/rollout.js';
@@ -25,17 +29,7 @@ let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
 function config(member: string, workers: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: `${member}-state.json` },
-    upstreams: { stable: stable.url },
-    flags: { definitions: { flags: FLAGS }, ofrep: {} },
-    routes: [{ name: 'api', stable: 'stable' }],
-    fleet: { name: 'flags-fleet', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '10s' },
-  };
+  return fleetFlagsConfig({ member, workers, fleet: 'flags-fleet', redisUrl: redis.url, stableUrl: stable.url, flags: FLAGS, ofrep: true });
 }
 
 beforeAll(async () => {
@@ -56,10 +50,8 @@ afterAll(async () => {
 });
 
 /** The flags header of one request through `instance` (each on a new connection, so any of B's workers). */
-async function headerThrough(instance: SplitgateProcess): Promise<string> {
-  const reply: Received = await send(instance.url, '/');
-  expect(reply.status).toBe(200);
-  return ((reply.json() as { headers: Record<string, string | undefined> }).headers['x-splitgate-flags'] ?? '');
+function headerThrough(instance: SplitgateProcess): Promise<string> {
+  return flagsHeaderThrough(instance.url);
 }
 
 /** Polls requests through `instance` until `header` is what 6 requests in a row get; the time that took, in ms. */
@@ -108,18 +100,40 @@ describe('fleet: flag overrides shared through Redis', () => {
     });
   });
 
-  it('with Redis down, a flag change is refused (503) and nothing changes here', async () => {
+  it('with Redis down, a pin is refused (503) and a kill is applied here at once, pending, kept in the state file', async () => {
     await redis.stop();
     await waitFor('A sees Redis gone', async () => (await adminCall(a!.adminUrl, 'GET', '/status')).body.fleet.connected === false);
-    const refused = await adminCall(a!.adminUrl, 'PUT', '/flags/beta', { state: 'DISABLED' });
+    const refused = await adminCall(a!.adminUrl, 'PUT', '/flags/theme', { defaultVariant: 'dark' });
     expect([refused.status, refused.body.error.code]).toEqual([503, 'SG_FLEET_UNAVAILABLE']);
     expect(await headerThrough(a!)).toBe('beta=?1, theme="light"');
+    const killed = await adminCall(a!.adminUrl, 'PUT', '/flags/beta', { state: 'DISABLED' });
+    expect(killed.status).toBe(200);
+    expect(killed.body.fleet).toMatchObject({ version: 4, pending: true });
+    expect(await headerThrough(a!)).toBe('theme="light"');
+    expect((await adminCall(a!.adminUrl, 'GET', '/status')).body.fleet.pendingKills).toEqual(['~flags/beta']);
+    const fleetView = (await adminCall(a!.adminUrl, 'GET', '/fleet')).body;
+    expect([fleetView.converged, fleetView.members.find((member: { self: boolean }) => member.self).pendingKills]).toEqual([false, ['~flags/beta']]);
+    const saved = JSON.parse(readFileSync(join(dir.path, 'a-state.json'), 'utf8'));
+    expect([saved.flags, saved.fleet.pendingFlagKills]).toEqual([{ theme: { defaultVariant: 'light' } }, ['beta']]);
+    // Other changes are still refused, the pending kill included in what stays in force.
+    expect((await adminCall(a!.adminUrl, 'DELETE', '/flags/beta')).status).toBe(503);
+    expect(await headerThrough(b!)).toBe('beta=?1, theme="light"');
     await redis.start();
   });
 
-  it('after Redis returns empty, the overrides held here are re-seeded and a change spreads again', async () => {
+  it('when Redis returns (empty), the pending kill is written on top of the overrides held here and reaches B', async () => {
     await waitFor('A reconnected', async () => (await adminCall(a!.adminUrl, 'GET', '/status')).body.fleet.connected === true, 8000);
-    expect((await adminCall(a!.adminUrl, 'PUT', '/flags/beta', { state: 'DISABLED' })).status).toBe(200);
-    expect(await timeUntilHeader(b!, 'theme="light"', 3000)).toBeLessThan(3000);
+    expect(await timeUntilHeader(b!, 'theme="light"', 5000)).toBeLessThan(5000);
+    await waitFor('the pending kill pushed', async () => (await adminCall(a!.adminUrl, 'GET', '/status')).body.fleet.pendingKills.length === 0, 3000);
+    const view = (await adminCall(b!.adminUrl, 'GET', '/flags')).body.flags as Array<{ key: string; override: unknown }>;
+    expect(view.map((flag) => [flag.key, flag.override])).toEqual([['beta', { state: 'DISABLED' }], ['theme', { defaultVariant: 'light' }]]);
+    const events = (await adminCall(a!.adminUrl, 'GET', '/events?limit=20')).body.events as Array<{ action: string; after: any }>;
+    expect(events.find((event) => event.action === 'fleet.kill_pushed')).toMatchObject({ after: { document: '~flags', flags: ['beta'] } });
+    await waitFor('the fleet converged', async () => (await adminCall(b!.adminUrl, 'GET', '/fleet')).body.converged === true, 5000);
+  });
+
+  it('after Redis returned, a change spreads again', async () => {
+    expect((await adminCall(a!.adminUrl, 'DELETE', '/flags/beta')).status).toBe(200);
+    expect(await timeUntilHeader(b!, 'beta=?1, theme="light"', 3000)).toBeLessThan(3000);
   });
 });
