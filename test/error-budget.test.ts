@@ -120,7 +120,7 @@ describe('SLO ledger book on disk', () => {
       expect(new SloLedgerBook({ file }).entryFor('api', 7 * DAY).ledger.counts(now, 7 * DAY)).toEqual({ requests: 0, errors: 0 });
 
       entry.ledger.add(now, 10, 10);
-      book.saveNow();
+      await book.save();
       expect(new SloLedgerBook({ file }).entryFor('api', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 160, errors: 14 });
 
       writeFileSync(file, '{"routes": ');

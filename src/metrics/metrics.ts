@@ -593,6 +593,11 @@ export class SeriesBook {
     return series;
   }
 
+  /** The series if it exists (get() makes one). */
+  find(route: string, version: Version | 'none'): VersionSeries | undefined {
+    return this.#series.get(`${route}\n${version}`);
+  }
+
   all(): Iterable<VersionSeries> {
     return this.#series.values();
   }
