@@ -78,7 +78,7 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
     ...(options.include ? { include: options.include } : {}),
     ...(options.sloWindow ? { sloWindow: options.sloWindow } : {}),
   });
-  const slo = options.sloWindow ? new FleetSloReader({ client: options.client, fleet: options.fleet, logger: options.logger }) : undefined;
+  const slo = options.sloWindow ? new FleetSloReader({ client: options.client, fleet: options.fleet, logger: options.logger, sloWindow: options.sloWindow }) : undefined;
   const lease = new LeaderLease({
     client: options.client,
     fleet: options.fleet,
