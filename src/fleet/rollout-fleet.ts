@@ -8,7 +8,7 @@
  *     fallBack: (route, stale, reason) => controller.setStaleFallback(route, stale, reason) }) : null;
  *   const rollouts = new RolloutManager({ ...deps, ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
  *   leadership?.start(rollouts);
- *   // stopping: rollouts.stop(); await leadership?.stop(); then the fleet's client closes.
+ *   // stopping: await rollouts.stop(); await leadership?.stop(); then the fleet's client closes.
  */
 import type { Logger } from '../log.js';
 import type { SeriesBook } from '../metrics/metrics.js';

@@ -1,7 +1,8 @@
 /**
  * One RolloutRunner per route that has a `rollout` block, kept in line with the config in force. A runner
  * survives a reload when its route's canary revision (canary upstream URL + `rollout.revision`) and rollout spec
- * are unchanged; a new revision starts a new rollout from the first step, as Flagger does on a new image.
+ * are unchanged; a new revision starts a new rollout from the first step, as Flagger does on a new image. It also
+ * owns the SLO ledgers and their feed (slo-feed.ts), which count every route with an `slo:`, rollout or not.
  */
 import type { Config } from '../config/schema.js';
 import { UnknownRouteError, ConflictError } from '../control/controller.js';
