@@ -137,31 +137,37 @@ describe('SLO ledger book on disk', () => {
   });
 });
 
+/** Runs `test` with the path of a ledger file in a fresh directory, removed after. */
+async function withLedgerFile<T>(test: (file: string) => T | Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
+  try {
+    return await test(join(dir, 'state.json.slo'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('SLO ledger book: a damaged file, and saves in order', () => {
-  function bookFrom(text: string | Buffer) {
-    const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
-    const file = join(dir, 'state.json.slo');
-    writeFileSync(file, text);
-    const errors: string[] = [];
-    try {
+  function bookFrom(text: string) {
+    return withLedgerFile((file) => {
+      writeFileSync(file, text);
+      const errors: string[] = [];
       return { book: new SloLedgerBook({ file, onError: (message) => errors.push(message) }), errors };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
   const now = Date.UTC(2026, 11, 1, 9);
 
   // Before: `null` threw a TypeError (saved.routes) and a spanMs of 1e15 a RangeError out of the constructor, which
   // runs while splitgate starts, with or without any `slo:`.
-  it.each(['null', '[]', '"text"', '{"routes": null}', '{"routes": 5}', '{"version": 1}'])('a file holding %s: reported, the book starts empty, nothing thrown', (text) => {
-    const { book, errors } = bookFrom(text);
+  it.each(['null', '[]', '"text"', '{"routes": null}', '{"routes": 5}', '{"version": 1}'])('a file holding %s: reported, the book starts empty, nothing thrown', async (text) => {
+    const { book, errors } = await bookFrom(text);
     expect(errors).toEqual([expect.stringMatching(/^SLO ledger .* not loaded, starting empty: not an SLO ledger/)]);
     expect(book.entryFor('api', 30 * DAY).ledger.counts(now, 30 * DAY)).toEqual({ requests: 0, errors: 0 });
   });
 
-  it('a damaged route entry costs only itself: a window above 90 days, below 1 hour or not a number, bad minutes', () => {
+  it('a damaged route entry costs only itself: a window above 90 days, below 1 hour or not a number, bad minutes', async () => {
     const minute = now / MIN - 1;
-    const { book, errors } = bookFrom(
+    const { book, errors } = await bookFrom(
       JSON.stringify({
         version: 1,
         routes: {
@@ -181,10 +187,8 @@ describe('SLO ledger book: a damaged file, and saves in order', () => {
     expect(api.fedThroughSecond).toBe(now / 1000 - 1);
   });
 
-  it('saved as the buckets themselves: a full 30-day window reads back the same; a truncated file loses only the routes cut', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
-    try {
-      const file = join(dir, 'state.json.slo');
+  it('saved as the buckets themselves: a full 30-day window reads back the same; a truncated file loses only the routes cut', () =>
+    withLedgerFile(async (file) => {
       const book = new SloLedgerBook({ file });
       for (const route of ['a', 'b']) {
         const entry = book.entryFor(route, 30 * DAY);
@@ -204,16 +208,11 @@ describe('SLO ledger book: a damaged file, and saves in order', () => {
       expect(truncated.entryFor('a', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 413, errors: 59 });
       expect(truncated.entryFor('b', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 0, errors: 0 });
       expect(errors).toEqual([expect.stringMatching(/route "b" not loaded, its budget starts empty: \d+ bytes, not the \d+ of a 2592000000 ms window/)]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   // Before: saveNow wrote synchronously, and a saveSoon still in flight renamed its older file over it afterwards.
-  it('the stop save, asked while a periodic save is in flight, is the one left on disk', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
-    try {
-      const file = join(dir, 'state.json.slo');
+  it('the stop save, asked while a periodic save is in flight, is the one left on disk', () =>
+    withLedgerFile(async (file) => {
       let clock = now;
       const book = new SloLedgerBook({ file, now: () => clock });
       const entry = book.entryFor('api', 30 * DAY);
@@ -224,10 +223,7 @@ describe('SLO ledger book: a damaged file, and saves in order', () => {
       await book.save();
       await new Promise((r) => setTimeout(r, 50));
       expect(new SloLedgerBook({ file }).entryFor('api', 30 * DAY).ledger.counts(clock, HOUR)).toEqual({ requests: 150, errors: 2 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
 
 describe('SLO feed: every route with slo:, whatever its rollout', () => {
