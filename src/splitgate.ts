@@ -244,7 +244,7 @@ export class Splitgate {
 
   async #drainAndClose(drainTimeoutMs: number): Promise<void> {
     this.#watcher?.close();
-    this.rollouts.stop();
+    await this.rollouts.stop();
     await this.#leadership?.stop();
     await this.#fleetExperiments?.stop();
     await this.fleet?.stop();

@@ -4,12 +4,15 @@
  * ledger the counts come from, and what the rollout machine does with each verdict (rollback, pause, hold and
  * resume, freeze). Objective 99.9 % throughout: the budget is 0.1 % of requests, so burn = error ratio × 1000.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
+import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
+import { countedSlos, seriesSloSeconds, SloFeed } from '../src/metrics/slo-feed.js';
 import { SloLedger, SloLedgerBook } from '../src/metrics/slo-ledger.js';
 import { burnRate, budgetSpans, pairsFor, paceRollout, promqlDuration, readBudget, type Counts, type PacingRules, type PacingVerdict } from '../src/rollout/error-budget.js';
 import { afterInitialization, afterWindow, begin, idleStatus, type WindowReport } from '../src/rollout/machine.js';
@@ -120,7 +123,7 @@ describe('SLO ledger book on disk', () => {
       expect(new SloLedgerBook({ file }).entryFor('api', 7 * DAY).ledger.counts(now, 7 * DAY)).toEqual({ requests: 0, errors: 0 });
 
       entry.ledger.add(now, 10, 10);
-      book.saveNow();
+      await book.save();
       expect(new SloLedgerBook({ file }).entryFor('api', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 160, errors: 14 });
 
       writeFileSync(file, '{"routes": ');
@@ -130,6 +133,156 @@ describe('SLO ledger book on disk', () => {
       expect(errors).toEqual([expect.stringMatching(/^SLO ledger .* not loaded, starting empty: /)]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Runs `test` with the path of a ledger file in a fresh directory, removed after. */
+async function withLedgerFile<T>(test: (file: string) => T | Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'sg-slo-'));
+  try {
+    return await test(join(dir, 'state.json.slo'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('SLO ledger book: a damaged file, and saves in order', () => {
+  function bookFrom(text: string) {
+    return withLedgerFile((file) => {
+      writeFileSync(file, text);
+      const errors: string[] = [];
+      return { book: new SloLedgerBook({ file, onError: (message) => errors.push(message) }), errors };
+    });
+  }
+  const now = Date.UTC(2026, 11, 1, 9);
+
+  // Before: `null` threw a TypeError (saved.routes) and a spanMs of 1e15 a RangeError out of the constructor, which
+  // runs while splitgate starts, with or without any `slo:`.
+  it.each(['null', '[]', '"text"', '{"routes": null}', '{"routes": 5}', '{"version": 1}'])('a file holding %s: reported, the book starts empty, nothing thrown', async (text) => {
+    const { book, errors } = await bookFrom(text);
+    expect(errors).toEqual([expect.stringMatching(/^SLO ledger .* not loaded, starting empty: not an SLO ledger/)]);
+    expect(book.entryFor('api', 30 * DAY).ledger.counts(now, 30 * DAY)).toEqual({ requests: 0, errors: 0 });
+  });
+
+  it('a damaged route entry costs only itself: a window above 90 days, below 1 hour or not a number, bad minutes', async () => {
+    const minute = now / MIN - 1;
+    const { book, errors } = await bookFrom(
+      JSON.stringify({
+        version: 1,
+        routes: {
+          huge: { spanMs: 1e15, fedThroughSecond: 0, minutes: [] },
+          tiny: { spanMs: 1000, minutes: [] },
+          named: { spanMs: '30d', minutes: [] },
+          none: null,
+          api: { spanMs: 30 * DAY, fedThroughSecond: now / 1000 - 1, minutes: [[minute, 10, 1], ['x', 1, 1], null, [minute, -5, 0], [minute, 5]] },
+        },
+      }),
+    );
+    expect(errors).toHaveLength(4);
+    for (const route of ['huge', 'tiny', 'named', 'none']) expect(errors.some((e) => e.includes(`route "${route}" not loaded, its budget starts empty`))).toBe(true);
+    expect(errors.find((e) => e.includes('"huge"'))).toContain('window 1000000000000000 ms is not between 1h and 90d');
+    const api = book.entryFor('api', 30 * DAY);
+    expect(api.ledger.counts(now, 30 * DAY)).toEqual({ requests: 10, errors: 1 });
+    expect(api.fedThroughSecond).toBe(now / 1000 - 1);
+  });
+
+  it('saved as the buckets themselves: a full 30-day window reads back the same; a truncated file loses only the routes cut', () =>
+    withLedgerFile(async (file) => {
+      const book = new SloLedgerBook({ file });
+      for (const route of ['a', 'b']) {
+        const entry = book.entryFor(route, 30 * DAY);
+        for (let t = now - 30 * DAY; t < now; t += MIN) entry.ledger.add(t, route === 'a' ? 7 : 3, 1);
+        entry.fedThroughSecond = now / 1000 - 1;
+      }
+      await book.save();
+      const again = new SloLedgerBook({ file });
+      for (const [route, requests] of [['a', 7], ['b', 3]] as const) {
+        for (const span of [30 * DAY, DAY, HOUR]) expect(again.entryFor(route, 30 * DAY).ledger.counts(now, span)).toEqual(book.entryFor(route, 30 * DAY).ledger.counts(now, span));
+        expect(again.entryFor(route, 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 59 * requests, errors: 59 }); // minute `now` is empty
+      }
+      const bytes = readFileSync(file);
+      const errors: string[] = [];
+      writeFileSync(file, bytes.subarray(0, bytes.length - 100));
+      const truncated = new SloLedgerBook({ file, onError: (message) => errors.push(message) });
+      expect(truncated.entryFor('a', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 413, errors: 59 });
+      expect(truncated.entryFor('b', 30 * DAY).ledger.counts(now, HOUR)).toEqual({ requests: 0, errors: 0 });
+      expect(errors).toEqual([expect.stringMatching(/route "b" not loaded, its budget starts empty: \d+ bytes, not the \d+ of a 2592000000 ms window/)]);
+    }));
+
+  // Before: saveNow wrote synchronously, and a saveSoon still in flight renamed its older file over it afterwards.
+  it('the stop save, asked while a periodic save is in flight, is the one left on disk', () =>
+    withLedgerFile(async (file) => {
+      let clock = now;
+      const book = new SloLedgerBook({ file, now: () => clock });
+      const entry = book.entryFor('api', 30 * DAY);
+      entry.ledger.add(now - MIN, 100, 1);
+      clock += 60_000;
+      book.saveSoon(); // in flight
+      entry.ledger.add(now, 50, 1);
+      await book.save();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(new SloLedgerBook({ file }).entryFor('api', 30 * DAY).ledger.counts(clock, HOUR)).toEqual({ requests: 150, errors: 2 });
+    }));
+});
+
+describe('SLO feed: every route with slo:, whatever its rollout', () => {
+  function feedOf(windowMs = 30 * DAY) {
+    const metrics = createMetrics(new Registry(), { processMetrics: false });
+    const series = new SeriesBook(metrics);
+    const book = new SloLedgerBook();
+    let clock = Date.UTC(2026, 11, 1, 9);
+    const feed = new SloFeed({ book, seconds: seriesSloSeconds(series), now: () => clock, metrics, publishEveryMs: 0 });
+    const routes = countedSlos(validateConfig({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'api', stable: 's', canary: 'c', slo: { objective: 99.9, window: windowMs } }] }).routes);
+    feed.track(routes);
+    return { metrics, series, book, feed, ledger: () => book.entryFor('api', windowMs).ledger, now: () => clock, set: (ms: number) => (clock = ms) };
+  }
+
+  it('counts both versions once per second, a late share of a second (a worker\'s) once more, and sets the gauges', async () => {
+    const f = feedOf();
+    try {
+      const second = f.now() / 1000;
+      for (let i = 0; i < 10; i++) f.series.get('api', 'stable').window.observe(second * 1000 + i, i === 0, 1);
+      for (let i = 0; i < 10; i++) f.series.get('api', 'canary').window.observe(second * 1000 + i, false, 1);
+      f.set((second + 1) * 1000 + 500);
+      f.feed.pass();
+      f.feed.pass();
+      expect(f.ledger().counts(f.now(), HOUR)).toEqual({ requests: 20, errors: 1 });
+      // Another worker's share of the same second, shipped a second later.
+      const buckets = new Array(20).fill(0);
+      f.series.get('api', 'stable').window.add({ second, requests: 5, errors: 4, sloErrors: 4, buckets, weightedRequests: 0, weightedErrors: 0, weightedBuckets: buckets }, f.now());
+      f.set(f.now() + 1000);
+      f.feed.pass();
+      f.feed.pass();
+      expect(f.ledger().counts(f.now(), HOUR)).toEqual({ requests: 25, errors: 5 });
+      const text = await f.metrics.registry.metrics();
+      expect(text).toContain('splitgate_slo_burn_rate{route="api",window="1h"} 200');
+      expect(text).toContain('splitgate_slo_error_budget_remaining{route="api"} -199');
+      // The route's slo: gone: its ledger and its gauges go with it.
+      f.feed.track(new Map());
+      expect(await f.metrics.registry.metrics()).not.toContain('route="api"');
+      expect(f.book.entryFor('api', 30 * DAY).ledger.counts(f.now(), HOUR)).toEqual({ requests: 0, errors: 0 });
+    } finally {
+      f.feed.stop();
+    }
+  });
+
+  // Before: the ledger was fed only at rollout windows, reaching back at most 600 s: a longer interval left gaps.
+  it('20 minutes of traffic fed every 5 s: every request is in the ledger, none twice', () => {
+    const f = feedOf(HOUR);
+    try {
+      const start = f.now() / 1000;
+      let sent = 0;
+      for (let s = 0; s < 1200; s++) {
+        for (let i = 0; i < 3; i++, sent++) f.series.get('api', i === 0 ? 'canary' : 'stable').window.observe((start + s) * 1000 + i, s % 100 === 0 && i === 0, 1);
+        f.set((start + s + 1) * 1000 + 200);
+        if (s % 5 === 0) f.feed.pass();
+      }
+      f.set(f.now() + 1000);
+      f.feed.pass();
+      expect(f.ledger().counts(f.now(), HOUR)).toEqual({ requests: sent, errors: 12 });
+    } finally {
+      f.feed.stop();
     }
   });
 });

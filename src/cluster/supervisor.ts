@@ -265,7 +265,7 @@ export class Supervisor {
   async #stop(drainTimeoutMs: number): Promise<void> {
     this.#ready = false;
     this.#watcher?.close();
-    this.#rollouts.stop();
+    await this.#rollouts.stop();
     await this.#leadership?.stop();
     await this.#fleetExperiments?.stop();
     await this.fleet?.stop();

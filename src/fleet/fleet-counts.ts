@@ -21,7 +21,9 @@ import type { SlotCounts, WindowSnapshot, WindowTraffic } from '../metrics/rolli
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { Version } from '../routing/table.js';
 import { SloMinuteTally } from './fleet-slo.js';
-import { withTimeout, type FleetRedisClient } from './leader-lease.js';
+import { asHash, withTimeout, type FleetRedisClient } from './leader-lease.js';
+
+export { asHash };
 
 /** How far back a flush looks for counts that arrived after their second was flushed. */
 export const LOOKBACK_SECONDS = 5;
@@ -261,17 +263,6 @@ function addDeltas(commands: string[][], key: string, fields: (typeof FIELDS)[Ve
     done.buckets[i] = Math.max(done.buckets[i], slot.buckets[i]);
     done.weightedBuckets[i] = Math.max(done.weightedBuckets[i], slot.weightedBuckets[i]);
   }
-}
-
-/** HGETALL answers an object (RESP3 map or node-redis's RESP2 transform) or a flat [field, value, ...] array. */
-export function asHash(reply: unknown): Record<string, string> {
-  if (Array.isArray(reply)) {
-    const out: Record<string, string> = {};
-    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
-    return out;
-  }
-  if (reply instanceof Map) return Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]));
-  return (reply ?? {}) as Record<string, string>;
 }
 
 function num(value: string | undefined): number {

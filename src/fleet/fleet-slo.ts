@@ -14,7 +14,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Counts, CountsOver } from '../rollout/error-budget.js';
-import { withTimeout, type FleetRedisClient } from './leader-lease.js';
+import { asHash, withTimeout, type FleetRedisClient } from './leader-lease.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -81,12 +81,14 @@ export interface FleetSloReaderOptions {
   readonly logger: Logger;
   /** Bound on one read. Default 2000 ms. */
   readonly timeoutMs?: number;
+  /** The routes in force (sloWindowOf the config): kept hours of any other route are dropped. */
+  readonly sloWindow?: (route: string) => number | null;
 }
 
 export class FleetSloReader {
   readonly #options: FleetSloReaderOptions;
-  /** `${route}\n${hour}` → a final hour's counts. */
-  readonly #finalHours = new Map<string, HourCounts>();
+  /** route → hour → a final hour's counts. */
+  readonly #finalHours = new Map<string, Map<number, HourCounts>>();
 
   constructor(options: FleetSloReaderOptions) {
     this.#options = options;
@@ -101,12 +103,16 @@ export class FleetSloReader {
     const lastHour = Math.floor(nowMs / HOUR);
     const hours = new Map<number, HourCounts>();
     const reads: Array<Promise<void>> = [];
-    for (const [id] of this.#finalHours) {
-      const [cachedRoute, hour] = id.split('\n');
-      if (cachedRoute === route && Number(hour) < firstHour) this.#finalHours.delete(id);
+    const sloWindow = this.#options.sloWindow;
+    for (const cached of this.#finalHours.keys()) if (cached !== route && sloWindow?.(cached) === null) this.#finalHours.delete(cached);
+    let final = this.#finalHours.get(route);
+    if (final === undefined) {
+      final = new Map();
+      this.#finalHours.set(route, final);
     }
+    for (const hour of final.keys()) if (hour < firstHour) final.delete(hour);
     for (let hour = firstHour; hour <= lastHour; hour++) {
-      const cached = this.#finalHours.get(`${route}\n${hour}`);
+      const cached = final.get(hour);
       if (cached !== undefined) {
         hours.set(hour, cached);
         continue;
@@ -115,7 +121,7 @@ export class FleetSloReader {
         this.#options.client.sendCommand(['HGETALL', sloKey(this.#options.fleet, route, hour)]).then((reply) => {
           const counts = parseHour(reply, hour);
           hours.set(hour, counts);
-          if ((hour + 1) * HOUR + FINAL_AFTER_MS <= nowMs) this.#finalHours.set(`${route}\n${hour}`, counts);
+          if ((hour + 1) * HOUR + FINAL_AFTER_MS <= nowMs) final.set(hour, counts);
         }),
       );
     }
@@ -142,15 +148,10 @@ export class FleetSloReader {
   }
 }
 
-/** HGETALL's answer (object, Map or flat array) as an hour's counts; fields of other hours or shapes are ignored. */
+/** HGETALL's answer as an hour's counts; fields of other hours or shapes are ignored. */
 function parseHour(reply: unknown, hour: number): HourCounts {
   const counts: HourCounts = { requests: new Float64Array(MINUTES_PER_HOUR), errors: new Float64Array(MINUTES_PER_HOUR) };
-  const entries: Array<[string, unknown]> = Array.isArray(reply)
-    ? Array.from({ length: Math.floor(reply.length / 2) }, (_, i) => [String(reply[2 * i]), reply[2 * i + 1]])
-    : reply instanceof Map
-      ? [...reply].map(([k, v]) => [String(k), v])
-      : Object.entries((reply ?? {}) as Record<string, unknown>);
-  for (const [field, raw] of entries) {
+  for (const [field, raw] of Object.entries(asHash(reply))) {
     const match = /^(\d+):([re])$/.exec(field);
     const value = Number(String(raw));
     if (match === null || !Number.isFinite(value)) continue;

@@ -8,7 +8,7 @@
  *     fallBack: (route, stale, reason) => controller.setStaleFallback(route, stale, reason) }) : null;
  *   const rollouts = new RolloutManager({ ...deps, ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
  *   leadership?.start(rollouts);
- *   // stopping: rollouts.stop(); await leadership?.stop(); then the fleet's client closes.
+ *   // stopping: await rollouts.stop(); await leadership?.stop(); then the fleet's client closes.
  */
 import type { Logger } from '../log.js';
 import type { SeriesBook } from '../metrics/metrics.js';
@@ -78,7 +78,7 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
     ...(options.include ? { include: options.include } : {}),
     ...(options.sloWindow ? { sloWindow: options.sloWindow } : {}),
   });
-  const slo = options.sloWindow ? new FleetSloReader({ client: options.client, fleet: options.fleet, logger: options.logger }) : undefined;
+  const slo = options.sloWindow ? new FleetSloReader({ client: options.client, fleet: options.fleet, logger: options.logger, sloWindow: options.sloWindow }) : undefined;
   const lease = new LeaderLease({
     client: options.client,
     fleet: options.fleet,

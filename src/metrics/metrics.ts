@@ -315,7 +315,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
     }),
     sloBurnRate: new Gauge({
       name: 'splitgate_slo_burn_rate',
-      help: "Error-budget burn rate by route and window (error ratio / (1 - objective)), from this process's counts, at the rollout's last window.",
+      help: "Error-budget burn rate by route and window (error ratio / (1 - objective)), from this process's counts every 5 s (in a fleet: the leader's, from the fleet's, at each rollout window).",
       labelNames: ['route', 'window'],
       registers,
     }),
@@ -594,6 +594,11 @@ export class SeriesBook {
       this.#series.set(key, series);
     }
     return series;
+  }
+
+  /** The series if it exists (get() makes one). */
+  find(route: string, version: Version | 'none'): VersionSeries | undefined {
+    return this.#series.get(`${route}\n${version}`);
   }
 
   all(): Iterable<VersionSeries> {

@@ -1,13 +1,15 @@
 /**
  * One RolloutRunner per route that has a `rollout` block, kept in line with the config in force. A runner
  * survives a reload when its route's canary revision (canary upstream URL + `rollout.revision`) and rollout spec
- * are unchanged; a new revision starts a new rollout from the first step, as Flagger does on a new image.
+ * are unchanged; a new revision starts a new rollout from the first step, as Flagger does on a new image. It also
+ * owns the SLO ledgers and their feed (slo-feed.ts), which count every route with an `slo:`, rollout or not.
  */
 import type { Config } from '../config/schema.js';
 import { UnknownRouteError, ConflictError } from '../control/controller.js';
 import { InvalidRequestError } from '../control/controller.js';
 import { OPERATOR_ACTIONS, type OperatorAction, type RolloutStatus } from './machine.js';
 import { SloLedgerBook } from '../metrics/slo-ledger.js';
+import { countedSlos, seriesSloSeconds, SloFeed } from '../metrics/slo-feed.js';
 import { planView, type PlanView } from './plan-view.js';
 import { parsePersistedStatus, RolloutRunner, type RolloutDeps } from './rollout-runner.js';
 
@@ -23,8 +25,11 @@ export class RolloutManager {
   #latest: Config | null = null;
 
   constructor(deps: RolloutDeps) {
-    // One ledger book for all runners, so a reload that replaces a runner keeps its route's error-budget history.
-    this.#deps = { ...deps, sloLedgers: deps.sloLedgers ?? new SloLedgerBook() };
+    // One ledger book for all runners, so a reload that replaces a runner keeps its route's error-budget history;
+    // one feed keeping it fed for every route with an `slo:`, rollout or not.
+    const sloLedgers = deps.sloLedgers ?? new SloLedgerBook();
+    const sloFeed = new SloFeed({ book: sloLedgers, seconds: seriesSloSeconds(deps.series), now: () => deps.now().getTime(), ...(deps.fleet ? {} : { metrics: deps.metrics }) });
+    this.#deps = { ...deps, sloLedgers, sloFeed };
   }
 
   /**
@@ -38,6 +43,7 @@ export class RolloutManager {
   }
 
   async #sync(config: Config): Promise<void> {
+    this.#deps.sloFeed!.track(countedSlos(config.routes));
     const wanted = new Set<string>();
     for (const route of config.routes) {
       if (!route.rollout || route.canary === undefined) continue;
@@ -102,8 +108,10 @@ export class RolloutManager {
     for (const runner of this.#runners.values()) runner.leadershipChanged(leading);
   }
 
-  stop(): void {
+  /** Stops the runners and the SLO feed; resolves once the SLO ledgers are saved (never rejects). */
+  stop(): Promise<void> {
     for (const runner of this.#runners.values()) runner.stop();
-    this.#deps.sloLedgers?.saveNow();
+    this.#deps.sloFeed!.stop();
+    return this.#deps.sloLedgers!.save();
   }
 }

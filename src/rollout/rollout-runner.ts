@@ -45,8 +45,8 @@ import {
 import { queryPrometheus } from './prometheus-query.js';
 import { paceRollout, readBudget, type BudgetReading, type CountsOver, type PacingRules, type PacingVerdict, type SloSpec } from './error-budget.js';
 import { readPrometheusBudget } from './prometheus-sli.js';
-import { SLOTS } from '../metrics/rolling-window.js';
 import { SloLedgerBook } from '../metrics/slo-ledger.js';
+import { publishBudget, seriesSloSeconds, SloFeed } from '../metrics/slo-feed.js';
 import { callWebhook, callWebhooks, type HookPayload } from './webhooks.js';
 
 export interface RolloutDeps {
@@ -64,6 +64,8 @@ export interface RolloutDeps {
   readonly fleet?: RolloutFleet;
   /** Where routes with `slo:` keep their long-window counts; one book per process (RolloutManager makes one). */
   readonly sloLedgers?: SloLedgerBook;
+  /** Feeds those ledgers (RolloutManager makes one over `sloLedgers`). */
+  readonly sloFeed?: SloFeed;
 }
 
 /** Pacing when a route has `slo:` and its rollout says nothing: the issue's "fast burn rolls back, slow burn holds". */
@@ -105,7 +107,7 @@ export class RolloutRunner {
   readonly #startWeight: number;
   readonly #deps: RolloutDeps;
   readonly #slo: SloSpec | null;
-  readonly #ledgers: SloLedgerBook;
+  readonly #sloFeed: SloFeed;
   #status: RolloutStatus;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
@@ -125,7 +127,7 @@ export class RolloutRunner {
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
     this.#slo = slo;
-    this.#ledgers = deps.sloLedgers ?? new SloLedgerBook();
+    this.#sloFeed = deps.sloFeed ?? new SloFeed({ book: deps.sloLedgers ?? new SloLedgerBook(), seconds: seriesSloSeconds(deps.series), now: () => deps.now().getTime() });
     this.spec = spec;
     this.revision = revision;
     this.#startWeight = startWeight;
@@ -401,9 +403,9 @@ export class RolloutRunner {
 
   /**
    * The route's error budget now (null without `slo:`). From `sli.prometheus` when set: each window's error ratio
-   * queried, and the budget unknown (the stage held) while a query fails. Otherwise from counts: this process's
-   * complete seconds of both versions, all traffic, added to the route's ledger once each; in a fleet the fleet's
-   * per-minute counts (all members' traffic), or, while Redis cannot be read, this member's ledger.
+   * queried, and the budget unknown (the stage held) while a query fails. Otherwise from counts: the route's ledger
+   * (SloFeed keeps it fed whatever the rollout does; fed up to the last complete second first); in a fleet the
+   * fleet's per-minute counts (all members' traffic), or, while Redis cannot be read, this member's ledger.
    */
   async #pace(nowMs: number): Promise<PacingVerdict | null> {
     const slo = this.#slo;
@@ -414,25 +416,12 @@ export class RolloutRunner {
       if ('error' in read) return { action: 'hold', window: null, value: null, reason: `error budget unknown: ${read.error}` };
       reading = read.reading;
     } else {
-      const entry = this.#ledgers.entryFor(this.route, slo.window);
-      const toSecond = Math.floor(nowMs / 1000) - 1;
-      const fromSecond = Math.max(entry.fedThroughSecond + 1, toSecond - SLOTS + 1);
-      for (const version of ['stable', 'canary'] as const) {
-        for (const slot of this.#deps.series.get(this.route, version).window.slotsBetween(fromSecond, toSecond)) entry.ledger.add(slot.second * 1000, slot.requests, slot.sloErrors);
-      }
-      entry.fedThroughSecond = Math.max(entry.fedThroughSecond, toSecond);
-      this.#ledgers.saveSoon();
+      const ledger = this.#sloFeed.feed(this.route, slo.window, nowMs);
       const fleetCounts = this.#deps.fleet?.slo ? await this.#deps.fleet.slo(this.route, nowMs, slo.window) : undefined;
       if (fleetCounts !== undefined) this.#sloFromFleet(fleetCounts !== null);
-      reading = readBudget(fleetCounts ?? ((spanMs) => entry.ledger.counts(nowMs, spanMs)), slo);
+      reading = readBudget(fleetCounts ?? ((spanMs) => ledger.counts(nowMs, spanMs)), slo);
     }
-    const { metrics } = this.#deps;
-    for (const pair of reading.pairs) {
-      const [long, short] = pair.windows.split('/');
-      if (pair.longRate !== null) metrics.sloBurnRate.set({ route: this.route, window: long }, pair.longRate);
-      if (pair.shortRate !== null) metrics.sloBurnRate.set({ route: this.route, window: short }, pair.shortRate);
-    }
-    if (reading.remaining !== null) metrics.sloErrorBudgetRemaining.set({ route: this.route }, reading.remaining);
+    publishBudget(this.#deps.metrics, this.route, reading);
     this.#budgetRemaining = reading.remaining;
     return paceRollout(reading, this.spec.pacing ?? DEFAULT_PACING);
   }

@@ -64,7 +64,7 @@ export async function startRolloutHarness(raw: unknown, options: RolloutHarnessO
     manager,
     runner: (route: string) => manager.get(route)!,
     async close(): Promise<void> {
-      manager.stop();
+      await manager.stop();
       await pools.close();
     },
   };

@@ -103,6 +103,27 @@ describe('fleet SLO counts', () => {
     expect(await unreadable.countsOver('api', nowMs, 7 * DAY)).toBeNull();
   });
 
+  it('kept hours of a route that left the config are dropped (read again, not kept forever)', async () => {
+    const fleet = 'slo-prune';
+    const inForce = new Set(['api', 'old']);
+    const c = await client();
+    const reads: string[] = [];
+    const counting = { sendCommand: (args: string[]) => (args[0] === 'HGETALL' && reads.push(args[1]), c.sendCommand(args)) };
+    const reader = new FleetSloReader({ client: counting, fleet, logger: silent, sloWindow: (route) => (inForce.has(route) ? DAY : null) });
+    const nowMs = Date.parse('2026-12-05T12:10:00Z');
+    const readsOf = async (route: string) => {
+      reads.length = 0;
+      expect(await reader.countsOver(route, nowMs, DAY)).not.toBeNull();
+      return reads.length;
+    };
+    expect(await readsOf('old')).toBe(25);
+    expect(await readsOf('old')).toBe(1); // the 24 finished hours are kept
+    inForce.delete('old');
+    await readsOf('api');
+    inForce.add('old');
+    expect(await readsOf('old')).toBe(25); // dropped while it was out of the config
+  });
+
   it('while the fleet SLO counts cannot be read the leader paces by its own, with one event each way', async () => {
     const fleet = 'slo-fallback';
     let now = Date.parse('2026-12-04T10:00:30Z');
