@@ -11,16 +11,19 @@ function fakeWorker() {
   const guard = { route: 'api', retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections: 0, ejected: false };
   const rejections = new Map<string, number>([['header_too_large', 0]]);
   const upgrade = { route: 'api', version: 'canary', open: 0, closed: 0, bytesIn: 0, bytesOut: 0, seconds: 0 };
+  const jwt = new Map<string, number>();
   const taker = new ProxyDeltaTaker({
     guards: () => [guard as GuardCounts],
     listener: { connections: () => 0, rejections: () => rejections, upgrades: () => [upgrade as UpgradeTotals] },
+    jwt: () => jwt,
   });
-  return { guard, rejections, upgrade, taker };
+  return { guard, rejections, upgrade, jwt, taker };
 }
 
 describe('proxy deltas', () => {
   it('add up to every worker\'s totals, taken at any moments', () => {
-    const totals = new ProxyTotals();
+    const jwtTotals = new Map<string, number>();
+    const totals = new ProxyTotals(jwtTotals);
     const workers = [fakeWorker(), fakeWorker()];
     let seed = 7;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -33,6 +36,8 @@ describe('proxy deltas', () => {
       w.rejections.set('header_too_large', w.rejections.get('header_too_large')! + (random() < 0.2 ? 1 : 0));
       w.upgrade.closed += random() < 0.1 ? 1 : 0;
       w.upgrade.bytesIn += Math.floor(random() * 100);
+      const result = random() < 0.8 ? 'valid' : 'expired';
+      if (random() < 0.3) w.jwt.set(result, (w.jwt.get(result) ?? 0) + 1);
       if (random() < 0.3) {
         const delta = w.taker.take(Math.floor(random() * 10));
         if (delta !== null) {
@@ -52,6 +57,8 @@ describe('proxy deltas', () => {
     expect(new Map(totals.listener.rejections())).toEqual(new Map([['header_too_large', sum((w) => w.rejections.get('header_too_large')!)]]));
     const [upgrade] = [...totals.listener.upgrades()];
     expect(upgrade).toMatchObject({ closed: sum((w) => w.upgrade.closed), bytesIn: sum((w) => w.upgrade.bytesIn) });
+    expect(Object.fromEntries(jwtTotals)).toEqual({ valid: sum((w) => w.jwt.get('valid') ?? 0), expired: sum((w) => w.jwt.get('expired') ?? 0) });
+    expect(jwtTotals.get('valid')).toBeGreaterThan(0);
   });
 
   it('takes nothing when nothing changed; gauges leave with their worker, counters stay', () => {
@@ -77,5 +84,6 @@ describe('proxy deltas', () => {
     expect(isProxyDelta(null)).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: Number.NaN })).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: 0 })).toBe(true);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], jwt: [['valid', 'x']], ejected: [], upgradesOpen: [], connections: 0 })).toBe(false);
   });
 });

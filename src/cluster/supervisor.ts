@@ -112,7 +112,7 @@ export class Supervisor {
     // The supervisor's books are the machine's: every worker's deltas are added in, one exposition, one window.
     const shares = Array.from({ length: options.workers }, () => new WorkerShare());
     // Retries, ejections and the listener's counts, summed over the workers the same way.
-    const proxyTotals = new ProxyTotals();
+    const proxyTotals = new ProxyTotals(metrics.jwtCounts);
     metrics.guardBooks.push({ all: () => proxyTotals.guards() });
     registerListenerMetrics(metrics.registry, proxyTotals.listener);
     // Experiment users are deduplicated here, across workers, from the events they ship (experiments/worker-events.ts).

@@ -58,8 +58,12 @@ export interface Metrics {
   readonly mirrorDiffs: Counter<'route' | 'field'>;
   readonly mirrorDuration: Histogram<'route'>;
   readonly mirrorInFlight: Gauge<'route'>;
-  /** Token verifications by result (auth/jwt-verifier.ts VerificationResult); cache hits are not verifications. */
+  /**
+   * Token verifications by result (auth/jwt-verifier.ts VerificationResult); cache hits are not verifications.
+   * Counted in `jwtCounts` (a plain map: a worker ships its growth to the supervisor, proxy-deltas.ts), read at scrape.
+   */
   readonly jwtVerifications: Counter<'result'>;
+  readonly jwtCounts: Map<string, number>;
   /** Where the per-request series live; the request, duration, decision and error metrics read them at scrape time. */
   readonly seriesBooks: SeriesBook[];
   /** Where mirror records live (MirrorBook registers itself); the mirror duration histogram reads them at scrape time. */
@@ -104,6 +108,7 @@ export function createMetrics(registry = new Registry(), options: { processMetri
   const seriesBooks: SeriesBook[] = [];
   const mirrorBooks: Metrics['mirrorBooks'] = [];
   const guardBooks: Metrics['guardBooks'] = [];
+  const jwtCounts = new Map<string, number>();
   const allGuards = function* (): Generator<GuardCounts> {
     for (const book of guardBooks) yield* book.all();
   };
@@ -364,7 +369,12 @@ export function createMetrics(registry = new Registry(), options: { processMetri
       help: 'JWT verifications (cache misses) by result: valid, invalid, expired, malformed, unknown_key, jwks_unavailable.',
       labelNames: ['result'],
       registers,
+      collect() {
+        this.reset();
+        for (const [result, count] of jwtCounts) this.inc({ result }, count);
+      },
     }),
+    jwtCounts,
   };
   return metrics;
 }

@@ -4,7 +4,7 @@
  * ships what its counters grew by since its previous take, and its gauges' current values; the supervisor adds the
  * counters up for good (a worker that exits keeps its share, as a Prometheus counter must) and keeps each worker's
  * gauges until it exits. So `splitgate_retries_total`, `splitgate_upstream_ejections_total`,
- * `splitgate_upstream_ejected`, `splitgate_client_*` and `splitgate_websocket_*` on the supervisor's /metrics
+ * `splitgate_upstream_ejected`, `splitgate_jwt_verifications_total`, `splitgate_client_*` and `splitgate_websocket_*` on the supervisor's /metrics
  * cover the machine. Taken at most about once a second and on scrape, never per request.
  */
 import type { ListenerSource, UpgradeTotals } from './listener-metrics.js';
@@ -19,6 +19,8 @@ export interface ProxyDelta {
   readonly ejections: ReadonlyArray<readonly [route: string, count: number]>;
   readonly rejections: ReadonlyArray<readonly [reason: string, count: number]>;
   readonly upgrades: ReadonlyArray<readonly [route: string, version: string, closed: number, bytesIn: number, bytesOut: number, seconds: number]>;
+  /** JWT verifications by result (absent from a worker that predates them). */
+  readonly jwt?: ReadonlyArray<readonly [result: string, count: number]>;
   /** Gauges: replace what the same worker said before. */
   readonly ejected: ReadonlyArray<readonly [route: string, ejected: boolean]>;
   readonly connections: number;
@@ -29,6 +31,8 @@ export interface ProxyDelta {
 export interface ProxyCountSources {
   guards(): Iterable<GuardCounts>;
   listener: ListenerSource;
+  /** Token verifications by result, totals since start. */
+  jwt?: () => Iterable<readonly [string, number]>;
 }
 
 /** In a worker: takes what grew since the previous take. */
@@ -74,11 +78,16 @@ export class ProxyDeltaTaker {
       if (closed + bytesIn + bytesOut + seconds > 0) upgrades.push([u.route, u.version, closed, bytesIn, bytesOut, seconds]);
       upgradesOpen.push([u.route, u.version, u.open]);
     }
+    const jwt: Array<readonly [string, number]> = [];
+    for (const [result, count] of this.#sources.jwt?.() ?? []) {
+      const grown = this.#grow(`j\n${result}`, count);
+      if (grown > 0) jwt.push([result, grown]);
+    }
     const gauges = JSON.stringify([ejected, connections, upgradesOpen]);
     const gaugesChanged = gauges !== this.#gauges;
     this.#gauges = gauges;
-    if (!gaugesChanged && retries.length + ejections.length + rejections.length + upgrades.length === 0) return null;
-    return { retries, ejections, rejections, upgrades, ejected, connections, upgradesOpen };
+    if (!gaugesChanged && retries.length + ejections.length + rejections.length + upgrades.length + jwt.length === 0) return null;
+    return { retries, ejections, rejections, upgrades, jwt, ejected, connections, upgradesOpen };
   }
 
   #grow(key: string, total: number): number {
@@ -111,8 +120,15 @@ export class ProxyTotals {
   readonly #rejections = new Map<string, number>();
   readonly #upgrades = new Map<string, MutableUpgrade>();
   readonly #gauges = new Map<number, WorkerGauges>();
+  /** The supervisor's token verification counts (Metrics.jwtCounts), which only the workers' grow. */
+  readonly #jwt: Map<string, number>;
+
+  constructor(jwtCounts = new Map<string, number>()) {
+    this.#jwt = jwtCounts;
+  }
 
   apply(slot: number, delta: ProxyDelta): void {
+    for (const [result, count] of delta.jwt ?? []) this.#jwt.set(result, (this.#jwt.get(result) ?? 0) + count);
     for (const [route, result, count] of delta.retries) {
       if (!RETRY_RESULTS.includes(result)) continue;
       this.#retriesOf(route)[result] += count;
@@ -197,6 +213,7 @@ export function isProxyDelta(value: unknown): value is ProxyDelta {
   const d = value as Partial<ProxyDelta>;
   return (
     Array.isArray(d.retries) && Array.isArray(d.ejections) && Array.isArray(d.rejections) && Array.isArray(d.upgrades) &&
-    Array.isArray(d.ejected) && Array.isArray(d.upgradesOpen) && typeof d.connections === 'number' && Number.isFinite(d.connections)
+    Array.isArray(d.ejected) && Array.isArray(d.upgradesOpen) && typeof d.connections === 'number' && Number.isFinite(d.connections) &&
+    (d.jwt === undefined || (Array.isArray(d.jwt) && d.jwt.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && Number.isFinite(entry[1]))))
   );
 }

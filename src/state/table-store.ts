@@ -88,7 +88,7 @@ export function activateTable(
   pools.guards.retain(new Set(table.routes.map((route) => route.guard).filter((guard) => guard !== null)));
   const verifierDeps: VerifierDeps = {
     warn: (fields, message) => mirrorDeps.logger.warn(fields, message),
-    count: (result) => metrics.jwtVerifications.inc({ result }),
+    count: (result) => metrics.jwtCounts.set(result, (metrics.jwtCounts.get(result) ?? 0) + 1),
   };
   const verifiers = table.routes.map((route) => (route.jwt === null ? null : pools.verifiers.verifierFor(route.jwt, verifierDeps)));
   pools.verifiers.retain(new Set(verifiers.filter((verifier) => verifier !== null)));

@@ -1,11 +1,12 @@
 /**
- * With `workers: 2`, what the workers' proxies count themselves (retries to stable, outlier ejections, the
- * listener's client rejections and open connections) reaches the supervisor's one /metrics and its event log, as
+ * With `workers: 2`, what the workers' proxies count themselves (retries to stable, outlier ejections, token
+ * verifications, the listener's client rejections and open connections) reaches the supervisor's one /metrics and its event log, as
  * the request series do: summed over the workers, exactly. Real processes (dist/bin.js), a real refused canary.
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closedPort, inParallel, send, waitFor } from '../helpers/http.js';
+import { AUDIENCE, createSigningKey, ISSUER, signToken, type SigningKey } from '../helpers/jwks.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
@@ -15,10 +16,13 @@ const ROUND = 60;
 let stable: TestUpstream;
 let dir: TempDir;
 let sg: SplitgateProcess | undefined;
+let key: SigningKey;
 
 beforeAll(async () => {
   stable = await startUpstream('stable');
   dir = createTempDir();
+  key = await createSigningKey('workers-key');
+  const jwks = dir.writeConfig('jwks.json', JSON.stringify({ keys: [key.publicJwk] }));
   sg = await spawnSplitgate(
     dir.writeConfig('workers.yaml', {
       listen: '127.0.0.1:0',
@@ -27,12 +31,15 @@ beforeAll(async () => {
       watch: false,
       state: { file: false },
       limits: { maxHeaderBytes: 4096 },
+      jwt: { jwks: { file: jwks }, issuer: ISSUER, audience: AUDIENCE },
       upstreams: { stable: stable.url, refused: `http://127.0.0.1:${await closedPort()}` },
       routes: [
         // No ejection: every canary-routed request fails at the canary and is retried, in either worker.
         { name: 'retried', match: { pathPrefix: '/retried' }, stable: 'stable', canary: 'refused', weight: 100, outlier: false },
         // Ejected after 3 connect failures in a row, for a long time: later requests go straight to stable.
         { name: 'ejected', match: { pathPrefix: '/ejected' }, stable: 'stable', canary: 'refused', weight: 100, outlier: { consecutiveConnectFailures: 3, baseEjectionTime: '300s' } },
+        // Reads the token's claims: each new token is verified once, by the worker that gets it.
+        { name: 'claims', match: { pathPrefix: '/claims' }, stable: 'stable', canary: 'refused', weight: 0, rules: [{ match: { claims: { plan: 'enterprise' } }, weight: 0 }] },
       ],
     }),
   );
@@ -58,6 +65,18 @@ describe('workers: 2, the proxies\' own counts', () => {
     const parsed = await metrics();
     expect(sampleValue(parsed, 'splitgate_retries_total', { route: 'retried', result: 'ok' })).toBe(ROUND);
     expect(sampleValue(parsed, 'splitgate_retries_total', { route: 'retried', result: 'budget_exhausted' })).toBe(0);
+  });
+
+  it('sums both workers\' token verifications in /metrics, exactly', async () => {
+    const tokens = await Promise.all(Array.from({ length: ROUND }, (_, i) => signToken(key, { sub: `user-${i}`, plan: 'pro' }, { exp: i % 4 === 0 ? Math.floor(Date.now() / 1000) - 3600 : undefined })));
+    const replies = await inParallel(ROUND, 6, (i) => send(sg!.url, `/claims/${i}`, { agent: false, headers: { authorization: `Bearer ${tokens[i]}` } }));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    const perWorker = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers ?? []);
+    expect([...perWorker.values()].filter((n) => n > 0).length).toBe(2);
+    const parsed = await metrics();
+    const expired = ROUND / 4;
+    expect(sampleValue(parsed, 'splitgate_jwt_verifications_total', { result: 'valid' })).toBe(ROUND - expired);
+    expect(sampleValue(parsed, 'splitgate_jwt_verifications_total', { result: 'expired' })).toBe(expired);
   });
 
   it('counts each worker\'s ejection, records it in the supervisor\'s events, and shows the canary ejected', async () => {
