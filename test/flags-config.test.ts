@@ -113,11 +113,21 @@ describe('flags: ofrep', () => {
   it('is off by default, /ofrep when on, and wants long secrets', () => {
     expect(validateConfig(withFlags({ definitions: DEFINITIONS }), {}).flags?.ofrep).toBe(false);
     const on = validateConfig(withFlags({ definitions: DEFINITIONS, ofrep: {} }), {});
-    expect(compileTable(on, 1).ofrep).toEqual({ path: '/ofrep', apiKey: null, bearerToken: null });
+    expect(compileTable(on, 1).ofrep).toEqual({ path: '/ofrep', apiKey: null, bearerToken: null, targetingKeyOf: null });
     expect(problems(withFlags({ definitions: DEFINITIONS, ofrep: { path: 'ofrep', apiKey: 'short' } }))).toEqual([
       'flags.ofrep.path: must start with "/" and hold only letters, digits and . _ ~ / -',
       'flags.ofrep.apiKey: must be at least 16 characters',
     ]);
+  });
+
+  it('takes targetingKeyFrom from a route with a sticky key, and reads that key from an OFREP request', () => {
+    const on = validateConfig(withFlags({ definitions: DEFINITIONS, ofrep: { targetingKeyFrom: 'api' } }), {});
+    const targetingKeyOf = compileTable(on, 1).ofrep!.targetingKeyOf!;
+    expect(targetingKeyOf({ 'x-user-id': 'alice' }, '10.0.0.1')).toBe('alice');
+    expect(targetingKeyOf({}, '10.0.0.1')).toBeNull();
+    const unsticky = [{ name: 'web', stable: 'stable' }];
+    expect(problems(withFlags({ definitions: DEFINITIONS, ofrep: { targetingKeyFrom: 'nope' } }))).toEqual(['flags.ofrep.targetingKeyFrom: unknown route "nope" (known: api)']);
+    expect(problems(withFlags({ definitions: DEFINITIONS, ofrep: { targetingKeyFrom: 'web' } }, unsticky))).toEqual(['flags.ofrep.targetingKeyFrom: route "web" has no sticky key to take the targetingKey from']);
   });
 });
 

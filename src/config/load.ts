@@ -206,6 +206,13 @@ function validateReferences(config: Config): ConfigIssue[] {
     }
   }
 
+  const keyRoute = config.flags?.ofrep ? config.flags.ofrep.targetingKeyFrom : undefined;
+  if (keyRoute !== undefined) {
+    const route = config.routes.find((r) => r.name === keyRoute);
+    if (route === undefined) issues.push({ path: 'flags.ofrep.targetingKeyFrom', message: `unknown route "${keyRoute}" (known: ${config.routes.map((r) => r.name).join(', ') || 'none'})` });
+    else if (route.sticky === undefined) issues.push({ path: 'flags.ofrep.targetingKeyFrom', message: `route "${keyRoute}" has no sticky key to take the targetingKey from` });
+  }
+
   for (const [name, spec] of Object.entries(config.upstreams)) issues.push(...readUpstreamTls(joinPath('upstreams', name), spec));
 
   if (config.admin.tokenFile !== undefined) {

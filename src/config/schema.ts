@@ -816,6 +816,11 @@ const flags = z
             apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
             /** When set, clients send `Authorization: Bearer <token>`. */
             bearerToken: z.string().min(16, 'must be at least 16 characters').optional(),
+            /**
+             * A route whose sticky key (header, cookie or client address, read from the OFREP request) is the
+             * `targetingKey` of a context that has none: a browser calling through the gateway gets its own flags.
+             */
+            targetingKeyFrom: z.string().min(1).optional(),
           })
           .strict(),
         z.literal(false),

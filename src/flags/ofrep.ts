@@ -9,6 +9,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHeaders } from '../routing/context.js';
 import { resolveFlag, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
 
 export interface OfrepSettings {
@@ -17,6 +18,8 @@ export interface OfrepSettings {
   /** When set, requests must carry it in `X-API-Key`, or `Authorization: Bearer <it>`. */
   readonly apiKey: string | null;
   readonly bearerToken: string | null;
+  /** `targetingKeyFrom`: that route's sticky key of the OFREP request, for a context without a targetingKey. */
+  readonly targetingKeyOf: ((headers: RequestHeaders, clientIp: string) => string | null) | null;
 }
 
 export interface OfrepAnswer {
@@ -44,8 +47,11 @@ export function ofrepRoute(settings: OfrepSettings, url: string): { readonly key
 
 type ParsedRequest = { readonly context: FlagContext } | OfrepAnswer;
 
-/** The request body: `{}` or `{"context": {...}}`; PARSE_ERROR / INVALID_CONTEXT otherwise. */
-function parseRequest(text: string, key: string | null): ParsedRequest {
+/**
+ * The request body: `{}` or `{"context": {...}}`; PARSE_ERROR / INVALID_CONTEXT otherwise. A context without a
+ * targetingKey gets `fallbackKey` when there is one (the sticky key of `targetingKeyFrom`).
+ */
+function parseRequest(text: string, key: string | null, fallbackKey: string | null): ParsedRequest {
   let body: unknown;
   try {
     body = text === '' ? {} : JSON.parse(text);
@@ -57,6 +63,7 @@ function parseRequest(text: string, key: string | null): ParsedRequest {
   if (context === null || typeof context !== 'object' || Array.isArray(context)) return failure(400, key, 'INVALID_CONTEXT', 'context must be a JSON object');
   const targetingKey = (context as { targetingKey?: unknown }).targetingKey;
   if (targetingKey !== undefined && typeof targetingKey !== 'string') return failure(400, key, 'INVALID_CONTEXT', 'targetingKey must be a string');
+  if ((targetingKey === undefined || targetingKey === '') && fallbackKey !== null) return { context: { ...(context as FlagContext), targetingKey: fallbackKey } };
   return { context: context as FlagContext };
 }
 
@@ -65,8 +72,8 @@ function failure(status: number, key: string | null, errorCode: string, errorDet
 }
 
 /** `POST .../flags/{key}`. */
-export function evaluateOne(set: FlagSet, key: string, text: string): OfrepAnswer {
-  const parsed = parseRequest(text, key);
+export function evaluateOne(set: FlagSet, key: string, text: string, fallbackKey: string | null = null): OfrepAnswer {
+  const parsed = parseRequest(text, key, fallbackKey);
   if ('status' in parsed) return parsed;
   const flag = set.flags.get(key);
   if (flag === undefined) return failure(404, key, 'FLAG_NOT_FOUND', `flag "${key}" is not defined`);
@@ -75,8 +82,8 @@ export function evaluateOne(set: FlagSet, key: string, text: string): OfrepAnswe
 }
 
 /** `POST .../flags`: every enabled flag that resolves to a value or an error, in definition order. */
-export function evaluateBulk(set: FlagSet, text: string): OfrepAnswer {
-  const parsed = parseRequest(text, null);
+export function evaluateBulk(set: FlagSet, text: string, fallbackKey: string | null = null): OfrepAnswer {
+  const parsed = parseRequest(text, null, fallbackKey);
   if ('status' in parsed) return parsed;
   const flags: object[] = [];
   for (const flag of set.list) {
@@ -124,7 +131,7 @@ export function noneMatch(header: string | undefined, tag: string): boolean {
 /** The I/O side: one per proxy service; the settings and the flag set come from the table the request started with. */
 export class OfrepEndpoint {
   /** Answers an OFREP request; `done` gets the status, for the proxy's metrics. Never throws. */
-  handle(req: IncomingMessage, res: ServerResponse, settings: OfrepSettings, set: FlagSet, key: string | null, done: (status: number) => void): void {
+  handle(req: IncomingMessage, res: ServerResponse, settings: OfrepSettings, set: FlagSet, key: string | null, fallbackKey: string | null, done: (status: number) => void): void {
     if (req.method !== 'POST') {
       send(res, 405, { errorCode: 'GENERAL', errorDetails: 'OFREP evaluations are POST requests' }, { allow: 'POST' });
       done(405);
@@ -154,7 +161,7 @@ export class OfrepEndpoint {
     req.on('end', () => {
       if (refused) return;
       const text = Buffer.concat(chunks).toString('utf8');
-      const answer = key === null ? evaluateBulk(set, text) : evaluateOne(set, key, text);
+      const answer = key === null ? evaluateBulk(set, text, fallbackKey) : evaluateOne(set, key, text, fallbackKey);
       if (key === null && answer.status === 200) {
         const body = JSON.stringify(answer.body);
         const tag = entityTag(body);

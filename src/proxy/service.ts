@@ -139,7 +139,8 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       if (target !== null) {
         // Answered here, never proxied: the same flag set as the header, for the context the client sends.
         const series = active.ofrep!;
-        this.#ofrep.handle(req, res, ofrep, active.table.flagSet!, target.key, (status) => series.observeResponse(methodLabel(req.method), status, (performance.now() - startedAt) / 1000, false, false));
+        const fallbackKey = ofrep.targetingKeyOf === null ? null : ofrep.targetingKeyOf(head.routing, clientIpOf(active.config.trustForwardedFor, connection.peerIp, head));
+        this.#ofrep.handle(req, res, ofrep, active.table.flagSet!, target.key, fallbackKey, (status) => series.observeResponse(methodLabel(req.method), status, (performance.now() - startedAt) / 1000, false, false));
         return;
       }
     }
@@ -552,6 +553,11 @@ function overLimit(req: IncomingMessage, head: RequestHead, maxHeaderCount: numb
   return null;
 }
 
+/** The client's address as routing reads it: the peer, or the trusted X-Forwarded-For's client. */
+function clientIpOf(trustForwarded: boolean, peerIp: string, head: RequestHead): string {
+  return trustForwarded ? forwardedClient(head.forwardedFor, peerIp) : peerIp;
+}
+
 /**
  * Match, context and decision, on the table the request started with. A promise only when the route reads claims
  * and the request's token must be verified first (not cached); everything else is decided synchronously.
@@ -565,9 +571,7 @@ function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHe
   if (route === undefined) return NO_ROUTE;
   const trustForwarded = active.config.trustForwardedFor;
   const connection = clientConnection(req.socket);
-  const peerIp = connection.peerIp;
-  const clientIp = trustForwarded ? forwardedClient(head.forwardedFor, peerIp) : peerIp;
-  const context = buildContext(route, head.routing, clientIp, entropy);
+  const context = buildContext(route, head.routing, clientIpOf(trustForwarded, connection.peerIp, head), entropy);
   const binding = active.bindings[route.index];
   const verifier = binding.claims;
   if (verifier === null) return decided(route, context, binding, connection, trustForwarded);

@@ -68,7 +68,7 @@ export function buildContext(
   }
 
   const overridesAllowed = route.overrideNetworks === null || inNetworks(route.overrideNetworks, clientIp);
-  const stickyKey = readStickyKey(route, headers, cookies, clientIp);
+  const stickyKey = stickyKeyOf(route, headers, cookies, clientIp);
   if (stickyKey !== null) return new RequestContext(headers, cookies, region, saltedBucketLatin1(route.salt, stickyKey), stickyKey, null, overridesAllowed);
   if (route.stickyCookie !== null) {
     const issuedId = entropy.newId();
@@ -84,7 +84,14 @@ function inNetworks(networks: BlockList, clientIp: string): boolean {
   return family !== 0 && networks.check(clientIp, family === 6 ? 'ipv6' : 'ipv4');
 }
 
-function readStickyKey(
+/** The route's sticky key of a request that is not routed (an OFREP call naming no targetingKey), or null. */
+export function readStickyKey(route: CompiledRoute, headers: RequestHeaders, clientIp: string): string | null {
+  const cookieHeader = headers.cookie;
+  const cookies = typeof cookieHeader === 'string' && cookieHeader !== '' ? parseCookies(cookieHeader) : NO_COOKIES;
+  return stickyKeyOf(route, headers, cookies, clientIp);
+}
+
+function stickyKeyOf(
   route: CompiledRoute,
   headers: RequestHeaders,
   cookies: Readonly<Record<string, string | undefined>>,

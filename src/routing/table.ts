@@ -15,6 +15,7 @@ import { FlagCountBook } from '../flags/flag-counts.js';
 import { flagsHeaderNames, routeFlagsSpec } from '../flags/route-flags-spec.js';
 import { compileRouteFlags, type RouteFlags } from '../flags/route-flags.js';
 import type { OfrepSettings } from '../flags/ofrep.js';
+import { readStickyKey, type RequestHeaders } from './context.js';
 import { applyFlagOverrides, type FlagOverrides } from '../flags/flag-overrides.js';
 
 export type Version = 'stable' | 'canary';
@@ -204,7 +205,17 @@ export function compileTable(
     matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
     flagSet,
     flagsHeaders: Object.freeze(flagSet === null ? [] : flagsHeaderNames(config)),
-    ofrep: flagSet === null || !config.flags?.ofrep ? null : Object.freeze({ path: config.flags.ofrep.path, apiKey: config.flags.ofrep.apiKey ?? null, bearerToken: config.flags.ofrep.bearerToken ?? null }),
+    ofrep: flagSet === null || !config.flags?.ofrep ? null : ofrepSettings(config.flags.ofrep, routes),
+  });
+}
+
+function ofrepSettings(ofrep: Exclude<NonNullable<Config['flags']>['ofrep'], false>, routes: readonly CompiledRoute[]): OfrepSettings {
+  const keyRoute = ofrep.targetingKeyFrom === undefined ? undefined : routes.find((route) => route.name === ofrep.targetingKeyFrom);
+  return Object.freeze({
+    path: ofrep.path,
+    apiKey: ofrep.apiKey ?? null,
+    bearerToken: ofrep.bearerToken ?? null,
+    targetingKeyOf: keyRoute === undefined ? null : (headers: RequestHeaders, clientIp: string) => readStickyKey(keyRoute, headers, clientIp),
   });
 }
 

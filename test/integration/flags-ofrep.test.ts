@@ -1,7 +1,8 @@
 /**
  * OFREP on the proxy listener, checked with the real OpenFeature server SDK and its OFREP provider (not written
  * here): for the same users, the SDK gets the variants the upstream received in the flags header. Plus the
- * protocol's details: bulk evaluation with ETag / If-None-Match → 304, reasons, error codes, and auth.
+ * protocol's details: bulk evaluation with ETag / If-None-Match → 304, reasons, error codes, and auth; and
+ * `targetingKeyFrom`: a context without a targetingKey takes the named route's sticky key from the OFREP request.
  */
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
@@ -29,7 +30,7 @@ beforeAll(async () => {
   proxy = await startSplitgate({
     log: { level: 'silent' },
     upstreams: { stable: stable.url },
-    flags: { definitions: DEFINITIONS, context: { email: 'header:x-user-email', plan: 'cookie:plan' }, ofrep: { apiKey: API_KEY } },
+    flags: { definitions: DEFINITIONS, context: { email: 'header:x-user-email', plan: 'cookie:plan' }, ofrep: { apiKey: API_KEY, targetingKeyFrom: 'api' } },
     routes: [{ name: 'api', stable: 'stable', sticky: { key: ['header:x-user-id'] } }],
   });
   await OpenFeature.setProviderAndWait('ofrep-test', new OFREPProvider({ baseUrl: proxy.url, headers: [['X-API-Key', API_KEY]] }));
@@ -109,6 +110,24 @@ describe('OFREP protocol details', () => {
     const other = await ofrep('', { context: { targetingKey: 'user-1', email: 'a@other.org' } }, { 'if-none-match': etag });
     expect(other.status).toBe(200);
     expect(other.headers.etag).not.toBe(etag);
+  });
+
+  it('takes a missing targetingKey from the route\'s sticky key on the OFREP request: the flags the header carried', async () => {
+    const seen = new Map<string, string>();
+    for (let i = 0; i < 12; i++) {
+      const user = `sticky-${i}`;
+      await send(proxy.url, '/app', { headers: { 'x-user-id': user } });
+      const header = members(stable.seen.at(-1)!.headers['x-splitgate-flags'] as string);
+      // No targetingKey in the context: the x-user-id header the route is sticky by stands in.
+      const reply = await ofrep('/new-checkout', { context: {} }, { 'x-user-id': user });
+      expect(reply.status).toBe(200);
+      expect(reply.json<{ value: boolean }>().value ? '?1' : '?0').toBe(header['new-checkout']);
+      seen.set(user, header['new-checkout']);
+      // A targetingKey in the context wins over the header.
+      const other = await ofrep('/new-checkout', { context: { targetingKey: 'someone-else' } }, { 'x-user-id': user });
+      expect(other.json<{ value: boolean }>().value).toBe((await ofrep('/new-checkout', { context: { targetingKey: 'someone-else' } })).json<{ value: boolean }>().value);
+    }
+    expect(new Set(seen.values()).size).toBe(2);
   });
 
   it('answers the protocol\'s error codes', async () => {
