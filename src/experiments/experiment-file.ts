@@ -10,8 +10,8 @@
  * (uint16 mask by conversion bit). A supervisor's users also carry, per conversion counted, its time and value
  * (2 float64), which its merge of workers' events reorders by. Little-endian throughout.
  *
- * A save snapshots the users in one pass (about 20 ms for 100 000, see loadtest/experiment-file.mjs) and hashes their
- * keys in slices of SLICE between event-loop turns, so a request never waits for a whole save. Nothing in the file
+ * A save takes the users in one pass over each LRU, and encodes and hashes them SLICE per event-loop turn (see
+ * snapshotBook), so a request never waits for a whole save. Nothing in the file
  * can stop a start: a damaged file is reported and ignored; an experiment whose entry is damaged, or whose arms or
  * conversions changed since the save (fingerprint), starts empty, reported, and the others are restored.
  */
@@ -120,82 +120,89 @@ export interface Snapshot {
   finish(): Promise<Buffer>;
 }
 
-interface EncodedUsers {
-  readonly body: Buffer;
+/** One experiment's users as taken from its LRU (least recently seen first), to encode over the next turns. */
+interface TakenUsers {
+  readonly experiment: CompiledExperiment;
+  readonly merged: boolean;
   readonly keys: string[];
-  /** Where each user's record starts in body (records are longer with conversion details). */
-  readonly offsets: number[];
+  readonly users: Array<UserState | MergedUser>;
 }
 
 /**
- * Encodes every running experiment of the plan in force in one synchronous pass (so totals and users agree), leaving
- * each user's 8 digest bytes to `finish`, which hashes SLICE keys per event-loop turn.
+ * Takes every running experiment's totals and users (references, in one pass over each LRU: about 10 ms for 100 000
+ * on a busy machine, see loadtest/experiment-file.mjs); `finish` encodes and hashes them SLICE per event-loop turn.
+ * A single process's user states are immutable, so its file is the book at the snapshot; a supervisor's merged
+ * users are read as they are when encoded, a few hundred ms later at most (a conversion merged in between is then in
+ * the user's entry and not in the totals: lost if the process is killed before the next save, which has it).
  */
 export function snapshotBook(book: ExperimentBook): Snapshot {
-  const headers: SavedHeader[] = [];
-  const encoded: EncodedUsers[] = [];
+  const headers: Array<Omit<SavedHeader, 'users' | 'bytes'>> = [];
+  const taken: TakenUsers[] = [];
   for (const experiment of book.plan?.all ?? []) {
     const record = book.record(experiment.key);
     if (record === undefined || record.stopped !== null) continue;
     const merged = record.merged !== null && record.merged.size > 0;
-    const users = merged ? encodeMergedUsers(experiment, record.merged!) : encodeUserStates(record.users);
-    headers.push({ key: experiment.key, fingerprint: fingerprintOf(experiment), ...totalsOf(record), merged, users: users.keys.length, bytes: users.body.length });
-    encoded.push(users);
+    const lru: LRUCache<string, UserState | MergedUser> = merged ? (record.merged! as LRUCache<string, UserState | MergedUser>) : (record.users as LRUCache<string, UserState | MergedUser>);
+    const keys: string[] = [];
+    const users: Array<UserState | MergedUser> = [];
+    lru.rforEach((user, key) => {
+      keys.push(key);
+      users.push(user);
+    });
+    headers.push({ key: experiment.key, fingerprint: fingerprintOf(experiment), ...totalsOf(record), merged });
+    taken.push({ experiment, merged, keys, users });
   }
   return {
     async finish() {
-      let hashed = 0;
-      for (const { body, keys, offsets } of encoded) {
+      const bodies: Buffer[] = [];
+      const saved: SavedHeader[] = [];
+      let done = 0;
+      for (const [index, { experiment, merged, keys, users }] of taken.entries()) {
+        const body = Buffer.alloc(keys.length * (USER_BYTES + (merged ? DETAIL_BYTES * experiment.conversions.length : 0)));
+        let offset = 0;
+        let count = 0;
         for (let i = 0; i < keys.length; i++) {
-          const key = keys[i];
-          if (isSavedUserKey(key)) body.write(key.slice(1), offsets[i], DIGEST_BYTES, 'latin1');
-          else createHash('sha256').update(key, 'latin1').digest().copy(body, offsets[i], 0, DIGEST_BYTES);
-          if (++hashed % SLICE === 0) await nextTurn();
+          if (++done % SLICE === 0) await nextTurn();
+          const next = merged ? writeMergedUser(body, offset, experiment, users[i] as MergedUser) : writeUser(body, offset, users[i] as UserState);
+          if (next === offset) continue;
+          writeDigest(body, offset, keys[i]);
+          offset = next;
+          count++;
         }
+        bodies.push(body.subarray(0, offset));
+        saved.push({ ...headers[index], users: count, bytes: offset });
       }
-      return Buffer.concat([Buffer.from(`${MAGIC}${JSON.stringify({ experiments: headers })}\n`), ...encoded.map((e) => e.body)]);
+      return Buffer.concat([Buffer.from(`${MAGIC}${JSON.stringify({ experiments: saved })}\n`), ...bodies]);
     },
   };
 }
 
-function encodeUserStates(users: LRUCache<string, UserState>): EncodedUsers {
-  const body = Buffer.alloc(users.size * USER_BYTES);
-  const keys: string[] = [];
-  const offsets: number[] = [];
-  let offset = 0;
-  for (const [key, state] of users.rentries() as Generator<[string, UserState]>) {
-    keys.push(key);
-    offsets.push(offset);
-    offset = writeUser(body, offset + DIGEST_BYTES, state.exposedAt * 1000, state.arm, state.converted);
-  }
-  return { body: body.subarray(0, offset), keys, offsets };
+function writeDigest(body: Buffer, offset: number, key: string): void {
+  if (isSavedUserKey(key)) body.write(key.slice(1), offset, DIGEST_BYTES, 'latin1');
+  else createHash('sha256').update(key, 'latin1').digest().copy(body, offset, 0, DIGEST_BYTES);
 }
 
-function encodeMergedUsers(experiment: CompiledExperiment, users: LRUCache<string, MergedUser>): EncodedUsers {
-  const body = Buffer.alloc(users.size * (USER_BYTES + DETAIL_BYTES * experiment.conversions.length));
-  const keys: string[] = [];
-  const offsets: number[] = [];
-  let offset = 0;
-  for (const [key, user] of users.rentries() as Generator<[string, MergedUser]>) {
-    // Only conversions held, no exposure yet: nothing counted for this user, nothing to keep.
-    if (user.exposedAt === null) continue;
-    keys.push(key);
-    offsets.push(offset);
-    let mask = 0;
-    for (const conversion of experiment.conversions) if (user.converted.has(conversion.name)) mask |= 1 << conversion.bit;
-    offset = writeUser(body, offset + DIGEST_BYTES, user.exposedAt, user.arm, mask);
-    for (const conversion of experiment.conversions) {
-      const counted = user.converted.get(conversion.name);
-      if (counted === undefined) continue;
-      body.writeDoubleLE(counted.at, offset);
-      body.writeDoubleLE(counted.value, offset + 8);
-      offset += DETAIL_BYTES;
-    }
-  }
-  return { body: body.subarray(0, offset), keys, offsets };
+function writeUser(body: Buffer, offset: number, state: UserState): number {
+  return writeFields(body, offset + DIGEST_BYTES, state.exposedAt * 1000, state.arm, state.converted);
 }
 
-function writeUser(body: Buffer, offset: number, exposedAtMs: number, arm: ArmIndex, mask: number): number {
+/** A supervisor's user with its counted conversions' times and values; one with no exposure yet is left out. */
+function writeMergedUser(body: Buffer, offset: number, experiment: CompiledExperiment, user: MergedUser): number {
+  if (user.exposedAt === null) return offset;
+  let mask = 0;
+  for (const conversion of experiment.conversions) if (user.converted.has(conversion.name)) mask |= 1 << conversion.bit;
+  let at = writeFields(body, offset + DIGEST_BYTES, user.exposedAt, user.arm, mask);
+  for (const conversion of experiment.conversions) {
+    const counted = user.converted.get(conversion.name);
+    if (counted === undefined) continue;
+    body.writeDoubleLE(counted.at, at);
+    body.writeDoubleLE(counted.value, at + 8);
+    at += DETAIL_BYTES;
+  }
+  return at;
+}
+
+function writeFields(body: Buffer, offset: number, exposedAtMs: number, arm: ArmIndex, mask: number): number {
   body.writeDoubleLE(exposedAtMs, offset);
   body.writeUInt8(arm, offset + 8);
   body.writeUInt16LE(mask, offset + 9);
