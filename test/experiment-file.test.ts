@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { ExperimentBook } from '../src/experiments/experiment-book.js';
 import { ExperimentFile, parseExperimentFile, snapshotBook, USER_BYTES, type UsersKind } from '../src/experiments/experiment-file.js';
 import type { ExperimentEvent } from '../src/experiments/worker-events.js';
 import { seededRandom as seeded } from './helpers/seeded-random.js';
+import { waitFor } from './helpers/http.js';
 
 const ORDER = { name: 'order', match: { method: 'POST', path: '/orders', status: '2xx' } };
 const PURCHASE = { name: 'purchase', header: true };
@@ -186,5 +188,26 @@ describe('ExperimentFile on disk', () => {
     expect(warnings).toEqual(['experiment other: saved entry damaged (the file ends before its users); it starts from zero']);
     expect(book.record('other')!.arms[1].users).toBe(0);
     expect(book.record('checkout')!.arms[1].users).toBe(2);
+  });
+
+  it('saves every saveEveryMs while something is counted, and not while nothing is', async () => {
+    const book = new ExperimentBook();
+    book.planOf(config);
+    const file = join(dir, 'periodic.json.experiments');
+    const saver = new ExperimentFile({ file, book, kind: 'users', saveEveryMs: 20, onWarning: (message) => expect.fail(message) });
+    saver.start();
+    try {
+      book.begin(config, 'shop', 'canary', 'a', 'GET', '/shop', undefined)!.responded(200, []);
+      await waitFor('the first save', () => existsSync(file), 5_000);
+      await sleep(100); // a save in flight lands
+      unlinkSync(file);
+      await sleep(200);
+      expect(existsSync(file)).toBe(false);
+      book.begin(config, 'shop', 'canary', 'b', 'GET', '/shop', undefined)!.responded(200, []);
+      await waitFor('the save after a new user', () => existsSync(file), 5_000);
+    } finally {
+      await saver.stop();
+    }
+    expect(load(file).book.record('checkout')!.arms[1].users).toBe(2);
   });
 });

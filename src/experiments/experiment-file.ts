@@ -87,10 +87,16 @@ export class ExperimentFile {
     }
   }
 
-  /** Saves every `saveEveryMs` from now on (a save still running skips its turn). */
+  /**
+   * Saves every `saveEveryMs` from now on, when anything was counted since the last save (an idle experiment costs no
+   * pass over its users); a save still running skips its turn.
+   */
   start(): void {
+    let saved = countsMark(this.#options.book);
     this.#timer ??= setInterval(() => {
-      if (this.#saving) return;
+      const mark = countsMark(this.#options.book);
+      if (this.#saving || mark === saved) return;
+      saved = mark;
       this.#saving = true;
       void this.save().finally(() => (this.#saving = false));
     }, this.#options.saveEveryMs ?? 15_000).unref();
@@ -280,6 +286,14 @@ function decodeUsers(experiment: CompiledExperiment, bytes: Buffer, count: unkno
   }
   if (offset !== bytes.length) throw new Error('bytes left after its users');
   return kind === 'users' ? { into: 'users', entries: states } : { into: 'merged', entries: merged };
+}
+
+/** Changes when anything is counted or a user remembered or forgotten. */
+function countsMark(book: ExperimentBook): string {
+  return JSON.stringify((book.plan?.all ?? []).map((e) => {
+    const record = book.record(e.key);
+    return record === undefined ? null : [totalsOf(record), record.trackedUsers, record.stopped !== null];
+  }));
 }
 
 function totalsOf(record: ExperimentRecord): RunningTotals {
