@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
-import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
+import { newCookieId, readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
 import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
 import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
 import type { FrozenExperiment, RunningTotals, StoppedMark } from './experiment-stop.js';
@@ -195,11 +195,17 @@ function addConversion(record: ExperimentRecord, arm: ArmIndex, name: string, va
   totals.valueSquares += value * value;
 }
 
-function pushAnonymous(queue: ExperimentEventQueue, experiment: CompiledExperiment, step: ReturnType<typeof stepUser>, at: number): void {
+/** An anonymous user's steps, as events of the user their cookie id names (deduplicated by it as a keyed user's). */
+function pushAnonymous(queue: ExperimentEventQueue, experiment: CompiledExperiment, user: string, step: ReturnType<typeof stepUser>, at: number): void {
   const state = step.state;
   if (state === undefined) return;
-  if (step.exposed) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: null, value: 0 });
-  for (const { conversion, value } of step.conversions) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: conversion.name, value });
+  if (step.exposed) queue.push({ experiment: experiment.key, user, arm: state.arm, at, conversion: null, value: 0 });
+  for (const { conversion, value } of step.conversions) queue.push({ experiment: experiment.key, user, arm: state.arm, at, conversion: conversion.name, value });
+}
+
+/** Where an anonymous user is remembered: by their cookie id, apart from any sticky key (`~` and 32 hex digits). */
+export function anonymousUserKey(cookieId: string): string {
+  return `~${cookieId}`;
 }
 
 function newArm(): ArmTotals {
@@ -381,18 +387,26 @@ export class ExperimentBook {
     this.#fleetQueue?.observeKeyed(experiment, userKey, arm, response, this.#now());
   }
 
-  /** Counts one response of an anonymous user; returns the state to sign back into the cookie. */
-  observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse): UserState | undefined {
+  /**
+   * Counts one response of an anonymous user; returns the state to sign back into the cookie. The user is also
+   * remembered by their cookie id (in the same LRU as keyed users), and what is remembered wins over the cookie: a
+   * replayed older cookie does not count a conversion twice. In a worker the steps go to the supervisor as events of
+   * that id, deduplicated there (and by Redis with `fleet:`) as a keyed user's.
+   */
+  observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse, cookieId: string): UserState | undefined {
     const record = this.#recordOf(experiment);
     if (record.stopped !== null) return before;
-    const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
-    // Already deduplicated by the cookie: the supervisor (and Redis) add these as they are.
+    const user = anonymousUserKey(cookieId);
     if (this.#queue !== null) {
-      pushAnonymous(this.#queue, experiment, step, this.#now());
+      const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
+      pushAnonymous(this.#queue, experiment, user, step, this.#now());
       return step.state;
     }
+    const remembered = record.userState(user);
+    const step = stepUser(experiment, remembered ?? before, arm, response, Math.floor(this.#now() / 1000));
+    if (step.state !== undefined && step.state !== remembered) record.users.set(user, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
-    if (this.#fleetQueue !== null) pushAnonymous(this.#fleetQueue, experiment, step, this.#now());
+    if (this.#fleetQueue !== null) pushAnonymous(this.#fleetQueue, experiment, user, step, this.#now());
     return step.state;
   }
 
@@ -451,15 +465,20 @@ export class ExperimentVisit {
     }
     const secret = this.plan.cookieSecret;
     if (secret === null) return null;
-    const states = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
-    let changed = false;
+    const cookie = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
+    const states = cookie.states;
+    // A cookie without an id (none yet, or set before ids) gets one now; it is sent only if the state changes.
+    const id = cookie.id ?? newCookieId();
+    // One from before ids is given one now, so that the server remembers its user from this response on.
+    let changed = cookie.id === null && states.size > 0;
     for (let i = 0; i < this.experiments.length; i++) {
       const experiment = this.experiments[i];
       const arm = this.arms[i];
       if (arm === null) continue;
       const before = states.get(experiment.key);
-      const after = this.book.observeAnonymous(experiment, before, arm, response);
-      if (after !== before && after !== undefined) {
+      const after = this.book.observeAnonymous(experiment, before, arm, response, id);
+      // By value: the server's copy of an unchanged state is another object than the cookie's.
+      if (after !== undefined && (before === undefined || after.converted !== before.converted || after.exposedAt !== before.exposedAt || after.arm !== before.arm)) {
         states.set(experiment.key, after);
         changed = true;
       }
@@ -467,7 +486,7 @@ export class ExperimentVisit {
     if (!changed) return null;
     // Entries of experiments no longer configured are dropped, so the cookie does not grow with history.
     for (const key of states.keys()) if (!this.plan.all.some((e) => e.key === key)) states.delete(key);
-    return `${this.plan.cookieName}=${signExperimentCookie(states, secret)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
+    return `${this.plan.cookieName}=${signExperimentCookie(states, secret, id)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
   }
 }
 
