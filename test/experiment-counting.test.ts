@@ -136,6 +136,23 @@ describe('per-user counting', () => {
       expect(totals(book)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
     });
 
+    it('with workers, a replayed cookie on another worker is deduplicated by the supervisor, by the cookie id', () => {
+      const workers = [0, 1].map(() => new ExperimentBook({ reportToSupervisor: true }));
+      const supervisor = new ExperimentBook();
+      supervisor.planOf(anonymous);
+      const old = visit(workers[0], anonymous, null, 'canary', 'GET', '/shop').setCookie!.split(';')[0];
+      visit(workers[0], anonymous, null, 'canary', 'POST', '/api/orders', 200, [], old);
+      visit(workers[1], anonymous, null, 'stable', 'POST', '/api/orders', 200, [], old);
+      const events = workers.flatMap((w) => w.takeEvents() ?? []);
+      expect(events.map((e) => [e.user, e.conversion])).toEqual([
+        [expect.stringMatching(/^~[0-9a-f]{32}$/), null],
+        [events[0].user, 'order'],
+        [events[0].user, 'order'],
+      ]);
+      supervisor.applyEvents(events);
+      expect(totals(supervisor)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
+    });
+
     it('ignore a tampered cookie (a new user, as if it were absent)', () => {
       const book = new ExperimentBook();
       const cookie = visit(book, anonymous, null, 'canary', 'GET', '/shop').setCookie!.split(';')[0];
