@@ -11,8 +11,7 @@
  * (2 float64), which its merge of workers' events reorders by. Little-endian throughout.
  *
  * A save takes the users in one pass over each LRU, and encodes and hashes them SLICE per event-loop turn (see
- * snapshotBook), so a request never waits for a whole save. Nothing in the file
- * can stop a start: a damaged file is reported and ignored; an experiment whose entry is damaged, or whose arms or
+ * snapshotBook), so a request never waits for a whole save. Nothing in the file can stop a start: a damaged file is reported and ignored; an experiment whose entry is damaged, or whose arms or
  * conversions changed since the save (fingerprint), starts empty, reported, and the others are restored.
  */
 import { createHash } from 'node:crypto';
@@ -61,6 +60,8 @@ export class ExperimentFile {
   /** Saves in the order they were asked for: the stop's, asked last, lands last. */
   #queue: Promise<void> = Promise.resolve();
   #saving = false;
+  /** A file was read or written: saves go on (an empty one clears it); until then a process with no experiments writes none. */
+  #held = false;
 
   /** The file of a process with `state.file`, or null (`state.file: false`, or `fleet:`, where Redis keeps all). */
   static forStateFile(stateFile: string | false, fleet: boolean, options: Omit<ExperimentFileOptions, 'file'>): ExperimentFile | null {
@@ -80,6 +81,7 @@ export class ExperimentFile {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.#options.onWarning(`experiments file ${this.#options.file} not read: ${(error as Error).message}`);
       return;
     }
+    this.#held = true;
     try {
       this.#options.book.restoreRunning(parseExperimentFile(bytes, this.#options.kind, this.#options.onWarning));
     } catch (error) {
@@ -113,6 +115,8 @@ export class ExperimentFile {
   save(): Promise<void> {
     const snapshot = snapshotBook(this.#options.book);
     const file = this.#options.file;
+    if (snapshot.experiments === 0 && !this.#held) return this.#queue;
+    this.#held = true;
     const write = this.#queue
       .then(async () => writeAtomically(file, await snapshot.finish()))
       .catch((error: unknown) => this.#options.onWarning(`cannot save the experiments file ${file}: ${(error as Error).message}`));
@@ -123,6 +127,8 @@ export class ExperimentFile {
 
 /** What a save holds: the header and users encoded now, their digests to fill in over the next turns. */
 export interface Snapshot {
+  /** Running experiments in it. */
+  readonly experiments: number;
   finish(): Promise<Buffer>;
 }
 
@@ -135,8 +141,9 @@ interface TakenUsers {
 }
 
 /**
- * Takes every running experiment's totals and users (references, in one pass over each LRU: about 10 ms for 100 000
- * on a busy machine, see loadtest/experiment-file.mjs); `finish` encodes and hashes them SLICE per event-loop turn.
+ * Takes every running experiment's totals and users (references, in one pass over each LRU: 35–50 ms of CPU for
+ * 100 000 on a 2-core machine shared with other work, see loadtest/experiment-file.mjs; paging the LRU would need its
+ * order to hold still between turns); `finish` encodes and hashes them SLICE per event-loop turn.
  * A single process's user states are immutable, so its file is the book at the snapshot; a supervisor's merged
  * users are read as they are when encoded, a few hundred ms later at most (a conversion merged in between is then in
  * the user's entry and not in the totals: lost if the process is killed before the next save, which has it).
@@ -159,6 +166,7 @@ export function snapshotBook(book: ExperimentBook): Snapshot {
     taken.push({ experiment, merged, keys, users });
   }
   return {
+    experiments: taken.length,
     async finish() {
       const bodies: Buffer[] = [];
       const saved: SavedHeader[] = [];
