@@ -16,7 +16,7 @@ import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
 import { newCookieId, readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
-import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
+import { parseReportedConversions, responseCounts, stepUser, type ObservedResponse, type UserState } from './user-state.js';
 import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
 import type { FrozenExperiment, RunningTotals, StoppedMark } from './experiment-stop.js';
 import { resolveFlag, type FlagSet } from '../flags/flag-set.js';
@@ -132,9 +132,14 @@ export class ExperimentRecord {
     if (isSavedUserKey(key)) this.#restoredUsers--;
   };
 
-  /** A keyed user's state; one restored after a restart is found by its key's digest, and from then on by its key. */
-  userState(key: string): UserState | undefined {
-    return this.#restoredUsers === 0 ? this.users.get(key) : this.#adopt(this.users, key);
+  /**
+   * A user's state before `response`; one restored after a restart is found by its key's digest, and from then on
+   * by its key. The digest (a SHA-256) is worked out only for a response that can change a state.
+   */
+  userState(key: string, experiment: CompiledExperiment, response: ObservedResponse): UserState | undefined {
+    const known = this.users.get(key);
+    if (known !== undefined || this.#restoredUsers === 0 || !responseCounts(experiment, response)) return known;
+    return this.#adopt(this.users, key);
   }
 
   /** In a supervisor: a user as merged so far (restored ones as in userState). */
@@ -380,7 +385,7 @@ export class ExperimentBook {
     }
     const record = this.#recordOf(experiment);
     if (record.stopped !== null) return;
-    const before = record.userState(userKey);
+    const before = record.userState(userKey, experiment, response);
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
     if (step.state !== before && step.state !== undefined) record.users.set(userKey, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
@@ -402,7 +407,7 @@ export class ExperimentBook {
       pushAnonymous(this.#queue, experiment, user, step, this.#now());
       return step.state;
     }
-    const remembered = record.userState(user);
+    const remembered = record.userState(user, experiment, response);
     const step = stepUser(experiment, remembered ?? before, arm, response, Math.floor(this.#now() / 1000));
     if (step.state !== undefined && step.state !== remembered) record.users.set(user, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
