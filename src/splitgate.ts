@@ -32,6 +32,7 @@ import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fle
 import { ExperimentBook } from './experiments/experiment-book.js';
 import { createExperimentsView, registerExperimentMetrics } from './experiments/experiments-view.js';
 import { FleetExperiments } from './experiments/fleet-experiments.js';
+import { ExperimentFile } from './experiments/experiment-file.js';
 
 export interface SplitgateOptions {
   readonly config: Config;
@@ -71,6 +72,8 @@ export class Splitgate {
   readonly #leadership: FleetLeadership | null;
   /** With `fleet:`: experiment totals shared through Redis. */
   readonly #fleetExperiments: FleetExperiments | null;
+  /** Without `fleet:`: running experiments saved next to the state file. */
+  readonly #experimentFile: ExperimentFile | null;
   /** With `fleet:`: this replica's link to the shared state. */
   readonly fleet: Fleet | null;
 
@@ -127,6 +130,9 @@ export class Splitgate {
     experiments.planOf(store.current.config);
     controller.onConfigApplied((config) => experiments.planOf(config));
     registerExperimentMetrics(metrics.registry, experiments);
+    this.#experimentFile = ExperimentFile.forStateFile(config.state.file, fleet !== null, { book: experiments, kind: 'users', onWarning: (message) => logger.warn(message) });
+    this.#experimentFile?.restore();
+    this.#experimentFile?.start();
     this.#fleetExperiments = fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger });
     this.#fleetExperiments?.start();
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy, experiments });
@@ -249,6 +255,7 @@ export class Splitgate {
     await this.#fleetExperiments?.stop();
     await this.fleet?.stop();
     const { drained, inFlightAtStop: inFlight } = await drainProxy(this.#proxyServer, this.service, drainTimeoutMs, this.logger);
+    await this.#experimentFile?.stop();
     this.mirrors.abortCopies();
     await this.pools.close();
     await this.mirrors.close();

@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { boundedUserKey, ExperimentBook, MAX_STORED_KEY_LENGTH } from '../src/experiments/experiment-book.js';
-import { readExperimentCookie, signExperimentCookie } from '../src/experiments/signed-cookie.js';
+import { newCookieId, readExperimentCookie, signExperimentCookie } from '../src/experiments/signed-cookie.js';
 import { parseReportedConversions } from '../src/experiments/user-state.js';
 
 const SECRET = 'sixteen-chars-at-least';
@@ -108,20 +109,55 @@ describe('per-user counting', () => {
     it('are deduplicated by the signed cookie, which carries arm and conversions', () => {
       const book = new ExperimentBook();
       const first = visit(book, anonymous, null, 'canary', 'GET', '/shop');
-      expect(first.setCookie).toMatch(/^sg_exp=checkout:1:\d+:0~[\w-]+; Max-Age=86400; Path=\/; HttpOnly; SameSite=Lax$/);
+      expect(first.setCookie).toMatch(/^sg_exp=@[0-9a-f]{32}\|checkout:1:\d+:0~[\w-]+; Max-Age=86400; Path=\/; HttpOnly; SameSite=Lax$/);
       const cookie = first.setCookie!.split(';')[0];
       expect(visit(book, anonymous, null, 'stable', 'GET', '/shop', 200, [], cookie).setCookie).toBeNull();
       const converted = visit(book, anonymous, null, 'stable', 'POST', '/api/orders', 200, [], `a=b; ${cookie}`);
-      expect(converted.setCookie).toMatch(/^sg_exp=checkout:1:\d+:1~/);
+      expect(converted.setCookie).toMatch(/^sg_exp=@[0-9a-f]{32}\|checkout:1:\d+:1~/);
       visit(book, anonymous, null, 'canary', 'POST', '/api/orders', 200, [], converted.setCookie!.split(';')[0]);
       expect(totals(book)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
+    });
+
+    it('a replayed cookie from before a conversion does not count it again: the server remembers the cookie id', () => {
+      const book = new ExperimentBook();
+      const old = visit(book, anonymous, null, 'canary', 'GET', '/shop').setCookie!.split(';')[0];
+      const converted = visit(book, anonymous, null, 'stable', 'POST', '/api/orders', 200, [], old).setCookie!.split(';')[0];
+      expect(totals(book)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
+      for (let i = 0; i < 3; i++) {
+        // The server's memory wins over the cookie, and the client is handed the cookie of what it knows.
+        expect(visit(book, anonymous, null, 'stable', 'POST', '/api/orders', 200, [], old).setCookie!.split(';')[0]).toBe(converted);
+      }
+      expect(totals(book)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
+      // A cookie set before ids (still valid) is given one, and is remembered from then on.
+      const legacyPayload = `checkout:0:${Math.floor(Date.now() / 1000)}:0`;
+      const legacySigned = `sg_exp=${legacyPayload}~${createHmac('sha256', SECRET).update(legacyPayload).digest('base64url')}`;
+      const upgraded = visit(book, anonymous, null, 'canary', 'GET', '/shop', 200, [], legacySigned).setCookie;
+      expect(upgraded).toMatch(/^sg_exp=@[0-9a-f]{32}\|checkout:0:\d+:0~/);
+      expect(totals(book)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
+    });
+
+    it('with workers, a replayed cookie on another worker is deduplicated by the supervisor, by the cookie id', () => {
+      const workers = [0, 1].map(() => new ExperimentBook({ reportToSupervisor: true }));
+      const supervisor = new ExperimentBook();
+      supervisor.planOf(anonymous);
+      const old = visit(workers[0], anonymous, null, 'canary', 'GET', '/shop').setCookie!.split(';')[0];
+      visit(workers[0], anonymous, null, 'canary', 'POST', '/api/orders', 200, [], old);
+      visit(workers[1], anonymous, null, 'stable', 'POST', '/api/orders', 200, [], old);
+      const events = workers.flatMap((w) => w.takeEvents() ?? []);
+      expect(events.map((e) => [e.user, e.conversion])).toEqual([
+        [expect.stringMatching(/^~[0-9a-f]{32}$/), null],
+        [events[0].user, 'order'],
+        [events[0].user, 'order'],
+      ]);
+      supervisor.applyEvents(events);
+      expect(totals(supervisor)).toEqual([{ users: 0 }, { users: 1, order: 1 }]);
     });
 
     it('ignore a tampered cookie (a new user, as if it were absent)', () => {
       const book = new ExperimentBook();
       const cookie = visit(book, anonymous, null, 'canary', 'GET', '/shop').setCookie!.split(';')[0];
       const tampered = cookie.replace('checkout:1:', 'checkout:0:');
-      expect(readExperimentCookie(tampered.slice('sg_exp='.length), SECRET).size).toBe(0);
+      expect(readExperimentCookie(tampered.slice('sg_exp='.length), SECRET)).toEqual({ id: null, states: new Map() });
       visit(book, anonymous, null, 'stable', 'GET', '/shop', 200, [], tampered);
       expect(totals(book)).toEqual([{ users: 1 }, { users: 1 }]);
     });
@@ -132,11 +168,14 @@ describe('per-user counting', () => {
       ['a.b', { arm: 1 as const, exposedAt: 1_700_000_000, converted: 5 }],
       ['c', { arm: 0 as const, exposedAt: 1, converted: 0 }],
     ]);
-    const value = signExperimentCookie(states, SECRET);
-    expect(readExperimentCookie(value, SECRET)).toEqual(states);
-    expect(readExperimentCookie(value, 'another-secret-of-16').size).toBe(0);
+    const id = newCookieId();
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    const value = signExperimentCookie(states, SECRET, id);
+    expect(readExperimentCookie(value, SECRET)).toEqual({ id, states });
+    const none = { id: null, states: new Map() };
+    expect(readExperimentCookie(value, 'another-secret-of-16')).toEqual(none);
     for (const bad of ['', '~', 'x', `${value}x`, value.replace('~', '~~'), `a:2:1:0~${value.split('~')[1]}`]) {
-      expect(readExperimentCookie(bad, SECRET).size).toBe(0);
+      expect(readExperimentCookie(bad, SECRET)).toEqual(none);
     }
   });
 

@@ -96,4 +96,27 @@ describe('fleet experiment totals in Redis', () => {
     await b.fleet.flush();
     expect(totals(b).map((arm) => arm.users)).toEqual([0, 1]);
   });
+
+  it('deduplicates an anonymous user by their cookie id: a pre-conversion cookie replayed on another replica converts no more', async () => {
+    const anonymous = validateConfig({
+      upstreams: { stable: 'http://127.0.0.1:3001', canary: 'http://127.0.0.1:3002' },
+      routes: [{ name: 'shop', stable: 'stable', canary: 'canary', weight: 50, sticky: { key: ['header:x-user-id'], cookie: false } }],
+      experimentSettings: { cookie: { secret: 'sixteen-chars-at-least' } },
+      experiments: [{ key: 'checkout', route: 'shop', exposure: { match: { pathPrefix: '/shop' } }, conversions: [{ name: 'order', match: { method: 'POST', path: '/orders' } }, { name: 'purchase', header: true }] }],
+    });
+    const [a, b] = await replicas(2);
+    const visit = (r: Replica, atMs: number, method: string, url: string, cookie?: string) => {
+      r.clock = atMs;
+      r.book.planOf(anonymous);
+      return r.book.begin(anonymous, 'shop', 'canary', null, method, url, cookie)!.responded(200, [])?.split(';')[0];
+    };
+    const old = visit(a, 10_000, 'GET', '/shop')!;
+    expect(visit(a, 11_000, 'POST', '/orders', old)).toMatch(/^sg_exp=@/);
+    visit(b, 12_000, 'POST', '/orders', old);
+    for (const r of [a, b, a, b]) expect(await r.fleet.flush()).toBe(true);
+    expect(totals(b).map((arm) => [arm.users, arm.order])).toEqual([
+      [0, 0],
+      [1, 1],
+    ]);
+  });
 });

@@ -36,6 +36,7 @@ import { WorkerPool } from './worker-pool.js';
 import { ExperimentBook } from '../experiments/experiment-book.js';
 import { createExperimentsView, registerExperimentMetrics } from '../experiments/experiments-view.js';
 import { FleetExperiments } from '../experiments/fleet-experiments.js';
+import { ExperimentFile } from '../experiments/experiment-file.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -54,6 +55,7 @@ export class Supervisor {
   readonly #rollouts: RolloutManager;
   readonly #leadership: FleetLeadership | null;
   readonly #fleetExperiments: FleetExperiments | null;
+  readonly #experimentFile: ExperimentFile | null;
   readonly #pools: UpstreamPools;
   readonly #mirrors: MirrorBook;
   readonly #admin: Server;
@@ -72,6 +74,7 @@ export class Supervisor {
     rollouts: RolloutManager;
     leadership: FleetLeadership | null;
     fleetExperiments: FleetExperiments | null;
+    experimentFile: ExperimentFile | null;
     pools: UpstreamPools;
     mirrors: MirrorBook;
     admin: Server;
@@ -81,6 +84,7 @@ export class Supervisor {
     this.fleet = parts.fleet;
     this.#leadership = parts.leadership;
     this.#fleetExperiments = parts.fleetExperiments;
+    this.#experimentFile = parts.experimentFile;
     this.logger = parts.logger;
     this.controller = parts.controller;
     this.events = parts.events;
@@ -158,6 +162,10 @@ export class Supervisor {
     controller.attach(store);
     experiments.planOf(store.current.config);
     controller.onConfigApplied((next) => experiments.planOf(next));
+    // Without `fleet:`, running experiments (the users merged here) come back from the file saved at the last stop.
+    const experimentFile = ExperimentFile.forStateFile(config.state.file, fleet !== null, { book: experiments, kind: 'merged', onWarning: (message) => logger.warn(message) });
+    experimentFile?.restore();
+    experimentFile?.start();
     // Before the workers start: they get the table in force at start, the fleet's if Redis answered in time.
     await fleet?.start(controller);
     // The supervisor holds the machine's counts (its workers ship theirs to it), so it pushes them and leads.
@@ -209,7 +217,7 @@ export class Supervisor {
       }),
     );
     admin.on('listening', () => history.start()).on('close', () => history.stop());
-    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, fleetExperiments, pools, mirrors, admin, store, fleet });
+    instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, fleetExperiments, experimentFile, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {
       await workers.start();
@@ -219,6 +227,7 @@ export class Supervisor {
       admin.close();
       await leadership?.stop();
       await fleetExperiments?.stop();
+      await experimentFile?.stop();
       await fleet?.stop();
       await workers.drain(0);
       await pools.close();
@@ -270,6 +279,8 @@ export class Supervisor {
     await this.#fleetExperiments?.stop();
     await this.fleet?.stop();
     await this.workers.drain(drainTimeoutMs);
+    // After the drain: the workers' last events are in.
+    await this.#experimentFile?.stop();
     await this.#pools.close();
     await this.#mirrors.close();
     this.#admin.closeAllConnections();

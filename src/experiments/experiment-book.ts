@@ -15,10 +15,10 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
-import { readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
-import { parseReportedConversions, stepUser, type ObservedResponse, type UserState } from './user-state.js';
+import { newCookieId, readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
+import { parseReportedConversions, responseCounts, stepUser, type ObservedResponse, type UserState } from './user-state.js';
 import { ExperimentEventQueue, mergeEvent, type ExperimentEvent, type MergedUser } from './worker-events.js';
-import type { FrozenExperiment, StoppedMark } from './experiment-stop.js';
+import type { FrozenExperiment, RunningTotals, StoppedMark } from './experiment-stop.js';
 import { resolveFlag, type FlagSet } from '../flags/flag-set.js';
 import { buildFlagContext, type RouteFlags, type VerifiedClaims } from '../flags/route-flags.js';
 import type { RequestContext } from '../routing/context.js';
@@ -36,6 +36,11 @@ export interface ArmTotals {
   readonly conversions: Map<string, ConversionTotals>;
 }
 
+/** Users read back from the experiments file, keyed by savedUserKey: for a single process, or merged (a supervisor). */
+export type RestoredUsers =
+  | { readonly into: 'users'; readonly entries: Iterable<[string, UserState]> }
+  | { readonly into: 'merged'; readonly entries: Iterable<[string, MergedUser]> };
+
 export class ExperimentRecord {
   readonly arms: readonly [ArmTotals, ArmTotals] = [newArm(), newArm()];
   /** The always-valid p-value's running minimum, by conversion name (see analysis.ts). */
@@ -52,6 +57,8 @@ export class ExperimentRecord {
   frozenGuardrails: GuardrailReport | null = null;
   frozenTreatmentPercent: number | null = null;
   #frozenUsers = 0;
+  /** Users restored from the experiments file (experiment-file.ts), still under their digest (see savedUserKey). */
+  #restoredUsers = 0;
 
   constructor(readonly key: string, readonly maxUsers: number) {
     this.users = new LRUCache<string, UserState>({ max: maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
@@ -120,9 +127,60 @@ export class ExperimentRecord {
     return this.merged;
   }
 
-  readonly #evicted = (_value: unknown, _key: string, reason: LRUCache.DisposeReason): void => {
+  readonly #evicted = (_value: unknown, key: string, reason: LRUCache.DisposeReason): void => {
     if (reason === 'evict') this.evictions++;
+    if (isSavedUserKey(key)) this.#restoredUsers--;
   };
+
+  /**
+   * A user's state before `response`; one restored after a restart is found by its key's digest, and from then on
+   * by its key. The digest (a SHA-256) is worked out only for a response that can change a state.
+   */
+  userState(key: string, experiment: CompiledExperiment, response: ObservedResponse): UserState | undefined {
+    const known = this.users.get(key);
+    if (known !== undefined || this.#restoredUsers === 0 || !responseCounts(experiment, response)) return known;
+    return this.#adopt(this.users, key);
+  }
+
+  /** In a supervisor: a user as merged so far (restored ones as in userState). */
+  mergedUser(key: string): MergedUser | undefined {
+    const users = this.mergedUsers();
+    return this.#restoredUsers === 0 ? users.get(key) : this.#adopt(users, key);
+  }
+
+  #restore<V extends object>(users: LRUCache<string, V>, key: string, user: V): void {
+    this.#restoredUsers++;
+    users.set(key, user);
+  }
+
+  #adopt<V extends object>(users: LRUCache<string, V>, key: string): V | undefined {
+    const known = users.get(key);
+    if (known !== undefined) return known;
+    const saved = savedUserKey(key);
+    const restored = users.get(saved);
+    if (restored !== undefined) {
+      users.delete(saved);
+      users.set(key, restored);
+    }
+    return restored;
+  }
+
+  /**
+   * A running experiment as the experiments file kept it: its totals, and its users under their digests, least
+   * recently seen first (so the LRU order survives), into the single process's LRU or the supervisor's.
+   */
+  restoreRunning(saved: RunningTotals, users: RestoredUsers): void {
+    saved.arms.forEach((arm, i) => {
+      this.arms[i].users = arm.users;
+      this.arms[i].conversions.clear();
+      for (const [name, totals] of Object.entries(arm.conversions)) this.arms[i].conversions.set(name, { ...totals });
+    });
+    this.minimumPValues.clear();
+    for (const [name, p] of Object.entries(saved.minimumPValues)) this.minimumPValues.set(name, p);
+    if (users.into === 'users') for (const [key, user] of users.entries) this.#restore(this.users, key, user);
+    else for (const [key, user] of users.entries) this.#restore(this.mergedUsers(), key, user);
+    this.evictions += saved.evictions;
+  }
 
   conversion(arm: ArmIndex, name: string): ConversionTotals {
     const conversions = this.arms[arm].conversions;
@@ -142,16 +200,25 @@ function addConversion(record: ExperimentRecord, arm: ArmIndex, name: string, va
   totals.valueSquares += value * value;
 }
 
-function pushAnonymous(queue: ExperimentEventQueue, experiment: CompiledExperiment, step: ReturnType<typeof stepUser>, at: number): void {
+/** An anonymous user's steps, as events of the user their cookie id names (deduplicated by it as a keyed user's). */
+function pushAnonymous(queue: ExperimentEventQueue, experiment: CompiledExperiment, user: string, step: ReturnType<typeof stepUser>, at: number): void {
   const state = step.state;
   if (state === undefined) return;
-  if (step.exposed) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: null, value: 0 });
-  for (const { conversion, value } of step.conversions) queue.push({ experiment: experiment.key, user: null, arm: state.arm, at, conversion: conversion.name, value });
+  if (step.exposed) queue.push({ experiment: experiment.key, user, arm: state.arm, at, conversion: null, value: 0 });
+  for (const { conversion, value } of step.conversions) queue.push({ experiment: experiment.key, user, arm: state.arm, at, conversion: conversion.name, value });
+}
+
+/** Where an anonymous user is remembered: by their cookie id, apart from any sticky key (`~` and 32 hex digits). */
+export function anonymousUserKey(cookieId: string): string {
+  return `~${cookieId}`;
 }
 
 function newArm(): ArmTotals {
   return { users: 0, conversions: new Map() };
 }
+
+/** Restores one record from what was saved (or declines, with a warning, when the experiment changed since). */
+export type RestoreRunning = (experiment: CompiledExperiment, record: ExperimentRecord) => void;
 
 export interface ExperimentBookOptions {
   /** Epoch milliseconds; injected so tests can move through the conversion window. */
@@ -173,6 +240,8 @@ export class ExperimentBook {
   #fleetQueue: ExperimentEventQueue | null = null;
   /** Stopped experiments read from the state file, applied when their record is created. */
   readonly #frozen = new Map<string, FrozenExperiment>();
+  /** Running experiments read from the experiments file, applied when their record is created (unless stopped). */
+  readonly #running = new Map<string, RestoreRunning>();
 
   constructor(options: ExperimentBookOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -215,11 +284,10 @@ export class ExperimentBook {
         else addConversion(record, event.arm, event.conversion, event.value);
         continue;
       }
-      const users = record.mergedUsers();
-      let user = users.get(event.user);
+      let user = record.mergedUser(event.user);
       if (user === undefined) {
         user = { arm: event.arm, exposedAt: null, converted: new Map(), pending: null };
-        users.set(event.user, user);
+        record.mergedUsers().set(event.user, user);
       }
       const step = mergeEvent(experiment, user, event);
       if (step.exposed) record.arms[step.arm].users++;
@@ -271,6 +339,19 @@ export class ExperimentBook {
   }
 
   /**
+   * Running experiments from the experiments file (experiment-file.ts), by key: each restores its record, now or when
+   * the experiment is first configured, unless the state file holds it stopped (a stop is final).
+   */
+  restoreRunning(saved: ReadonlyMap<string, RestoreRunning>): void {
+    for (const [key, restore] of saved) {
+      const experiment = this.#plan?.all.find((e) => e.key === key);
+      const record = this.#records.get(key);
+      if (experiment === undefined || record === undefined) this.#running.set(key, restore);
+      else if (record.stopped === null && !this.#frozen.has(key)) restore(experiment, record);
+    }
+  }
+
+  /**
    * A request on `route` was decided: null when the route is in no experiment, otherwise the visit that counts its
    * response. A route-split arm is the version the request goes to; a flag arm is the variant the route's flag
    * evaluation gives this request (`flagSet` and `routed`: the table's flags and the request as the flags header saw them).
@@ -304,25 +385,33 @@ export class ExperimentBook {
     }
     const record = this.#recordOf(experiment);
     if (record.stopped !== null) return;
-    const before = record.users.get(userKey);
+    const before = record.userState(userKey, experiment, response);
     const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
     if (step.state !== before && step.state !== undefined) record.users.set(userKey, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
     this.#fleetQueue?.observeKeyed(experiment, userKey, arm, response, this.#now());
   }
 
-  /** Counts one response of an anonymous user; returns the state to sign back into the cookie. */
-  observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse): UserState | undefined {
+  /**
+   * Counts one response of an anonymous user; returns the state to sign back into the cookie. The user is also
+   * remembered by their cookie id (in the same LRU as keyed users), and what is remembered wins over the cookie: a
+   * replayed older cookie does not count a conversion twice. In a worker the steps go to the supervisor as events of
+   * that id, deduplicated there (and by Redis with `fleet:`) as a keyed user's.
+   */
+  observeAnonymous(experiment: CompiledExperiment, before: UserState | undefined, arm: ArmIndex, response: ObservedResponse, cookieId: string): UserState | undefined {
     const record = this.#recordOf(experiment);
     if (record.stopped !== null) return before;
-    const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
-    // Already deduplicated by the cookie: the supervisor (and Redis) add these as they are.
+    const user = anonymousUserKey(cookieId);
     if (this.#queue !== null) {
-      pushAnonymous(this.#queue, experiment, step, this.#now());
+      const step = stepUser(experiment, before, arm, response, Math.floor(this.#now() / 1000));
+      pushAnonymous(this.#queue, experiment, user, step, this.#now());
       return step.state;
     }
+    const remembered = record.userState(user, experiment, response);
+    const step = stepUser(experiment, remembered ?? before, arm, response, Math.floor(this.#now() / 1000));
+    if (step.state !== undefined && step.state !== remembered) record.users.set(user, step.state);
     this.#apply(record, step.state, step.exposed, step.conversions);
-    if (this.#fleetQueue !== null) pushAnonymous(this.#fleetQueue, experiment, step, this.#now());
+    if (this.#fleetQueue !== null) pushAnonymous(this.#fleetQueue, experiment, user, step, this.#now());
     return step.state;
   }
 
@@ -339,6 +428,9 @@ export class ExperimentBook {
       const frozen = this.#frozen.get(experiment.key);
       if (frozen !== undefined) record.thaw(frozen);
       this.#records.set(experiment.key, record);
+      const running = this.#running.get(experiment.key);
+      this.#running.delete(experiment.key);
+      if (running !== undefined && frozen === undefined) running(experiment, record);
     }
     return record;
   }
@@ -378,15 +470,20 @@ export class ExperimentVisit {
     }
     const secret = this.plan.cookieSecret;
     if (secret === null) return null;
-    const states = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
-    let changed = false;
+    const cookie = readExperimentCookie(cookieValue(this.cookieHeader, this.plan.cookieName), secret);
+    const states = cookie.states;
+    // A cookie without an id (none yet, or set before ids) gets one now; it is sent only if the state changes.
+    const id = cookie.id ?? newCookieId();
+    // One from before ids is given one now, so that the server remembers its user from this response on.
+    let changed = cookie.id === null && states.size > 0;
     for (let i = 0; i < this.experiments.length; i++) {
       const experiment = this.experiments[i];
       const arm = this.arms[i];
       if (arm === null) continue;
       const before = states.get(experiment.key);
-      const after = this.book.observeAnonymous(experiment, before, arm, response);
-      if (after !== before && after !== undefined) {
+      const after = this.book.observeAnonymous(experiment, before, arm, response, id);
+      // By value: the server's copy of an unchanged state is another object than the cookie's.
+      if (after !== undefined && (before === undefined || after.converted !== before.converted || after.exposedAt !== before.exposedAt || after.arm !== before.arm)) {
         states.set(experiment.key, after);
         changed = true;
       }
@@ -394,7 +491,7 @@ export class ExperimentVisit {
     if (!changed) return null;
     // Entries of experiments no longer configured are dropped, so the cookie does not grow with history.
     for (const key of states.keys()) if (!this.plan.all.some((e) => e.key === key)) states.delete(key);
-    return `${this.plan.cookieName}=${signExperimentCookie(states, secret)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
+    return `${this.plan.cookieName}=${signExperimentCookie(states, secret, id)}; Max-Age=${this.plan.cookieMaxAgeSeconds}; Path=/; HttpOnly; SameSite=Lax`;
   }
 }
 
@@ -455,4 +552,16 @@ export const MAX_STORED_KEY_LENGTH = 64;
 export function boundedUserKey(key: string | null): string | null {
   if (key === null || key.length <= MAX_STORED_KEY_LENGTH) return key;
   return `#${createHash('sha256').update(key, 'latin1').digest('base64url')}`;
+}
+
+/**
+ * A restored user is keyed by the first 8 bytes of its key's SHA-256 (as the experiments file stores it), behind a
+ * NUL that no sticky key can hold (HTTP field values and addresses exclude it), until its key is seen again.
+ */
+export function savedUserKey(key: string): string {
+  return `\0${createHash('sha256').update(key, 'latin1').digest().toString('latin1', 0, 8)}`;
+}
+
+export function isSavedUserKey(key: string): boolean {
+  return key.charCodeAt(0) === 0;
 }

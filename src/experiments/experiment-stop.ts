@@ -20,11 +20,15 @@ export interface FrozenConversion {
   readonly valueSquares: number;
 }
 
-export interface FrozenExperiment {
-  readonly stopped: StoppedMark;
+/** The additive totals of an experiment, stopped or running (experiment-file.ts), as saved. */
+export interface RunningTotals {
   readonly arms: ReadonlyArray<{ readonly users: number; readonly conversions: Readonly<Record<string, FrozenConversion>> }>;
   readonly minimumPValues: Readonly<Record<string, number>>;
   readonly evictions: number;
+}
+
+export interface FrozenExperiment extends RunningTotals {
+  readonly stopped: StoppedMark;
   readonly trackedUsers: number;
   /** The guardrails as they stood at the stop (later traffic says nothing about this experiment). */
   readonly guardrails: GuardrailReport | null;
@@ -50,10 +54,24 @@ export function parseFrozenExperiments(raw: Readonly<Record<string, unknown>> | 
 }
 
 function readFrozen(value: unknown): FrozenExperiment | null {
-  if (value === null || typeof value !== 'object') return null;
+  const totals = readTotals(value);
+  if (totals === null) return null;
   const v = value as Record<string, unknown>;
   const stopped = v.stopped as Record<string, unknown> | undefined;
   if (stopped === undefined || stopped === null || typeof stopped.at !== 'string' || Number.isNaN(Date.parse(stopped.at))) return null;
+  return {
+    ...totals,
+    stopped: { at: stopped.at, actor: typeof stopped.actor === 'string' ? stopped.actor : 'unknown' },
+    trackedUsers: isCount(v.trackedUsers) ? (v.trackedUsers as number) : 0,
+    guardrails: v.guardrails !== null && typeof v.guardrails === 'object' ? (v.guardrails as GuardrailReport) : null,
+    treatmentPercent: typeof v.treatmentPercent === 'number' && v.treatmentPercent >= 0 && v.treatmentPercent <= 100 ? v.treatmentPercent : null,
+  };
+}
+
+/** An experiment's totals as saved (two arms of counts, finite sums), or null when they are not that. */
+export function readTotals(value: unknown): RunningTotals | null {
+  if (value === null || typeof value !== 'object') return null;
+  const v = value as Record<string, unknown>;
   if (!Array.isArray(v.arms) || v.arms.length !== 2) return null;
   const arms: Array<{ users: number; conversions: Record<string, FrozenConversion> }> = [];
   for (const arm of v.arms as unknown[]) {
@@ -69,15 +87,7 @@ function readFrozen(value: unknown): FrozenExperiment | null {
   }
   const minimumPValues: Record<string, number> = {};
   for (const [name, p] of Object.entries((v.minimumPValues as Record<string, unknown> | null) ?? {})) if (typeof p === 'number' && p >= 0 && p <= 1) minimumPValues[name] = p;
-  return {
-    stopped: { at: stopped.at, actor: typeof stopped.actor === 'string' ? stopped.actor : 'unknown' },
-    arms,
-    minimumPValues,
-    evictions: isCount(v.evictions) ? (v.evictions as number) : 0,
-    trackedUsers: isCount(v.trackedUsers) ? (v.trackedUsers as number) : 0,
-    guardrails: v.guardrails !== null && typeof v.guardrails === 'object' ? (v.guardrails as GuardrailReport) : null,
-    treatmentPercent: typeof v.treatmentPercent === 'number' && v.treatmentPercent >= 0 && v.treatmentPercent <= 100 ? v.treatmentPercent : null,
-  };
+  return { arms, minimumPValues, evictions: isCount(v.evictions) ? (v.evictions as number) : 0 };
 }
 
 function isCount(value: unknown): boolean {

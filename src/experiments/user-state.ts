@@ -57,6 +57,11 @@ export function stepUser(experiment: CompiledExperiment, state: UserState | unde
   return { state: { arm: current.arm, exposedAt: current.exposedAt, converted }, exposed, conversions };
 }
 
+/** Whether a response can change any user's state: it matches the exposure rule or a conversion. */
+export function responseCounts(experiment: CompiledExperiment, response: ObservedResponse): boolean {
+  return exposureMatches(experiment, response) || experiment.conversions.some((conversion) => conversionValue(conversion, response) !== undefined);
+}
+
 export function exposureMatches(experiment: CompiledExperiment, response: ObservedResponse): boolean {
   if (experiment.exposureMethods !== null && !experiment.exposureMethods.has(response.method)) return false;
   return response.path.startsWith(experiment.exposurePrefix);

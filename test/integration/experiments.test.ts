@@ -119,13 +119,13 @@ describe('A/B experiments end to end', () => {
     expect(metrics).toContain(`splitgate_experiment_conversions_total{experiment="checkout",arm="A",conversion="purchase"} ${truth.purchases[0]}`);
   });
 
-  it('deduplicates users without a sticky key by the signed cookie, and ignores a tampered one', async () => {
+  it('deduplicates users without a sticky key by the signed cookie and its id (a replayed older cookie converts no more), and ignores a tampered one', async () => {
     const users: [number, number] = [0, 0];
     const converters: [number, number] = [0, 0];
     for (let i = 0; i < 12; i++) {
       const first = await send(sg.url, '/anon/page');
       const cookie = String(first.headers['set-cookie']).split(';')[0];
-      expect(cookie).toMatch(/^sg_exp=landing:[01]:\d+:0~/);
+      expect(cookie).toMatch(/^sg_exp=@[0-9a-f]{32}\|landing:[01]:\d+:0~/);
       const arm = Number(cookie.split(':')[1]) as 0 | 1;
       expect(arm).toBe(armOf(first));
       users[arm]++;
@@ -136,8 +136,11 @@ describe('A/B experiments end to end', () => {
         const bought = await send(sg.url, '/anon/thanks', { headers: { cookie } });
         expect(bought.headers['x-splitgate-conversion']).toBeUndefined();
         const updated = String(bought.headers['set-cookie']).split(';')[0];
-        expect(updated).toMatch(/^sg_exp=landing:[01]:\d+:1~/);
+        expect(updated).toMatch(/^sg_exp=@[0-9a-f]{32}\|landing:[01]:\d+:1~/);
         await send(sg.url, '/anon/thanks', { headers: { cookie: updated } });
+        // The cookie from before the purchase, replayed: the server knows its id converted, and says so back.
+        const replayed = await send(sg.url, '/anon/thanks', { headers: { cookie } });
+        expect(String(replayed.headers['set-cookie']).split(';')[0]).toBe(updated);
         converters[arm]++;
       }
     }
