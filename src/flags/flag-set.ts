@@ -10,7 +10,7 @@
  */
 import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
-import { flagdCore, murmurHash3 } from './flagd-core.js';
+import { compiledTargeting, FLAGD_LOGGER, flagdCore, murmurHash3, type CompiledTargeting, type TargetingData } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
@@ -49,6 +49,14 @@ export interface CompiledFlag {
   readonly metadata: Readonly<Record<string, string | number | boolean>>;
   /** flagd-core's compiled flag. */
   readonly feature: FeatureFlag;
+  /**
+   * flagd-core's compiled targeting, run here on a request's shared TargetingData (see `resolveFlag`); null without
+   * targeting, for a targeting flagd-core could not parse, or when flagd-core keeps it out of reach (then
+   * `feature.evaluate`).
+   */
+  readonly targeting: CompiledTargeting | null;
+  /** When the targeting resolves to null: flagd-core's default variant with reason DEFAULT, or no variant. */
+  readonly targetingDefault: FlagOutcome;
   readonly migration: { readonly method: BucketingMethod; readonly split: MigrationSplit } | null;
   /**
    * Set when the whole targeting is fractional's shorthand with constant variants and weights
@@ -144,6 +152,9 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
     }
     const noDefault = fixed(null, 'DEFAULT');
     const untargeted = targeting === undefined || Object.keys(targeting).length === 0;
+    // flagd-core's default variant (`defaultVariant || undefined`), as FeatureFlag.evaluate falls back to it.
+    const featureDefault = feature.defaultVariant;
+    const targetingDefault = featureDefault === undefined ? noDefault : (byVariant.get(featureDefault)?.fallback ?? fixed(null, 'ERROR', 'GENERAL'));
     // flagd-core without targeting: the default variant with reason STATIC, or no variant (DEFAULT) without one.
     const staticOutcome =
       definition.state !== 'ENABLED' || !untargeted || split !== null
@@ -162,6 +173,8 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         defaultVariant: definition.defaultVariant ?? null,
         metadata: Object.freeze({ ...(definitions.metadata ?? {}), ...(definition.metadata ?? {}) }),
         feature,
+        targeting: untargeted ? null : compiledTargeting(feature),
+        targetingDefault,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
         fractional: split === null && splits ? constantFractional(targeting!.fractional, byVariant) : null,
         splits,
@@ -216,21 +229,32 @@ function describeValue(value: unknown): string {
 }
 
 /**
+ * What flagd-core's targeting reads for one context: a copy of it with `$flagd` (`flagKey` set per flag by
+ * `resolveFlag`, `timestamp` the evaluation time in seconds) and the logger flagd's operators ask for, built as
+ * `Targeting.evaluate` builds it, but once for all the flags of a request.
+ */
+export function targetingData(context: FlagContext, nowMs: number = Date.now()): TargetingData {
+  return Object.assign({}, context, { $flagd: { flagKey: '', timestamp: Math.floor(nowMs / 1000) }, [FLAGD_LOGGER]: SILENT_LOGGER });
+}
+
+/**
  * Evaluates one flag for one context, exactly as flagd would (flagd-core's FeatureFlag.evaluate), unless the flag
  * asks for a migration formula. Counts the outcome. Never throws: a targeting failure is an ERROR outcome.
+ * `data` (targetingData of the same context) is shared by the flags of one request.
  */
-export function evaluateFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
-  const outcome = resolveFlag(flag, context);
+export function evaluateFlag(flag: CompiledFlag, context: FlagContext, data?: TargetingData): FlagOutcome {
+  const outcome = resolveFlag(flag, context, data);
   outcome.count.value++;
   return outcome;
 }
 
 /** The outcome without counting it (OFREP answers are not flags sent upstream). */
-export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
+export function resolveFlag(flag: CompiledFlag, context: FlagContext, data?: TargetingData): FlagOutcome {
   if (flag.staticOutcome !== null) return flag.staticOutcome;
   if (!flag.enabled) return flag.disabled;
   if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
   if (flag.fractional !== null) return resolveFractional(flag, flag.fractional, context.targetingKey);
+  if (flag.targeting !== null) return resolveTargeting(flag, flag.targeting, data ?? targetingData(context));
   let resolution;
   try {
     resolution = flag.feature.evaluate(context, SILENT_LOGGER);
@@ -243,6 +267,24 @@ export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutco
   const outcomes = flag.byVariant.get(variant);
   if (outcomes === undefined) return flag.evaluationError;
   return resolution.reason === 'STATIC' ? outcomes.statically : resolution.reason === 'DEFAULT' ? outcomes.fallback : outcomes.matched;
+}
+
+/**
+ * FeatureFlag.evaluate after its context copy: the compiled rule on `data` with this flag's key in `$flagd`;
+ * null or undefined is the default variant (DEFAULT), anything else names a variant by its `toString()`
+ * (TARGETING_MATCH, or SPLIT), an unknown one or a throw is a GENERAL error.
+ */
+function resolveTargeting(flag: CompiledFlag, targeting: CompiledTargeting, data: TargetingData): FlagOutcome {
+  data.$flagd.flagKey = flag.key;
+  let variant: string;
+  try {
+    const result = targeting(data);
+    if (result === null || result === undefined) return flag.targetingDefault;
+    variant = (result as { toString(): string }).toString();
+  } catch {
+    return flag.evaluationError;
+  }
+  return flag.byVariant.get(variant)?.matched ?? flag.evaluationError;
 }
 
 /**

@@ -4,6 +4,7 @@
  * which a splitgate without `flags:` (its workers, its supervisor, the CLI) should not pay at start.
  */
 import { createRequire } from 'node:module';
+import type { Logger } from '@openfeature/core';
 import type * as FlagdCoreModule from '@openfeature/flagd-core';
 
 const require = createRequire(import.meta.url);
@@ -24,4 +25,31 @@ let murmur: MurmurHash3 | null = null;
 export function murmurHash3(key: string): number {
   murmur ??= createRequire(require.resolve('@openfeature/flagd-core'))('imurmurhash') as MurmurHash3;
   return murmur(key).result();
+}
+
+/** What flagd-core's compiled targeting reads: the context, `$flagd` and (for its operators) a logger. */
+export interface TargetingData {
+  [attribute: string]: unknown;
+  $flagd: { flagKey: string; timestamp: number };
+  [FLAGD_LOGGER]: Logger;
+}
+
+/** flagd-core's operators (fractional, sem_ver, ...) find the logger under this registered symbol. */
+export const FLAGD_LOGGER: unique symbol = Symbol.for('flagd.logger');
+
+export type CompiledTargeting = (data: TargetingData) => unknown;
+
+/**
+ * The function flagd-core compiled a flag's targeting into (json-logic-engine's `build`, with flagd's `fractional`,
+ * `starts_with`, `ends_with` and `sem_ver` registered), or null when it has none or keeps it elsewhere. flagd-core
+ * keeps it private: `FeatureFlag.evaluate` calls it through `Targeting.evaluate`, which copies the context into a new
+ * object with `$flagd` and the logger for every flag, and then builds a result object; a request evaluating ten
+ * flags paid that ten times (~1.3 µs, loadtest/README.md "Feature flags at the edge"). Reading it here lets
+ * splitgate build that object once per request. Null (another flagd-core layout, the interpreter mode) falls back
+ * to `FeatureFlag.evaluate`; test/flags-targeting-equivalence.test.ts holds the two paths to the same results.
+ */
+export function compiledTargeting(feature: FlagdCoreModule.FeatureFlag): CompiledTargeting | null {
+  const targeting = (feature as unknown as { _targeting?: { _compiledLogic?: unknown } })._targeting;
+  const logic = targeting?._compiledLogic;
+  return typeof logic === 'function' ? (logic as CompiledTargeting) : null;
 }

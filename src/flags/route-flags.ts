@@ -9,7 +9,7 @@
  * has no targeting key: flagd's `fractional` then falls back to the default variant.
  */
 import type { RequestContext } from '../routing/context.js';
-import { evaluateFlag, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
+import { evaluateFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
 
 /** Where one context attribute comes from. `claim` is for verified JWT claims (see VerifiedClaims). */
 export interface FlagAttributeSource {
@@ -40,6 +40,8 @@ export interface RouteFlags {
   readonly readsCookies: boolean;
   /** Some selected flag has targeting: without one, no context is built for a request. */
   readonly needsContext: boolean;
+  /** Some selected flag runs flagd-core's compiled targeting: one TargetingData per request serves them all. */
+  readonly runsTargeting: boolean;
 }
 
 export interface RouteFlagsSpec {
@@ -62,6 +64,7 @@ export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlag
     readsCookies: attributes.some((a) => a.kind === 'cookie'),
     // A disabled flag resolves without looking at the request, whatever its targeting.
     needsContext: sent.some((flag) => flag.enabled && flag.staticOutcome === null),
+    runsTargeting: sent.some((flag) => flag.enabled && flag.migration === null && flag.fractional === null && flag.targeting !== null),
   });
 }
 
@@ -104,8 +107,9 @@ export function buildFlagContext(flags: RouteFlags, request: RequestContext, cla
 export function flagsHeaderValue(flags: RouteFlags, context: FlagContext): string {
   let value = '';
   const list = flags.flags;
+  const data = flags.runsTargeting ? targetingData(context) : undefined;
   for (let i = 0; i < list.length; i++) {
-    const member = evaluateFlag(list[i], context).member;
+    const member = evaluateFlag(list[i], context, data).member;
     if (member === null) continue;
     value = value === '' ? member : `${value}, ${member}`;
   }
