@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EvaluationContext } from '@openfeature/core';
-import { flagdCore } from '../src/flags/flagd-core.js';
+import { flagdCore, murmurHash3, murmurHash3After, murmurPrefix } from '../src/flags/flagd-core.js';
 import { SILENT_LOGGER, type FlagDefinitions } from '../src/flags/definitions.js';
 import { compileFlagSet, resolveFlag, targetingData, type FlagOutcome, type FlagSet } from '../src/flags/flag-set.js';
 
@@ -131,5 +131,21 @@ describe('TargetingData', () => {
     } as unknown as FlagDefinitions);
     const data = targetingData({});
     expect(set.list.map((flag) => resolveFlag(flag, {}, data).variant)).toEqual(['first', 'second']);
+  });
+});
+
+describe('MurmurHash3 resumed after a flag key', () => {
+  it('equals the hash of the whole string, for any prefix and key (code points beyond ASCII too)', () => {
+    const text = fc.oneof(fc.string({ maxLength: 13 }), fc.string({ unit: 'binary', maxLength: 13 }));
+    fc.assert(
+      fc.property(text, text, (prefix, key) => {
+        expect(murmurHash3After(murmurPrefix(prefix), key)).toBe(murmurHash3(prefix + key));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each(['', 'a', 'ab', 'abc', 'abcd', 'new-checkout', 'é€😀'])('resumes after prefix %j at every offset within a 4-byte block', (prefix) => {
+    for (const key of ['', 'u', 'us', 'use', 'user-000001', '€😀x']) expect(murmurHash3After(murmurPrefix(prefix), key), key).toBe(murmurHash3(prefix + key));
   });
 });

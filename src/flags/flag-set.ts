@@ -10,7 +10,7 @@
  */
 import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
-import { compiledTargeting, FLAGD_LOGGER, flagdCore, murmurHash3, type CompiledTargeting, type TargetingData } from './flagd-core.js';
+import { compiledTargeting, FLAGD_LOGGER, flagdCore, murmurHash3After, murmurPrefix, type CompiledTargeting, type MurmurPrefix, type TargetingData } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
@@ -79,6 +79,8 @@ export interface CompiledFlag {
 }
 
 export interface FractionalSplit {
+  /** MurmurHash3's state after the flag key, the part of `flagKey + targetingKey` every request shares. */
+  readonly hashPrefix: MurmurPrefix;
   /** Sum of the weights (negative ones count as 0, as in flagd). */
   readonly totalWeight: number;
   readonly weights: readonly number[];
@@ -176,7 +178,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         targeting: untargeted ? null : compiledTargeting(feature),
         targetingDefault,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
-        fractional: split === null && splits ? constantFractional(targeting!.fractional, byVariant) : null,
+        fractional: split === null && splits ? constantFractional(key, targeting!.fractional, byVariant) : null,
         splits,
         needsTargetingKey: split !== null || (splits && bucketsByTargetingKey(targeting!.fractional)),
         byVariant,
@@ -203,7 +205,7 @@ const MAX_FRACTIONAL_WEIGHT = 2147483647;
  * flag, so its result depends on the targeting key alone; null for anything else (bucket-by expressions, computed
  * variants or weights, unknown variants, a total above flagd's limit), which flagd-core then evaluates.
  */
-function constantFractional(args: unknown, byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome }>): FractionalSplit | null {
+function constantFractional(key: string, args: unknown, byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome }>): FractionalSplit | null {
   if (!bucketsByTargetingKey(args) || (args as unknown[]).length === 0) return null;
   const weights: number[] = [];
   const outcomes: FlagOutcome[] = [];
@@ -219,7 +221,7 @@ function constantFractional(args: unknown, byVariant: ReadonlyMap<string, { read
     totalWeight += Math.max(0, weight);
   }
   if (totalWeight > MAX_FRACTIONAL_WEIGHT) return null;
-  return Object.freeze({ totalWeight, weights: Object.freeze(weights), outcomes: Object.freeze(outcomes) });
+  return Object.freeze({ hashPrefix: murmurPrefix(key), totalWeight, weights: Object.freeze(weights), outcomes: Object.freeze(outcomes) });
 }
 
 function describeValue(value: unknown): string {
@@ -234,7 +236,10 @@ function describeValue(value: unknown): string {
  * `Targeting.evaluate` builds it, but once for all the flags of a request.
  */
 export function targetingData(context: FlagContext, nowMs: number = Date.now()): TargetingData {
-  return Object.assign({}, context, { $flagd: { flagKey: '', timestamp: Math.floor(nowMs / 1000) }, [FLAGD_LOGGER]: SILENT_LOGGER });
+  const data = Object.assign({}, context) as TargetingData;
+  data.$flagd = { flagKey: '', timestamp: Math.floor(nowMs / 1000) };
+  data[FLAGD_LOGGER] = SILENT_LOGGER;
+  return data;
 }
 
 /**
@@ -294,7 +299,7 @@ function resolveTargeting(flag: CompiledFlag, targeting: CompiledTargeting, data
  */
 function resolveFractional(flag: CompiledFlag, split: FractionalSplit, targetingKey: unknown): FlagOutcome {
   if (targetingKey) {
-    const hash = murmurHash3(`${flag.key}${targetingKey as string}`) >>> 0;
+    const hash = murmurHash3After(split.hashPrefix, typeof targetingKey === 'string' ? targetingKey : `${targetingKey as string}`) >>> 0;
     const total = split.totalWeight;
     const bucket = Math.floor(((hash >>> 16) * total + Math.floor(((hash & 0xffff) * total) / 65536)) / 65536);
     const weights = split.weights;

@@ -14,8 +14,21 @@ export function flagdCore(): typeof FlagdCoreModule {
   return (loaded ??= require('@openfeature/flagd-core') as typeof FlagdCoreModule);
 }
 
-type MurmurHash3 = (key: string) => { result(): number };
+/** imurmurhash's hasher: its state is public, so hashing can resume after a prefix. */
+interface MurmurHasher {
+  h1: number;
+  k1: number;
+  rem: number;
+  len: number;
+  hash(key: string): MurmurHasher;
+  result(): number;
+}
+type MurmurHash3 = (key?: string) => MurmurHasher;
 let murmur: MurmurHash3 | null = null;
+
+function murmurModule(): MurmurHash3 {
+  return (murmur ??= createRequire(require.resolve('@openfeature/flagd-core'))('imurmurhash') as MurmurHash3);
+}
 
 /**
  * MurmurHash3 x86_32 (seed 0) of a string, exactly as flagd-core's `fractional` computes it: the same module it
@@ -23,8 +36,33 @@ let murmur: MurmurHash3 | null = null;
  * Called without `new`, it reuses one hasher object instead of allocating one per call.
  */
 export function murmurHash3(key: string): number {
-  murmur ??= createRequire(require.resolve('@openfeature/flagd-core'))('imurmurhash') as MurmurHash3;
-  return murmur(key).result();
+  return murmurModule()(key).result();
+}
+
+/** imurmurhash's state after hashing a prefix, e.g. a flag key that every key it buckets starts with. */
+export interface MurmurPrefix {
+  readonly h1: number;
+  readonly k1: number;
+  readonly rem: number;
+  readonly len: number;
+}
+
+export function murmurPrefix(prefix: string): MurmurPrefix {
+  const hasher = murmurModule()(prefix);
+  return Object.freeze({ h1: hasher.h1, k1: hasher.k1, rem: hasher.rem, len: hasher.len });
+}
+
+/**
+ * `murmurHash3(prefix + key)` by imurmurhash's incremental hashing resumed after the prefix's state: `fractional`
+ * hashes flag key + targeting key, and the flag key's part is the same for every request.
+ */
+export function murmurHash3After(prefix: MurmurPrefix, key: string): number {
+  const hasher = murmurModule()();
+  hasher.h1 = prefix.h1;
+  hasher.k1 = prefix.k1;
+  hasher.rem = prefix.rem;
+  hasher.len = prefix.len;
+  return hasher.hash(key).result();
 }
 
 /** What flagd-core's compiled targeting reads: the context, `$flagd` and (for its operators) a logger. */
