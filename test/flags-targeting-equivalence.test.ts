@@ -2,7 +2,8 @@
  * splitgate runs flagd-core's compiled targeting on one TargetingData per request (flag-set.ts `resolveTargeting`)
  * instead of calling `FeatureFlag.evaluate` per flag. This holds the two paths to the same variant, value and error
  * for random contexts, on the bench's 10 flags, flagd's golden test flags and a few edge cases, with one shared
- * TargetingData for all the flags of a context, as `flagsHeaderValue` does.
+ * TargetingData for all the flags of a context, as `flagsHeaderValue` does, and sem-ver.ts's memoized `sem_ver`
+ * in place of flagd's. flagd-core's side runs in its default (compiled) mode.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -29,12 +30,20 @@ const EDGES = {
       targeting: { if: [{ '<': [{ var: '$flagd.timestamp' }, 1700000000] }, 'early', { '==': [{ var: 'tier' }, 'gold'] }, { var: '$flagd.flagKey' }, 'late'] },
     },
     'object-result': { state: 'ENABLED', variants: { a: 'a' }, defaultVariant: 'a', targeting: { var: 'user' } },
+    'unknown-operator': { state: 'ENABLED', variants: { a: 'a' }, defaultVariant: 'a', targeting: { if: [{ no_such_operator: [1] }, 'a', null] } },
+    'sem-ver-rules': {
+      state: 'ENABLED',
+      variants: { eq: 1, caret: 2, tilde: 3, none: 4 },
+      defaultVariant: 'none',
+      targeting: { if: [{ sem_ver: [{ var: 'version' }, '=', { var: 'appVersion' }] }, 'eq', { sem_ver: [{ var: 'version' }, '^', '2.3'] }, 'caret', { sem_ver: ['v2.3.1', '~', { var: 'appVersion' }] }, 'tilde', { sem_ver: [{ var: 'version' }, { var: 'tier' }, '1.0.0'] }, 'eq', null] },
+    },
     'bucket-by-attribute': { state: 'ENABLED', variants: { x: 1, y: 2 }, defaultVariant: 'x', targeting: { fractional: [{ var: 'email' }, ['x', 30], ['y', 70]] } },
   },
 } as unknown as FlagDefinitions;
 
-const word = fc.constantFrom('de', 'us', 'fr', 'gold', 'ios-17.2', 'web', '2.3.0', 'v1.2', '1', '3.0.0-rc.1', 'x@example.com', 'a@b.c', '', 'not-a-version');
-const attribute = fc.oneof(word, fc.string({ maxLength: 8 }), fc.integer({ min: -3, max: 3 }), fc.boolean(), fc.constant(null));
+const word = fc.constantFrom('de', 'us', 'fr', 'gold', 'ios-17.2', 'web', '2.3.0', 'v1.2', '1', '3.0.0-rc.1', 'V2.3.9', '2.3', '2.3.0.0', '=', '<', '>=', '^', 'x@example.com', 'a@b.c', '', 'not-a-version');
+const version = fc.tuple(fc.nat(3), fc.nat(3), fc.nat(3)).map(([a, b, c]) => `${a}.${b}.${c}`);
+const attribute = fc.oneof(word, version, fc.string({ maxLength: 8 }), fc.integer({ min: -3, max: 3 }), fc.boolean(), fc.constant(null));
 const contextArb = fc.record(
   {
     targetingKey: fc.oneof(fc.string({ maxLength: 10 }), word),
@@ -93,7 +102,7 @@ describe.each([
   it('runs every targeted flag on flagd-core compiled targeting (not the fallback)', () => {
     for (const flag of set.list) {
       const targeted = definitions.flags[flag.key].targeting !== undefined && Object.keys(definitions.flags[flag.key].targeting!).length > 0;
-      const parsed = flag.feature.evaluate({}, SILENT_LOGGER).errorCode !== 'PARSE_ERROR';
+      const parsed = expected(flag.key, {}).errorCode !== 'PARSE_ERROR';
       expect(flag.targeting !== null, flag.key).toBe(targeted && parsed);
     }
   });
@@ -110,6 +119,18 @@ describe.each([
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('sem_ver with its parsed versions memoized', () => {
+  it('agrees with flagd-core past the cache bound (more distinct versions than it keeps)', () => {
+    const set = compileFlagSet(EDGES);
+    const expected = flagdResults(EDGES);
+    const flag = set.flags.get('sem-ver-rules')!;
+    for (let i = 0; i < 3000; i++) {
+      const context = { version: `${i % 4}.${i}.0`, appVersion: i % 3 === 0 ? `${i % 4}.${i}.0` : `v2.3.${i}`, tier: ['<', '>=', '!=', '~'][i % 4] };
+      expect(comparable(resolveFlag(flag, context)), JSON.stringify(context)).toEqual(expected(flag.key, context));
+    }
   });
 });
 

@@ -10,7 +10,7 @@
  */
 import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
-import { compiledTargeting, FLAGD_LOGGER, flagdCore, murmurHash3After, murmurPrefix, type CompiledTargeting, type MurmurPrefix, type TargetingData } from './flagd-core.js';
+import { compileTargeting, FLAGD_LOGGER, flagdCore, murmurHash3After, murmurPrefix, type CompiledTargeting, type MurmurPrefix, type TargetingData } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
@@ -55,6 +55,8 @@ export interface CompiledFlag {
    * `feature.evaluate`).
    */
   readonly targeting: CompiledTargeting | null;
+  /** Building the targeting threw, as flagd-core's compiled mode would have: every evaluation is PARSE_ERROR. */
+  readonly targetingParseError: boolean;
   /** When the targeting resolves to null: flagd-core's default variant with reason DEFAULT, or no variant. */
   readonly targetingDefault: FlagOutcome;
   readonly migration: { readonly method: BucketingMethod; readonly split: MigrationSplit } | null;
@@ -119,7 +121,8 @@ export function compileFlagSet(definitions: FlagDefinitions, counts: FlagCountBo
 }
 
 function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): FlagSet {
-  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER);
+  // Interpreter mode keeps each flag's engine and logic, which compileTargeting compiles (flagd-core.ts).
+  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER, { disableDynamicCodeGeneration: true });
   // Validated (definitions.ts) before it gets here; flagd-core resolves `$ref` the way flagd does.
   storage.setConfigurations(JSON.stringify(definitions));
   const notes: string[] = [];
@@ -154,6 +157,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
     }
     const noDefault = fixed(null, 'DEFAULT');
     const untargeted = targeting === undefined || Object.keys(targeting).length === 0;
+    const compilation = untargeted ? null : compileTargeting(feature);
     // flagd-core's default variant (`defaultVariant || undefined`), as FeatureFlag.evaluate falls back to it.
     const featureDefault = feature.defaultVariant;
     const targetingDefault = featureDefault === undefined ? noDefault : (byVariant.get(featureDefault)?.fallback ?? fixed(null, 'ERROR', 'GENERAL'));
@@ -175,7 +179,8 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         defaultVariant: definition.defaultVariant ?? null,
         metadata: Object.freeze({ ...(definitions.metadata ?? {}), ...(definition.metadata ?? {}) }),
         feature,
-        targeting: untargeted ? null : compiledTargeting(feature),
+        targeting: compilation !== null && 'run' in compilation ? compilation.run : null,
+        targetingParseError: compilation !== null && 'parseError' in compilation,
         targetingDefault,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
         fractional: split === null && splits ? constantFractional(key, targeting!.fractional, byVariant) : null,
@@ -259,6 +264,7 @@ export function resolveFlag(flag: CompiledFlag, context: FlagContext, data?: Tar
   if (!flag.enabled) return flag.disabled;
   if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
   if (flag.fractional !== null) return resolveFractional(flag, flag.fractional, context.targetingKey);
+  if (flag.targetingParseError) return flag.parseError;
   if (flag.targeting !== null) return resolveTargeting(flag, flag.targeting, data ?? targetingData(context));
   let resolution;
   try {

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import type { Logger } from '@openfeature/core';
 import type * as FlagdCoreModule from '@openfeature/flagd-core';
+import { semVer } from './sem-ver.js';
 
 const require = createRequire(import.meta.url);
 let loaded: typeof FlagdCoreModule | null = null;
@@ -77,17 +78,36 @@ export const FLAGD_LOGGER: unique symbol = Symbol.for('flagd.logger');
 
 export type CompiledTargeting = (data: TargetingData) => unknown;
 
+/** A flag's targeting as splitgate runs it: compiled here, or flagd-core would not compile it (PARSE_ERROR). */
+export type TargetingCompilation = { readonly run: CompiledTargeting } | { readonly parseError: true };
+
+interface LogicEngine {
+  addMethod(name: string, method: (data: unknown, context: unknown) => unknown): void;
+  build(logic: unknown): CompiledTargeting;
+}
+
 /**
- * The function flagd-core compiled a flag's targeting into (json-logic-engine's `build`, with flagd's `fractional`,
- * `starts_with`, `ends_with` and `sem_ver` registered), or null when it has none or keeps it elsewhere. flagd-core
- * keeps it private: `FeatureFlag.evaluate` calls it through `Targeting.evaluate`, which copies the context into a new
- * object with `$flagd` and the logger for every flag, and then builds a result object; a request evaluating ten
- * flags paid that ten times (~1.3 µs, loadtest/README.md "Feature flags at the edge"). Reading it here lets
- * splitgate build that object once per request. Null (another flagd-core layout, the interpreter mode) falls back
- * to `FeatureFlag.evaluate`; test/flags-targeting-equivalence.test.ts holds the two paths to the same results.
+ * A flag's targeting compiled by the json-logic-engine flagd-core set up for it (flagd's `fractional`,
+ * `starts_with`, `ends_with` registered, and `$ref`s resolved), with flagd's `sem_ver` swapped for sem-ver.ts's
+ * (the same operator, its parsing memoized); null when the flag has no targeting, flagd-core could not parse it,
+ * or flagd-core keeps its parts elsewhere (then `FeatureFlag.evaluate`).
+ *
+ * flagd-core keeps engine and logic private and, in its compiled mode, only the compiled function, which
+ * `FeatureFlag.evaluate` calls through `Targeting.evaluate`: a copy of the context with `$flagd` and the logger
+ * for every flag, then a result object; a request evaluating ten flags paid that ten times (~1.3 µs,
+ * loadtest/README.md "Feature flags at the edge"). So the flag set loads flagd-core in its interpreter mode
+ * (`disableDynamicCodeGeneration`, which keeps both parts) and compiles here as flagd-core's compiled mode does
+ * (`engine.build(logic)`, a throw being PARSE_ERROR), once per flag; a request then builds one TargetingData for
+ * all its flags. test/flags-targeting-equivalence.test.ts holds this path to flagd-core's compiled mode.
  */
-export function compiledTargeting(feature: FlagdCoreModule.FeatureFlag): CompiledTargeting | null {
-  const targeting = (feature as unknown as { _targeting?: { _compiledLogic?: unknown } })._targeting;
-  const logic = targeting?._compiledLogic;
-  return typeof logic === 'function' ? (logic as CompiledTargeting) : null;
+export function compileTargeting(feature: FlagdCoreModule.FeatureFlag): TargetingCompilation | null {
+  const targeting = (feature as unknown as { _targeting?: { _engine?: LogicEngine; _logic?: unknown } })._targeting;
+  const engine = targeting?._engine;
+  if (engine === undefined || typeof engine.build !== 'function' || targeting!._logic === undefined) return null;
+  engine.addMethod('sem_ver', semVer);
+  try {
+    return { run: engine.build(targeting!._logic) };
+  } catch {
+    return { parseError: true };
+  }
 }
