@@ -2,11 +2,12 @@
  * Validated flag definitions → a FlagSet: every flag compiled once by `@openfeature/flagd-core` (the OpenFeature
  * project's flagd evaluator, so JsonLogic, `$ref`, `fractional`, `starts_with`, `ends_with` and `sem_ver` behave
  * exactly as in flagd), and everything a request needs about each variant worked out in advance: its header member
- * (`key=value`, RFC 8941), its count cell and its outcome object. Evaluating a flag for a request is then flagd-core's
- * targeting call plus a lookup; nothing here is async.
+ * (`key=value`, RFC 8941), its count cell and its outcome object. Evaluating a flag for a request is then the
+ * flag's compiled targeting run on the request's one TargetingData, plus a lookup; nothing here is async.
  *
  * Why flagd-core rather than a JsonLogic engine of our own: agreement with flagd is the point (apps' SDKs, flagd
- * tooling), and its compiled mode turns each targeting rule into a JS function once, at load.
+ * tooling). Its engine (json-logic-engine with flagd's operators) turns each targeting rule into a JS function once,
+ * at load (flagd-core.ts `compileTargeting`).
  */
 import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
@@ -47,12 +48,12 @@ export interface CompiledFlag {
   readonly variants: ReadonlyMap<string, unknown>;
   readonly defaultVariant: string | null;
   readonly metadata: Readonly<Record<string, string | number | boolean>>;
-  /** flagd-core's compiled flag. */
+  /** flagd-core's flag, loaded in its interpreter mode: `targeting` is compiled from its engine and logic. */
   readonly feature: FeatureFlag;
   /**
-   * flagd-core's compiled targeting, run here on a request's shared TargetingData (see `resolveFlag`); null without
-   * targeting, for a targeting flagd-core could not parse, or when flagd-core keeps it out of reach (then
-   * `feature.evaluate`).
+   * The targeting compiled by flagd-core's engine for this flag, run on a request's shared TargetingData (see
+   * `resolveFlag`); null without targeting, for a targeting flagd-core could not parse, or when flagd-core keeps
+   * its parts out of reach (then `feature.evaluate`).
    */
   readonly targeting: CompiledTargeting | null;
   /** Building the targeting threw, as flagd-core's compiled mode would have: every evaluation is PARSE_ERROR. */
