@@ -37,6 +37,8 @@ const EDGES = {
       defaultVariant: 'none',
       targeting: { if: [{ sem_ver: [{ var: 'version' }, '=', { var: 'appVersion' }] }, 'eq', { sem_ver: [{ var: 'version' }, '^', '2.3'] }, 'caret', { sem_ver: ['v2.3.1', '~', { var: 'appVersion' }] }, 'tilde', { sem_ver: [{ var: 'version' }, { var: 'tier' }, '1.0.0'] }, 'eq', null] },
     },
+    'sem-ver-in-map': { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'a', targeting: { if: [{ some: [['1.0.0', { var: 'version' }], { sem_ver: [{ var: '' }, '>', '0.1.0'] }] }, 'b', 'a'] } },
+    'fractional-in-map': { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'a', targeting: { if: [{ some: [[1], { fractional: [['a', 1], ['b', 1]] }] }, 'b', 'a'] } },
     'bucket-by-attribute': { state: 'ENABLED', variants: { x: 1, y: 2 }, defaultVariant: 'x', targeting: { fractional: [{ var: 'email' }, ['x', 30], ['y', 70]] } },
   },
 } as unknown as FlagDefinitions;

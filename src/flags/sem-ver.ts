@@ -10,6 +10,9 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
+/** flagd-core's operators find their logger under this registered symbol (flagd-core `loggerSymbol`). */
+const FLAGD_LOGGER = Symbol.for('flagd.logger');
+
 /** The part of semver's SemVer that `sem_ver` reads (semver ships no types). */
 interface SemVer {
   readonly major: number;
@@ -47,8 +50,13 @@ function normalizeVersion(raw: unknown): SemVer | null {
   return parsed;
 }
 
-/** `{"sem_ver": [version, operator, version]}`: true or false, or null for a malformed rule or version. */
-export function semVer(data: unknown, _context: unknown): boolean | null {
+/**
+ * `{"sem_ver": [version, operator, version]}`: true or false, or null for a malformed rule or version. Like flagd's,
+ * it throws (an evaluation error) where its context has no flagd logger: inside `map`, `filter`, `all`, `some` and
+ * `none` the context is the element.
+ */
+export function semVer(data: unknown, context: unknown): boolean | null {
+  if (!(context as Record<symbol, unknown>)[FLAGD_LOGGER]) throw new Error('Logger not found in context');
   if (!Array.isArray(data)) return null;
   const args = Array.from(data as unknown[]);
   if (args.length !== 3) return null;
