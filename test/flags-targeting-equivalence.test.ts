@@ -39,6 +39,14 @@ const EDGES = {
     },
     'sem-ver-in-map': { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'a', targeting: { if: [{ some: [['1.0.0', { var: 'version' }], { sem_ver: [{ var: '' }, '>', '0.1.0'] }] }, 'b', 'a'] } },
     'fractional-in-map': { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'a', targeting: { if: [{ some: [[1], { fractional: [['a', 1], ['b', 1]] }] }, 'b', 'a'] } },
+    'fractional-computed': {
+      state: 'ENABLED',
+      variants: { a: 'a', b: 'b', gold: 'g', '1': 'one', true: 't' },
+      defaultVariant: 'a',
+      targeting: { if: [{ '==': [{ var: 'country' }, 'de'] }, { fractional: [['a', 1.5], ['b', 1]] }, { fractional: [{ var: 'email' }, [{ var: 'tier' }, 1], ['b', { var: 'num' }], [{ var: 'id' }]] }] },
+    },
+    'fractional-over-limit': { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'b', targeting: { fractional: [['a', 2147483647], ['b', 1]] } },
+    'fractional-no-buckets': { state: 'ENABLED', variants: { a: 'a', b: 'b' }, defaultVariant: 'b', targeting: { if: [{ var: 'tier' }, { fractional: ['key-only'] }, { fractional: [] }] } },
     'bucket-by-attribute': { state: 'ENABLED', variants: { x: 1, y: 2 }, defaultVariant: 'x', targeting: { fractional: [{ var: 'email' }, ['x', 30], ['y', 70]] } },
   },
 } as unknown as FlagDefinitions;

@@ -13,6 +13,8 @@ import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
 import { compileTargeting, FLAGD_LOGGER, flagdCore, murmurHash3After, murmurPrefix, type CompiledTargeting, type MurmurPrefix, type TargetingData } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
+import { fractional } from './fractional-operator.js';
+import { semVer } from './sem-ver.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
 import { FlagCountBook, type FlagLabels } from './flag-counts.js';
@@ -158,7 +160,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
     }
     const noDefault = fixed(null, 'DEFAULT');
     const untargeted = targeting === undefined || Object.keys(targeting).length === 0;
-    const compilation = untargeted ? null : compileTargeting(feature);
+    const compilation = untargeted ? null : compileTargeting(feature, FASTER_OPERATORS);
     // flagd-core's default variant (`defaultVariant || undefined`), as FeatureFlag.evaluate falls back to it.
     const featureDefault = feature.defaultVariant;
     const targetingDefault = featureDefault === undefined ? noDefault : (byVariant.get(featureDefault)?.fallback ?? fixed(null, 'ERROR', 'GENERAL'));
@@ -197,6 +199,9 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
   }
   return Object.freeze({ flags: new Map(list.map((flag) => [flag.key, flag])), list: Object.freeze(list), notes: Object.freeze(notes) });
 }
+
+/** flagd's operators as flagd-core defines them, minus their per-evaluation parsing and allocation. */
+const FASTER_OPERATORS = Object.freeze({ sem_ver: semVer, fractional });
 
 /** fractional's shorthand (`[["a", 50], ...]`, no bucket-by expression first) buckets by targetingKey. */
 function bucketsByTargetingKey(args: unknown): boolean {

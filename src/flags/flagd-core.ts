@@ -6,7 +6,6 @@
 import { createRequire } from 'node:module';
 import type { Logger } from '@openfeature/core';
 import type * as FlagdCoreModule from '@openfeature/flagd-core';
-import { semVer } from './sem-ver.js';
 
 const require = createRequire(import.meta.url);
 let loaded: typeof FlagdCoreModule | null = null;
@@ -81,15 +80,18 @@ export type CompiledTargeting = (data: TargetingData) => unknown;
 /** A flag's targeting as splitgate runs it: compiled here, or flagd-core would not compile it (PARSE_ERROR). */
 export type TargetingCompilation = { readonly run: CompiledTargeting } | { readonly parseError: true };
 
+/** A JsonLogic operation as json-logic-engine calls it: evaluated arguments, and the data (or iterated element). */
+export type LogicOperator = (data: unknown, context: unknown) => unknown;
+
 interface LogicEngine {
-  addMethod(name: string, method: (data: unknown, context: unknown) => unknown): void;
+  addMethod(name: string, method: LogicOperator): void;
   build(logic: unknown): CompiledTargeting;
 }
 
 /**
- * A flag's targeting compiled by the json-logic-engine flagd-core set up for it (flagd's `fractional`,
- * `starts_with`, `ends_with` registered, and `$ref`s resolved), with flagd's `sem_ver` swapped for sem-ver.ts's
- * (the same operator, its parsing memoized); null when the flag has no targeting, flagd-core could not parse it,
+ * A flag's targeting compiled by the json-logic-engine flagd-core set up for it (flagd's `starts_with` and
+ * `ends_with` registered, `$ref`s resolved), with `replacements` registered over flagd's (flag-set.ts: sem-ver.ts's
+ * and fractional-operator.ts's, the same operators without their per-evaluation parsing and allocation); null when the flag has no targeting, flagd-core could not parse it,
  * or flagd-core keeps its parts elsewhere (then `FeatureFlag.evaluate`).
  *
  * flagd-core keeps engine and logic private and, in its compiled mode, only the compiled function, which
@@ -100,11 +102,11 @@ interface LogicEngine {
  * (`engine.build(logic)`, a throw being PARSE_ERROR), once per flag; a request then builds one TargetingData for
  * all its flags. test/flags-targeting-equivalence.test.ts holds this path to flagd-core's compiled mode.
  */
-export function compileTargeting(feature: FlagdCoreModule.FeatureFlag): TargetingCompilation | null {
+export function compileTargeting(feature: FlagdCoreModule.FeatureFlag, replacements: Readonly<Record<string, LogicOperator>>): TargetingCompilation | null {
   const targeting = (feature as unknown as { _targeting?: { _engine?: LogicEngine; _logic?: unknown } })._targeting;
   const engine = targeting?._engine;
   if (engine === undefined || typeof engine.build !== 'function' || targeting!._logic === undefined) return null;
-  engine.addMethod('sem_ver', semVer);
+  for (const [name, operator] of Object.entries(replacements)) engine.addMethod(name, operator);
   try {
     return { run: engine.build(targeting!._logic) };
   } catch {
