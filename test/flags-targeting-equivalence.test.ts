@@ -12,6 +12,8 @@ import type { EvaluationContext } from '@openfeature/core';
 import { flagdCore, murmurHash3, murmurHash3After, murmurPrefix } from '../src/flags/flagd-core.js';
 import { SILENT_LOGGER, type FlagDefinitions } from '../src/flags/definitions.js';
 import { compileFlagSet, resolveFlag, targetingData, type FlagOutcome, type FlagSet } from '../src/flags/flag-set.js';
+import { buildFlagContext, compileRouteFlags, flagsHeaderValue, requestFlagsHeader } from '../src/flags/route-flags.js';
+import { RequestContext } from '../src/routing/context.js';
 
 const BENCH = JSON.parse(readFileSync(new URL('../loadtest/flags-bench.flagd.json', import.meta.url), 'utf8')) as FlagDefinitions;
 const TESTKIT = JSON.parse(readFileSync(new URL('./fixtures/flagd-testkit-flags.json', import.meta.url), 'utf8')) as FlagDefinitions;
@@ -141,6 +143,27 @@ describe('sem_ver with its parsed versions memoized', () => {
       const context = { version: `${i % 4}.${i}.0`, appVersion: i % 3 === 0 ? `${i % 4}.${i}.0` : `v2.3.${i}`, tier: ['<', '>=', '!=', '~'][i % 4] };
       expect(comparable(resolveFlag(flag, context)), JSON.stringify(context)).toEqual(expected(flag.key, context));
     }
+  });
+});
+
+describe('the flags header of a request', () => {
+  it('is the same whether its context is copied for targeting or serves as the targeting data itself', () => {
+    const header = (name: string) => ({ kind: 'header' as const, name });
+    const flags = compileRouteFlags(compileFlagSet(BENCH), {
+      header: 'x-splitgate-flags',
+      select: 'all',
+      context: { email: header('x-user-email'), appVersion: header('x-app-version'), country: header('x-country'), platform: header('x-platform') },
+    });
+    expect(flags.runsTargeting).toBe(true);
+    const text = fc.oneof(word, version, fc.string({ maxLength: 8 }));
+    fc.assert(
+      fc.property(fc.option(fc.string({ minLength: 1, maxLength: 10 })), text, text, text, text, (stickyKey, email, appVersion, country, platform) => {
+        const headers = { 'x-user-email': email, 'x-app-version': appVersion, 'x-country': country, 'x-platform': platform };
+        const request = () => new RequestContext(headers, {}, undefined, 0, stickyKey, null);
+        expect(requestFlagsHeader(flags, request(), undefined)).toBe(flagsHeaderValue(flags, buildFlagContext(flags, request(), undefined)));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

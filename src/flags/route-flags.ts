@@ -9,7 +9,8 @@
  * has no targeting key: flagd's `fractional` then falls back to the default variant.
  */
 import type { RequestContext } from '../routing/context.js';
-import { evaluateFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
+import type { TargetingData } from './flagd-core.js';
+import { asTargetingData, evaluateFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
 
 /** Where one context attribute comes from. `claim` is for verified JWT claims (see VerifiedClaims). */
 export interface FlagAttributeSource {
@@ -71,6 +72,15 @@ export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlag
 const NO_CONTEXT: FlagContext = Object.freeze({});
 
 /**
+ * `flagsHeaderValue` of this request's context (`buildFlagContext`), which, built here and read by nothing else,
+ * serves as the targeting's data itself instead of being copied.
+ */
+export function requestFlagsHeader(flags: RouteFlags, request: RequestContext, claims: VerifiedClaims | undefined): string {
+  const context = buildFlagContext(flags, request, claims);
+  return flagsHeaderValue(flags, context, flags.runsTargeting ? asTargetingData(context) : undefined);
+}
+
+/**
  * `targetingKey` plus the declared attributes that are present in this request; absent ones are left out. A route
  * whose flags have no targeting gets one shared empty context.
  */
@@ -104,10 +114,9 @@ export function buildFlagContext(flags: RouteFlags, request: RequestContext, cla
 }
 
 /** The flags header's value for one request, '' when no flag has anything to send. Counts every evaluation. */
-export function flagsHeaderValue(flags: RouteFlags, context: FlagContext): string {
+export function flagsHeaderValue(flags: RouteFlags, context: FlagContext, data: TargetingData | undefined = flags.runsTargeting ? targetingData(context) : undefined): string {
   let value = '';
   const list = flags.flags;
-  const data = flags.runsTargeting ? targetingData(context) : undefined;
   for (let i = 0; i < list.length; i++) {
     const member = evaluateFlag(list[i], context, data).member;
     if (member === null) continue;
