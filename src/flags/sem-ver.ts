@@ -17,6 +17,8 @@ const FLAGD_LOGGER = Symbol.for('flagd.logger');
 interface SemVer {
   readonly major: number;
   readonly minor: number;
+  readonly patch: number;
+  readonly prerelease: readonly unknown[];
 }
 
 interface SemverModule {
@@ -51,6 +53,18 @@ function normalizeVersion(raw: unknown): SemVer | null {
 }
 
 /**
+ * semver's `compare`; without prerelease tags that is major, then minor, then patch (its `compareMain`, `comparePre`
+ * being 0), done here without its calls.
+ */
+function compareVersions(a: SemVer, b: SemVer): number {
+  if (a.prerelease.length !== 0 || b.prerelease.length !== 0) return semverModule().compare(a, b);
+  if (a.major !== b.major) return a.major < b.major ? -1 : 1;
+  if (a.minor !== b.minor) return a.minor < b.minor ? -1 : 1;
+  if (a.patch !== b.patch) return a.patch < b.patch ? -1 : 1;
+  return 0;
+}
+
+/**
  * `{"sem_ver": [version, operator, version]}`: true or false, or null for a malformed rule or version. Like flagd's,
  * it throws (an evaluation error) where its context has no flagd logger: inside `map`, `filter`, `all`, `some` and
  * `none` the context is the element.
@@ -58,13 +72,13 @@ function normalizeVersion(raw: unknown): SemVer | null {
 export function semVer(data: unknown, context: unknown): boolean | null {
   if (!(context as Record<symbol, unknown>)[FLAGD_LOGGER]) throw new Error('Logger not found in context');
   if (!Array.isArray(data)) return null;
-  const args = Array.from(data as unknown[]);
+  const args = data as unknown[];
   if (args.length !== 3) return null;
   const semVer1 = normalizeVersion(args[0]);
   const semVer2 = normalizeVersion(args[2]);
   if (!semVer1 || !semVer2) return null;
   const operator = String(args[1]);
-  const result = semverModule().compare(semVer1, semVer2);
+  const result = compareVersions(semVer1, semVer2);
   switch (operator) {
     case '=':
       return result === 0;
