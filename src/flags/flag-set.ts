@@ -2,16 +2,19 @@
  * Validated flag definitions → a FlagSet: every flag compiled once by `@openfeature/flagd-core` (the OpenFeature
  * project's flagd evaluator, so JsonLogic, `$ref`, `fractional`, `starts_with`, `ends_with` and `sem_ver` behave
  * exactly as in flagd), and everything a request needs about each variant worked out in advance: its header member
- * (`key=value`, RFC 8941), its count cell and its outcome object. Evaluating a flag for a request is then flagd-core's
- * targeting call plus a lookup; nothing here is async.
+ * (`key=value`, RFC 8941), its count cell and its outcome object. Evaluating a flag for a request is then the
+ * flag's compiled targeting run on the request's one TargetingData, plus a lookup; nothing here is async.
  *
  * Why flagd-core rather than a JsonLogic engine of our own: agreement with flagd is the point (apps' SDKs, flagd
- * tooling), and its compiled mode turns each targeting rule into a JS function once, at load.
+ * tooling). Its engine (json-logic-engine with flagd's operators) turns each targeting rule into a JS function once,
+ * at load (flagd-core.ts `compileTargeting`).
  */
 import type { EvaluationContext } from '@openfeature/core';
 import type { FeatureFlag } from '@openfeature/flagd-core';
-import { flagdCore, murmurHash3 } from './flagd-core.js';
+import { compileTargeting, FLAGD_LOGGER, flagdCore, murmurHash3After, murmurPrefix, type CompiledTargeting, type MurmurPrefix, type TargetingData } from './flagd-core.js';
 import type { CountEntry } from '../metrics/metrics.js';
+import { fractional } from './fractional-operator.js';
+import { semVer } from './sem-ver.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
 import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
 import { FlagCountBook, type FlagLabels } from './flag-counts.js';
@@ -47,8 +50,18 @@ export interface CompiledFlag {
   readonly variants: ReadonlyMap<string, unknown>;
   readonly defaultVariant: string | null;
   readonly metadata: Readonly<Record<string, string | number | boolean>>;
-  /** flagd-core's compiled flag. */
+  /** flagd-core's flag, loaded in its interpreter mode: `targeting` is compiled from its engine and logic. */
   readonly feature: FeatureFlag;
+  /**
+   * The targeting compiled by flagd-core's engine for this flag, run on a request's shared TargetingData (see
+   * `resolveFlag`); null without targeting, for a targeting flagd-core could not parse, or when flagd-core keeps
+   * its parts out of reach (then `feature.evaluate`).
+   */
+  readonly targeting: CompiledTargeting | null;
+  /** Building the targeting threw, as flagd-core's compiled mode would have: every evaluation is PARSE_ERROR. */
+  readonly targetingParseError: boolean;
+  /** When the targeting resolves to null: flagd-core's default variant with reason DEFAULT, or no variant. */
+  readonly targetingDefault: FlagOutcome;
   readonly migration: { readonly method: BucketingMethod; readonly split: MigrationSplit } | null;
   /**
    * Set when the whole targeting is fractional's shorthand with constant variants and weights
@@ -71,6 +84,8 @@ export interface CompiledFlag {
 }
 
 export interface FractionalSplit {
+  /** MurmurHash3's state after the flag key, the part of `flagKey + targetingKey` every request shares. */
+  readonly hashPrefix: MurmurPrefix;
   /** Sum of the weights (negative ones count as 0, as in flagd). */
   readonly totalWeight: number;
   readonly weights: readonly number[];
@@ -109,7 +124,8 @@ export function compileFlagSet(definitions: FlagDefinitions, counts: FlagCountBo
 }
 
 function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): FlagSet {
-  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER);
+  // Interpreter mode keeps each flag's engine and logic, which compileTargeting compiles (flagd-core.ts).
+  const storage = new (flagdCore().MemoryStorage)(SILENT_LOGGER, { disableDynamicCodeGeneration: true });
   // Validated (definitions.ts) before it gets here; flagd-core resolves `$ref` the way flagd does.
   storage.setConfigurations(JSON.stringify(definitions));
   const notes: string[] = [];
@@ -144,6 +160,10 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
     }
     const noDefault = fixed(null, 'DEFAULT');
     const untargeted = targeting === undefined || Object.keys(targeting).length === 0;
+    const compilation = untargeted ? null : compileTargeting(feature, FASTER_OPERATORS);
+    // flagd-core's default variant (`defaultVariant || undefined`), as FeatureFlag.evaluate falls back to it.
+    const featureDefault = feature.defaultVariant;
+    const targetingDefault = featureDefault === undefined ? noDefault : (byVariant.get(featureDefault)?.fallback ?? fixed(null, 'ERROR', 'GENERAL'));
     // flagd-core without targeting: the default variant with reason STATIC, or no variant (DEFAULT) without one.
     const staticOutcome =
       definition.state !== 'ENABLED' || !untargeted || split !== null
@@ -162,8 +182,11 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
         defaultVariant: definition.defaultVariant ?? null,
         metadata: Object.freeze({ ...(definitions.metadata ?? {}), ...(definition.metadata ?? {}) }),
         feature,
+        targeting: compilation !== null && 'run' in compilation ? compilation.run : null,
+        targetingParseError: compilation !== null && 'parseError' in compilation,
+        targetingDefault,
         migration: method === undefined ? null : Object.freeze({ method, split: split! }),
-        fractional: split === null && splits ? constantFractional(targeting!.fractional, byVariant) : null,
+        fractional: split === null && splits ? constantFractional(key, targeting!.fractional, byVariant) : null,
         splits,
         needsTargetingKey: split !== null || (splits && bucketsByTargetingKey(targeting!.fractional)),
         byVariant,
@@ -176,6 +199,9 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
   }
   return Object.freeze({ flags: new Map(list.map((flag) => [flag.key, flag])), list: Object.freeze(list), notes: Object.freeze(notes) });
 }
+
+/** flagd's operators as flagd-core defines them, minus their per-evaluation parsing and allocation. */
+const FASTER_OPERATORS = Object.freeze({ sem_ver: semVer, fractional });
 
 /** fractional's shorthand (`[["a", 50], ...]`, no bucket-by expression first) buckets by targetingKey. */
 function bucketsByTargetingKey(args: unknown): boolean {
@@ -190,7 +216,7 @@ const MAX_FRACTIONAL_WEIGHT = 2147483647;
  * flag, so its result depends on the targeting key alone; null for anything else (bucket-by expressions, computed
  * variants or weights, unknown variants, a total above flagd's limit), which flagd-core then evaluates.
  */
-function constantFractional(args: unknown, byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome }>): FractionalSplit | null {
+function constantFractional(key: string, args: unknown, byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome }>): FractionalSplit | null {
   if (!bucketsByTargetingKey(args) || (args as unknown[]).length === 0) return null;
   const weights: number[] = [];
   const outcomes: FlagOutcome[] = [];
@@ -206,7 +232,7 @@ function constantFractional(args: unknown, byVariant: ReadonlyMap<string, { read
     totalWeight += Math.max(0, weight);
   }
   if (totalWeight > MAX_FRACTIONAL_WEIGHT) return null;
-  return Object.freeze({ totalWeight, weights: Object.freeze(weights), outcomes: Object.freeze(outcomes) });
+  return Object.freeze({ hashPrefix: murmurPrefix(key), totalWeight, weights: Object.freeze(weights), outcomes: Object.freeze(outcomes) });
 }
 
 function describeValue(value: unknown): string {
@@ -216,21 +242,41 @@ function describeValue(value: unknown): string {
 }
 
 /**
+ * What flagd-core's targeting reads for one context: a copy of it with `$flagd` (`flagKey` set per flag by
+ * `resolveFlag`, `timestamp` the evaluation time in seconds) and the logger flagd's operators ask for, built as
+ * `Targeting.evaluate` builds it, but once for all the flags of a request.
+ */
+export function targetingData(context: FlagContext, nowMs: number = Date.now()): TargetingData {
+  return asTargetingData(Object.assign({}, context), nowMs);
+}
+
+/** `targetingData` in place, for a context built for one request that nothing else reads. */
+export function asTargetingData(context: FlagContext, nowMs: number = Date.now()): TargetingData {
+  const data = context as TargetingData;
+  data.$flagd = { flagKey: '', timestamp: Math.floor(nowMs / 1000) };
+  data[FLAGD_LOGGER] = SILENT_LOGGER;
+  return data;
+}
+
+/**
  * Evaluates one flag for one context, exactly as flagd would (flagd-core's FeatureFlag.evaluate), unless the flag
  * asks for a migration formula. Counts the outcome. Never throws: a targeting failure is an ERROR outcome.
+ * `data` (targetingData of the same context) is shared by the flags of one request.
  */
-export function evaluateFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
-  const outcome = resolveFlag(flag, context);
+export function evaluateFlag(flag: CompiledFlag, context: FlagContext, data?: TargetingData): FlagOutcome {
+  const outcome = resolveFlag(flag, context, data);
   outcome.count.value++;
   return outcome;
 }
 
 /** The outcome without counting it (OFREP answers are not flags sent upstream). */
-export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutcome {
+export function resolveFlag(flag: CompiledFlag, context: FlagContext, data?: TargetingData): FlagOutcome {
   if (flag.staticOutcome !== null) return flag.staticOutcome;
   if (!flag.enabled) return flag.disabled;
   if (flag.migration !== null) return resolveMigration(flag, context.targetingKey);
   if (flag.fractional !== null) return resolveFractional(flag, flag.fractional, context.targetingKey);
+  if (flag.targetingParseError) return flag.parseError;
+  if (flag.targeting !== null) return resolveTargeting(flag, flag.targeting, data ?? targetingData(context));
   let resolution;
   try {
     resolution = flag.feature.evaluate(context, SILENT_LOGGER);
@@ -246,13 +292,31 @@ export function resolveFlag(flag: CompiledFlag, context: FlagContext): FlagOutco
 }
 
 /**
+ * FeatureFlag.evaluate after its context copy: the compiled rule on `data` with this flag's key in `$flagd`;
+ * null or undefined is the default variant (DEFAULT), anything else names a variant by its `toString()`
+ * (TARGETING_MATCH, or SPLIT), an unknown one or a throw is a GENERAL error.
+ */
+function resolveTargeting(flag: CompiledFlag, targeting: CompiledTargeting, data: TargetingData): FlagOutcome {
+  data.$flagd.flagKey = flag.key;
+  let variant: string;
+  try {
+    const result = targeting(data);
+    if (result === null || result === undefined) return flag.targetingDefault;
+    variant = (result as { toString(): string }).toString();
+  } catch {
+    return flag.evaluationError;
+  }
+  return flag.byVariant.get(variant)?.matched ?? flag.evaluationError;
+}
+
+/**
  * flagd-core's `fractional` for constant shorthand: bucket = (MurmurHash3(flagKey + targetingKey) × total) >> 32,
  * the first variant whose cumulative weight exceeds it; no targeting key (or none matched): the default variant.
  * The product can exceed 2^53, so it is split at 16 bits to stay exact in doubles.
  */
 function resolveFractional(flag: CompiledFlag, split: FractionalSplit, targetingKey: unknown): FlagOutcome {
   if (targetingKey) {
-    const hash = murmurHash3(`${flag.key}${targetingKey as string}`) >>> 0;
+    const hash = murmurHash3After(split.hashPrefix, typeof targetingKey === 'string' ? targetingKey : `${targetingKey as string}`) >>> 0;
     const total = split.totalWeight;
     const bucket = Math.floor(((hash >>> 16) * total + Math.floor(((hash & 0xffff) * total) / 65536)) / 65536);
     const weights = split.weights;

@@ -10,7 +10,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHeaders } from '../routing/context.js';
-import { resolveFlag, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
+import { resolveFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
+import type { TargetingData } from './flagd-core.js';
 
 export interface OfrepSettings {
   /** Path prefix without a trailing slash (`/ofrep`): the protocol's paths follow it. */
@@ -86,9 +87,10 @@ export function evaluateBulk(set: FlagSet, text: string, fallbackKey: string | n
   const parsed = parseRequest(text, null, fallbackKey);
   if ('status' in parsed) return parsed;
   const flags: object[] = [];
+  const data = targetingData(parsed.context);
   for (const flag of set.list) {
     if (!flag.enabled) continue;
-    flags.push(resultOf(flag, parsed.context));
+    flags.push(resultOf(flag, parsed.context, data));
   }
   return { status: 200, body: { flags } };
 }
@@ -101,13 +103,13 @@ type FlagResult = { key: string; value: unknown; reason: string; variant: string
  * answers), a flag that resolves to no variant is GENERAL. A split (bare `fractional` or migration bucketing) needs
  * a targeting key: TARGETING_KEY_MISSING without one, where the header path would send the default variant.
  */
-function resultOf(flag: CompiledFlag, context: FlagContext): FlagResult {
+function resultOf(flag: CompiledFlag, context: FlagContext, data?: TargetingData): FlagResult {
   const key = flag.key;
   if (!flag.enabled) return { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag "${key}" is disabled` };
   if (flag.needsTargetingKey && (typeof context.targetingKey !== 'string' || context.targetingKey === '')) {
     return { key, errorCode: 'TARGETING_KEY_MISSING', errorDetails: `flag "${key}" splits by targetingKey, and the context has none` };
   }
-  const outcome = resolveFlag(flag, context);
+  const outcome = resolveFlag(flag, context, data);
   if (outcome.errorCode !== null) return { key, errorCode: outcome.errorCode === 'PARSE_ERROR' ? 'PARSE_ERROR' : 'GENERAL', errorDetails: `flag "${key}" could not be evaluated` };
   if (outcome.variant === null) return { key, errorCode: 'GENERAL', errorDetails: `flag "${key}" resolved to no variant and has no default variant` };
   return { key, value: outcome.value, reason: outcome.reason, variant: outcome.variant, metadata: flag.metadata };

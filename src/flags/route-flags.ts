@@ -9,7 +9,8 @@
  * has no targeting key: flagd's `fractional` then falls back to the default variant.
  */
 import type { RequestContext } from '../routing/context.js';
-import { evaluateFlag, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
+import type { TargetingData } from './flagd-core.js';
+import { asTargetingData, evaluateFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
 
 /** Where one context attribute comes from. `claim` is for verified JWT claims (see VerifiedClaims). */
 export interface FlagAttributeSource {
@@ -40,6 +41,8 @@ export interface RouteFlags {
   readonly readsCookies: boolean;
   /** Some selected flag has targeting: without one, no context is built for a request. */
   readonly needsContext: boolean;
+  /** Some selected flag runs flagd-core's compiled targeting: one TargetingData per request serves them all. */
+  readonly runsTargeting: boolean;
 }
 
 export interface RouteFlagsSpec {
@@ -62,10 +65,20 @@ export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlag
     readsCookies: attributes.some((a) => a.kind === 'cookie'),
     // A disabled flag resolves without looking at the request, whatever its targeting.
     needsContext: sent.some((flag) => flag.enabled && flag.staticOutcome === null),
+    runsTargeting: sent.some((flag) => flag.enabled && flag.migration === null && flag.fractional === null && flag.targeting !== null),
   });
 }
 
 const NO_CONTEXT: FlagContext = Object.freeze({});
+
+/**
+ * `flagsHeaderValue` of this request's context (`buildFlagContext`), which, built here and read by nothing else,
+ * serves as the targeting's data itself instead of being copied.
+ */
+export function requestFlagsHeader(flags: RouteFlags, request: RequestContext, claims: VerifiedClaims | undefined): string {
+  const context = buildFlagContext(flags, request, claims);
+  return flagsHeaderValue(flags, context, flags.runsTargeting ? asTargetingData(context) : undefined);
+}
 
 /**
  * `targetingKey` plus the declared attributes that are present in this request; absent ones are left out. A route
@@ -101,11 +114,11 @@ export function buildFlagContext(flags: RouteFlags, request: RequestContext, cla
 }
 
 /** The flags header's value for one request, '' when no flag has anything to send. Counts every evaluation. */
-export function flagsHeaderValue(flags: RouteFlags, context: FlagContext): string {
+export function flagsHeaderValue(flags: RouteFlags, context: FlagContext, data: TargetingData | undefined = flags.runsTargeting ? targetingData(context) : undefined): string {
   let value = '';
   const list = flags.flags;
   for (let i = 0; i < list.length; i++) {
-    const member = evaluateFlag(list[i], context).member;
+    const member = evaluateFlag(list[i], context, data).member;
     if (member === null) continue;
     value = value === '' ? member : `${value}, ${member}`;
   }

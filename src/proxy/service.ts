@@ -24,7 +24,7 @@ import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecor
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 import type { ExperimentBook } from '../experiments/experiment-book.js';
-import { buildFlagContext, flagsHeaderValue, type VerifiedClaims } from '../flags/route-flags.js';
+import { requestFlagsHeader, type VerifiedClaims } from '../flags/route-flags.js';
 import { OfrepEndpoint, ofrepRoute } from '../flags/ofrep.js';
 
 export interface ProxyServiceOptions {
@@ -605,7 +605,7 @@ function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string):
   });
   const flags = route.flags;
   if (flags !== null) {
-    const value = flagsHeaderValue(flags, buildFlagContext(flags, routed.context, routed.claims));
+    const value = requestFlagsHeader(flags, routed.context, routed.claims);
     if (value !== '') headers.push(flags.header, value);
   }
   return headers;
