@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../helpers/http.js';
-import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { fastFleet, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { connectTestClient, startRedis, type TestRedis } from '../helpers/redis.js';
 import { eventsOf, waitForRollout } from '../helpers/rollout.js';
 import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
@@ -19,13 +20,9 @@ let dir: TempDir;
 let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
-function config(member: string, workers: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    watch: false,
-    workers,
-    state: { file: `${member}-state.json` },
+function config(member: 'a' | 'b'): Record<string, unknown> {
+  return replicaConfig(member, fastFleet('sigkill', member, redis.url), {
+    workers: member === 'a' ? 2 : 1,
     upstreams: { stable: stable.url, canary: canary.url },
     routes: [
       {
@@ -37,8 +34,7 @@ function config(member: string, workers: number): Record<string, unknown> {
         rollout: { interval: '1s', stepWeights: [10, 20, 30, 40, 50, 60], minRequests: 5, analysis: { traffic: 'all' }, checks: [{ metric: 'success-rate', min: 95 }] },
       },
     ],
-    fleet: { name: 'sigkill', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '1s', lease: '2s' },
-  };
+  });
 }
 
 async function fleetOf(adminUrl: string): Promise<{ leader: boolean; members: number }> {
@@ -50,10 +46,7 @@ beforeAll(async () => {
   [stable, canary] = await startUpstreams('stable', 'canary');
   dir = createTempDir();
   // A first, so it takes the lease; B joins as a follower.
-  a = await spawnSplitgate(dir.writeConfig('a.yaml', config('a', 2)), 20_000);
-  const deadline = Date.now() + 10_000;
-  while (!(await fleetOf(a.adminUrl)).leader && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  b = await spawnSplitgate(dir.writeConfig('b.yaml', config('b', 1)), 20_000);
+  [a, b] = await startLeaderAndFollower(dir, config);
 }, 60_000);
 
 afterAll(async () => {

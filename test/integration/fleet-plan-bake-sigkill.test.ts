@@ -8,9 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, waitFor } from '../helpers/http.js';
+import { waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { connectTestClient, startRedis, type TestRedis } from '../helpers/redis.js';
+import { fastFleet, leads, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { eventsOf, rolloutOf, waitForRollout } from '../helpers/rollout.js';
 import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -25,12 +26,8 @@ let clockFile: string;
 let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
-function config(member: string): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    watch: false,
-    state: { file: `${member}-state.json` },
+function config(member: 'a' | 'b'): Record<string, unknown> {
+  return replicaConfig(member, fastFleet('bake', member, redis.url), {
     upstreams: { stable: stable.url, canary: canary.url },
     routes: [
       {
@@ -42,12 +39,11 @@ function config(member: string): Record<string, unknown> {
         rollout: { interval: '1s', stages: [{ name: 'ring-1', weight: 10, bake: '2h' }, { name: 'ring-2', weight: 50, bake: '1d' }] },
       },
     ],
-    fleet: { name: 'bake', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '1s', lease: '2s' },
-  };
+  });
 }
 
-function spawnMember(member: string): Promise<SplitgateProcess> {
-  return spawnSplitgate(dir.writeConfig(`${member}.yaml`, config(member)), 20_000, { nodeArgs: ['--import', CLOCK_SHIFT], env: { SPLITGATE_TEST_CLOCK_FILE: clockFile } });
+function spawnMember(file: string): Promise<SplitgateProcess> {
+  return spawnSplitgate(file, 20_000, { nodeArgs: ['--import', CLOCK_SHIFT], env: { SPLITGATE_TEST_CLOCK_FILE: clockFile } });
 }
 
 /** Moves both replicas' wall clock to `offsetMs` ahead of real time (they re-read the file every 20 ms). */
@@ -56,19 +52,13 @@ async function shiftClock(offsetMs: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 100));
 }
 
-async function leads(adminUrl: string): Promise<boolean> {
-  return (await send(adminUrl, '/status')).json().fleet.leader === true;
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   [stable, canary] = await startUpstreams('stable', 'canary');
   dir = createTempDir();
   clockFile = join(dir.path, 'clock-offset');
   writeFileSync(clockFile, '0');
-  a = await spawnMember('a');
-  await waitFor('A to lead', () => leads(a!.adminUrl), 10_000);
-  b = await spawnMember('b');
+  [a, b] = await startLeaderAndFollower(dir, config, spawnMember);
 }, 60_000);
 
 afterAll(async () => {

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, waitFor } from '../helpers/http.js';
-import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { fastFleet, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
@@ -24,13 +25,9 @@ const byPath = (req: { url?: string }, res: { statusCode: number; end(): void })
   res.end();
 };
 
-function config(member: string, workers: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    watch: false,
-    workers,
-    state: { file: `${member}-state.json` },
+function config(member: 'a' | 'b'): Record<string, unknown> {
+  return replicaConfig(member, fastFleet('slo', member, redis.url), {
+    workers: member === 'a' ? 2 : 1,
     upstreams: { stable: stable.url, canary: canary.url },
     routes: [
       {
@@ -46,8 +43,7 @@ function config(member: string, workers: number): Record<string, unknown> {
         rollout: { interval: '1s', stages: [{ name: 'ring', weight: 10, bake: '1d' }], pacing: { fastBurn: 'hold', slowBurn: 'hold', budgetFloor: 0 } },
       },
     ],
-    fleet: { name: 'slo', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s', poll: '1s', lease: '2s' },
-  };
+  });
 }
 
 async function metricsOf(adminUrl: string) {
@@ -66,9 +62,7 @@ beforeAll(async () => {
   stable = await startUpstream('stable', byPath as never);
   canary = await startUpstream('canary', byPath as never);
   dir = createTempDir();
-  a = await spawnSplitgate(dir.writeConfig('a.yaml', config('a', 2)), 20_000);
-  await waitFor('A to lead', async () => (await send(a!.adminUrl, '/status')).json().fleet.leader === true, 10_000);
-  b = await spawnSplitgate(dir.writeConfig('b.yaml', config('b', 1)), 20_000);
+  [a, b] = await startLeaderAndFollower(dir, config);
 }, 60_000);
 
 afterAll(async () => {
