@@ -147,11 +147,19 @@ describe('retry budget', () => {
     guard.activeRetries = 3;
     expect(guard.takeRetry(burst)).toBe(false);
     for (let i = 0; i < 10; i++) guard.earnRetryCredit();
-    expect(guard.retryCreditSpent).toBeCloseTo(1, 9);
+    // Exactly one credit back after 10 successes (in tenths, 1 - 10 × 0.1 left 1.4e-16 and refused the next burst).
+    expect(guard.retryCreditSpent).toBe(1);
     expect(guard.takeRetry(burst)).toBe(true);
     expect(guard.takeRetry(burst)).toBe(false);
     for (let i = 0; i < 100; i++) guard.earnRetryCredit();
     expect(guard.retryCreditSpent).toBe(0);
+    // burst: 1: one replay past the budget, and another after exactly 10 successes.
+    const one = compileRetryPolicy({ on: ['503'], methods: ['GET'], budget: 20, minRetryConcurrency: 3, burst: 1 })!;
+    guard.activeRetries = 3;
+    expect([guard.takeRetry(one), guard.takeRetry(one)]).toEqual([true, false]);
+    guard.activeRetries = 3;
+    for (let i = 0; i < 10; i++) guard.earnRetryCredit();
+    expect(guard.takeRetry(one)).toBe(true);
   });
 });
 

@@ -210,6 +210,16 @@ describe('SLO ledger book: a damaged file, and saves in order', () => {
       expect(errors).toEqual([expect.stringMatching(/route "b" not loaded, its budget starts empty: \d+ bytes, not the \d+ of a 2592000000 ms window/)]);
     }));
 
+  // Before: a minute ahead of the clock held its bucket against every later add, so that minute's slot stayed stale.
+  it('drops saved minutes ahead of the clock', async () => {
+    const ahead = Math.floor(Date.now() / MIN) + 1000;
+    const { book } = await bookFrom(JSON.stringify({ version: 1, routes: { api: { spanMs: 30 * DAY, fedThroughSecond: -1, minutes: [[ahead, 50, 50]] } } }));
+    const ledger = book.entryFor('api', 30 * DAY).ledger;
+    const sameSlot = (ahead - 30 * 24 * 60) * MIN;
+    ledger.add(sameSlot, 10, 1);
+    expect(ledger.counts(sameSlot + MIN, HOUR)).toEqual({ requests: 10, errors: 1 });
+  });
+
   // Before: saveNow wrote synchronously, and a saveSoon still in flight renamed its older file over it afterwards.
   it('the stop save, asked while a periodic save is in flight, is the one left on disk', () =>
     withLedgerFile(async (file) => {
@@ -262,6 +272,26 @@ describe('SLO feed: every route with slo:, whatever its rollout', () => {
       f.feed.track(new Map());
       expect(await f.metrics.registry.metrics()).not.toContain('route="api"');
       expect(f.book.entryFor('api', 30 * DAY).ledger.counts(f.now(), HOUR)).toEqual({ requests: 0, errors: 0 });
+    } finally {
+      f.feed.stop();
+    }
+  });
+
+  // Before: a position ahead of the clock (a damaged file, a clock stepped back) stopped the feed for that long.
+  it('feeds on from now when its position is ahead of the clock', () => {
+    const f = feedOf();
+    try {
+      f.book.entryFor('api', 30 * DAY).fedThroughSecond = 1e15;
+      const second = f.now() / 1000;
+      for (let i = 0; i < 4; i++) f.series.get('api', 'stable').window.observe(second * 1000 + i, i === 0, 1);
+      f.set((second + 1) * 1000 + 500);
+      f.feed.pass();
+      // The first pass starts over from now; the next second's requests are counted.
+      for (let i = 0; i < 6; i++) f.series.get('api', 'stable').window.observe((second + 1) * 1000 + i, i === 0, 1);
+      f.set((second + 2) * 1000 + 500);
+      f.feed.pass();
+      expect(f.ledger().counts(f.now(), HOUR).requests).toBeGreaterThanOrEqual(6);
+      expect(f.book.entryFor('api', 30 * DAY).fedThroughSecond).toBe(second + 1);
     } finally {
       f.feed.stop();
     }

@@ -4,7 +4,7 @@
  * canary alive again). Checked on the real system calls of a real process, traced with strace.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,5 +42,13 @@ describe('state file durability', () => {
     expect(dirOpen, 'the directory is opened after the rename').toBeGreaterThan(-1);
     const dirFd = /= (\d+)$/.exec(after[dirOpen].trim())![1];
     expect(after.slice(dirOpen).some((line) => new RegExp(`fsync\\(${dirFd}\\)\\s+= 0`).test(line)), 'the directory is fsynced').toBe(true);
+  });
+
+  it('leaves no temporary file behind when a write fails (a full disk must not fill up further, one copy per save)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-atomic-'));
+    const { writeAtomically } = await import('../src/control/state-file.js');
+    // Not a string or bytes: the write itself throws, after the temporary file was opened.
+    await expect(writeAtomically(join(dir, 'state.json'), 42 as unknown as string)).rejects.toThrow();
+    expect(await readdir(dir)).toEqual([]);
   });
 });

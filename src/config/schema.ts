@@ -374,7 +374,7 @@ const retry = z
     minRetryConcurrency: z.number().int().min(0).max(100_000).default(3),
     /**
      * Replays past that budget a healthy canary has earned (gRPC's retry throttling): a crash resets every request
-     * in flight at once. One credit back per RETRY_CREDIT_PER_SUCCESS⁻¹ canary successes, at most this many.
+     * in flight at once. One credit back per SUCCESSES_PER_RETRY_CREDIT (10) canary successes, at most this many.
      */
     burst: z.number().int().min(0).max(100_000).default(10),
   })

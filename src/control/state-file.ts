@@ -110,9 +110,13 @@ export async function writeAtomically(path: string, text: string | Uint8Array): 
   try {
     await handle.writeFile(text);
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    // A full disk must not fill up further with half-written copies, one per save.
+    await handle.close().catch(() => undefined);
+    await unlink(temporary).catch(() => undefined);
+    throw error;
   }
+  await handle.close();
   try {
     await rename(temporary, path);
   } catch (error) {

@@ -140,6 +140,9 @@ export class SloFeed {
       this.#added.set(entry, added);
     }
     const toSecond = Math.floor(nowMs / 1000) - 1;
+    // A position ahead of the clock (a file saved while the clock ran ahead, a clock stepped back) would stop the
+    // feed until the clock caught up: start again from now.
+    if (entry.fedThroughSecond > toSecond) entry.fedThroughSecond = toSecond;
     const fromSecond = Math.max(entry.fedThroughSecond - LATE_SECONDS + 1, toSecond - SLOTS + 1);
     if (fromSecond > toSecond) return entry.ledger;
     for (const counts of this.#options.seconds(route, fromSecond, toSecond)) {

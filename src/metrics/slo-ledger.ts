@@ -97,8 +97,10 @@ export class SloLedger {
       new Uint8Array(array.buffer).set(bytes.subarray(offset, offset + array.byteLength));
       offset += array.byteLength;
     }
+    // A minute ahead of the clock would hold its bucket against every later add (add keeps the newer minute).
+    const nowMinute = Math.floor(Date.now() / MINUTE);
     for (let index = 0; index < size; index++) {
-      if (minutes[index] < 0 || !isCount(requests[index]) || !isCount(errors[index])) continue;
+      if (minutes[index] < 0 || minutes[index] > nowMinute || !isCount(requests[index]) || !isCount(errors[index])) continue;
       ledger.add(minutes[index] * MINUTE, requests[index], errors[index]);
     }
     return ledger;
@@ -254,7 +256,8 @@ function parseBook(file: Buffer): Array<[string, () => SloLedgerEntry]> {
 function loadVersion1(saved: unknown): SloLedgerEntry {
   if (!isObject(saved) || !Array.isArray(saved.minutes)) throw new Error('no minutes list');
   const ledger = new SloLedger(savedWindow(saved.spanMs));
-  for (const minute of saved.minutes) if (Array.isArray(minute) && minute.length === 3 && minute.every(isCount)) ledger.add(minute[0] * MINUTE, minute[1], minute[2]);
+  const nowMinute = Math.floor(Date.now() / MINUTE);
+  for (const minute of saved.minutes) if (Array.isArray(minute) && minute.length === 3 && minute.every(isCount) && minute[0] <= nowMinute) ledger.add(minute[0] * MINUTE, minute[1], minute[2]);
   return { ledger, fedThroughSecond: savedSecond(saved.fedThroughSecond) };
 }
 

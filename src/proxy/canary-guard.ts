@@ -60,8 +60,8 @@ export interface RetryPolicy {
   readonly burst: number;
 }
 
-/** What one canary success earns back of a spent burst credit: gRPC's default token ratio (one per 10). */
-export const RETRY_CREDIT_PER_SUCCESS = 0.1;
+/** Canary successes that earn back one spent burst credit: gRPC's default token ratio, 0.1. */
+export const SUCCESSES_PER_RETRY_CREDIT = 10;
 
 export function compileRetryPolicy(config: RetryConfig | false): RetryPolicy | null {
   if (config === false) return null;
@@ -111,8 +111,11 @@ export class CanaryGuard {
   #settings: OutlierSettings | null;
   #failures = 0;
   #connectFailures = 0;
-  /** Burst credits spent past the concurrent retry budget (see takeRetry), earned back by canary successes. */
-  #creditSpent = 0;
+  /**
+   * Burst credits spent past the concurrent retry budget (see takeRetry), counted in successes still to earn back
+   * (whole numbers: tenths of a credit would not add back up to exactly one).
+   */
+  #successesOwed = 0;
   /** Ejections in a row (Envoy's ejection multiplier): each `interval` without one takes one off. */
   #multiplier = 0;
   #lastChange = 0;
@@ -188,11 +191,11 @@ export class CanaryGuard {
   takeRetry(policy: RetryPolicy): boolean {
     const allowed = Math.max(policy.minRetryConcurrency, Math.floor((this.active * policy.budgetPercent) / 100));
     if (this.activeRetries >= allowed) {
-      if (this.#creditSpent + 1 > policy.burst) {
+      if (this.#successesOwed + SUCCESSES_PER_RETRY_CREDIT > policy.burst * SUCCESSES_PER_RETRY_CREDIT) {
         this.retries.budget_exhausted++;
         return false;
       }
-      this.#creditSpent++;
+      this.#successesOwed += SUCCESSES_PER_RETRY_CREDIT;
     }
     this.activeRetries++;
     return true;
@@ -200,12 +203,12 @@ export class CanaryGuard {
 
   /** A canary success (placed by the weight) earns back part of a spent burst credit. */
   earnRetryCredit(): void {
-    if (this.#creditSpent > 0) this.#creditSpent = Math.max(0, this.#creditSpent - RETRY_CREDIT_PER_SUCCESS);
+    if (this.#successesOwed > 0) this.#successesOwed--;
   }
 
   /** Burst credits spent and not yet earned back (for /status). */
   get retryCreditSpent(): number {
-    return this.#creditSpent;
+    return this.#successesOwed / SUCCESSES_PER_RETRY_CREDIT;
   }
 
   retryEnded(ok: boolean): void {
