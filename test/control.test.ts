@@ -317,6 +317,24 @@ describe('Controller: a reload while a fleet flag write is in flight', () => {
     return { ...replica, fleet, hold, release: () => release(), withoutDark, before };
   }
 
+  it('a flag kill whose commit conflicts and whose re-read finds Redis gone is still applied here, pending', async () => {
+    const { ConflictError } = await import('../src/control/controller.js');
+    const { FleetUnavailableError } = await import('../src/fleet/errors.js');
+    const authority: StateAuthority = {
+      shared: true,
+      commit: () => Promise.reject(new ConflictError('another write came first')),
+      read: () => Promise.reject(new FleetUnavailableError()),
+      acknowledgement: () => Promise.resolve(null),
+    };
+    const { controller, store } = await setup({ raw: raw({ light: 'light', dark: 'dark' }), authority });
+    const killed = await controller.setFlagOverride('beta', { state: 'DISABLED' }, 'tester');
+    expect(killed.fleet).toMatchObject({ pending: true });
+    expect(controller.pendingFlagKills).toEqual(['beta']);
+    expect(store.current.table.flagSet!.flags.get('beta')!.enabled).toBe(false);
+    // A pin in the same spot is refused: only a kill holds without the fleet.
+    await expect(controller.setFlagOverride('theme', { defaultVariant: 'dark' }, 'tester')).rejects.toBeInstanceOf(FleetUnavailableError);
+  });
+
   it('a flag kill still pending at a restart is in force from the start and written to the fleet once reached', async () => {
     const path = join(await mkdtemp(join(tmpdir(), 'splitgate-state-')), 'state.json');
     const saved = { version: 1, routes: {}, flags: { theme: { defaultVariant: 'dark' } }, fleet: { versions: { '~flags': 3 }, pendingKills: [], pendingFlagKills: ['beta'] } };

@@ -360,7 +360,17 @@ export class Controller {
             break;
           }
           if (!(error instanceof ConflictError) || attempt >= 3 || authority.read === undefined) throw error;
-          const latest = await authority.read(FLAGS_DOCUMENT);
+          let latest: Awaited<ReturnType<NonNullable<typeof authority.read>>>;
+          try {
+            latest = await authority.read(FLAGS_DOCUMENT);
+          } catch (readError) {
+            // Redis gone between the conflict and the re-read: a kill still holds here, as after a failed commit.
+            if (override?.state === 'DISABLED' && readError instanceof FleetUnavailableError) {
+              pendingMessage = `applied here only: ${readError.message}; written to the fleet when it returns`;
+              break;
+            }
+            throw readError;
+          }
           this.#applyRemoteFlags(latest, latest.member ?? 'fleet');
         }
       }
