@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runControl } from '../../src/cli-control.js';
-import { armCounts, armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
+import { QUIET_GUARDRAILS, armCounts, armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
 import { inParallel, send } from '../helpers/http.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
     experimentSettings: { cookie: { secret: 'test-secret-of-some-length' } },
     experiments: [
       checkoutExperiment({ exposure: { match: { pathPrefix: '/shop', methods: ['GET'] } }, minUsersPerArm: 20 }),
-      { key: 'landing', route: 'anon', conversions: [{ name: 'purchase', header: true }], minUsersPerArm: 5 },
+      { key: 'landing', route: 'anon', conversions: [{ name: 'purchase', header: true }], minUsersPerArm: 5, guardrails: QUIET_GUARDRAILS },
     ],
   });
 });
