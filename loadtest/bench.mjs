@@ -119,6 +119,15 @@ if (!existsSync(NODE_B)) {
  * load generator then competes with a worker).
  */
 const W2_CPUS = process.env.BENCH_W2_CPUS || '1';
+/**
+ * Extra node flags for the `-b` candidates (space-separated, e.g. `--max-semi-space-size=4`): with
+ * BENCH_SPLITGATE_B=dist, one build beside itself under a V8 setting, which is how a flag's CPU cost is measured.
+ */
+const NODE_FLAGS_B = (process.env.BENCH_NODE_FLAGS_B ?? '').split(/\s+/).filter(Boolean);
+if (NODE_FLAGS_B.some((flag) => !flag.startsWith('--'))) {
+  console.error(`BENCH_NODE_FLAGS_B: node flags such as --max-semi-space-size=4 (got ${JSON.stringify(process.env.BENCH_NODE_FLAGS_B)})`);
+  process.exit(2);
+}
 if (!/^\d+(,\d+)*$/.test(W2_CPUS)) {
   console.error(`BENCH_W2_CPUS: a core list such as 1 or 0,1 (got ${JSON.stringify(W2_CPUS)})`);
   process.exit(2);
@@ -132,7 +141,7 @@ if (process.argv.includes('--plan')) {
       // The first pair (kept for the tests and scripts that read one) and all of them.
       sideBySidePair: SIDE_BY_SIDE_PAIRS[0],
       sideBySidePairs: SIDE_BY_SIDE_PAIRS,
-      settings: { ...settings, node: NODE, nodeB: NODE_B, w2Cpus: W2_CPUS },
+      settings: { ...settings, node: NODE, nodeB: NODE_B, nodeFlagsB: NODE_FLAGS_B, w2Cpus: W2_CPUS },
     }),
   );
   process.exit(0);
@@ -379,8 +388,13 @@ async function startHttpProxyPeer(upstream) {
   return startNodeProxy('http-proxy', join(HERE, 'http-proxy-peer.mjs'), [String(port), upstream.url], port);
 }
 
+/** BENCH_NODE_FLAGS_B for the `-b` candidates, nothing for the others. */
+function nodeFlagsOf(name) {
+  return name.endsWith('-b') ? NODE_FLAGS_B : [];
+}
+
 async function startNodeProxy(name, script, args, port, node = NODE) {
-  const [command, argv] = pinned(CPU_PROXY, node, [script, ...args]);
+  const [command, argv] = pinned(CPU_PROXY, node, [...nodeFlagsOf(name), script, ...args]);
   const child = track(spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT }), `${name} proxy`);
   const stderr = collectStderr(child);
   const url = `http://127.0.0.1:${port}`;
@@ -433,7 +447,7 @@ async function startSplitgate(upstream, name = 'splitgate', dist = join(ROOT, 'd
   writeFileSync(configPath, stringifyYaml(config));
   const logPath = join(tempDir, `${name}.log`);
   const logFd = openSync(logPath, 'w');
-  const [command, args] = pinned(workers > 1 ? W2_CPUS : CPU_PROXY, node, [bin, '--config', configPath]);
+  const [command, args] = pinned(workers > 1 ? W2_CPUS : CPU_PROXY, node, [...nodeFlagsOf(name), bin, '--config', configPath]);
   const child = track(spawn(command, args, { stdio: ['ignore', logFd, 'pipe'], cwd: ROOT }), name);
   closeSync(logFd);
   const stderr = collectStderr(child);
@@ -690,7 +704,8 @@ async function main() {
       `about ${Math.ceil(estimate / 60)} min`,
   );
   console.log(
-    `Node candidates run on ${NODE} (${nodeVersion})${NODE_B !== NODE ? `, the -b candidates on ${NODE_B} (${nodeBVersion})` : ''}; ` +
+    `Node candidates run on ${NODE} (${nodeVersion})${NODE_B !== NODE ? `, the -b candidates on ${NODE_B} (${nodeBVersion})` : ''}` +
+      `${NODE_FLAGS_B.length > 0 ? `, the -b candidates with ${NODE_FLAGS_B.join(' ')}` : ''}; ` +
       `the load generator on ${process.execPath} (${process.version})`,
   );
   console.log(`upstream: ${upstream.description} at ${upstream.url}`);
@@ -1004,7 +1019,7 @@ async function main() {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, candidatesNode: nodeVersion, candidatesNodePath: NODE, nodeB: nodeBVersion, nodeBPath: NODE_B, pinned: hasTaskset },
-    settings: { ...settings, node: NODE, nodeB: NODE_B, w2Cpus: W2_CPUS, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
+    settings: { ...settings, node: NODE, nodeB: NODE_B, nodeFlagsB: NODE_FLAGS_B, w2Cpus: W2_CPUS, loadGenerator: 'autocannon 8', upstream: upstream.description, proxyCore: CPU_PROXY, loadCore: CPU_LOAD, proxiesKeptAcrossRounds: true },
     candidates: Object.fromEntries(candidates.map((c) => [c.name, { ...summary[c.name], roundsDetail: c.rounds }])),
     ratios,
     sideBySide: { pair: SIDE_BY_SIDE_PAIRS[0], rounds: sideBySide[0]?.rounds ?? [], pairs: sideBySide },

@@ -8,14 +8,12 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runWorker } from './cluster/worker.js';
-import { Supervisor } from './cluster/supervisor.js';
+import type { Supervisor } from './cluster/supervisor.js';
 import { loadConfigFile } from './config/load.js';
 import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
-import { Splitgate } from './splitgate.js';
-import { compileFlagSet } from './flags/flag-set.js';
+import type { Splitgate } from './splitgate.js';
 
 /** What a supervisor forks: the data path alone, not this CLI with everything it can do. */
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url));
@@ -90,7 +88,10 @@ async function validate(file: string): Promise<number> {
     process.stdout.write(`${file}: ok (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams)\n`);
     // Not errors, but what an operator should know: flags sent under another key, values the header cannot carry.
     const definitions = config.flags?.definitions;
-    if (definitions !== undefined) for (const note of compileFlagSet(definitions).notes) process.stdout.write(`  flags: ${note}\n`);
+    if (definitions !== undefined) {
+      const { compileFlagSet } = await import('./flags/flag-set.js');
+      for (const note of compileFlagSet(definitions).notes) process.stdout.write(`  flags: ${note}\n`);
+    }
     return 0;
   } catch (error) {
     process.stderr.write(`${describe(error)}\n`);
@@ -100,15 +101,17 @@ async function validate(file: string): Promise<number> {
 
 async function run(file: string): Promise<number> {
   // A supervisor's worker runs this same command; its table and its port come from the supervisor, not the file.
-  if (cluster.isWorker) return runWorker();
+  if (cluster.isWorker) return (await import('./cluster/worker.js')).runWorker();
   let instance: Splitgate | Supervisor;
   try {
     const config = await loadConfigFile(file);
     const workers = resolveWorkers(config.workers, availableParallelism);
+    // Each process mode loads only its own modules: a supervisor runs no data path, and the single process's
+    // modules would be ~1 MB of a supervisor's heap for nothing (issue 15's supervisor memory goal).
     instance =
       workers > 1
-        ? await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] })
-        : await Splitgate.start({ config, configPath: file });
+        ? await (await import('./cluster/supervisor.js')).Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] })
+        : await (await import('./splitgate.js')).Splitgate.start({ config, configPath: file });
   } catch (error) {
     process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);
     return 1;
