@@ -14,6 +14,7 @@ import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import type { Splitgate } from './splitgate.js';
+import { releaseYoungGeneration } from './young-generation.js';
 
 /** What a supervisor forks: the data path alone, not this CLI with everything it can do. */
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url));
@@ -108,10 +109,14 @@ async function run(file: string): Promise<number> {
     const workers = resolveWorkers(config.workers, availableParallelism);
     // Each process mode loads only its own modules: a supervisor runs no data path, and the single process's
     // modules would be ~1 MB of a supervisor's heap for nothing (issue 15's supervisor memory goal).
-    instance =
-      workers > 1
-        ? await (await import('./cluster/supervisor.js')).Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] })
-        : await (await import('./splitgate.js')).Splitgate.start({ config, configPath: file });
+    if (workers > 1) {
+      const { Supervisor } = await import('./cluster/supervisor.js');
+      instance = await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] });
+    } else {
+      releaseYoungGeneration();
+      const { Splitgate } = await import('./splitgate.js');
+      instance = await Splitgate.start({ config, configPath: file });
+    }
   } catch (error) {
     process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);
     return 1;

@@ -149,3 +149,31 @@ describe('node-redis is loaded only with a fleet', () => {
     expect(JSON.parse(run.stdout)).toEqual({ before: false, after: true });
   });
 });
+
+describe('re2js is loaded only by a config with a `~` pattern', () => {
+  it('a table without patterns is compiled without it (~0.8 MB of heap per process); the first pattern loads it', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const cache = createRequire(import.meta.url).cache;
+      const loaded = () => Object.keys(cache).some((path) => path.includes('/node_modules/re2js/'));
+      const { validateConfig } = await import('./dist/config/load.js');
+      const { compileTable } = await import('./dist/routing/table.js');
+      const base = { listen: '127.0.0.1:0', upstreams: { a: 'http://127.0.0.1:1', b: 'http://127.0.0.1:2' } };
+      compileTable(validateConfig({ ...base, routes: [{ name: 'r', stable: 'a', canary: 'b', weight: 5 }] }), 1);
+      const before = loaded();
+      const rules = [{ match: { headers: { 'user-agent': '~(?i)bot' } }, version: 'canary' }];
+      compileTable(validateConfig({ ...base, routes: [{ name: 'r', stable: 'a', canary: 'b', weight: 5, rules }] }), 1);
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ before: false, after: true });
+  });
+});
+
+describe('each process mode loads its own modules', () => {
+  it('cli.ts imports neither the single process, the supervisor nor the worker statically: a supervisor runs no data path', () => {
+    const { modules } = staticClosure('cli.ts');
+    expect([...modules].filter((m) => /^splitgate\.ts$|^cluster\/(supervisor|worker)\.ts$|^proxy\/service\.ts$/.test(m))).toEqual([]);
+    expect(staticClosure('bin.ts').modules).toEqual(new Set(['bin.ts', 'young-generation.ts']));
+  });
+});

@@ -25,6 +25,7 @@ import type { ExperimentsView } from '../experiments/experiments-view.js';
 import { changeFlag, flagsView } from './flag-routes.js';
 import { chartedRoutesOf, type SeriesHistory } from '../metrics/series-history.js';
 import { routeInsight } from './route-insight.js';
+import { processMemory } from '../young-generation.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -283,6 +284,8 @@ function statusOf(context: AdminContext): unknown {
     uptimeSeconds: Math.round((now - context.startedAt) / 1000),
     lastReloadError: controller.lastReloadError,
     stateError: controller.stateError,
+    // The process serving this API: the single process, or the supervisor (workers' memory is the bench's to read).
+    process: processMemory(),
     ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
     ...(context.fleet ? { fleet: context.fleet.status() } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,

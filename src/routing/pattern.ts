@@ -10,7 +10,13 @@
  * error level for RE2 program size, and 1024 characters, so the worst match costs a few ms on a crafted value
  * (loadtest/rule-patterns.mjs prints it), while everyday patterns on a User-Agent take 0.1–1 µs.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
+
+// Loaded on the first pattern: re2js is ~0.8 MB of heap in every process (supervisor and each worker), and most
+// configs have no `~` pattern (issue 15's memory goals).
+const require = createRequire(import.meta.url);
+let re2js: typeof RE2JS | undefined;
 
 /** Values longer than this (UTF-16 code units) never match a pattern; exact matches are not limited. */
 export const MAX_PATTERN_VALUE_LENGTH = 1024;
@@ -27,7 +33,8 @@ export type RulePattern = RE2JS;
 export function compileRulePattern(source: string): RulePattern {
   let pattern: RE2JS;
   try {
-    pattern = RE2JS.compile(source);
+    re2js ??= (require('re2js') as { RE2JS: typeof RE2JS }).RE2JS;
+    pattern = re2js.compile(source);
   } catch (error) {
     const detail = (error as Error).message.replace(/^error parsing regexp: /, '');
     throw new Error(`invalid regular expression (RE2 syntax; no lookaround or backreferences): ${detail}`);

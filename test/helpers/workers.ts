@@ -19,6 +19,8 @@ export interface SupervisorStatus {
   workers?: WorkerView[];
   /** The loaded idle worker that replaces the next one to exit. */
   sparePid?: number | null;
+  /** The process serving /status (src/young-generation.ts). */
+  process: { rssBytes: number; heapBytes: number; youngGenerationBytes: number; youngGenerationHeld: boolean };
 }
 
 export async function supervisorStatus(adminUrl: string): Promise<SupervisorStatus> {

@@ -88,6 +88,12 @@ describe('workers: 2', () => {
     const one = await status(single!);
     expect(one.workers).toBeUndefined();
     expect(one.listening).toBeUndefined();
+    // The supervisor holds its young generation at V8's initial size from its first line; the single process,
+    // a proxy, lets it grow (src/young-generation.ts).
+    expect(view.process.youngGenerationHeld).toBe(true);
+    expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(one.process.youngGenerationHeld).toBe(false);
+    expect(view.process.rssBytes).toBeGreaterThan(0);
   });
 
   it('sends every sticky key to the same version as workers: 1, at the configured split', async () => {
