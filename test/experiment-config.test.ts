@@ -117,6 +117,14 @@ experiments:
     ]);
   });
 
+  it('reads the p99 guardrail floor as milliseconds or a duration, and reports a bad one with its path', () => {
+    const guardrails = (value: unknown) => ({ ...BASE, experiments: [{ key: 'e', route: 'shop', conversions: [{ name: 'c', header: true }], guardrails: { minP99Increase: value } }] });
+    expect(validateConfig(guardrails('1s')).experiments![0].guardrails.minP99Increase).toBe(1000);
+    expect(validateConfig(guardrails(40)).experiments![0].guardrails.minP99Increase).toBe(40);
+    expect(problems(guardrails('soon'))).toEqual(['experiments[0].guardrails.minP99Increase: must be a duration such as 25ms (got "soon")']);
+    expect(problems(guardrails(-1))).toEqual([expect.stringMatching(/^experiments\[0\]\.guardrails\.minP99Increase: /)]);
+  });
+
   it('refuses a route whose release plan chooses canary users by audience (arm B would not be random)', () => {
     const planned = { ...ROUTE, weight: 0, rollout: { interval: '1m', stages: [{ name: 'beta', audience: { header: { 'x-beta': 'true' } } }, { name: 'all', weight: 50 }] } };
     expect(problems({ ...BASE, routes: [planned], experiments: [EXPERIMENT] })).toEqual([

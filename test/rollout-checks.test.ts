@@ -72,7 +72,7 @@ describe('evaluateCheck', () => {
     const results = [successRate, latency, mirror].map((check) => evaluateCheck(check, HEALTHY, 200));
     expect(results.map((r) => r.result)).toEqual(['pass', 'pass', 'pass']);
     expect(results[0]).toMatchObject({ check: 'success-rate', value: 99.8, threshold: '≥ 99 % and error rate ≤ stable + 0.5 pp', sample: { canary: 1_000, stable: 9_000 } });
-    expect(results[1]).toMatchObject({ check: 'latency-p99', threshold: '≤ 500 ms and ≤ 1.2 × stable' });
+    expect(results[1]).toMatchObject({ check: 'latency-p99', threshold: '≤ 500 ms and ≤ max(1.2 × stable, stable + 2 ms)' });
     expect(windowVerdict(results)).toBe('pass');
   });
 
@@ -95,6 +95,21 @@ describe('evaluateCheck', () => {
     const slower = evaluateCheck(latency, { ...HEALTHY, canary: snapshot(1_000, 0, 0.03), stable: snapshot(9_000, 0, 0.009) }, 200);
     expect(slower.result).toBe('fail');
     expect(slower.detail).toMatch(/canary p99 .* ms vs stable .* ms \(×\d/);
+  });
+
+  it('latency: a ratio above the limit fails only when the canary is also vsStable.minIncrease slower (default 2 ms)', () => {
+    // Bucketed p99s of 49.75 ms (the 25–50 ms bucket) against 9.95 ms: ×5, 39.8 ms slower.
+    const windows = { ...HEALTHY, canary: snapshot(1_000, 0, 0.03), stable: snapshot(9_000, 0, 0.009) };
+    const [within, beyond, zero] = checksOf([
+      { metric: 'latency-p99', vsStable: { maxRatio: 1.2, minIncrease: '45ms' } },
+      { metric: 'latency-p99', vsStable: { maxRatio: 1.2, minIncrease: 35 } },
+      { metric: 'latency-p99', vsStable: { maxRatio: 1.2, minIncrease: 0 } },
+    ]);
+    expect(evaluateCheck(within, windows, 200)).toMatchObject({ result: 'pass', threshold: '≤ max(1.2 × stable, stable + 45 ms)' });
+    expect(evaluateCheck(beyond, windows, 200).result).toBe('fail');
+    // With no floor the ratio alone decides: ×5 fails, equal arms pass.
+    expect(evaluateCheck(zero, windows, 200).result).toBe('fail');
+    expect(evaluateCheck(zero, HEALTHY, 200).result).toBe('pass');
   });
 
   it('mirror match rate needs enough comparisons', () => {

@@ -204,6 +204,8 @@ describe('rollout config', () => {
     [{ stepWeights: [10], checks: [{ prometheus: { address: 'http://127.0.0.1:9090', query: 'up' }, max: 1 }] }, {}, 'routes[0].rollout.checks[0].name: is required for a prometheus check'],
     [{ stepWeights: [10], checks: [{ metric: 'latency-p99', max: 'slow' }] }, {}, 'routes[0].rollout.checks[0].max: must be a duration such as 500ms'],
     [{ stepWeights: [10], checks: [{ metric: 'mirror-match-rate', min: 99 }] }, {}, 'routes[0].rollout.checks[0].metric: mirror-match-rate needs the route to mirror'],
+    [{ stepWeights: [10], checks: [{ metric: 'success-rate', vsStable: { maxDegradation: 1, minIncrease: 5 } }] }, {}, 'routes[0].rollout.checks[0].vsStable.minIncrease: applies to latency checks only'],
+    [{ stepWeights: [10], checks: [{ metric: 'latency-p99', vsStable: { maxRatio: 2, minIncrease: 'soon' } }] }, {}, 'routes[0].rollout.checks[0].vsStable.minIncrease: must be a duration'],
     [{ stepWeights: [10] }, { weight: 20 }, "routes[0].rollout: the first step (10) must be above the route's starting weight (20)"],
     [{ stepWeights: [10], webhooks: [{ type: 'pre-rollout', url: 'ftp://x' }] }, {}, 'routes[0].rollout.webhooks[0].url: must be an absolute http:// or https:// URL'],
   ])('%j is rejected', (rollout, route, expected) => {

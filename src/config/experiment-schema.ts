@@ -98,6 +98,23 @@ export const experimentSchema = z
         /** Percentage points B's error rate may exceed A's by (significantly, at `confidence`). */
         maxErrorRateIncrease: z.number().min(0).max(100).default(1),
         maxP99Ratio: z.number().min(1).default(1.5),
+        /**
+         * …and B's p99 must also be this much above A's (ms, or a duration) for the guardrail to trip. A p99 over
+         * a few hundred requests of a fast service moves by several ms between identical versions (CI read 8.1 ms
+         * against 4.4 ms), so the rollout checks' 2 ms floor would block winners on noise; 25 ms is a slowdown users
+         * can feel.
+         */
+        minP99Increase: z
+          .union([z.number().min(0), z.string()])
+          .transform((value, ctx) => {
+            const ms = typeof value === 'number' ? value : parseDuration(value);
+            if (ms === undefined) {
+              ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a duration such as 25ms (got ${JSON.stringify(value)})` });
+              return z.NEVER;
+            }
+            return ms;
+          })
+          .default(25),
         /** Requests each arm needs in the window before a guardrail is judged. */
         minRequests: z.number().int().min(1).default(50),
         confidence: z.number().min(0.5).max(0.9999).default(0.95),

@@ -431,6 +431,11 @@ const rolloutCheck = z
         maxDegradation: z.number().min(0).max(100).optional(),
         /** latency: canary quantile may be at most this multiple of stable's. */
         maxRatio: z.number().min(1).optional(),
+        /**
+         * latency: a ratio above maxRatio fails only when the canary is also this many ms slower (default 2): ratios
+         * between a few ms are noise (rollout/checks.ts).
+         */
+        minIncrease: duration.optional(),
         /** One-sided confidence for "significantly worse" (success-rate). */
         confidence: z.number().min(0.5).max(0.9999).default(0.95),
       })
@@ -458,6 +463,9 @@ const rolloutCheck = z
     // Bounds that can never fail would make a check that always passes.
     if (check.metric === 'success-rate' && check.min === undefined && check.vsStable?.maxDegradation === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'success-rate needs min or vsStable.maxDegradation' });
+    }
+    if (check.vsStable?.minIncrease !== undefined && !(check.metric ?? '').startsWith('latency')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['vsStable', 'minIncrease'], message: 'applies to latency checks only' });
     }
     if (check.metric?.startsWith('latency') && check.max === undefined && check.vsStable?.maxRatio === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${check.metric} needs max or vsStable.maxRatio` });

@@ -48,13 +48,13 @@ export const NO_PER_ARM_METRICS: GuardrailReport = Object.freeze({
 export function evaluateGuardrails(settings: GuardrailSettings, control: WindowSnapshot, treatment: WindowSnapshot): GuardrailReport {
   const inputs = { canary: treatment, stable: control, mirror: null, queries: {} };
   const errorCheck = { name: 'error-rate', metric: 'success-rate', vsStable: { maxDegradation: settings.maxErrorRateIncrease, confidence: settings.confidence } } as RolloutCheckConfig;
-  const latencyCheck = { name: 'latency-p99', metric: 'latency-p99', vsStable: { maxRatio: settings.maxP99Ratio, confidence: settings.confidence } } as RolloutCheckConfig;
+  const latencyCheck = { name: 'latency-p99', metric: 'latency-p99', vsStable: { maxRatio: settings.maxP99Ratio, minIncrease: settings.minP99Increase, confidence: settings.confidence } } as RolloutCheckConfig;
   const errors = evaluateCheck(errorCheck, inputs, settings.minRequests);
   const latency = evaluateCheck(latencyCheck, inputs, settings.minRequests);
   const sample = { control: control.requests, treatment: treatment.requests };
   const checks: GuardrailCheck[] = [
     { check: 'error-rate', result: errors.result, unit: '%', control: errorRate(control), treatment: errorRate(treatment), threshold: `B ≤ A + ${settings.maxErrorRateIncrease} pp`, sample, detail: errors.detail },
-    { check: 'latency-p99', result: latency.result, unit: 'ms', control: p99Ms(control), treatment: p99Ms(treatment), threshold: `B ≤ ${settings.maxP99Ratio} × A`, sample, detail: latency.detail },
+    { check: 'latency-p99', result: latency.result, unit: 'ms', control: p99Ms(control), treatment: p99Ms(treatment), threshold: `B ≤ max(${settings.maxP99Ratio} × A, A + ${settings.minP99Increase} ms)`, sample, detail: latency.detail },
   ];
   return { windowSeconds: control.seconds, breached: checks.some((c) => c.result === 'fail'), checks };
 }

@@ -28,8 +28,8 @@ export interface WindowInputs {
 
 /** Mirror comparisons needed before a match rate means anything. */
 export const MIN_MIRROR_SAMPLES = 20;
-/** Latency ratios between tiny values are noise: below this difference (ms) a ratio check passes. */
-const LATENCY_SLACK_MS = 2;
+/** Latency ratios between tiny values are noise: below this difference (ms) a ratio check passes (`vsStable.minIncrease`). */
+export const DEFAULT_LATENCY_MIN_INCREASE_MS = 2;
 
 export function evaluateCheck(check: RolloutCheckConfig, inputs: WindowInputs, minRequests: number): CheckResult {
   if (check.prometheus) return evaluateQuery(check, inputs.queries[check.name]);
@@ -117,7 +117,9 @@ function evaluateLatency(check: RolloutCheckConfig, { canary, stable }: WindowIn
   const label = `p${Math.round(q * 100)}`;
   const thresholds: string[] = [];
   if (check.max !== undefined) thresholds.push(`≤ ${check.max} ms`);
-  if (check.vsStable?.maxRatio !== undefined) thresholds.push(`≤ ${check.vsStable.maxRatio} × stable`);
+  if (check.vsStable?.maxRatio !== undefined) {
+    thresholds.push(`≤ max(${check.vsStable.maxRatio} × stable, stable + ${check.vsStable.minIncrease ?? DEFAULT_LATENCY_MIN_INCREASE_MS} ms)`);
+  }
   const base = { check: check.name, value: canaryMs === null ? null : round(canaryMs), threshold: thresholds.join(' and '), sample };
   const needsStable = check.vsStable?.maxRatio !== undefined;
   if (canary.requests < Math.max(1, minRequests) || (needsStable && stable.requests < Math.max(1, minRequests)) || canaryMs === null) {
@@ -136,7 +138,7 @@ function evaluateLatency(check: RolloutCheckConfig, { canary, stable }: WindowIn
     } else {
       const ratio = canaryMs / Math.max(stableMs, 1e-6);
       const text = `canary ${label} ${round(canaryMs)} ms vs stable ${round(stableMs)} ms (×${round(ratio)})`;
-      if (ratio > check.vsStable.maxRatio && canaryMs - stableMs > LATENCY_SLACK_MS) {
+      if (ratio > check.vsStable.maxRatio && canaryMs - stableMs > (check.vsStable.minIncrease ?? DEFAULT_LATENCY_MIN_INCREASE_MS)) {
         result = 'fail';
         details.push(`${text}: above ×${check.vsStable.maxRatio}`);
       } else details.push(text);
