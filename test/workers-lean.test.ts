@@ -56,6 +56,8 @@ describe('a worker loads the data path alone', () => {
     expect(modules).toContain('routing/table.ts');
     expect(packages).not.toContain('zod');
     expect([...modules].filter((m) => /^config\/(schema|experiment-schema)\.ts$|^flags\/definitions\.ts$/.test(m))).toEqual([]);
+    // The processes that validate a config still do.
+    for (const validating of ['splitgate.ts', 'cluster/supervisor.ts']) expect(staticClosure(validating).modules).toContain('config/load.ts');
   });
 
   it('the supervisor does not load undici\'s index either until a rollout queries Prometheus or calls a webhook', () => {
