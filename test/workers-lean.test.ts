@@ -51,6 +51,15 @@ describe('a worker loads the data path alone', () => {
     expect([...packages].filter((p) => p === 'undici' || p === 'yaml')).toEqual([]);
   });
 
+  it('and no zod nor config schema: the supervisor validates and sends the result (the schema is ~2 MB of heap per process)', () => {
+    const { modules, packages } = staticClosure('cluster/worker-main.ts');
+    expect(modules).toContain('routing/table.ts');
+    expect(packages).not.toContain('zod');
+    expect([...modules].filter((m) => /^config\/(schema|experiment-schema)\.ts$|^flags\/definitions\.ts$/.test(m))).toEqual([]);
+    // The processes that validate a config still do.
+    for (const validating of ['splitgate.ts', 'cluster/supervisor.ts']) expect(staticClosure(validating).modules).toContain('config/load.ts');
+  });
+
   it('the supervisor does not load undici\'s index either until a rollout queries Prometheus or calls a webhook', () => {
     const { packages } = staticClosure('cluster/supervisor.ts');
     expect(packages).not.toContain('undici');

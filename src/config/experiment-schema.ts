@@ -8,6 +8,7 @@ import type { ConfigIssue } from '../errors.js';
 import { parseDuration } from './duration.js';
 import type { FlagDefinitions } from '../flags/definitions.js';
 import { flagArmsOf } from '../experiments/flag-arms.js';
+import { isFlagExperiment, routeHasAnonymousUsers } from '../experiments/experiment-kinds.js';
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -150,20 +151,13 @@ export type ExperimentConfig = z.output<typeof experimentSchema>;
 export type ExperimentSettings = z.output<typeof experimentSettingsSchema>;
 export type ConversionConfig = ExperimentConfig['conversions'][number];
 
-interface RouteShape {
+/** The fields of a route the experiment checks read (a route as written or as validated). */
+export interface RouteShape {
   readonly name: string;
   readonly canary?: string;
   readonly sticky?: { readonly key: readonly { readonly kind: string }[]; readonly cookie?: unknown };
   readonly flags?: false | { readonly select?: 'all' | readonly string[] };
   readonly rollout?: { readonly stages?: ReadonlyArray<{ readonly audience?: unknown }> };
-}
-
-/**
- * True when some request on the route can arrive without a sticky key: the route issues no cookie
- * (`sticky.cookie: false`) and does not fall back to the client address.
- */
-export function routeHasAnonymousUsers(route: RouteShape): boolean {
-  return route.sticky !== undefined && route.sticky.cookie === false && !route.sticky.key.some((source) => source.kind === 'ip');
 }
 
 export function experimentIssues(
@@ -210,11 +204,6 @@ export function experimentIssues(
     if (experiment.conversions.length > 16) issues.push({ path: `${at}.conversions`, message: 'must list at most 16 conversions' });
   });
   return issues;
-}
-
-/** Users without a key get the flag's default variant (no targeting key, no split): they are in no arm. */
-export function isFlagExperiment(experiment: ExperimentConfig): boolean {
-  return experiment.flag !== undefined || experiment.arms === 'flag';
 }
 
 /** A flag experiment: `flag` names a flag the route evaluates whose targeting is a two-way split (flag-arms.ts). */

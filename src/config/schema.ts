@@ -3,7 +3,6 @@
  * rules (an upstream that does not exist, two routes with one name) are checked in `validateReferences` so that
  * every problem is reported together with its path.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { isLoopback, parseListenAddress } from './listen.js';
@@ -13,6 +12,7 @@ import { REDACT_ENTRY } from '../diff/redact.js';
 import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 import { flagDefinitionsSchema } from '../flags/definitions.js';
 import { expandSchedule, SCHEDULES } from './rollout-presets.js';
+import { parseSourceNetwork } from './source-network.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -260,24 +260,6 @@ const rule = z
  * both carry unencoded (RFC 7235 token68 plus `~`), and long enough that guessing it online is hopeless.
  */
 const OVERRIDE_SECRET = /^[A-Za-z0-9._~+/=-]{8,256}$/;
-
-export interface SourceNetwork {
-  readonly address: string;
-  readonly prefix: number;
-  readonly family: 'ipv4' | 'ipv6';
-}
-
-/** `10.0.0.0/8`, `2001:db8::/32`, or a bare address (one host: /32 or /128); null when it is none of these. */
-export function parseSourceNetwork(value: string): SourceNetwork | null {
-  const slash = value.indexOf('/');
-  const address = slash === -1 ? value : value.slice(0, slash);
-  const family = isIP(address);
-  const bits = family === 6 ? 128 : 32;
-  const prefixText = slash === -1 ? String(bits) : value.slice(slash + 1);
-  const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (family === 0 || !(prefix >= 0 && prefix <= bits)) return null;
-  return { address, prefix, family: family === 6 ? 'ipv6' : 'ipv4' };
-}
 
 const sourceNetwork = z.string().superRefine((value, ctx) => {
   if (parseSourceNetwork(value) !== null) return;

@@ -3,7 +3,8 @@
  * finds its route's experiments with one map lookup; a route without experiments pays nothing more.
  */
 import type { Config } from '../config/schema.js';
-import { isFlagExperiment, routeHasAnonymousUsers, type ConversionConfig, type ExperimentConfig } from '../config/experiment-schema.js';
+import type { ConversionConfig, ExperimentConfig } from '../config/experiment-schema.js';
+import { isFlagExperiment, routeHasAnonymousUsers } from './experiment-kinds.js';
 import type { FlagDefinitions } from '../flags/definitions.js';
 import { flagArmsOf, type FlagArms } from './flag-arms.js';
 

@@ -5,14 +5,14 @@
  * moved to load time so a bad file is a ConfigError, never a request-time surprise.
  *
  * Evaluation itself is the OpenFeature project's `@openfeature/flagd-core` (see flag-set.ts); this module only
- * decides whether a document is one it will accept.
+ * decides whether a document is one it will accept. What the flag set also needs at run time (migration-split.ts,
+ * flagd-diagnostics.ts) lives apart, so a worker, which compiles an already validated config, loads no zod.
  */
 import { flagdCore } from './flagd-core.js';
 import { z } from 'zod';
 import { BUCKETING_METHODS } from './bucketing.js';
-
-/** The flag-metadata key under which a flag asks for a migration formula (flagd's schema allows string metadata). */
-export const BUCKETING_METADATA_KEY = 'bucketing';
+import { BUCKETING_METADATA_KEY, migrationSplit } from './migration-split.js';
+import { describeFlagdError, SILENT_LOGGER } from './flagd-diagnostics.js';
 
 const metadata = z.record(z.union([z.string(), z.number(), z.boolean()], { errorMap: () => ({ message: 'metadata values must be strings, numbers or booleans' }) }));
 
@@ -114,32 +114,6 @@ function checkBucketing(flag: FlagDefinition, method: unknown, ctx: z.Refinement
   if (typeof split === 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: split });
 }
 
-export interface MigrationSplit {
-  /** [variant, cumulative percent], in the order written. */
-  readonly steps: ReadonlyArray<readonly [variant: string, below: number]>;
-}
-
-/** The percent split of a flag with migration bucketing, or why its targeting is not one. */
-export function migrationSplit(flag: FlagDefinition): MigrationSplit | string {
-  const targeting = flag.targeting;
-  const keys = targeting === undefined ? [] : Object.keys(targeting);
-  if (keys.length !== 1 || keys[0] !== 'fractional' || !Array.isArray(targeting!.fractional)) {
-    return 'needs targeting that is exactly {"fractional": [["variant", percent], ...]} (percents adding up to 100)';
-  }
-  const steps: Array<readonly [string, number]> = [];
-  let total = 0;
-  for (const entry of targeting!.fractional as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !Number.isInteger(entry[1]) || (entry[1] as number) < 0) {
-      return 'fractional entries must be ["variant", whole percent] (no bucket-by expression: the targeting key is the key)';
-    }
-    if (!Object.hasOwn(flag.variants, entry[0])) return `fractional names variant "${entry[0]}", which the flag does not have`;
-    total += entry[1] as number;
-    steps.push([entry[0], total]);
-  }
-  if (total !== 100) return `fractional percents must add up to 100 (got ${total})`;
-  return { steps };
-}
-
 /** `{"$ref": name}` objects whose name is not among the evaluators. */
 function missingRefs(node: unknown, evaluators: Readonly<Record<string, unknown>>, path: Array<string | number>): Array<{ name: string; path: Array<string | number> }> {
   if (Array.isArray(node)) return node.flatMap((item, index) => missingRefs(item, evaluators, [...path, index]));
@@ -149,41 +123,4 @@ function missingRefs(node: unknown, evaluators: Readonly<Record<string, unknown>
     return Object.hasOwn(evaluators, record.$ref) ? [] : [{ name: record.$ref, path: [...path, '$ref'] }];
   }
   return Object.entries(record).flatMap(([key, item]) => missingRefs(item, evaluators, [...path, key]));
-}
-
-/**
- * The first complaint of flagd's JSON schema (flagd-core's strict validation) about a document, or null. A note,
- * not an error: the schema bundled with flagd-core lags flagd's evaluator (it refuses the negative fractional
- * weights flagd's own test flags use, which flagd clamps to 0), and flagd-core itself only logs it.
- */
-export function flagdSchemaProblem(definitions: unknown): { path: string; message: string } | null {
-  try {
-    new (flagdCore().MemoryStorage)(SILENT_LOGGER).setConfigurations(JSON.stringify(definitions), true);
-    return null;
-  } catch (error) {
-    // flagd-core's message is `invalid flagd flag configuration: <ajv errors as JSON>`.
-    const text = (error as Error).message;
-    const json = text.indexOf('[');
-    try {
-      const errors = JSON.parse(text.slice(json)) as Array<{ instancePath?: string; message?: string }>;
-      const first = errors[0];
-      return { path: first.instancePath || '/', message: first.message ?? text };
-    } catch {
-      return { path: '/', message: describeFlagdError(error) };
-    }
-  }
-}
-
-/** flagd-core wraps its reasons in a ParseError whose cause says what went wrong. */
-export function describeFlagdError(error: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = error; e instanceof Error && parts.length < 3; e = e.cause) parts.push(e.message.split('\n')[0]);
-  return parts.join(': ') || String(error);
-}
-
-/** flagd-core logs through this; splitgate reports problems as ConfigErrors instead. */
-export const SILENT_LOGGER = { error: noop, warn: noop, info: noop, debug: noop };
-
-function noop(): void {
-  // Intentionally silent: see SILENT_LOGGER.
 }

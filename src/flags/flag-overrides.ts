@@ -17,7 +17,8 @@
  */
 import { SplitgateError } from '../errors.js';
 import type { RouteRuntimeState } from '../control/state-file.js';
-import { BUCKETING_METADATA_KEY, type FlagDefinition, type FlagDefinitions } from './definitions.js';
+import type { FlagDefinition, FlagDefinitions } from './definitions.js';
+import { BUCKETING_METADATA_KEY } from './migration-split.js';
 
 export interface FlagOverride {
   readonly state?: 'ENABLED' | 'DISABLED';

@@ -16,7 +16,9 @@ import type { CountEntry } from '../metrics/metrics.js';
 import { fractional } from './fractional-operator.js';
 import { semVer } from './sem-ver.js';
 import { migrationBucket, type BucketingMethod } from './bucketing.js';
-import { BUCKETING_METADATA_KEY, flagdSchemaProblem, migrationSplit, SILENT_LOGGER, type FlagDefinitions, type MigrationSplit } from './definitions.js';
+import type { FlagDefinitions } from './definitions.js';
+import { BUCKETING_METADATA_KEY, migrationSplit, type MigrationSplit } from './migration-split.js';
+import { flagdSchemaProblem, SILENT_LOGGER } from './flagd-diagnostics.js';
 import { FlagCountBook, type FlagLabels } from './flag-counts.js';
 import { serializeBareItem, toSfKey } from './structured-field.js';
 

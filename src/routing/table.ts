@@ -4,7 +4,8 @@
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
 import { BlockList } from 'node:net';
-import { parseSourceNetwork, type Config, type JwtConfig, type RouteConfig, type StickySource } from '../config/schema.js';
+import type { Config, JwtConfig, RouteConfig, StickySource } from '../config/schema.js';
+import { parseSourceNetwork } from '../config/source-network.js';
 import { compileRetryPolicy, GuardBook, outlierSettings, type CanaryGuard, type RetryPolicy } from '../proxy/canary-guard.js';
 import { saltState, weightToBuckets, type SaltState } from './hash.js';
 import { interned } from './interned.js';
