@@ -15,6 +15,7 @@ export function routeFlagsSpec(config: Config, route: RouteConfig): RouteFlagsSp
     header: own?.header ?? flags.header,
     select: own?.select ?? 'all',
     context: { ...flags.context, ...(own?.context ?? {}) },
+    memoSize: flags.memo.size,
   };
 }
 

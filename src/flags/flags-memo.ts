@@ -1,0 +1,81 @@
+/**
+ * A route's memo of finished flags headers by evaluation context (route-flags.ts `requestFlagsHeader`). Evaluation
+ * is a pure function of the compiled flag set and the context, except targeting that reads the clock, whose routes
+ * get no memo (clock-reads.ts); users send many requests with the same sticky key and attribute values, so a
+ * repeat skips the context object and every flag's evaluation. Each routing table compiles its own RouteFlags and
+ * so starts with an empty memo: a reload, a flag override or a weight change can never meet an older table's
+ * entries.
+ *
+ * An entry is found by the targeting key (the sticky key: one string, already at hand, so a lookup hashes a few
+ * bytes and builds nothing) and holds the whole context it was evaluated for: the targeting key and every declared
+ * attribute's value, compared with `Object.is` (absent, "", 0, "0" and -0 all differ, as they may to targeting).
+ * A request without a targeting key is found by its attribute values joined instead. The lookup key only finds a
+ * candidate; the comparison decides, so two contexts that share a lookup key can only cost a miss. A context with a
+ * value that is not a string, number, boolean or null (an object from a JWT claim) is evaluated, not memoized; so
+ * is one whose strings add up to more than MAX_FLAGS_MEMO_CONTEXT_LENGTH, so clients cannot make the memo hold
+ * large strings.
+ */
+import type { FlagOutcome } from './flag-set.js';
+
+/**
+ * Entries per route, by default: ~600 bytes each with the bench's 10 flags and four attributes (the key, the
+ * ~170-byte header, the outcomes array; loadtest/README.md "Feature flags at the edge"), so at most ~1.2 MB per
+ * route and worker once full, against the ~35–40 MB a worker holds alone (README "Memory"). 2048 users active
+ * within one memo's span is what one worker of a busy route sees between repeats; more only spends memory.
+ */
+export const DEFAULT_FLAGS_MEMO_SIZE = 2048;
+
+/** The most `flags.memo.size` accepts: ~40 MB per route once full, already more than a worker's own memory. */
+export const MAX_FLAGS_MEMO_SIZE = 65536;
+
+/** Contexts whose strings add up to more are not memoized: the bound is on bytes, not only entries. */
+export const MAX_FLAGS_MEMO_CONTEXT_LENGTH = 512;
+
+/** One context and its result: the header value, and every flag's outcome, counted again on each hit. */
+export class MemoizedFlags {
+  constructor(
+    readonly targetingKey: string | null,
+    /** The route's attributes' values in declaration order, undefined for an absent one. */
+    readonly values: readonly unknown[],
+    readonly header: string,
+    readonly outcomes: readonly FlagOutcome[],
+  ) {}
+}
+
+/**
+ * At most `size` entries in two generations of `size / 2`: new entries go to the young one; when it is full it
+ * becomes the old one and the previous old one is dropped whole; a hit in the old generation is copied to the young
+ * one. So an entry used within the last `size / 2` insertions survives, as in an LRU of that size at least, with
+ * no list to relink on a hit (a Map lookup, two at most) and no storage reserved before use (lru-cache allocates
+ * its arrays for `max` entries up front, per route and table, also on a supervisor that serves nothing).
+ */
+export class FlagsMemo {
+  #young = new Map<string, MemoizedFlags>();
+  #old = new Map<string, MemoizedFlags>();
+  readonly #generation: number;
+
+  constructor(readonly size: number) {
+    this.#generation = Math.max(1, Math.floor(size / 2));
+  }
+
+  get(key: string): MemoizedFlags | undefined {
+    const young = this.#young.get(key);
+    if (young !== undefined) return young;
+    const old = this.#old.get(key);
+    if (old !== undefined) this.set(key, old);
+    return old;
+  }
+
+  set(key: string, entry: MemoizedFlags): void {
+    if (this.#young.size >= this.#generation) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(key, entry);
+  }
+
+  /** Entries held, counting one that was copied to the young generation twice: never above `size`. */
+  get held(): number {
+    return this.#young.size + this.#old.size;
+  }
+}
