@@ -810,7 +810,7 @@ const flags = z
       .object({
         size: z
           .number()
-          .int('must be a whole number')
+          .int()
           .min(0, 'must be 0 (no memo) or at least 2')
           .max(MAX_FLAGS_MEMO_SIZE, `must be at most ${MAX_FLAGS_MEMO_SIZE} (each entry holds a header: ~600 bytes with 10 flags)`)
           .refine((size) => size !== 1, 'must be 0 (no memo) or at least 2')
