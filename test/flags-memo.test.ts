@@ -170,9 +170,13 @@ describe('a memoized flags header', () => {
     expect(route.memo!.get('kept')?.header).toBe(evaluatedAfresh(route, kept));
   });
 
-  it('is not kept for a route whose header needs no context, or with size 0', () => {
-    const staticOnly = { flags: { a: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' }, b: { state: 'DISABLED', variants: { on: true }, defaultVariant: 'on', targeting: { var: 'x' } } } } as unknown as FlagDefinitions;
-    expect(routeOf(staticOnly, BENCH_CONTEXT).memo).toBeNull();
+  it('is not kept for a route whose header needs no context (a constant, counted per request), or with size 0', () => {
+    const staticOnly = { flags: { a: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' }, b: { state: 'DISABLED', variants: { on: true }, defaultVariant: 'on', targeting: { var: 'x' } }, c: { state: 'ENABLED', variants: { x: 'x' }, defaultVariant: 'x' } } } as unknown as FlagDefinitions;
+    const counts = new FlagCountBook();
+    const constant = routeOf(staticOnly, BENCH_CONTEXT, undefined, counts);
+    expect(constant.memo).toBeNull();
+    for (let i = 0; i < 3; i++) expect(requestFlagsHeader(constant, request(`u${i}`, { 'x-country': 'de' }), undefined)).toBe('a=?1, c="x"');
+    expect(Object.fromEntries(Object.entries(countsOf(counts)).filter(([, n]) => n > 0))).toEqual({ 'a/on/STATIC': 3, 'b//DISABLED': 3, 'c/x/STATIC': 3 });
     expect(routeOf(BENCH, BENCH_CONTEXT, 0).memo).toBeNull();
     expect(routeOf(BENCH, BENCH_CONTEXT).memo!.size).toBe(2048);
   });

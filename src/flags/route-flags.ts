@@ -13,7 +13,7 @@
  */
 import type { RequestContext } from '../routing/context.js';
 import type { TargetingData } from './flagd-core.js';
-import { asTargetingData, evaluateFlag, targetingData, type CompiledFlag, type FlagContext, type FlagOutcome, type FlagSet } from './flag-set.js';
+import { asTargetingData, evaluateFlag, resolveFlag, targetingData, type CompiledFlag, type FlagContext, type FlagOutcome, type FlagSet } from './flag-set.js';
 import { DEFAULT_FLAGS_MEMO_SIZE, FlagsMemo, MAX_FLAGS_MEMO_CONTEXT_LENGTH, MemoizedFlags } from './flags-memo.js';
 
 /** Where one context attribute comes from. `claim` is for verified JWT claims (see VerifiedClaims). */
@@ -52,6 +52,12 @@ export interface RouteFlags {
    * path already), some flag may read the clock, or the memo is off (`flags.memo.size: 0`).
    */
   readonly memo: FlagsMemo | null;
+  /**
+   * The header of a route that needs no context (every flag static or disabled), worked out at load with its
+   * outcomes, which each request counts: the 10 bench flags without targeting cost ~220 ns a request to join
+   * again (a socket-free loop, loadtest/README.md), and a constant is already flat for undici's header check.
+   */
+  readonly constant: MemoizedFlags | null;
 }
 
 export interface RouteFlagsSpec {
@@ -63,6 +69,8 @@ export interface RouteFlagsSpec {
   readonly memoSize?: number;
 }
 
+const NO_CONTEXT: FlagContext = Object.freeze({});
+
 export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlags {
   const selected = spec.select === 'all' ? set.list : set.list.filter((flag) => spec.select.includes(flag.key));
   const sent = selected.filter((flag) => flag.sendable);
@@ -71,6 +79,11 @@ export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlag
   const needsContext = sent.some((flag) => flag.enabled && flag.staticOutcome === null);
   const memoSize = spec.memoSize ?? DEFAULT_FLAGS_MEMO_SIZE;
   const memoized = needsContext && memoSize > 0 && !sent.some((flag) => flag.enabled && flag.readsClock);
+  let constant: MemoizedFlags | null = null;
+  if (!needsContext) {
+    const outcomes = sent.map((flag) => resolveFlag(flag, NO_CONTEXT));
+    constant = new MemoizedFlags(null, [], outcomes.flatMap((outcome) => (outcome.member === null ? [] : [outcome.member])).join(', '), outcomes);
+  }
   return Object.freeze({
     header: spec.header,
     // A flag that can never put anything in the header is not evaluated for it.
@@ -81,16 +94,18 @@ export function compileRouteFlags(set: FlagSet, spec: RouteFlagsSpec): RouteFlag
     needsContext,
     runsTargeting: sent.some((flag) => flag.enabled && flag.migration === null && flag.fractional === null && flag.targeting !== null),
     memo: memoized ? new FlagsMemo(memoSize) : null,
+    constant,
   });
 }
 
-const NO_CONTEXT: FlagContext = Object.freeze({});
-
 /**
  * `flagsHeaderValue` of this request's context (`buildFlagContext`), which, built here and read by nothing else,
- * serves as the targeting's data itself instead of being copied.
+ * serves as the targeting's data itself instead of being copied; the route's constant, or its memo's entry for
+ * this context, when it has one.
  */
 export function requestFlagsHeader(flags: RouteFlags, request: RequestContext, claims: VerifiedClaims | undefined): string {
+  const constant = flags.constant;
+  if (constant !== null) return countedAgain(constant);
   const memo = flags.memo;
   if (memo !== null) {
     const header = memoizedFlagsHeader(flags, memo, request, claims);
@@ -109,11 +124,7 @@ function memoizedFlagsHeader(flags: RouteFlags, memo: FlagsMemo, request: Reques
   const targetingKey = request.stickyKey;
   const lookup = targetingKey ?? keylessLookup(flags, request, claims);
   const known = memo.get(lookup);
-  if (known !== undefined && known.targetingKey === targetingKey && sameValues(known.values, flags.attributes, request, claims)) {
-    const outcomes = known.outcomes;
-    for (let i = 0; i < outcomes.length; i++) outcomes[i].count.value++;
-    return known.header;
-  }
+  if (known !== undefined && known.targetingKey === targetingKey && sameValues(known.values, flags.attributes, request, claims)) return countedAgain(known);
   const values = memoValues(flags, request, claims);
   if (values === null) return null;
   const context = buildFlagContext(flags, request, claims);
@@ -121,6 +132,13 @@ function memoizedFlagsHeader(flags: RouteFlags, memo: FlagsMemo, request: Reques
   const header = joinFlags(flags, context, flags.runsTargeting ? asTargetingData(context) : undefined, outcomes);
   memo.set(lookup, new MemoizedFlags(targetingKey, values, header, outcomes));
   return header;
+}
+
+/** The header of an earlier evaluation, its outcomes counted as `evaluateFlag` counts each evaluation. */
+function countedAgain(known: MemoizedFlags): string {
+  const outcomes = known.outcomes;
+  for (let i = 0; i < outcomes.length; i++) outcomes[i].count.value++;
+  return known.header;
 }
 
 function sameValues(values: readonly unknown[], attributes: readonly FlagAttribute[], request: RequestContext, claims: VerifiedClaims | undefined): boolean {
