@@ -812,7 +812,7 @@ const flags = z
           .number()
           .int()
           .min(0, 'must be 0 (no memo) or at least 2')
-          .max(MAX_FLAGS_MEMO_SIZE, `must be at most ${MAX_FLAGS_MEMO_SIZE} (each entry holds a header: ~600 bytes with 10 flags)`)
+          .max(MAX_FLAGS_MEMO_SIZE, `must be at most ${MAX_FLAGS_MEMO_SIZE} (each entry holds a header: ~0.55–0.7 KB with 10 flags)`)
           .refine((size) => size !== 1, 'must be 0 (no memo) or at least 2')
           .default(DEFAULT_FLAGS_MEMO_SIZE),
       })

@@ -18,14 +18,15 @@
 import type { FlagOutcome } from './flag-set.js';
 
 /**
- * Entries per route, by default: ~600 bytes each with the bench's 10 flags and four attributes (the key, the
- * ~170-byte header, the outcomes array; loadtest/README.md "Feature flags at the edge"), so at most ~1.2 MB per
- * route and worker once full, against the ~35–40 MB a worker holds alone (README "Memory"). 2048 users active
- * within one memo's span is what one worker of a busy route sees between repeats; more only spends memory.
+ * Entries per route, by default: 550–720 bytes each with the bench's 10 flags and four attributes (the entry, the
+ * attribute values, the ~170-byte header once undici has flattened it, the outcomes array; measured,
+ * loadtest/README.md "a memo of the flags header"), so ~1.1–1.5 MB per route and process once full, against the
+ * ~35–40 MB a worker holds alone (README "Memory"). A worker's 2048 most recent users of a route cover the repeats
+ * of a session; more only spends memory.
  */
 export const DEFAULT_FLAGS_MEMO_SIZE = 2048;
 
-/** The most `flags.memo.size` accepts: ~40 MB per route once full, already more than a worker's own memory. */
+/** The most `flags.memo.size` accepts: ~40 MB per route once full, already as much as a worker's own memory. */
 export const MAX_FLAGS_MEMO_SIZE = 65536;
 
 /** Contexts whose strings add up to more are not memoized: the bound is on bytes, not only entries. */
