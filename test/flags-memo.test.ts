@@ -3,7 +3,8 @@
  * hit is the header a fresh evaluation gives, for random contexts over the bench's flags; the evaluation counts are
  * the same with and without hits; a flag that may read the clock turns the route's memo off (its value follows the
  * clock); contexts that differ only by absent vs "", or a number vs its string, get their own results; the
- * memo stays within its size; `flags.memo.size` is validated with its path.
+ * memo stays within its size and stores a context from its second sight; `flags.memo.size` is validated with its
+ * path.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -259,6 +260,23 @@ describe('FlagsMemo', () => {
     expect(memo.held).toBeLessThanOrEqual(4);
     expect(memo.get('k1')).toBeUndefined();
     expect(memo.get('k0')?.header).toBe('h0');
+  });
+});
+
+describe('FlagsMemo admission', () => {
+  it('stores a context from its second sight, so users seen once never push out the entries of users who return', () => {
+    const route = routeOf(BENCH, BENCH_CONTEXT, 64);
+    const regular = Array.from({ length: 20 }, (_, i) => request(`regular-${i}`, { 'x-country': 'de' }));
+    for (const req of regular) requestFlagsHeader(route, req, undefined);
+    expect(route.memo!.held).toBe(0);
+    for (const req of regular) requestFlagsHeader(route, req, undefined);
+    expect(route.memo!.held).toBe(20);
+    for (let i = 0; i < 10_000; i++) {
+      const once = request(`once-${i}`, { 'x-country': 'us' });
+      expect(requestFlagsHeader(route, once, undefined)).toBe(evaluatedAfresh(route, once));
+    }
+    expect(route.memo!.held).toBe(20);
+    for (const req of regular) expect(route.memo!.get(req.stickyKey!)?.header).toBe(evaluatedAfresh(route, req));
   });
 });
 

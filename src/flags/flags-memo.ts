@@ -48,11 +48,15 @@ export class MemoizedFlags {
  * becomes the old one and the previous old one is dropped whole; a hit in the old generation is copied to the young
  * one. So an entry used within the last `size / 2` insertions survives, as in an LRU of that size at least, with
  * no list to relink on a hit (a Map lookup, two at most) and no storage reserved before use (lru-cache allocates
- * its arrays for `max` entries up front, per route and table, also on a supervisor that serves nothing).
+ * its arrays for `max` entries up front, per route and table, also on a supervisor that serves nothing). A context
+ * gets an entry on its second sight (`admits`: the keys of first sights are kept apart, in two generations of sets
+ * of the same size), so a flood of users seen once neither pushes out the users who return nor pays for entries.
  */
 export class FlagsMemo {
   #young = new Map<string, MemoizedFlags>();
   #old = new Map<string, MemoizedFlags>();
+  #seenYoung = new Set<string>();
+  #seenOld = new Set<string>();
   readonly #generation: number;
 
   constructor(readonly size: number) {
@@ -73,6 +77,21 @@ export class FlagsMemo {
       this.#young = new Map();
     }
     this.#young.set(key, entry);
+  }
+
+  /**
+   * Whether a context with no entry yet should get one: not on its first sight within the span, which only notes
+   * its key. A context seen once (most of them, when users do not come back) then costs a key in a set, not an
+   * entry kept alive, and aged by the GC, until it falls out; a user's third request is a hit.
+   */
+  admits(key: string): boolean {
+    if (this.#seenYoung.has(key) || this.#seenOld.has(key)) return true;
+    if (this.#seenYoung.size >= this.#generation) {
+      this.#seenOld = this.#seenYoung;
+      this.#seenYoung = new Set();
+    }
+    this.#seenYoung.add(key);
+    return false;
   }
 
   /** Entries held, counting one that was copied to the young generation twice: never above `size`. */

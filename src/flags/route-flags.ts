@@ -125,6 +125,8 @@ function memoizedFlagsHeader(flags: RouteFlags, memo: FlagsMemo, request: Reques
   const lookup = targetingKey ?? keylessLookup(flags, request, claims);
   const known = memo.get(lookup);
   if (known !== undefined && known.targetingKey === targetingKey && sameValues(known.values, flags.attributes, request, claims)) return countedAgain(known);
+  // A lookup key holding another context's entry is stored over at once; a new one waits for its second sight.
+  if (known === undefined && !memo.admits(lookup)) return null;
   const values = memoValues(flags, request, claims);
   if (values === null) return null;
   const context = buildFlagContext(flags, request, claims);
