@@ -8,7 +8,7 @@
  *
  * An entry is found by the targeting key (the sticky key: one string, already at hand, so a lookup hashes a few
  * bytes and builds nothing) and holds the whole context it was evaluated for: the targeting key and every declared
- * attribute's value, compared with `Object.is` (absent, "", 0, "0" and -0 all differ, as they may to targeting).
+ * attribute's value, compared with `Object.is` (absent, "", 0 and "0" all differ, as they may to targeting).
  * A request without a targeting key is found by its attribute values joined instead. The lookup key only finds a
  * candidate; the comparison decides, so two contexts that share a lookup key can only cost a miss. A context with a
  * value that is not a string, number, boolean or null (an object from a JWT claim) is evaluated, not memoized; so
