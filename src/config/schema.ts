@@ -11,6 +11,7 @@ import { compileErrorStatuses } from '../metrics/sli-errors.js';
 import { REDACT_ENTRY } from '../diff/redact.js';
 import { experimentSchema, experimentSettingsSchema } from './experiment-schema.js';
 import { flagDefinitionsSchema } from '../flags/definitions.js';
+import { DEFAULT_FLAGS_MEMO_SIZE, MAX_FLAGS_MEMO_SIZE } from '../flags/flags-memo.js';
 import { expandSchedule, SCHEDULES } from './rollout-presets.js';
 import { parseSourceNetwork } from './source-network.js';
 
@@ -791,6 +792,22 @@ const flags = z
     header: headerName.default(DEFAULT_FLAGS_HEADER),
     /** Evaluation-context attributes every route adds to `targetingKey`. */
     context: flagContext.default({}),
+    /**
+     * Each route's memo of flags headers by context (flags/flags-memo.ts): `size` entries per route and process,
+     * 0 for none.
+     */
+    memo: z
+      .object({
+        size: z
+          .number()
+          .int()
+          .min(0, 'must be 0 (no memo) or at least 2')
+          .max(MAX_FLAGS_MEMO_SIZE, `must be at most ${MAX_FLAGS_MEMO_SIZE} (each entry holds a header: ~0.55–0.7 KB with 10 flags)`)
+          .refine((size) => size !== 1, 'must be 0 (no memo) or at least 2')
+          .default(DEFAULT_FLAGS_MEMO_SIZE),
+      })
+      .strict()
+      .default({}),
     /** OFREP on the proxy listener (README "Feature flags at the edge"); off unless set. */
     ofrep: z
       .union([

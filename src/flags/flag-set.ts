@@ -21,6 +21,7 @@ import { BUCKETING_METADATA_KEY, migrationSplit, type MigrationSplit } from './m
 import { flagdSchemaProblem, SILENT_LOGGER } from './flagd-diagnostics.js';
 import { FlagCountBook, type FlagLabels } from './flag-counts.js';
 import { serializeBareItem, toSfKey } from './structured-field.js';
+import { targetingReadsClock } from './clock-reads.js';
 
 /**
  * OpenFeature resolution reasons splitgate reports. flagd says TARGETING_MATCH for a `fractional` split; splitgate
@@ -77,6 +78,11 @@ export interface CompiledFlag {
   readonly needsTargetingKey: boolean;
   /** Set for an enabled flag without targeting: its one outcome, worked out at load (flagd: STATIC). */
   readonly staticOutcome: FlagOutcome | null;
+  /**
+   * The targeting may read `$flagd.timestamp` (clock-reads.ts), so its result is not a function of the context
+   * alone: a route evaluating it is not memoized (route-flags.ts).
+   */
+  readonly readsClock: boolean;
   /** Outcomes by variant for the targeting's reason, and the fixed ones. */
   readonly byVariant: ReadonlyMap<string, { readonly matched: FlagOutcome; readonly fallback: FlagOutcome; readonly statically: FlagOutcome }>;
   readonly disabled: FlagOutcome;
@@ -177,6 +183,7 @@ function buildFlagSet(definitions: FlagDefinitions, counts: FlagCountBook): Flag
       Object.freeze({
         key,
         staticOutcome,
+        readsClock: !untargeted && split === null && targetingReadsClock(targeting, definitions.$evaluators ?? {}),
         enabled: definition.state === 'ENABLED',
         headerKey,
         sendable: [...byVariant.values()].some((outcomes) => outcomes.matched.member !== null),

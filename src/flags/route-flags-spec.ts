@@ -15,6 +15,8 @@ export function routeFlagsSpec(config: Config, route: RouteConfig): RouteFlagsSp
     header: own?.header ?? flags.header,
     select: own?.select ?? 'all',
     context: { ...flags.context, ...(own?.context ?? {}) },
+    // A config built without the schema (no defaults applied) gets the default size.
+    memoSize: flags.memo?.size,
   };
 }
 
