@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
 import { DEFAULT_TIMEOUTS, resolveTimeouts, UpstreamPools } from '../src/proxy/upstream-pools.js';
 import { TimeoutSweep, type SweepMember } from '../src/proxy/timeout-sweep.js';
+import { configProblems } from './helpers/config-problems.js';
 
 const VALID = {
   upstreams: { app: { url: 'http://127.0.0.1:3001' } },
@@ -15,13 +15,7 @@ const VALID = {
 };
 
 function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
-  }
-  throw new Error('expected the config to be rejected');
+  return configProblems(raw);
 }
 
 describe('timeouts.send, clientBody, queue in config', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText, validateConfig } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
+import { configProblems } from './helpers/config-problems.js';
 
 const ROUTE = { name: 'shop', stable: 'stable', canary: 'canary', weight: 50, sticky: { key: ['header:x-user-id'] } };
 const BASE = {
@@ -10,13 +10,7 @@ const BASE = {
 const EXPERIMENT = { key: 'checkout', route: 'shop', conversions: [{ name: 'purchase', header: true }] };
 
 function problems(raw: unknown, env: Record<string, string> = {}): string[] {
-  try {
-    validateConfig(raw, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
-  }
-  throw new Error('expected the config to be rejected');
+  return configProblems(raw, env);
 }
 
 describe('experiments config', () => {

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
 import { compileTable } from '../src/routing/table.js';
 import { VERIFYING_JWT } from './helpers/jwks.js';
+import { configProblems } from './helpers/config-problems.js';
 
 const BASE = {
   upstreams: { stable: 'http://127.0.0.1:3001', canary: 'http://127.0.0.1:3002' },
@@ -30,13 +30,7 @@ const DEFINITIONS = {
 };
 
 function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw, {});
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
-  }
-  throw new Error('expected the config to be rejected');
+  return configProblems(raw, {});
 }
 
 function withFlags(flags: unknown, routes: unknown[] = BASE.routes): unknown {

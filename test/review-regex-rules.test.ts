@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
 import { buildContext, type Entropy } from '../src/routing/context.js';
 import { decideRoute } from '../src/routing/decide.js';
 import { MAX_PATTERN_INSTRUCTIONS, MAX_PATTERN_VALUE_LENGTH, compileRulePattern, patternMatches } from '../src/routing/pattern.js';
 import { compileTable, type CompiledRoute } from '../src/routing/table.js';
+import { configProblems } from './helpers/config-problems.js';
 
 const FIXED: Entropy = { newId: () => 'fresh-id', random: () => 0.5 };
 const HANG_GUARD_MS = 2_000;
@@ -26,13 +26,7 @@ function routeWithRules(rules: unknown[]): CompiledRoute {
 }
 
 function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
-  }
-  throw new Error('expected the config to be rejected');
+  return configProblems(raw);
 }
 
 function timed<T>(run: () => T): { result: T; ms: number } {

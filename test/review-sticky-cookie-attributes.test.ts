@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
 import { compileTable } from '../src/routing/table.js';
+import { configProblems } from './helpers/config-problems.js';
 
 function configWithCookie(cookie: Record<string, unknown>) {
   return {
@@ -15,13 +15,7 @@ function configWithCookie(cookie: Record<string, unknown>) {
 }
 
 function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
-  }
-  throw new Error('expected the config to be rejected');
+  return configProblems(raw);
 }
 
 function attributesOf(cookie: Record<string, unknown>): string {
