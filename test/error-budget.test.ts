@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
+import { EventLog } from '../src/control/event-log.js';
 import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
 import { countedSlos, seriesSloSeconds, SloFeed } from '../src/metrics/slo-feed.js';
 import { SloLedger, SloLedgerBook } from '../src/metrics/slo-ledger.js';
@@ -294,6 +295,71 @@ describe('SLO feed: every route with slo:, whatever its rollout', () => {
       expect(f.book.entryFor('api', 30 * DAY).fedThroughSecond).toBe(second + 1);
     } finally {
       f.feed.stop();
+    }
+  });
+
+  // Before: in a fleet the feed set no gauges; a route without a rollout had none anywhere.
+  it("in a fleet: the leader's gauges from the fleet's counts, its own while they cannot be read (one event each way), none on a follower", async () => {
+    const metrics = createMetrics(new Registry(), { processMetrics: false });
+    const series = new SeriesBook(metrics);
+    const events = new EventLog();
+    let clock = Date.UTC(2026, 11, 1, 9);
+    let leading = true;
+    // The fleet's: 1 of 1000 failing, a burn of 1 on 99.9 %; null while Redis cannot be read.
+    let fleetCounts: Counts | null = { requests: 1000, errors: 1 };
+    const reads: string[] = [];
+    const feed = new SloFeed({
+      book: new SloLedgerBook(),
+      seconds: seriesSloSeconds(series),
+      now: () => clock,
+      metrics,
+      events,
+      publishEveryMs: 0,
+      fleet: {
+        leading: () => leading,
+        slo: async (route) => {
+          reads.push(route);
+          const counts = fleetCounts;
+          return counts === null ? null : () => counts;
+        },
+      },
+    });
+    const routes = validateConfig({
+      upstreams: { s: 'http://127.0.0.1:1' },
+      routes: [{ name: 'api', stable: 's', slo: { objective: 99.9, window: '30d' } }],
+    }).routes;
+    feed.track(countedSlos(routes));
+    const burn1h = async () => /splitgate_slo_burn_rate\{route="api",window="1h"\} (\S+)/.exec(await metrics.registry.metrics())?.[1];
+    const sloEvents = () => events.list({ route: 'api' }).map((e) => e.action);
+    /** A pass, and its background read and publish. */
+    const pass = async () => {
+      clock += 1000;
+      feed.pass();
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    try {
+      // This member's own: 1 of 10 failing, a burn of 100.
+      for (let i = 0; i < 10; i++) series.get('api', 'stable').window.observe(clock - 500 + i, i === 0, 1);
+      await pass();
+      expect(reads).toEqual(['api']);
+      expect(await burn1h()).toBe('1');
+      fleetCounts = null;
+      await pass();
+      expect(await burn1h()).toBe('100');
+      await pass();
+      expect(sloEvents()).toEqual(['slo.local_counts']);
+      fleetCounts = { requests: 1000, errors: 1 };
+      await pass();
+      expect(await burn1h()).toBe('1');
+      expect(sloEvents().sort()).toEqual(['slo.fleet_counts', 'slo.local_counts']);
+      // Another member leads: this one's series go, so the fleet exports one per route and window.
+      leading = false;
+      reads.length = 0;
+      await pass();
+      expect(reads).toEqual([]);
+      expect(await metrics.registry.metrics()).not.toContain('route="api"');
+    } finally {
+      feed.stop();
     }
   });
 

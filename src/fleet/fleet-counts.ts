@@ -57,7 +57,10 @@ export interface FleetCountsOptions {
   readonly series: SeriesBook;
   readonly mirrors?: MirrorBook;
   readonly logger: Logger;
-  /** Routes whose counts are pushed (those with a rollout block); all routes when absent. */
+  /**
+   * Routes whose window counts are pushed (those with a rollout block); all routes when absent. SLO counts
+   * (`sloWindow`) are pushed for every route with `slo:`, included or not.
+   */
   readonly include?: (route: string) => boolean;
   /** Brings in counts kept elsewhere (the supervisor's workers) before a flush; bounded, never fails. */
   readonly collect?: () => Promise<void>;
@@ -137,7 +140,11 @@ export class FleetCounts {
     const slo = new SloMinuteTally();
     for (const series of this.#options.series.all()) {
       if (series.version !== 'stable' && series.version !== 'canary') continue;
-      if (this.#options.include && !this.#options.include(series.route)) continue;
+      // Window counts only for routes a leader analyses (a rollout); SLO counts for every route with `slo:`, so
+      // its budget gauges are the fleet's whether or not a rollout runs.
+      const windowed = this.#options.include?.(series.route) ?? true;
+      const counted = sloWindow !== undefined && sloWindow(series.route) !== null;
+      if (!windowed && !counted) continue;
       const fields = FIELDS[series.version];
       const mapKey = `${series.route}\n${series.version}`;
       let pushed = this.#pushed.get(mapKey);
@@ -152,8 +159,12 @@ export class FleetCounts {
           done = emptyPushed();
           pushed.set(slot.second, done);
         }
-        if (sloWindow) slo.add(series.route, slot.second, slot.requests - done.requests, slot.sloErrors - done.sloErrors);
+        if (counted) slo.add(series.route, slot.second, slot.requests - done.requests, slot.sloErrors - done.sloErrors);
         done.sloErrors = Math.max(done.sloErrors, slot.sloErrors);
+        if (!windowed) {
+          done.requests = Math.max(done.requests, slot.requests);
+          continue;
+        }
         const key = windowKey(fleet, series.route, slot.second);
         const before = commands.length;
         addDeltas(commands, key, fields, slot, done);

@@ -4,12 +4,15 @@
  * and errors of both versions per minute into one Redis hash per route and hour, `sg:{f}:slo:<route>:<unix-hour>`,
  * fields `<unix-minute>:r` and `<unix-minute>:e` (HINCRBY), the key expiring once the SLO window no longer covers its
  * hour (plus a margin). An hour's 120 fields stay within Redis's compact listpack encoding (128 entries by default):
- * about 2 KB a key, ~1.5 MB per route for a 30-day window (720 keys). The leader reads them with one HGETALL each,
- * pipelined, and keeps the hours that can no longer change (ended more than FINAL_AFTER_MS ago), so after its first
- * read a tick reads one or two hashes.
+ * about 2 KB a key, ~1.5 MB per route for a 30-day window (720 keys). Every route with `slo:` (and no Prometheus
+ * SLI) is counted, with a rollout or without. The leader reads them with one HGETALL each, pipelined, for pacing at
+ * its rollout windows and for the burn-rate and budget gauges it alone exports (SloFeed, every 5 s), and keeps the
+ * hours that can no longer change (ended more than FINAL_AFTER_MS ago), so after its first read a read takes one or
+ * two hashes.
  *
  * The counts survive a restart of any member (they are in Redis); a Redis restarted empty loses them, and while
- * Redis cannot be read the leader paces by its own counts (RolloutRunner logs it, and records an event).
+ * Redis cannot be read the leader paces and sets its gauges by its own counts (SloFeed.noteFleetCounts logs it, and
+ * records an event).
  */
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';

@@ -48,9 +48,12 @@ export interface FleetLeadershipOptions extends RolloutFleetOptions {
   readonly logger: Logger;
   /** The supervisor's workers' counts, brought in before each flush. */
   readonly collect?: () => Promise<void>;
-  /** Routes whose counts are pushed (those with a rollout block); all when absent. */
+  /** Routes whose window counts are pushed (those with a rollout block); all when absent. Not the SLO counts: see sloWindow. */
   readonly include?: (route: string) => boolean;
-  /** The route's SLO window (ms), null without `slo:`: its error budget is then computed from the fleet's counts. */
+  /**
+   * The route's SLO window (ms), null without `slo:` (or with a Prometheus SLI). Every such route, with a rollout or
+   * without, has its per-minute counts pushed, and its error budget (pacing, gauges) computed from the fleet's counts.
+   */
   readonly sloWindow?: (route: string) => number | null;
   /** Leadership moved (for splitgate_fleet_leader and /fleet). */
   readonly onLeader?: (leading: boolean, epoch: number | null) => void;

@@ -8,9 +8,18 @@
  * A second's counts can still grow after the second ended (a supervisor's workers ship theirs about once a second),
  * so a pass looks back LATE_SECONDS behind the last second it fed and adds only what grew since (what it added per
  * second is kept that long). A rollout window feeds its route first (feed()), so its reading is up to the second.
+ *
+ * In a fleet the gauges are the fleet's, and only the rollout leader sets them: every member pushes its SLO counts
+ * to Redis (fleet-counts.ts, every route with `slo:`, rollout or not), and the leader's pass reads them back
+ * (fleet-slo.ts), in the background, and sets the gauges from all members' traffic, as its rollout windows do for
+ * pacing. One member exports, so there is one series per route and window (after a takeover, the new leader's; a
+ * member that stops leading withdraws its own). While the fleet's counts cannot be read the leader's gauges come
+ * from its own ledger (logged, event `slo.local_counts`, then `slo.fleet_counts` when back).
  */
 import type { RouteConfig } from '../config/schema.js';
-import { pairsFor, readBudget, type BudgetReading, type SloSpec } from '../rollout/error-budget.js';
+import type { EventLog } from '../control/event-log.js';
+import type { Logger } from '../log.js';
+import { pairsFor, readBudget, type BudgetReading, type CountsOver, type SloSpec } from '../rollout/error-budget.js';
 import { formatDuration } from '../rollout/machine.js';
 import type { Metrics, SeriesBook } from './metrics.js';
 import { SLOTS } from './rolling-window.js';
@@ -78,11 +87,21 @@ export interface SloFeedOptions {
   readonly everyMs?: number;
   /** Gauges set at most this often (a reading of a 90-day window takes about 0.6 ms). Default 5000 ms. */
   readonly publishEveryMs?: number;
-  /**
-   * Gauges set after a pass. Left out in a fleet: there the rollout leader's windows set them from the fleet's
-   * counts, and this member's own would overwrite them.
-   */
+  /** Gauges set after a pass (with `fleet`, only while this member leads, from the fleet's counts). */
   readonly metrics?: Metrics;
+  /** In a fleet: who leads, and the fleet's counts (RolloutFleet's `leading` and `slo`). */
+  readonly fleet?: SloFleetSource;
+  /** Where the switches between the fleet's counts and this member's own are recorded. */
+  readonly events?: EventLog;
+  readonly logger?: Logger;
+}
+
+/** What a fleet member's feed needs of the fleet (a subset of RolloutFleet). */
+export interface SloFleetSource {
+  /** This member is the rollout leader now: it alone sets the gauges. */
+  leading(): boolean;
+  /** The fleet's counts of the route; null when Redis cannot be read. Absent: the leader's own ledger. */
+  slo?(route: string, nowMs: number, windowMs: number): Promise<CountsOver | null>;
 }
 
 export class SloFeed {
@@ -93,6 +112,10 @@ export class SloFeed {
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
   #publishedAt = -Infinity;
+  /** In a fleet: a publish from the fleet's counts in flight (one at a time: a slow Redis never stacks them). */
+  #publishing: Promise<void> | null = null;
+  /** Routes whose budget the fleet's counts could not give at the last read (this member's own used instead). */
+  readonly #localRoutes = new Set<string>();
 
   constructor(options: SloFeedOptions) {
     this.#options = options;
@@ -121,14 +144,65 @@ export class SloFeed {
   /** Feeds every tracked route, asks the book to save, sets the gauges when they are due. */
   pass(): void {
     const nowMs = this.#options.now();
-    let metrics = this.#options.metrics;
+    const ledgers = this.#feedAll(nowMs);
+    const metrics = this.#options.metrics;
+    if (metrics === undefined) return;
     if (nowMs - this.#publishedAt >= (this.#options.publishEveryMs ?? 5_000) || nowMs < this.#publishedAt) this.#publishedAt = nowMs;
-    else metrics = undefined;
-    for (const [route, slo] of this.#routes) {
-      const ledger = this.feed(route, slo.window, nowMs);
-      if (metrics !== undefined) publishBudget(metrics, route, readBudget((spanMs) => ledger.counts(nowMs, spanMs), slo));
+    else return;
+    const fleet = this.#options.fleet;
+    if (fleet === undefined) {
+      for (const [route, slo] of this.#routes) publishBudget(metrics, route, readBudget((spanMs) => ledgers.get(route)!.counts(nowMs, spanMs), slo));
+    } else if (!fleet.leading()) {
+      this.#withdrawAll(metrics);
+    } else {
+      this.#publishing ??= this.#publishFromFleet(metrics, fleet, nowMs, ledgers).finally(() => {
+        this.#publishing = null;
+      });
     }
+  }
+
+  /**
+   * Records which counts a fleet member's budget of `route` comes from (`fromFleet`: the fleet's; else its own, Redis
+   * unreadable): logged and an event once each way, whoever read them (this feed, or the route's rollout window).
+   */
+  noteFleetCounts(route: string, fromFleet: boolean): void {
+    if (fromFleet !== this.#localRoutes.has(route)) return;
+    if (fromFleet) this.#localRoutes.delete(route);
+    else this.#localRoutes.add(route);
+    const message = fromFleet
+      ? 'error budget from the fleet\'s counts again'
+      : 'error budget from this member\'s own counts: the fleet\'s SLO counts cannot be read (Redis unreachable)';
+    this.#options.logger?.warn({ route }, message);
+    this.#options.events?.record({ actor: 'slo', action: fromFleet ? 'slo.fleet_counts' : 'slo.local_counts', route, message });
+  }
+
+  #feedAll(nowMs: number): Map<string, SloLedger> {
+    const ledgers = new Map<string, SloLedger>();
+    for (const [route, slo] of this.#routes) ledgers.set(route, this.feed(route, slo.window, nowMs));
     this.#options.book.saveSoon();
+    return ledgers;
+  }
+
+  /** The leader's gauges from the fleet's counts, every route read at once; a route whose read failed from its ledger. */
+  async #publishFromFleet(metrics: Metrics, fleet: SloFleetSource, nowMs: number, ledgers: Map<string, SloLedger>): Promise<void> {
+    const routes = [...this.#routes];
+    const counts = await Promise.all(routes.map(([route, slo]) => (fleet.slo ? fleet.slo(route, nowMs, slo.window).catch(() => null) : Promise.resolve(null))));
+    // Leadership may have moved, or the config changed, while Redis answered: set nothing stale.
+    if (this.#stopped || !fleet.leading()) return;
+    for (const [index, [route, slo]] of routes.entries()) {
+      if (this.#routes.get(route) !== slo) continue;
+      if (fleet.slo) this.noteFleetCounts(route, counts[index] !== null);
+      const ledger = ledgers.get(route)!;
+      publishBudget(metrics, route, readBudget(counts[index] ?? ((spanMs) => ledger.counts(nowMs, spanMs)), slo));
+    }
+  }
+
+  /**
+   * A member that does not lead drops its gauges (its rollout windows' too), so the fleet exports one series. Each
+   * due pass: removing an absent series costs a map lookup.
+   */
+  #withdrawAll(metrics: Metrics): void {
+    for (const [route, slo] of this.#routes) withdrawGauges(metrics, route, slo);
   }
 
   /** Adds what `route` counted up to the last complete second at `nowMs` and is not in its ledger yet; its ledger. */
@@ -164,7 +238,8 @@ export class SloFeed {
     this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    if (this.#routes.size > 0) this.pass();
+    // Fed and saved; no gauges (a fleet's read would meet a closing client).
+    if (this.#routes.size > 0) this.#feedAll(this.#options.now());
   }
 }
 

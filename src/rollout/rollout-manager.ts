@@ -28,7 +28,16 @@ export class RolloutManager {
     // One ledger book for all runners, so a reload that replaces a runner keeps its route's error-budget history;
     // one feed keeping it fed for every route with an `slo:`, rollout or not.
     const sloLedgers = deps.sloLedgers ?? new SloLedgerBook();
-    const sloFeed = new SloFeed({ book: sloLedgers, seconds: seriesSloSeconds(deps.series), now: () => deps.now().getTime(), ...(deps.fleet ? {} : { metrics: deps.metrics }) });
+    // In a fleet it sets the gauges only while this member leads, from the fleet's counts (slo-feed.ts).
+    const sloFeed = new SloFeed({
+      book: sloLedgers,
+      seconds: seriesSloSeconds(deps.series),
+      now: () => deps.now().getTime(),
+      metrics: deps.metrics,
+      events: deps.events,
+      logger: deps.logger,
+      ...(deps.fleet ? { fleet: deps.fleet } : {}),
+    });
     this.#deps = { ...deps, sloLedgers, sloFeed };
   }
 

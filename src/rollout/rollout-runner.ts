@@ -121,13 +121,11 @@ export class RolloutRunner {
   #stale = false;
   /** Share of the error budget left at the last window (null without `slo:` or before one); the dashboard shows it. */
   #budgetRemaining: number | null = null;
-  /** The fleet's SLO counts could not be read at the last window: pacing used this member's own. */
-  #sloLocal = false;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
     this.#slo = slo;
-    this.#sloFeed = deps.sloFeed ?? new SloFeed({ book: deps.sloLedgers ?? new SloLedgerBook(), seconds: seriesSloSeconds(deps.series), now: () => deps.now().getTime() });
+    this.#sloFeed = deps.sloFeed ?? new SloFeed({ book: deps.sloLedgers ?? new SloLedgerBook(), seconds: seriesSloSeconds(deps.series), now: () => deps.now().getTime(), events: deps.events, logger: deps.logger });
     this.spec = spec;
     this.revision = revision;
     this.#startWeight = startWeight;
@@ -418,23 +416,12 @@ export class RolloutRunner {
     } else {
       const ledger = this.#sloFeed.feed(this.route, slo.window, nowMs);
       const fleetCounts = this.#deps.fleet?.slo ? await this.#deps.fleet.slo(this.route, nowMs, slo.window) : undefined;
-      if (fleetCounts !== undefined) this.#sloFromFleet(fleetCounts !== null);
+      if (fleetCounts !== undefined) this.#sloFeed.noteFleetCounts(this.route, fleetCounts !== null);
       reading = readBudget(fleetCounts ?? ((spanMs) => ledger.counts(nowMs, spanMs)), slo);
     }
     publishBudget(this.#deps.metrics, this.route, reading);
     this.#budgetRemaining = reading.remaining;
     return paceRollout(reading, this.spec.pacing ?? DEFAULT_PACING);
-  }
-
-  /** Logs and records the switch between the fleet's SLO counts and this member's own, once each way. */
-  #sloFromFleet(readable: boolean): void {
-    if (readable !== this.#sloLocal) return;
-    this.#sloLocal = !readable;
-    const message = readable
-      ? 'error budget from the fleet\'s counts again'
-      : 'error budget from this member\'s own counts: the fleet\'s SLO counts cannot be read (Redis unreachable)';
-    this.#deps.logger.warn({ route: this.route }, message);
-    this.#deps.events.record({ actor: 'rollout', action: readable ? 'slo.fleet_counts' : 'slo.local_counts', route: this.route, message });
   }
 
   /**

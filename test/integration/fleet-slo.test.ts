@@ -80,6 +80,39 @@ describe('fleet SLO counts', () => {
     expect(ttl).toBeLessThanOrEqual(30 * 86_400 + 7200);
   });
 
+  // Before: `include` (routes with a rollout) held back a route's SLO counts too; without a rollout it had none.
+  it('a route with slo: and no rollout: its SLO counts are pushed, its window counts are not', async () => {
+    const fleet = 'slo-no-rollout';
+    const series = new SeriesBook(createMetrics(new Registry(), { processMetrics: false }));
+    let clock = Date.parse('2026-12-03T10:00:00Z');
+    const counts = new FleetCounts({
+      client: await client(),
+      fleet,
+      series,
+      logger: silent,
+      now: () => clock,
+      include: (route) => route === 'canaried',
+      sloWindow: (route) => (route === 'idle' || route === 'canaried' ? DAY : null),
+    });
+    for (let s = 0; s < 3; s++) {
+      // A worker's late share of a second: its delta goes out on the next flush, once.
+      for (const route of ['idle', 'canaried', 'plain']) for (let i = 0; i < 4; i++) series.get(route, 'stable').window.observe(clock + i, i === 0, 1, true, i === 0);
+      clock += 1000;
+      expect(await counts.flush()).toBe(true);
+      series.get('idle', 'stable').window.observe(clock - 1000 + 500, false, 1, true, false);
+    }
+    clock += 1000;
+    expect(await counts.flush()).toBe(true);
+    const reader = new FleetSloReader({ client: await client(), fleet, logger: silent });
+    expect((await reader.countsOver('idle', clock, DAY))!(DAY)).toEqual({ requests: 15, errors: 3 });
+    expect((await reader.countsOver('canaried', clock, DAY))!(DAY)).toEqual({ requests: 12, errors: 3 });
+    const probe = await client();
+    expect(await probe.keys(`sg:{${fleet}}:slo:plain:*`)).toEqual([]);
+    expect(await probe.keys(`sg:{${fleet}}:w:idle:*`)).toEqual([]);
+    expect(await probe.keys(`sg:{${fleet}}:w:plain:*`)).toEqual([]);
+    expect((await probe.keys(`sg:{${fleet}}:w:canaried:*`)).length).toBe(3);
+  });
+
   it('a finished hour is read once; the current hour is read again; an unreadable Redis gives null', async () => {
     const fleet = 'slo-cache';
     const m = await member(fleet, 7 * DAY);
