@@ -58,11 +58,13 @@ describe('mirror sampling', () => {
   it('percent 50, sampleBy random: about half of 400 requests are mirrored', async () => {
     const total = 400;
     await inParallel(total, 8, async (i) => expect((await send(proxy.url, `/half/${i}`)).status).toBe(200));
-    // Every tap exists by the time its client has the answer: once none is in flight, all copies have settled.
-    const summary = await waitForSummary(proxy.adminUrl, 'half', 'no copy in flight', (s) => s.inFlight === 0);
+    // Every tap exists by the time its client has the answer: once none is in flight, every copy has its answer.
     // A copy the shadow answered is a match or a diff, or `compare_dropped` when the diff worker's queue was full
-    // (a loaded CI machine): sent all the same.
-    const mirrored = summary.outcomes.match + summary.outcomes.diff + summary.outcomes.compare_dropped;
+    // (a loaded CI machine): sent all the same. Its comparison is counted a moment after it leaves the in-flight
+    // count (the diff worker answers asynchronously), so wait until every copy the shadow saw is counted.
+    const compared = (s: Awaited<ReturnType<typeof waitForSummary>>) => s.outcomes.match + s.outcomes.diff + s.outcomes.compare_dropped;
+    const summary = await waitForSummary(proxy.adminUrl, 'half', 'every copy settled and compared', (s) => s.inFlight === 0 && compared(s) >= copiesOf('/half/').length);
+    const mirrored = compared(summary);
     expect(summary.outcomes.shadow_error + summary.outcomes.shadow_timeout + summary.outcomes.dropped).toBe(0);
     expect(copiesOf('/half/')).toHaveLength(mirrored);
     // Binomial(400, 0.5): mean 200, standard deviation 10; the band is ±6 σ.
