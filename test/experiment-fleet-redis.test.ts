@@ -186,6 +186,39 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
     expect(a.book.record('checkout')!.freeze()).toEqual(b.book.record('checkout')!.freeze());
   });
 
+  it('Redis back empty: a replica holding the stop writes it again, and a replica started then reads it', async () => {
+    const [a, , late] = await replicas(3);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.stop(experimentOf(a), look('ops'));
+    const client = await redis.client();
+    await client.flushAll();
+    await a.fleet.flush();
+    expect(await client.exists(experimentKeysOf(a).stop)).toBe(1);
+    see(late, 2_000, 'u9', 'stable', 'GET', '/shop');
+    await late.fleet.flush();
+    expect(late.book.record('checkout')!.freeze()).toEqual(a.book.record('checkout')!.freeze());
+    expect(late.adopted).toEqual(['checkout']);
+    // Once: the same stop is not taken again at the next flush.
+    await late.fleet.flush();
+    expect(late.adopted).toEqual(['checkout']);
+  });
+
+  it('stops made on two replicas alone (before stops were shared) converge on the one written first', async () => {
+    const [a, b] = await replicas(2);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.flush();
+    await b.fleet.flush();
+    a.book.record('checkout')!.stop({ at: '2026-12-01T00:00:00.000Z', actor: 'alice' }, null);
+    see(b, 2_000, 'u2', 'stable', 'GET', '/shop');
+    b.book.record('checkout')!.stop({ at: '2026-12-01T00:00:01.000Z', actor: 'bob' }, null);
+    await a.fleet.flush();
+    await b.fleet.flush();
+    expect(b.book.record('checkout')!.stopped).toEqual({ at: '2026-12-01T00:00:00.000Z', actor: 'alice' });
+    expect(totals(b)).toEqual(totals(a));
+    expect(b.adopted).toEqual(['checkout']);
+    expect(a.adopted).toEqual([]);
+  });
+
   it('Redis unreachable at the stop: FleetUnavailableError (503 SG_FLEET_UNAVAILABLE), and nothing is stopped', async () => {
     const [a] = await replicas(1);
     const broken = new FleetExperiments({ client: { sendCommand: () => Promise.reject(new Error('ECONNREFUSED')) }, fleet: 'nowhere', book: a.book, logger: silent });

@@ -9,6 +9,10 @@
  * minimum p-values, evictions, users remembered) as JSON; `t` the totals hash at the stop, as the JSON of its
  * HGETALL. It has no expiry (a few hundred bytes per stopped experiment); the users, conversions and totals keys are
  * unlinked at the stop (their memory, ~120 MB per million users, is no longer needed).
+ *
+ * A replica that holds a stop Redis does not (Redis came back empty; a stop made on one replica before stops were
+ * shared) writes its own record there (SEED_SCRIPT, only if there is none), so the fleet converges on one record:
+ * a replica whose stop differs from Redis's (another mark) takes Redis's.
  */
 import type { FleetRedisClient } from '../fleet/leader-lease.js';
 import type { ArmTotals } from './experiment-book.js';
@@ -35,6 +39,31 @@ redis.call('HSET', KEYS[5], 'm', ARGV[1], 't', totals)
 redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return {'ok', ARGV[1], totals}
 `;
+
+/** KEYS as STOP_SCRIPT; ARGV the look (JSON), the totals (JSON, as HGETALL's flat list). Writes only where no stop is. */
+export const SEED_SCRIPT = `
+if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+redis.call('HSET', KEYS[5], 'm', ARGV[1], 't', ARGV[2])
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return 1
+`;
+
+/** Writes a stop this replica holds where the fleet holds none; true when written. */
+export async function seedStop(client: FleetRedisClient, keys: readonly string[], frozen: FrozenExperiment): Promise<boolean> {
+  const { arms, ...look } = frozen;
+  const totals: string[] = [];
+  arms.forEach((arm, i) => {
+    totals.push(`${ARM_NAMES[i]}:u`, String(arm.users));
+    for (const [name, c] of Object.entries(arm.conversions)) totals.push(`${ARM_NAMES[i]}:${name}:n`, String(c.converters), `${ARM_NAMES[i]}:${name}:s`, String(c.valueSum), `${ARM_NAMES[i]}:${name}:q`, String(c.valueSquares));
+  });
+  const reply = await client.sendCommand(['EVAL', SEED_SCRIPT, String(keys.length), ...keys, JSON.stringify(look), JSON.stringify(totals)]);
+  return Number(reply) === 1;
+}
+
+/** Whether two records are the same stop (the mark; the running minimum p-values move with looks, harmlessly). */
+export function sameStop(a: FrozenExperiment['stopped'], b: FrozenExperiment['stopped']): boolean {
+  return a.at === b.at && a.actor === b.actor;
+}
 
 export type SharedStop = { readonly kind: 'won' | 'lost'; readonly frozen: FrozenExperiment } | { readonly kind: 'expired' };
 

@@ -25,7 +25,7 @@ import { FleetUnavailableError } from '../fleet/errors.js';
 import { withTimeout, type FleetRedisClient } from '../fleet/leader-lease.js';
 import type { ExperimentBook } from './experiment-book.js';
 import type { FrozenExperiment } from './experiment-stop.js';
-import { armsOf, frozenFromFleet, stopInFleet, type StopLook } from './fleet-experiment-stop.js';
+import { armsOf, frozenFromFleet, sameStop, seedStop, stopInFleet, type StopLook } from './fleet-experiment-stop.js';
 import { ARM_NAMES, type CompiledExperiment } from './plan.js';
 import { MAX_PENDING, type ExperimentEvent } from './worker-events.js';
 
@@ -245,27 +245,32 @@ export class FleetExperiments implements FleetStops {
       writes.push(send(client, fleet, experiment, event));
     }
     for (const key of touched) for (const name of scriptKeys(fleet, key).slice(0, 4)) writes.push(client.sendCommand(['PEXPIRE', name, String(RETAIN_MS)]));
-    const running = plan.all.filter((experiment) => !book.record(experiment.key)?.stopped);
     try {
       await withTimeout(Promise.all(writes), this.#timeoutMs);
-      const reads = running.flatMap((experiment) => {
+      // Every experiment's stop (a few hundred bytes, or nothing), and the running ones' totals.
+      const reads = plan.all.map((experiment) => {
         const keys = experimentKeys(fleet, experiment.key);
-        return [client.sendCommand(['HGETALL', keys.totals]), client.sendCommand(['HMGET', keys.stop, 'm', 't'])];
+        const stop = client.sendCommand(['HMGET', keys.stop, 'm', 't']);
+        return Promise.all([stop, book.record(experiment.key)?.stopped ? null : client.sendCommand(['HGETALL', keys.totals])]);
       });
       const read = await withTimeout(Promise.all(reads), this.#timeoutMs);
-      running.forEach((experiment, i) => {
+      const seeds: Array<Promise<unknown>> = [];
+      plan.all.forEach((experiment, i) => {
         const record = book.record(experiment.key);
-        if (record === undefined || record.stopped !== null) return;
-        const [look, totals] = read[2 * i + 1] as [string | null, string | null];
+        if (record === undefined) return;
+        const [[look, totals], running] = read[i] as [[string | null, string | null], unknown];
         const frozen = frozenFromFleet(look, totals, experiment);
-        if (frozen === null) {
-          record.fleet = armsOf(asHash(read[2 * i]), experiment);
-          return;
+        if (frozen !== null && (record.stopped === null || !sameStop(record.stopped, frozen.stopped))) {
+          // Stopped on another replica: its record replaces what this one counted (or froze), here and in the state file.
+          book.restoreStopped(new Map([[experiment.key, frozen]]));
+          this.#options.onStopped?.(experiment.key, frozen);
+        } else if (frozen === null && record.stopped !== null) {
+          seeds.push(seedStop(client, scriptKeys(fleet, experiment.key), record.freeze()));
+        } else if (frozen === null && running !== null) {
+          record.fleet = armsOf(asHash(running), experiment);
         }
-        // Stopped on another replica: its record replaces what this one counted, here and in the state file.
-        book.restoreStopped(new Map([[experiment.key, frozen]]));
-        this.#options.onStopped?.(experiment.key, frozen);
       });
+      await withTimeout(Promise.all(seeds), this.#timeoutMs);
       return true;
     } catch (error) {
       this.#options.logger.warn({ err: error, events: events.length }, 'fleet: could not share experiment counts');
