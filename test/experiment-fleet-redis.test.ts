@@ -141,7 +141,7 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
     see(b, 1_000, 'u2', 'stable', 'GET', '/shop');
     await b.fleet.flush();
     // A hands in u1 as part of the stop: the frozen totals are the fleet's, u1 and u2.
-    const outcome = await a.fleet.stop(experimentOf(a), look('ops'));
+    const outcome = await a.fleet.stopExperiment(experimentOf(a), look('ops'));
     expect(outcome.won).toBe(true);
     expect(outcome.frozen.arms.map((arm) => arm.users)).toEqual([1, 1]);
     expect(a.book.record('checkout')!.stopped).toEqual({ at: '2026-12-02T06:00:00.000Z', actor: 'ops' });
@@ -170,7 +170,7 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
   it('a replica that starts after the stop reads it on its first flush', async () => {
     const [a, , late] = await replicas(3);
     see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
-    await a.fleet.stop(experimentOf(a), look('ops'));
+    await a.fleet.stopExperiment(experimentOf(a), look('ops'));
     expect(late.book.record('checkout')!.stopped).toBeNull();
     await late.fleet.flush();
     expect(late.book.record('checkout')!.freeze()).toEqual(a.book.record('checkout')!.freeze());
@@ -180,7 +180,7 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
     const [a, b] = await replicas(2);
     see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
     see(b, 1_000, 'u2', 'stable', 'GET', '/shop');
-    const outcomes = await Promise.all([a.fleet.stop(experimentOf(a), look('alice', '2026-12-02T06:00:00.000Z')), b.fleet.stop(experimentOf(b), look('bob', '2026-12-02T06:00:00.001Z'))]);
+    const outcomes = await Promise.all([a.fleet.stopExperiment(experimentOf(a), look('alice', '2026-12-02T06:00:00.000Z')), b.fleet.stopExperiment(experimentOf(b), look('bob', '2026-12-02T06:00:00.001Z'))]);
     expect(outcomes.map((o) => o.won).sort()).toEqual([false, true]);
     expect(outcomes[0].frozen).toEqual(outcomes[1].frozen);
     expect(a.book.record('checkout')!.freeze()).toEqual(b.book.record('checkout')!.freeze());
@@ -189,7 +189,7 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
   it('Redis back empty: a replica holding the stop writes it again, and a replica started then reads it', async () => {
     const [a, , late] = await replicas(3);
     see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
-    await a.fleet.stop(experimentOf(a), look('ops'));
+    await a.fleet.stopExperiment(experimentOf(a), look('ops'));
     const client = await redis.client();
     await client.flushAll();
     await a.fleet.flush();
@@ -222,7 +222,7 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
   it('Redis unreachable at the stop: FleetUnavailableError (503 SG_FLEET_UNAVAILABLE), and nothing is stopped', async () => {
     const [a] = await replicas(1);
     const broken = new FleetExperiments({ client: { sendCommand: () => Promise.reject(new Error('ECONNREFUSED')) }, fleet: 'nowhere', book: a.book, logger: silent });
-    const error = await broken.stop(experimentOf(a), look('ops')).catch((e: unknown) => e);
+    const error = await broken.stopExperiment(experimentOf(a), look('ops')).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'SG_FLEET_UNAVAILABLE', status: 503 });
     expect(a.book.record('checkout')!.stopped).toBeNull();
   });

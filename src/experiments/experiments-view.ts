@@ -106,7 +106,7 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       if (record.stopped !== null) throw new ConflictError(`experiment "${key}" was stopped at ${record.stopped.at}`);
       let warning: string | null;
       if (deps.fleet) {
-        const outcome = await deps.fleet.stop(experiment, () => {
+        const outcome = await deps.fleet.stopExperiment(experiment, () => {
           // After this replica's events are in: the look sees the fleet's totals as the stop freezes them.
           const before = report(key)!;
           return {

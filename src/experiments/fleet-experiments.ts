@@ -168,7 +168,7 @@ export interface FleetStops {
    * after the hand-in), and applies the stored record to the book. FleetUnavailableError when Redis fails or is late:
    * then nothing is stopped anywhere.
    */
-  stop(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome>;
+  stopExperiment(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome>;
 }
 
 export class FleetExperiments implements FleetStops {
@@ -194,12 +194,13 @@ export class FleetExperiments implements FleetStops {
     return this.#queued(() => this.#flush(final));
   }
 
-  stop(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome>;
   /** One last flush (a replica leaving hands in what it saw), then no more. */
-  stop(): Promise<void>;
-  stop(experiment?: CompiledExperiment, look?: () => StopLook): Promise<FleetStopOutcome | void> {
-    if (experiment === undefined) return this.#loop.stop();
-    return this.#queued(() => this.#stopExperiment(experiment, look!));
+  stop(): Promise<void> {
+    return this.#loop.stop();
+  }
+
+  stopExperiment(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome> {
+    return this.#queued(() => this.#stopExperiment(experiment, look));
   }
 
   async #stopExperiment(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome> {
