@@ -25,7 +25,7 @@ import { FleetUnavailableError } from '../fleet/errors.js';
 import { withTimeout, type FleetRedisClient } from '../fleet/leader-lease.js';
 import type { ExperimentBook } from './experiment-book.js';
 import type { FrozenExperiment } from './experiment-stop.js';
-import { armsOf, frozenFromFleet, sameStop, seedStop, stopInFleet, type StopLook } from './fleet-experiment-stop.js';
+import { armsOf, frozenFromFleet, sameStop, seedStop, stopInFleet, type SharedStop, type StopLook } from './fleet-experiment-stop.js';
 import { ARM_NAMES, type CompiledExperiment } from './plan.js';
 import { MAX_PENDING, type ExperimentEvent } from './worker-events.js';
 
@@ -210,11 +210,13 @@ export class FleetExperiments implements FleetStops {
     // Another replica's stop, read by the flush just now.
     if (stopped?.stopped) return { won: false, frozen: stopped.freeze() };
     const keys = scriptKeys(this.#options.fleet, experiment.key);
-    let outcome;
+    let outcome: SharedStop;
     try {
       outcome = await withTimeout(stopInFleet(this.#options.client, keys, experiment, look(), Date.now() + this.#timeoutMs), this.#timeoutMs);
     } catch (error) {
-      throw new FleetUnavailableError('the fleet store (Redis) did not answer the stop; the experiment was not stopped anywhere', { cause: error });
+      // Redis refuses the script past the deadline; only a reply lost after it ran in time leaves a stop behind,
+      // which every replica then reads at its next flush.
+      throw new FleetUnavailableError('the fleet store (Redis) did not answer the stop in time; the experiment was not stopped (GET its report to confirm)', { cause: error });
     }
     if (outcome.kind === 'expired') throw new FleetUnavailableError('the fleet store (Redis) answered the stop too late; the experiment was not stopped anywhere');
     book.restoreStopped(new Map([[experiment.key, outcome.frozen]]));
