@@ -30,7 +30,7 @@ import { sloWindowOf } from './fleet/fleet-slo.js';
 import { SloLedgerBook } from './metrics/slo-ledger.js';
 import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fleet.js';
 import { ExperimentBook } from './experiments/experiment-book.js';
-import { createExperimentsView, registerExperimentMetrics } from './experiments/experiments-view.js';
+import { createExperimentsView, keepFleetStop, registerExperimentMetrics } from './experiments/experiments-view.js';
 import { FleetExperiments } from './experiments/fleet-experiments.js';
 import { ExperimentFile } from './experiments/experiment-file.js';
 
@@ -133,7 +133,8 @@ export class Splitgate {
     this.#experimentFile = ExperimentFile.forStateFile(config.state.file, fleet !== null, { book: experiments, kind: 'users', onWarning: (message) => logger.warn(message) });
     this.#experimentFile?.restore();
     this.#experimentFile?.start();
-    this.#fleetExperiments = fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger });
+    this.#fleetExperiments =
+      fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
     this.#fleetExperiments?.start();
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy, experiments });
     const service = this.service;
@@ -155,7 +156,7 @@ export class Splitgate {
         rollouts,
         health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store, { series, controller, events }),
+        experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: this.#fleetExperiments }),
         ready: () => this.#ready && !service.draining,
         startedAt: Date.now(),
       }),

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { ExperimentBook } from '../src/experiments/experiment-book.js';
-import { FleetExperiments } from '../src/experiments/fleet-experiments.js';
+import { STOP_SCRIPT } from '../src/experiments/fleet-experiment-stop.js';
+import { experimentKeys, FleetExperiments } from '../src/experiments/fleet-experiments.js';
 import { redisForFile } from './helpers/redis.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
@@ -22,6 +23,9 @@ let fleetCount = 0;
 interface Replica {
   readonly book: ExperimentBook;
   readonly fleet: FleetExperiments;
+  readonly fleetName: string;
+  /** Keys of experiments this replica read stopped from the fleet (onStopped). */
+  readonly adopted: string[];
   clock: number;
 }
 
@@ -30,10 +34,10 @@ async function replicas(n: number): Promise<Replica[]> {
   const out: Replica[] = [];
   for (let i = 0; i < n; i++) {
     const client = await redis.client();
-    const replica = { clock: 0 } as Replica;
+    const replica = { clock: 0, fleetName: fleet, adopted: [] as string[] } as Replica;
     (replica as { book: ExperimentBook }).book = new ExperimentBook({ now: () => replica.clock });
     replica.book.planOf(config);
-    (replica as { fleet: FleetExperiments }).fleet = new FleetExperiments({ client, fleet, book: replica.book, logger: silent });
+    (replica as { fleet: FleetExperiments }).fleet = new FleetExperiments({ client, fleet, book: replica.book, logger: silent, onStopped: (key) => replica.adopted.push(key) });
     out.push(replica);
   }
   return out;
@@ -118,5 +122,117 @@ describe('fleet experiment totals in Redis', () => {
       [0, 0],
       [1, 1],
     ]);
+  });
+});
+
+const experimentKeysOf = (r: Replica) => experimentKeys(r.fleetName, 'checkout');
+
+/** What a stopping replica adds to the fleet's totals, as the experiments view takes it. */
+function look(actor: string, at = '2026-12-02T06:00:00.000Z') {
+  return () => ({ stopped: { at, actor }, guardrails: null, treatmentPercent: 50, minimumPValues: {}, evictions: 0, trackedUsers: 1 });
+}
+
+describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
+  const experimentOf = (r: Replica) => r.book.plan!.all.find((e) => e.key === 'checkout')!;
+
+  it('freezes the fleet totals at the stop on every replica, and later events from a replica not yet told count nothing', async () => {
+    const [a, b] = await replicas(2);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    see(b, 1_000, 'u2', 'stable', 'GET', '/shop');
+    await b.fleet.flush();
+    // A hands in u1 as part of the stop: the frozen totals are the fleet's, u1 and u2.
+    const outcome = await a.fleet.stopExperiment(experimentOf(a), look('ops'));
+    expect(outcome.won).toBe(true);
+    expect(outcome.frozen.arms.map((arm) => arm.users)).toEqual([1, 1]);
+    expect(a.book.record('checkout')!.stopped).toEqual({ at: '2026-12-02T06:00:00.000Z', actor: 'ops' });
+    // B has not read the stop yet and counts on; Redis refuses its events (the stop is in the same slot).
+    see(b, 2_000, 'u3', 'canary', 'GET', '/shop');
+    see(b, 2_500, 'u2', 'stable', 'POST', '/orders');
+    expect(await b.fleet.flush()).toBe(true);
+    // Told once, to keep it in B's state file.
+    expect(b.adopted).toEqual(['checkout']);
+    expect(a.adopted).toEqual([]);
+    const record = b.book.record('checkout')!;
+    expect(record.stopped).toEqual({ at: '2026-12-02T06:00:00.000Z', actor: 'ops' });
+    expect(record.freeze()).toEqual(a.book.record('checkout')!.freeze());
+    expect(totals(b)).toEqual(totals(a));
+    expect(totals(b).map((arm) => [arm.users, arm.order])).toEqual([
+      [1, 0],
+      [1, 0],
+    ]);
+    // The users are let go in Redis; only the stop (no expiry) remains.
+    const client = await redis.client();
+    const keys = experimentKeysOf(a);
+    expect(await client.exists([keys.users, keys.counted, keys.totals])).toBe(0);
+    expect(await client.pTTL(keys.stop)).toBe(-1);
+  });
+
+  it('a replica that starts after the stop reads it on its first flush', async () => {
+    const [a, , late] = await replicas(3);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.stopExperiment(experimentOf(a), look('ops'));
+    expect(late.book.record('checkout')!.stopped).toBeNull();
+    await late.fleet.flush();
+    expect(late.book.record('checkout')!.freeze()).toEqual(a.book.record('checkout')!.freeze());
+  });
+
+  it('two replicas stopping at once: one stop is stored, the other replica gets that record back', async () => {
+    const [a, b] = await replicas(2);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    see(b, 1_000, 'u2', 'stable', 'GET', '/shop');
+    const outcomes = await Promise.all([a.fleet.stopExperiment(experimentOf(a), look('alice', '2026-12-02T06:00:00.000Z')), b.fleet.stopExperiment(experimentOf(b), look('bob', '2026-12-02T06:00:00.001Z'))]);
+    expect(outcomes.map((o) => o.won).sort()).toEqual([false, true]);
+    expect(outcomes[0].frozen).toEqual(outcomes[1].frozen);
+    expect(a.book.record('checkout')!.freeze()).toEqual(b.book.record('checkout')!.freeze());
+  });
+
+  it('Redis back empty: a replica holding the stop writes it again, and a replica started then reads it', async () => {
+    const [a, , late] = await replicas(3);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.stopExperiment(experimentOf(a), look('ops'));
+    const client = await redis.client();
+    await client.flushAll();
+    await a.fleet.flush();
+    expect(await client.exists(experimentKeysOf(a).stop)).toBe(1);
+    see(late, 2_000, 'u9', 'stable', 'GET', '/shop');
+    await late.fleet.flush();
+    expect(late.book.record('checkout')!.freeze()).toEqual(a.book.record('checkout')!.freeze());
+    expect(late.adopted).toEqual(['checkout']);
+    // Once: the same stop is not taken again at the next flush.
+    await late.fleet.flush();
+    expect(late.adopted).toEqual(['checkout']);
+  });
+
+  it('stops made on two replicas alone (before stops were shared) converge on the one written first', async () => {
+    const [a, b] = await replicas(2);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.flush();
+    await b.fleet.flush();
+    a.book.record('checkout')!.stop({ at: '2026-12-01T00:00:00.000Z', actor: 'alice' }, null);
+    see(b, 2_000, 'u2', 'stable', 'GET', '/shop');
+    b.book.record('checkout')!.stop({ at: '2026-12-01T00:00:01.000Z', actor: 'bob' }, null);
+    await a.fleet.flush();
+    await b.fleet.flush();
+    expect(b.book.record('checkout')!.stopped).toEqual({ at: '2026-12-01T00:00:00.000Z', actor: 'alice' });
+    expect(totals(b)).toEqual(totals(a));
+    expect(b.adopted).toEqual(['checkout']);
+    expect(a.adopted).toEqual([]);
+  });
+
+  it('Redis unreachable at the stop: FleetUnavailableError (503 SG_FLEET_UNAVAILABLE), and nothing is stopped', async () => {
+    const [a] = await replicas(1);
+    const broken = new FleetExperiments({ client: { sendCommand: () => Promise.reject(new Error('ECONNREFUSED')) }, fleet: 'nowhere', book: a.book, logger: silent });
+    const error = await broken.stopExperiment(experimentOf(a), look('ops')).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'SG_FLEET_UNAVAILABLE', status: 503 });
+    expect(a.book.record('checkout')!.stopped).toBeNull();
+  });
+
+  it('a stop that reaches Redis after its deadline is refused there (the caller answered 503 already)', async () => {
+    const [a] = await replicas(1);
+    const client = await redis.client();
+    const keys = experimentKeysOf(a);
+    const reply = await client.sendCommand(['EVAL', STOP_SCRIPT, '5', keys.users, keys.counted, keys.pending, keys.totals, keys.stop, '{}', String(Date.now() - 1_000)]);
+    expect(reply).toEqual(['expired']);
+    expect(await client.exists(keys.stop)).toBe(0);
   });
 });

@@ -34,7 +34,7 @@ import { createFleetLeadership, type FleetLeadership } from '../fleet/rollout-fl
 import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
 import { ExperimentBook } from '../experiments/experiment-book.js';
-import { createExperimentsView, registerExperimentMetrics } from '../experiments/experiments-view.js';
+import { createExperimentsView, keepFleetStop, registerExperimentMetrics } from '../experiments/experiments-view.js';
 import { FleetExperiments } from '../experiments/fleet-experiments.js';
 import { ExperimentFile } from '../experiments/experiment-file.js';
 
@@ -188,7 +188,10 @@ export class Supervisor {
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
     // Experiment totals through Redis: the supervisor holds this machine's (deduplicated over its workers).
-    const fleetExperiments = fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect() });
+    const fleetExperiments =
+      fleet === null
+        ? null
+        : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect(), onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
     fleetExperiments?.start();
     const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
     leadership?.start(rollouts);
@@ -210,7 +213,7 @@ export class Supervisor {
         history,
         rollouts,
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store, { series, controller, events }),
+        experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: fleetExperiments }),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },

@@ -104,8 +104,10 @@ export class ExperimentRecord {
     };
   }
 
-  /** A stopped experiment's record as the state file kept it. */
+  /** A stopped experiment's record as the state file (or the fleet's Redis) kept it. */
   thaw(frozen: FrozenExperiment): void {
+    // The frozen arms are the report's from now on, not the fleet's running totals last read.
+    this.fleet = null;
     frozen.arms.forEach((arm, i) => {
       this.arms[i].users = arm.users;
       this.arms[i].conversions.clear();

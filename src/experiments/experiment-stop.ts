@@ -46,14 +46,15 @@ export interface FrozenExperiment extends RunningTotals {
 export function parseFrozenExperiments(raw: Readonly<Record<string, unknown>> | undefined, warnings: string[]): Map<string, FrozenExperiment> {
   const out = new Map<string, FrozenExperiment>();
   for (const [key, value] of Object.entries(raw ?? {})) {
-    const frozen = readFrozen(value);
+    const frozen = readFrozenExperiment(value);
     if (frozen === null) warnings.push(`experiments.${key} is not a stopped experiment's record; ignored`);
     else out.set(key, frozen);
   }
   return out;
 }
 
-function readFrozen(value: unknown): FrozenExperiment | null {
+/** A stopped experiment's record as saved (in a state file, or in the fleet's Redis), or null when it is not one. */
+export function readFrozenExperiment(value: unknown): FrozenExperiment | null {
   const totals = readTotals(value);
   if (totals === null) return null;
   const v = value as Record<string, unknown>;

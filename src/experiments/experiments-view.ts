@@ -1,7 +1,8 @@
 /**
  * What the admin API and the metrics read: the experiments of the config in force, analysed against the route
  * weights in force and the route's per-version window (guardrails). Each read is a look: it updates the running
- * minimum of the always-valid p-values. A stop freezes one experiment's totals and persists them (experiment-stop.ts).
+ * minimum of the always-valid p-values. A stop freezes one experiment's totals and persists them (experiment-stop.ts);
+ * with `fleet:` it is stored in Redis first (fleet-experiment-stop.ts), so every replica freezes the same totals.
  */
 import { Counter, type Registry } from 'prom-client';
 import type { Controller } from '../control/controller.js';
@@ -12,7 +13,8 @@ import type { SeriesBook } from '../metrics/metrics.js';
 import type { TableStore } from '../state/table-store.js';
 import { analyseExperiment, type ExperimentReport } from './analysis.js';
 import type { ExperimentBook } from './experiment-book.js';
-import { parseFrozenExperiments } from './experiment-stop.js';
+import { parseFrozenExperiments, type FrozenExperiment } from './experiment-stop.js';
+import type { FleetStops } from './fleet-experiments.js';
 import { evaluateGuardrails, GUARDRAIL_WINDOW_SECONDS, NO_PER_ARM_METRICS, type GuardrailReport } from './guardrails.js';
 import { ARM_NAMES, type CompiledExperiment } from './plan.js';
 
@@ -20,7 +22,10 @@ export interface ExperimentsView {
   list(): ExperimentReport[];
   /** undefined: no experiment with that key in the config in force. */
   get(key: string): ExperimentReport | undefined;
-  /** Freezes the totals (404 unknown key, 409 already stopped); resolves with the report once persisted. */
+  /**
+   * Freezes the totals (404 unknown key, 409 already stopped, here or anywhere in the fleet; 503 SG_FLEET_UNAVAILABLE
+   * when the fleet's Redis does not take the stop, and then nothing is stopped); resolves with the report once persisted.
+   */
   stop(key: string, actor: string): Promise<ExperimentReport & { warning?: string }>;
   /**
    * Ships an arm to everyone: the declared winner, or `arm` ("A" or "B") when the operator names one (409 when
@@ -44,7 +49,26 @@ export interface ExperimentsViewDeps {
   readonly series: SeriesBook;
   readonly controller: Controller;
   readonly events: EventLog;
+  /** With `fleet:`: where a stop is stored first (fleet-experiments.ts). */
+  readonly fleet?: FleetStops | null;
   readonly now?: () => number;
+}
+
+/**
+ * Another replica stopped `key` (read from the fleet's Redis, already in the book): kept in this replica's state file
+ * too, so a restart that cannot reach Redis still reports it stopped.
+ */
+export function keepFleetStop(deps: Pick<ExperimentsViewDeps, 'controller' | 'events'>, key: string, frozen: FrozenExperiment): void {
+  deps.controller.saveExperimentStop(key, frozen).then(
+    (warning) =>
+      deps.events.record({
+        actor: frozen.stopped.actor,
+        action: 'experiment.stopped',
+        after: { experiment: key, users: frozen.arms.map((a) => a.users), fleet: true },
+        message: `experiment ${key} stopped on another replica at ${frozen.stopped.at}: totals frozen${warning === null ? '' : `; ${warning}`}`,
+      }),
+    () => undefined,
+  );
 }
 
 export function createExperimentsView(book: ExperimentBook, store: TableStore, deps: ExperimentsViewDeps): ExperimentsView {
@@ -80,10 +104,28 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       const record = book.record(key);
       if (experiment === undefined || record === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
       if (record.stopped !== null) throw new ConflictError(`experiment "${key}" was stopped at ${record.stopped.at}`);
-      // A last look first, so the frozen running minimum includes the data up to the stop.
-      const before = report(key)!;
-      record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails, before.arms[1].expectedShare * 100);
-      const warning = await deps.controller.saveExperimentStop(key, record.freeze());
+      let warning: string | null;
+      if (deps.fleet) {
+        const outcome = await deps.fleet.stopExperiment(experiment, () => {
+          // After this replica's events are in: the look sees the fleet's totals as the stop freezes them.
+          const before = report(key)!;
+          return {
+            stopped: { at: new Date(now()).toISOString(), actor },
+            guardrails: before.guardrails,
+            treatmentPercent: before.arms[1].expectedShare * 100,
+            minimumPValues: Object.fromEntries(record.minimumPValues),
+            evictions: record.evictions,
+            trackedUsers: record.trackedUsers,
+          };
+        });
+        warning = await deps.controller.saveExperimentStop(key, outcome.frozen);
+        if (!outcome.won) throw new ConflictError(`experiment "${key}" was stopped at ${outcome.frozen.stopped.at} (by ${outcome.frozen.stopped.actor}, in the fleet)`);
+      } else {
+        // A last look first, so the frozen running minimum includes the data up to the stop.
+        const before = report(key)!;
+        record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails, before.arms[1].expectedShare * 100);
+        warning = await deps.controller.saveExperimentStop(key, record.freeze());
+      }
       const after = report(key)!;
       deps.events.record({
         actor,
@@ -101,7 +143,16 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       const arm = (requested as 'A' | 'B' | undefined) ?? current.winner;
       if (arm === null) throw new ConflictError(`experiment "${key}" declares no winner (${current.verdict}); name the arm to ship anyway: {"arm": "B"}`);
       if (current.armsFrom === 'route-split') assertSteerable(current.route);
-      const shippedReport = current.stopped === null ? await view.stop(key, actor) : current;
+      let shippedReport = current;
+      if (current.stopped === null) {
+        try {
+          shippedReport = await view.stop(key, actor);
+        } catch (error) {
+          // Stopped on another replica meanwhile: ship from its frozen report, as if stopped here before.
+          if (error instanceof ConflictError && deps.fleet && book.record(key)?.stopped) return view.ship(key, requested, actor, assertSteerable);
+          throw error;
+        }
+      }
       const version = current.arms[arm === 'A' ? 0 : 1].version;
       let shipped: ShipResult['shipped'];
       let change: unknown;

@@ -9,8 +9,10 @@
  * write: `sg:{f}:x:<key>:u` user → "arm:exposedAtMs" (HSETNX: the first exposure to reach Redis wins, and fixes the
  * user's arm); `:c` the set of "conversion\nuser" counted (SADD returns 1 once); `:p` conversions whose exposure has
  * not reached Redis yet (another replica's flush), held (the newest MAX_PENDING) and judged when it arrives; `:t`
- * the totals. Memory grows with the users: one hash field per keyed user (122 bytes with a 31-character key, measured
- * on redis-server 7; ~120 MB per million users) and one set member per converter and conversion (96 bytes).
+ * the totals; `:s` the stop (fleet-experiment-stop.ts): once it exists, every script here counts nothing for that key.
+ * Memory grows with the users: one hash field per keyed user (122 bytes with a 31-character key, measured on
+ * redis-server 7; ~120 MB per million users) and one set member per converter and conversion (96 bytes), freed at
+ * the stop.
  *
  * At-most-once like the window counts (fleet-counts.ts): a pipeline that fails is not resent, so a Redis outage loses
  * those events; the replica keeps its own counts and reports the last totals it read.
@@ -19,21 +21,34 @@ import { FlushLoop } from '../fleet/flush-loop.js';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { asHash } from '../fleet/fleet-counts.js';
+import { FleetUnavailableError } from '../fleet/errors.js';
 import { withTimeout, type FleetRedisClient } from '../fleet/leader-lease.js';
-import type { ArmTotals, ExperimentBook } from './experiment-book.js';
+import type { ExperimentBook } from './experiment-book.js';
+import type { FrozenExperiment } from './experiment-stop.js';
+import { armsOf, frozenFromFleet, sameStop, seedStop, stopInFleet, type SharedStop, type StopLook } from './fleet-experiment-stop.js';
 import { ARM_NAMES, type CompiledExperiment } from './plan.js';
 import { MAX_PENDING, type ExperimentEvent } from './worker-events.js';
 
 /** Keys live this long after the last write (an experiment's data outlives a quiet week). */
 export const RETAIN_MS = 30 * 86_400_000;
 
-export function experimentKeys(fleet: string, key: string): { users: string; counted: string; pending: string; totals: string } {
+export function experimentKeys(fleet: string, key: string): { users: string; counted: string; pending: string; totals: string; stop: string } {
   const base = `sg:{${fleet}}:x:${key}`;
-  return { users: `${base}:u`, counted: `${base}:c`, pending: `${base}:p`, totals: `${base}:t` };
+  return { users: `${base}:u`, counted: `${base}:c`, pending: `${base}:p`, totals: `${base}:t`, stop: `${base}:s` };
 }
 
-/** Window test in whole seconds, as user-state.ts and worker-events.ts judge it. */
+/** The keys every script here takes, in this order (the stop last; never given an expiry). */
+function scriptKeys(fleet: string, key: string): string[] {
+  const keys = experimentKeys(fleet, key);
+  return [keys.users, keys.counted, keys.pending, keys.totals, keys.stop];
+}
+
+/**
+ * Window test in whole seconds, as user-state.ts and worker-events.ts judge it. Every script starts here: a stopped
+ * experiment (KEYS[5]) counts nothing, whichever replica has not heard of the stop yet.
+ */
 const WITHIN = `
+if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 local function within(exposedAt, at, windowMs)
   return at >= exposedAt and math.floor(at / 1000) - math.floor(exposedAt / 1000) <= windowMs / 1000
 end
@@ -48,7 +63,7 @@ local function split(text)
 end
 `;
 
-/** KEYS users, counted, pending, totals; ARGV user, arm, atMs, windowMs, conversion names… */
+/** KEYS users, counted, pending, totals, stop; ARGV user, arm, atMs, windowMs, conversion names… */
 const EXPOSE = `${WITHIN}
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[4], ARGV[2] .. ':u', 1)
@@ -71,7 +86,7 @@ end
 return 1
 `;
 
-/** KEYS users, counted, pending, totals; ARGV user, conversion, atMs, value, windowMs. */
+/** KEYS users, counted, pending, totals, stop; ARGV user, conversion, atMs, value, windowMs. */
 const CONVERT = `${WITHIN}
 local field = ARGV[2] .. '\\n' .. ARGV[1]
 local exposed = redis.call('HGET', KEYS[1], ARGV[1])
@@ -100,6 +115,9 @@ return 1
 /** KEYS as above; ARGV arm, conversion, value: an anonymous user's conversion, already deduplicated by its cookie. */
 const ADD_CONVERSION = `${WITHIN}count(ARGV[1], ARGV[2], tonumber(ARGV[3])) return 1`;
 
+/** KEYS as above; ARGV arm: an anonymous user's exposure, already deduplicated by its cookie. */
+const ADD_USER = `${WITHIN}redis.call('HINCRBY', KEYS[4], ARGV[1] .. ':u', 1) return 1`;
+
 /**
  * A script is sent by its SHA-1 (EVALSHA), its text only when Redis does not hold it yet (first use, or after a
  * restart): NOSCRIPT means nothing ran, so sending it again with EVAL counts nothing twice.
@@ -113,7 +131,7 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-const SCRIPTS = { expose: script(EXPOSE), convert: script(CONVERT), addConversion: script(ADD_CONVERSION) };
+const SCRIPTS = { expose: script(EXPOSE), convert: script(CONVERT), addConversion: script(ADD_CONVERSION), addUser: script(ADD_USER) };
 
 function evaluate(client: FleetRedisClient, which: Script, args: string[]): Promise<unknown> {
   return client.sendCommand(['EVALSHA', which.sha, ...args]).catch((error: unknown) => {
@@ -133,12 +151,32 @@ export interface FleetExperimentsOptions {
   readonly flushEveryMs?: number;
   /** Bound on one flush. Default 2000 ms. */
   readonly timeoutMs?: number;
+  /** Another replica stopped `key`: its record is in the book already; this persists it. Never throws. */
+  readonly onStopped?: (key: string, frozen: FrozenExperiment) => void;
 }
 
-export class FleetExperiments {
+/** How a stop asked here ended: this replica's stop (`won`), or one stored before it (`lost`: answer 409). */
+export interface FleetStopOutcome {
+  readonly won: boolean;
+  readonly frozen: FrozenExperiment;
+}
+
+/** What the experiments view needs of the fleet to stop an experiment (FleetExperiments). */
+export interface FleetStops {
+  /**
+   * Hands in this replica's events, then stores the stop with the fleet's totals at that moment and `look()` (taken
+   * after the hand-in), and applies the stored record to the book. FleetUnavailableError when Redis fails or is late:
+   * then nothing is stopped anywhere.
+   */
+  stopExperiment(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome>;
+}
+
+export class FleetExperiments implements FleetStops {
   readonly #options: FleetExperimentsOptions;
   readonly #timeoutMs: number;
   readonly #loop: FlushLoop;
+  /** Flushes and stops one at a time: a stop's totals include every event taken before it. */
+  #serial: Promise<unknown> = Promise.resolve();
 
   constructor(options: FleetExperimentsOptions) {
     this.#options = options;
@@ -151,13 +189,47 @@ export class FleetExperiments {
     this.#loop.start();
   }
 
+  /** Sends the events since the last flush, then reads the fleet's totals (and stops) back. False when Redis failed (logged). */
+  flush(final = false): Promise<boolean> {
+    return this.#queued(() => this.#flush(final));
+  }
+
   /** One last flush (a replica leaving hands in what it saw), then no more. */
   stop(): Promise<void> {
     return this.#loop.stop();
   }
 
-  /** Sends the events since the last flush, then reads the fleet's totals back. False when Redis failed (logged). */
-  async flush(final = false): Promise<boolean> {
+  stopExperiment(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome> {
+    return this.#queued(() => this.#stopExperiment(experiment, look));
+  }
+
+  async #stopExperiment(experiment: CompiledExperiment, look: () => StopLook): Promise<FleetStopOutcome> {
+    const book = this.#options.book;
+    if (!(await this.#flush(false))) throw new FleetUnavailableError('the fleet store (Redis) is unreachable; the experiment was not stopped anywhere');
+    const stopped = book.record(experiment.key);
+    // Another replica's stop, read by the flush just now.
+    if (stopped?.stopped) return { won: false, frozen: stopped.freeze() };
+    const keys = scriptKeys(this.#options.fleet, experiment.key);
+    let outcome: SharedStop;
+    try {
+      outcome = await withTimeout(stopInFleet(this.#options.client, keys, experiment, look(), Date.now() + this.#timeoutMs), this.#timeoutMs);
+    } catch (error) {
+      // Redis refuses the script past the deadline; only a reply lost after it ran in time leaves a stop behind,
+      // which every replica then reads at its next flush.
+      throw new FleetUnavailableError('the fleet store (Redis) did not answer the stop in time; the experiment was not stopped (GET its report to confirm)', { cause: error });
+    }
+    if (outcome.kind === 'expired') throw new FleetUnavailableError('the fleet store (Redis) answered the stop too late; the experiment was not stopped anywhere');
+    book.restoreStopped(new Map([[experiment.key, outcome.frozen]]));
+    return { won: outcome.kind === 'won', frozen: outcome.frozen };
+  }
+
+  #queued<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(work);
+    this.#serial = run.catch(() => undefined);
+    return run;
+  }
+
+  async #flush(final: boolean): Promise<boolean> {
     if (this.#loop.stopped && !final) return true;
     await this.#options.collect?.();
     const book = this.#options.book;
@@ -175,15 +247,33 @@ export class FleetExperiments {
       touched.add(experiment.key);
       writes.push(send(client, fleet, experiment, event));
     }
-    for (const key of touched) for (const name of Object.values(experimentKeys(fleet, key))) writes.push(client.sendCommand(['PEXPIRE', name, String(RETAIN_MS)]));
-    const running = plan.all.filter((experiment) => !book.record(experiment.key)?.stopped);
+    for (const key of touched) for (const name of scriptKeys(fleet, key).slice(0, 4)) writes.push(client.sendCommand(['PEXPIRE', name, String(RETAIN_MS)]));
     try {
       await withTimeout(Promise.all(writes), this.#timeoutMs);
-      const totals = await withTimeout(Promise.all(running.map((experiment) => client.sendCommand(['HGETALL', experimentKeys(fleet, experiment.key).totals]))), this.#timeoutMs);
-      running.forEach((experiment, i) => {
-        const record = book.record(experiment.key);
-        if (record !== undefined && record.stopped === null) record.fleet = armsOf(asHash(totals[i]), experiment);
+      // Every experiment's stop (a few hundred bytes, or nothing), and the running ones' totals.
+      const reads = plan.all.map((experiment) => {
+        const keys = experimentKeys(fleet, experiment.key);
+        const stop = client.sendCommand(['HMGET', keys.stop, 'm', 't']);
+        return Promise.all([stop, book.record(experiment.key)?.stopped ? null : client.sendCommand(['HGETALL', keys.totals])]);
       });
+      const read = await withTimeout(Promise.all(reads), this.#timeoutMs);
+      const seeds: Array<Promise<unknown>> = [];
+      plan.all.forEach((experiment, i) => {
+        const record = book.record(experiment.key);
+        if (record === undefined) return;
+        const [[look, totals], running] = read[i] as [[string | null, string | null], unknown];
+        const frozen = frozenFromFleet(look, totals, experiment);
+        if (frozen !== null && (record.stopped === null || !sameStop(record.stopped, frozen.stopped))) {
+          // Stopped on another replica: its record replaces what this one counted (or froze), here and in the state file.
+          book.restoreStopped(new Map([[experiment.key, frozen]]));
+          this.#options.onStopped?.(experiment.key, frozen);
+        } else if (frozen === null && record.stopped !== null) {
+          seeds.push(seedStop(client, scriptKeys(fleet, experiment.key), record.freeze()));
+        } else if (frozen === null && running !== null) {
+          record.fleet = armsOf(asHash(running), experiment);
+        }
+      });
+      await withTimeout(Promise.all(seeds), this.#timeoutMs);
       return true;
     } catch (error) {
       this.#options.logger.warn({ err: error, events: events.length }, 'fleet: could not share experiment counts');
@@ -193,29 +283,15 @@ export class FleetExperiments {
 }
 
 function send(client: FleetRedisClient, fleet: string, experiment: CompiledExperiment, event: ExperimentEvent): Promise<unknown> {
-  const keys = experimentKeys(fleet, experiment.key);
-  const keyArgs = ['4', keys.users, keys.counted, keys.pending, keys.totals];
+  const keys = scriptKeys(fleet, experiment.key);
+  const keyArgs = [String(keys.length), ...keys];
   const arm = ARM_NAMES[event.arm];
   if (event.user === null) {
     // An anonymous user's count, deduplicated by their signed cookie already.
-    if (event.conversion === null) return client.sendCommand(['HINCRBY', keys.totals, `${arm}:u`, '1']);
+    if (event.conversion === null) return evaluate(client, SCRIPTS.addUser, [...keyArgs, arm]);
     return evaluate(client, SCRIPTS.addConversion, [...keyArgs, arm, event.conversion, String(event.value)]);
   }
   const window = String(experiment.windowMs);
   if (event.conversion === null) return evaluate(client, SCRIPTS.expose, [...keyArgs, event.user, arm, String(event.at), window, ...experiment.conversions.map((c) => c.name)]);
   return evaluate(client, SCRIPTS.convert, [...keyArgs, event.user, event.conversion, String(event.at), String(event.value), window]);
-}
-
-function armsOf(hash: Record<string, string>, experiment: CompiledExperiment): [ArmTotals, ArmTotals] {
-  const arm = (name: string): ArmTotals => ({
-    users: num(hash[`${name}:u`]),
-    conversions: new Map(
-      experiment.conversions.map((c) => [c.name, { converters: num(hash[`${name}:${c.name}:n`]), valueSum: num(hash[`${name}:${c.name}:s`]), valueSquares: num(hash[`${name}:${c.name}:q`]) }]),
-    ),
-  });
-  return [arm(ARM_NAMES[0]), arm(ARM_NAMES[1])];
-}
-
-function num(value: string | undefined): number {
-  return value === undefined ? 0 : Number(value);
 }
