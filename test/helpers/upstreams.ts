@@ -16,6 +16,12 @@ export interface TestUpstream {
   close(): Promise<void>;
 }
 
+/** 500 for `/fail…`, 200 otherwise: a test decides which requests are errors by their path. */
+export const failByPath: RequestListener = (req, res) => {
+  res.statusCode = req.url?.startsWith('/fail') ? 500 : 200;
+  res.end();
+};
+
 export function echoHandler(version: string): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
     let bytes = 0;

@@ -13,7 +13,7 @@ import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } fro
 import { fastFleet, leads, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
+import { failByPath, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 
 const FLEET = 'slo-no-rollout';
 
@@ -24,11 +24,6 @@ let dir: TempDir;
 let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
-/** 500 for `/fail…`, 200 otherwise: the test decides which requests are errors. */
-const byPath = (req: { url?: string }, res: { statusCode: number; end(): void }) => {
-  res.statusCode = req.url?.startsWith('/fail') ? 500 : 200;
-  res.end();
-};
 
 function config(member: 'a' | 'b'): Record<string, unknown> {
   return replicaConfig(member, fastFleet(FLEET, member, redis.url), {
@@ -73,7 +68,7 @@ async function traffic(proxyUrl: string, ok: number, failing: number): Promise<v
 beforeAll(async () => {
   redis = await startRedis();
   probe = await connectTestClient(redis.url);
-  stable = await startUpstream('stable', byPath as never);
+  stable = await startUpstream('stable', failByPath);
   dir = createTempDir();
   [a, b] = await startLeaderAndFollower(dir, config);
 }, 60_000);

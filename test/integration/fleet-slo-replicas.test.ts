@@ -10,7 +10,7 @@ import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } fro
 import { fastFleet, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
+import { failByPath, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 
 let redis: TestRedis;
 let stable: TestUpstream;
@@ -19,11 +19,6 @@ let dir: TempDir;
 let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
-/** 500 for `/fail…`, 200 otherwise: the test decides which requests are errors. */
-const byPath = (req: { url?: string }, res: { statusCode: number; end(): void }) => {
-  res.statusCode = req.url?.startsWith('/fail') ? 500 : 200;
-  res.end();
-};
 
 function config(member: 'a' | 'b'): Record<string, unknown> {
   return replicaConfig(member, fastFleet('slo', member, redis.url), {
@@ -59,8 +54,8 @@ async function traffic(proxyUrl: string, ok: number, failing: number): Promise<v
 
 beforeAll(async () => {
   redis = await startRedis();
-  stable = await startUpstream('stable', byPath as never);
-  canary = await startUpstream('canary', byPath as never);
+  stable = await startUpstream('stable', failByPath);
+  canary = await startUpstream('canary', failByPath);
   dir = createTempDir();
   [a, b] = await startLeaderAndFollower(dir, config);
 }, 60_000);
