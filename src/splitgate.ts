@@ -25,13 +25,13 @@ import { UpstreamPools } from './proxy/upstream-pools.js';
 import type { Entropy } from './routing/context.js';
 import { RolloutManager } from './rollout/rollout-manager.js';
 import { TableStore } from './state/table-store.js';
-import { createFleet, type Fleet } from './fleet/fleet.js';
-import { sloWindowOf } from './fleet/fleet-slo.js';
+import type { Fleet } from './fleet/fleet.js';
+import type { FleetKit } from './fleet/fleet-kit.js';
 import { SloLedgerBook } from './metrics/slo-ledger.js';
-import { createFleetLeadership, type FleetLeadership } from './fleet/rollout-fleet.js';
+import type { FleetLeadership } from './fleet/rollout-fleet.js';
 import { ExperimentBook } from './experiments/experiment-book.js';
 import { createExperimentsView, keepFleetStop, registerExperimentMetrics } from './experiments/experiments-view.js';
-import { FleetExperiments } from './experiments/fleet-experiments.js';
+import type { FleetExperiments } from './experiments/fleet-experiments.js';
 import { ExperimentFile } from './experiments/experiment-file.js';
 
 export interface SplitgateOptions {
@@ -88,6 +88,7 @@ export class Splitgate {
     controller: Controller,
     store: TableStore,
     fleet: Fleet | null,
+    kit: FleetKit | null,
   ) {
     this.fleet = fleet;
     this.logger = logger;
@@ -100,9 +101,9 @@ export class Splitgate {
     this.store = store;
     const config = options.config;
     this.#leadership =
-      fleet === null
+      fleet === null || kit === null
         ? null
-        : createFleetLeadership({
+        : kit.createFleetLeadership({
             client: fleet.client,
             fleet: fleet.name,
             memberId: fleet.memberId,
@@ -112,7 +113,7 @@ export class Splitgate {
             mirrors,
             logger,
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
-            sloWindow: (route) => sloWindowOf(controller.config, route),
+            sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
@@ -134,7 +135,7 @@ export class Splitgate {
     this.#experimentFile?.restore();
     this.#experimentFile?.start();
     this.#fleetExperiments =
-      fleet === null ? null : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
+      fleet === null || kit === null ? null : new kit.FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
     this.#fleetExperiments?.start();
     this.service = new ProxyService({ store, accessLog, entropy: options.entropy, experiments });
     const service = this.service;
@@ -179,7 +180,8 @@ export class Splitgate {
       events.record({ actor: 'outlier', action, route, message: event.reason, after: details });
       logger.warn({ route, upstream: event.upstream, ejections: event.ejections, ejectionMs: event.ejectionMs }, `${action}: ${event.reason}`);
     });
-    const fleet = createFleet(config, { metrics, events, logger });
+    const kit: FleetKit | null = config.fleet === undefined ? null : await import('./fleet/fleet-kit.js');
+    const fleet = kit?.createFleet(config, { metrics, events, logger }) ?? null;
     const controller = new Controller({
       config,
       configPath: options.configPath ?? null,
@@ -198,7 +200,7 @@ export class Splitgate {
     controller.attach(store);
     // The state file's copy is in force from here; the fleet's newer state replaces it once Redis answers.
     await fleet?.start(controller);
-    const instance = new Splitgate(options, logger, metrics, pools, mirrors, series, events, controller, store, fleet);
+    const instance = new Splitgate(options, logger, metrics, pools, mirrors, series, events, controller, store, fleet, kit);
     try {
       await listen(instance.#proxyServer, config.listen.host, config.listen.port);
       await listen(instance.#adminServer, config.admin.listen.host, config.admin.listen.port);

@@ -60,6 +60,15 @@ describe('a worker loads the data path alone', () => {
     for (const validating of ['splitgate.ts', 'cluster/supervisor.ts']) expect(staticClosure(validating).modules).toContain('config/load.ts');
   });
 
+  it('a supervisor or single process loads the fleet\'s modules only with `fleet:`, and the dashboard page on its first visit', () => {
+    for (const entry of ['cluster/supervisor.ts', 'splitgate.ts']) {
+      const { modules } = staticClosure(entry);
+      expect(modules).toContain('admin/admin-server.ts');
+      const unwanted = [...modules].filter((m) => /^fleet\/(fleet|rollout-fleet|redis-client|leader-lease|fleet-kit)\.ts$|^experiments\/fleet-|^admin\/dashboard/.test(m));
+      expect(unwanted).toEqual([]);
+    }
+  });
+
   it('the supervisor does not load undici\'s index either until a rollout queries Prometheus or calls a webhook', () => {
     const { packages } = staticClosure('cluster/supervisor.ts');
     expect(packages).not.toContain('undici');

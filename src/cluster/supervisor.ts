@@ -27,15 +27,15 @@ import { listenOn } from '../proxy/proxy-listener.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
 import { RolloutManager } from '../rollout/rollout-manager.js';
 import { TableStore } from '../state/table-store.js';
-import { createFleet, type Fleet } from '../fleet/fleet.js';
-import { sloWindowOf } from '../fleet/fleet-slo.js';
+import type { Fleet } from '../fleet/fleet.js';
+import type { FleetKit } from '../fleet/fleet-kit.js';
 import { SloLedgerBook } from '../metrics/slo-ledger.js';
-import { createFleetLeadership, type FleetLeadership } from '../fleet/rollout-fleet.js';
+import type { FleetLeadership } from '../fleet/rollout-fleet.js';
 import { supportsReusePort } from './ipc.js';
 import { WorkerPool } from './worker-pool.js';
 import { ExperimentBook } from '../experiments/experiment-book.js';
 import { createExperimentsView, keepFleetStop, registerExperimentMetrics } from '../experiments/experiments-view.js';
-import { FleetExperiments } from '../experiments/fleet-experiments.js';
+import type { FleetExperiments } from '../experiments/fleet-experiments.js';
 import { ExperimentFile } from '../experiments/experiment-file.js';
 
 export interface SupervisorOptions {
@@ -107,7 +107,8 @@ export class Supervisor {
     const mirrors = new MirrorBook(metrics);
     const series = new SeriesBook(metrics);
     const events = new EventLog();
-    const fleet = createFleet(config, { metrics, events, logger });
+    const kit: FleetKit | null = config.fleet === undefined ? null : await import('../fleet/fleet-kit.js');
+    const fleet = kit?.createFleet(config, { metrics, events, logger }) ?? null;
     const reusePort = supportsReusePort();
     // Port 0 becomes one real port first: with reusePort every worker binds it itself, and node:cluster would give
     // a replacement worker a new random port once the shared handle closed with the last worker.
@@ -170,9 +171,9 @@ export class Supervisor {
     await fleet?.start(controller);
     // The supervisor holds the machine's counts (its workers ship theirs to it), so it pushes them and leads.
     const leadership =
-      fleet === null
+      fleet === null || kit === null
         ? null
-        : createFleetLeadership({
+        : kit.createFleetLeadership({
             client: fleet.client,
             fleet: fleet.name,
             memberId: fleet.memberId,
@@ -183,15 +184,15 @@ export class Supervisor {
             logger,
             collect: () => workers.collect(),
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
-            sloWindow: (route) => sloWindowOf(controller.config, route),
+            sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),
             fallBack: (route, stale) => controller.setStaleFallback(route, stale),
           });
     // Experiment totals through Redis: the supervisor holds this machine's (deduplicated over its workers).
     const fleetExperiments =
-      fleet === null
+      fleet === null || kit === null
         ? null
-        : new FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect(), onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
+        : new kit.FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect(), onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
     fleetExperiments?.start();
     const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
     leadership?.start(rollouts);
