@@ -104,6 +104,8 @@ export interface PrometheusOptions {
   /** Defaults to a free port. */
   readonly port?: number;
   readonly readyTimeoutMs?: number;
+  /** Scrape and rule evaluation interval (a Prometheus duration); defaults to 1s. */
+  readonly scrapeInterval?: string;
 }
 
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
@@ -111,10 +113,11 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'splitgate-prometheus-'));
   const configFile = join(dir, 'prometheus.yml');
+  const interval = options.scrapeInterval ?? '1s';
   writeFileSync(
     configFile,
     [
-      'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',
+      `global: { scrape_interval: ${interval}, scrape_timeout: ${interval}, evaluation_interval: ${interval} }`,
       'scrape_configs:',
       '  - job_name: splitgate',
       `    static_configs: [{ targets: ${JSON.stringify(options.targets)} }]`,

@@ -58,6 +58,9 @@ afterAll(async () => {
   await Promise.all([stable?.close(), canary?.close()]);
 });
 
+// Each routed() waits up to ACCESS_LOG_DELAY_MS (250 ms) for its access log line, which the access log writes in
+// batches: requests (and table cases, which are independent reads of one proxy's routing) run concurrently so those
+// waits overlap instead of adding up.
 interface Routed {
   readonly version: string;
   readonly reason: unknown;
@@ -85,8 +88,8 @@ async function routed(path: string, headers: Record<string, string> = {}): Promi
 
 describe('weighted split', () => {
   it('sends everything to stable at weight 0 and to canary at weight 100', async () => {
-    const zero = await inParallel(50, 10, () => routed('/w0/x'));
-    const hundred = await inParallel(50, 10, () => routed('/w100/x'));
+    const zero = await inParallel(50, 50, () => routed('/w0/x'));
+    const hundred = await inParallel(50, 50, () => routed('/w100/x'));
     expect(zero.every((r) => r.version === 'stable' && r.reason === 'weight' && r.route === 'all-stable')).toBe(true);
     expect(hundred.every((r) => r.version === 'canary' && r.reason === 'weight' && r.route === 'all-canary')).toBe(true);
   });
@@ -103,7 +106,7 @@ describe('weighted split', () => {
 });
 
 describe('overrides', () => {
-  it.each([
+  it.concurrent.each([
     ['header always', '/w0/x', { 'x-canary': 'always' }, 'canary', 'override_header'],
     ['header never', '/w100/x', { 'x-canary': 'never' }, 'stable', 'override_header'],
     ['cookie always', '/w0/x', { cookie: 'canary=always' }, 'canary', 'override_cookie'],
@@ -125,7 +128,7 @@ describe('overrides', () => {
 });
 
 describe('rules', () => {
-  it.each([
+  it.concurrent.each([
     ['header exact match pins canary', { 'x-beta-tester': 'true' }, 'canary', 'rule', 0],
     ['header exact match is exact', { 'x-beta-tester': 'TRUE' }, 'stable', 'weight', -1],
     ['header ~regex matches with its own weight', { 'user-agent': 'Foo/1.0 (Mobile; rv:1)' }, 'canary', 'rule_weight', 1],
@@ -142,7 +145,7 @@ describe('rules', () => {
 
   it('a region rule splits users of that region by its own weight; other regions get the route weight', async () => {
     const users = Array.from({ length: 100 }, (_, i) => `region-user-${i}`);
-    const inRegion = await inParallel(users.length, 16, (i) =>
+    const inRegion = await inParallel(users.length, users.length, (i) =>
       routed('/rules/x', { 'x-user-id': users[i], 'x-region': i % 2 === 0 ? 'us-west' : 'EU-West' }),
     );
     inRegion.forEach((r, i) => {
@@ -153,13 +156,13 @@ describe('rules', () => {
     const versions = new Set(inRegion.map((r) => r.version));
     expect(versions).toEqual(new Set(['stable', 'canary']));
 
-    const elsewhere = await inParallel(users.length, 16, (i) => routed('/rules/x', { 'x-user-id': users[i], 'x-region': 'ap-south' }));
+    const elsewhere = await inParallel(users.length, users.length, (i) => routed('/rules/x', { 'x-user-id': users[i], 'x-region': 'ap-south' }));
     expect(elsewhere.every((r) => r.version === 'stable' && r.reason === 'weight' && r.rule === -1)).toBe(true);
   });
 });
 
 describe('precedence: override header > override cookie > rules > weight', () => {
-  it.each([
+  it.concurrent.each([
     [
       'header over cookie and rule',
       { 'x-canary': 'never', cookie: 'canary=always; plan=internal', 'x-beta-tester': 'true' },

@@ -1,6 +1,6 @@
 /**
  * A rollout whose check is a PromQL query against a real Prometheus scraping splitgate's admin listener every
- * second. The query is the canary error ratio exactly as users write it, without `or vector(0)`: while the canary
+ * 250 ms (four samples per 1 s rollout window, so `rate()` has data soon after traffic starts). The query is the canary error ratio exactly as users write it, without `or vector(0)`: while the canary
  * has never answered a 5xx the numerator has no series, the query returns no data, and the rollout must hold
  * (inconclusive), not pass. Once a 5xx series exists a healthy canary's ratio is 0 and the rollout is promoted;
  * a canary answering 500s fails the check and is rolled back. Needs /usr/bin/prometheus: fails without it.
@@ -48,7 +48,7 @@ async function startRig(canaryHandler: RequestListener): Promise<Rig> {
       },
     ],
   });
-  const prometheus = await startPrometheus({ targets: [new URL(sg.adminUrl).host], port });
+  const prometheus = await startPrometheus({ targets: [new URL(sg.adminUrl).host], port, scrapeInterval: '250ms' });
   await prometheus.waitForScrape();
   return { stable, canary, sg, prometheus };
 }
@@ -59,26 +59,38 @@ async function stopRig(rig: Partial<Rig>): Promise<void> {
   await Promise.all([rig.stable?.close(), rig.canary?.close()]);
 }
 
+const healthyRig: Partial<Rig> = {};
+const failingRig: Partial<Rig> = {};
+
+// Both rigs start at once: Prometheus 2.x scrapes a new target only after its scrape manager's first reload tick,
+// about 5 s after it starts, and the two rigs now wait for it together. Until its test sends traffic, the failing
+// canary's rollout holds on no data, as the healthy one's does in the first test.
+beforeAll(async () => {
+  // The healthy canary's /boom is a test hook that makes it answer one 500 on demand.
+  const echo = echoHandler('canary');
+  // Without the binary every test below fails on its first line, with a message saying what to install.
+  if (!prometheusInstalled()) return;
+  const [healthy, failing] = await Promise.allSettled([
+    startRig((req, res) => {
+      if (req.url === '/boom') res.writeHead(500).end('boom');
+      else echo(req, res);
+    }),
+    startRig(failingEcho('canary', 5, () => true)),
+  ]);
+  if (healthy.status === 'fulfilled') Object.assign(healthyRig, healthy.value);
+  if (failing.status === 'fulfilled') Object.assign(failingRig, failing.value);
+  for (const outcome of [healthy, failing]) if (outcome.status === 'rejected') throw outcome.reason;
+}, 40_000);
+afterAll(async () => {
+  await Promise.all([stopRig(healthyRig), stopRig(failingRig)]);
+});
+
 describe('a Prometheus check on a healthy canary', () => {
-  const rig: Partial<Rig> = {};
+  const rig = healthyRig;
   let load: Load | undefined;
 
-  beforeAll(async () => {
-    // The canary is healthy; /boom is a test hook that makes it answer one 500 on demand.
-    const echo = echoHandler('canary');
-    // Without the binary every test below fails on its first line, with a message saying what to install.
-    if (!prometheusInstalled()) return;
-    Object.assign(
-      rig,
-      await startRig((req, res) => {
-        if (req.url === '/boom') res.writeHead(500).end('boom');
-        else echo(req, res);
-      }),
-    );
-  }, 40_000);
   afterAll(async () => {
     await load?.stop();
-    await stopRig(rig);
   });
 
   it('holds while the query has no data (no 5xx series yet), never passing it', async () => {
@@ -121,14 +133,7 @@ describe('a Prometheus check on a healthy canary', () => {
 });
 
 describe('a Prometheus check on a failing canary', () => {
-  const rig: Partial<Rig> = {};
-
-  beforeAll(async () => {
-    if (prometheusInstalled()) Object.assign(rig, await startRig(failingEcho('canary', 5, () => true)));
-  }, 40_000);
-  afterAll(async () => {
-    await stopRig(rig);
-  });
+  const rig = failingRig;
 
   it('fails the check on the canary error ratio and rolls back', async () => {
     assertPrometheusInstalled();
