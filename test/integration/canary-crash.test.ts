@@ -38,10 +38,12 @@ describe('a canary killed under load', () => {
 
   beforeAll(async () => {
     // Both versions take a while to answer, so each canary connection has a request in flight when it dies and the
-    // replays are still on stable when the last reset arrives.
+    // replays are still on stable when the last reset arrives. Equal times keep half the connections on the canary
+    // (~8 in flight at the crash); 80 ms, not 30: on a loaded machine the resets of one crash reached splitgate over
+    // more than 30 ms, replays that short had ended before the last ones came, and none went over the budget.
     const echo = echoHandler('stable');
-    stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 30));
-    [earned, strict] = await Promise.all([startUpstreamProcess('canary', 30), startUpstreamProcess('canary', 30)]);
+    stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 80));
+    [earned, strict] = await Promise.all([startUpstreamProcess('canary', 80), startUpstreamProcess('canary', 80)]);
     sg = await startSplitgate({
       upstreams: { stable: stable.url, earned: earned.url, strict: strict.url },
       routes: [
