@@ -12,11 +12,11 @@
  *                and this script on core 0
  *   CPU          per candidate, summed over its process tree (nginx master + worker, splitgate supervisor + workers)
  *   knobs        BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64), BENCH_USERS
- *                (1000), BENCH_CANDIDATES, BENCH_SIDE_BY_SIDE (4), BENCH_PAIR, BENCH_SPLITGATE_B, BENCH_NODE,
+ *                (1000), BENCH_CANDIDATES, BENCH_SIDE_BY_SIDE (4), BENCH_PAIR, BENCH_FRESH_PAIRS (1), BENCH_SPLITGATE_B, BENCH_NODE,
  *                BENCH_W2_CPUS (see loadtest/README.md)
  *
- * Each proxy is started once, before the first round, kept for every round and killed at the end (also on
- * error, SIGINT and SIGTERM). Results are printed as a table and written to loadtest/results/latest.json.
+ * Each proxy is started once, before the first round, kept for every sequential round; each side-by-side pair runs
+ * fresh copies. Everything is killed at the end (also on error, SIGINT and SIGTERM). Results are printed as a table and written to loadtest/results/latest.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -100,6 +100,8 @@ for (const pair of SIDE_BY_SIDE_PAIRS) {
     process.exit(2);
   }
 }
+/** BENCH_FRESH_PAIRS=0: the side-by-side rounds reuse the sequential rounds' processes (the method before 2026-12-02). */
+const FRESH_PAIRS = process.env.BENCH_FRESH_PAIRS !== '0';
 /** The Node binary for every Node candidate (the proxies; not the load generator, which stays on this script's node). */
 const NODE = process.env.BENCH_NODE || process.execPath;
 if (!existsSync(NODE)) {
@@ -639,6 +641,47 @@ function table(rows) {
     .join('\n');
 }
 
+
+/**
+ * Starts candidate `name` and returns it as `{ name, url, pid, proxy?, what }`, or null (with a warning pushed) when
+ * it cannot run here.
+ */
+async function startCandidate(name, upstream, { nodeVersion, nodeBVersion, warnings }) {
+  if (name === 'direct') return { name, url: upstream.url, pid: upstream.pid, what: upstream.kind === 'nginx' ? 'nginx worker' : 'node upstream' };
+  if (name === 'nginx-proxy') {
+    if (!existsSync(NGINX)) {
+      warnings.push(`nginx-proxy left out: ${NGINX} not found`);
+      return null;
+    }
+    const proxy = await startNginxProxy(upstream);
+    return { name, url: proxy.url, pid: proxy.pid, proxy, what: 'nginx master+worker' };
+  }
+  if (name === 'http-proxy') {
+    const proxy = await startHttpProxyPeer(upstream);
+    return { name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}` };
+  }
+  if (name === 'bare-undici' || name === 'bare-headers' || name === 'bare-undici-b') {
+    const proxy = await startBareProxy(upstream, name);
+    return { name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'bare-undici-b' ? nodeBVersion : nodeVersion}` };
+  }
+  if (name === 'splitgate' || name === 'splitgate-b') {
+    const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B, 1, NODE_B);
+    return { name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'splitgate-b' ? nodeBVersion : nodeVersion}` };
+  }
+  if (name === 'splitgate-w2') {
+    try {
+      const proxy = await startSplitgate(upstream, name, join(ROOT, 'dist'), 2);
+      return { name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}, supervisor+workers on cores ${W2_CPUS}` };
+    } catch (error) {
+      // Opt-in, and builds without the `workers` key refuse the config: go on with the others.
+      const reason = String(error.message).split('\n').find((line) => /workers|Unrecognized|error/i.test(line)) ?? String(error.message).split('\n')[0];
+      warnings.push(`splitgate-w2 left out: it did not start with workers: 2 (does this build know the \`workers\` key?): ${reason.slice(0, 300)}`);
+      for (const child of [...children]) if (child.label === name) await stopChild(child);
+    }
+  }
+  return null;
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // main
 
@@ -658,38 +701,8 @@ async function main() {
   const nodeBVersion = spawnSync(NODE_B, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
   const candidates = [];
   for (const name of wanted) {
-    if (name === 'direct') candidates.push({ name, url: upstream.url, pid: upstream.pid, what: upstream.kind === 'nginx' ? 'nginx worker' : 'node upstream' });
-    if (name === 'nginx-proxy') {
-      if (!existsSync(NGINX)) {
-        startWarnings.push(`nginx-proxy left out: ${NGINX} not found`);
-        continue;
-      }
-      const proxy = await startNginxProxy(upstream);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: 'nginx master+worker' });
-    }
-    if (name === 'http-proxy') {
-      const proxy = await startHttpProxyPeer(upstream);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}` });
-    }
-    if (name === 'bare-undici' || name === 'bare-headers' || name === 'bare-undici-b') {
-      const proxy = await startBareProxy(upstream, name);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'bare-undici-b' ? nodeBVersion : nodeVersion}` });
-    }
-    if (name === 'splitgate' || name === 'splitgate-b') {
-      const proxy = name === 'splitgate' ? await startSplitgate(upstream) : await startSplitgate(upstream, name, SPLITGATE_B, 1, NODE_B);
-      candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${name === 'splitgate-b' ? nodeBVersion : nodeVersion}` });
-    }
-    if (name === 'splitgate-w2') {
-      try {
-        const proxy = await startSplitgate(upstream, name, join(ROOT, 'dist'), 2);
-        candidates.push({ name, url: proxy.url, pid: proxy.pid, proxy, what: `node ${nodeVersion}, supervisor+workers on cores ${W2_CPUS}` });
-      } catch (error) {
-        // Opt-in, and builds without the `workers` key refuse the config: go on with the others.
-        const reason = String(error.message).split('\n').find((line) => /workers|Unrecognized|error/i.test(line)) ?? String(error.message).split('\n')[0];
-        startWarnings.push(`splitgate-w2 left out: it did not start with workers: 2 (does this build know the \`workers\` key?): ${reason.slice(0, 300)}`);
-        for (const child of [...children]) if (child.label === name) await stopChild(child);
-      }
-    }
+    const candidate = await startCandidate(name, upstream, { nodeVersion, nodeBVersion, warnings: startWarnings });
+    if (candidate !== null) candidates.push(candidate);
   }
   for (const warning of startWarnings) console.log(`WARNING: ${warning}`);
 
@@ -738,10 +751,31 @@ async function main() {
   // machine down slows both alike; the ratio of their CPU time per request is splitgate's throughput per core
   // relative to the baseline. Measured here: two copies of the same proxy came out within 1 % of each other,
   // where back-to-back rounds differed by up to 40 %.
+  // Read before the side-by-side rounds, which run fresh copies (so: the sequential rounds' requests).
+  const splitgate = candidates.find((c) => c.name === 'splitgate');
+  if (splitgate) {
+    splitgate.metrics = await splitgateMetrics(splitgate.proxy.adminUrl).catch((error) => ({ error: error.message }));
+  }
+
   const sideBySide = [];
   const half = Math.max(1, Math.floor(settings.connections / 2));
   for (const names of runnablePairs) {
-    const pair = names.map((name) => candidates.find((c) => c.name === name));
+    // Fresh processes for each pair, started together: a proxy's CPU per request depends on its own history (V8
+    // sizes its heap from what the process went through; an idle spell lets it shrink and compact). After the
+    // sequential rounds each candidate's history differs, and bare-undici and bare-headers (bare-proxy.mjs with and without six header fields) measured 0.86x
+    // beside each other with it, 0.96x started fresh (loadtest/README.md, "History").
+    const pair = [];
+    for (const name of names) {
+      const sequential = candidates.find((c) => c.name === name);
+      if (!FRESH_PAIRS) {
+        pair.push(sequential);
+        continue;
+      }
+      if (sequential.proxy) await stopChild(sequential.proxy.child);
+      const fresh = await startCandidate(name, upstream, { nodeVersion, nodeBVersion, warnings: [] });
+      if (fresh === null) throw new Error(`${name} did not start again for the side-by-side rounds`);
+      pair.push(fresh);
+    }
     const pairRounds = [];
     console.log(`side by side: ${pair[0].name} and ${pair[1].name} both on core ${CPU_PROXY} at once, ${half} connections each`);
     for (let round = 1; round <= settings.sideBySideRounds; round++) {
@@ -761,11 +795,6 @@ async function main() {
       );
     }
     sideBySide.push({ pair: names, rounds: pairRounds });
-  }
-
-  const splitgate = candidates.find((c) => c.name === 'splitgate');
-  if (splitgate) {
-    splitgate.metrics = await splitgateMetrics(splitgate.proxy.adminUrl).catch((error) => ({ error: error.message }));
   }
 
   // -- summarize
