@@ -4,7 +4,7 @@
  * these tests share (heartbeat 300 ms, lease 2 s), and its state file `<member>-state.json`.
  */
 import { send, waitFor } from './http.js';
-import { spawnSplitgate, type SplitgateProcess, type TempDir } from './process.js';
+import { killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from './process.js';
 
 /** The `fleet:` block of member `member` of fleet `name`, with the timings the multi-process fleet tests use. */
 export function fastFleet(name: string, member: string, redisUrl: string): Record<string, unknown> {
@@ -30,4 +30,19 @@ export async function startLeaderAndFollower(
   await waitFor('A to lead', () => leads(a.adminUrl), 10_000);
   const b = await spawn(dir.writeConfig('b.yaml', configOf('b')));
   return [a, b];
+}
+
+/**
+ * Starts A (`workers: 1`) and B (`workers: 2`) at once, no lease to wait for. If either fails to start, the other
+ * is killed before the error is thrown, so no replica outlives the test.
+ */
+export async function startSingleAndTwoWorkers(dir: TempDir, configOf: (member: 'a' | 'b', workers: number) => Record<string, unknown>): Promise<[SplitgateProcess, SplitgateProcess]> {
+  const started = await Promise.allSettled([spawnSplitgate(dir.writeConfig('a.yaml', configOf('a', 1)), 20_000), spawnSplitgate(dir.writeConfig('b.yaml', configOf('b', 2)), 20_000)]);
+  const failure = started.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) {
+    await Promise.all(started.map((outcome) => (outcome.status === 'fulfilled' ? killIfRunning(outcome.value) : undefined)));
+    throw failure.reason;
+  }
+  const [a, b] = started as Array<PromiseFulfilledResult<SplitgateProcess>>;
+  return [a.value, b.value];
 }

@@ -5,6 +5,8 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { spawn } from 'node:child_process';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { expect } from 'vitest';
+import { send } from './http.js';
 
 export interface TestUpstream {
   readonly version: string;
@@ -21,6 +23,14 @@ export const failByPath: RequestListener = (req, res) => {
   res.statusCode = req.url?.startsWith('/fail') ? 500 : 200;
   res.end();
 };
+
+/** `failing` requests to `/fail/<i>`, then `ok` to `/ok/<i>`, one at a time, each answered as failByPath says. */
+export async function sendOkAndFailing(proxyUrl: string, ok: number, failing: number): Promise<void> {
+  for (let i = 0; i < ok + failing; i++) {
+    const path = i < failing ? `/fail/${i}` : `/ok/${i}`;
+    expect((await send(proxyUrl, path)).status).toBe(i < failing ? 500 : 200);
+  }
+}
 
 export function echoHandler(version: string): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {

@@ -12,6 +12,7 @@ import { armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { adminCall } from '../helpers/rollout.js';
+import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 let redis: TestRedis;
@@ -60,9 +61,7 @@ beforeAll(async () => {
   redis = await startRedis();
   shop = await startShop();
   dir = createTempDir();
-  const started = await Promise.allSettled([spawnSplitgate(dir.writeConfig('a.yaml', config('a', 1)), 20_000), spawnSplitgate(dir.writeConfig('b.yaml', config('b', 2)), 20_000)]);
-  [a, b] = started.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
-  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
+  [a, b] = await startSingleAndTwoWorkers(dir, config);
 });
 
 afterAll(async () => {

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armCounts, armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
 import { inParallel, send, waitFor } from '../helpers/http.js';
-import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
 import { connectTestClient, startRedis, type TestRedis } from '../helpers/redis.js';
 
 let redis: TestRedis;
@@ -34,9 +35,7 @@ beforeAll(async () => {
   redis = await startRedis();
   shop = await startShop();
   dir = createTempDir();
-  const started = await Promise.allSettled([spawnSplitgate(dir.writeConfig('a.yaml', config('a', 1)), 20_000), spawnSplitgate(dir.writeConfig('b.yaml', config('b', 2)), 20_000)]);
-  [a, b] = started.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
-  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
+  [a, b] = await startSingleAndTwoWorkers(dir, config);
 });
 
 afterAll(async () => {

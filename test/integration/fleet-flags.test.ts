@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetFlagsConfig, flagsHeaderThrough } from '../helpers/fleet-flags.js';
 import { send, waitFor } from '../helpers/http.js';
-import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { adminCall } from '../helpers/rollout.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
@@ -36,9 +37,7 @@ beforeAll(async () => {
   redis = await startRedis();
   stable = await startUpstream('stable');
   dir = createTempDir();
-  const started = await Promise.allSettled([spawnSplitgate(dir.writeConfig('a.yaml', config('a', 1)), 20_000), spawnSplitgate(dir.writeConfig('b.yaml', config('b', 2)), 20_000)]);
-  [a, b] = started.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
-  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
+  [a, b] = await startSingleAndTwoWorkers(dir, config);
   await waitFor('two members', async () => (await send(a!.adminUrl, '/fleet')).json().members.length === 2);
 });
 

@@ -13,7 +13,7 @@ import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } fro
 import { fastFleet, leads, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { connectTestClient, startRedis, type TestRedis, type TestRedisClient } from '../helpers/redis.js';
-import { failByPath, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
+import { failByPath, sendOkAndFailing, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 
 const FLEET = 'slo-no-rollout';
 
@@ -58,13 +58,6 @@ async function burnReaches(what: string, adminUrl: string, expected: number): Pr
   });
 }
 
-async function traffic(proxyUrl: string, ok: number, failing: number): Promise<void> {
-  for (let i = 0; i < ok + failing; i++) {
-    const path = i < failing ? `/fail/${i}` : `/ok/${i}`;
-    expect((await send(proxyUrl, path)).status).toBe(i < failing ? 500 : 200);
-  }
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   probe = await connectTestClient(redis.url);
@@ -84,8 +77,8 @@ afterAll(async () => {
 describe('error budget of a route without a rollout, in a fleet', () => {
   it("every replica pushes its SLO counts; the leader's gauges are the fleet's, and B's after A leaves", async () => {
     // A alone: 10 of 40 failing (25 %); B alone: 2 of 60 (3.3 %). Together: 12 of 100, a burn of 12 on a 99 % SLO.
-    await traffic(a!.url, 30, 10);
-    await traffic(b!.url, 58, 2);
+    await sendOkAndFailing(a!.url, 30, 10);
+    await sendOkAndFailing(b!.url, 58, 2);
     // The 1h window scales the Workbook's 3d/6h and 1d/2h pairs to 6m/30s and 2m/10s: 6m and 2m hold all of it.
     await burnReaches('the leader to export both replicas\' counts', a!.adminUrl, 12);
     const leader = await gauges(a!.adminUrl);

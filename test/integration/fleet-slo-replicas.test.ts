@@ -10,7 +10,7 @@ import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } fro
 import { fastFleet, replicaConfig, startLeaderAndFollower } from '../helpers/fleet-pair.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { failByPath, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
+import { failByPath, sendOkAndFailing, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 
 let redis: TestRedis;
 let stable: TestUpstream;
@@ -45,13 +45,6 @@ async function metricsOf(adminUrl: string) {
   return parsePrometheus((await send(adminUrl, '/metrics')).text);
 }
 
-async function traffic(proxyUrl: string, ok: number, failing: number): Promise<void> {
-  for (let i = 0; i < ok + failing; i++) {
-    const path = i < failing ? `/fail/${i}` : `/ok/${i}`;
-    expect((await send(proxyUrl, path)).status).toBe(i < failing ? 500 : 200);
-  }
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   stable = await startUpstream('stable', failByPath);
@@ -70,8 +63,8 @@ afterAll(async () => {
 describe('error budget in a fleet', () => {
   it("the leader's burn rates and budget left count both replicas' traffic exactly; losing Redis stalls no proxy", async () => {
     // A alone: 10 of 40 failing (25 %); B alone: 2 of 60 (3.3 %). Together: 12 of 100, a burn of 12 on a 99 % SLO.
-    await traffic(a!.url, 30, 10);
-    await traffic(b!.url, 58, 2);
+    await sendOkAndFailing(a!.url, 30, 10);
+    await sendOkAndFailing(b!.url, 58, 2);
     // The 1h window scales the Workbook's 3d/6h pair to 6m/30s: the 6m window holds all of it.
     let burn: number | undefined;
     await waitFor(
