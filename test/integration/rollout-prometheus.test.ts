@@ -2,8 +2,9 @@
  * A rollout whose check is a PromQL query against a real Prometheus scraping splitgate's admin listener every
  * 250 ms (four samples per 1 s rollout window, so `rate()` has data soon after traffic starts). The query is the
  * canary error ratio exactly as users write it, without `or vector(0)`: while the canary has never answered a 5xx
- * the numerator has no series, the query returns no data, and the rollout must hold (inconclusive), not pass. Once a 5xx series exists a healthy canary's ratio is 0 and the rollout is promoted;
- * a canary answering 500s fails the check and is rolled back. Needs /usr/bin/prometheus: fails without it.
+ * the numerator has no series, the query returns no data, and the rollout must hold (inconclusive), not pass. Once
+ * a 5xx series exists a healthy canary's ratio is 0 and the rollout is promoted; a canary answering 500s fails the
+ * check and is rolled back. Needs /usr/bin/prometheus: fails without it.
  */
 import type { RequestListener } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
