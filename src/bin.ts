@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { holdYoungGeneration } from './young-generation.js';
+import { holdOptimizingCompilers, holdYoungGeneration } from './process-footprint.js';
 
-// Before anything else is loaded: a supervisor's start-up must not grow its young generation (young-generation.ts);
-// the single process releases it once the config says it is one.
+// Before anything else is loaded: a supervisor's start-up must not grow its young generation nor page in V8's
+// optimizing compilers (process-footprint.ts); the single process releases both once the config says it is one.
 holdYoungGeneration();
+holdOptimizingCompilers();
 const { main } = await import('./cli.js');
 
 main(process.argv.slice(2)).then((code) => {

@@ -14,7 +14,8 @@ import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import type { Splitgate } from './splitgate.js';
-import { releaseYoungGeneration } from './young-generation.js';
+import { supportsReusePort } from './cluster/ipc.js';
+import { releaseOptimizingCompilers, releaseYoungGeneration } from './process-footprint.js';
 
 /** What a supervisor forks: the data path alone, not this CLI with everything it can do. */
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url));
@@ -102,7 +103,11 @@ async function validate(file: string): Promise<number> {
 
 async function run(file: string): Promise<number> {
   // A supervisor's worker runs this same command; its table and its port come from the supervisor, not the file.
-  if (cluster.isWorker) return (await import('./cluster/worker.js')).runWorker();
+  if (cluster.isWorker) {
+    releaseYoungGeneration();
+    releaseOptimizingCompilers();
+    return (await import('./cluster/worker.js')).runWorker();
+  }
   let instance: Splitgate | Supervisor;
   try {
     const config = await loadConfigFile(file);
@@ -110,10 +115,13 @@ async function run(file: string): Promise<number> {
     // Each process mode loads only its own modules: a supervisor runs no data path, and the single process's
     // modules would be ~1 MB of a supervisor's heap for nothing (issue 15's supervisor memory goal).
     if (workers > 1) {
+      // Under node:cluster the supervisor accepts every connection: it needs optimized code (process-footprint.ts).
+      if (!supportsReusePort()) releaseOptimizingCompilers();
       const { Supervisor } = await import('./cluster/supervisor.js');
       instance = await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] });
     } else {
       releaseYoungGeneration();
+      releaseOptimizingCompilers();
       const { Splitgate } = await import('./splitgate.js');
       instance = await Splitgate.start({ config, configPath: file });
     }

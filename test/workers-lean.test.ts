@@ -192,6 +192,6 @@ describe('each process mode loads its own modules', () => {
   it('cli.ts imports neither the single process, the supervisor nor the worker statically: a supervisor runs no data path', () => {
     const { modules } = staticClosure('cli.ts');
     expect([...modules].filter((m) => /^splitgate\.ts$|^cluster\/(supervisor|worker)\.ts$|^proxy\/service\.ts$/.test(m))).toEqual([]);
-    expect(staticClosure('bin.ts').modules).toEqual(new Set(['bin.ts', 'young-generation.ts']));
+    expect(staticClosure('bin.ts').modules).toEqual(new Set(['bin.ts', 'process-footprint.ts']));
   });
 });

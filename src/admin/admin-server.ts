@@ -24,7 +24,7 @@ import type { ExperimentsView } from '../experiments/experiments-view.js';
 import { changeFlag, flagsView } from './flag-routes.js';
 import { chartedRoutesOf, type SeriesHistory } from '../metrics/series-history.js';
 import { routeInsight } from './route-insight.js';
-import { processMemory } from '../young-generation.js';
+import { processMemory } from '../process-footprint.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;

@@ -19,8 +19,8 @@ export interface SupervisorStatus {
   workers?: WorkerView[];
   /** The loaded idle worker that replaces the next one to exit. */
   sparePid?: number | null;
-  /** The process serving /status (src/young-generation.ts). */
-  process: { rssBytes: number; heapBytes: number; youngGenerationBytes: number; youngGenerationHeld: boolean };
+  /** The process serving /status (src/process-footprint.ts). */
+  process: { rssBytes: number; heapBytes: number; youngGenerationBytes: number; youngGenerationHeld: boolean; optimizingCompilers: boolean };
 }
 
 export async function supervisorStatus(adminUrl: string): Promise<SupervisorStatus> {

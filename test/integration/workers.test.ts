@@ -89,10 +89,14 @@ describe('workers: 2', () => {
     expect(one.workers).toBeUndefined();
     expect(one.listening).toBeUndefined();
     // The supervisor holds its young generation at V8's initial size from its first line; the single process,
-    // a proxy, lets it grow (src/young-generation.ts).
+    // a proxy, lets it grow (src/process-footprint.ts).
     expect(view.process.youngGenerationHeld).toBe(true);
     expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
     expect(one.process.youngGenerationHeld).toBe(false);
+    // Off the connection path (reusePort) the supervisor runs unoptimized code; under node:cluster it accepts
+    // every connection and keeps the compilers, as the single process does.
+    expect(view.process.optimizingCompilers).toBe(!supportsReusePort());
+    expect(one.process.optimizingCompilers).toBe(true);
     expect(view.process.rssBytes).toBeGreaterThan(0);
   });
 

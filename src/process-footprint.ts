@@ -1,0 +1,98 @@
+/**
+ * What a supervisor (issue 15's goal: ≤ 60 MB of RSS, ~40 MB of it the node binary's pages that every process on
+ * the machine shares) holds back that a proxy must not: the growth of V8's young generation, and, where it is off
+ * the connection path, V8's optimizing compilers.
+ *
+ * The young generation. A supervisor allocates little and at no steady rate (worker deltas once a second, the
+ * admin API), yet V8 grows the young generation of any process that once allocated quickly, start-up included
+ * (config parsing, compiled tables), up to 32 MB on Node 20, and gives it back only sometimes: under the same load
+ * a supervisor sat at 61 or at 69 MB. Held from the first line of `bin.js`, it stays at 2 MB and the supervisor at
+ * ~61 MB. `--semi-space-growth-factor` is read each time V8 considers growing the young generation, so setting it
+ * at run time takes effect (`--max-semi-space-size` does not: it is fixed when the heap is set up); 1 means "grow
+ * ×1", never. The single process is released as soon as it knows it is one, and workers are other processes that
+ * never hold it: a proxy's young generation must grow, since one of 4 MB cost 7 % CPU per proxied request
+ * (loadtest/README.md).
+ *
+ * The optimizing compilers. TurboFan (and Maglev on Node 22+) are large parts of the node binary: a process that
+ * optimizes anything pages them in, ~3.6 MB of RSS on Node 20 and ~8 MB on Node 24 for a supervisor. With
+ * `reusePort` (Node ≥ 22.12) a supervisor is on no request's or connection's path, and what it runs (deltas once a
+ * second, scrapes, admin calls, rollout checks) needs no optimized code; it then runs its JavaScript in the
+ * interpreter and the baseline compiler only. Under `node:cluster` (Node 20) it accepts every client connection
+ * and hands it to a worker, which cost ~20 % more of its CPU per connection without them, so it keeps them there.
+ *
+ * test/process-footprint.test.ts checks that the running V8 honours each setting made at run time.
+ */
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+
+const FLAG = '--semi-space-growth-factor';
+/** V8's default for the flag (Node 20, 22 and 24 alike: `node --v8-options`). */
+const V8_DEFAULT_GROWTH_FACTOR = 2;
+
+/** Set on the command line or in NODE_OPTIONS, where the operator's choice wins over splitgate's. */
+const COMPILER_FLAGS = ['--turbofan', '--no-turbofan', '--opt', '--no-opt', '--maglev', '--no-maglev', '--jitless', '--lite-mode'];
+
+let held = false;
+let optimizing = true;
+
+function operatorOptions(): string[] {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map((option) => option.replaceAll('_', '-'));
+}
+
+/** An operator who set the flag on the command line or in NODE_OPTIONS keeps it: splitgate then leaves it alone. */
+function setByOperator(): boolean {
+  return operatorOptions().some((option) => option.startsWith(FLAG));
+}
+
+export function holdYoungGeneration(): void {
+  if (held || setByOperator()) return;
+  setFlagsFromString(`${FLAG}=1`);
+  held = true;
+}
+
+export function releaseYoungGeneration(): void {
+  if (!held) return;
+  setFlagsFromString(`${FLAG}=${V8_DEFAULT_GROWTH_FACTOR}`);
+  held = false;
+}
+
+/** V8's defaults: TurboFan is on; Maglev is on wherever node was built with it (Node 22 and 24, not 20). */
+const MAGLEV_BUILT = Boolean((process.config.variables as Record<string, unknown>).v8_enable_maglev);
+
+/**
+ * From here on nothing is optimized, until released. Set from the first line of `bin.js`: what start-up optimizes
+ * (loading modules and the config) pages the compilers in for good, so holding them from the supervisor's own start
+ * saves nothing (measured: Node 24 supervisor 82.5 MB either way).
+ */
+export function holdOptimizingCompilers(): void {
+  if (!optimizing) return;
+  const chosen = operatorOptions();
+  if (chosen.some((option) => COMPILER_FLAGS.some((flag) => option === flag || option.startsWith(`${flag}=`)))) return;
+  setFlagsFromString('--no-turbofan');
+  if (MAGLEV_BUILT) setFlagsFromString('--no-maglev');
+  optimizing = false;
+}
+
+/** Back to V8's defaults: for the single process and a `node:cluster` supervisor, which are on the data path. */
+export function releaseOptimizingCompilers(): void {
+  if (optimizing) return;
+  setFlagsFromString('--turbofan');
+  if (MAGLEV_BUILT) setFlagsFromString('--maglev');
+  optimizing = true;
+}
+
+export interface ProcessMemory {
+  readonly rssBytes: number;
+  readonly heapBytes: number;
+  /** Bytes V8 has committed to the young generation (its `new_space`). */
+  readonly youngGenerationBytes: number;
+  readonly youngGenerationHeld: boolean;
+  /** False in a supervisor that runs without V8's optimizing compilers (see stopOptimizingCompilers). */
+  readonly optimizingCompilers: boolean;
+}
+
+/** This process's memory, for `/status`: what an operator compares with the bench's figures. */
+export function processMemory(): ProcessMemory {
+  const usage = process.memoryUsage();
+  const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
+  return { rssBytes: usage.rss, heapBytes: usage.heapTotal, youngGenerationBytes: young?.space_size ?? 0, youngGenerationHeld: held, optimizingCompilers: optimizing };
+}
