@@ -176,6 +176,21 @@ describe('a stop shared by the fleet (fleet-experiment-stop.ts)', () => {
     expect(late.book.record('checkout')!.freeze()).toEqual(a.book.record('checkout')!.freeze());
   });
 
+  it('a replica reads the stop as it starts, not a flush interval later', async () => {
+    const [a, late] = await replicas(2);
+    see(a, 1_000, 'u1', 'canary', 'GET', '/shop');
+    await a.fleet.stopExperiment(experimentOf(a), look('ops'));
+    const starting = new FleetExperiments({ client: await redis.client(), fleet: late.fleetName, book: late.book, logger: silent, flushEveryMs: 60_000 });
+    starting.start();
+    try {
+      const deadline = Date.now() + 5_000;
+      while (late.book.record('checkout')!.stopped === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(late.book.record('checkout')!.freeze()).toEqual(a.book.record('checkout')!.freeze());
+    } finally {
+      await starting.stop();
+    }
+  });
+
   it('two replicas stopping at once: one stop is stored, the other replica gets that record back', async () => {
     const [a, b] = await replicas(2);
     see(a, 1_000, 'u1', 'canary', 'GET', '/shop');

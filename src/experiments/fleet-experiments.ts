@@ -185,8 +185,10 @@ export class FleetExperiments implements FleetStops {
     options.book.shareWithFleet();
   }
 
+  /** Flushes at once, then every flushEveryMs: a replica started after a stop reports it in one Redis round trip. */
   start(): void {
     this.#loop.start();
+    void this.flush();
   }
 
   /** Sends the events since the last flush, then reads the fleet's totals (and stops) back. False when Redis failed (logged). */
