@@ -12,7 +12,6 @@
  * mixes two plans within a request; totals outlive reloads, by experiment key and conversion name.
  */
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
 import { newCookieId, readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
@@ -23,6 +22,7 @@ import { resolveFlag, type FlagSet } from '../flags/flag-set.js';
 import { buildFlagContext, type RouteFlags, type VerifiedClaims } from '../flags/route-flags.js';
 import type { RequestContext } from '../routing/context.js';
 import type { GuardrailReport } from './guardrails.js';
+import { UserLru, type RemovalReason } from './user-lru.js';
 
 export interface ConversionTotals {
   converters: number;
@@ -46,9 +46,9 @@ export class ExperimentRecord {
   /** The always-valid p-value's running minimum, by conversion name (see analysis.ts). */
   readonly minimumPValues = new Map<string, number>();
   evictions = 0;
-  readonly users: LRUCache<string, UserState>;
+  readonly users: UserLru<UserState>;
   /** In a supervisor: users as merged from the workers' events (worker-events.ts); created on the first one. */
-  merged: LRUCache<string, MergedUser> | null = null;
+  merged: UserLru<MergedUser> | null = null;
   /** With `fleet:`: the fleet's totals as last read from Redis (fleet-experiments.ts); what the report shows. */
   fleet: readonly [ArmTotals, ArmTotals] | null = null;
   /** Set by a stop (experiment-stop.ts): nothing more is counted, the totals stay as they were. */
@@ -61,7 +61,7 @@ export class ExperimentRecord {
   #restoredUsers = 0;
 
   constructor(readonly key: string, readonly maxUsers: number) {
-    this.users = new LRUCache<string, UserState>({ max: maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
+    this.users = new UserLru<UserState>(maxUsers, this.#removed);
   }
 
   /** Keyed users remembered now. */
@@ -124,12 +124,12 @@ export class ExperimentRecord {
     this.merged = null;
   }
 
-  mergedUsers(): LRUCache<string, MergedUser> {
-    this.merged ??= new LRUCache<string, MergedUser>({ max: this.maxUsers, dispose: this.#evicted, noDisposeOnSet: true });
+  mergedUsers(): UserLru<MergedUser> {
+    this.merged ??= new UserLru<MergedUser>(this.maxUsers, this.#removed);
     return this.merged;
   }
 
-  readonly #evicted = (_value: unknown, key: string, reason: LRUCache.DisposeReason): void => {
+  readonly #removed = (key: string, reason: RemovalReason): void => {
     if (reason === 'evict') this.evictions++;
     if (isSavedUserKey(key)) this.#restoredUsers--;
   };
@@ -150,12 +150,12 @@ export class ExperimentRecord {
     return this.#restoredUsers === 0 ? users.get(key) : this.#adopt(users, key);
   }
 
-  #restore<V extends object>(users: LRUCache<string, V>, key: string, user: V): void {
+  #restore<V extends object>(users: UserLru<V>, key: string, user: V): void {
     this.#restoredUsers++;
     users.set(key, user);
   }
 
-  #adopt<V extends object>(users: LRUCache<string, V>, key: string): V | undefined {
+  #adopt<V extends object>(users: UserLru<V>, key: string): V | undefined {
     const known = users.get(key);
     if (known !== undefined) return known;
     const saved = savedUserKey(key);

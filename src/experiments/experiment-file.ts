@@ -10,9 +10,10 @@
  * (uint16 mask by conversion bit). A supervisor's users also carry, per conversion counted, its time and value
  * (2 float64), which its merge of workers' events reorders by. Little-endian throughout.
  *
- * A save takes the users in one pass over each LRU, and encodes and hashes them SLICE per event-loop turn (see
- * snapshotBook), so a request never waits for a whole save. Nothing in the file can stop a start: a damaged file is reported and ignored; an experiment whose entry is damaged, or whose arms or
- * conversions changed since the save (fingerprint), starts empty, reported, and the others are restored.
+ * A save takes a snapshot of each LRU's order (a few ms for 100 000 users), and encodes and hashes the users SLICE
+ * per event-loop turn (see snapshotBook), so a request never waits for a whole save. Nothing in the file can stop a
+ * start: a damaged file is reported and ignored; an experiment whose entry is damaged, or whose arms or conversions
+ * changed since the save (fingerprint), starts empty, reported, and the others are restored.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,9 +23,9 @@ import { writeAtomically } from '../control/state-file.js';
 import type { ArmIndex, CompiledExperiment } from './plan.js';
 import { readTotals, type RunningTotals } from './experiment-stop.js';
 import { isSavedUserKey, type ExperimentBook, type ExperimentRecord, type RestoreRunning, type RestoredUsers } from './experiment-book.js';
-import type { LRUCache } from 'lru-cache';
 import type { UserState } from './user-state.js';
 import type { MergedUser } from './worker-events.js';
+import type { RecencySnapshot, UserLru } from './user-lru.js';
 
 const MAGIC = 'splitgate experiments 1\n';
 const DIGEST_BYTES = 8;
@@ -136,14 +137,12 @@ export interface Snapshot {
 interface TakenUsers {
   readonly experiment: CompiledExperiment;
   readonly merged: boolean;
-  readonly keys: string[];
-  readonly users: Array<UserState | MergedUser>;
+  readonly users: RecencySnapshot<UserState | MergedUser>;
 }
 
 /**
- * Takes every running experiment's totals and users (references, in one pass over each LRU: 35–50 ms of CPU for
- * 100 000 on a 2-core machine shared with other work, see loadtest/experiment-file.mjs; paging the LRU would need its
- * order to hold still between turns); `finish` encodes and hashes them SLICE per event-loop turn.
+ * Takes every running experiment's totals and users (a snapshot of each LRU's order: a few ms for 100 000 users,
+ * see user-lru.ts and loadtest/experiment-file.mjs); `finish` encodes and hashes them SLICE per event-loop turn.
  * A single process's user states are immutable, so its file is the book at the snapshot; a supervisor's merged
  * users are read as they are when encoded, a few hundred ms later at most (a conversion merged in between is then in
  * the user's entry and not in the totals: lost if the process is killed before the next save, which has it).
@@ -155,15 +154,9 @@ export function snapshotBook(book: ExperimentBook): Snapshot {
     const record = book.record(experiment.key);
     if (record === undefined || record.stopped !== null) continue;
     const merged = record.merged !== null && record.merged.size > 0;
-    const lru: LRUCache<string, UserState | MergedUser> = merged ? (record.merged! as LRUCache<string, UserState | MergedUser>) : (record.users as LRUCache<string, UserState | MergedUser>);
-    const keys: string[] = [];
-    const users: Array<UserState | MergedUser> = [];
-    lru.rforEach((user, key) => {
-      keys.push(key);
-      users.push(user);
-    });
+    const lru: UserLru<UserState | MergedUser> = merged ? record.merged! : record.users;
     headers.push({ key: experiment.key, fingerprint: fingerprintOf(experiment), ...totalsOf(record), merged });
-    taken.push({ experiment, merged, keys, users });
+    taken.push({ experiment, merged, users: lru.snapshot() });
   }
   return {
     experiments: taken.length,
@@ -171,15 +164,15 @@ export function snapshotBook(book: ExperimentBook): Snapshot {
       const bodies: Buffer[] = [];
       const saved: SavedHeader[] = [];
       let done = 0;
-      for (const [index, { experiment, merged, keys, users }] of taken.entries()) {
-        const body = Buffer.alloc(keys.length * (USER_BYTES + (merged ? DETAIL_BYTES * experiment.conversions.length : 0)));
+      for (const [index, { experiment, merged, users }] of taken.entries()) {
+        const body = Buffer.alloc(users.length * (USER_BYTES + (merged ? DETAIL_BYTES * experiment.conversions.length : 0)));
         let offset = 0;
         let count = 0;
-        for (let i = 0; i < keys.length; i++) {
+        for (let i = 0; i < users.length; i++) {
           if (++done % SLICE === 0) await nextTurn();
-          const next = merged ? writeMergedUser(body, offset, experiment, users[i] as MergedUser) : writeUser(body, offset, users[i] as UserState);
+          const next = merged ? writeMergedUser(body, offset, experiment, users.valueAt(i) as MergedUser) : writeUser(body, offset, users.valueAt(i) as UserState);
           if (next === offset) continue;
-          writeDigest(body, offset, keys[i]);
+          writeDigest(body, offset, users.keyAt(i));
           offset = next;
           count++;
         }
