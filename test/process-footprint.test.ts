@@ -32,10 +32,12 @@ describe('young generation held at run time', () => {
     assertBuilt();
     const { start, held, released } = runScript([]);
     expect(held.youngGenerationHeld).toBe(true);
-    expect(held.youngGenerationBytes).toBeLessThanOrEqual(Math.max(2 * MIB, start));
+    // 1–2 MB, and on Node 24 a step more once in a while when the machine is busy (4 MB in 1 of 12 runs beside two
+    // busy loops): V8 there has growth beside the factor. Unheld, the same burst takes it to its largest size.
+    expect(held.youngGenerationBytes).toBeLessThanOrEqual(Math.max(4 * MIB, start));
     expect(released.youngGenerationHeld).toBe(false);
     // 32 MB on Node 20, 128 MB on Node 24 after the same burst.
-    expect(released.youngGenerationBytes).toBeGreaterThanOrEqual(8 * held.youngGenerationBytes);
+    expect(released.youngGenerationBytes).toBeGreaterThanOrEqual(16 * MIB);
   });
 
   it('leaves the flag alone when the operator set it on the command line', () => {

@@ -91,7 +91,8 @@ describe('workers: 2', () => {
     // The supervisor holds its young generation at V8's initial size from its first line; the single process,
     // a proxy, lets it grow (src/process-footprint.ts).
     expect(view.process.youngGenerationHeld).toBe(true);
-    expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    // 2 MB, now and then 4 MB on a busy Node 24 (see test/process-footprint.test.ts); unheld it grows to 32–128 MB.
+    expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
     expect(one.process.youngGenerationHeld).toBe(false);
     // Off the connection path (reusePort) the supervisor runs unoptimized code; under node:cluster it accepts
     // every connection and keeps the compilers, as the single process does.
