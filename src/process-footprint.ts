@@ -3,15 +3,15 @@
  * the machine shares) holds back that a proxy must not: the growth of V8's young generation, and, where it is off
  * the connection path, V8's optimizing compilers.
  *
- * The young generation. A supervisor allocates little and at no steady rate (worker deltas once a second, the
- * admin API), yet V8 grows the young generation of any process that once allocated quickly, start-up included
- * (config parsing, compiled tables), up to 32 MB on Node 20, and gives it back only sometimes: under the same load
- * a supervisor sat at 61 or at 69 MB. Held from the first line of `bin.js`, it stays at 2 MB (on a busy Node 24, now
- * and then 4: V8 there grows it by more than the factor) and the supervisor at ~61 MB. `--semi-space-growth-factor` is read each time V8 considers growing the young generation, so setting it
- * at run time takes effect (`--max-semi-space-size` does not: it is fixed when the heap is set up); 1 means "grow
- * ×1", never. The single process is released as soon as it knows it is one, and workers are other processes that
- * never hold it: a proxy's young generation must grow, since one of 4 MB cost 7 % CPU per proxied request
- * (loadtest/README.md).
+ * The young generation. A supervisor allocates little and at no steady rate (worker deltas once a second, the admin
+ * API), yet V8 grows the young generation of any process that once allocated quickly, start-up included (config
+ * parsing, compiled tables), up to 32 MB on Node 20, and gives it back only sometimes: under the same load a supervisor
+ * sat at 61 or at 69 MB. Held from the first line of `bin.js`, it stays at 2 MB (on a busy Node 24, now and then 4: V8
+ * there grows it by more than the factor) and the supervisor at ~61 MB. `--semi-space-growth-factor` is read each time
+ * V8 considers growing the young generation, so setting it at run time takes effect (`--max-semi-space-size` does not:
+ * it is fixed when the heap is set up); 1 means "grow ×1", never. The single process is released as soon as it knows it
+ * is one, and workers are other processes that never hold it: a proxy's young generation must grow, since one of 4 MB
+ * cost 7 % CPU per proxied request (loadtest/README.md).
  *
  * The optimizing compilers. TurboFan (and Maglev on Node 22+) are large parts of the node binary: a process that
  * optimizes anything pages them in, ~3.6 MB of RSS on Node 20 and ~8 MB on Node 24 for a supervisor. With
