@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { ExperimentBook } from '../src/experiments/experiment-book.js';
+import { ExperimentBook, keyDigest, savedUserKey } from '../src/experiments/experiment-book.js';
 import { ExperimentFile, parseExperimentFile, snapshotBook, USER_BYTES, type UsersKind } from '../src/experiments/experiment-file.js';
 import type { ExperimentEvent } from '../src/experiments/worker-events.js';
 import { seededRandom as seeded } from './helpers/seeded-random.js';
@@ -209,5 +210,16 @@ describe('ExperimentFile on disk', () => {
       await saver.stop();
     }
     expect(load(file).book.record('checkout')!.arms[1].users).toBe(2);
+  });
+});
+
+describe('user key digests', () => {
+  it('are the SHA-256 of the key as latin1 bytes, as files written before keyDigest hold them', () => {
+    // A cookie or header value with bytes above 0x7f: UTF-8 would hash other bytes and orphan every saved user.
+    for (const key of ['user-00000042', 'caf\u00e9-\u00ff\u0080', 'x'.repeat(300)]) {
+      const expected = createHash('sha256').update(key, 'latin1').digest();
+      expect(keyDigest(key).equals(expected)).toBe(true);
+      expect(savedUserKey(key)).toBe(`\0${expected.toString('latin1', 0, 8)}`);
+    }
   });
 });

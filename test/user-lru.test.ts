@@ -5,21 +5,10 @@
 import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
 import { UserLru, type RecencySnapshot, type RemovalReason } from '../src/experiments/user-lru.js';
+import { seededRandom as seeded } from './helpers/seeded-random.js';
 
 function entries<V>(snapshot: RecencySnapshot<V>): Array<[string, V]> {
   return Array.from({ length: snapshot.length }, (_, i) => [snapshot.keyAt(i), snapshot.valueAt(i)]);
-}
-
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('UserLru', () => {

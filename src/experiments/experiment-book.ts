@@ -11,7 +11,7 @@
  * The plan is compiled once per config object (the one the request read from the table store), so a reload never
  * mixes two plans within a request; totals outlive reloads, by experiment key and conversion name.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { compileExperimentPlan, type ArmIndex, type CompiledExperiment, type ExperimentPlan } from './plan.js';
 import { newCookieId, readExperimentCookie, signExperimentCookie } from './signed-cookie.js';
@@ -553,7 +553,7 @@ export const MAX_STORED_KEY_LENGTH = 64;
  */
 export function boundedUserKey(key: string | null): string | null {
   if (key === null || key.length <= MAX_STORED_KEY_LENGTH) return key;
-  return `#${createHash('sha256').update(key, 'latin1').digest('base64url')}`;
+  return `#${keyDigest(key).toString('base64url')}`;
 }
 
 /**
@@ -561,7 +561,15 @@ export function boundedUserKey(key: string | null): string | null {
  * NUL that no sticky key can hold (HTTP field values and addresses exclude it), until its key is seen again.
  */
 export function savedUserKey(key: string): string {
-  return `\0${createHash('sha256').update(key, 'latin1').digest().toString('latin1', 0, 8)}`;
+  return `\0${keyDigest(key).toString('latin1', 0, 8)}`;
+}
+
+/**
+ * SHA-256 of a key's latin1 bytes, in one call: a hash object per key (a native object with a weak handle) made
+ * every scavenge during a save of 100 000 users take ~30 ms, the event loop held meanwhile.
+ */
+export function keyDigest(key: string): Buffer {
+  return hash('sha256', Buffer.from(key, 'latin1'), 'buffer') as unknown as Buffer;
 }
 
 export function isSavedUserKey(key: string): boolean {
