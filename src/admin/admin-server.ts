@@ -7,7 +7,6 @@
  * Errors are `{"error": {"code", "message"}}`: 400 invalid, 401 no or wrong token, 404 unknown route or endpoint,
  * 405 wrong method, 409 conflicting state.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Controller } from '../control/controller.js';
 import { ConflictError, InvalidRequestError } from '../control/controller.js';
@@ -25,6 +24,7 @@ import { changeFlag, flagsView } from './flag-routes.js';
 import { chartedRoutesOf, type SeriesHistory } from '../metrics/series-history.js';
 import { routeInsight } from './route-insight.js';
 import { processMemory } from '../process-footprint.js';
+import { sameSecret } from '../auth/same-secret.js';
 
 export interface AdminContext {
   readonly metrics: Metrics;
@@ -433,13 +433,6 @@ function authorize(context: AdminContext, req: IncomingMessage): void {
   if (header === undefined) throw new SplitgateError('SG_UNAUTHORIZED', 'this call needs Authorization: Bearer <token>', 401);
   const match = /^Bearer\s+(.+)$/i.exec(header);
   if (match === null || !sameSecret(match[1].trim(), expected.trim())) throw new SplitgateError('SG_UNAUTHORIZED', 'wrong token', 401);
-}
-
-/** Constant time whatever the lengths: compares fixed-size digests. */
-function sameSecret(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** A weight set by hand while a rollout steers the route would be silently undone by its next window. */

@@ -7,11 +7,12 @@
  * The evaluation is pure (`evaluateOne`, `evaluateBulk`: JSON in, status and JSON out); `OfrepEndpoint` does the
  * I/O: method and auth checks, a bounded body read, ETag / If-None-Match on the bulk answer.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHeaders } from '../routing/context.js';
 import { resolveFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
 import type { TargetingData } from './flagd-core.js';
+import { sameSecret } from '../auth/same-secret.js';
 
 export interface OfrepSettings {
   /** Path prefix without a trailing slash (`/ofrep`): the protocol's paths follow it. */
@@ -117,7 +118,7 @@ function resultOf(flag: CompiledFlag, context: FlagContext, data?: TargetingData
 
 /** Strong validator of a bulk answer: the same flags, context and definitions give the same body, so the same tag. */
 export function entityTag(body: string): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+  return `"${hash('sha256', body, 'base64url').slice(0, 32)}"`;
 }
 
 /** Does `If-None-Match` (RFC 9110 §13.1.2, weak comparison) list `tag`, or `*`? */
@@ -195,12 +196,6 @@ function authorized(req: IncomingMessage, settings: OfrepSettings): boolean {
   return false;
 }
 
-/** Compared in time that does not depend on where the two differ. */
-function sameSecret(given: string, secret: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(secret).digest();
-  return timingSafeEqual(a, b);
-}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendText(res, status, JSON.stringify(body), headers);
