@@ -20,18 +20,22 @@ async function retries(sg: StartedSplitgate, route: string): Promise<Record<'ok'
   return { ok: count('ok'), failed: count('failed'), budget_exhausted: count('budget_exhausted') };
 }
 
-/** Load on `path` from CONNECTIONS keep-alive connections; the canary is killed once it has served a while. */
-async function crashUnderLoad(sg: StartedSplitgate, path: string, canary: UpstreamProcess): Promise<LoadStats> {
-  const load = startLoad(sg.url, { concurrency: CONNECTIONS, path, durationMs: 8_000 });
-  await waitFor('canary traffic before the crash', () => (load.stats().byVersion.canary ?? 0) >= 100, 5_000);
+/**
+ * Load on `path` from CONNECTIONS keep-alive connections; the canary is killed once it has served `before` requests,
+ * and the load stops `after` requests later.
+ */
+async function crashUnderLoad(sg: StartedSplitgate, path: string, canary: UpstreamProcess, before: number, after: number): Promise<LoadStats> {
+  const load = startLoad(sg.url, { concurrency: CONNECTIONS, path, durationMs: 15_000 });
+  await waitFor('canary traffic before the crash', () => (load.stats().byVersion.canary ?? 0) >= before, 8_000);
   await canary.kill('SIGKILL');
   const sentAtCrash = load.stats().sent;
-  await waitFor('traffic after the crash', () => load.stats().sent >= sentAtCrash + 300, 5_000);
+  await waitFor('traffic after the crash', () => load.stats().sent >= sentAtCrash + after, 8_000);
   return load.stop();
 }
 
 describe('a canary killed under load', () => {
   let stable: TestUpstream;
+  let slowStable: TestUpstream;
   let earned: UpstreamProcess;
   let strict: UpstreamProcess;
   let sg: StartedSplitgate;
@@ -41,25 +45,29 @@ describe('a canary killed under load', () => {
     // replays are still on stable when the last reset arrives. Equal times keep half the connections on the canary
     // (~8 in flight at the crash); 80 ms, not 30: on a loaded machine the resets of one crash reached splitgate over
     // more than 30 ms, replays that short had ended before the last ones came, and none went over the budget.
+    // The strict route shows replays over the budget (3 at once here): its versions take 300 ms, so the ~8 replays
+    // of one crash overlap even when its resets reach splitgate over a few hundred ms (at 80 ms, a slow CI run once
+    // saw none over the budget).
     const echo = echoHandler('stable');
     stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 80));
-    [earned, strict] = await Promise.all([startUpstreamProcess('canary', 80), startUpstreamProcess('canary', 80)]);
+    slowStable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 300));
+    [earned, strict] = await Promise.all([startUpstreamProcess('canary', 80), startUpstreamProcess('canary', 300)]);
     sg = await startSplitgate({
-      upstreams: { stable: stable.url, earned: earned.url, strict: strict.url },
+      upstreams: { stable: stable.url, slowStable: slowStable.url, earned: earned.url, strict: strict.url },
       routes: [
         { name: 'earned', match: { pathPrefix: '/earned' }, stable: 'stable', canary: 'earned', weight: 50 },
-        { name: 'strict', match: { pathPrefix: '/strict' }, stable: 'stable', canary: 'strict', weight: 50, retry: { burst: 0 } },
+        { name: 'strict', match: { pathPrefix: '/strict' }, stable: 'slowStable', canary: 'strict', weight: 50, retry: { burst: 0 } },
       ],
     });
   });
 
   afterAll(async () => {
     await sg?.stop();
-    await Promise.all([stable?.close(), earned?.kill(), strict?.kill()]);
+    await Promise.all([stable?.close(), slowStable?.close(), earned?.kill(), strict?.kill()]);
   });
 
   it('replays every request the crash cut off: clients see only 200s, and the canary is ejected', async () => {
-    const stats = await crashUnderLoad(sg, '/earned/x', earned);
+    const stats = await crashUnderLoad(sg, '/earned/x', earned, 100, 300);
     expect(stats.failed).toBe(0);
     expect(stats.byStatus).toEqual({ 200: stats.sent });
     const counts = await retries(sg, 'earned');
@@ -72,7 +80,7 @@ describe('a canary killed under load', () => {
   });
 
   it('with burst: 0 (the concurrent budget alone) the same crash fails the replays over the budget', async () => {
-    const stats = await crashUnderLoad(sg, '/strict/x', strict);
+    const stats = await crashUnderLoad(sg, '/strict/x', strict, 30, 100);
     const counts = await retries(sg, 'strict');
     expect(counts.budget_exhausted).toBeGreaterThan(0);
     expect(stats.sent - (stats.byStatus[200] ?? 0)).toBe(counts.budget_exhausted);
