@@ -19,6 +19,10 @@
  * second, scrapes, admin calls, rollout checks) needs no optimized code; it then runs its JavaScript in the
  * interpreter and the baseline compiler only. Under `node:cluster` (Node 20) it accepts every client connection
  * and hands it to a worker, which cost ~20 % more of its CPU per connection without them, so it keeps them there.
+ * A supervisor with A/B experiments keeps them too (from the start, or from the reload that adds the first one): it
+ * merges every worker's user events and saves the experiments file, which took 2.4× the time without them (Node 24).
+ * The state after a release may differ from V8's defaults in flags that V8 derives from these at start-up; a
+ * released single process measured the same CPU per request as one never held (loadtest/README.md).
  *
  * test/process-footprint.test.ts checks that the running V8 honours each setting made at run time.
  */
@@ -29,7 +33,7 @@ const FLAG = '--semi-space-growth-factor';
 const V8_DEFAULT_GROWTH_FACTOR = 2;
 
 /** Set on the command line or in NODE_OPTIONS, where the operator's choice wins over splitgate's. */
-const COMPILER_FLAGS = ['--turbofan', '--no-turbofan', '--opt', '--no-opt', '--maglev', '--no-maglev', '--jitless', '--lite-mode'];
+const COMPILER_FLAGS = ['--turbofan', '--no-turbofan', '--opt', '--no-opt', '--maglev', '--no-maglev', '--jitless', '--lite-mode', '--max-opt', '--always-turbofan'];
 
 let held = false;
 let optimizing = true;
@@ -55,8 +59,8 @@ export function releaseYoungGeneration(): void {
   held = false;
 }
 
-/** V8's defaults: TurboFan is on; Maglev is on wherever node was built with it (Node 22 and 24, not 20). */
-const MAGLEV_BUILT = Boolean((process.config.variables as Record<string, unknown>).v8_enable_maglev);
+/** V8's defaults: TurboFan is on; Maglev is on from Node 22 where node was built with it (V8 11.3, Node 20's, has it off). */
+const MAGLEV_ON = Boolean((process.config.variables as Record<string, unknown>).v8_enable_maglev) && Number(process.versions.node.split('.')[0]) >= 22;
 
 /**
  * From here on nothing is optimized, until released. Set from the first line of `bin.js`: what start-up optimizes
@@ -68,7 +72,7 @@ export function holdOptimizingCompilers(): void {
   const chosen = operatorOptions();
   if (chosen.some((option) => COMPILER_FLAGS.some((flag) => option === flag || option.startsWith(`${flag}=`)))) return;
   setFlagsFromString('--no-turbofan');
-  if (MAGLEV_BUILT) setFlagsFromString('--no-maglev');
+  if (MAGLEV_ON) setFlagsFromString('--no-maglev');
   optimizing = false;
 }
 
@@ -76,7 +80,7 @@ export function holdOptimizingCompilers(): void {
 export function releaseOptimizingCompilers(): void {
   if (optimizing) return;
   setFlagsFromString('--turbofan');
-  if (MAGLEV_BUILT) setFlagsFromString('--maglev');
+  if (MAGLEV_ON) setFlagsFromString('--maglev');
   optimizing = true;
 }
 
@@ -86,7 +90,7 @@ export interface ProcessMemory {
   /** Bytes V8 has committed to the young generation (its `new_space`). */
   readonly youngGenerationBytes: number;
   readonly youngGenerationHeld: boolean;
-  /** False in a supervisor that runs without V8's optimizing compilers (see stopOptimizingCompilers). */
+  /** False in a supervisor that runs without V8's optimizing compilers (see holdOptimizingCompilers). */
   readonly optimizingCompilers: boolean;
 }
 

@@ -37,6 +37,7 @@ import { ExperimentBook } from '../experiments/experiment-book.js';
 import { createExperimentsView, keepFleetStop, registerExperimentMetrics } from '../experiments/experiments-view.js';
 import type { FleetExperiments } from '../experiments/fleet-experiments.js';
 import { ExperimentFile } from '../experiments/experiment-file.js';
+import { releaseOptimizingCompilers } from '../process-footprint.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -162,7 +163,11 @@ export class Supervisor {
     controller.onConfigApplied(() => logFlagNotes(logger, store.current.table));
     controller.attach(store);
     experiments.planOf(store.current.config);
-    controller.onConfigApplied((next) => experiments.planOf(next));
+    controller.onConfigApplied((next) => {
+      experiments.planOf(next);
+      // Experiments put work per user on the supervisor (merging events, saving the file): optimized code for that.
+      if (next.experiments.length > 0) releaseOptimizingCompilers();
+    });
     // Without `fleet:`, running experiments (the users merged here) come back from the file saved at the last stop.
     const experimentFile = ExperimentFile.forStateFile(config.state.file, fleet !== null, { book: experiments, kind: 'merged', onWarning: (message) => logger.warn(message) });
     experimentFile?.restore();

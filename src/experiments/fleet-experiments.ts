@@ -188,7 +188,8 @@ export class FleetExperiments implements FleetStops {
   /** Flushes at once, then every flushEveryMs: a replica started after a stop reports it in one Redis round trip. */
   start(): void {
     this.#loop.start();
-    void this.flush();
+    // #flush logs what Redis refuses; anything thrown before it is dropped, as the loop drops it.
+    this.flush().catch(() => undefined);
   }
 
   /** Sends the events since the last flush, then reads the fleet's totals (and stops) back. False when Redis failed (logged). */

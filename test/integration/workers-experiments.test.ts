@@ -41,6 +41,11 @@ afterAll(async () => {
 });
 
 describe('workers: 2, A/B experiments', () => {
+  it('keeps the optimizing compilers in the supervisor, which merges every user (src/process-footprint.ts)', async () => {
+    const status = await supervisorStatus(sg!.adminUrl);
+    expect(status.process.optimizingCompilers).toBe(true);
+  });
+
   it('counts each user and conversion once across workers; the supervisor reports the truth', async () => {
     const users: [number, number] = [0, 0];
     const orders: [number, number] = [0, 0];
