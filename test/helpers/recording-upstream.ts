@@ -50,6 +50,9 @@ class Violation extends Error {}
 function parseRequests(buffer: Buffer, connection: number, requests: RecordedRequest[] = [], fromClient = false): { requests: RecordedRequest[]; used: number } {
   let offset = 0;
   for (;;) {
+    // RFC 9112 §2.2: a server ignores empty lines before a request line (node:http does), so a client's request may
+    // follow a stray CRLF after the one before it. What splitgate sends upstream must not have them.
+    if (fromClient) while (buffer[offset] === 0x0d && buffer[offset + 1] === 0x0a) offset += 2;
     const end = buffer.indexOf('\r\n\r\n', offset, 'latin1');
     if (end === -1) {
       if (buffer.length - offset > MAX_HEAD) throw new Violation(`head longer than ${MAX_HEAD} bytes`);
