@@ -14,7 +14,6 @@ import { resolveWorkers } from './config/schema.js';
 import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import type { Splitgate } from './splitgate.js';
-import { supportsReusePort } from './cluster/ipc.js';
 import { releaseOptimizingCompilers, releaseYoungGeneration } from './process-footprint.js';
 
 /** What a supervisor forks: the data path alone, not this CLI with everything it can do. */
@@ -115,9 +114,6 @@ async function run(file: string): Promise<number> {
     // Each process mode loads only its own modules: a supervisor runs no data path, and the single process's
     // modules would be ~1 MB of a supervisor's heap for nothing (issue 15's supervisor memory goal).
     if (workers > 1) {
-      // Under node:cluster the supervisor accepts every connection, and experiments give it work per user: either
-      // needs optimized code (process-footprint.ts). A reload that adds experiments releases them then.
-      if (!supportsReusePort() || config.experiments.length > 0) releaseOptimizingCompilers();
       const { Supervisor } = await import('./cluster/supervisor.js');
       instance = await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] });
     } else {

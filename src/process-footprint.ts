@@ -42,13 +42,13 @@ function operatorOptions(): string[] {
   return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map((option) => option.replaceAll('_', '-'));
 }
 
-/** An operator who set the flag on the command line or in NODE_OPTIONS keeps it: splitgate then leaves it alone. */
-function setByOperator(): boolean {
-  return operatorOptions().some((option) => option.startsWith(FLAG));
+/** An operator who set one of `flags` on the command line or in NODE_OPTIONS keeps it: splitgate then leaves it alone. */
+function chosenByOperator(flags: readonly string[]): boolean {
+  return operatorOptions().some((option) => flags.some((flag) => option === flag || option.startsWith(`${flag}=`)));
 }
 
 export function holdYoungGeneration(): void {
-  if (held || setByOperator()) return;
+  if (held || chosenByOperator([FLAG])) return;
   setFlagsFromString(`${FLAG}=1`);
   held = true;
 }
@@ -69,8 +69,7 @@ const MAGLEV_ON = Boolean((process.config.variables as Record<string, unknown>).
  */
 export function holdOptimizingCompilers(): void {
   if (!optimizing) return;
-  const chosen = operatorOptions();
-  if (chosen.some((option) => COMPILER_FLAGS.some((flag) => option === flag || option.startsWith(`${flag}=`)))) return;
+  if (chosenByOperator(COMPILER_FLAGS)) return;
   setFlagsFromString('--no-turbofan');
   if (MAGLEV_ON) setFlagsFromString('--no-maglev');
   optimizing = false;

@@ -111,6 +111,7 @@ export class Supervisor {
     const kit: FleetKit | null = config.fleet === undefined ? null : await import('../fleet/fleet-kit.js');
     const fleet = kit?.createFleet(config, { metrics, events, logger }) ?? null;
     const reusePort = supportsReusePort();
+    keepCompilersFor(config, reusePort);
     // Port 0 becomes one real port first: with reusePort every worker binds it itself, and node:cluster would give
     // a replacement worker a new random port once the shared handle closed with the last worker.
     const port = config.listen.port === 0 ? await freePort(config.listen.host) : config.listen.port;
@@ -165,8 +166,7 @@ export class Supervisor {
     experiments.planOf(store.current.config);
     controller.onConfigApplied((next) => {
       experiments.planOf(next);
-      // Experiments put work per user on the supervisor (merging events, saving the file): optimized code for that.
-      if (next.experiments.length > 0) releaseOptimizingCompilers();
+      keepCompilersFor(next, reusePort);
     });
     // Without `fleet:`, running experiments (the users merged here) come back from the file saved at the last stop.
     const experimentFile = ExperimentFile.forStateFile(config.state.file, fleet !== null, { book: experiments, kind: 'merged', onWarning: (message) => logger.warn(message) });
@@ -315,4 +315,13 @@ function boundAddress(server: Server): { host: string; port: number; url: string
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const clientHost = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
   return { host: address.address, port: address.port, url: `http://${clientHost}:${address.port}` };
+}
+
+/**
+ * The supervisor starts without V8's optimizing compilers (bin.js, process-footprint.ts) and gets them back, for good,
+ * when it is on the connection path (node:cluster accepts every connection here) or has experiments (it merges every
+ * user's events and saves them): from the start, or from the reload that adds the first experiment.
+ */
+function keepCompilersFor(config: Config, reusePort: boolean): void {
+  if (!reusePort || config.experiments.length > 0) releaseOptimizingCompilers();
 }

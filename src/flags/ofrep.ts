@@ -196,7 +196,6 @@ function authorized(req: IncomingMessage, settings: OfrepSettings): boolean {
   return false;
 }
 
-
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendText(res, status, JSON.stringify(body), headers);
 }
