@@ -4,16 +4,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { UpgradeTotals } from '../src/metrics/listener-metrics.js';
-import type { GuardCounts } from '../src/metrics/metrics.js';
-import { isProxyDelta, ProxyDeltaTaker, ProxyTotals } from '../src/metrics/proxy-deltas.js';
+import { isProxyDelta, ProxyDeltaTaker, ProxyTotals, type ShippedGuard } from '../src/metrics/proxy-deltas.js';
+import type { GuardPhase, GuardState } from '../src/proxy/canary-guard.js';
 
 function fakeWorker() {
-  const guard = { route: 'api', retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections: 0, ejected: false };
+  const guard = { route: 'api', retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections: 0, ejected: false, phase: 'closed' as GuardPhase, unhealthy: false, ejectedUntil: 0 };
   const rejections = new Map<string, number>([['header_too_large', 0]]);
   const upgrade = { route: 'api', version: 'canary', open: 0, closed: 0, bytesIn: 0, bytesOut: 0, seconds: 0 };
   const jwt = new Map<string, number>();
   const taker = new ProxyDeltaTaker({
-    guards: () => [guard as GuardCounts],
+    guards: () => [guard as ShippedGuard],
     listener: { connections: () => 0, rejections: () => rejections, upgrades: () => [upgrade as UpgradeTotals] },
     jwt: () => jwt,
   });
@@ -80,10 +80,47 @@ describe('proxy deltas', () => {
     expect([...totals.guards()][0]).toMatchObject({ ejected: false, retries: { ok: 5 } });
   });
 
+  it("gives the supervisor the machine's guard: ejected while any worker has it ejected, counts summed", () => {
+    const totals = new ProxyTotals();
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    // The supervisor's own guard: it proxies nothing, but its health checks may hold the canary unhealthy.
+    const own: GuardState = { phase: 'closed', ejected: false, unhealthy: false, ejections: 0, ejectedUntil: 0, retries: { ok: 0, failed: 0, budget_exhausted: 0 } };
+    expect(totals.guardState('api', own)).toEqual({ ...own, workers: { ejected: 0, reporting: 0 } });
+
+    Object.assign(a.guard, { ejected: true, phase: 'ejected', ejections: 2, ejectedUntil: 5_000, retries: { ok: 3, failed: 0, budget_exhausted: 1 } });
+    Object.assign(b.guard, { phase: 'probing', ejections: 1, retries: { ok: 4, failed: 1, budget_exhausted: 0 } });
+    totals.apply(0, a.taker.take(0)!);
+    totals.apply(1, b.taker.take(0)!);
+    expect(totals.guardState('api', own)).toEqual({
+      phase: 'ejected',
+      ejected: true,
+      unhealthy: false,
+      ejections: 3,
+      ejectedUntil: 5_000,
+      retries: { ok: 7, failed: 1, budget_exhausted: 1 },
+      workers: { ejected: 1, reporting: 2 },
+    });
+
+    // Worker a restored the canary; b still probes it. The ejections stay counted.
+    Object.assign(a.guard, { ejected: false, phase: 'closed', ejectedUntil: 0 });
+    totals.apply(0, a.taker.take(0)!);
+    expect(totals.guardState('api', own)).toMatchObject({ phase: 'probing', ejected: false, ejections: 3, ejectedUntil: 0, workers: { ejected: 0, reporting: 2 } });
+
+    // Failing health checks (seen by the supervisor's own checker) eject the canary whatever the workers said yet.
+    expect(totals.guardState('api', { ...own, ejected: true, unhealthy: true })).toMatchObject({ ejected: true, unhealthy: true, workers: { ejected: 0 } });
+    // A worker that exits takes its gauges along; a route no worker reported shows the supervisor's own guard.
+    totals.withdraw(1);
+    expect(totals.guardState('api', own)).toMatchObject({ phase: 'closed', workers: { ejected: 0, reporting: 1 } });
+    expect(totals.guardState('other', own)).toEqual({ ...own, workers: { ejected: 0, reporting: 0 } });
+  });
+
   it('refuses malformed messages', () => {
     expect(isProxyDelta(null)).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: Number.NaN })).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: 0 })).toBe(true);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], jwt: [['valid', 'x']], ejected: [], upgradesOpen: [], connections: 0 })).toBe(false);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [['api', true, 'ejected', false, 1]], upgradesOpen: [], connections: 0 })).toBe(true);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [['api', true]], upgradesOpen: [], connections: 0 })).toBe(false);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [['api', true, 'gone', false, 1]], upgradesOpen: [], connections: 0 })).toBe(false);
   });
 });

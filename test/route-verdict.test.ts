@@ -212,7 +212,7 @@ describe('routeInsight judges what the rollout runner judges', () => {
     for (let i = 0; i < 3 && runner.status.phase !== 'Progressing'; i++) await runner.tick();
     expect(runner.status.phase).toBe('Progressing');
     const route = () => harness.store.current.table.routes.find((r) => r.name === 'api')!;
-    const insight = () => routeInsight(route(), runner, harness.series, harness.mirrors, clock);
+    const insight = () => routeInsight(route(), route().guard, runner, harness.series, harness.mirrors, clock);
     /** `count` requests of each version `agoMs` before the clock. */
     const serve = (count: number, agoMs: number) => {
       for (const version of ['stable', 'canary'] as const) {

@@ -18,6 +18,7 @@ import { quantileOf } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutManager } from '../rollout/rollout-manager.js';
 import { IN_PROGRESS } from '../rollout/machine.js';
+import { ownGuardState, type GuardStateOf } from '../proxy/canary-guard.js';
 import type { TableStore } from '../state/table-store.js';
 import type { ExperimentsView } from '../experiments/experiments-view.js';
 import { changeFlag, flagsView } from './flag-routes.js';
@@ -47,6 +48,8 @@ export interface AdminContext {
   readonly fleet?: { status(): unknown; view(): Promise<unknown> };
   /** A/B experiments: GET /experiments and /experiments/{key}. */
   readonly experiments?: ExperimentsView;
+  /** A route's canary guard as this machine sees it (a supervisor: its workers'); the table's own by default. */
+  readonly guardState?: GuardStateOf;
 }
 
 export interface WorkersView {
@@ -280,6 +283,7 @@ function statusOf(context: AdminContext): unknown {
   const active = context.store.current;
   const controller = context.controller;
   const now = Date.now();
+  const guardStateOf = context.guardState ?? ownGuardState;
   return {
     generation: active.generation,
     configHash: controller.configHash,
@@ -296,6 +300,7 @@ function statusOf(context: AdminContext): unknown {
     routes: active.table.routes.map((route, index) => {
       const config = active.config.routes[index];
       const mirror = context.mirrors.get(route.name)?.summary();
+      const guard = guardStateOf(route);
       return {
         name: route.name,
         match: { host: route.host ?? (route.hostSuffix ? `*${route.hostSuffix}` : null), pathPrefix: route.pathPrefix },
@@ -309,17 +314,18 @@ function statusOf(context: AdminContext): unknown {
         rules: route.rules.length,
         rollout: context.rollouts?.get(route.name)?.status ?? null,
         // The one-line verdict (same checks as the rollout runner) and the error budget left: rollout/verdict.ts.
-        ...routeInsight(route, context.rollouts?.get(route.name), context.series, context.mirrors, now),
-        // This process's view (each worker ejects on its own failures).
-        outlier: route.guard === null
+        ...routeInsight(route, guard, context.rollouts?.get(route.name), context.series, context.mirrors, now),
+        // With workers, theirs together: ejected while any of them has the canary ejected, counts summed.
+        outlier: guard === null
           ? null
           : {
-              phase: route.guard.phase,
-              ejected: route.guard.ejected,
-              unhealthy: route.guard.unhealthy,
-              ejections: route.guard.ejections,
-              ejectedUntil: route.guard.ejectedUntil === 0 ? null : new Date(route.guard.ejectedUntil).toISOString(),
-              retries: { ...route.guard.retries },
+              phase: guard.phase,
+              ejected: guard.ejected,
+              unhealthy: guard.unhealthy,
+              ejections: guard.ejections,
+              ejectedUntil: guard.ejectedUntil === 0 ? null : new Date(guard.ejectedUntil).toISOString(),
+              retries: { ...guard.retries },
+              ...(guard.workers === undefined ? {} : { workers: guard.workers }),
             },
         mirror: config.mirror
           ? {

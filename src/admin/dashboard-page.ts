@@ -251,7 +251,10 @@ function renderRoutes(status, diffs, rollouts) {
     setText(card, 'window-' + name, 'last ' + status.windowSeconds + ' s');
     const outlier = route.outlier;
     setText(card, 'effective-' + name, route.killed ? 'killed: all traffic to stable'
-      : outlier && outlier.ejected ? 'canary ' + (outlier.unhealthy ? 'failing health checks' : 'ejected') + ': its traffic goes to stable'
+      : outlier && outlier.ejected && outlier.unhealthy ? 'canary failing health checks: its traffic goes to stable'
+      : outlier && outlier.ejected && outlier.workers && outlier.workers.ejected < outlier.workers.reporting
+        ? 'canary ejected by ' + outlier.workers.ejected + ' of ' + outlier.workers.reporting + ' workers: their share of its traffic goes to stable'
+      : outlier && outlier.ejected ? 'canary ejected: its traffic goes to stable'
       : outlier && outlier.phase === 'probing' ? 'canary probed after an ejection' : '');
     for (const version of ['stable', 'canary']) {
       const upstream = route.upstreams[version];

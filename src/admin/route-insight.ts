@@ -20,7 +20,8 @@ export interface RouteInsight {
 const WINDOW_WITHOUT_ROLLOUT: AnalysisWindow = { seconds: 60, traffic: 'all', checks: DEFAULT_CHECKS };
 
 export function routeInsight(
-  route: { readonly name: string; readonly killed: boolean; readonly upstreams: { readonly canary: string | null }; readonly guard: EjectionState | null },
+  route: { readonly name: string; readonly killed: boolean; readonly upstreams: { readonly canary: string | null } },
+  guard: EjectionState | null,
   runner: RolloutRunner | undefined,
   series: SeriesBook,
   mirrors: MirrorBook,
@@ -41,7 +42,7 @@ export function routeInsight(
     // Over the window, as the runner's delta since its last one: an earlier revision's match rate is long gone.
     mirror: mirrors.get(route.name)?.window.snapshot(nowMs, seconds) ?? null,
     // Without a rollout only an ejection in force; with one, also those its next window will count.
-    ejection: route.guard === null ? null : ejectionCheck(route.guard, runner?.ejectionsSinceWindow ?? 0),
+    ejection: guard === null ? null : ejectionCheck(guard, runner?.ejectionsSinceWindow ?? 0),
     checks,
     minRequests: spec?.minRequests ?? DEFAULT_MIN_REQUESTS,
     rollout: status === undefined ? null : { status, threshold: spec!.threshold },

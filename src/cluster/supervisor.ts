@@ -25,6 +25,7 @@ import { applyDeltas, WorkerShare } from '../metrics/series-delta.js';
 import { MirrorBook } from '../mirror/mirror-records.js';
 import { listenOn } from '../proxy/proxy-listener.js';
 import { UpstreamPools } from '../proxy/upstream-pools.js';
+import type { GuardStateOf } from '../proxy/canary-guard.js';
 import { RolloutManager } from '../rollout/rollout-manager.js';
 import { TableStore } from '../state/table-store.js';
 import type { Fleet } from '../fleet/fleet.js';
@@ -199,7 +200,9 @@ export class Supervisor {
         ? null
         : new kit.FleetExperiments({ client: fleet.client, fleet: fleet.name, book: experiments, logger, collect: () => workers.collect(), onStopped: (key, frozen) => keepFleetStop({ controller, events }, key, frozen) });
     fleetExperiments?.start();
-    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
+    // The outlier view for /status and the rollouts' ejection check is the workers': they eject, this process does not.
+    const guardState: GuardStateOf = (route) => (route.guard === null ? null : proxyTotals.guardState(route.name, route.guard));
+    const rollouts = new RolloutManager({ controller, store, series, mirrors, metrics, events, logger, guardState, now: () => new Date(), sloLedgers: SloLedgerBook.forStateFile(config.state.file, (message) => logger.warn(message)), collect: () => workers.collect(), ...(leadership ? { fleet: leadership.rolloutFleet } : {}) });
     leadership?.start(rollouts);
     controller.onConfigApplied((next) => {
       logger.level = next.log.level;
@@ -218,6 +221,7 @@ export class Supervisor {
         series,
         history,
         rollouts,
+        guardState,
         ...(fleet === null ? {} : { fleet }),
         experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: fleetExperiments }),
         ready: () => instance !== null && instance.#ready,

@@ -7,6 +7,7 @@
  * `splitgate_upstream_ejected`, `splitgate_jwt_verifications_total`, `splitgate_client_*` and `splitgate_websocket_*` on the supervisor's /metrics
  * cover the machine. Taken at most about once a second and on scrape, never per request.
  */
+import type { GuardPhase, GuardState } from '../proxy/canary-guard.js';
 import type { ListenerSource, UpgradeTotals } from './listener-metrics.js';
 import type { GuardCounts } from './metrics.js';
 
@@ -22,14 +23,17 @@ export interface ProxyDelta {
   /** JWT verifications by result (absent from a worker that predates them). */
   readonly jwt?: ReadonlyArray<readonly [result: string, count: number]>;
   /** Gauges: replace what the same worker said before. */
-  readonly ejected: ReadonlyArray<readonly [route: string, ejected: boolean]>;
+  readonly ejected: ReadonlyArray<readonly [route: string, ejected: boolean, phase: GuardPhase, unhealthy: boolean, ejectedUntil: number]>;
   readonly connections: number;
   readonly upgradesOpen: ReadonlyArray<readonly [route: string, version: string, open: number]>;
 }
 
+/** What a worker ships of one canary guard: its counts, and its state for the supervisor's /status and rollouts. */
+export type ShippedGuard = GuardCounts & Pick<GuardState, 'phase' | 'unhealthy' | 'ejectedUntil'>;
+
 /** Where a worker reads its counts: its canary guards and its listener. */
 export interface ProxyCountSources {
-  guards(): Iterable<GuardCounts>;
+  guards(): Iterable<ShippedGuard>;
   listener: ListenerSource;
   /** Token verifications by result, totals since start. */
   jwt?: () => Iterable<readonly [string, number]>;
@@ -52,7 +56,7 @@ export class ProxyDeltaTaker {
   take(connections: number): ProxyDelta | null {
     const retries: Array<readonly [string, RetryResult, number]> = [];
     const ejections: Array<readonly [string, number]> = [];
-    const ejected: Array<readonly [string, boolean]> = [];
+    const ejected: Array<ProxyDelta['ejected'][number]> = [];
     for (const guard of this.#sources.guards()) {
       for (const result of RETRY_RESULTS) {
         const grown = this.#grow(`r\n${guard.route}\n${result}`, guard.retries[result]);
@@ -60,7 +64,7 @@ export class ProxyDeltaTaker {
       }
       const grown = this.#grow(`e\n${guard.route}`, guard.ejections);
       if (grown > 0) ejections.push([guard.route, grown]);
-      ejected.push([guard.route, guard.ejected]);
+      ejected.push([guard.route, guard.ejected, guard.phase, guard.unhealthy, guard.ejectedUntil]);
     }
     const rejections: Array<readonly [string, number]> = [];
     for (const [reason, count] of this.#sources.listener.rejections()) {
@@ -98,8 +102,18 @@ export class ProxyDeltaTaker {
   }
 }
 
+interface WorkerGuard {
+  readonly ejected: boolean;
+  readonly phase: GuardPhase;
+  readonly unhealthy: boolean;
+  readonly ejectedUntil: number;
+}
+
+/** Worst first: a machine's canary is as far from closed as its furthest worker. */
+const PHASE_RANK: Record<GuardPhase, number> = { closed: 0, probing: 1, ejected: 2 };
+
 interface WorkerGauges {
-  readonly ejected: ReadonlyMap<string, boolean>;
+  readonly guards: ReadonlyMap<string, WorkerGuard>;
   readonly connections: number;
   readonly upgradesOpen: ReadonlyMap<string, number>;
 }
@@ -148,7 +162,7 @@ export class ProxyTotals {
     for (const [route] of delta.ejected) this.#retriesOf(route);
     for (const [route, version] of delta.upgradesOpen) this.#upgradeOf(route, version);
     this.#gauges.set(slot, {
-      ejected: new Map(delta.ejected),
+      guards: new Map(delta.ejected.map(([route, ejected, phase, unhealthy, ejectedUntil]) => [route, { ejected, phase, unhealthy, ejectedUntil }])),
       connections: delta.connections,
       upgradesOpen: new Map(delta.upgradesOpen.map(([route, version, open]) => [`${route}\n${version}`, open])),
     });
@@ -163,9 +177,40 @@ export class ProxyTotals {
   *guards(): Generator<GuardCounts> {
     for (const [route, retries] of this.#retries) {
       let ejected = false;
-      for (const gauges of this.#gauges.values()) ejected ||= gauges.ejected.get(route) === true;
+      for (const gauges of this.#gauges.values()) ejected ||= gauges.guards.get(route)?.ejected === true;
       yield { route, retries, ejections: this.#ejections.get(route) ?? 0, ejected };
     }
+  }
+
+  /**
+   * `route`'s canary guard over the machine: the workers' (each ejects on its own share of the failures) and the
+   * supervisor's own, whose health checks may hold the canary unhealthy. Ejected while any of them has it ejected;
+   * ejections and retries summed, as /metrics shows them.
+   */
+  guardState(route: string, own: GuardState): GuardState {
+    let phase = own.phase;
+    let unhealthy = own.unhealthy;
+    let ejectedUntil = own.ejectedUntil;
+    let ejected = 0;
+    let reporting = 0;
+    for (const gauges of this.#gauges.values()) {
+      const guard = gauges.guards.get(route);
+      if (guard === undefined) continue;
+      reporting++;
+      if (guard.ejected) ejected++;
+      if (PHASE_RANK[guard.phase] > PHASE_RANK[phase]) phase = guard.phase;
+      unhealthy ||= guard.unhealthy;
+      ejectedUntil = Math.max(ejectedUntil, guard.ejectedUntil);
+    }
+    return {
+      phase,
+      ejected: own.ejected || ejected > 0,
+      unhealthy,
+      ejections: own.ejections + (this.#ejections.get(route) ?? 0),
+      ejectedUntil,
+      retries: this.#retries.get(route) ?? own.retries,
+      workers: { ejected, reporting },
+    };
   }
 
   /** The machine's listener, for the splitgate_client_* and splitgate_websocket_* metrics. */
@@ -213,7 +258,13 @@ export function isProxyDelta(value: unknown): value is ProxyDelta {
   const d = value as Partial<ProxyDelta>;
   return (
     Array.isArray(d.retries) && Array.isArray(d.ejections) && Array.isArray(d.rejections) && Array.isArray(d.upgrades) &&
-    Array.isArray(d.ejected) && Array.isArray(d.upgradesOpen) && typeof d.connections === 'number' && Number.isFinite(d.connections) &&
+    Array.isArray(d.ejected) && d.ejected.every(isShippedGuardState) && Array.isArray(d.upgradesOpen) && typeof d.connections === 'number' && Number.isFinite(d.connections) &&
     (d.jwt === undefined || (Array.isArray(d.jwt) && d.jwt.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && Number.isFinite(entry[1]))))
   );
+}
+
+function isShippedGuardState(entry: unknown): boolean {
+  if (!Array.isArray(entry)) return false;
+  const [route, ejected, phase, unhealthy, ejectedUntil] = entry as unknown[];
+  return typeof route === 'string' && typeof ejected === 'boolean' && typeof phase === 'string' && Object.hasOwn(PHASE_RANK, phase) && typeof unhealthy === 'boolean' && Number.isFinite(ejectedUntil);
 }

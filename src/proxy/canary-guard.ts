@@ -86,6 +86,28 @@ export interface RetryCounts {
   budget_exhausted: number;
 }
 
+/**
+ * What /status, the dashboard's verdict and a rollout's outlier check read of a route's canary guard: the CanaryGuard
+ * itself in the process that proxies; with workers, the supervisor's view of all of theirs (metrics/proxy-deltas.ts).
+ */
+export interface GuardState {
+  readonly phase: GuardPhase;
+  readonly ejected: boolean;
+  readonly unhealthy: boolean;
+  readonly ejections: number;
+  /** Epoch ms when the current ejection ends (probing starts), or 0. */
+  readonly ejectedUntil: number;
+  readonly retries: Readonly<RetryCounts>;
+  /** With workers: how many have the canary ejected, of those that reported a guard for the route. */
+  readonly workers?: { readonly ejected: number; readonly reporting: number };
+}
+
+/** Where those readers find a route's guard state. */
+export type GuardStateOf = (route: { readonly name: string; readonly guard: GuardState | null }) => GuardState | null;
+
+/** In the process that proxies: the compiled route's own guard. */
+export const ownGuardState: GuardStateOf = (route) => route.guard;
+
 export interface GuardDeps {
   readonly now: () => number;
   readonly emit: (event: GuardEvent) => void;

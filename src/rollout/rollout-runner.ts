@@ -25,6 +25,7 @@ import type { Version } from '../routing/table.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { TableStore } from '../state/table-store.js';
 import { FencedError } from '../fleet/errors.js';
+import { ownGuardState, type GuardState, type GuardStateOf } from '../proxy/canary-guard.js';
 import { analysisWindow } from './analysis-window.js';
 import { ejectionCheck, evaluateCheck, windowVerdict, type CheckResult } from './checks.js';
 import {
@@ -66,6 +67,8 @@ export interface RolloutDeps {
   readonly sloLedgers?: SloLedgerBook;
   /** Feeds those ledgers (RolloutManager makes one over `sloLedgers`). */
   readonly sloFeed?: SloFeed;
+  /** A route's canary guard as this machine sees it (a supervisor: its workers'); the table's own by default. */
+  readonly guardState?: GuardStateOf;
 }
 
 /** Pacing when a route has `slo:` and its rollout says nothing: the issue's "fast burn rolls back, slow burn holds". */
@@ -133,7 +136,7 @@ export class RolloutRunner {
     // Same revision: resume where it was (a finished rollout stays finished). New revision: start over.
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
     this.#markMirror();
-    this.#ejectionMark = deps.store.current.table.routes.find((r) => r.name === route)?.guard?.ejections ?? 0;
+    this.#ejectionMark = this.#guard()?.ejections ?? 0;
   }
 
   /**
@@ -142,7 +145,7 @@ export class RolloutRunner {
    */
   get ejectionsSinceWindow(): number {
     if (this.#deps.fleet && this.#leaderEpoch() === null) return 0;
-    const guard = this.#deps.store.current.table.routes.find((r) => r.name === this.route)?.guard;
+    const guard = this.#guard();
     return guard ? Math.max(0, guard.ejections - this.#ejectionMark) : 0;
   }
 
@@ -484,11 +487,16 @@ export class RolloutRunner {
 
   /** Outlier ejection fails the window it happened in (or is still in force during); null otherwise. */
   #ejectionResult(): CheckResult | null {
-    const guard = this.#deps.store.current.table.routes.find((r) => r.name === this.route)?.guard;
+    const guard = this.#guard();
     if (!guard) return null;
     const since = guard.ejections - this.#ejectionMark;
     this.#ejectionMark = guard.ejections;
     return ejectionCheck(guard, since);
+  }
+
+  #guard(): GuardState | null {
+    const route = this.#deps.store.current.table.routes.find((r) => r.name === this.route);
+    return route === undefined ? null : (this.#deps.guardState ?? ownGuardState)(route);
   }
 
   #markMirror(): void {

@@ -11,8 +11,16 @@ import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 import { requestsPerWorker, supervisorStatus } from '../helpers/workers.js';
+import { startLoad } from '../helpers/load.js';
+import { eventsOf, waitForRollout } from '../helpers/rollout.js';
 
 const ROUND = 60;
+
+interface RouteView {
+  name: string;
+  outlier: { phase: string; ejected: boolean; unhealthy: boolean; ejections: number; ejectedUntil: string | null; retries: { ok: number }; workers?: { ejected: number; reporting: number } };
+  verdict: { checks: Array<{ check: string; result: string }> };
+}
 let stable: TestUpstream;
 let dir: TempDir;
 let sg: SplitgateProcess | undefined;
@@ -38,6 +46,16 @@ beforeAll(async () => {
         { name: 'retried', match: { pathPrefix: '/retried' }, stable: 'stable', canary: 'refused', weight: 100, outlier: false },
         // Ejected after 3 connect failures in a row, for a long time: later requests go straight to stable.
         { name: 'ejected', match: { pathPrefix: '/ejected' }, stable: 'stable', canary: 'refused', weight: 100, outlier: { consecutiveConnectFailures: 3, baseEjectionTime: '300s' } },
+        // A rollout whose windows are all inconclusive (minRequests out of reach): only an ejection can fail one.
+        {
+          name: 'rolled',
+          match: { pathPrefix: '/rolled' },
+          stable: 'stable',
+          canary: 'refused',
+          weight: 0,
+          outlier: { consecutiveConnectFailures: 3, baseEjectionTime: '300s' },
+          rollout: { interval: '1s', stepWeights: [50, 100], threshold: 1, minRequests: 100_000, checks: [{ metric: 'success-rate', min: 99 }] },
+        },
         // Reads the token's claims: each new token is verified once, by the worker that gets it.
         { name: 'claims', match: { pathPrefix: '/claims' }, stable: 'stable', canary: 'refused', weight: 0, rules: [{ match: { claims: { plan: 'enterprise' } }, weight: 0 }] },
       ],
@@ -93,6 +111,27 @@ describe('workers: 2, the proxies\' own counts', () => {
     const ejectedEvents = events.filter((e) => e.actor === 'outlier' && e.action === 'upstream.ejected');
     expect(ejectedEvents).toHaveLength(ejections);
     for (const event of ejectedEvents) expect((status.workers ?? []).map((w) => w.slot)).toContain(event.after.slot);
+
+    // /status shows the workers' guards, not the supervisor's own (which proxies nothing and never ejects).
+    const route = (await send(sg!.adminUrl, '/status')).json<{ routes: RouteView[] }>().routes.find((r) => r.name === 'ejected')!;
+    expect(route.outlier).toMatchObject({ phase: 'ejected', ejected: true, unhealthy: false, ejections, workers: { ejected: ejections, reporting: 2 } });
+    expect(Date.parse(route.outlier.ejectedUntil!)).toBeGreaterThan(Date.now() + 200_000);
+    expect(route.outlier.retries.ok).toBe(sampleValue(parsed, 'splitgate_retries_total', { route: 'ejected', result: 'ok' }));
+    expect(route.outlier.retries.ok).toBeGreaterThanOrEqual(3);
+    // The dashboard's verdict counts the ejection against the canary, as a rollout's window would.
+    expect(route.verdict.checks).toContainEqual(expect.objectContaining({ check: 'outlier-ejection', result: 'fail' }));
+  });
+
+  it("rolls a rollout back on a worker's ejection, which only the workers see; clients see no error", async () => {
+    // A new connection per request: both workers take a share, and each ejects on its own failures.
+    const load = startLoad(sg!.url, { path: '/rolled/x', concurrency: 2, durationMs: 10_000, pauseMs: 10, keepAlive: false });
+    const done = await waitForRollout(sg!.adminUrl, 'rolled', 'the rollback', (s) => s.phase === 'RolledBack' || s.phase === 'Succeeded', 10_000);
+    const traffic = await load.stop();
+    expect(done.phase).toBe('RolledBack');
+    const rollback = (await eventsOf(sg!.adminUrl, 'rolled')).find((e) => e.action === 'rollout.rolled_back')!;
+    expect(rollback.before.checks.find((c: { check: string }) => c.check === 'outlier-ejection')).toMatchObject({ result: 'fail' });
+    expect(traffic.failed).toBe(0);
+    expect(Object.keys(traffic.byStatus)).toEqual(['200']);
   });
 
   it('sums client rejections and open client connections over the workers', async () => {
