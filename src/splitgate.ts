@@ -112,6 +112,7 @@ export class Splitgate {
             series,
             mirrors,
             logger,
+            guards: () => pools.guards.all(),
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
             sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),

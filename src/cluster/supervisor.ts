@@ -189,6 +189,7 @@ export class Supervisor {
             mirrors,
             logger,
             collect: () => workers.collect(),
+            guards: () => proxyTotals.guards(),
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
             sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),

@@ -7,6 +7,10 @@
  * plus a grace) and builds the same WindowSnapshot a single replica builds from its own window, so the fleet's
  * window equals what the same traffic through one replica would give.
  *
+ * Outlier ejections of a route's canary travel the same way (field `o:j`, their growth booked to the last completed
+ * second, as mirror comparisons are): each member ejects on the failures it sees, and the leader's window must fail
+ * on an ejection whichever member made it, as a single replica's fails on its own.
+ *
  * Nothing here runs per request: the data path keeps counting into its RollingWindow as before; a flush reads the
  * completed seconds back from it. Counts that reach a second after it was flushed (a supervisor's workers ship
  * theirs about once a second) go out as a delta on a later flush, for LOOKBACK_SECONDS. A flush is at-most-once:
@@ -16,7 +20,7 @@
 import { FlushLoop } from './flush-loop.js';
 import type { Logger } from '../log.js';
 import { DURATION_BUCKETS } from '../metrics/metrics.js';
-import type { SeriesBook } from '../metrics/metrics.js';
+import type { GuardCounts, SeriesBook } from '../metrics/metrics.js';
 import type { SlotCounts, WindowSnapshot, WindowTraffic } from '../metrics/rolling-window.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { Version } from '../routing/table.js';
@@ -50,6 +54,7 @@ const FIELDS = Object.fromEntries(
 ) as Record<Version, { requests: string; errors: string; weightedRequests: string; weightedErrors: string; buckets: string[]; weightedBuckets: string[] }>;
 const MIRROR_COMPARED = 'm:c';
 const MIRROR_MATCHED = 'm:m';
+const EJECTIONS = 'o:j';
 
 export interface FleetCountsOptions {
   readonly client: FleetRedisClient;
@@ -64,6 +69,8 @@ export interface FleetCountsOptions {
   readonly include?: (route: string) => boolean;
   /** Brings in counts kept elsewhere (the supervisor's workers) before a flush; bounded, never fails. */
   readonly collect?: () => Promise<void>;
+  /** This member's canary guards (a supervisor: its workers' summed), whose ejections since start are pushed. */
+  readonly guards?: () => Iterable<GuardCounts>;
   /** Flush period. Default 1000 ms. */
   readonly flushEveryMs?: number;
   /** Extra wait, past one flush period, before the leader reads a second (a member's flush late or slow). Default 1000 ms. */
@@ -104,6 +111,8 @@ export class FleetCounts {
   readonly #pushed = new Map<string, Map<number, Pushed>>();
   /** route → mirror counts already pushed. */
   readonly #mirrorPushed = new Map<string, { compared: number; matched: number }>();
+  /** route → ejections already pushed. */
+  readonly #ejectionsPushed = new Map<string, number>();
   readonly #loop: FlushLoop;
 
   constructor(options: FleetCountsOptions) {
@@ -188,6 +197,17 @@ export class FleetCounts {
         touched.add(key);
       }
     }
+    for (const [route, total] of ejectionsByRoute(this.#options.guards?.() ?? [])) {
+      if (this.#options.include && !this.#options.include(route)) continue;
+      const last = this.#ejectionsPushed.get(route) ?? 0;
+      this.#ejectionsPushed.set(route, total);
+      // A total below the last one is a guard a reload dropped, its ejections pushed long ago: nothing new.
+      const grown = total - last;
+      if (grown <= 0) continue;
+      const key = windowKey(fleet, route, current - 1);
+      commands.push(['HINCRBY', key, EJECTIONS, String(grown)]);
+      touched.add(key);
+    }
     for (const key of touched) commands.push(['EXPIRE', key, String(this.#retainSeconds)]);
     if (sloWindow) commands.push(...slo.commands(fleet, sloWindow));
     if (commands.length === 0) return true;
@@ -240,6 +260,15 @@ export class FleetCounts {
     return { compared, matched };
   }
 
+  /** Canary ejections of the route, by any member, over the same seconds as window(); null when Redis could not be read. */
+  async ejections(route: string, nowMs: number, seconds: number): Promise<number | null> {
+    const hashes = await this.#read(route, nowMs, seconds);
+    if (hashes === null) return null;
+    let ejections = 0;
+    for (const hash of hashes) ejections += num(hash[EJECTIONS]);
+    return ejections;
+  }
+
   async #read(route: string, nowMs: number, seconds: number): Promise<Array<Record<string, string>> | null> {
     const newest = this.newestCompleteSecond(nowMs);
     const span = Math.max(1, Math.floor(seconds));
@@ -274,6 +303,13 @@ function addDeltas(commands: string[][], key: string, fields: (typeof FIELDS)[Ve
     done.buckets[i] = Math.max(done.buckets[i], slot.buckets[i]);
     done.weightedBuckets[i] = Math.max(done.weightedBuckets[i], slot.weightedBuckets[i]);
   }
+}
+
+/** A route may have more than one guard for a while (its canary renamed by a reload): their ejections add up. */
+function ejectionsByRoute(guards: Iterable<GuardCounts>): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const guard of guards) totals.set(guard.route, (totals.get(guard.route) ?? 0) + guard.ejections);
+  return totals;
 }
 
 function num(value: string | undefined): number {

@@ -11,7 +11,7 @@
  *   // stopping: await rollouts.stop(); await leadership?.stop(); then the fleet's client closes.
  */
 import type { Logger } from '../log.js';
-import type { SeriesBook } from '../metrics/metrics.js';
+import type { GuardCounts, SeriesBook } from '../metrics/metrics.js';
 import type { MirrorBook } from '../mirror/mirror-records.js';
 import type { RolloutFleet } from '../rollout/rollout-runner.js';
 import { FleetCounts } from './fleet-counts.js';
@@ -32,6 +32,7 @@ export function rolloutFleet(lease: LeaderLease, counts: FleetCounts, options: R
     epoch: () => lease.epoch(),
     window: (route, version, nowMs, seconds, traffic) => counts.window(route, version, nowMs, seconds, traffic),
     mirror: (route, nowMs, seconds) => counts.mirror(route, nowMs, seconds),
+    ejections: (route, nowMs, seconds) => counts.ejections(route, nowMs, seconds),
     fenced: (epoch) => lease.stepDown(epoch),
     ...(options.maxStalenessMs !== undefined ? { maxStalenessMs: options.maxStalenessMs } : {}),
     ...(options.fallBack ? { fallBack: options.fallBack } : {}),
@@ -48,6 +49,8 @@ export interface FleetLeadershipOptions extends RolloutFleetOptions {
   readonly logger: Logger;
   /** The supervisor's workers' counts, brought in before each flush. */
   readonly collect?: () => Promise<void>;
+  /** This member's canary guards, whose ejections the leader's windows count (FleetCounts). */
+  readonly guards?: () => Iterable<GuardCounts>;
   /** Routes whose window counts are pushed (those with a rollout block); all when absent. Not the SLO counts: see sloWindow. */
   readonly include?: (route: string) => boolean;
   /**
@@ -78,6 +81,7 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
     mirrors: options.mirrors,
     logger: options.logger,
     ...(options.collect ? { collect: options.collect } : {}),
+    ...(options.guards ? { guards: options.guards } : {}),
     ...(options.include ? { include: options.include } : {}),
     ...(options.sloWindow ? { sloWindow: options.sloWindow } : {}),
   });

@@ -84,6 +84,8 @@ export interface RolloutFleet {
   window(route: string, version: Version, nowMs: number, seconds: number, traffic: WindowTraffic): Promise<WindowSnapshot | null>;
   /** The fleet's mirror comparisons over the same seconds; null when they cannot be read. */
   mirror?(route: string, nowMs: number, seconds: number): Promise<{ compared: number; matched: number } | null>;
+  /** The canary's outlier ejections by any member over the same seconds; null when they cannot be read. */
+  ejections?(route: string, nowMs: number, seconds: number): Promise<number | null>;
   /** An automated rollout whose stored status is older than this has nobody watching it. Default 60 s. */
   readonly maxStalenessMs?: number;
   /**
@@ -355,18 +357,23 @@ export class RolloutRunner {
     let canary: WindowSnapshot;
     let stable: WindowSnapshot;
     let mirror: { compared: number; matched: number } | null;
+    // In a fleet, every member's ejections over the window's seconds; else this process's since the last window.
+    let ejections: number | null = null;
     if (fleet) {
       // The fleet's complete seconds: all members' traffic, so the verdict does not depend on which member leads.
       const mirrored = mirrors.get(this.route) !== undefined && fleet.mirror !== undefined;
-      const [fleetCanary, fleetStable, fleetMirror] = await Promise.all([
+      const guarded = this.#guard() !== null && fleet.ejections !== undefined;
+      const [fleetCanary, fleetStable, fleetMirror, fleetEjections] = await Promise.all([
         fleet.window(this.route, 'canary', nowMs, seconds, traffic),
         fleet.window(this.route, 'stable', nowMs, seconds, traffic),
         mirrored ? fleet.mirror!(this.route, nowMs, seconds) : Promise.resolve(null),
+        guarded ? fleet.ejections!(this.route, nowMs, seconds) : Promise.resolve(null),
       ]);
-      if (fleetCanary === null || fleetStable === null || (mirrored && fleetMirror === null)) return null;
+      if (fleetCanary === null || fleetStable === null || (mirrored && fleetMirror === null) || (guarded && fleetEjections === null)) return null;
       canary = fleetCanary;
       stable = fleetStable;
       mirror = fleetMirror;
+      ejections = fleetEjections;
     } else {
       canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds, traffic);
       stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds, traffic);
@@ -384,7 +391,7 @@ export class RolloutRunner {
         }),
     );
     const results: CheckResult[] = checks.map((check) => evaluateCheck(check, { canary, stable, mirror, queries }, this.spec.minRequests));
-    const ejection = this.#ejectionResult();
+    const ejection = this.#ejectionResult(ejections);
     if (ejection !== null) results.push(ejection);
     const hooks = this.spec.webhooks.filter((hook) => hook.type === 'rollout');
     const payload = this.#payload();
@@ -485,13 +492,16 @@ export class RolloutRunner {
     return { name: this.route, phase: this.#status.phase, revision: this.revision, weight: this.#status.weight };
   }
 
-  /** Outlier ejection fails the window it happened in (or is still in force during); null otherwise. */
-  #ejectionResult(): CheckResult | null {
+  /**
+   * Outlier ejection fails the window it happened in (or is still in force here during); null otherwise. `counted`:
+   * the fleet's ejections over the window's seconds, which include this member's own once flushed.
+   */
+  #ejectionResult(counted: number | null): CheckResult | null {
     const guard = this.#guard();
     if (!guard) return null;
     const since = guard.ejections - this.#ejectionMark;
     this.#ejectionMark = guard.ejections;
-    return ejectionCheck(guard, since);
+    return ejectionCheck(guard, counted ?? since);
   }
 
   #guard(): GuardState | null {

@@ -7,7 +7,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { FleetCounts } from '../../src/fleet/fleet-counts.js';
-import { createMetrics, DURATION_BUCKETS, SeriesBook } from '../../src/metrics/metrics.js';
+import { createMetrics, DURATION_BUCKETS, SeriesBook, type GuardCounts } from '../../src/metrics/metrics.js';
 import type { WindowSnapshot, WindowTraffic } from '../../src/metrics/rolling-window.js';
 import { MirrorBook } from '../../src/mirror/mirror-records.js';
 import type { Version } from '../../src/routing/table.js';
@@ -26,13 +26,17 @@ interface Member {
   clock: number;
 }
 
-async function member(fleet: string): Promise<Member> {
+async function member(fleet: string, guards: GuardCounts[] = []): Promise<Member> {
   const metrics = createMetrics(new Registry(), { processMetrics: false });
   const series = new SeriesBook(metrics);
   const mirrors = new MirrorBook(metrics);
   const m: Member = { series, mirrors, clock: 0, counts: null as never };
-  (m as { counts: FleetCounts }).counts = new FleetCounts({ client: await client(), fleet, series, mirrors, logger: silent, now: () => m.clock });
+  (m as { counts: FleetCounts }).counts = new FleetCounts({ client: await client(), fleet, series, mirrors, logger: silent, now: () => m.clock, guards: () => guards, include: (route) => route !== 'unwatched' });
   return m;
+}
+
+function guard(route: string, ejections = 0): { -readonly [K in keyof GuardCounts]: GuardCounts[K] } {
+  return { route, retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections, ejected: false };
 }
 
 /** Seeded traffic for `route` over seconds [from, to]: a few dozen requests a second per version, some failing. */
@@ -130,6 +134,38 @@ describe('fleet counts', () => {
     m.clock = (t0 + 6) * 1000 + 1;
     await m.counts.flush();
     expect(await m.counts.window(route, 'canary', (t0 + 8) * 1000, 10, 'all')).toMatchObject({ requests: 6, errors: 1 });
+  });
+
+  it("every member's canary ejections reach the leader's window, booked to the second before each flush", async () => {
+    const fleet = 'ejections';
+    // Member a has two guards for the route for a while (its canary renamed by a reload, the old one still draining).
+    const aGuards = [guard('api', 2), guard('api'), guard('unwatched', 4)];
+    const bGuards = [guard('api')];
+    const a = await member(fleet, aGuards);
+    const b = await member(fleet, bGuards);
+    const t0 = 1_790_000_300;
+    a.clock = t0 * 1000 + 10; // the 2 ejections a had before its first flush: booked to t0 - 1
+    await a.counts.flush();
+    bGuards[0].ejections = 1;
+    b.clock = (t0 + 2) * 1000 + 10; // to t0 + 1
+    await b.counts.flush();
+    aGuards[1].ejections = 3;
+    a.clock = (t0 + 4) * 1000 + 10; // to t0 + 3
+    await a.counts.flush();
+    // The old guard dropped: a's total falls from 5 to 3, its 2 already pushed. Then one more ejection: 1 new.
+    aGuards.splice(0, 1);
+    a.clock = (t0 + 5) * 1000 + 10;
+    await a.counts.flush();
+    aGuards[0].ejections = 4;
+    a.clock = (t0 + 6) * 1000 + 10; // to t0 + 5
+    await a.counts.flush();
+    const readAt = (newest: number) => (t0 + newest + 3) * 1000; // newest complete second: t0 + newest
+    expect(b.counts.newestCompleteSecond(readAt(5))).toBe(t0 + 5);
+    expect(await b.counts.ejections('api', readAt(5), 7)).toBe(2 + 1 + 3 + 1);
+    expect(await b.counts.ejections('api', readAt(1), 2)).toBe(1); // t0, t0 + 1
+    expect(await b.counts.ejections('api', readAt(4), 2)).toBe(3); // t0 + 3, t0 + 4
+    expect(await b.counts.ejections('api', readAt(5), 1)).toBe(1); // t0 + 5
+    expect(await b.counts.ejections('unwatched', readAt(5), 7)).toBe(0); // no rollout: not pushed
   });
 
   it('keys expire after retainSeconds, and a Redis that cannot be read gives null', async () => {
