@@ -26,6 +26,7 @@
  *
  * test/process-footprint.test.ts checks that the running V8 honours each setting made at run time.
  */
+import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 const FLAG = '--semi-space-growth-factor';
@@ -94,6 +95,19 @@ export interface ProcessMemory {
 }
 
 /** This process's memory, for `/status`: what an operator compares with the bench's figures. */
+/**
+ * Resident memory of another process of this machine (a worker, read by its supervisor for /status), from
+ * /proc/<pid>/status; null where there is no /proc (not Linux) or the process is gone.
+ */
+export function residentBytesOf(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return match === null ? null : Number(match[1]) * 1024;
+  } catch {
+    return null;
+  }
+}
+
 export function processMemory(): ProcessMemory {
   const usage = process.memoryUsage();
   const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');

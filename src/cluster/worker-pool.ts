@@ -14,6 +14,7 @@ import type { EventLog } from '../control/event-log.js';
 import type { Logger } from '../log.js';
 import { isCounterDeltas, type CounterDeltas } from '../metrics/series-delta.js';
 import { isFromWorker, type FromWorker, type ListenPlan, type ToWorker, type WorkerCounters } from './ipc.js';
+import { residentBytesOf } from '../process-footprint.js';
 
 /** How long a routing change waits for every worker's ack before it names the laggards and restarts them. */
 export const ACK_TIMEOUT_MS = 2_000;
@@ -48,6 +49,8 @@ export interface WorkerStatus {
   readonly listening: boolean;
   readonly restarts: number;
   readonly requests: number;
+  /** Its resident memory now (null off Linux, or while no process runs in the slot). */
+  readonly rssBytes: number | null;
 }
 
 interface Slot {
@@ -188,6 +191,7 @@ export class WorkerPool implements TablePublisher {
       listening: slot.listening,
       restarts: slot.restarts,
       requests: slot.counters.requests,
+      rssBytes: slot.pid === null ? null : residentBytesOf(slot.pid),
     }));
   }
 

@@ -11,6 +11,7 @@ export interface WorkerView {
   listening: boolean;
   restarts: number;
   requests: number;
+  rssBytes: number | null;
 }
 
 export interface SupervisorStatus {

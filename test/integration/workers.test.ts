@@ -99,6 +99,11 @@ describe('workers: 2', () => {
     expect(view.process.optimizingCompilers).toBe(!supportsReusePort());
     expect(one.process.optimizingCompilers).toBe(true);
     expect(view.process.rssBytes).toBeGreaterThan(0);
+    // Each worker's resident memory, read by the supervisor from /proc: a Node process is tens of MB.
+    for (const worker of view.workers!) {
+      expect(worker.rssBytes).toBeGreaterThan(20 * 1024 * 1024);
+      expect(worker.rssBytes).toBeLessThan(1024 * 1024 * 1024);
+    }
   });
 
   it('sends every sticky key to the same version as workers: 1, at the configured split', async () => {
