@@ -114,6 +114,36 @@ describe('proxy deltas', () => {
     expect(totals.guardState('other', own)).toEqual({ ...own, workers: { ejected: 0, reporting: 0 } });
   });
 
+  it("counts each of a route's guards from its own 0 when a reload renamed the canary, however often it is taken", () => {
+    const zero = () => ({ ok: 0, failed: 0, budget_exhausted: 0 });
+    const shipped = (overrides: Partial<ShippedGuard>): ShippedGuard => ({ route: 'api', retries: zero(), ejections: 0, ejected: false, phase: 'closed', unhealthy: false, ejectedUntil: 0, ...overrides });
+    // The old canary's guard (ejected 3 times, still finishing requests) and the new canary's.
+    const old = shipped({ ejections: 3, retries: { ok: 6, failed: 0, budget_exhausted: 1 }, ejected: true, phase: 'ejected' });
+    const current = shipped({});
+    const guards = [old, current];
+    const taker = new ProxyDeltaTaker({ guards: () => guards, listener: { connections: () => 0, rejections: () => [], upgrades: () => [] } });
+    const totals = new ProxyTotals();
+    for (let take = 0; take < 5; take++) {
+      const delta = taker.take(0);
+      if (delta !== null) totals.apply(0, delta);
+    }
+    expect([...totals.guards()]).toEqual([{ route: 'api', retries: { ok: 6, failed: 0, budget_exhausted: 1 }, ejections: 3, ejected: false }]);
+    // The current table's guard (listed last) gives the route's state, not the old one's.
+    const own = { phase: 'closed', ejected: false, unhealthy: false, ejections: 0, ejectedUntil: 0, retries: zero() } as const;
+    expect(totals.guardState('api', own)).toMatchObject({ phase: 'closed', ejected: false, ejections: 3 });
+
+    current.ejections = 1;
+    current.retries.ok = 2;
+    totals.apply(0, taker.take(0)!);
+    // The old guard dropped: nothing more from it, nothing taken back.
+    guards.splice(0, 1);
+    expect(taker.take(0)).toBeNull();
+    // A guard made again for the route (the canary renamed back) counts from its own 0.
+    guards.push(shipped({ ejections: 1 }));
+    totals.apply(0, taker.take(0)!);
+    expect([...totals.guards()][0]).toMatchObject({ ejections: 3 + 1 + 1, retries: { ok: 8 } });
+  });
+
   it('refuses malformed messages', () => {
     expect(isProxyDelta(null)).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: Number.NaN })).toBe(false);

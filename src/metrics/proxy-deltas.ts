@@ -31,6 +31,13 @@ export interface ProxyDelta {
 /** What a worker ships of one canary guard: its counts, and its state for the supervisor's /status and rollouts. */
 export type ShippedGuard = GuardCounts & Pick<GuardState, 'phase' | 'unhealthy' | 'ejectedUntil'>;
 
+interface GuardShipped {
+  readonly ok: number;
+  readonly failed: number;
+  readonly budget_exhausted: number;
+  readonly ejections: number;
+}
+
 /** Where a worker reads its counts: its canary guards and its listener. */
 export interface ProxyCountSources {
   guards(): Iterable<ShippedGuard>;
@@ -43,6 +50,11 @@ export interface ProxyCountSources {
 export class ProxyDeltaTaker {
   readonly #sources: ProxyCountSources;
   readonly #shipped = new Map<string, number>();
+  /**
+   * What was shipped of each guard, by the guard itself: a route has two for a while when a reload renames its
+   * canary (the old one kept until its requests finish), and each counts from its own 0.
+   */
+  #guardsShipped = new Map<ShippedGuard, GuardShipped>();
   #gauges = '';
 
   constructor(sources: ProxyCountSources) {
@@ -56,16 +68,24 @@ export class ProxyDeltaTaker {
   take(connections: number): ProxyDelta | null {
     const retries: Array<readonly [string, RetryResult, number]> = [];
     const ejections: Array<readonly [string, number]> = [];
-    const ejected: Array<ProxyDelta['ejected'][number]> = [];
+    // Per route: the later guard's state wins (GuardBook lists guards in the order it made them: the current
+    // table's last); counts are each guard's growth, added up.
+    const states = new Map<string, ProxyDelta['ejected'][number]>();
+    const shipped = new Map<ShippedGuard, GuardShipped>();
     for (const guard of this.#sources.guards()) {
+      const before = this.#guardsShipped.get(guard) ?? { ok: 0, failed: 0, budget_exhausted: 0, ejections: 0 };
       for (const result of RETRY_RESULTS) {
-        const grown = this.#grow(`r\n${guard.route}\n${result}`, guard.retries[result]);
+        const grown = guard.retries[result] - before[result];
         if (grown > 0) retries.push([guard.route, result, grown]);
       }
-      const grown = this.#grow(`e\n${guard.route}`, guard.ejections);
+      const grown = guard.ejections - before.ejections;
       if (grown > 0) ejections.push([guard.route, grown]);
-      ejected.push([guard.route, guard.ejected, guard.phase, guard.unhealthy, guard.ejectedUntil]);
+      shipped.set(guard, { ...guard.retries, ejections: guard.ejections });
+      states.set(guard.route, [guard.route, guard.ejected, guard.phase, guard.unhealthy, guard.ejectedUntil]);
     }
+    // Guards no longer listed are gone for good (a guard made again for the same route starts at 0).
+    this.#guardsShipped = shipped;
+    const ejected = [...states.values()];
     const rejections: Array<readonly [string, number]> = [];
     for (const [reason, count] of this.#sources.listener.rejections()) {
       const grown = this.#grow(`x\n${reason}`, count);
