@@ -116,7 +116,8 @@ describe('proxy deltas', () => {
 
   it("counts each of a route's guards from its own 0 when a reload renamed the canary, however often it is taken", () => {
     const zero = () => ({ ok: 0, failed: 0, budget_exhausted: 0 });
-    const shipped = (overrides: Partial<ShippedGuard>): ShippedGuard => ({ route: 'api', retries: zero(), ejections: 0, ejected: false, phase: 'closed', unhealthy: false, ejectedUntil: 0, ...overrides });
+    type Mutable = { -readonly [K in keyof ShippedGuard]: ShippedGuard[K] } & { retries: { ok: number; failed: number; budget_exhausted: number } };
+    const shipped = (overrides: Partial<ShippedGuard>): Mutable => ({ route: 'api', retries: zero(), ejections: 0, ejected: false, phase: 'closed', unhealthy: false, ejectedUntil: 0, ...overrides });
     // The old canary's guard (ejected 3 times, still finishing requests) and the new canary's.
     const old = shipped({ ejections: 3, retries: { ok: 6, failed: 0, budget_exhausted: 1 }, ejected: true, phase: 'ejected' });
     const current = shipped({});

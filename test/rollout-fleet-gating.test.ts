@@ -92,8 +92,8 @@ function fakeFleet(): FakeFleet {
   return fleet;
 }
 
-async function shared() {
-  const config: Config = validateConfig(RAW);
+async function shared(raw: unknown = RAW) {
+  const config: Config = validateConfig(raw);
   const metrics = createMetrics(new Registry(), { processMetrics: false });
   const pools = new UpstreamPools();
   pools.update(config);
@@ -180,6 +180,28 @@ describe('rollout gating in a fleet', () => {
     const takeoverStep = b.events.list({ route: 'api' }).find((e) => e.action === 'rollout.step');
     expect(takeoverStep?.after).toEqual({ phase: 'Progressing', weight: 60, step: 3, epoch: 2 });
     expect(fleetB.fallbacks).toEqual([]);
+  });
+
+  it("only the leader shows the error budget left: a follower's reading and a former leader's would be stale", async () => {
+    const { clock, member } = await shared({ ...RAW, routes: [{ ...RAW.routes[0], slo: { objective: 99, window: '1h' } }] });
+    const fleetA = fakeFleet();
+    fleetA.isLeading = true;
+    fleetA.myEpoch = 1;
+    // The fleet's SLO counts: 1 000 requests, 5 failed, so half the 1 % budget is spent.
+    fleetA.slo = async () => () => ({ requests: 1000, errors: 5 });
+    const fleetB = fakeFleet();
+    const a = await member(fleetA);
+    const b = await member(fleetB);
+    await until('step 1 on the leader', () => a.runner().status.phase === 'Progressing');
+    clock.now += 600_000;
+    await a.runner().tick();
+    expect(a.runner().budgetRemaining).toBeCloseTo(0.5, 5);
+    await b.runner().tick();
+    expect(b.runner().budgetRemaining).toBeNull();
+    // A loses the lease: its last reading is no longer the fleet's.
+    fleetA.isLeading = false;
+    a.manager.leadershipChanged(false);
+    expect(a.runner().budgetRemaining).toBeNull();
   });
 
   it('a fenced write stops the runner at once: its step is not stored, no event, no further write under that epoch', async () => {

@@ -223,6 +223,8 @@ export class Supervisor {
         history,
         rollouts,
         guardState,
+        // The supervisor's own checks (each worker runs its own too): the ones its rollouts judge the canary by.
+        health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
         experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: fleetExperiments }),
         ready: () => instance !== null && instance.#ready,

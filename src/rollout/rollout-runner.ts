@@ -151,7 +151,9 @@ export class RolloutRunner {
     return guard ? Math.max(0, guard.ejections - this.#ejectionMark) : 0;
   }
 
+  /** Share of the error budget left at this runner's last window; null before one, and on a member that does not lead. */
   get budgetRemaining(): number | null {
+    if (this.#deps.fleet && this.#leaderEpoch() === null) return null;
     return this.#budgetRemaining;
   }
 

@@ -40,7 +40,11 @@ beforeAll(async () => {
       state: { file: false },
       limits: { maxHeaderBytes: 4096 },
       jwt: { jwks: { file: jwks }, issuer: ISSUER, audience: AUDIENCE },
-      upstreams: { stable: stable.url, refused: `http://127.0.0.1:${await closedPort()}` },
+      upstreams: {
+        stable: stable.url,
+        refused: `http://127.0.0.1:${await closedPort()}`,
+        checked: { url: `http://127.0.0.1:${await closedPort()}`, health: { path: '/healthz', interval: '200ms', timeout: '100ms', unhealthy: 2 } },
+      },
       routes: [
         // No ejection: every canary-routed request fails at the canary and is retried, in either worker.
         { name: 'retried', match: { pathPrefix: '/retried' }, stable: 'stable', canary: 'refused', weight: 100, outlier: false },
@@ -56,6 +60,8 @@ beforeAll(async () => {
           outlier: { consecutiveConnectFailures: 3, baseEjectionTime: '300s' },
           rollout: { interval: '1s', stepWeights: [50, 100], threshold: 1, minRequests: 100_000, checks: [{ metric: 'success-rate', min: 99 }] },
         },
+        // Its canary fails its active health checks: every process (supervisor and workers) runs its own.
+        { name: 'checked', match: { pathPrefix: '/checked' }, stable: 'stable', canary: 'checked', weight: 50 },
         // Reads the token's claims: each new token is verified once, by the worker that gets it.
         { name: 'claims', match: { pathPrefix: '/claims' }, stable: 'stable', canary: 'refused', weight: 0, rules: [{ match: { claims: { plan: 'enterprise' } }, weight: 0 }] },
       ],
@@ -132,6 +138,20 @@ describe('workers: 2, the proxies\' own counts', () => {
     expect(rollback.before.checks.find((c: { check: string }) => c.check === 'outlier-ejection')).toMatchObject({ result: 'fail' });
     expect(traffic.failed).toBe(0);
     expect(Object.keys(traffic.byStatus)).toEqual(['200']);
+  });
+
+  it("lists the health checks in /status and shows a canary that fails them as unhealthy, by every process's checks", async () => {
+    interface HealthView { upstream: string; healthy: boolean; lastFailure: string | null }
+    await waitFor('the checked canary unhealthy', async () => {
+      const view = (await send(sg!.adminUrl, '/status')).json<{ health: HealthView[]; routes: RouteView[] }>();
+      return view.health.some((h) => h.upstream === 'checked' && !h.healthy) && view.routes.find((r) => r.name === 'checked')!.outlier.workers?.reporting === 2;
+    }, 5_000);
+    const view = (await send(sg!.adminUrl, '/status')).json<{ health: HealthView[]; routes: RouteView[] }>();
+    expect(view.health).toEqual([expect.objectContaining({ upstream: 'checked', healthy: false, lastFailure: expect.any(String) })]);
+    expect(view.routes.find((r) => r.name === 'checked')!.outlier).toMatchObject({ ejected: true, unhealthy: true, ejections: 0 });
+    // Nothing reaches the unhealthy canary, whichever worker serves: no retries needed either.
+    const replies = await inParallel(20, 4, (i) => send(sg!.url, `/checked/${i}`));
+    expect(replies.map((r) => r.json<{ version: string }>().version)).toEqual(new Array(20).fill('stable'));
   });
 
   it('sums client rejections and open client connections over the workers', async () => {
