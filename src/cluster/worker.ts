@@ -26,6 +26,8 @@ import { ExperimentBook } from '../experiments/experiment-book.js';
 
 class ProxyWorker {
   readonly #logger: Logger;
+  /** Experiment events dropped (queue full) that the log has already told of. */
+  #droppedReported = 0;
   // No process metrics: nobody scrapes a worker's registry (the supervisor's /metrics is the machine's), and
   // prom-client's default collectors keep an event-loop delay monitor and a GC observer running.
   readonly #metrics = createMetrics(new Registry(), { processMetrics: false });
@@ -92,6 +94,12 @@ class ProxyWorker {
     // Synchronous from here on: takes never interleave.
     const proxy = this.#proxyDeltas.take(connections);
     const experiments = this.#experiments.takeEvents();
+    const dropped = this.#experiments.droppedEvents;
+    if (dropped > this.#droppedReported) {
+      // Only when the supervisor stopped collecting for long enough to fill the queue: those users are undercounted.
+      this.#logger.warn({ dropped: dropped - this.#droppedReported, total: dropped }, 'experiment events dropped: the queue for the supervisor was full');
+      this.#droppedReported = dropped;
+    }
     const deltas: CounterDeltas = { ...takeDeltas(this.#series, this.#mirrors, this.#metrics), ...(proxy === null ? {} : { proxy }), ...(experiments === null ? {} : { experiments }) };
     return isEmptyDelta(deltas) ? null : deltas;
   }

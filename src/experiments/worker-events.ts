@@ -15,8 +15,8 @@
  *   follows (another worker's batch is still on its way) is held with the user, at most MAX_PENDING (the newest);
  * - anonymous users' counts are already deduplicated by their signed cookie: the worker sends them as counted.
  *
- * Events wait in the worker for the next batch, at most MAX_QUEUED; beyond it they are dropped and counted
- * (`droppedEvents` in the API), which can only happen when the supervisor stops reading.
+ * Events wait in the worker for the next batch, at most MAX_QUEUED; beyond it they are dropped, counted and logged
+ * by the worker (a warning with the count at its next take), which can only happen when the supervisor stops reading.
  */
 import { LRUCache } from 'lru-cache';
 import type { ArmIndex, CompiledExperiment } from './plan.js';
