@@ -172,6 +172,8 @@ function decodeRouteName(encoded: string, path: string): string {
 async function handleRead(context: AdminContext, url: URL, res: ServerResponse): Promise<void> {
   const path = url.pathname;
   if (context.workers && (COUNTED_READS.has(path) || path === '/experiments' || path.startsWith('/experiments/'))) await context.workers.collect();
+  // With `fleet:` the guardrails judge every member's traffic, read from Redis (bounded, never fails).
+  if (context.experiments && (path === '/experiments' || path.startsWith('/experiments/'))) await context.experiments.refresh();
   const planRoute = /^\/routes\/([^/]+)\/rollout\/plan$/.exec(path);
   if (planRoute !== null) {
     if (!context.rollouts) throw new ConflictError('rollouts are not run by this process');

@@ -190,6 +190,7 @@ export class Supervisor {
             logger,
             collect: () => workers.collect(),
             guards: () => proxyTotals.guards(),
+            guardrailed: (route) => kit.hasGuardrails(controller.config, route),
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
             sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),
@@ -226,7 +227,7 @@ export class Supervisor {
         // The supervisor's own checks (each worker runs its own too): the ones its rollouts judge the canary by.
         health: () => pools.health(),
         ...(fleet === null ? {} : { fleet }),
-        experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: fleetExperiments }),
+        experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: fleetExperiments, fleetCounts: leadership?.counts ?? null }),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
         workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },

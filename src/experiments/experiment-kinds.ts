@@ -17,3 +17,8 @@ export function routeHasAnonymousUsers(route: RouteShape): boolean {
 export function isFlagExperiment(experiment: ExperimentConfig): boolean {
   return experiment.flag !== undefined || experiment.arms === 'flag';
 }
+
+/** `route` has an experiment on its own stable/canary split: the one kind whose guardrails compare the two versions. */
+export function hasGuardrails(config: { readonly experiments: readonly ExperimentConfig[] }, route: string): boolean {
+  return config.experiments.some((experiment) => experiment.route === route && !isFlagExperiment(experiment));
+}

@@ -10,12 +10,13 @@ import { ConflictError } from '../control/controller.js';
 import type { EventLog } from '../control/event-log.js';
 import { SplitgateError } from '../errors.js';
 import type { SeriesBook } from '../metrics/metrics.js';
+import type { WindowSnapshot } from '../metrics/rolling-window.js';
 import type { TableStore } from '../state/table-store.js';
 import { analyseExperiment, type ExperimentReport } from './analysis.js';
 import type { ExperimentBook } from './experiment-book.js';
 import { parseFrozenExperiments, type FrozenExperiment } from './experiment-stop.js';
 import type { FleetStops } from './fleet-experiments.js';
-import { evaluateGuardrails, GUARDRAIL_WINDOW_SECONDS, NO_PER_ARM_METRICS, type GuardrailReport } from './guardrails.js';
+import { evaluateGuardrails, GUARDRAIL_WINDOW_SECONDS, NO_PER_ARM_METRICS, UNREAD_FLEET_GUARDRAILS, type GuardrailReport } from './guardrails.js';
 import { ARM_NAMES, type CompiledExperiment } from './plan.js';
 
 export interface ExperimentsView {
@@ -34,6 +35,8 @@ export interface ExperimentsView {
    * promoted to 100 %, A sets 0 %). `assertSteerable` refuses a route a rollout is steering.
    */
   ship(key: string, arm: unknown, actor: string, assertSteerable: (route: string) => void): Promise<ShipResult>;
+  /** With `fleet:`: reads the fleet's guardrail counts that list and get report (bounded, never fails). */
+  refresh(): Promise<void>;
 }
 
 export interface ShipResult {
@@ -51,6 +54,11 @@ export interface ExperimentsViewDeps {
   readonly events: EventLog;
   /** With `fleet:`: where a stop is stored first (fleet-experiments.ts). */
   readonly fleet?: FleetStops | null;
+  /**
+   * With `fleet:`: every member's traffic per minute (fleet/fleet-counts.ts), which route-split guardrails judge
+   * instead of this replica's own share.
+   */
+  readonly fleetCounts?: { guardrailWindow(route: string, version: 'stable' | 'canary', nowMs: number, seconds: number): Promise<WindowSnapshot | null> } | null;
   readonly now?: () => number;
 }
 
@@ -77,8 +85,14 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
   book.restoreStopped(parseFrozenExperiments(deps.controller.runtimeState.experiments, warnings));
   if (warnings.length > 0) deps.events.record({ actor: 'splitgate', action: 'state.partly_ignored', message: warnings.join('; ') });
 
+  /** The fleet's windows by route, as the last refresh read them; null: they could not be read. */
+  let fleetWindows = new Map<string, { stable: WindowSnapshot; canary: WindowSnapshot } | null>();
   const guardrailsOf = (experiment: CompiledExperiment): GuardrailReport => {
     if (experiment.arms !== 'route-split') return NO_PER_ARM_METRICS;
+    if (deps.fleetCounts) {
+      const windows = fleetWindows.get(experiment.route);
+      return windows ? evaluateGuardrails(experiment.guardrails, windows.stable, windows.canary) : UNREAD_FLEET_GUARDRAILS;
+    }
     const at = now();
     const window = (version: 'stable' | 'canary') => deps.series.get(experiment.route, version).window.snapshot(at, GUARDRAIL_WINDOW_SECONDS);
     return evaluateGuardrails(experiment.guardrails, window('stable'), window('canary'));
@@ -96,10 +110,26 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
     for (const [name, p] of analysed.minimumPValues) record.minimumPValues.set(name, p);
     return analysed.report;
   };
+  const refresh = async (): Promise<void> => {
+    const counts = deps.fleetCounts;
+    if (!counts) return;
+    const at = now();
+    const routes = new Set(book.planOf(store.current.config).all.filter((e) => e.arms === 'route-split').map((e) => e.route));
+    const read = new Map<string, { stable: WindowSnapshot; canary: WindowSnapshot } | null>();
+    await Promise.all(
+      [...routes].map(async (route) => {
+        const [stable, canary] = await Promise.all([counts.guardrailWindow(route, 'stable', at, GUARDRAIL_WINDOW_SECONDS), counts.guardrailWindow(route, 'canary', at, GUARDRAIL_WINDOW_SECONDS)]);
+        read.set(route, stable !== null && canary !== null ? { stable, canary } : null);
+      }),
+    );
+    fleetWindows = read;
+  };
   const view: ExperimentsView = {
+    refresh,
     list: () => book.planOf(store.current.config).all.flatMap((e) => report(e.key) ?? []),
     get: report,
     async stop(key, actor) {
+      await refresh();
       const experiment = book.planOf(store.current.config).all.find((e) => e.key === key);
       const record = book.record(key);
       if (experiment === undefined || record === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
@@ -137,6 +167,7 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       return warning === null ? after : { ...after, warning };
     },
     async ship(key, requested, actor, assertSteerable) {
+      await refresh();
       const current = report(key);
       if (current === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
       if (requested !== undefined && requested !== 'A' && requested !== 'B') throw new SplitgateError('SG_INVALID', 'arm must be "A" or "B"', 400);

@@ -78,3 +78,11 @@ function p99Ms(window: WindowSnapshot): number | null {
   const seconds = quantileOf(window.buckets, 0.99);
   return seconds === null ? null : Number((seconds * 1000).toFixed(3));
 }
+
+/** With `fleet:`, while the fleet's counts cannot be read: nothing judged, nothing breached (as too few requests). */
+export const UNREAD_FLEET_GUARDRAILS: GuardrailReport = Object.freeze({
+  windowSeconds: 0,
+  breached: false,
+  checks: Object.freeze([]) as readonly GuardrailCheck[],
+  note: "the fleet's guardrail counts could not be read from Redis: not judged",
+});

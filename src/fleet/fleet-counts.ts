@@ -11,6 +11,10 @@
  * second, as mirror comparisons are): each member ejects on the failures it sees, and the leader's window must fail
  * on an ejection whichever member made it, as a single replica's fails on its own.
  *
+ * Routes with an A/B experiment on the route's split also add the all-traffic counts to one hash per minute,
+ * `sg:{f}:g:<route>:<unix-minute>`, kept GUARDRAIL_RETAIN_SECONDS: the experiment's guardrails judge the last ten
+ * minutes of the fleet's traffic (experiments/guardrails.ts), which per-second hashes would make 600 reads.
+ *
  * Nothing here runs per request: the data path keeps counting into its RollingWindow as before; a flush reads the
  * completed seconds back from it. Counts that reach a second after it was flushed (a supervisor's workers ship
  * theirs about once a second) go out as a delta on a later flush, for LOOKBACK_SECONDS. A flush is at-most-once:
@@ -37,6 +41,13 @@ const VERSIONS: readonly Version[] = ['stable', 'canary'];
 export function windowKey(fleet: string, route: string, second: number): string {
   return `sg:{${fleet}}:w:${route}:${second}`;
 }
+
+export function guardrailKey(fleet: string, route: string, minute: number): string {
+  return `sg:{${fleet}}:g:${route}:${minute}`;
+}
+
+/** Lifetime of a guardrail minute: the ten-minute window, the minute still filling, and some slack. */
+export const GUARDRAIL_RETAIN_SECONDS = 15 * 60;
 
 /** Hash field names: `<version>:<counter>`, buckets as `b<i>` (all traffic) and `wb<i>` (weight-placed). */
 const FIELDS = Object.fromEntries(
@@ -69,6 +80,8 @@ export interface FleetCountsOptions {
   readonly include?: (route: string) => boolean;
   /** Brings in counts kept elsewhere (the supervisor's workers) before a flush; bounded, never fails. */
   readonly collect?: () => Promise<void>;
+  /** Routes whose per-minute guardrail counts are pushed (those with a route-split experiment); none when absent. */
+  readonly guardrailed?: (route: string) => boolean;
   /** This member's canary guards (a supervisor: its workers' summed), whose ejections since start are pushed. */
   readonly guards?: () => Iterable<GuardCounts>;
   /** Flush period. Default 1000 ms. */
@@ -144,7 +157,8 @@ export class FleetCounts {
     const nowMs = this.#now();
     const current = Math.floor(nowMs / 1000);
     const commands: string[][] = [];
-    const touched = new Set<string>();
+    /** Keys written, with their lifetime (s). */
+    const touched = new Map<string, number>();
     const { fleet, sloWindow } = this.#options;
     const slo = new SloMinuteTally();
     for (const series of this.#options.series.all()) {
@@ -153,7 +167,8 @@ export class FleetCounts {
       // its budget gauges are the fleet's whether or not a rollout runs.
       const windowed = this.#options.include?.(series.route) ?? true;
       const counted = sloWindow !== undefined && sloWindow(series.route) !== null;
-      if (!windowed && !counted) continue;
+      const guarded = this.#options.guardrailed?.(series.route) ?? false;
+      if (!windowed && !counted && !guarded) continue;
       const fields = FIELDS[series.version];
       const mapKey = `${series.route}\n${series.version}`;
       let pushed = this.#pushed.get(mapKey);
@@ -170,14 +185,18 @@ export class FleetCounts {
         }
         if (counted) slo.add(series.route, slot.second, slot.requests - done.requests, slot.sloErrors - done.sloErrors);
         done.sloErrors = Math.max(done.sloErrors, slot.sloErrors);
-        if (!windowed) {
+        if (!windowed && !guarded) {
           done.requests = Math.max(done.requests, slot.requests);
           continue;
         }
-        const key = windowKey(fleet, series.route, slot.second);
+        const key = windowed ? windowKey(fleet, series.route, slot.second) : null;
+        const minuteKey = guarded ? guardrailKey(fleet, series.route, Math.floor(slot.second / 60)) : null;
         const before = commands.length;
-        addDeltas(commands, key, fields, slot, done);
-        if (commands.length > before) touched.add(key);
+        addDeltas(commands, key, minuteKey, fields, slot, done);
+        if (commands.length > before) {
+          if (key !== null) touched.set(key, this.#retainSeconds);
+          if (minuteKey !== null) touched.set(minuteKey, GUARDRAIL_RETAIN_SECONDS);
+        }
       }
     }
     if (this.#options.mirrors) {
@@ -194,7 +213,7 @@ export class FleetCounts {
         const key = windowKey(fleet, records.route, current - 1);
         if (dc !== 0) commands.push(['HINCRBY', key, MIRROR_COMPARED, String(dc)]);
         if (dm !== 0) commands.push(['HINCRBY', key, MIRROR_MATCHED, String(dm)]);
-        touched.add(key);
+        touched.set(key, this.#retainSeconds);
       }
     }
     for (const [route, total] of ejectionsByRoute(this.#options.guards?.() ?? [])) {
@@ -206,9 +225,9 @@ export class FleetCounts {
       if (grown <= 0) continue;
       const key = windowKey(fleet, route, current - 1);
       commands.push(['HINCRBY', key, EJECTIONS, String(grown)]);
-      touched.add(key);
+      touched.set(key, this.#retainSeconds);
     }
-    for (const key of touched) commands.push(['EXPIRE', key, String(this.#retainSeconds)]);
+    for (const [key, seconds] of touched) commands.push(['EXPIRE', key, String(seconds)]);
     if (sloWindow) commands.push(...slo.commands(fleet, sloWindow));
     if (commands.length === 0) return true;
     const client = this.#options.client;
@@ -260,6 +279,36 @@ export class FleetCounts {
     return { compared, matched };
   }
 
+  /**
+   * The fleet's all-traffic counts of (route, version) over the whole minutes that hold the last `seconds` (the minute
+   * still filling included, as far as members have flushed it), for an experiment's guardrails; null when Redis could
+   * not be read. `seconds` of the snapshot is the span those minutes cover up to `nowMs`.
+   */
+  async guardrailWindow(route: string, version: Version, nowMs: number, seconds: number): Promise<WindowSnapshot | null> {
+    const first = Math.floor((nowMs - seconds * 1000) / 60_000);
+    const last = Math.floor(nowMs / 60_000);
+    const client = this.#options.client;
+    const reads: Array<Promise<unknown>> = [];
+    for (let minute = first; minute <= last; minute++) reads.push(client.sendCommand(['HGETALL', guardrailKey(this.#options.fleet, route, minute)]));
+    let hashes: Array<Record<string, string>>;
+    try {
+      hashes = (await withTimeout(Promise.all(reads), this.#timeoutMs)).map(asHash);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, route }, 'fleet: could not read the fleet guardrail counts');
+      return null;
+    }
+    const fields = FIELDS[version];
+    let requests = 0;
+    let errors = 0;
+    const buckets = new Array<number>(BUCKETS).fill(0);
+    for (const hash of hashes) {
+      requests += num(hash[fields.requests]);
+      errors += num(hash[fields.errors]);
+      for (let i = 0; i < BUCKETS; i++) buckets[i] += num(hash[fields.buckets[i]]);
+    }
+    return { seconds: Math.round((nowMs - first * 60_000) / 1000), requests, errors, buckets };
+  }
+
   /** Canary ejections of the route, by any member, over the same seconds as window(); null when Redis could not be read. */
   async ejections(route: string, nowMs: number, seconds: number): Promise<number | null> {
     const hashes = await this.#read(route, nowMs, seconds);
@@ -285,21 +334,25 @@ export class FleetCounts {
   }
 }
 
-function addDeltas(commands: string[][], key: string, fields: (typeof FIELDS)[Version], slot: SlotCounts, done: Pushed): void {
-  const push = (field: string, now: number, before: number): void => {
-    if (now > before) commands.push(['HINCRBY', key, field, String(now - before)]);
+/** The second's growth into its window hash (`key`) and, all traffic only, into its guardrail minute (`minuteKey`). */
+function addDeltas(commands: string[][], key: string | null, minuteKey: string | null, fields: (typeof FIELDS)[Version], slot: SlotCounts, done: Pushed): void {
+  const push = (field: string, now: number, before: number, everyMinute: boolean): void => {
+    if (now <= before) return;
+    const delta = String(now - before);
+    if (key !== null) commands.push(['HINCRBY', key, field, delta]);
+    if (everyMinute && minuteKey !== null) commands.push(['HINCRBY', minuteKey, field, delta]);
   };
-  push(fields.requests, slot.requests, done.requests);
-  push(fields.errors, slot.errors, done.errors);
-  push(fields.weightedRequests, slot.weightedRequests, done.weightedRequests);
-  push(fields.weightedErrors, slot.weightedErrors, done.weightedErrors);
+  push(fields.requests, slot.requests, done.requests, true);
+  push(fields.errors, slot.errors, done.errors, true);
+  push(fields.weightedRequests, slot.weightedRequests, done.weightedRequests, false);
+  push(fields.weightedErrors, slot.weightedErrors, done.weightedErrors, false);
   done.requests = Math.max(done.requests, slot.requests);
   done.errors = Math.max(done.errors, slot.errors);
   done.weightedRequests = Math.max(done.weightedRequests, slot.weightedRequests);
   done.weightedErrors = Math.max(done.weightedErrors, slot.weightedErrors);
   for (let i = 0; i < BUCKETS; i++) {
-    push(fields.buckets[i], slot.buckets[i], done.buckets[i]);
-    push(fields.weightedBuckets[i], slot.weightedBuckets[i], done.weightedBuckets[i]);
+    push(fields.buckets[i], slot.buckets[i], done.buckets[i], true);
+    push(fields.weightedBuckets[i], slot.weightedBuckets[i], done.weightedBuckets[i], false);
     done.buckets[i] = Math.max(done.buckets[i], slot.buckets[i]);
     done.weightedBuckets[i] = Math.max(done.weightedBuckets[i], slot.weightedBuckets[i]);
   }

@@ -51,6 +51,8 @@ export interface FleetLeadershipOptions extends RolloutFleetOptions {
   readonly collect?: () => Promise<void>;
   /** This member's canary guards, whose ejections the leader's windows count (FleetCounts). */
   readonly guards?: () => Iterable<GuardCounts>;
+  /** Routes whose per-minute guardrail counts are pushed (route-split A/B experiments; FleetCounts). */
+  readonly guardrailed?: (route: string) => boolean;
   /** Routes whose window counts are pushed (those with a rollout block); all when absent. Not the SLO counts: see sloWindow. */
   readonly include?: (route: string) => boolean;
   /**
@@ -82,6 +84,7 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
     logger: options.logger,
     ...(options.collect ? { collect: options.collect } : {}),
     ...(options.guards ? { guards: options.guards } : {}),
+    ...(options.guardrailed ? { guardrailed: options.guardrailed } : {}),
     ...(options.include ? { include: options.include } : {}),
     ...(options.sloWindow ? { sloWindow: options.sloWindow } : {}),
   });

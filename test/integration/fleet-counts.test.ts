@@ -31,7 +31,17 @@ async function member(fleet: string, guards: GuardCounts[] = []): Promise<Member
   const series = new SeriesBook(metrics);
   const mirrors = new MirrorBook(metrics);
   const m: Member = { series, mirrors, clock: 0, counts: null as never };
-  (m as { counts: FleetCounts }).counts = new FleetCounts({ client: await client(), fleet, series, mirrors, logger: silent, now: () => m.clock, guards: () => guards, include: (route) => route !== 'unwatched' });
+  (m as { counts: FleetCounts }).counts = new FleetCounts({
+    client: await client(),
+    fleet,
+    series,
+    mirrors,
+    logger: silent,
+    now: () => m.clock,
+    guards: () => guards,
+    include: (route) => route !== 'unwatched' && !route.startsWith('experiment'),
+    guardrailed: (route) => route.startsWith('experiment'),
+  });
   return m;
 }
 
@@ -166,6 +176,44 @@ describe('fleet counts', () => {
     expect(await b.counts.ejections('api', readAt(4), 2)).toBe(3); // t0 + 3, t0 + 4
     expect(await b.counts.ejections('api', readAt(5), 1)).toBe(1); // t0 + 5
     expect(await b.counts.ejections('unwatched', readAt(5), 7)).toBe(0); // no rollout: not pushed
+  });
+
+  it("an experiment route's per-minute counts: the fleet's guardrail window is the members' own windows summed", async () => {
+    const fleet = 'guardrails';
+    const route = 'experiment-checkout';
+    const members = [await member(fleet), await member(fleet)];
+    const randoms = members.map((_, index) => seeded(3000 + index));
+    const minute0 = 29_833_340; // a whole minute: t0 below is its first second
+    const t0 = minute0 * 60;
+    // 150 s of traffic over three minutes, flushed every second by each member, as FlushLoop does.
+    for (let second = t0; second < t0 + 150; second++) {
+      for (const [index, m] of members.entries()) {
+        traffic(m, route, second, second, randoms[index]);
+        traffic(m, 'plain', second, second, randoms[index]);
+        m.clock = (second + 1) * 1000 + 100 * index;
+        expect(await m.counts.flush()).toBe(true);
+      }
+    }
+    const nowMs = (t0 + 150) * 1000 + 500;
+    for (const version of ['stable', 'canary'] as const) {
+      const fleetWindow = await members[0].counts.guardrailWindow(route, version, nowMs, 140);
+      // The minutes holding the last 140 s: from t0 (its minute's start) to now.
+      const own = members.map((m) => m.series.get(route, version).window.snapshot(nowMs, 151, 'all'));
+      expect(fleetWindow).toEqual({ seconds: 151, ...sum(own) });
+      expect(fleetWindow!.requests).toBeGreaterThan(1000);
+      // Only the last minute: from t0 + 120 s.
+      const last = await members[1].counts.guardrailWindow(route, version, nowMs, 10);
+      const ownLast = members.map((m) => m.series.get(route, version).window.snapshot(nowMs, 31, 'all'));
+      expect(last).toEqual({ seconds: 31, ...sum(ownLast) });
+    }
+    // Kept for the ten minutes and more, not the per-second windows' 120 s; a route without an experiment has none.
+    const probe = await client();
+    const ttl = await probe.ttl(`sg:{${fleet}}:g:${route}:${minute0 + 2}`);
+    expect(ttl).toBeGreaterThan(800);
+    expect(ttl).toBeLessThanOrEqual(900);
+    expect(await probe.exists(`sg:{${fleet}}:w:${route}:${t0}`)).toBe(0);
+    expect(await members[0].counts.guardrailWindow('plain', 'stable', nowMs, 140)).toMatchObject({ requests: 0 });
+    expect(await members[0].counts.window('plain', 'stable', nowMs, 5)).toMatchObject({ requests: expect.any(Number) });
   });
 
   it('keys expire after retainSeconds, and a Redis that cannot be read gives null', async () => {

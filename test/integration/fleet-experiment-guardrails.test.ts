@@ -1,0 +1,78 @@
+/**
+ * A route-split experiment's guardrails in a fleet judge every member's traffic: two replicas (A a single process,
+ * B `workers: 2`) on one real Redis, a treatment that fails only the requests B serves. A's report shows the breach
+ * and declares no winner, and a ship on A is refused, though A's own traffic is healthy; before, A judged its own
+ * share only and would have shipped the broken version to the whole fleet.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
+import { inParallel, send, waitFor } from '../helpers/http.js';
+import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+let redis: TestRedis;
+let shop: Shop;
+let dir: TempDir;
+let a: SplitgateProcess | undefined;
+let b: SplitgateProcess | undefined;
+
+function config(member: string, workers: number): Record<string, unknown> {
+  return {
+    listen: '127.0.0.1:0',
+    admin: { listen: '127.0.0.1:0' },
+    workers,
+    watch: false,
+    state: { file: false },
+    upstreams: shop.upstreams,
+    routes: [shopRoute()],
+    experiments: [checkoutExperiment({ minUsersPerArm: 5, guardrails: { minRequests: 20, maxP99Ratio: 100 } })],
+    fleet: { name: 'exp-guardrails', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s' },
+  };
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  shop = await startShop({ failOnHeader: true });
+  dir = createTempDir();
+  [a, b] = await startSingleAndTwoWorkers(dir, config);
+});
+
+afterAll(async () => {
+  await Promise.all([killIfRunning(a), killIfRunning(b)]);
+  await redis?.stop();
+  await shop?.close();
+  dir?.remove();
+});
+
+describe("fleet: an experiment's guardrails", () => {
+  it("judge the whole fleet's traffic: a treatment failing on another replica blocks the winner and the ship", async () => {
+    // Healthy traffic on A, and every user orders on B's treatment: a clear win for B, on conversions.
+    await inParallel(120, 8, async (i) => {
+      const headers = { 'x-user-id': `healthy-${i}` };
+      const arm = armOf(await send(a!.url, '/shop/item', { headers }));
+      if (arm === 1) await send(a!.url, '/orders', { method: 'POST', headers });
+    });
+    // The treatment fails every request B sends it (x-fail is sent through B only).
+    await inParallel(120, 8, (i) => send(b!.url, '/shop/item', { headers: { 'x-user-id': `broken-${i}`, 'x-fail': '1' } }));
+
+    // B's counts reach Redis within about a flush (1 s); A's report reads them.
+    let report: any;
+    await waitFor('the breach in A\'s report', async () => {
+      report = await experimentReport(a!.adminUrl, 'checkout');
+      return report.guardrails.breached === true;
+    }, 10_000);
+    const errorRate = report.guardrails.checks.find((c: any) => c.check === 'error-rate');
+    expect(errorRate).toMatchObject({ result: 'fail', control: 0 });
+    expect(errorRate.treatment).toBeGreaterThan(3);
+    // The fleet's requests, not A's: both replicas' traffic on the route is in the sample.
+    expect(errorRate.sample.control + errorRate.sample.treatment).toBeGreaterThanOrEqual(240);
+    expect(report.verdict).toMatch(/^guardrail: error rate .* no winner is declared$/);
+
+    // No winner, so a ship without a named arm is refused, and nothing moved.
+    const ship = await send(a!.adminUrl, '/experiments/checkout/ship', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(ship.status).toBe(409);
+    const weight = (await send(a!.adminUrl, '/status')).json<{ routes: Array<{ name: string; weight: number }> }>().routes.find((r) => r.name === 'shop')!.weight;
+    expect(weight).toBe(50);
+  });
+});
