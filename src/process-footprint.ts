@@ -94,7 +94,6 @@ export interface ProcessMemory {
   readonly optimizingCompilers: boolean;
 }
 
-/** This process's memory, for `/status`: what an operator compares with the bench's figures. */
 /**
  * Resident memory of another process of this machine (a worker, read by its supervisor for /status), from
  * /proc/<pid>/status; null where there is no /proc (not Linux) or the process is gone.
@@ -108,6 +107,7 @@ export function residentBytesOf(pid: number): number | null {
   }
 }
 
+/** This process's memory, for `/status`: what an operator compares with the bench's figures. */
 export function processMemory(): ProcessMemory {
   const usage = process.memoryUsage();
   const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');

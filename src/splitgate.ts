@@ -114,6 +114,7 @@ export class Splitgate {
             logger,
             guards: () => pools.guards.all(),
             guardrailed: (route) => kit.hasGuardrails(controller.config, route),
+            timeoutMs: config.fleet!.redis.commandTimeout,
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
             sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),

@@ -145,6 +145,17 @@ describe('proxy deltas', () => {
     expect([...totals.guards()][0]).toMatchObject({ ejections: 3 + 1 + 1, retries: { ok: 8 } });
   });
 
+  it("takes a route's state from the guard the table in force uses, wherever the book lists it", () => {
+    const zero = () => ({ ok: 0, failed: 0, budget_exhausted: 0 });
+    // The canary renamed A -> B -> A while B still drains: the book lists A (made first) before B.
+    const a = { route: 'api', retries: zero(), ejections: 0, ejected: false, phase: 'closed', unhealthy: false, ejectedUntil: 0 } as ShippedGuard;
+    const b = { route: 'api', retries: zero(), ejections: 1, ejected: true, phase: 'ejected', unhealthy: false, ejectedUntil: 9_000 } as ShippedGuard;
+    const taker = new ProxyDeltaTaker({ guards: () => [a, b], current: () => new Set([a]), listener: { connections: () => 0, rejections: () => [], upgrades: () => [] } });
+    const delta = taker.take(0)!;
+    expect(delta.ejected).toEqual([['api', false, 'closed', false, 0]]);
+    expect(delta.ejections).toEqual([['api', 1]]);
+  });
+
   it('refuses malformed messages', () => {
     expect(isProxyDelta(null)).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: Number.NaN })).toBe(false);

@@ -182,6 +182,32 @@ describe('rollout gating in a fleet', () => {
     expect(fleetB.fallbacks).toEqual([]);
   });
 
+  it("counts each fleet ejection in one window: the next window asks only for the seconds after the last one's", async () => {
+    const { clock, member } = await shared();
+    const fleet = fakeFleet();
+    fleet.isLeading = true;
+    fleet.myEpoch = 1;
+    const asked: Array<number | null> = [];
+    // One ejection, in second 1000; each read's newest second is the one after the previous read's.
+    fleet.ejections = async (_route, _now, _seconds, afterSecond) => {
+      asked.push(afterSecond);
+      return { count: afterSecond === null || afterSecond < 1000 ? 1 : 0, throughSecond: 1000 + asked.length - 1 };
+    };
+    const a = await member(fleet);
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+    expect(asked).toEqual([]);
+    for (let i = 0; i < 2; i++) {
+      clock.now += 600_000;
+      await a.runner().tick();
+    }
+    // The first window reads every second of it; the second only those after the first's newest (1000).
+    expect(asked).toEqual([null, 1000]);
+    const ejectionResults = a.events
+      .list({ route: 'api' })
+      .flatMap((e) => ((e.before as { checks?: Array<{ check: string; result: string }> } | undefined)?.checks ?? []).filter((c) => c.check === 'outlier-ejection'));
+    expect(ejectionResults).toEqual([expect.objectContaining({ result: 'fail' })]);
+  });
+
   it("only the leader shows the error budget left: a follower's reading and a former leader's would be stale", async () => {
     const { clock, member } = await shared({ ...RAW, routes: [{ ...RAW.routes[0], slo: { objective: 99, window: '1h' } }] });
     const fleetA = fakeFleet();

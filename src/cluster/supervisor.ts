@@ -191,6 +191,7 @@ export class Supervisor {
             collect: () => workers.collect(),
             guards: () => proxyTotals.guards(),
             guardrailed: (route) => kit.hasGuardrails(controller.config, route),
+            timeoutMs: config.fleet!.redis.commandTimeout,
             include: (route) => controller.config.routes.some((r) => r.name === route && r.rollout !== undefined),
             sloWindow: (route) => kit.sloWindowOf(controller.config, route),
             onLeader: (leading) => fleet.setLeader(leading),

@@ -191,7 +191,8 @@ export class WorkerPool implements TablePublisher {
       listening: slot.listening,
       restarts: slot.restarts,
       requests: slot.counters.requests,
-      rssBytes: slot.pid === null ? null : residentBytesOf(slot.pid),
+      // Not a pid whose process exited (restart backoff): the number may already name another process.
+      rssBytes: slot.worker === null || slot.pid === null ? null : residentBytesOf(slot.pid),
     }));
   }
 

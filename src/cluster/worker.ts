@@ -58,7 +58,12 @@ class ProxyWorker {
     this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog, experiments: this.#experiments });
     this.#server = createProxyServer(this.#service, table.config.limits);
     this.#listener = listenerSourceOf(this.#server, this.#service);
-    this.#proxyDeltas = new ProxyDeltaTaker({ guards: () => this.#pools.guards.all(), listener: this.#listener, jwt: () => this.#metrics.jwtCounts });
+    this.#proxyDeltas = new ProxyDeltaTaker({
+      guards: () => this.#pools.guards.all(),
+      current: () => new Set(this.#store.current.table.routes.map((route) => route.guard)),
+      listener: this.#listener,
+      jwt: () => this.#metrics.jwtCounts,
+    });
   }
 
   /** The outlier guards' ejections and restorations, for the supervisor's event log. */

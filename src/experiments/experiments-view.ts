@@ -9,6 +9,7 @@ import type { Controller } from '../control/controller.js';
 import { ConflictError } from '../control/controller.js';
 import type { EventLog } from '../control/event-log.js';
 import { SplitgateError } from '../errors.js';
+import { FleetUnavailableError } from '../fleet/errors.js';
 import type { SeriesBook } from '../metrics/metrics.js';
 import type { WindowSnapshot } from '../metrics/rolling-window.js';
 import type { TableStore } from '../state/table-store.js';
@@ -87,6 +88,8 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
 
   /** The fleet's windows by route, as the last refresh read them; null: they could not be read. */
   let fleetWindows = new Map<string, { stable: WindowSnapshot; canary: WindowSnapshot } | null>();
+  let refreshesStarted = 0;
+  let refreshApplied = 0;
   const guardrailsOf = (experiment: CompiledExperiment): GuardrailReport => {
     if (experiment.arms !== 'route-split') return NO_PER_ARM_METRICS;
     if (deps.fleetCounts) {
@@ -114,6 +117,7 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
     const counts = deps.fleetCounts;
     if (!counts) return;
     const at = now();
+    const started = ++refreshesStarted;
     const routes = new Set(book.planOf(store.current.config).all.filter((e) => e.arms === 'route-split').map((e) => e.route));
     const read = new Map<string, { stable: WindowSnapshot; canary: WindowSnapshot } | null>();
     await Promise.all(
@@ -122,50 +126,61 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
         read.set(route, stable !== null && canary !== null ? { stable, canary } : null);
       }),
     );
+    // Two refreshes at once (two admin reads): an older read that ends last does not replace a newer one.
+    if (started < refreshApplied) return;
+    refreshApplied = started;
     fleetWindows = read;
+  };
+  /** A stop: with `fleet:`, the guardrails it freezes are judged on the fleet's counts, read now (`refreshFirst`). */
+  const stopExperiment = async (key: string, actor: string, refreshFirst: boolean): Promise<ExperimentReport & { warning?: string }> => {
+    const experiment = book.planOf(store.current.config).all.find((e) => e.key === key);
+    const record = book.record(key);
+    if (experiment === undefined || record === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
+    if (record.stopped !== null) throw new ConflictError(`experiment "${key}" was stopped at ${record.stopped.at}`);
+    if (refreshFirst) await refresh();
+    assertGuardrailsRead(experiment);
+    let warning: string | null;
+    if (deps.fleet) {
+      const outcome = await deps.fleet.stopExperiment(experiment, () => {
+        // After this replica's events are in: the look sees the fleet's totals as the stop freezes them.
+        const before = report(key)!;
+        return {
+          stopped: { at: new Date(now()).toISOString(), actor },
+          guardrails: before.guardrails,
+          treatmentPercent: before.arms[1].expectedShare * 100,
+          minimumPValues: Object.fromEntries(record.minimumPValues),
+          evictions: record.evictions,
+          trackedUsers: record.trackedUsers,
+        };
+      });
+      warning = await deps.controller.saveExperimentStop(key, outcome.frozen);
+      if (!outcome.won) throw new ConflictError(`experiment "${key}" was stopped at ${outcome.frozen.stopped.at} (by ${outcome.frozen.stopped.actor}, in the fleet)`);
+    } else {
+      // A last look first, so the frozen running minimum includes the data up to the stop.
+      const before = report(key)!;
+      record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails, before.arms[1].expectedShare * 100);
+      warning = await deps.controller.saveExperimentStop(key, record.freeze());
+    }
+    const after = report(key)!;
+    deps.events.record({
+      actor,
+      action: 'experiment.stopped',
+      route: experiment.route,
+      after: { experiment: key, users: after.arms.map((a) => a.users), verdict: after.verdict },
+      message: `experiment ${key} stopped: totals frozen`,
+    });
+    return warning === null ? after : { ...after, warning };
+  };
+  /** Nothing is frozen or shipped on guardrails a fleet's Redis did not give (they would read "not judged" for good). */
+  const assertGuardrailsRead = (experiment: CompiledExperiment): void => {
+    if (!deps.fleetCounts || experiment.arms !== 'route-split' || fleetWindows.get(experiment.route)) return;
+    throw new FleetUnavailableError(`the fleet's guardrail counts of route "${experiment.route}" could not be read from Redis: experiment "${experiment.key}" left as it was`);
   };
   const view: ExperimentsView = {
     refresh,
     list: () => book.planOf(store.current.config).all.flatMap((e) => report(e.key) ?? []),
     get: report,
-    async stop(key, actor) {
-      await refresh();
-      const experiment = book.planOf(store.current.config).all.find((e) => e.key === key);
-      const record = book.record(key);
-      if (experiment === undefined || record === undefined) throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
-      if (record.stopped !== null) throw new ConflictError(`experiment "${key}" was stopped at ${record.stopped.at}`);
-      let warning: string | null;
-      if (deps.fleet) {
-        const outcome = await deps.fleet.stopExperiment(experiment, () => {
-          // After this replica's events are in: the look sees the fleet's totals as the stop freezes them.
-          const before = report(key)!;
-          return {
-            stopped: { at: new Date(now()).toISOString(), actor },
-            guardrails: before.guardrails,
-            treatmentPercent: before.arms[1].expectedShare * 100,
-            minimumPValues: Object.fromEntries(record.minimumPValues),
-            evictions: record.evictions,
-            trackedUsers: record.trackedUsers,
-          };
-        });
-        warning = await deps.controller.saveExperimentStop(key, outcome.frozen);
-        if (!outcome.won) throw new ConflictError(`experiment "${key}" was stopped at ${outcome.frozen.stopped.at} (by ${outcome.frozen.stopped.actor}, in the fleet)`);
-      } else {
-        // A last look first, so the frozen running minimum includes the data up to the stop.
-        const before = report(key)!;
-        record.stop({ at: new Date(now()).toISOString(), actor }, before.guardrails, before.arms[1].expectedShare * 100);
-        warning = await deps.controller.saveExperimentStop(key, record.freeze());
-      }
-      const after = report(key)!;
-      deps.events.record({
-        actor,
-        action: 'experiment.stopped',
-        route: experiment.route,
-        after: { experiment: key, users: after.arms.map((a) => a.users), verdict: after.verdict },
-        message: `experiment ${key} stopped: totals frozen`,
-      });
-      return warning === null ? after : { ...after, warning };
-    },
+    stop: (key, actor) => stopExperiment(key, actor, true),
     async ship(key, requested, actor, assertSteerable) {
       await refresh();
       const current = report(key);
@@ -177,7 +192,7 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       let shippedReport = current;
       if (current.stopped === null) {
         try {
-          shippedReport = await view.stop(key, actor);
+          shippedReport = await stopExperiment(key, actor, false);
         } catch (error) {
           // Stopped on another replica meanwhile: ship from its frozen report, as if stopped here before.
           if (error instanceof ConflictError && deps.fleet && book.record(key)?.stopped) return view.ship(key, requested, actor, assertSteerable);

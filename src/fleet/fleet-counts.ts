@@ -124,8 +124,8 @@ export class FleetCounts {
   readonly #pushed = new Map<string, Map<number, Pushed>>();
   /** route → mirror counts already pushed. */
   readonly #mirrorPushed = new Map<string, { compared: number; matched: number }>();
-  /** route → ejections already pushed. */
-  readonly #ejectionsPushed = new Map<string, number>();
+  /** Each canary guard's (`route\nupstream`) ejections already pushed, or seen on a route not pushed. */
+  #ejectionsPushed = new Map<string, number>();
   readonly #loop: FlushLoop;
 
   constructor(options: FleetCountsOptions) {
@@ -203,12 +203,13 @@ export class FleetCounts {
       // Mirror comparisons are cumulative counters without seconds: their growth since the last flush is booked
       // to the last completed second.
       for (const records of this.#options.mirrors.all()) {
-        if (this.#options.include && !this.#options.include(records.route)) continue;
         const { compared, matched } = records.counts();
         const last = this.#mirrorPushed.get(records.route) ?? { compared: 0, matched: 0 };
         const dc = compared >= last.compared ? compared - last.compared : compared;
         const dm = matched >= last.matched ? matched - last.matched : matched;
+        // Kept for routes not pushed too: a route that gains a rollout pushes what it compares from then on.
         this.#mirrorPushed.set(records.route, { compared, matched });
+        if (this.#options.include && !this.#options.include(records.route)) continue;
         if (dc === 0 && dm === 0) continue;
         const key = windowKey(fleet, records.route, current - 1);
         if (dc !== 0) commands.push(['HINCRBY', key, MIRROR_COMPARED, String(dc)]);
@@ -216,28 +217,50 @@ export class FleetCounts {
         touched.set(key, this.#retainSeconds);
       }
     }
-    for (const [route, total] of ejectionsByRoute(this.#options.guards?.() ?? [])) {
-      if (this.#options.include && !this.#options.include(route)) continue;
-      const last = this.#ejectionsPushed.get(route) ?? 0;
-      this.#ejectionsPushed.set(route, total);
-      // A total below the last one is a guard a reload dropped, its ejections pushed long ago: nothing new.
-      const grown = total - last;
-      if (grown <= 0) continue;
+    const ejections = this.#ejectionGrowth();
+    for (const [route, grown] of ejections.grown) {
       const key = windowKey(fleet, route, current - 1);
       commands.push(['HINCRBY', key, EJECTIONS, String(grown)]);
       touched.set(key, this.#retainSeconds);
     }
     for (const [key, seconds] of touched) commands.push(['EXPIRE', key, String(seconds)]);
     if (sloWindow) commands.push(...slo.commands(fleet, sloWindow));
-    if (commands.length === 0) return true;
+    if (commands.length === 0) {
+      this.#ejectionsPushed = ejections.seen;
+      return true;
+    }
     const client = this.#options.client;
     try {
       await withTimeout(Promise.all(commands.map((command) => client.sendCommand(command))), this.#timeoutMs);
+      // Only now: an ejection is the safety signal, so one a failed flush lost goes out with the next (twice, should
+      // Redis have run part of the failed pipeline: a window failed once too often rather than not at all).
+      this.#ejectionsPushed = ejections.seen;
       return true;
     } catch (error) {
       this.#options.logger.warn({ err: error, commands: commands.length }, 'fleet: could not add this member\'s window counts');
       return false;
     }
+  }
+
+  /**
+   * Each guard's ejections since the previous flush, by route, for the routes pushed. Counted per guard (a route has
+   * two while a reload renames its canary, and the old one may go with the new one's first ejection in one period);
+   * a guard first seen on a route not pushed gives its count as a baseline, so a route that gains a rollout pushes
+   * only what comes after.
+   */
+  #ejectionGrowth(): { grown: Map<string, number>; seen: Map<string, number> } {
+    const grown = new Map<string, number>();
+    const seen = new Map<string, number>();
+    for (const guard of this.#options.guards?.() ?? []) {
+      const key = `${guard.route}\n${guard.upstream ?? ''}`;
+      const last = this.#ejectionsPushed.get(key);
+      seen.set(key, guard.ejections);
+      // Unseen, or below its last count (a guard made again under the same name): counted from 0.
+      const growth = last === undefined || guard.ejections < last ? guard.ejections : guard.ejections - last;
+      if (growth <= 0 || (this.#options.include && !this.#options.include(guard.route))) continue;
+      grown.set(guard.route, (grown.get(guard.route) ?? 0) + growth);
+    }
+    return { grown, seen };
   }
 
   /** The newest second every member has had time to flush, at `nowMs`. */
@@ -309,13 +332,19 @@ export class FleetCounts {
     return { seconds: Math.round((nowMs - first * 60_000) / 1000), requests, errors, buckets };
   }
 
-  /** Canary ejections of the route, by any member, over the same seconds as window(); null when Redis could not be read. */
-  async ejections(route: string, nowMs: number, seconds: number): Promise<number | null> {
+  /**
+   * Canary ejections of the route, by any member, over the same seconds as window() but only those after
+   * `afterSecond` (the newest second a previous window counted: windows overlap by a second, an ejection counts once);
+   * with the newest second read. Null when Redis could not be read.
+   */
+  async ejections(route: string, nowMs: number, seconds: number, afterSecond: number | null = null): Promise<{ count: number; throughSecond: number } | null> {
     const hashes = await this.#read(route, nowMs, seconds);
     if (hashes === null) return null;
-    let ejections = 0;
-    for (const hash of hashes) ejections += num(hash[EJECTIONS]);
-    return ejections;
+    const newest = this.newestCompleteSecond(nowMs);
+    const oldest = newest - hashes.length + 1;
+    let count = 0;
+    for (const [index, hash] of hashes.entries()) if (afterSecond === null || oldest + index > afterSecond) count += num(hash[EJECTIONS]);
+    return { count, throughSecond: newest };
   }
 
   async #read(route: string, nowMs: number, seconds: number): Promise<Array<Record<string, string>> | null> {
@@ -356,13 +385,6 @@ function addDeltas(commands: string[][], key: string | null, minuteKey: string |
     done.buckets[i] = Math.max(done.buckets[i], slot.buckets[i]);
     done.weightedBuckets[i] = Math.max(done.weightedBuckets[i], slot.weightedBuckets[i]);
   }
-}
-
-/** A route may have more than one guard for a while (its canary renamed by a reload): their ejections add up. */
-function ejectionsByRoute(guards: Iterable<GuardCounts>): Map<string, number> {
-  const totals = new Map<string, number>();
-  for (const guard of guards) totals.set(guard.route, (totals.get(guard.route) ?? 0) + guard.ejections);
-  return totals;
 }
 
 function num(value: string | undefined): number {

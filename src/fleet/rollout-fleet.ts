@@ -32,7 +32,7 @@ export function rolloutFleet(lease: LeaderLease, counts: FleetCounts, options: R
     epoch: () => lease.epoch(),
     window: (route, version, nowMs, seconds, traffic) => counts.window(route, version, nowMs, seconds, traffic),
     mirror: (route, nowMs, seconds) => counts.mirror(route, nowMs, seconds),
-    ejections: (route, nowMs, seconds) => counts.ejections(route, nowMs, seconds),
+    ejections: (route, nowMs, seconds, afterSecond) => counts.ejections(route, nowMs, seconds, afterSecond),
     fenced: (epoch) => lease.stepDown(epoch),
     ...(options.maxStalenessMs !== undefined ? { maxStalenessMs: options.maxStalenessMs } : {}),
     ...(options.fallBack ? { fallBack: options.fallBack } : {}),
@@ -53,6 +53,8 @@ export interface FleetLeadershipOptions extends RolloutFleetOptions {
   readonly guards?: () => Iterable<GuardCounts>;
   /** Routes whose per-minute guardrail counts are pushed (route-split A/B experiments; FleetCounts). */
   readonly guardrailed?: (route: string) => boolean;
+  /** Bound on one flush or read of the counts (the fleet's `redis.commandTimeout`). */
+  readonly timeoutMs?: number;
   /** Routes whose window counts are pushed (those with a rollout block); all when absent. Not the SLO counts: see sloWindow. */
   readonly include?: (route: string) => boolean;
   /**
@@ -85,6 +87,7 @@ export function createFleetLeadership(options: FleetLeadershipOptions): FleetLea
     ...(options.collect ? { collect: options.collect } : {}),
     ...(options.guards ? { guards: options.guards } : {}),
     ...(options.guardrailed ? { guardrailed: options.guardrailed } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.include ? { include: options.include } : {}),
     ...(options.sloWindow ? { sloWindow: options.sloWindow } : {}),
   });

@@ -88,6 +88,8 @@ export interface Metrics {
 /** What the retry and ejection metrics read from one canary guard. */
 export interface GuardCounts {
   readonly route: string;
+  /** The canary upstream the guard watches; absent where counts are summed per route (a supervisor's). */
+  readonly upstream?: string;
   readonly retries: { readonly ok: number; readonly failed: number; readonly budget_exhausted: number };
   readonly ejections: number;
   readonly ejected: boolean;

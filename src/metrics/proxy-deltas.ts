@@ -44,6 +44,8 @@ export interface ProxyCountSources {
   listener: ListenerSource;
   /** Token verifications by result, totals since start. */
   jwt?: () => Iterable<readonly [string, number]>;
+  /** The guards the table in force routes by: a route's state is its current guard's, not a draining one's. */
+  current?: () => ReadonlySet<unknown>;
 }
 
 /** In a worker: takes what grew since the previous take. */
@@ -68,9 +70,11 @@ export class ProxyDeltaTaker {
   take(connections: number): ProxyDelta | null {
     const retries: Array<readonly [string, RetryResult, number]> = [];
     const ejections: Array<readonly [string, number]> = [];
-    // Per route: the later guard's state wins (GuardBook lists guards in the order it made them: the current
-    // table's last); counts are each guard's growth, added up.
+    // Per route: the state of the guard the table in force uses (else the last listed); counts are each guard's
+    // growth, added up.
+    const current = this.#sources.current?.();
     const states = new Map<string, ProxyDelta['ejected'][number]>();
+    const fromCurrent = new Set<string>();
     const shipped = new Map<ShippedGuard, GuardShipped>();
     for (const guard of this.#sources.guards()) {
       const before = this.#guardsShipped.get(guard) ?? { ok: 0, failed: 0, budget_exhausted: 0, ejections: 0 };
@@ -81,7 +85,9 @@ export class ProxyDeltaTaker {
       const grown = guard.ejections - before.ejections;
       if (grown > 0) ejections.push([guard.route, grown]);
       shipped.set(guard, { ...guard.retries, ejections: guard.ejections });
+      if (fromCurrent.has(guard.route)) continue;
       states.set(guard.route, [guard.route, guard.ejected, guard.phase, guard.unhealthy, guard.ejectedUntil]);
+      if (current?.has(guard) === true) fromCurrent.add(guard.route);
     }
     // Guards no longer listed are gone for good (a guard made again for the same route starts at 0).
     this.#guardsShipped = shipped;

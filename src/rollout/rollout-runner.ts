@@ -84,8 +84,11 @@ export interface RolloutFleet {
   window(route: string, version: Version, nowMs: number, seconds: number, traffic: WindowTraffic): Promise<WindowSnapshot | null>;
   /** The fleet's mirror comparisons over the same seconds; null when they cannot be read. */
   mirror?(route: string, nowMs: number, seconds: number): Promise<{ compared: number; matched: number } | null>;
-  /** The canary's outlier ejections by any member over the same seconds; null when they cannot be read. */
-  ejections?(route: string, nowMs: number, seconds: number): Promise<number | null>;
+  /**
+   * The canary's outlier ejections by any member over the same seconds, after `afterSecond` (the newest second of the
+   * previous count, null for all of them), and the newest second read; null when they cannot be read.
+   */
+  ejections?(route: string, nowMs: number, seconds: number, afterSecond: number | null): Promise<{ count: number; throughSecond: number } | null>;
   /** An automated rollout whose stored status is older than this has nobody watching it. Default 60 s. */
   readonly maxStalenessMs?: number;
   /**
@@ -120,6 +123,8 @@ export class RolloutRunner {
   #mirrorMark = { compared: 0, matched: 0 };
   /** The canary guard's ejection count at the previous window: an ejection since fails the window. */
   #ejectionMark = 0;
+  /** In a fleet: the newest second whose ejections a window of this runner counted (windows overlap by a second). */
+  #fleetEjectionsThrough: number | null = null;
   /** An epoch a write of ours was refused under: no more steps under it. */
   #fencedEpoch: number | null = null;
   /** The stale fallback is on for this route (this member asked for it). */
@@ -369,13 +374,16 @@ export class RolloutRunner {
         fleet.window(this.route, 'canary', nowMs, seconds, traffic),
         fleet.window(this.route, 'stable', nowMs, seconds, traffic),
         mirrored ? fleet.mirror!(this.route, nowMs, seconds) : Promise.resolve(null),
-        guarded ? fleet.ejections!(this.route, nowMs, seconds) : Promise.resolve(null),
+        guarded ? fleet.ejections!(this.route, nowMs, seconds, this.#fleetEjectionsThrough) : Promise.resolve(null),
       ]);
       if (fleetCanary === null || fleetStable === null || (mirrored && fleetMirror === null) || (guarded && fleetEjections === null)) return null;
       canary = fleetCanary;
       stable = fleetStable;
       mirror = fleetMirror;
-      ejections = fleetEjections;
+      if (fleetEjections !== null) {
+        ejections = fleetEjections.count;
+        this.#fleetEjectionsThrough = fleetEjections.throughSecond;
+      }
     } else {
       canary = series.get(this.route, 'canary').window.snapshot(nowMs, seconds, traffic);
       stable = series.get(this.route, 'stable').window.snapshot(nowMs, seconds, traffic);

@@ -26,27 +26,45 @@ interface Member {
   clock: number;
 }
 
-async function member(fleet: string, guards: GuardCounts[] = []): Promise<Member> {
+/** Routes with no rollout: their window counts and ejections are not pushed. */
+const unwatched = new Set(['unwatched']);
+
+/** A member's Redis client, whose commands fail while `failing` is set (a Redis that went away for a flush). */
+interface FlakyClient {
+  failing: boolean;
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+async function flaky(): Promise<FlakyClient> {
+  const real = await client();
+  const wrapper: FlakyClient = {
+    failing: false,
+    sendCommand: (args) => (wrapper.failing ? Promise.reject(new Error('redis went away')) : real.sendCommand(args)),
+  };
+  return wrapper;
+}
+
+async function member(fleet: string, guards: GuardCounts[] = [], redisClient?: FlakyClient): Promise<Member> {
   const metrics = createMetrics(new Registry(), { processMetrics: false });
   const series = new SeriesBook(metrics);
   const mirrors = new MirrorBook(metrics);
   const m: Member = { series, mirrors, clock: 0, counts: null as never };
   (m as { counts: FleetCounts }).counts = new FleetCounts({
-    client: await client(),
+    client: redisClient ?? (await client()),
     fleet,
     series,
     mirrors,
     logger: silent,
     now: () => m.clock,
     guards: () => guards,
-    include: (route) => route !== 'unwatched' && !route.startsWith('experiment'),
+    include: (route) => !unwatched.has(route) && !route.startsWith('experiment'),
     guardrailed: (route) => route.startsWith('experiment'),
   });
   return m;
 }
 
-function guard(route: string, ejections = 0): { -readonly [K in keyof GuardCounts]: GuardCounts[K] } {
-  return { route, retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections, ejected: false };
+function guard(route: string, ejections = 0, upstream = 'canary'): { -readonly [K in keyof GuardCounts]: GuardCounts[K] } {
+  return { route, upstream, retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections, ejected: false };
 }
 
 /** Seeded traffic for `route` over seconds [from, to]: a few dozen requests a second per version, some failing. */
@@ -149,7 +167,7 @@ describe('fleet counts', () => {
   it("every member's canary ejections reach the leader's window, booked to the second before each flush", async () => {
     const fleet = 'ejections';
     // Member a has two guards for the route for a while (its canary renamed by a reload, the old one still draining).
-    const aGuards = [guard('api', 2), guard('api'), guard('unwatched', 4)];
+    const aGuards = [guard('api', 2, 'v1'), guard('api', 0, 'v2'), guard('unwatched', 4)];
     const bGuards = [guard('api')];
     const a = await member(fleet, aGuards);
     const b = await member(fleet, bGuards);
@@ -171,11 +189,45 @@ describe('fleet counts', () => {
     await a.counts.flush();
     const readAt = (newest: number) => (t0 + newest + 3) * 1000; // newest complete second: t0 + newest
     expect(b.counts.newestCompleteSecond(readAt(5))).toBe(t0 + 5);
-    expect(await b.counts.ejections('api', readAt(5), 7)).toBe(2 + 1 + 3 + 1);
-    expect(await b.counts.ejections('api', readAt(1), 2)).toBe(1); // t0, t0 + 1
-    expect(await b.counts.ejections('api', readAt(4), 2)).toBe(3); // t0 + 3, t0 + 4
-    expect(await b.counts.ejections('api', readAt(5), 1)).toBe(1); // t0 + 5
-    expect(await b.counts.ejections('unwatched', readAt(5), 7)).toBe(0); // no rollout: not pushed
+    expect(await b.counts.ejections('api', readAt(5), 7)).toEqual({ count: 2 + 1 + 3 + 1, throughSecond: t0 + 5 });
+    expect(await b.counts.ejections('api', readAt(1), 2)).toEqual({ count: 1, throughSecond: t0 + 1 }); // t0, t0 + 1
+    expect(await b.counts.ejections('api', readAt(4), 2)).toEqual({ count: 3, throughSecond: t0 + 4 }); // t0 + 3, t0 + 4
+    expect(await b.counts.ejections('api', readAt(5), 1)).toEqual({ count: 1, throughSecond: t0 + 5 }); // t0 + 5
+    // Windows overlap: a window counts only the seconds after the newest one the previous window counted.
+    expect(await b.counts.ejections('api', readAt(5), 7, t0 + 1)).toEqual({ count: 3 + 1, throughSecond: t0 + 5 });
+    expect(await b.counts.ejections('api', readAt(5), 7, t0 + 5)).toEqual({ count: 0, throughSecond: t0 + 5 });
+    expect(await b.counts.ejections('unwatched', readAt(5), 7)).toMatchObject({ count: 0 }); // no rollout: not pushed
+  });
+
+  it('ejections: a renamed canary\'s first one counts when the old guard goes in the same period; a route that gains a rollout pushes only later ones; a failed flush loses none', async () => {
+    const fleet = 'ejections-edges';
+    const redis = await flaky();
+    const guards = [guard('api', 5, 'v1'), guard('late', 3)];
+    unwatched.add('late');
+    const m = await member(fleet, guards, redis);
+    const t0 = 1_790_000_400;
+    const flushAt = async (second: number) => {
+      m.clock = second * 1000 + 10;
+      return m.counts.flush();
+    };
+    await flushAt(t0); // api's 5 to t0 - 1; late's 3 only noted
+    // Within one flush period the old canary's guard goes and the new one ejects: the sum falls 5 -> 1, yet 1 is new.
+    guards.splice(0, 1, guard('api', 1, 'v2'));
+    await flushAt(t0 + 2); // to t0 + 1
+    // `late` gains a rollout, then ejects twice more: 2, not 5.
+    unwatched.delete('late');
+    guards[1]!.ejections = 5;
+    await flushAt(t0 + 4); // to t0 + 3
+    // Redis goes away for one flush: the ejection in it goes out with the next.
+    guards[0]!.ejections = 2;
+    redis.failing = true;
+    expect(await flushAt(t0 + 6)).toBe(false);
+    redis.failing = false;
+    expect(await flushAt(t0 + 8)).toBe(true); // to t0 + 7
+    const readAt = (t0 + 10) * 1000; // newest complete second: t0 + 7
+    expect(await m.counts.ejections('api', readAt, 9)).toEqual({ count: 5 + 1 + 1, throughSecond: t0 + 7 });
+    expect(await m.counts.ejections('api', readAt, 2)).toEqual({ count: 1, throughSecond: t0 + 7 }); // the retried one
+    expect(await m.counts.ejections('late', readAt, 9)).toEqual({ count: 2, throughSecond: t0 + 7 });
   });
 
   it("an experiment route's per-minute counts: the fleet's guardrail window is the members' own windows summed", async () => {

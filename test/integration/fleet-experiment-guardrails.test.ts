@@ -9,7 +9,7 @@ import { armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { connectTestClient, startRedis, type TestRedis } from '../helpers/redis.js';
 
 let redis: TestRedis;
 let shop: Shop;
@@ -58,15 +58,15 @@ describe("fleet: an experiment's guardrails", () => {
 
     // B's counts reach Redis within about a flush (1 s); A's report reads them.
     let report: any;
-    await waitFor('the breach in A\'s report', async () => {
+    // All 240 requests counted (each replica flushes about once a second), and the breach in A's report.
+    await waitFor("the fleet's requests in A's report", async () => {
       report = await experimentReport(a!.adminUrl, 'checkout');
-      return report.guardrails.breached === true;
+      const [check] = report.guardrails.checks;
+      return report.guardrails.breached === true && check.sample.control + check.sample.treatment >= 240;
     }, 10_000);
     const errorRate = report.guardrails.checks.find((c: any) => c.check === 'error-rate');
     expect(errorRate).toMatchObject({ result: 'fail', control: 0 });
     expect(errorRate.treatment).toBeGreaterThan(3);
-    // The fleet's requests, not A's: both replicas' traffic on the route is in the sample.
-    expect(errorRate.sample.control + errorRate.sample.treatment).toBeGreaterThanOrEqual(240);
     expect(report.verdict).toMatch(/^guardrail: error rate .* no winner is declared$/);
 
     // No winner, so a ship without a named arm is refused, and nothing moved.
@@ -74,5 +74,35 @@ describe("fleet: an experiment's guardrails", () => {
     expect(ship.status).toBe(409);
     const weight = (await send(a!.adminUrl, '/status')).json<{ routes: Array<{ name: string; weight: number }> }>().routes.find((r) => r.name === 'shop')!.weight;
     expect(weight).toBe(50);
+  });
+
+  it("freezes no guardrails it could not read: a stop is refused (503) and the experiment keeps running", async () => {
+    // The route's guardrail minutes hold the wrong type (bad data in Redis): reading them fails, the stop's own
+    // keys still work.
+    const probe = await connectTestClient(redis.url);
+    const minute = Math.floor(Date.now() / 60_000);
+    const keys = Array.from({ length: 14 }, (_, i) => `sg:{exp-guardrails}:g:shop:${minute - 12 + i}`);
+    // The real counts wait under other names meanwhile.
+    const saved: string[] = [];
+    for (const key of keys) if ((await probe.exists(key)) === 1) saved.push(key);
+    for (const key of saved) await probe.rename(key, `${key}:saved`);
+    try {
+      for (const key of keys) await probe.set(key, 'not a hash');
+      const report = await experimentReport(a!.adminUrl, 'checkout');
+      expect(report.guardrails).toMatchObject({ breached: false, checks: [] });
+      expect(report.guardrails.note).toMatch(/could not be read/);
+      const stop = await send(a!.adminUrl, '/experiments/checkout/stop', { method: 'POST' });
+      expect(stop.status).toBe(503);
+      expect(stop.json<{ error: { code: string } }>().error.code).toBe('SG_FLEET_UNAVAILABLE');
+      expect((await experimentReport(b!.adminUrl, 'checkout')).stopped).toBeNull();
+    } finally {
+      for (const key of keys) await probe.del(key);
+      for (const key of saved) await probe.rename(`${key}:saved`, key);
+      probe.destroy();
+    }
+    // Readable again: the stop freezes the breach.
+    const stop = await send(a!.adminUrl, '/experiments/checkout/stop', { method: 'POST' });
+    expect(stop.status).toBe(200);
+    expect(stop.json<any>().guardrails.breached).toBe(true);
   });
 });
