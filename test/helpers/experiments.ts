@@ -80,6 +80,24 @@ export function checkoutExperiment(extra: Record<string, unknown> = {}): Record<
   };
 }
 
+/**
+ * A fleet member's config for the shop: route `shop`, `experiment` on it, `workers`, no state file, the fleet `fleet`
+ * on `redisUrl` with fast membership timings.
+ */
+export function shopFleetMember(fleet: string, member: string, workers: number, redisUrl: string, shop: Shop, experiment: Record<string, unknown>): Record<string, unknown> {
+  return {
+    listen: '127.0.0.1:0',
+    admin: { listen: '127.0.0.1:0' },
+    workers,
+    watch: false,
+    state: { file: false },
+    upstreams: shop.upstreams,
+    routes: [shopRoute()],
+    experiments: [experiment],
+    fleet: { name: fleet, memberId: member, redis: { url: redisUrl, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s' },
+  };
+}
+
 export const armOf = (reply: Received): 0 | 1 => (reply.headers['x-upstream-version'] === 'canary' ? 1 : 0);
 
 /** One experiment's report (`GET /experiments/{key}`), failing on any other status. */

@@ -5,7 +5,7 @@
  * share only and would have shipped the broken version to the whole fleet.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
+import { armOf, checkoutExperiment, experimentReport, shopFleetMember, startShop, type Shop } from '../helpers/experiments.js';
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
@@ -18,17 +18,7 @@ let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
 function config(member: string, workers: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: false },
-    upstreams: shop.upstreams,
-    routes: [shopRoute()],
-    experiments: [checkoutExperiment({ minUsersPerArm: 5, guardrails: { minRequests: 20, maxP99Ratio: 100 } })],
-    fleet: { name: 'exp-guardrails', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s' },
-  };
+  return shopFleetMember('exp-guardrails', member, workers, redis.url, shop, checkoutExperiment({ minUsersPerArm: 5, guardrails: { minRequests: 20, maxP99Ratio: 100 } }));
 }
 
 beforeAll(async () => {

@@ -5,7 +5,7 @@
  * conversion before the user's exposure (on the other replica) counts for nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { armCounts, armOf, checkoutExperiment, experimentReport, shopRoute, startShop, type Shop } from '../helpers/experiments.js';
+import { armCounts, armOf, checkoutExperiment, experimentReport, shopFleetMember, startShop, type Shop } from '../helpers/experiments.js';
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startSingleAndTwoWorkers } from '../helpers/fleet-pair.js';
@@ -18,17 +18,7 @@ let a: SplitgateProcess | undefined;
 let b: SplitgateProcess | undefined;
 
 function config(member: string, workers: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: false },
-    upstreams: shop.upstreams,
-    routes: [shopRoute()],
-    experiments: [checkoutExperiment({ minUsersPerArm: 5 })],
-    fleet: { name: 'exp-fleet', memberId: member, redis: { url: redis.url, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s' },
-  };
+  return shopFleetMember('exp-fleet', member, workers, redis.url, shop, checkoutExperiment({ minUsersPerArm: 5 }));
 }
 
 beforeAll(async () => {
