@@ -274,19 +274,7 @@ export class FleetCounts {
    */
   async window(route: string, version: Version, nowMs: number, seconds: number, traffic: WindowTraffic = 'all'): Promise<WindowSnapshot | null> {
     const hashes = await this.#read(route, nowMs, seconds);
-    if (hashes === null) return null;
-    const fields = FIELDS[version];
-    const weighted = traffic === 'weighted';
-    const bucketFields = weighted ? fields.weightedBuckets : fields.buckets;
-    let requests = 0;
-    let errors = 0;
-    const buckets = new Array<number>(BUCKETS).fill(0);
-    for (const hash of hashes) {
-      requests += num(hash[weighted ? fields.weightedRequests : fields.requests]);
-      errors += num(hash[weighted ? fields.weightedErrors : fields.errors]);
-      for (let i = 0; i < BUCKETS; i++) buckets[i] += num(hash[bucketFields[i]]);
-    }
-    return { seconds: hashes.length, requests, errors, buckets };
+    return hashes === null ? null : { seconds: hashes.length, ...sumCounts(hashes, version, traffic) };
   }
 
   /** Mirror comparisons of the route over the same seconds as window(); null when Redis could not be read. */
@@ -309,27 +297,10 @@ export class FleetCounts {
    */
   async guardrailWindow(route: string, version: Version, nowMs: number, seconds: number): Promise<WindowSnapshot | null> {
     const first = Math.floor((nowMs - seconds * 1000) / 60_000);
-    const last = Math.floor(nowMs / 60_000);
-    const client = this.#options.client;
-    const reads: Array<Promise<unknown>> = [];
-    for (let minute = first; minute <= last; minute++) reads.push(client.sendCommand(['HGETALL', guardrailKey(this.#options.fleet, route, minute)]));
-    let hashes: Array<Record<string, string>>;
-    try {
-      hashes = (await withTimeout(Promise.all(reads), this.#timeoutMs)).map(asHash);
-    } catch (error) {
-      this.#options.logger.warn({ err: error, route }, 'fleet: could not read the fleet guardrail counts');
-      return null;
-    }
-    const fields = FIELDS[version];
-    let requests = 0;
-    let errors = 0;
-    const buckets = new Array<number>(BUCKETS).fill(0);
-    for (const hash of hashes) {
-      requests += num(hash[fields.requests]);
-      errors += num(hash[fields.errors]);
-      for (let i = 0; i < BUCKETS; i++) buckets[i] += num(hash[fields.buckets[i]]);
-    }
-    return { seconds: Math.round((nowMs - first * 60_000) / 1000), requests, errors, buckets };
+    const keys: string[] = [];
+    for (let minute = first; minute <= Math.floor(nowMs / 60_000); minute++) keys.push(guardrailKey(this.#options.fleet, route, minute));
+    const hashes = await this.#readKeys(keys, route, 'guardrail');
+    return hashes === null ? null : { seconds: Math.round((nowMs - first * 60_000) / 1000), ...sumCounts(hashes, version, 'all') };
   }
 
   /**
@@ -350,17 +321,37 @@ export class FleetCounts {
   async #read(route: string, nowMs: number, seconds: number): Promise<Array<Record<string, string>> | null> {
     const newest = this.newestCompleteSecond(nowMs);
     const span = Math.max(1, Math.floor(seconds));
+    const keys: string[] = [];
+    for (let second = newest - span + 1; second <= newest; second++) keys.push(windowKey(this.#options.fleet, route, second));
+    return this.#readKeys(keys, route, 'window');
+  }
+
+  async #readKeys(keys: readonly string[], route: string, what: string): Promise<Array<Record<string, string>> | null> {
     const client = this.#options.client;
-    const reads: Array<Promise<unknown>> = [];
-    for (let second = newest - span + 1; second <= newest; second++) reads.push(client.sendCommand(['HGETALL', windowKey(this.#options.fleet, route, second)]));
     try {
-      const replies = await withTimeout(Promise.all(reads), this.#timeoutMs);
+      const replies = await withTimeout(Promise.all(keys.map((key) => client.sendCommand(['HGETALL', key]))), this.#timeoutMs);
       return replies.map(asHash);
     } catch (error) {
-      this.#options.logger.warn({ err: error, route }, 'fleet: could not read the fleet window counts');
+      this.#options.logger.warn({ err: error, route }, `fleet: could not read the fleet ${what} counts`);
       return null;
     }
   }
+}
+
+/** One version's requests, errors and latency buckets summed over `hashes` (all or weight-placed traffic). */
+function sumCounts(hashes: ReadonlyArray<Record<string, string>>, version: Version, traffic: WindowTraffic): Omit<WindowSnapshot, 'seconds'> {
+  const fields = FIELDS[version];
+  const weighted = traffic === 'weighted';
+  const bucketFields = weighted ? fields.weightedBuckets : fields.buckets;
+  let requests = 0;
+  let errors = 0;
+  const buckets = new Array<number>(BUCKETS).fill(0);
+  for (const hash of hashes) {
+    requests += num(hash[weighted ? fields.weightedRequests : fields.requests]);
+    errors += num(hash[weighted ? fields.weightedErrors : fields.errors]);
+    for (let i = 0; i < BUCKETS; i++) buckets[i] += num(hash[bucketFields[i]]);
+  }
+  return { requests, errors, buckets };
 }
 
 /** The second's growth into its window hash (`key`) and, all traffic only, into its guardrail minute (`minuteKey`). */
