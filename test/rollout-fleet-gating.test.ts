@@ -39,12 +39,15 @@ const RAW = {
 /** The fleet's current epoch, as the store's fencing script sees it. */
 let fleetEpoch = 1;
 const writes: Array<{ fenceEpoch: number | undefined; weight: number | undefined }> = [];
+/** While set, every store write waits for it: a slow Redis. */
+let storeGate: Promise<void> | null = null;
 
 /** The store's side of the contract: a write carrying an epoch other than the fleet's is refused with SG_FENCED. */
 class FencingController extends Controller {
-  override applyRollout(route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }): Promise<ChangeResult> {
+  override async applyRollout(route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }): Promise<ChangeResult> {
     writes.push({ fenceEpoch: options?.fenceEpoch, weight: change.weight });
-    if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) return Promise.reject(new FencedError(options.fenceEpoch, fleetEpoch));
+    if (storeGate !== null) await storeGate;
+    if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) throw new FencedError(options.fenceEpoch, fleetEpoch);
     return super.applyRollout(route, rollout, change);
   }
 }
@@ -59,6 +62,7 @@ afterEach(async () => {
   }
   writes.length = 0;
   fleetEpoch = 1;
+  storeGate = null;
 });
 
 function good(seconds: number): WindowSnapshot {
@@ -180,6 +184,26 @@ describe('rollout gating in a fleet', () => {
     const takeoverStep = b.events.list({ route: 'api' }).find((e) => e.action === 'rollout.step');
     expect(takeoverStep?.after).toEqual({ phase: 'Progressing', weight: 60, step: 3, epoch: 2 });
     expect(fleetB.fallbacks).toEqual([]);
+  });
+
+  it('reports a phase only once it is stored and its event is in the log (a poller reading /events next finds it)', async () => {
+    const { member } = await shared();
+    const fleet = fakeFleet();
+    fleet.isLeading = true;
+    fleet.myEpoch = 1;
+    const a = await member(fleet);
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+    let release!: () => void;
+    storeGate = new Promise<void>((resolve) => (release = resolve));
+    const rollback = a.runner().act('abort');
+    await until('the rollback write', () => writes.at(-1)?.weight === 0);
+    // The write is in flight: still Progressing, and no rollback event yet.
+    expect(a.runner().status.phase).toBe('Progressing');
+    expect(a.events.list({ route: 'api' }).some((e) => e.action === 'rollout.rolled_back')).toBe(false);
+    release();
+    await rollback;
+    expect(a.runner().status.phase).toBe('RolledBack');
+    expect(a.events.list({ route: 'api' }).some((e) => e.action === 'rollout.rolled_back')).toBe(true);
   });
 
   it("counts each fleet ejection in one window: the next window asks only for the seconds after the last one's", async () => {

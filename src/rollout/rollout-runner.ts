@@ -131,6 +131,11 @@ export class RolloutRunner {
   #stale = false;
   /** Share of the error budget left at the last window (null without `slo:` or before one); the dashboard shows it. */
   #budgetRemaining: number | null = null;
+  /**
+   * While a transition is being stored, the status before it: readers see a phase only once it is stored and its
+   * events are in the log (a poller that sees RolledBack then reads /events finds the rollback there).
+   */
+  #storing: RolloutStatus | null = null;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
@@ -170,7 +175,7 @@ export class RolloutRunner {
   get status(): RolloutStatus {
     // A follower reports the stored status as soon as it arrives, not at its next tick.
     if (this.#deps.fleet && !this.#stopped) this.#follow(this.#leaderEpoch() !== null);
-    return this.#status;
+    return this.#storing ?? this.#status;
   }
 
   /** Starts a new rollout when there is none in progress, and schedules the analysis. */
@@ -456,6 +461,19 @@ export class RolloutRunner {
     }
     const previous = this.#status;
     this.#status = transition.status;
+    // An operator's command may arrive while a tick's transition is being stored: readers keep the older status.
+    const outer = this.#storing;
+    this.#storing = outer ?? previous;
+    try {
+      await this.#store(transition, previous, fenceEpoch);
+    } finally {
+      this.#storing = outer;
+    }
+  }
+
+  /** Stores the transition's weight, kill and status, then records its events and sends its notifications. */
+  async #store(transition: Transition, previous: RolloutStatus, fenceEpoch: number | null): Promise<void> {
+    const fleet = this.#deps.fleet;
     const change: RolloutChange = {};
     for (const effect of transition.effects) {
       if (effect.kind === 'weight') change.weight = effect.weight;
