@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { UpgradeTotals } from '../src/metrics/listener-metrics.js';
 import { isProxyDelta, ProxyDeltaTaker, ProxyTotals, type ShippedGuard } from '../src/metrics/proxy-deltas.js';
 import type { GuardPhase, GuardState } from '../src/proxy/canary-guard.js';
+import { REJECTION_REASONS } from '../src/proxy/client-limits.js';
 
 function fakeWorker() {
   const guard = { route: 'api', retries: { ok: 0, failed: 0, budget_exhausted: 0 }, ejections: 0, ejected: false, phase: 'closed' as GuardPhase, unhealthy: false, ejectedUntil: 0 };
@@ -54,7 +55,8 @@ describe('proxy deltas', () => {
     const sum = (pick: (w: ReturnType<typeof fakeWorker>) => number) => workers.reduce((total, w) => total + pick(w), 0);
     expect(guard!.retries).toEqual({ ok: sum((w) => w.guard.retries.ok), failed: 0, budget_exhausted: sum((w) => w.guard.retries.budget_exhausted) });
     expect(guard!.ejections).toBe(sum((w) => w.guard.ejections));
-    expect(new Map(totals.listener.rejections())).toEqual(new Map([['header_too_large', sum((w) => w.rejections.get('header_too_large')!)]]));
+    // Every reason, as a single process lists them (0 where no worker refused anything).
+    expect(new Map(totals.listener.rejections())).toEqual(new Map(REJECTION_REASONS.map((r) => [r, r === 'header_too_large' ? sum((w) => w.rejections.get(r)!) : 0])));
     const [upgrade] = [...totals.listener.upgrades()];
     expect(upgrade).toMatchObject({ closed: sum((w) => w.upgrade.closed), bytesIn: sum((w) => w.upgrade.bytesIn) });
     expect(Object.fromEntries(jwtTotals)).toEqual({ valid: sum((w) => w.jwt.get('valid') ?? 0), expired: sum((w) => w.jwt.get('expired') ?? 0) });

@@ -8,6 +8,7 @@
  * cover the machine. Taken at most about once a second and on scrape, never per request.
  */
 import type { GuardPhase, GuardState } from '../proxy/canary-guard.js';
+import { REJECTION_REASONS } from '../proxy/client-limits.js';
 import type { ListenerSource, UpgradeTotals } from './listener-metrics.js';
 import type { GuardCounts } from './metrics.js';
 
@@ -157,7 +158,8 @@ interface MutableUpgrade {
 export class ProxyTotals {
   readonly #retries = new Map<string, { ok: number; failed: number; budget_exhausted: number }>();
   readonly #ejections = new Map<string, number>();
-  readonly #rejections = new Map<string, number>();
+  /** Every reason at 0 from the start, as a single process exposes them: a first rejection is an increase. */
+  readonly #rejections = new Map<string, number>(REJECTION_REASONS.map((reason) => [reason, 0]));
   readonly #upgrades = new Map<string, MutableUpgrade>();
   readonly #gauges = new Map<number, WorkerGauges>();
   /** The supervisor's token verification counts (Metrics.jwtCounts), which only the workers' grow. */
