@@ -118,6 +118,28 @@ describe('passive outlier ejection', () => {
     fail(100);
     expect(guard.phase).toBe('closed');
   });
+
+  it("holds another worker's ejection until its end without counting it, then probes; a longer own ejection is kept", () => {
+    fail(2);
+    guard.holdEjected(now + 1_500);
+    expect(guard).toMatchObject({ phase: 'ejected', admitPercent: 0, ejections: 0, ejectedUntil: 1_500 });
+    expect(events).toEqual([]);
+    advance(1_499);
+    expect(guard.phase).toBe('ejected');
+    advance(1);
+    expect(guard.phase).toBe('probing');
+    // The run of failures before the hold was reset: one failed probe re-ejects (its own, counted), two more do not.
+    guard.record(Outcome.Failure);
+    expect(guard).toMatchObject({ phase: 'ejected', ejections: 1 });
+    const own = guard.ejectedUntil;
+    guard.holdEjected(own - 100);
+    expect(guard.ejectedUntil).toBe(own);
+    guard.holdEjected(now);
+    expect(guard.ejectedUntil).toBe(own);
+    guard.configure(null);
+    guard.holdEjected(now + 5_000);
+    expect(guard.phase).toBe('closed');
+  });
 });
 
 describe('retry budget', () => {

@@ -21,7 +21,9 @@ export type ToWorker =
   /** Counters wanted now (a scrape or a rollout window); answered with `collected`. */
   | { readonly type: 'collect'; readonly seq: number }
   /** Stop accepting, finish in-flight exchanges within `timeoutMs`, exit 0. */
-  | { readonly type: 'drain'; readonly timeoutMs: number };
+  | { readonly type: 'drain'; readonly timeoutMs: number }
+  /** Another worker ejected `route`'s canary `upstream` until `untilMs` (epoch ms): hold it ejected here too. */
+  | { readonly type: 'eject'; readonly route: string; readonly upstream: string; readonly untilMs: number };
 
 export interface WorkerEvent {
   readonly action: string;

@@ -79,6 +79,8 @@ export class WorkerPool implements TablePublisher {
   /** The idle spare, and whether it said `ready` (it listens for messages). */
   #spare: { worker: Worker; ready: boolean } | null = null;
   #spareTimer: NodeJS.Timeout | null = null;
+  /** Passive ejections in force, by `route\nupstream`: a worker that starts during one holds it too. */
+  readonly #ejections = new Map<string, { readonly route: string; readonly upstream: string; readonly untilMs: number }>();
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -264,6 +266,11 @@ export class WorkerPool implements TablePublisher {
   #init(slot: Slot): void {
     // The table in force now: a change published before this worker was ready is in it.
     this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen } });
+    const now = Date.now();
+    for (const [key, ejection] of this.#ejections) {
+      if (ejection.untilMs <= now) this.#ejections.delete(key);
+      else this.#send(slot, { type: 'eject', ...ejection });
+    }
   }
 
   #received(slot: Slot, worker: Worker, message: FromWorker): void {
@@ -303,6 +310,7 @@ export class WorkerPool implements TablePublisher {
         const { action, route, message: text, after } = message.event ?? {};
         if (typeof action === 'string' && typeof route === 'string' && typeof text === 'string' && typeof after === 'object' && after !== null) {
           this.#options.events.record({ actor: 'outlier', action, route, message: text, after: { ...after, slot: slot.index } });
+          this.#shareEjection(slot, action, route, after as Record<string, unknown>);
         }
         return;
       }
@@ -338,6 +346,21 @@ export class WorkerPool implements TablePublisher {
     slot.restarts++;
     if (lived < CRASH_LOOP_MS) slot.restartTimer = setTimeout(() => this.#fork(slot), CRASH_LOOP_MS);
     else this.#fork(slot);
+  }
+
+  /**
+   * One worker's passive ejection of a canary holds on every worker, as in one process: the others stop sending it
+   * requests too, instead of each paying its own run of failures first. (A health check's verdict carries no
+   * ejection time; every worker runs those checks itself.)
+   */
+  #shareEjection(from: Slot, action: string, route: string, after: Record<string, unknown>): void {
+    const { upstream, ejectionMs } = after;
+    if (action !== 'upstream.ejected' || typeof upstream !== 'string' || typeof ejectionMs !== 'number' || !(ejectionMs > 0)) return;
+    const untilMs = Date.now() + ejectionMs;
+    const key = `${route}\n${upstream}`;
+    if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs });
+    // One still loading drops it, and gets it from #ejections right after its table.
+    for (const slot of this.#slots) if (slot !== from && slot.worker !== null) this.#send(slot, { type: 'eject', route, upstream, untilMs });
   }
 
   #send(slot: Slot, message: ToWorker): void {

@@ -71,6 +71,11 @@ class ProxyWorker {
     this.#pools.guards.onEvent(listener);
   }
 
+  /** Another worker ejected this canary (the supervisor passes it on): hold it ejected here until `untilMs`. */
+  holdEjected(route: string, upstream: string, untilMs: number): void {
+    this.#pools.guards.find(route, upstream)?.holdEjected(untilMs);
+  }
+
   get generation(): number {
     return this.#store.current.generation;
   }
@@ -245,6 +250,9 @@ export function runWorker(): Promise<number> {
           return;
         case 'drain':
           leave(msg.timeoutMs, 'supervisor');
+          return;
+        case 'eject':
+          worker?.holdEjected(msg.route, msg.upstream, msg.untilMs);
           return;
       }
     });

@@ -264,6 +264,26 @@ export class CanaryGuard {
     this.#timer = null;
   }
 
+  /**
+   * Another worker of this machine ejected the canary until `untilMs` (epoch ms): hold it ejected here too, as one
+   * proxy would (Envoy's outlier detector is process-wide). Not counted as an ejection and no event: the worker that
+   * ejected it recorded both. An ejection of this worker's own that ends later is kept.
+   */
+  holdEjected(untilMs: number): void {
+    const now = this.#deps.now();
+    if (this.#settings === null || untilMs <= now) return;
+    if (this.#phase === 'ejected' && this.#ejectedUntil >= untilMs) return;
+    this.#phase = 'ejected';
+    this.#lastChange = now;
+    this.#ejectedUntil = untilMs;
+    this.#failures = 0;
+    this.#connectFailures = 0;
+    this.#refresh();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#probe(), untilMs - now);
+    this.#timer.unref();
+  }
+
   #eject(reason: string): void {
     const settings = this.#settings!;
     const now = this.#deps.now();
@@ -343,6 +363,11 @@ export class GuardBook {
       guard.configure(settings);
     }
     return guard;
+  }
+
+  /** The guard of `route`'s canary `upstream`, if a table has made one. */
+  find(route: string, upstream: string): CanaryGuard | undefined {
+    return this.#guards.get(`${route}\n${upstream}`);
   }
 
   /** The health checks of `upstream` changed their verdict: every route whose canary it is follows. */

@@ -1,0 +1,88 @@
+/**
+ * `workers: 2` ejects a failing canary as one proxy: once one worker has seen its run of failures, the other stops
+ * sending it requests too, instead of paying its own run first (which its users would see as errors), and a worker
+ * that replaces a killed one holds it from its start. Real processes and signals: one keep-alive connection keeps
+ * the first failures on one worker; new connections then reach both.
+ */
+import { Agent } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inParallel, send, waitFor } from '../helpers/http.js';
+import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { eventsOf, routeStatus } from '../helpers/rollout.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
+import { requestsPerWorker, servedSince, supervisorStatus } from '../helpers/workers.js';
+
+let stable: TestUpstream;
+let canary: TestUpstream;
+let dir: TempDir;
+let sg: SplitgateProcess | undefined;
+
+beforeAll(async () => {
+  stable = await startUpstream('stable');
+  // 500 is not replayed on stable: each request the canary takes is an error its client sees.
+  canary = await startUpstream('canary', (req, res) => {
+    req.resume();
+    res.writeHead(500).end();
+  });
+  dir = createTempDir();
+  sg = await spawnSplitgate(
+    dir.writeConfig('ejection.yaml', {
+      listen: '127.0.0.1:0',
+      admin: { listen: '127.0.0.1:0' },
+      workers: 2,
+      watch: false,
+      state: { file: false },
+      log: { level: 'info', accessLog: { enabled: false } },
+      upstreams: { stable: stable.url, canary: canary.url },
+      routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '60s' } }],
+    }),
+  );
+});
+
+afterAll(async () => {
+  await killIfRunning(sg);
+  await Promise.all([stable?.close(), canary?.close()]);
+  dir?.remove();
+});
+
+describe('workers: 2, a canary failing every request', () => {
+  it("one worker's ejection holds on the other at once: no more requests reach the canary from either", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 3; i++) expect((await send(sg!.url, `/first/${i}`, { agent })).status).toBe(500);
+    } finally {
+      agent.destroy();
+    }
+    await waitFor('the ejection event', async () => (await eventsOf(sg!.adminUrl, 'api')).some((e) => e.action === 'upstream.ejected'));
+    const ejectedBy = (await eventsOf(sg!.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected');
+    expect(ejectedBy).toHaveLength(1);
+    await waitFor('both workers holding the ejection', async () => (await routeStatus(sg!.adminUrl, 'api')).outlier.workers.ejected === 2);
+
+    const seen = canary.seen.length;
+    expect(seen).toBe(3);
+    const before = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers!);
+    const statuses = await inParallel(40, 4, async (i) => (await send(sg!.url, `/after/${i}`)).status);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(canary.seen.length).toBe(seen);
+    // Both workers served a share of them: the worker that saw no failure sent none to the canary either.
+    for (const share of servedSince(before, (await supervisorStatus(sg!.adminUrl)).workers!)) expect(share).toBeGreaterThan(4);
+    // One ejection for the machine, as one proxy counts it.
+    const outlier = (await routeStatus(sg!.adminUrl, 'api')).outlier;
+    expect(outlier).toMatchObject({ ejected: true, ejections: 1, workers: { ejected: 2, reporting: 2 } });
+  });
+
+  it('a worker that replaces a killed one holds the ejection in force from its start', async () => {
+    const [victim] = (await supervisorStatus(sg!.adminUrl)).workers!;
+    process.kill(victim.pid, 'SIGKILL');
+    await waitFor('the replacement listening', async () => {
+      const view = await supervisorStatus(sg!.adminUrl);
+      return view.workers!.every((w) => w.listening && w.pid !== victim.pid);
+    });
+    const seen = canary.seen.length;
+    const before = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers!);
+    const statuses = await inParallel(40, 4, async (i) => (await send(sg!.url, `/replaced/${i}`)).status);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(canary.seen.length).toBe(seen);
+    for (const share of servedSince(before, (await supervisorStatus(sg!.adminUrl)).workers!)) expect(share).toBeGreaterThan(4);
+  });
+});
