@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { send, type Received } from './http.js';
 import { startUpstream, type TestUpstream } from './upstreams.js';
+import { spawnedConfig } from './workers.js';
 
 export interface ShopOptions {
   readonly failOnHeader?: boolean;
@@ -85,17 +86,12 @@ export function checkoutExperiment(extra: Record<string, unknown> = {}): Record<
  * on `redisUrl` with fast membership timings.
  */
 export function shopFleetMember(fleet: string, member: string, workers: number, redisUrl: string, shop: Shop, experiment: Record<string, unknown>): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: false },
+  return spawnedConfig(workers, {
     upstreams: shop.upstreams,
     routes: [shopRoute()],
     experiments: [experiment],
     fleet: { name: fleet, memberId: member, redis: { url: redisUrl, connectTimeout: '1s', commandTimeout: '1s' }, heartbeat: '300ms', memberTtl: '3s' },
-  };
+  });
 }
 
 export const armOf = (reply: Received): 0 | 1 => (reply.headers['x-upstream-version'] === 'canary' ? 1 : 0);

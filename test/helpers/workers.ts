@@ -58,3 +58,20 @@ export function isRunning(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * A config for a spawned splitgate with `workers` processes: free ports, no config watch, no state file, info logs
+ * (spawnSplitgate reads the bound addresses from the `splitgate listening` line) without access log; `rest` adds
+ * upstreams, routes and the like.
+ */
+export function spawnedConfig(workers: number, rest: Record<string, unknown>): Record<string, unknown> {
+  return {
+    listen: '127.0.0.1:0',
+    admin: { listen: '127.0.0.1:0' },
+    workers,
+    watch: false,
+    state: { file: false },
+    log: { level: 'info', accessLog: { enabled: false } },
+    ...rest,
+  };
+}

@@ -14,7 +14,7 @@ import { outcomeDelta, settled, storedDiffs, waitForSummary } from '../helpers/m
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { adminCall, delayedEcho, eventsOf, failingEcho, waitForRollout, type AuditEvent } from '../helpers/rollout.js';
 import { echoHandler, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
-import { allConfirmed, requestsPerWorker, requestsTotal, servedSince, supervisorStatus } from '../helpers/workers.js';
+import { allConfirmed, requestsPerWorker, requestsTotal, servedSince, spawnedConfig, supervisorStatus } from '../helpers/workers.js';
 
 const STEPS = [10, 30, 60];
 
@@ -26,14 +26,7 @@ function timed(handler: RequestListener, arrivals: number[]): RequestListener {
 }
 
 function rolloutConfig(stable: TestUpstream, canary: TestUpstream, checks: unknown[], threshold: number): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers: 2,
-    watch: false,
-    state: { file: false },
-    // info: the test reads the bound addresses from the `splitgate listening` line; no access log for speed.
-    log: { level: 'info', accessLog: { enabled: false } },
+  return spawnedConfig(2, {
     upstreams: { stable: stable.url, canary: canary.url },
     routes: [
       {
@@ -44,7 +37,7 @@ function rolloutConfig(stable: TestUpstream, canary: TestUpstream, checks: unkno
         rollout: { interval: '1s', stepWeights: STEPS, threshold, minRequests: 20, checks },
       },
     ],
-  };
+  });
 }
 
 /**

@@ -11,7 +11,7 @@ import { closedPort, inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 import { echoHandler, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
-import { requestsPerWorker, servedSince, supervisorStatus } from '../helpers/workers.js';
+import { requestsPerWorker, servedSince, spawnedConfig, supervisorStatus } from '../helpers/workers.js';
 
 /** Series that are not the traffic's: the process's own, timings (sums and buckets differ run to run), gauges of now. */
 const NOT_TRAFFIC = [/^process_/, /^nodejs_/, /_sum$/, /_bucket$/, /^splitgate_config_/, /^splitgate_client_connections$/, /^splitgate_mirror_in_flight$/];
@@ -46,13 +46,7 @@ let single: SplitgateProcess | undefined;
 let multi: SplitgateProcess | undefined;
 
 function config(workers: number, refused: string): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: false },
-    log: { level: 'info', accessLog: { enabled: false } },
+  return spawnedConfig(workers, {
     upstreams: { stable: stable.url, canary: canary.url, primary: primary.url, shadow: shadow.url, refused },
     routes: [
       {
@@ -79,7 +73,7 @@ function config(workers: number, refused: string): Record<string, unknown> {
         },
       },
     },
-  };
+  });
 }
 
 /** Every request the test sends, in order: each instance gets the same list. */

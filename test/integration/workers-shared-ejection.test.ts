@@ -10,7 +10,7 @@ import { inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { eventsOf, routeStatus } from '../helpers/rollout.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
-import { requestsPerWorker, servedSince, supervisorStatus } from '../helpers/workers.js';
+import { requestsPerWorker, servedSince, spawnedConfig, supervisorStatus } from '../helpers/workers.js';
 
 let stable: TestUpstream;
 let canary: TestUpstream;
@@ -26,16 +26,13 @@ beforeAll(async () => {
   });
   dir = createTempDir();
   sg = await spawnSplitgate(
-    dir.writeConfig('ejection.yaml', {
-      listen: '127.0.0.1:0',
-      admin: { listen: '127.0.0.1:0' },
-      workers: 2,
-      watch: false,
-      state: { file: false },
-      log: { level: 'info', accessLog: { enabled: false } },
-      upstreams: { stable: stable.url, canary: canary.url },
-      routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '60s' } }],
-    }),
+    dir.writeConfig(
+      'ejection.yaml',
+      spawnedConfig(2, {
+        upstreams: { stable: stable.url, canary: canary.url },
+        routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '60s' } }],
+      }),
+    ),
   );
 });
 

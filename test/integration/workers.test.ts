@@ -12,7 +12,7 @@ import { inParallel, send, waitFor } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, echoHandler, type TestUpstream } from '../helpers/upstreams.js';
-import { isRunning, requestsPerWorker, requestsTotal, supervisorStatus, type SupervisorStatus } from '../helpers/workers.js';
+import { isRunning, requestsPerWorker, requestsTotal, spawnedConfig, supervisorStatus, type SupervisorStatus } from '../helpers/workers.js';
 
 const KEYS = Array.from({ length: 200 }, (_, i) => `user-${i}-${(i * 7919) % 1000}`);
 /** Fresh connections per request (send's default), so both workers take some whichever way the port is shared. */
@@ -26,12 +26,9 @@ let multi: SplitgateProcess | undefined;
 let single: SplitgateProcess | undefined;
 
 function config(workers: number, reloadWeight = 0): Record<string, unknown> {
-  return {
-    listen: '127.0.0.1:0',
-    admin: { listen: '127.0.0.1:0' },
-    workers,
-    watch: false,
-    state: { file: false },
+  return spawnedConfig(workers, {
+    // The access log on: a test reads both workers' lines.
+    log: { level: 'info' },
     shutdown: { drainTimeout: '5s' },
     upstreams: { stable: stable.url, canary: canary.url },
     routes: [
@@ -39,7 +36,7 @@ function config(workers: number, reloadWeight = 0): Record<string, unknown> {
       { name: 'flip', match: { pathPrefix: '/flip' }, stable: 'stable', canary: 'canary', weight: 0 },
       { name: 'reload', match: { pathPrefix: '/reload' }, stable: 'stable', canary: 'canary', weight: reloadWeight },
     ],
-  };
+  });
 }
 
 beforeAll(async () => {
