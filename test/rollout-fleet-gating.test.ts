@@ -39,14 +39,22 @@ const RAW = {
 /** The fleet's current epoch, as the store's fencing script sees it. */
 let fleetEpoch = 1;
 const writes: Array<{ fenceEpoch: number | undefined; weight: number | undefined }> = [];
-/** While set, every store write waits for it: a slow Redis. */
-let storeGate: Promise<void> | null = null;
+/** Each store write waits for the next of these, when one is queued: a slow Redis, released write by write. */
+const storeGates: Array<Promise<void>> = [];
+
+/** Queues a gate for the next store write; returns its release. */
+function holdNextWrite(): () => void {
+  let release!: () => void;
+  storeGates.push(new Promise<void>((resolve) => (release = resolve)));
+  return release;
+}
 
 /** The store's side of the contract: a write carrying an epoch other than the fleet's is refused with SG_FENCED. */
 class FencingController extends Controller {
   override async applyRollout(route: string, rollout: unknown, change: { weight?: number; kill?: boolean; releaseKill?: boolean }, options?: { fenceEpoch?: number }): Promise<ChangeResult> {
     writes.push({ fenceEpoch: options?.fenceEpoch, weight: change.weight });
-    if (storeGate !== null) await storeGate;
+    const gate = storeGates.shift();
+    if (gate !== undefined) await gate;
     if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) throw new FencedError(options.fenceEpoch, fleetEpoch);
     return super.applyRollout(route, rollout, change);
   }
@@ -62,7 +70,7 @@ afterEach(async () => {
   }
   writes.length = 0;
   fleetEpoch = 1;
-  storeGate = null;
+  storeGates.length = 0;
 });
 
 function good(seconds: number): WindowSnapshot {
@@ -193,17 +201,51 @@ describe('rollout gating in a fleet', () => {
     fleet.myEpoch = 1;
     const a = await member(fleet);
     await until('step 1', () => a.runner().status.phase === 'Progressing');
-    let release!: () => void;
-    storeGate = new Promise<void>((resolve) => (release = resolve));
+    const release = holdNextWrite();
     const rollback = a.runner().act('abort');
     await until('the rollback write', () => writes.at(-1)?.weight === 0);
     // The write is in flight: still Progressing, and no rollback event yet.
     expect(a.runner().status.phase).toBe('Progressing');
+    // What a manual weight must not fight is the decided phase, stored or not.
+    expect(a.runner().decidedStatus.phase).toBe('RolledBack');
     expect(a.events.list({ route: 'api' }).some((e) => e.action === 'rollout.rolled_back')).toBe(false);
     release();
     await rollback;
     expect(a.runner().status.phase).toBe('RolledBack');
     expect(a.events.list({ route: 'api' }).some((e) => e.action === 'rollout.rolled_back')).toBe(true);
+  });
+
+  it("an operator's command stored while a tick's step is: each shows once stored, and the status never sticks", async () => {
+    const { clock, member } = await shared();
+    const fleet = fakeFleet();
+    fleet.isLeading = true;
+    fleet.myEpoch = 1;
+    const a = await member(fleet);
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+    const releaseStep = holdNextWrite();
+    const releaseAbort = holdNextWrite();
+    clock.now += 600_000;
+    const step = a.runner().tick();
+    await until('the step write', () => writes.at(-1)?.weight === 30);
+    const abort = a.runner().act('abort');
+    await until('the abort write', () => writes.at(-1)?.weight === 0);
+    expect(a.runner().status).toMatchObject({ phase: 'Progressing', weight: 10 });
+    releaseStep();
+    await step;
+    // The step is stored, the abort not yet: the step shows, not the rollback.
+    expect(a.runner().status).toMatchObject({ phase: 'Progressing', weight: 30 });
+    releaseAbort();
+    await abort;
+    expect(a.runner().status).toMatchObject({ phase: 'RolledBack', weight: 0 });
+    const events = a.events.list({ route: 'api' });
+    expect(events.find((e) => e.action === 'rollout.step' && (e.after as { weight: number }).weight === 30)?.after).toMatchObject({ phase: 'Progressing' });
+    // Later commands, back to back with no write held, each show as soon as stored.
+    const restart = a.runner().act('restart');
+    await restart;
+    expect(a.runner().status.phase).not.toBe('RolledBack');
+    await Promise.all([a.runner().act('pause'), a.runner().act('resume')]);
+    await a.runner().act('pause');
+    expect(a.runner().status.phase).toBe('Paused');
   });
 
   it("counts each fleet ejection in one window: the next window asks only for the seconds after the last one's", async () => {

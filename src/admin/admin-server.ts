@@ -445,7 +445,7 @@ function authorize(context: AdminContext, req: IncomingMessage): void {
 
 /** A weight set by hand while a rollout steers the route would be silently undone by its next window. */
 function assertNoRolloutSteering(context: AdminContext, route: string): void {
-  const rollout = context.rollouts?.get(route)?.status;
+  const rollout = context.rollouts?.get(route)?.decidedStatus;
   if (rollout && IN_PROGRESS.has(rollout.phase)) {
     throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
   }

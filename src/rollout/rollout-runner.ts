@@ -132,10 +132,12 @@ export class RolloutRunner {
   /** Share of the error budget left at the last window (null without `slo:` or before one); the dashboard shows it. */
   #budgetRemaining: number | null = null;
   /**
-   * While a transition is being stored, the status before it: readers see a phase only once it is stored and its
-   * events are in the log (a poller that sees RolledBack then reads /events finds the rollback there).
+   * Transitions being stored, and the newest status whose store finished: while any is in flight readers see that
+   * one, so a phase shows only once it is stored and its events are in the log (a poller that sees RolledBack and
+   * then reads /events finds the rollback there). An operator's command may be stored while a tick's is.
    */
-  #storing: RolloutStatus | null = null;
+  #storesInFlight = 0;
+  #lastStored: RolloutStatus;
 
   constructor(route: string, spec: RolloutConfig, revision: string, startWeight: number, persisted: RolloutStatus | null, deps: RolloutDeps, slo: SloSpec | null = null) {
     this.route = route;
@@ -147,6 +149,7 @@ export class RolloutRunner {
     this.#deps = deps;
     // Same revision: resume where it was (a finished rollout stays finished). New revision: start over.
     this.#status = persisted !== null && persisted.revision === revision ? persisted : idleStatus(revision, startWeight, deps.now());
+    this.#lastStored = this.#status;
     this.#markMirror();
     this.#ejectionMark = this.#guard()?.ejections ?? 0;
   }
@@ -175,7 +178,16 @@ export class RolloutRunner {
   get status(): RolloutStatus {
     // A follower reports the stored status as soon as it arrives, not at its next tick.
     if (this.#deps.fleet && !this.#stopped) this.#follow(this.#leaderEpoch() !== null);
-    return this.#storing ?? this.#status;
+    return this.#storesInFlight > 0 ? this.#lastStored : this.#status;
+  }
+
+  /**
+   * The newest status this runner decided, stored or still being stored: what a manual weight must not fight (a
+   * rollout whose start is being stored already steers the route).
+   */
+  get decidedStatus(): RolloutStatus {
+    if (this.#deps.fleet && !this.#stopped) this.#follow(this.#leaderEpoch() !== null);
+    return this.#status;
   }
 
   /** Starts a new rollout when there is none in progress, and schedules the analysis. */
@@ -461,18 +473,22 @@ export class RolloutRunner {
     }
     const previous = this.#status;
     this.#status = transition.status;
-    // An operator's command may arrive while a tick's transition is being stored: readers keep the older status.
-    const outer = this.#storing;
-    this.#storing = outer ?? previous;
+    if (this.#storesInFlight === 0) this.#lastStored = previous;
+    this.#storesInFlight++;
     try {
-      await this.#store(transition, previous, fenceEpoch);
+      const stored = await this.#store(transition, previous, fenceEpoch);
+      if (stored && transition.status.seq > this.#lastStored.seq) this.#lastStored = transition.status;
     } finally {
-      this.#storing = outer;
+      this.#storesInFlight--;
     }
   }
 
-  /** Stores the transition's weight, kill and status, then records its events and sends its notifications. */
-  async #store(transition: Transition, previous: RolloutStatus, fenceEpoch: number | null): Promise<void> {
+  /**
+   * Stores the transition's weight, kill and status, then records its events and sends its notifications. False
+   * when a fleet's store refused it (a former leader's write).
+   */
+  async #store(transition: Transition, previous: RolloutStatus, fenceEpoch: number | null): Promise<boolean> {
+    const status = transition.status;
     const fleet = this.#deps.fleet;
     const change: RolloutChange = {};
     for (const effect of transition.effects) {
@@ -480,14 +496,14 @@ export class RolloutRunner {
       else if (effect.kind === 'kill') change.kill = true;
       else if (effect.kind === 'release-kill') change.releaseKill = true;
     }
-    if (this.spec.stages !== undefined) change.stage = stageInForce(this.#status);
-    if (transition.status !== previous || Object.keys(change).length > 0) {
+    if (this.spec.stages !== undefined) change.stage = stageInForce(status);
+    if (status !== previous || Object.keys(change).length > 0) {
       if (!fleet) {
-        await this.#deps.controller.applyRollout(this.route, this.#status, change);
+        await this.#deps.controller.applyRollout(this.route, status, change);
       } else {
         const applyRollout: ApplyRollout = this.#deps.controller.applyRollout.bind(this.#deps.controller);
         try {
-          await applyRollout(this.route, this.#status, change, fenceEpoch !== null ? { fenceEpoch } : undefined);
+          await applyRollout(this.route, status, change, fenceEpoch !== null ? { fenceEpoch } : undefined);
         } catch (error) {
           // Not stored: the stored status stays the truth (a later tick follows it).
           this.#status = previous;
@@ -495,7 +511,7 @@ export class RolloutRunner {
             this.#fencedEpoch = fenceEpoch;
             this.#deps.logger.warn({ route: this.route, epoch: fenceEpoch }, 'rollout: write refused by the fencing epoch; this member stops acting as leader');
             fleet.fenced?.(fenceEpoch);
-            return;
+            return false;
           }
           throw error;
         }
@@ -504,20 +520,22 @@ export class RolloutRunner {
     const epochField = fleet ? { epoch: fenceEpoch } : {};
     for (const effect of transition.effects) {
       if (effect.kind === 'event') {
-        this.#deps.events.record({ actor: 'rollout', action: effect.action, route: this.route, message: effect.message, after: { phase: this.#status.phase, weight: this.#status.weight, step: this.#status.step + 1, ...epochField }, ...(effect.details !== undefined ? { before: effect.details } : {}) });
-        this.#deps.logger.info({ route: this.route, action: effect.action, phase: this.#status.phase, weight: this.#status.weight, ...epochField }, effect.message);
+        // This transition's status: an operator's command stored meanwhile may have moved #status on.
+        this.#deps.events.record({ actor: 'rollout', action: effect.action, route: this.route, message: effect.message, after: { phase: status.phase, weight: status.weight, step: status.step + 1, ...epochField }, ...(effect.details !== undefined ? { before: effect.details } : {}) });
+        this.#deps.logger.info({ route: this.route, action: effect.action, phase: status.phase, weight: status.weight, ...epochField }, effect.message);
       } else if (effect.kind === 'notify') {
         const type = effect.type;
-        void callWebhooks(this.spec.webhooks, type, this.#payload()).then((outcome) => {
+        void callWebhooks(this.spec.webhooks, type, this.#payload(status)).then((outcome) => {
           if (!outcome.ok) this.#deps.logger.warn({ route: this.route, type, detail: outcome.detail }, 'rollout notification hook failed');
         });
       }
     }
     this.#publishMetrics();
+    return true;
   }
 
-  #payload(): HookPayload {
-    return { name: this.route, phase: this.#status.phase, revision: this.revision, weight: this.#status.weight };
+  #payload(status: RolloutStatus = this.#status): HookPayload {
+    return { name: this.route, phase: status.phase, revision: this.revision, weight: status.weight };
   }
 
   /**
