@@ -121,23 +121,25 @@ describe('passive outlier ejection', () => {
 
   it("holds another worker's ejection until its end without counting it, then probes; a longer own ejection is kept", () => {
     fail(2);
-    guard.holdEjected(now + 1_500);
+    // The other worker's second ejection in a row: base 1 000 ms × 2.
+    guard.holdEjected(now + 1_500, 2_000);
     expect(guard).toMatchObject({ phase: 'ejected', admitPercent: 0, ejections: 0, ejectedUntil: 1_500 });
     expect(events).toEqual([]);
     advance(1_499);
     expect(guard.phase).toBe('ejected');
     advance(1);
     expect(guard.phase).toBe('probing');
-    // The run of failures before the hold was reset: one failed probe re-ejects (its own, counted), two more do not.
+    // The run of failures before the hold was reset: one failed probe re-ejects (its own, counted), as the third
+    // ejection in a row: base × 3, capped at 2 500 ms (its own first would have been 1 000 ms).
     guard.record(Outcome.Failure);
-    expect(guard).toMatchObject({ phase: 'ejected', ejections: 1 });
+    expect(guard).toMatchObject({ phase: 'ejected', ejections: 1, ejectedUntil: now + 2_500 });
     const own = guard.ejectedUntil;
-    guard.holdEjected(own - 100);
+    guard.holdEjected(own - 100, 1_000);
     expect(guard.ejectedUntil).toBe(own);
-    guard.holdEjected(now);
+    guard.holdEjected(now, 1_000);
     expect(guard.ejectedUntil).toBe(own);
     guard.configure(null);
-    guard.holdEjected(now + 5_000);
+    guard.holdEjected(now + 5_000, 5_000);
     expect(guard.phase).toBe('closed');
   });
 });

@@ -22,8 +22,11 @@ export type ToWorker =
   | { readonly type: 'collect'; readonly seq: number }
   /** Stop accepting, finish in-flight exchanges within `timeoutMs`, exit 0. */
   | { readonly type: 'drain'; readonly timeoutMs: number }
-  /** Another worker ejected `route`'s canary `upstream` until `untilMs` (epoch ms): hold it ejected here too. */
-  | { readonly type: 'eject'; readonly route: string; readonly upstream: string; readonly untilMs: number };
+  /**
+   * Another worker ejected `route`'s canary `upstream` for `ejectionMs`, until `untilMs` (epoch ms): hold it ejected
+   * here too.
+   */
+  | { readonly type: 'eject'; readonly route: string; readonly upstream: string; readonly untilMs: number; readonly ejectionMs: number };
 
 export interface WorkerEvent {
   readonly action: string;

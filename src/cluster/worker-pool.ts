@@ -80,7 +80,7 @@ export class WorkerPool implements TablePublisher {
   #spare: { worker: Worker; ready: boolean } | null = null;
   #spareTimer: NodeJS.Timeout | null = null;
   /** Passive ejections in force, by `route\nupstream`: a worker that starts during one holds it too. */
-  readonly #ejections = new Map<string, { readonly route: string; readonly upstream: string; readonly untilMs: number }>();
+  readonly #ejections = new Map<string, { readonly route: string; readonly upstream: string; readonly untilMs: number; readonly ejectionMs: number }>();
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -133,6 +133,12 @@ export class WorkerPool implements TablePublisher {
   }
 
   async publish(table: TableGeneration): Promise<Delivery> {
+    // An ejection ends with the outlier detection that made it (turned off, the route gone, its canary renamed): a
+    // worker started later must not hold it, even if a later table turns detection back on.
+    for (const [key, ejection] of this.#ejections) {
+      const route = table.config.routes.find((r) => r.name === ejection.route);
+      if (route === undefined || route.outlier === false || route.canary !== ejection.upstream) this.#ejections.delete(key);
+    }
     const message: ToWorker = { type: 'table', table };
     const targets = this.#slots.filter((slot) => slot.worker !== null);
     for (const slot of targets) this.#send(slot, message);
@@ -358,9 +364,9 @@ export class WorkerPool implements TablePublisher {
     if (action !== 'upstream.ejected' || typeof upstream !== 'string' || typeof ejectionMs !== 'number' || !(ejectionMs > 0)) return;
     const untilMs = Date.now() + ejectionMs;
     const key = `${route}\n${upstream}`;
-    if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs });
+    if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs, ejectionMs });
     // One still loading drops it, and gets it from #ejections right after its table.
-    for (const slot of this.#slots) if (slot !== from && slot.worker !== null) this.#send(slot, { type: 'eject', route, upstream, untilMs });
+    for (const slot of this.#slots) if (slot !== from && slot.worker !== null) this.#send(slot, { type: 'eject', route, upstream, untilMs, ejectionMs });
   }
 
   #send(slot: Slot, message: ToWorker): void {

@@ -72,8 +72,8 @@ class ProxyWorker {
   }
 
   /** Another worker ejected this canary (the supervisor passes it on): hold it ejected here until `untilMs`. */
-  holdEjected(route: string, upstream: string, untilMs: number): void {
-    this.#pools.guards.find(route, upstream)?.holdEjected(untilMs);
+  holdEjected(route: string, upstream: string, untilMs: number, ejectionMs: number): void {
+    this.#pools.guards.find(route, upstream)?.holdEjected(untilMs, ejectionMs);
   }
 
   get generation(): number {
@@ -252,7 +252,7 @@ export function runWorker(): Promise<number> {
           leave(msg.timeoutMs, 'supervisor');
           return;
         case 'eject':
-          worker?.holdEjected(msg.route, msg.upstream, msg.untilMs);
+          worker?.holdEjected(msg.route, msg.upstream, msg.untilMs, msg.ejectionMs);
           return;
       }
     });

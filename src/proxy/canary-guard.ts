@@ -265,13 +265,16 @@ export class CanaryGuard {
   }
 
   /**
-   * Another worker of this machine ejected the canary until `untilMs` (epoch ms): hold it ejected here too, as one
-   * proxy would (Envoy's outlier detector is process-wide). Not counted as an ejection and no event: the worker that
-   * ejected it recorded both. An ejection of this worker's own that ends later is kept.
+   * Another worker of this machine ejected the canary for `ejectionMs`, until `untilMs` (epoch ms): hold it ejected
+   * here too, as one proxy would (Envoy's outlier detector is process-wide). Not counted as an ejection and no
+   * event: the worker that ejected it recorded both. Its ejection count is taken on, so a failed probe here ejects
+   * for as long as one there would. An ejection of this worker's own that ends later is kept.
    */
-  holdEjected(untilMs: number): void {
+  holdEjected(untilMs: number, ejectionMs: number): void {
     const now = this.#deps.now();
-    if (this.#settings === null || untilMs <= now) return;
+    const settings = this.#settings;
+    if (settings === null || untilMs <= now) return;
+    this.#multiplier = Math.max(this.#multiplier, Math.round(ejectionMs / settings.baseEjectionTime));
     if (this.#phase === 'ejected' && this.#ejectedUntil >= untilMs) return;
     this.#phase = 'ejected';
     this.#lastChange = now;

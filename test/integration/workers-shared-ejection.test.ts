@@ -1,14 +1,14 @@
 /**
  * `workers: 2` ejects a failing canary as one proxy: once one worker has seen its run of failures, the other stops
  * sending it requests too, instead of paying its own run first (which its users would see as errors), and a worker
- * that replaces a killed one holds it from its start. Real processes and signals: one keep-alive connection keeps
- * the first failures on one worker; new connections then reach both.
+ * that replaces a killed one holds it from its start, unless a reload turned detection off since. Real processes
+ * and signals: one keep-alive connection keeps the first failures on one worker; new connections then reach both.
  */
 import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
-import { eventsOf, routeStatus } from '../helpers/rollout.js';
+import { adminCall, eventsOf, routeStatus } from '../helpers/rollout.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
 import { requestsPerWorker, servedSince, spawnedConfig, supervisorStatus } from '../helpers/workers.js';
 
@@ -16,6 +16,26 @@ let stable: TestUpstream;
 let canary: TestUpstream;
 let dir: TempDir;
 let sg: SplitgateProcess | undefined;
+
+function config(outlier: Record<string, unknown> | false): Record<string, unknown> {
+  return spawnedConfig(2, {
+    upstreams: { stable: stable.url, canary: canary.url },
+    routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier }],
+  });
+}
+
+/** Kills one worker and waits until its replacement listens; the replacement's pid. */
+async function replaceAWorker(): Promise<number> {
+  const [victim] = (await supervisorStatus(sg!.adminUrl)).workers!;
+  process.kill(victim.pid, 'SIGKILL');
+  let replacement = 0;
+  await waitFor('the replacement listening', async () => {
+    const view = await supervisorStatus(sg!.adminUrl);
+    replacement = view.workers!.find((w) => w.slot === victim.slot)!.pid;
+    return view.workers!.every((w) => w.listening && w.pid !== victim.pid);
+  });
+  return replacement;
+}
 
 beforeAll(async () => {
   stable = await startUpstream('stable');
@@ -26,13 +46,7 @@ beforeAll(async () => {
   });
   dir = createTempDir();
   sg = await spawnSplitgate(
-    dir.writeConfig(
-      'ejection.yaml',
-      spawnedConfig(2, {
-        upstreams: { stable: stable.url, canary: canary.url },
-        routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '60s' } }],
-      }),
-    ),
+    dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '60s' })),
   );
 });
 
@@ -69,17 +83,23 @@ describe('workers: 2, a canary failing every request', () => {
   });
 
   it('a worker that replaces a killed one holds the ejection in force from its start', async () => {
-    const [victim] = (await supervisorStatus(sg!.adminUrl)).workers!;
-    process.kill(victim.pid, 'SIGKILL');
-    await waitFor('the replacement listening', async () => {
-      const view = await supervisorStatus(sg!.adminUrl);
-      return view.workers!.every((w) => w.listening && w.pid !== victim.pid);
-    });
+    await replaceAWorker();
     const seen = canary.seen.length;
     const before = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers!);
     const statuses = await inParallel(40, 4, async (i) => (await send(sg!.url, `/replaced/${i}`)).status);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(canary.seen.length).toBe(seen);
     for (const share of servedSince(before, (await supervisorStatus(sg!.adminUrl)).workers!)) expect(share).toBeGreaterThan(4);
+  });
+
+  it('an ejection ends with the detection that made it: turned off and on again, a new worker does not hold it', async () => {
+    dir.writeConfig('ejection.yaml', config(false));
+    expect((await adminCall(sg!.adminUrl, 'POST', '/reload')).status).toBe(200);
+    await waitFor('every worker restored', async () => (await routeStatus(sg!.adminUrl, 'api')).outlier.workers.ejected === 0);
+    dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '60s' }));
+    expect((await adminCall(sg!.adminUrl, 'POST', '/reload')).status).toBe(200);
+    await replaceAWorker();
+    const outlier = (await routeStatus(sg!.adminUrl, 'api')).outlier;
+    expect(outlier).toMatchObject({ ejected: false, workers: { ejected: 0, reporting: 2 } });
   });
 });
