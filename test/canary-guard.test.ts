@@ -142,6 +142,23 @@ describe('passive outlier ejection', () => {
     guard.holdEjected(now + 5_000, 5_000);
     expect(guard.phase).toBe('closed');
   });
+
+  it('counts quiet intervals before taking on a held ejection: a long-past run of ejections is forgotten', () => {
+    // Two ejections in a row (1 000, then 2 000 ms), then restored, then ten quiet intervals.
+    fail(3);
+    advance(1_000);
+    guard.record(Outcome.Failure);
+    expect(guard.ejectedUntil).toBe(now + 2_000);
+    advance(2_000);
+    guard.record(Outcome.Success);
+    expect(guard.phase).toBe('closed');
+    advance(100_000);
+    // Another worker's first ejection is held; a failed probe here is then the second in a row: base × 2.
+    guard.holdEjected(now + 1_000, 1_000);
+    advance(1_000);
+    guard.record(Outcome.Failure);
+    expect(guard.ejectedUntil).toBe(now + 2_000);
+  });
 });
 
 describe('retry budget', () => {

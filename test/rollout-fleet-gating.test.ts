@@ -41,6 +41,8 @@ let fleetEpoch = 1;
 const writes: Array<{ fenceEpoch: number | undefined; weight: number | undefined }> = [];
 /** Each store write waits for the next of these, when one is queued: a slow Redis, released write by write. */
 const storeGates: Array<Promise<void>> = [];
+/** Redis is down: every store write fails once its gate opens. */
+let storeDown = false;
 
 /** Queues a gate for the next store write; returns its release. */
 function holdNextWrite(): () => void {
@@ -55,6 +57,7 @@ class FencingController extends Controller {
     writes.push({ fenceEpoch: options?.fenceEpoch, weight: change.weight });
     const gate = storeGates.shift();
     if (gate !== undefined) await gate;
+    if (storeDown) throw new Error('the store is unreachable');
     if (options?.fenceEpoch !== undefined && options.fenceEpoch !== fleetEpoch) throw new FencedError(options.fenceEpoch, fleetEpoch);
     return super.applyRollout(route, rollout, change);
   }
@@ -71,6 +74,7 @@ afterEach(async () => {
   writes.length = 0;
   fleetEpoch = 1;
   storeGates.length = 0;
+  storeDown = false;
 });
 
 function good(seconds: number): WindowSnapshot {
@@ -246,6 +250,51 @@ describe('rollout gating in a fleet', () => {
     await Promise.all([a.runner().act('pause'), a.runner().act('resume')]);
     await a.runner().act('pause');
     expect(a.runner().status.phase).toBe('Paused');
+  });
+
+  it('two decisions whose stores both fail leave the stored status in force, not the first decision', async () => {
+    const { clock, member, weight } = await shared();
+    const fleet = fakeFleet();
+    fleet.isLeading = true;
+    fleet.myEpoch = 1;
+    const a = await member(fleet);
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+    storeDown = true;
+    const releaseStep = holdNextWrite();
+    const releaseAbort = holdNextWrite();
+    clock.now += 600_000;
+    const step = a.runner().tick().catch(() => undefined);
+    await until('the step write', () => writes.at(-1)?.weight === 30);
+    const abort = a.runner().act('abort').then(
+      () => 'stored',
+      () => 'failed',
+    );
+    await until('the abort write', () => writes.at(-1)?.weight === 0);
+    releaseStep();
+    await step;
+    releaseAbort();
+    expect(await abort).toBe('failed');
+    expect(a.runner().status).toMatchObject({ phase: 'Progressing', step: 0, weight: 10 });
+    expect(a.runner().decidedStatus).toMatchObject({ phase: 'Progressing', step: 0, weight: 10 });
+    expect(weight()).toBe(10);
+  });
+
+  it("a member that does not lead keeps an operator's decision while it is being stored", async () => {
+    const { member } = await shared();
+    const fleetA = fakeFleet();
+    fleetA.isLeading = true;
+    fleetA.myEpoch = 1;
+    const a = await member(fleetA);
+    const b = await member(fakeFleet());
+    await until('step 1', () => a.runner().status.phase === 'Progressing');
+    const release = holdNextWrite();
+    const abort = b.runner().act('abort');
+    await until('the abort write', () => writes.at(-1)?.weight === 0);
+    expect(b.runner().status.phase).toBe('Progressing');
+    expect(b.runner().decidedStatus.phase).toBe('RolledBack');
+    release();
+    await abort;
+    expect(b.runner().status.phase).toBe('RolledBack');
   });
 
   it("counts each fleet ejection in one window: the next window asks only for the seconds after the last one's", async () => {

@@ -274,6 +274,8 @@ export class CanaryGuard {
     const now = this.#deps.now();
     const settings = this.#settings;
     if (settings === null || untilMs <= now) return;
+    // Quiet intervals since this worker's last ejection count first, as its own next ejection would count them.
+    if (this.#phase === 'closed') this.#decayMultiplier(settings, now);
     this.#multiplier = Math.max(this.#multiplier, Math.round(ejectionMs / settings.baseEjectionTime));
     if (this.#phase === 'ejected' && this.#ejectedUntil >= untilMs) return;
     this.#phase = 'ejected';
@@ -291,9 +293,7 @@ export class CanaryGuard {
     const settings = this.#settings!;
     const now = this.#deps.now();
     // Envoy: ejection time = base × times ejected, capped; the count decays by one per interval without an ejection.
-    if (this.#phase === 'closed' && this.#multiplier > 0) {
-      this.#multiplier = Math.max(0, this.#multiplier - Math.floor((now - this.#lastChange) / settings.interval));
-    }
+    if (this.#phase === 'closed') this.#decayMultiplier(settings, now);
     this.#multiplier++;
     const ejectionMs = Math.min(settings.maxEjectionTime, settings.baseEjectionTime * this.#multiplier);
     this.#phase = 'ejected';
@@ -307,6 +307,10 @@ export class CanaryGuard {
     this.#timer = setTimeout(() => this.#probe(), ejectionMs);
     this.#timer.unref();
     this.#deps.emit({ action: 'upstream.ejected', route: this.route, upstream: this.upstream, reason, ejectionMs, ejections: this.ejections });
+  }
+
+  #decayMultiplier(settings: OutlierSettings, now: number): void {
+    if (this.#multiplier > 0) this.#multiplier = Math.max(0, this.#multiplier - Math.floor((now - this.#lastChange) / settings.interval));
   }
 
   #probe(): void {

@@ -337,7 +337,8 @@ export class RolloutRunner {
   #follow(leading: boolean): void {
     const stored = parsePersistedStatus(this.#deps.controller.rolloutState(this.route));
     if (stored === null || stored === this.#status || stored.revision !== this.revision) return;
-    if (leading && stored.seq <= this.#status.seq) return;
+    // A leader, and any member with a decision of its own being stored, takes only a newer stored status.
+    if ((leading || this.#storesInFlight > 0) && stored.seq <= this.#status.seq) return;
     this.#status = stored;
     this.#publishMetrics();
   }
@@ -505,8 +506,9 @@ export class RolloutRunner {
         try {
           await applyRollout(this.route, status, change, fenceEpoch !== null ? { fenceEpoch } : undefined);
         } catch (error) {
-          // Not stored: the stored status stays the truth (a later tick follows it).
-          this.#status = previous;
+          // Not stored: the newest stored status stays the truth (a later tick follows it). A newer decision made
+          // while this one was being stored stays decided (it fails or succeeds on its own).
+          if (this.#status === status) this.#status = this.#lastStored;
           if (fenceEpoch !== null && isFenced(error)) {
             this.#fencedEpoch = fenceEpoch;
             this.#deps.logger.warn({ route: this.route, epoch: fenceEpoch }, 'rollout: write refused by the fencing epoch; this member stops acting as leader');

@@ -46,7 +46,7 @@ beforeAll(async () => {
   });
   dir = createTempDir();
   sg = await spawnSplitgate(
-    dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '60s' })),
+    dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '300s' })),
   );
 });
 
@@ -96,9 +96,11 @@ describe('workers: 2, a canary failing every request', () => {
     dir.writeConfig('ejection.yaml', config(false));
     expect((await adminCall(sg!.adminUrl, 'POST', '/reload')).status).toBe(200);
     await waitFor('every worker restored', async () => (await routeStatus(sg!.adminUrl, 'api')).outlier.workers.ejected === 0);
-    dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '60s' }));
+    dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '300s' }));
     expect((await adminCall(sg!.adminUrl, 'POST', '/reload')).status).toBe(200);
     await replaceAWorker();
+    // A new worker reports once it has answered a collect (a cold one may miss the first within its 200 ms).
+    await waitFor('both workers reporting', async () => (await routeStatus(sg!.adminUrl, 'api')).outlier.workers.reporting === 2);
     const outlier = (await routeStatus(sg!.adminUrl, 'api')).outlier;
     expect(outlier).toMatchObject({ ejected: false, workers: { ejected: 0, reporting: 2 } });
   });
