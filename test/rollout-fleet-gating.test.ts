@@ -108,6 +108,14 @@ function fakeFleet(): FakeFleet {
   return fleet;
 }
 
+/** A fake fleet in which this member leads under epoch 1. */
+function leaderFleet(): FakeFleet {
+  const fleet = fakeFleet();
+  fleet.isLeading = true;
+  fleet.myEpoch = 1;
+  return fleet;
+}
+
 async function shared(raw: unknown = RAW) {
   const config: Config = validateConfig(raw);
   const metrics = createMetrics(new Registry(), { processMetrics: false });
@@ -140,9 +148,7 @@ async function until(what: string, accept: () => boolean): Promise<void> {
 describe('rollout gating in a fleet', () => {
   it('only the leader steps; the follower follows the stored status; a takeover continues from the stored step and weight', async () => {
     const { clock, member, weight } = await shared();
-    const fleetA = fakeFleet();
-    fleetA.isLeading = true;
-    fleetA.myEpoch = 1;
+    const fleetA = leaderFleet();
     const fleetB = fakeFleet();
     const a = await member(fleetA);
     const b = await member(fleetB);
@@ -200,10 +206,7 @@ describe('rollout gating in a fleet', () => {
 
   it('reports a phase only once it is stored and its event is in the log (a poller reading /events next finds it)', async () => {
     const { member } = await shared();
-    const fleet = fakeFleet();
-    fleet.isLeading = true;
-    fleet.myEpoch = 1;
-    const a = await member(fleet);
+    const a = await member(leaderFleet());
     await until('step 1', () => a.runner().status.phase === 'Progressing');
     const release = holdNextWrite();
     const rollback = a.runner().act('abort');
@@ -221,10 +224,7 @@ describe('rollout gating in a fleet', () => {
 
   it("an operator's command stored while a tick's step is: each shows once stored, and the status never sticks", async () => {
     const { clock, member } = await shared();
-    const fleet = fakeFleet();
-    fleet.isLeading = true;
-    fleet.myEpoch = 1;
-    const a = await member(fleet);
+    const a = await member(leaderFleet());
     await until('step 1', () => a.runner().status.phase === 'Progressing');
     const releaseStep = holdNextWrite();
     const releaseAbort = holdNextWrite();
@@ -254,10 +254,7 @@ describe('rollout gating in a fleet', () => {
 
   it('two decisions whose stores both fail leave the stored status in force, not the first decision', async () => {
     const { clock, member, weight } = await shared();
-    const fleet = fakeFleet();
-    fleet.isLeading = true;
-    fleet.myEpoch = 1;
-    const a = await member(fleet);
+    const a = await member(leaderFleet());
     await until('step 1', () => a.runner().status.phase === 'Progressing');
     storeDown = true;
     const releaseStep = holdNextWrite();
@@ -281,10 +278,7 @@ describe('rollout gating in a fleet', () => {
 
   it("a member that does not lead keeps an operator's decision while it is being stored", async () => {
     const { member } = await shared();
-    const fleetA = fakeFleet();
-    fleetA.isLeading = true;
-    fleetA.myEpoch = 1;
-    const a = await member(fleetA);
+    const a = await member(leaderFleet());
     const b = await member(fakeFleet());
     await until('step 1', () => a.runner().status.phase === 'Progressing');
     const release = holdNextWrite();
@@ -299,9 +293,7 @@ describe('rollout gating in a fleet', () => {
 
   it("counts each fleet ejection in one window: the next window asks only for the seconds after the last one's", async () => {
     const { clock, member } = await shared();
-    const fleet = fakeFleet();
-    fleet.isLeading = true;
-    fleet.myEpoch = 1;
+    const fleet = leaderFleet();
     const asked: Array<number | null> = [];
     // One ejection, in second 1000; each read's newest second is the one after the previous read's.
     fleet.ejections = async (_route, _now, _seconds, afterSecond) => {
@@ -325,9 +317,7 @@ describe('rollout gating in a fleet', () => {
 
   it("only the leader shows the error budget left: a follower's reading and a former leader's would be stale", async () => {
     const { clock, member } = await shared({ ...RAW, routes: [{ ...RAW.routes[0], slo: { objective: 99, window: '1h' } }] });
-    const fleetA = fakeFleet();
-    fleetA.isLeading = true;
-    fleetA.myEpoch = 1;
+    const fleetA = leaderFleet();
     // The fleet's SLO counts: 1 000 requests, 5 failed, so half the 1 % budget is spent.
     fleetA.slo = async () => () => ({ requests: 1000, errors: 5 });
     const fleetB = fakeFleet();
@@ -347,9 +337,7 @@ describe('rollout gating in a fleet', () => {
 
   it('a fenced write stops the runner at once: its step is not stored, no event, no further write under that epoch', async () => {
     const { clock, member, weight } = await shared();
-    const fleetA = fakeFleet();
-    fleetA.isLeading = true;
-    fleetA.myEpoch = 1;
+    const fleetA = leaderFleet();
     const a = await member(fleetA);
     await until('step 1', () => a.runner().status.phase === 'Progressing');
     const eventsBefore = a.events.list().length;
@@ -375,9 +363,7 @@ describe('rollout gating in a fleet', () => {
 
   it('an automated rollout not updated for longer than maxStaleness falls back to stable on every member, and comes back once it moves', async () => {
     const { clock, member, controller } = await shared();
-    const fleetA = fakeFleet();
-    fleetA.isLeading = true;
-    fleetA.myEpoch = 1;
+    const fleetA = leaderFleet();
     const fleetB = fakeFleet();
     const a = await member(fleetA);
     const b = await member(fleetB);
