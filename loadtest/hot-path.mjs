@@ -89,6 +89,7 @@ const bareHandle = createBareHandler({ dispatch: answerAtOnce });
 const service = splitgate.service;
 const candidates = [['bare-undici', bareHandle], ['splitgate', (req, res) => service.handle(req, res)]];
 const results = { 'bare-undici': [], splitgate: [] };
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 for (let round = 0; round <= 3; round++) {
   for (const [name, handle] of candidates) {
     const started = process.hrtime.bigint();
@@ -97,13 +98,39 @@ for (let round = 0; round <= 3; round++) {
     if (round > 0) results[name].push(nanos); // round 0 warms the JIT up
   }
 }
+
+// Bytes allocated per request: the heap's growth over a batch small enough that no GC runs in it (checked).
+const { getHeapStatistics } = await import('node:v8');
+const { PerformanceObserver } = await import('node:perf_hooks');
+let collections = 0;
+const gcObserver = new PerformanceObserver((list) => { collections += list.getEntries().length; });
+gcObserver.observe({ entryTypes: ['gc'] });
+const allocated = {};
+for (const [name, handle] of candidates) {
+  const samples = [];
+  for (let attempt = 0; attempt < 20 && samples.length < 3; attempt++) {
+    global.gc?.();
+    // The observer hears of a collection a tick or two later.
+    for (let tick = 0; tick < 3; tick++) await new Promise((resolve) => setTimeout(resolve, 1));
+    const before = collections;
+    const heapBefore = getHeapStatistics().used_heap_size;
+    for (let i = 0; i < 2000; i++) handle(request(i), response());
+    const heapAfter = getHeapStatistics().used_heap_size;
+    for (let tick = 0; tick < 3; tick++) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (collections === before && heapAfter > heapBefore) samples.push((heapAfter - heapBefore) / 2000);
+  }
+  allocated[name] = samples.length === 0 ? null : median(samples);
+}
+gcObserver.disconnect();
 await splitgate.stop(100);
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const bare = median(results['bare-undici']);
 const ours = median(results.splitgate);
 for (const [name, values] of Object.entries(results)) {
   console.log(`${name.padEnd(12)} ${Math.round(median(values)).toString().padStart(5)} ns/request  (runs: ${values.map((v) => Math.round(v)).join(', ')})`);
+}
+for (const [name, bytes] of Object.entries(allocated)) {
+  console.log(`${name.padEnd(12)} ${bytes === null ? '(a GC ran in every batch: run with --expose-gc)' : `${Math.round(bytes)} bytes allocated/request`}`);
 }
 console.log(`splitgate's own work over the baseline's: ${Math.round(ours - bare)} ns/request (${REQUESTS.toLocaleString('en-US')} requests a run)`);
 process.exit(0);

@@ -13,20 +13,28 @@ export interface ListenPlan {
   readonly reusePort: boolean;
 }
 
+/** A canary another worker ejected: held ejected until `untilMs` (epoch ms); it was ejected for `ejectionMs`. */
+export interface EjectionHold {
+  readonly route: string;
+  readonly upstream: string;
+  readonly untilMs: number;
+  readonly ejectionMs: number;
+}
+
 export type ToWorker =
-  /** First message: build the table, then listen. */
-  | { readonly type: 'init'; readonly table: TableGeneration; readonly listen: ListenPlan }
+  /**
+   * First message: build the table, hold the ejections in force on the machine, then listen (so that no connection
+   * comes in before the holds do).
+   */
+  | { readonly type: 'init'; readonly table: TableGeneration; readonly listen: ListenPlan; readonly holds: readonly EjectionHold[] }
   /** A new table to put in force; answered with `ack`. */
   | { readonly type: 'table'; readonly table: TableGeneration }
   /** Counters wanted now (a scrape or a rollout window); answered with `collected`. */
   | { readonly type: 'collect'; readonly seq: number }
   /** Stop accepting, finish in-flight exchanges within `timeoutMs`, exit 0. */
   | { readonly type: 'drain'; readonly timeoutMs: number }
-  /**
-   * Another worker ejected `route`'s canary `upstream` for `ejectionMs`, until `untilMs` (epoch ms): hold it ejected
-   * here too.
-   */
-  | { readonly type: 'eject'; readonly route: string; readonly upstream: string; readonly untilMs: number; readonly ejectionMs: number };
+  /** Another worker ejected a canary just now: hold it ejected here too. */
+  | ({ readonly type: 'eject' } & EjectionHold);
 
 export interface WorkerEvent {
   readonly action: string;

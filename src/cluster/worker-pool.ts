@@ -13,7 +13,7 @@ import type { Delivery, TableGeneration, TablePublisher } from '../control/contr
 import type { EventLog } from '../control/event-log.js';
 import type { Logger } from '../log.js';
 import { isCounterDeltas, type CounterDeltas } from '../metrics/series-delta.js';
-import { isFromWorker, type FromWorker, type ListenPlan, type ToWorker, type WorkerCounters } from './ipc.js';
+import { isFromWorker, type EjectionHold, type FromWorker, type ListenPlan, type ToWorker, type WorkerCounters } from './ipc.js';
 import { residentBytesOf } from '../process-footprint.js';
 
 /** How long a routing change waits for every worker's ack before it names the laggards and restarts them. */
@@ -80,7 +80,12 @@ export class WorkerPool implements TablePublisher {
   #spare: { worker: Worker; ready: boolean } | null = null;
   #spareTimer: NodeJS.Timeout | null = null;
   /** Passive ejections in force, by `route\nupstream`: a worker that starts during one holds it too. */
-  readonly #ejections = new Map<string, { readonly route: string; readonly upstream: string; readonly untilMs: number; readonly ejectionMs: number }>();
+  readonly #ejections = new Map<string, EjectionHold>();
+  /**
+   * The slots whose canary is out of rotation (ejected by their own detector or health checks, or holding another's
+   * ejection), by `route\nupstream`: the event log records the machine's view, as of one proxy (see #newsForMachine).
+   */
+  readonly #ejectedOn = new Map<string, Set<number>>();
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -138,6 +143,12 @@ export class WorkerPool implements TablePublisher {
     for (const [key, ejection] of this.#ejections) {
       const route = table.config.routes.find((r) => r.name === ejection.route);
       if (route === undefined || route.outlier === false || route.canary !== ejection.upstream) this.#ejections.delete(key);
+    }
+    // A route gone or a canary renamed ends its guards without a restoration event: forget who held them. (Detection
+    // turned off restores each worker's guard, with an event, and empties the set that way.)
+    for (const key of this.#ejectedOn.keys()) {
+      const [routeName, upstream] = key.split('\n');
+      if (!table.config.routes.some((r) => r.name === routeName && r.canary === upstream)) this.#ejectedOn.delete(key);
     }
     const message: ToWorker = { type: 'table', table };
     const targets = this.#slots.filter((slot) => slot.worker !== null);
@@ -270,13 +281,18 @@ export class WorkerPool implements TablePublisher {
   }
 
   #init(slot: Slot): void {
-    // The table in force now: a change published before this worker was ready is in it.
-    this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen } });
     const now = Date.now();
-    for (const [key, ejection] of this.#ejections) {
-      if (ejection.untilMs <= now) this.#ejections.delete(key);
-      else this.#send(slot, { type: 'eject', ...ejection });
-    }
+    for (const [key, ejection] of this.#ejections) if (ejection.untilMs <= now) this.#ejections.delete(key);
+    const holds = [...this.#ejections.values()];
+    for (const hold of holds) this.#holding(`${hold.route}\n${hold.upstream}`).add(slot.index);
+    // The table in force now: a change published before this worker was ready is in it.
+    this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen }, holds });
+  }
+
+  #holding(key: string): Set<number> {
+    let slots = this.#ejectedOn.get(key);
+    if (slots === undefined) this.#ejectedOn.set(key, (slots = new Set()));
+    return slots;
   }
 
   #received(slot: Slot, worker: Worker, message: FromWorker): void {
@@ -315,8 +331,11 @@ export class WorkerPool implements TablePublisher {
       case 'event': {
         const { action, route, message: text, after } = message.event ?? {};
         if (typeof action === 'string' && typeof route === 'string' && typeof text === 'string' && typeof after === 'object' && after !== null) {
-          this.#options.events.record({ actor: 'outlier', action, route, message: text, after: { ...after, slot: slot.index } });
-          this.#shareEjection(slot, action, route, after as Record<string, unknown>);
+          const details = after as Record<string, unknown>;
+          if (this.#newsForMachine(slot, action, `${route}\n${String(details.upstream)}`, details)) {
+            this.#options.events.record({ actor: 'outlier', action, route, message: text, after: { ...after, slot: slot.index } });
+          }
+          this.#shareEjection(slot, action, route, details);
         }
         return;
       }
@@ -343,6 +362,8 @@ export class WorkerPool implements TablePublisher {
     const lived = Date.now() - slot.startedAt;
     slot.worker = null;
     slot.listening = false;
+    // Its replacement starts with a fresh guard (holding the passive ejections in force, see #init).
+    for (const [key, slots] of this.#ejectedOn) if (slots.delete(slot.index) && slots.size === 0) this.#ejectedOn.delete(key);
     this.#options.onExit(slot.index);
     for (const check of [...this.#progress]) check();
     if (this.#stopping) return;
@@ -365,8 +386,34 @@ export class WorkerPool implements TablePublisher {
     const untilMs = Date.now() + ejectionMs;
     const key = `${route}\n${upstream}`;
     if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs, ejectionMs });
-    // One still loading drops it, and gets it from #ejections right after its table.
-    for (const slot of this.#slots) if (slot !== from && slot.worker !== null) this.#send(slot, { type: 'eject', route, upstream, untilMs, ejectionMs });
+    const holding = this.#holding(key);
+    // One still loading drops it, and gets it with its table (#init).
+    for (const slot of this.#slots) {
+      if (slot === from || slot.worker === null) continue;
+      this.#send(slot, { type: 'eject', route, upstream, untilMs, ejectionMs });
+      holding.add(slot.index);
+    }
+  }
+
+  /**
+   * Whether a worker's outlier event is news for the machine, whose log reads as one proxy's: an ejection when no
+   * worker had the canary out of rotation, every passive ejection (each is counted, and a failed probe's tells its
+   * longer time), and the restoration that leaves no worker with it out. Workers probe and health-check on their own,
+   * so each restores its guard itself; without this an ejection shared by N workers ended in N restorations.
+   */
+  #newsForMachine(from: Slot, action: string, key: string, after: Record<string, unknown>): boolean {
+    const slots = this.#ejectedOn.get(key);
+    if (action === 'upstream.ejected') {
+      const first = slots === undefined || slots.size === 0;
+      this.#holding(key).add(from.index);
+      return first || typeof after.ejectionMs === 'number';
+    }
+    if (action !== 'upstream.restored' || slots === undefined) return true;
+    // A second restoration of one worker (its detector, then its health checks): news only if nobody holds it out.
+    if (!slots.delete(from.index)) return slots.size === 0;
+    if (slots.size > 0) return false;
+    this.#ejectedOn.delete(key);
+    return true;
   }
 
   #send(slot: Slot, message: ToWorker): void {

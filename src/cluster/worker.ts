@@ -215,6 +215,7 @@ export function runWorker(): Promise<number> {
             defaultDrainMs = msg.table.config.shutdown.drainTimeout;
             const created = new ProxyWorker(msg.table, logger);
             worker = created;
+            for (const hold of msg.holds) created.holdEjected(hold.route, hold.upstream, hold.untilMs, hold.ejectionMs);
             created.onGuardEvent((event) => {
               const { action, route, ...details } = event;
               logger.warn({ route, upstream: event.upstream, ejections: event.ejections, ejectionMs: event.ejectionMs }, `${action}: ${event.reason}`);

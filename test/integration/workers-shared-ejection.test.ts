@@ -1,8 +1,8 @@
 /**
  * `workers: 2` ejects a failing canary as one proxy: once one worker has seen its run of failures, the other stops
  * sending it requests too, instead of paying its own run first (which its users would see as errors), and a worker
- * that replaces a killed one holds it from its start, unless a reload turned detection off since. Real processes
- * and signals: one keep-alive connection keeps the first failures on one worker; new connections then reach both.
+ * that replaces a killed one holds it from its start, unless a reload turned detection off since. The event log
+ * reads as one proxy's: one ejection, one restoration. Real processes and signals: one keep-alive connection keeps the first failures on one worker; new connections then reach both.
  */
 import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,10 @@ describe('workers: 2, a canary failing every request', () => {
     dir.writeConfig('ejection.yaml', config(false));
     expect((await adminCall(sg!.adminUrl, 'POST', '/reload')).status).toBe(200);
     await waitFor('every worker restored', async () => (await routeStatus(sg!.adminUrl, 'api')).outlier.workers.ejected === 0);
+    // Each worker restored its own guard (the replacement too); the log tells the machine's story: one restoration.
+    const restorations = (await eventsOf(sg!.adminUrl, 'api')).filter((e) => e.action === 'upstream.restored');
+    expect(restorations).toHaveLength(1);
+    expect(restorations[0].message).toBe('outlier detection turned off');
     dir.writeConfig('ejection.yaml', config({ consecutive5xx: 3, baseEjectionTime: '300s' }));
     expect((await adminCall(sg!.adminUrl, 'POST', '/reload')).status).toBe(200);
     await replaceAWorker();
@@ -103,5 +107,41 @@ describe('workers: 2, a canary failing every request', () => {
     await waitFor('both workers reporting', async () => (await routeStatus(sg!.adminUrl, 'api')).outlier.workers.reporting === 2);
     const outlier = (await routeStatus(sg!.adminUrl, 'api')).outlier;
     expect(outlier).toMatchObject({ ejected: false, workers: { ejected: 0, reporting: 2 } });
+  });
+});
+
+describe('workers: 2, a canary failing its health checks', () => {
+  let sick = false;
+  let checked: TestUpstream;
+  let hc: SplitgateProcess | undefined;
+
+  beforeAll(async () => {
+    checked = await startUpstream('checked', (req, res) => {
+      req.resume();
+      res.writeHead(sick && req.url === '/healthz' ? 503 : 200).end();
+    });
+    hc = await spawnSplitgate(
+      dir.writeConfig(
+        'health.yaml',
+        spawnedConfig(2, {
+          upstreams: { stable: stable.url, canary: { url: checked.url, health: { path: '/healthz', interval: '100ms', unhealthy: 2, healthy: 2 } } },
+          routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 50 }],
+        }),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    await killIfRunning(hc);
+    await checked?.close();
+  });
+
+  it('each worker checks on its own, and the log says once that the canary went out and once that it came back', async () => {
+    sick = true;
+    await waitFor('both workers taking the canary out', async () => (await routeStatus(hc!.adminUrl, 'api')).outlier.workers.ejected === 2);
+    sick = false;
+    await waitFor('both workers taking it back', async () => (await routeStatus(hc!.adminUrl, 'api')).outlier.workers.ejected === 0);
+    const events = (await eventsOf(hc!.adminUrl, 'api')).filter((e) => e.actor === 'outlier');
+    expect(events.map((e) => e.action)).toEqual(['upstream.ejected', 'upstream.restored']);
   });
 });
