@@ -18,8 +18,11 @@
  * `reusePort` (Node ≥ 22.12) a supervisor is on no request's or connection's path, and what it runs (deltas once a
  * second, scrapes, admin calls, rollout checks) needs no optimized code; it then runs its JavaScript in the
  * interpreter and the baseline compiler only. Under `node:cluster` (Node 20) it accepts every client connection
- * and hands it to a worker, which cost ~20 % more of its CPU per connection without them, so it keeps them there.
- * A supervisor with A/B experiments keeps them too (from the start, or from the reload that adds the first one): it
+ * and hands it to a worker, which costs it 10–20 % more CPU per connection without them: it holds them while
+ * connections come slowly (keep-alive clients open a few and reuse them; the extra cost is then a fraction of a
+ * per cent of a core) and gets them back, for good, once they come fast (ConnectionRateWatch). The first request
+ * that made anything hot (a /status, a scrape) paged TurboFan in for ~3.5 MB of RSS; held, a Node 20 supervisor
+ * serving the admin API stays ~5 MB smaller. A supervisor with A/B experiments keeps them too (from the start, or from the reload that adds the first one): it
  * merges every worker's user events and saves the experiments file, which took 2.4× the time without them (Node 24).
  * The state after a release may differ from V8's defaults in flags that V8 derives from these at start-up; a
  * released single process measured the same CPU per request as one never held (loadtest/README.md).
@@ -76,12 +79,46 @@ export function holdOptimizingCompilers(): void {
   optimizing = false;
 }
 
-/** Back to V8's defaults: for the single process and a `node:cluster` supervisor, which are on the data path. */
+/** Whether V8's optimizing compilers run in this process (not held, or released since). */
+export function optimizingCompilers(): boolean {
+  return optimizing;
+}
+
+/** Back to V8's defaults: for the single process, a worker, and a supervisor that needs them (see ConnectionRateWatch). */
 export function releaseOptimizingCompilers(): void {
   if (optimizing) return;
   setFlagsFromString('--turbofan');
   if (MAGLEV_ON) setFlagsFromString('--maglev');
   optimizing = true;
+}
+
+/**
+ * Whether client connections have been coming fast enough, for long enough, that a `node:cluster` supervisor (which
+ * hands each one to a worker) should optimize its code: at least `perSecond` a second in each of `windows` readings
+ * in a row. Fed the workers' accepted-connections total (it only grows) about every `everyMs`.
+ */
+export class ConnectionRateWatch {
+  static readonly PER_SECOND = 100;
+  static readonly WINDOWS = 3;
+  static readonly EVERY_MS = 2_000;
+  #last: { readonly atMs: number; readonly accepted: number } | null = null;
+  #fastWindows = 0;
+
+  constructor(
+    readonly perSecond = ConnectionRateWatch.PER_SECOND,
+    readonly windows = ConnectionRateWatch.WINDOWS,
+  ) {}
+
+  /** One reading; true once the rate has held for `windows` readings in a row (and from then on). */
+  observe(nowMs: number, accepted: number): boolean {
+    const last = this.#last;
+    this.#last = { atMs: nowMs, accepted };
+    if (this.#fastWindows >= this.windows) return true;
+    if (last === null || nowMs <= last.atMs) return false;
+    const rate = ((accepted - last.accepted) * 1000) / (nowMs - last.atMs);
+    this.#fastWindows = rate >= this.perSecond ? this.#fastWindows + 1 : 0;
+    return this.#fastWindows >= this.windows;
+  }
 }
 
 export interface ProcessMemory {

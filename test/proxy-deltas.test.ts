@@ -13,12 +13,14 @@ function fakeWorker() {
   const rejections = new Map<string, number>([['header_too_large', 0]]);
   const upgrade = { route: 'api', version: 'canary', open: 0, closed: 0, bytesIn: 0, bytesOut: 0, seconds: 0 };
   const jwt = new Map<string, number>();
+  const listener = { accepted: 0 };
   const taker = new ProxyDeltaTaker({
     guards: () => [guard as ShippedGuard],
     listener: { connections: () => 0, rejections: () => rejections, upgrades: () => [upgrade as UpgradeTotals] },
     jwt: () => jwt,
+    accepted: () => listener.accepted,
   });
-  return { guard, rejections, upgrade, jwt, taker };
+  return { guard, rejections, upgrade, jwt, listener, taker };
 }
 
 describe('proxy deltas', () => {
@@ -37,6 +39,7 @@ describe('proxy deltas', () => {
       w.rejections.set('header_too_large', w.rejections.get('header_too_large')! + (random() < 0.2 ? 1 : 0));
       w.upgrade.closed += random() < 0.1 ? 1 : 0;
       w.upgrade.bytesIn += Math.floor(random() * 100);
+      w.listener.accepted += random() < 0.2 ? 1 : 0;
       const result = random() < 0.8 ? 'valid' : 'expired';
       if (random() < 0.3) w.jwt.set(result, (w.jwt.get(result) ?? 0) + 1);
       if (random() < 0.3) {
@@ -61,6 +64,8 @@ describe('proxy deltas', () => {
     expect(upgrade).toMatchObject({ closed: sum((w) => w.upgrade.closed), bytesIn: sum((w) => w.upgrade.bytesIn) });
     expect(Object.fromEntries(jwtTotals)).toEqual({ valid: sum((w) => w.jwt.get('valid') ?? 0), expired: sum((w) => w.jwt.get('expired') ?? 0) });
     expect(jwtTotals.get('valid')).toBeGreaterThan(0);
+    expect(totals.acceptedConnections).toBe(sum((w) => w.listener.accepted));
+    expect(totals.acceptedConnections).toBeGreaterThan(0);
   });
 
   it('takes nothing when nothing changed; gauges leave with their worker, counters stay', () => {
@@ -166,5 +171,7 @@ describe('proxy deltas', () => {
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [['api', true, 'ejected', false, 1]], upgradesOpen: [], connections: 0 })).toBe(true);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [['api', true]], upgradesOpen: [], connections: 0 })).toBe(false);
     expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [['api', true, 'gone', false, 1]], upgradesOpen: [], connections: 0 })).toBe(false);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: 0, accepted: 3 })).toBe(true);
+    expect(isProxyDelta({ retries: [], ejections: [], rejections: [], upgrades: [], ejected: [], upgradesOpen: [], connections: 0, accepted: -1 })).toBe(false);
   });
 });

@@ -38,7 +38,7 @@ import { ExperimentBook } from '../experiments/experiment-book.js';
 import { createExperimentsView, keepFleetStop, registerExperimentMetrics } from '../experiments/experiments-view.js';
 import type { FleetExperiments } from '../experiments/fleet-experiments.js';
 import { ExperimentFile } from '../experiments/experiment-file.js';
-import { releaseOptimizingCompilers } from '../process-footprint.js';
+import { ConnectionRateWatch, optimizingCompilers, releaseOptimizingCompilers } from '../process-footprint.js';
 
 export interface SupervisorOptions {
   readonly config: Config;
@@ -65,6 +65,7 @@ export class Supervisor {
   /** With `fleet:`: the machine's one link to the shared state (workers never talk to Redis). */
   readonly fleet: Fleet | null;
   #watcher: ConfigWatcher | null = null;
+  #connectionRate: NodeJS.Timeout | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
 
@@ -112,7 +113,7 @@ export class Supervisor {
     const kit: FleetKit | null = config.fleet === undefined ? null : await import('../fleet/fleet-kit.js');
     const fleet = kit?.createFleet(config, { metrics, events, logger }) ?? null;
     const reusePort = supportsReusePort();
-    keepCompilersFor(config, reusePort);
+    keepCompilersFor(config);
     // Port 0 becomes one real port first: with reusePort every worker binds it itself, and node:cluster would give
     // a replacement worker a new random port once the shared handle closed with the last worker.
     const port = config.listen.port === 0 ? await freePort(config.listen.host) : config.listen.port;
@@ -167,7 +168,7 @@ export class Supervisor {
     experiments.planOf(store.current.config);
     controller.onConfigApplied((next) => {
       experiments.planOf(next);
-      keepCompilersFor(next, reusePort);
+      keepCompilersFor(next);
     });
     // Without `fleet:`, running experiments (the users merged here) come back from the file saved at the last stop.
     const experimentFile = ExperimentFile.forStateFile(config.state.file, fleet !== null, { book: experiments, kind: 'merged', onWarning: (message) => logger.warn(message) });
@@ -252,6 +253,7 @@ export class Supervisor {
       throw error;
     }
     instance.#ready = true;
+    if (!reusePort) instance.#connectionRate = watchConnectionRate(() => proxyTotals.acceptedConnections, logger);
     await rollouts.sync(config);
     if (config.watch) {
       const configPath = options.configPath;
@@ -292,6 +294,7 @@ export class Supervisor {
   async #stop(drainTimeoutMs: number): Promise<void> {
     this.#ready = false;
     this.#watcher?.close();
+    if (this.#connectionRate !== null) clearInterval(this.#connectionRate);
     await this.#rollouts.stop();
     await this.#leadership?.stop();
     await this.#fleetExperiments?.stop();
@@ -328,9 +331,27 @@ function boundAddress(server: Server): { host: string; port: number; url: string
 
 /**
  * The supervisor starts without V8's optimizing compilers (bin.js, process-footprint.ts) and gets them back, for good,
- * when it is on the connection path (node:cluster accepts every connection here) or has experiments (it merges every
- * user's events and saves them): from the start, or from the reload that adds the first experiment.
+ * when it has experiments (it merges every user's events and saves them): from the start, or from the reload that
+ * adds the first experiment. (Under node:cluster, also once connections come fast: see watchConnectionRate.)
  */
-function keepCompilersFor(config: Config, reusePort: boolean): void {
-  if (!reusePort || config.experiments.length > 0) releaseOptimizingCompilers();
+function keepCompilersFor(config: Config): void {
+  if (config.experiments.length > 0) releaseOptimizingCompilers();
+}
+
+/**
+ * Under node:cluster every client connection passes through the supervisor: once they come fast (ConnectionRateWatch),
+ * it gets its optimizing compilers back. Read from the workers' accepted counts, which their deltas bring.
+ */
+function watchConnectionRate(accepted: () => number, logger: Logger): NodeJS.Timeout {
+  const watch = new ConnectionRateWatch();
+  const timer: NodeJS.Timeout = setInterval(() => {
+    if (optimizingCompilers()) {
+      clearInterval(timer);
+    } else if (watch.observe(Date.now(), accepted())) {
+      clearInterval(timer);
+      releaseOptimizingCompilers();
+      logger.info({ perSecond: watch.perSecond }, 'client connections come fast: the supervisor, which hands each to a worker, optimizes its code again');
+    }
+  }, ConnectionRateWatch.EVERY_MS);
+  return timer.unref();
 }

@@ -45,6 +45,8 @@ class ProxyWorker {
   readonly #experiments = new ExperimentBook({ reportToSupervisor: true });
   #configHash: string;
   #stopping: Promise<void> | null = null;
+  /** Client connections accepted (the supervisor's compilers follow their rate, see process-footprint.ts). */
+  #accepted = 0;
 
   constructor(table: TableGeneration, logger: Logger) {
     this.#logger = logger;
@@ -57,12 +59,14 @@ class ProxyWorker {
     this.#accessLog = new AccessLog(logger, table.config.log.accessLog);
     this.#service = new ProxyService({ store: this.#store, accessLog: this.#accessLog, experiments: this.#experiments });
     this.#server = createProxyServer(this.#service, table.config.limits);
+    this.#server.on('connection', () => this.#accepted++);
     this.#listener = listenerSourceOf(this.#server, this.#service);
     this.#proxyDeltas = new ProxyDeltaTaker({
       guards: () => this.#pools.guards.all(),
       current: () => new Set(this.#store.current.table.routes.map((route) => route.guard)),
       listener: this.#listener,
       jwt: () => this.#metrics.jwtCounts,
+      accepted: () => this.#accepted,
     });
   }
 

@@ -27,6 +27,8 @@ export interface ProxyDelta {
   readonly ejected: ReadonlyArray<readonly [route: string, ejected: boolean, phase: GuardPhase, unhealthy: boolean, ejectedUntil: number]>;
   readonly connections: number;
   readonly upgradesOpen: ReadonlyArray<readonly [route: string, version: string, open: number]>;
+  /** Client connections accepted since the previous take (absent from a worker that predates it). */
+  readonly accepted?: number;
 }
 
 /** What a worker ships of one canary guard: its counts, and its state for the supervisor's /status and rollouts. */
@@ -47,6 +49,8 @@ export interface ProxyCountSources {
   jwt?: () => Iterable<readonly [string, number]>;
   /** The guards the table in force routes by: a route's state is its current guard's, not a draining one's. */
   current?: () => ReadonlySet<unknown>;
+  /** Client connections the listener accepted since start. */
+  accepted?: () => number;
 }
 
 /** In a worker: takes what grew since the previous take. */
@@ -114,11 +118,12 @@ export class ProxyDeltaTaker {
       const grown = this.#grow(`j\n${result}`, count);
       if (grown > 0) jwt.push([result, grown]);
     }
+    const accepted = this.#grow('a', this.#sources.accepted?.() ?? 0);
     const gauges = JSON.stringify([ejected, connections, upgradesOpen]);
     const gaugesChanged = gauges !== this.#gauges;
     this.#gauges = gauges;
-    if (!gaugesChanged && retries.length + ejections.length + rejections.length + upgrades.length + jwt.length === 0) return null;
-    return { retries, ejections, rejections, upgrades, jwt, ejected, connections, upgradesOpen };
+    if (!gaugesChanged && retries.length + ejections.length + rejections.length + upgrades.length + jwt.length + accepted === 0) return null;
+    return { retries, ejections, rejections, upgrades, jwt, ejected, connections, upgradesOpen, accepted };
   }
 
   #grow(key: string, total: number): number {
@@ -165,11 +170,19 @@ export class ProxyTotals {
   /** The supervisor's token verification counts (Metrics.jwtCounts), which only the workers' grow. */
   readonly #jwt: Map<string, number>;
 
+  #accepted = 0;
+
   constructor(jwtCounts = new Map<string, number>()) {
     this.#jwt = jwtCounts;
   }
 
+  /** Client connections the workers accepted, all together, since the supervisor started. */
+  get acceptedConnections(): number {
+    return this.#accepted;
+  }
+
   apply(slot: number, delta: ProxyDelta): void {
+    this.#accepted += delta.accepted ?? 0;
     for (const [result, count] of delta.jwt ?? []) this.#jwt.set(result, (this.#jwt.get(result) ?? 0) + count);
     for (const [route, result, count] of delta.retries) {
       if (!RETRY_RESULTS.includes(result)) continue;
@@ -287,6 +300,7 @@ export function isProxyDelta(value: unknown): value is ProxyDelta {
   return (
     Array.isArray(d.retries) && Array.isArray(d.ejections) && Array.isArray(d.rejections) && Array.isArray(d.upgrades) &&
     Array.isArray(d.ejected) && d.ejected.every(isShippedGuardState) && Array.isArray(d.upgradesOpen) && typeof d.connections === 'number' && Number.isFinite(d.connections) &&
+    (d.accepted === undefined || (Number.isFinite(d.accepted) && d.accepted >= 0)) &&
     (d.jwt === undefined || (Array.isArray(d.jwt) && d.jwt.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && Number.isFinite(entry[1]))))
   );
 }

@@ -91,9 +91,9 @@ describe('workers: 2', () => {
     // 2 MB, now and then 4 MB on a busy Node 24 (see test/process-footprint.test.ts); unheld it grows to 32–128 MB.
     expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
     expect(one.process.youngGenerationHeld).toBe(false);
-    // Off the connection path (reusePort) the supervisor runs unoptimized code; under node:cluster it accepts
-    // every connection and keeps the compilers, as the single process does.
-    expect(view.process.optimizingCompilers).toBe(!supportsReusePort());
+    // The supervisor runs unoptimized code (under node:cluster until connections come fast, see the next case);
+    // the single process, a proxy, optimizes.
+    expect(view.process.optimizingCompilers).toBe(false);
     expect(one.process.optimizingCompilers).toBe(true);
     expect(view.process.rssBytes).toBeGreaterThan(0);
     // Each worker's resident memory, read by the supervisor from /proc: a Node process is tens of MB.
@@ -101,6 +101,26 @@ describe('workers: 2', () => {
       expect(worker.rssBytes).toBeGreaterThan(20 * 1024 * 1024);
       expect(worker.rssBytes).toBeLessThan(1024 * 1024 * 1024);
     }
+  });
+
+  it('under node:cluster, optimizes the supervisor once connections come fast; with reusePort it is off their path', async () => {
+    // ConnectionRateWatch: 100 new connections a second, in 3 readings 2 s apart. `send` opens one per request.
+    const cluster = !supportsReusePort();
+    const started = Date.now();
+    let sent = 0;
+    let optimizing = false;
+    while (Date.now() - started < (cluster ? 20_000 : 8_000) && !optimizing) {
+      await inParallel(200, 8, async () => {
+        expect((await send(multi!.url, '/flip/fast-connections')).status).toBe(200);
+        sent++;
+      });
+      optimizing = (await status(multi!)).process.optimizingCompilers;
+    }
+    const elapsedSeconds = (Date.now() - started) / 1000;
+    // Well over the watch's rate, or the reusePort half below would prove nothing.
+    expect(sent / elapsedSeconds).toBeGreaterThan(200);
+    if (!cluster) expect(elapsedSeconds).toBeGreaterThanOrEqual(8);
+    expect(optimizing).toBe(cluster);
   });
 
   it('sends every sticky key to the same version as workers: 1, at the configured split', async () => {

@@ -1,0 +1,424 @@
+import { ConflictError, InvalidRequestError } from '../control/controller.js';
+import { isLoopback } from '../config/listen.js';
+import { SplitgateError } from '../errors.js';
+import { quantileOf } from '../metrics/rolling-window.js';
+import { IN_PROGRESS } from '../rollout/machine.js';
+import { ownGuardState } from '../proxy/canary-guard.js';
+import { changeFlag, flagsView } from './flag-routes.js';
+import { chartedRoutesOf } from '../metrics/series-history.js';
+import { routeInsight } from './route-insight.js';
+import { processMemory } from '../process-footprint.js';
+import { sameSecret } from '../auth/same-secret.js';
+const COUNTED_READS = new Set(['/metrics', '/status', '/diffs', '/diffs/summary', '/flags']);
+const MAX_BODY_BYTES = 64 * 1024;
+const PUBLIC_READS = new Set(['/', '/healthz', '/readyz', '/metrics']);
+const HOST_HEADER = /^(\[[^\]]*\]|[^:[\]]*)(?::\d*)?$/;
+const STATUS_WINDOW_SECONDS = 60;
+export function createAdminHandler(context) {
+    return (req, res) => {
+        handleAdmin(context, req, res).catch((error) => {
+            if (res.headersSent) {
+                res.destroy();
+                return;
+            }
+            if (error instanceof SplitgateError) {
+                if (error.status === 401)
+                    res.setHeader('www-authenticate', 'Bearer realm="splitgate admin"');
+                sendJson(res, error.status, error.toJSON());
+            }
+            else
+                sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: error.message } });
+        });
+    };
+}
+async function handleAdmin(context, req, res) {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    refuseForeignHost(context, req);
+    if (method === 'GET' || method === 'HEAD') {
+        if (!PUBLIC_READS.has(path))
+            authorize(context, req);
+        await handleRead(context, url, res);
+        return;
+    }
+    if (method !== 'POST' && method !== 'PUT' && !(method === 'DELETE' && path.startsWith('/flags/'))) {
+        throw new SplitgateError('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, 405);
+    }
+    refuseCrossSite(req);
+    authorize(context, req);
+    const actor = actorOf(req);
+    const body = await readJsonBody(req);
+    const controller = context.controller;
+    if (path === '/reload' && method === 'POST') {
+        const outcome = await controller.reload(actor);
+        sendJson(res, outcome.ok ? 200 : 400, outcome.ok ? outcome : { error: { code: 'SG_CONFIG_INVALID', message: 'config rejected; the running config stays', details: outcome.errors } });
+        return;
+    }
+    const flagChange = await changeFlag(controller, method, path, body, actor);
+    if (flagChange !== null) {
+        sendJson(res, 200, flagChange);
+        return;
+    }
+    const shipExperiment = /^\/experiments\/([^/]+)\/ship$/.exec(path);
+    if (shipExperiment !== null && method === 'POST' && context.experiments) {
+        await context.workers?.collect();
+        const arm = body?.arm;
+        sendJson(res, 200, await context.experiments.ship(decodePathSegment(shipExperiment[1], path), arm, actor, (route) => assertNoRolloutSteering(context, route)));
+        return;
+    }
+    const stopExperiment = /^\/experiments\/([^/]+)\/stop$/.exec(path);
+    if (stopExperiment !== null && method === 'POST' && context.experiments) {
+        await context.workers?.collect();
+        sendJson(res, 200, await context.experiments.stop(decodePathSegment(stopExperiment[1], path), actor));
+        return;
+    }
+    const match = /^\/routes\/([^/]+)\/(.+)$/.exec(path);
+    if (match === null)
+        throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
+    const route = decodeRouteName(match[1], path);
+    const action = match[2];
+    const options = changeOptions(body);
+    if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST'))
+        assertNoRolloutSteering(context, route);
+    if (action === 'weight' && method === 'PUT') {
+        const weight = body?.weight;
+        if (weight === undefined)
+            throw new InvalidRequestError('body must be JSON like {"weight": 20}');
+        sendJson(res, 200, await controller.setWeight(route, weight, actor, 'operator', options));
+        return;
+    }
+    if (method === 'POST' && (action === 'kill' || action === 'resume' || action === 'promote')) {
+        const result = action === 'promote' ? await controller.promote(route, actor, 'operator', options) : await controller[action](route, actor, options);
+        sendJson(res, 200, result);
+        return;
+    }
+    const rolloutAction = /^rollout\/([a-z]+)$/.exec(action);
+    if (rolloutAction !== null && method === 'POST' && context.rollouts) {
+        const status = await context.rollouts.act(route, rolloutAction[1]);
+        context.events.record({ actor, action: `rollout.${rolloutAction[1]}.requested`, route, after: { phase: status.phase, weight: status.weight } });
+        sendJson(res, 200, { route, rollout: status });
+        return;
+    }
+    throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
+}
+function decodeRouteName(encoded, path) {
+    try {
+        return decodeURIComponent(encoded);
+    }
+    catch {
+        throw new InvalidRequestError(`route name in ${path} is not valid percent-encoding`);
+    }
+}
+async function handleRead(context, url, res) {
+    const path = url.pathname;
+    if (context.workers && (COUNTED_READS.has(path) || path === '/experiments' || path.startsWith('/experiments/')))
+        await context.workers.collect();
+    if (context.experiments && (path === '/experiments' || path.startsWith('/experiments/')))
+        await context.experiments.refresh();
+    const planRoute = /^\/routes\/([^/]+)\/rollout\/plan$/.exec(path);
+    if (planRoute !== null) {
+        if (!context.rollouts)
+            throw new ConflictError('rollouts are not run by this process');
+        const route = decodeRouteName(planRoute[1], path);
+        sendJson(res, 200, { route, plan: context.rollouts.plan(route) });
+        return;
+    }
+    switch (path) {
+        case '/': {
+            const { DASHBOARD_CSP, DASHBOARD_HTML } = await import('./dashboard-page.js');
+            res.writeHead(200, {
+                'content-type': 'text/html; charset=utf-8',
+                'cache-control': 'no-store',
+                'content-security-policy': `${DASHBOARD_CSP}; frame-ancestors 'none'`,
+                'x-frame-options': 'DENY',
+            });
+            res.end(DASHBOARD_HTML);
+            return;
+        }
+        case '/metrics': {
+            const text = await context.metrics.registry.metrics();
+            res.writeHead(200, { 'content-type': context.metrics.registry.contentType, 'cache-control': 'no-store' });
+            res.end(text);
+            return;
+        }
+        case '/healthz':
+            sendJson(res, 200, { status: 'ok' });
+            return;
+        case '/readyz': {
+            const ready = context.ready();
+            sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+            return;
+        }
+        case '/status':
+            sendJson(res, 200, statusOf(context));
+            return;
+        case '/config':
+            sendJson(res, 200, redactConfig(context.controller.config));
+            return;
+        case '/events': {
+            const limit = clampInt(url.searchParams.get('limit'), 100, 1, 1000);
+            const since = url.searchParams.get('since');
+            sendJson(res, 200, {
+                events: context.events.list({ route: url.searchParams.get('route') ?? undefined, limit, since: since === null ? undefined : Number(since) }),
+            });
+            return;
+        }
+        case '/diffs': {
+            const route = url.searchParams.get('route');
+            if (route === null)
+                throw new InvalidRequestError('query parameter route is required, e.g. /diffs?route=api');
+            const records = context.mirrors.get(route);
+            if (!records && !context.store.current.table.routes.some((r) => r.name === route)) {
+                throw new SplitgateError('SG_UNKNOWN_ROUTE', `no route named "${route}"`, 404);
+            }
+            sendJson(res, 200, { route, diffs: records?.recent(clampInt(url.searchParams.get('limit'), 50, 1, 1000)) ?? [] });
+            return;
+        }
+        case '/fleet':
+            if (context.fleet === undefined)
+                throw new SplitgateError('SG_NO_FLEET', 'this splitgate is not part of a fleet (no fleet: in its config)', 404);
+            sendJson(res, 200, await context.fleet.view());
+            return;
+        case '/flags':
+            sendJson(res, 200, flagsView(context.controller, context.store.current.table.flagSet, context.metrics.flagCounts));
+            return;
+        case '/rollouts':
+            sendJson(res, 200, { rollouts: context.rollouts?.statuses() ?? {} });
+            return;
+        case '/series': {
+            const name = url.searchParams.get('route');
+            if (name === null)
+                throw new InvalidRequestError('query parameter route is required, e.g. /series?route=api');
+            const route = chartedRoutesOf(context.store.current.table.routes).find((r) => r.name === name);
+            if (route === undefined || context.history === undefined)
+                throw new SplitgateError('SG_UNKNOWN_ROUTE', `no charted route named "${name}"`, 404);
+            sendJson(res, 200, context.history.read(route, Date.now()));
+            return;
+        }
+        case '/diffs/summary':
+            sendJson(res, 200, { routes: context.mirrors.all().map((records) => records.summary()) });
+            return;
+        case '/experiments':
+            sendJson(res, 200, { experiments: context.experiments?.list() ?? [] });
+            return;
+        default: {
+            const experiment = /^\/experiments\/([^/]+)$/.exec(path);
+            if (experiment !== null) {
+                const key = decodePathSegment(experiment[1], path);
+                const report = context.experiments?.get(key);
+                if (report === undefined)
+                    throw new SplitgateError('SG_UNKNOWN_EXPERIMENT', `no experiment with key "${key}"`, 404);
+                sendJson(res, 200, report);
+                return;
+            }
+            throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint at ${path}`, 404);
+        }
+    }
+}
+function decodePathSegment(segment, path) {
+    try {
+        return decodeURIComponent(segment);
+    }
+    catch {
+        throw new InvalidRequestError(`${path} is not valid percent-encoding`);
+    }
+}
+function statusOf(context) {
+    const active = context.store.current;
+    const controller = context.controller;
+    const now = Date.now();
+    const guardStateOf = context.guardState ?? ownGuardState;
+    return {
+        generation: active.generation,
+        configHash: controller.configHash,
+        ready: context.ready(),
+        uptimeSeconds: Math.round((now - context.startedAt) / 1000),
+        lastReloadError: controller.lastReloadError,
+        stateError: controller.stateError,
+        process: processMemory(),
+        ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
+        ...(context.fleet ? { fleet: context.fleet.status() } : {}),
+        windowSeconds: STATUS_WINDOW_SECONDS,
+        health: context.health?.() ?? [],
+        routes: active.table.routes.map((route, index) => {
+            const config = active.config.routes[index];
+            const mirror = context.mirrors.get(route.name)?.summary();
+            const guard = guardStateOf(route);
+            return {
+                name: route.name,
+                match: { host: route.host ?? (route.hostSuffix ? `*${route.hostSuffix}` : null), pathPrefix: route.pathPrefix },
+                upstreams: route.upstreams,
+                weight: route.weight,
+                weightSource: route.weightSource,
+                configWeight: config.weight,
+                killed: route.killed,
+                ...(controller.staleFallbacks.has(route.name) ? { fallback: 'stale-rollout' } : {}),
+                rules: route.rules.length,
+                rollout: context.rollouts?.get(route.name)?.status ?? null,
+                ...routeInsight(route, guard, context.rollouts?.get(route.name), context.series, context.mirrors, now),
+                outlier: guard === null
+                    ? null
+                    : {
+                        phase: guard.phase,
+                        ejected: guard.ejected,
+                        unhealthy: guard.unhealthy,
+                        ejections: guard.ejections,
+                        ejectedUntil: guard.ejectedUntil === 0 ? null : new Date(guard.ejectedUntil).toISOString(),
+                        retries: { ...guard.retries },
+                        ...(guard.workers === undefined ? {} : { workers: guard.workers }),
+                    },
+                mirror: config.mirror
+                    ? {
+                        to: config.mirror.to,
+                        percent: config.mirror.percent,
+                        active: active.bindings[index].mirror !== null,
+                        compared: mirror?.compared ?? 0,
+                        matchRate: mirror?.matchRate ?? null,
+                        topFields: mirror?.topFields.slice(0, 5) ?? [],
+                    }
+                    : null,
+                versions: {
+                    stable: versionStats(context.series.get(route.name, 'stable').window.snapshot(now, STATUS_WINDOW_SECONDS)),
+                    canary: route.upstreams.canary === null ? null : versionStats(context.series.get(route.name, 'canary').window.snapshot(now, STATUS_WINDOW_SECONDS)),
+                },
+            };
+        }),
+    };
+}
+function versionStats(window) {
+    const round = (value, digits) => (value === null ? null : Number(value.toFixed(digits)));
+    return {
+        requests: window.requests,
+        errors: window.errors,
+        rps: round(window.requests / window.seconds, 3),
+        successRate: window.requests === 0 ? null : round(((window.requests - window.errors) / window.requests) * 100, 3),
+        p50Ms: round(msOrNull(quantileOf(window.buckets, 0.5)), 3),
+        p99Ms: round(msOrNull(quantileOf(window.buckets, 0.99)), 3),
+    };
+}
+function msOrNull(seconds) {
+    return seconds === null ? null : seconds * 1000;
+}
+function redactConfig(config) {
+    const copy = structuredClone(config);
+    if (copy.admin?.token !== undefined)
+        copy.admin.token = '[redacted]';
+    const ofrep = copy.flags?.ofrep;
+    if (ofrep) {
+        if (ofrep.apiKey !== undefined)
+            ofrep.apiKey = '[redacted]';
+        if (ofrep.bearerToken !== undefined)
+            ofrep.bearerToken = '[redacted]';
+    }
+    return redactDeep(copy, '');
+}
+function redactDeep(value, key) {
+    if ((key === 'secret' || key === 'password') && typeof value === 'string')
+        return '[redacted]';
+    if (key === 'metadata' && value !== null && typeof value === 'object') {
+        return Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]']));
+    }
+    if (typeof value === 'string' && /^(?:https?|rediss?):\/\/[^/]*@/i.test(value)) {
+        try {
+            const url = new URL(value);
+            if (url.password)
+                url.password = 'redacted';
+            return url.toString();
+        }
+        catch {
+            return value;
+        }
+    }
+    if (Array.isArray(value))
+        return value.map((item) => redactDeep(item, key));
+    if (value !== null && typeof value === 'object') {
+        return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, redactDeep(item, name)]));
+    }
+    return value;
+}
+function refuseForeignHost(context, req) {
+    if (!isLoopback(context.controller.adminListen.host))
+        return;
+    const host = req.headers.host;
+    if (host === undefined)
+        return;
+    const name = HOST_HEADER.exec(host)?.[1];
+    if (name === undefined || !isLoopback(name)) {
+        throw new SplitgateError('SG_FORBIDDEN_HOST', `the admin listener answers only to loopback names, not ${JSON.stringify(host)}`, 403);
+    }
+}
+function refuseCrossSite(req) {
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    let sameOrigin = true;
+    if (origin !== undefined) {
+        try {
+            sameOrigin = new URL(origin).host === req.headers.host;
+        }
+        catch {
+            sameOrigin = false;
+        }
+    }
+    if (!sameOrigin || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+        throw new SplitgateError('SG_FORBIDDEN_ORIGIN', 'cross-site requests to the admin API are refused', 403);
+    }
+}
+function authorize(context, req) {
+    const expected = context.controller.config.admin.token;
+    if (expected === undefined)
+        return;
+    const header = req.headers.authorization;
+    if (header === undefined)
+        throw new SplitgateError('SG_UNAUTHORIZED', 'this call needs Authorization: Bearer <token>', 401);
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (match === null || !sameSecret(match[1].trim(), expected.trim()))
+        throw new SplitgateError('SG_UNAUTHORIZED', 'wrong token', 401);
+}
+function assertNoRolloutSteering(context, route) {
+    const rollout = context.rollouts?.get(route)?.decidedStatus;
+    if (rollout && IN_PROGRESS.has(rollout.phase)) {
+        throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
+    }
+}
+function actorOf(req) {
+    const named = req.headers['x-actor'];
+    const name = typeof named === 'string' && /^[\w.@:-]{1,64}$/.test(named) ? named : 'admin-api';
+    return `${name}@${req.socket.remoteAddress ?? 'unknown'}`;
+}
+async function readJsonBody(req) {
+    const chunks = [];
+    let length = 0;
+    for await (const chunk of req) {
+        length += chunk.length;
+        if (length > MAX_BODY_BYTES)
+            throw new SplitgateError('SG_INVALID', `body larger than ${MAX_BODY_BYTES} bytes`, 413);
+        chunks.push(chunk);
+    }
+    if (length === 0)
+        return null;
+    try {
+        return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    }
+    catch {
+        throw new InvalidRequestError('body is not valid JSON');
+    }
+}
+function changeOptions(body) {
+    const expected = body?.expectedVersion;
+    if (expected === undefined)
+        return {};
+    if (!Number.isSafeInteger(expected) || expected < 0)
+        throw new InvalidRequestError('expectedVersion must be a whole number >= 0');
+    return { expectedVersion: expected };
+}
+function clampInt(value, fallback, min, max) {
+    const parsed = value === null ? fallback : Number.parseInt(value, 10);
+    return Number.isFinite(parsed) ? Math.max(min, Math.min(parsed, max)) : fallback;
+}
+export function sendJson(res, status, body) {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
+}
+//# sourceMappingURL=admin-server.js.map

@@ -1,0 +1,292 @@
+import { formatExperimentReport } from './experiments/format-report.js';
+import { formatPlan } from './rollout/plan-view.js';
+export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet', 'experiment', 'flag']);
+const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart', 'approve']);
+export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
+  splitgate weight ROUTE PERCENT   set the canary weight (0..100, two decimals)
+  splitgate kill ROUTE             kill switch: all traffic to stable and mirroring off, at once
+  splitgate resume ROUTE           lift the kill switch
+  splitgate promote ROUTE          send 100 % to the canary
+  splitgate reload                 re-read the config file (a bad file is rejected, the running one stays)
+  splitgate events [ROUTE]         the audit trail, newest first
+  splitgate rollout status [ROUTE] phase, step, and every check of the last window (value, threshold, sample)
+  splitgate rollout start|pause|resume|abort|promote|retry|restart|approve ROUTE
+  splitgate rollout plan ROUTE      a release plan's stages: done (when), current (bake left), to come (expected times)
+  splitgate fleet                  fleet members (with fleet:), the state version each applied, who lags
+  splitgate experiment status [KEY] A/B experiments: users and conversions per arm, SRM, always-valid p, guardrails, verdict
+  splitgate experiment stop KEY    freeze an experiment's totals (kept across restarts; results still served)
+  splitgate experiment ship KEY [A|B]  stop it and ship the winner (or the arm named): pin the flag's variant or move the weight
+  splitgate flag list              flags: file state, override, what is evaluated, variant shares
+  splitgate flag off|on KEY        kill a flag (DISABLED) | force it ENABLED with the file's targeting
+  splitgate flag set KEY VARIANT   pin a flag to one variant (every evaluation, reason STATIC)
+  splitgate flag clear KEY         drop the override: back to the flag file's definition
+    options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
+             (default $SPLITGATE_ADMIN_TOKEN), --json`;
+export async function runControl(command, args, options) {
+    const route = args[0];
+    const needRoute = () => {
+        if (route)
+            return true;
+        options.err(`splitgate ${command}: which route?\n`);
+        return false;
+    };
+    try {
+        switch (command) {
+            case 'status': {
+                const status = await call(options, 'GET', '/status');
+                options.out(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+                return 0;
+            }
+            case 'events': {
+                const query = route ? `?route=${encodeURIComponent(route)}&limit=50` : '?limit=50';
+                const body = (await call(options, 'GET', `/events${query}`));
+                options.out(options.json ? `${JSON.stringify(body, null, 2)}\n` : formatEvents(body.events));
+                return 0;
+            }
+            case 'weight': {
+                if (!needRoute())
+                    return 2;
+                const weight = Number(args[1]);
+                if (args[1] === undefined || !Number.isFinite(weight)) {
+                    options.err('splitgate weight: usage: splitgate weight ROUTE PERCENT\n');
+                    return 2;
+                }
+                return report(options, await call(options, 'PUT', `/routes/${encodeURIComponent(route)}/weight`, { weight }));
+            }
+            case 'kill':
+            case 'resume':
+            case 'promote':
+                if (!needRoute())
+                    return 2;
+                return report(options, await call(options, 'POST', `/routes/${encodeURIComponent(route)}/${command}`));
+            case 'rollout':
+                return rollout(args, options);
+            case 'experiment':
+                return experiment(args, options);
+            case 'flag':
+                return flag(args, options);
+            case 'fleet': {
+                const view = await call(options, 'GET', '/fleet');
+                options.out(options.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view));
+                return 0;
+            }
+            case 'reload': {
+                const outcome = await call(options, 'POST', '/reload');
+                options.out(options.json ? `${JSON.stringify(outcome, null, 2)}\n` : `reloaded: generation ${outcome.generation}\n`);
+                return 0;
+            }
+            default:
+                options.err(`splitgate: unknown command "${command}"\n`);
+                return 2;
+        }
+    }
+    catch (error) {
+        options.err(`splitgate ${command}: ${error.message}\n`);
+        return 1;
+    }
+}
+async function experiment(args, options) {
+    const [action, key] = args;
+    if (action === 'stop' && key !== undefined) {
+        const stopped = (await call(options, 'POST', `/experiments/${encodeURIComponent(key)}/stop`));
+        options.out(options.json ? `${JSON.stringify(stopped, null, 2)}\n` : `${formatExperimentReport(stopped)}${stopped.warning ? `warning: ${stopped.warning}\n` : ''}`);
+        return 0;
+    }
+    if (action === 'ship' && key !== undefined) {
+        const arm = args[2];
+        const result = (await call(options, 'POST', `/experiments/${encodeURIComponent(key)}/ship`, arm === undefined ? {} : { arm }));
+        const what = 'flag' in result.shipped ? `flag ${result.shipped.flag} pinned to ${result.shipped.variant}` : `route ${result.shipped.route} at ${result.shipped.weight} %`;
+        options.out(options.json ? `${JSON.stringify(result, null, 2)}\n` : `experiment ${result.experiment}: arm ${result.arm} shipped (${what})\n${formatExperimentReport(result.report)}`);
+        return 0;
+    }
+    if (action !== 'status') {
+        options.err('splitgate experiment: usage: splitgate experiment status [KEY] | stop KEY | ship KEY [A|B]\n');
+        return 2;
+    }
+    const reports = key === undefined ? (await call(options, 'GET', '/experiments')).experiments : [(await call(options, 'GET', `/experiments/${encodeURIComponent(key)}`))];
+    if (options.json)
+        options.out(`${JSON.stringify(key === undefined ? { experiments: reports } : reports[0], null, 2)}\n`);
+    else
+        options.out(reports.length === 0 ? 'no experiments\n' : reports.map(formatExperimentReport).join('\n'));
+    return 0;
+}
+const FLAG_USAGE = 'splitgate flag: usage: splitgate flag list | splitgate flag off|on|clear KEY | splitgate flag set KEY VARIANT\n';
+async function flag(args, options) {
+    const [action, key, variant] = args;
+    if (action === 'list' || action === undefined) {
+        const body = (await call(options, 'GET', '/flags'));
+        options.out(options.json ? `${JSON.stringify(body, null, 2)}\n` : formatFlags(body.flags));
+        return 0;
+    }
+    const path = key === undefined ? '' : `/flags/${encodeURIComponent(key)}`;
+    let result;
+    if ((action === 'off' || action === 'on') && key !== undefined)
+        result = await call(options, 'PUT', path, { state: action === 'off' ? 'DISABLED' : 'ENABLED' });
+    else if (action === 'set' && key !== undefined && variant !== undefined)
+        result = await call(options, 'PUT', path, { defaultVariant: variant });
+    else if (action === 'clear' && key !== undefined)
+        result = await call(options, 'DELETE', path);
+    else {
+        options.err(FLAG_USAGE);
+        return 2;
+    }
+    const change = result;
+    const pending = change.fleet?.pending ? `; fleet: PENDING (${change.fleet.message ?? 'applied here only'})` : '';
+    if (options.json)
+        options.out(`${JSON.stringify(result, null, 2)}\n`);
+    else
+        options.out(`${change.flag}: ${describeOverride(change.override)}, generation ${change.generation}${pending}\n`);
+    if (change.warning && !options.json)
+        options.err(`warning: ${change.warning}\n`);
+    return 0;
+}
+function describeOverride(override) {
+    if (override === null)
+        return 'as the flag file defines it';
+    if (override.defaultVariant !== undefined)
+        return `PINNED to "${override.defaultVariant}"`;
+    return override.state === 'DISABLED' ? 'KILLED (DISABLED)' : 'forced ENABLED';
+}
+function formatFlags(flags) {
+    if (flags.length === 0)
+        return 'no flags\n';
+    return `${flags
+        .map((f) => {
+        const shares = Object.entries(f.evaluations.shares).map(([variant, share]) => `${variant} ${(share * 100).toFixed(1)} %`).join(', ');
+        const file = `file: ${f.file.state}${f.file.defaultVariant === null ? '' : ` default ${f.file.defaultVariant}`}`;
+        return `${f.key}: ${describeOverride(f.override)} (${file}); ${f.evaluations.total} evaluations${shares ? `: ${shares}` : ''}`;
+    })
+        .join('\n')}\n`;
+}
+async function call(options, method, path, body) {
+    const headers = {};
+    if (options.token)
+        headers.authorization = `Bearer ${options.token}`;
+    if (options.actor)
+        headers['x-actor'] = options.actor;
+    if (body !== undefined)
+        headers['content-type'] = 'application/json';
+    let response;
+    try {
+        response = await fetch(new URL(path, options.admin), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    }
+    catch (error) {
+        const cause = error.cause;
+        throw new Error(`cannot reach the admin API at ${options.admin} (${cause?.code ?? cause?.message ?? error.message})`);
+    }
+    const text = await response.text();
+    let parsed = text;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+    }
+    if (!response.ok) {
+        const apiError = parsed.error;
+        const details = Array.isArray(apiError?.details) ? `\n  ${apiError.details.join('\n  ')}` : '';
+        const hint = response.status === 401 && !options.token ? ' (pass --token or set SPLITGATE_ADMIN_TOKEN)' : '';
+        throw new Error(`${response.status} ${apiError?.code ?? ''} ${apiError?.message ?? text}`.replace(/\s+/g, ' ').trim() + hint + details);
+    }
+    return parsed;
+}
+async function rollout(args, options) {
+    const [action, route] = args;
+    if (action === 'status' || action === undefined) {
+        const body = (await call(options, 'GET', '/rollouts'));
+        const entries = Object.entries(body.rollouts).filter(([name]) => route === undefined || name === route);
+        if (options.json)
+            options.out(`${JSON.stringify(Object.fromEntries(entries), null, 2)}\n`);
+        else
+            options.out(entries.length === 0 ? 'no rollouts\n' : entries.map(([name, status]) => formatRollout(name, status)).join('\n'));
+        return 0;
+    }
+    if (action === 'plan' && route !== undefined) {
+        const body = (await call(options, 'GET', `/routes/${encodeURIComponent(route)}/rollout/plan`));
+        options.out(options.json ? `${JSON.stringify(body, null, 2)}\n` : formatPlan(body.route, body.plan));
+        return 0;
+    }
+    if (!ROLLOUT_ACTIONS.has(action) || route === undefined) {
+        options.err(`splitgate rollout: usage: splitgate rollout status [ROUTE] | splitgate rollout plan ROUTE | splitgate rollout ${[...ROLLOUT_ACTIONS].join('|')} ROUTE\n`);
+        return 2;
+    }
+    const result = (await call(options, 'POST', `/routes/${encodeURIComponent(route)}/rollout/${action}`));
+    options.out(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatRollout(result.route, result.rollout));
+    return 0;
+}
+function formatRollout(name, status) {
+    const lines = [`${name}: ${status.phase}, step ${status.step + 1}, canary at ${status.weight} %, failed windows ${status.failedChecks}`, `  ${status.message}`];
+    if (status.lastWindow) {
+        lines.push(`  last window ${status.lastWindow.at}: ${status.lastWindow.verdict}`);
+        for (const r of status.lastWindow.results) {
+            const sample = r.sample.stable === undefined ? `n=${r.sample.canary}` : `n=${r.sample.canary}/${r.sample.stable}`;
+            lines.push(`    ${r.result.padEnd(12)} ${r.check.padEnd(20)} ${String(r.value ?? '–').padStart(9)}  want ${r.threshold}  (${sample}) ${r.detail}`);
+        }
+    }
+    if (status.plan)
+        lines.push(formatPlan(name, status.plan).trimEnd().split('\n').map((line) => `  ${line}`).join('\n'));
+    return `${lines.join('\n')}\n`;
+}
+function report(options, result) {
+    if (options.json) {
+        options.out(`${JSON.stringify(result, null, 2)}\n`);
+        return 0;
+    }
+    const r = result;
+    const fleet = r.fleet === undefined
+        ? ''
+        : r.fleet.pending
+            ? `; fleet: PENDING (${r.fleet.message ?? 'applied here only'})`
+            : `; fleet version ${r.fleet.version}, applied by ${r.fleet.acknowledged}/${r.fleet.members} members so far`;
+    options.out(`${r.route}: weight ${r.weight} % (${r.weightSource})${r.killed ? ', KILLED (all traffic to stable)' : ''}, generation ${r.generation}${fleet}\n`);
+    if (r.warning)
+        options.err(`warning: ${r.warning}\n`);
+    return 0;
+}
+function formatStatus(status) {
+    const lines = [`generation ${status.generation}, config ${status.configHash}`];
+    if (status.lastReloadError)
+        lines.push(`last reload REJECTED: ${status.lastReloadError.errors.join('; ')}`);
+    for (const route of status.routes) {
+        const state = route.killed ? 'KILLED' : route.upstreams.canary === null ? 'no canary' : `${route.weight} % canary (${route.weightSource})`;
+        lines.push('', `${route.name}: ${state}`);
+        lines.push(`  ${'version'.padEnd(8)} ${'req/s'.padStart(9)} ${'success'.padStart(9)} ${'p99'.padStart(10)} ${'requests'.padStart(9)}`);
+        for (const [version, stats] of [['stable', route.versions.stable], ['canary', route.versions.canary]]) {
+            if (stats === null)
+                continue;
+            lines.push(`  ${version.padEnd(8)} ${fmt(stats.rps, '').padStart(9)} ${fmt(stats.successRate, ' %').padStart(9)} ${fmt(stats.p99Ms, ' ms').padStart(10)} ${String(stats.requests).padStart(9)}`);
+        }
+        if (route.mirror)
+            lines.push(`  mirror → ${route.mirror.to} at ${route.mirror.percent} %, match rate ${route.mirror.matchRate === null ? '–' : `${(route.mirror.matchRate * 100).toFixed(2)} %`}`);
+    }
+    return `${lines.join('\n')}\n`;
+}
+function formatFleet(view) {
+    const versions = Object.entries(view.versions).map(([route, version]) => `${route}@${version}`).join(' ');
+    const lines = [
+        `fleet ${view.fleet}: ${view.members.length} members, ${view.converged ? 'converged' : 'NOT converged'}${view.connected ? '' : ' (Redis UNREACHABLE from this member: last known)'}`,
+        `state versions: ${versions || '–'}`,
+        '',
+        `  ${'member'.padEnd(28)} ${'host'.padEnd(20)} ${'version'.padEnd(9)} ${'config'.padEnd(16)} ${'seen'.padStart(6)}  state`,
+    ];
+    for (const m of view.members) {
+        const lag = m.lagging.map((l) => `${l.route} ${l.applied}<${l.fleet}`).join(', ');
+        const pending = m.pendingKills.length > 0 ? ` pending kill: ${m.pendingKills.join(', ')}` : '';
+        const state = lag ? `LAGS: ${lag}` : 'up to date';
+        lines.push(`${m.self ? '*' : ' '} ${m.id.padEnd(28)} ${m.host.padEnd(20)} ${m.version.padEnd(9)} ${m.configHash.padEnd(16)} ${`${m.ageSeconds}s`.padStart(6)}  ${state}${pending}`);
+    }
+    return `${lines.join('\n')}\n`;
+}
+function formatEvents(events) {
+    if (events.length === 0)
+        return 'no events\n';
+    return `${events
+        .map((e) => {
+        const change = e.before !== undefined || e.after !== undefined ? ` ${JSON.stringify(e.before ?? null)} → ${JSON.stringify(e.after ?? null)}` : '';
+        return `${e.time}  ${e.action.padEnd(20)} ${(e.route ?? '').padEnd(12)} ${e.actor}${change}${e.message ? `  ${e.message}` : ''}`;
+    })
+        .join('\n')}\n`;
+}
+function fmt(value, unit) {
+    return value === null ? '–' : `${value}${unit}`;
+}
+//# sourceMappingURL=cli-control.js.map
