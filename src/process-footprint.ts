@@ -22,8 +22,9 @@
  * connections come slowly (keep-alive clients open a few and reuse them; the extra cost is then a fraction of a
  * per cent of a core) and gets them back, for good, once they come fast (ConnectionRateWatch). The first request
  * that made anything hot (a /status, a scrape) paged TurboFan in for ~3.5 MB of RSS; held, a Node 20 supervisor
- * serving the admin API stays ~5 MB smaller. A supervisor with A/B experiments keeps them too (from the start, or from the reload that adds the first one): it
- * merges every worker's user events and saves the experiments file, which took 2.4× the time without them (Node 24).
+ * serving the admin API stays ~5 MB smaller. A supervisor with A/B experiments keeps them too (from the start, or
+ * from the reload that adds the first one): it merges every worker's user events and saves the experiments file,
+ * which took 2.4× the time without them (Node 24).
  * The state after a release may differ from V8's defaults in flags that V8 derives from these at start-up; a
  * released single process measured the same CPU per request as one never held (loadtest/README.md).
  *
