@@ -95,30 +95,38 @@ export function releaseOptimizingCompilers(): void {
 
 /**
  * Whether client connections have been coming fast enough, for long enough, that a `node:cluster` supervisor (which
- * hands each one to a worker) should optimize its code: at least `perSecond` a second in each of `windows` readings
- * in a row. Fed the workers' accepted-connections total (it only grows) about every `everyMs`.
+ * hands each one to a worker) should optimize its code: at least `perSecond` a second on average over the last
+ * `windows` intervals between readings. Fed the workers' accepted-connections total (it only grows) about every
+ * EVERY_MS; workers ship it about once a second, not in step with the readings, so one interval alone may hold one
+ * shipment or three: the average over several evens that out.
  */
 export class ConnectionRateWatch {
   static readonly PER_SECOND = 100;
   static readonly WINDOWS = 3;
   static readonly EVERY_MS = 2_000;
-  #last: { readonly atMs: number; readonly accepted: number } | null = null;
-  #fastWindows = 0;
+  readonly #readings: Array<{ readonly atMs: number; readonly accepted: number }> = [];
+  #fast = false;
+  /** Connections a second over the last readings' span, once there are enough of them (for the log). */
+  rate = 0;
 
   constructor(
     readonly perSecond = ConnectionRateWatch.PER_SECOND,
     readonly windows = ConnectionRateWatch.WINDOWS,
   ) {}
 
-  /** One reading; true once the rate has held for `windows` readings in a row (and from then on). */
+  /** One reading (`nowMs` from a monotonic clock); true once the rate has held (and from then on). */
   observe(nowMs: number, accepted: number): boolean {
-    const last = this.#last;
-    this.#last = { atMs: nowMs, accepted };
-    if (this.#fastWindows >= this.windows) return true;
-    if (last === null || nowMs <= last.atMs) return false;
-    const rate = ((accepted - last.accepted) * 1000) / (nowMs - last.atMs);
-    this.#fastWindows = rate >= this.perSecond ? this.#fastWindows + 1 : 0;
-    return this.#fastWindows >= this.windows;
+    if (this.#fast) return true;
+    const readings = this.#readings;
+    const last = readings.at(-1);
+    if (last !== undefined && nowMs <= last.atMs) return false;
+    readings.push({ atMs: nowMs, accepted });
+    if (readings.length > this.windows + 1) readings.shift();
+    if (readings.length <= this.windows) return false;
+    const first = readings[0];
+    this.rate = ((accepted - first.accepted) * 1000) / (nowMs - first.atMs);
+    this.#fast = this.rate >= this.perSecond;
+    return this.#fast;
   }
 }
 

@@ -5,6 +5,7 @@
  * the workers through the WorkerPool, and a change returns once each live worker confirmed it.
  */
 import cluster from 'node:cluster';
+import { performance } from 'node:perf_hooks';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -347,10 +348,10 @@ function watchConnectionRate(accepted: () => number, logger: Logger): NodeJS.Tim
   const timer: NodeJS.Timeout = setInterval(() => {
     if (optimizingCompilers()) {
       clearInterval(timer);
-    } else if (watch.observe(Date.now(), accepted())) {
+    } else if (watch.observe(performance.now(), accepted())) {
       clearInterval(timer);
       releaseOptimizingCompilers();
-      logger.info({ perSecond: watch.perSecond }, 'client connections come fast: the supervisor, which hands each to a worker, optimizes its code again');
+      logger.info({ perSecond: Math.round(watch.rate), threshold: watch.perSecond }, 'client connections come fast: the supervisor, which hands each to a worker, optimizes its code again');
     }
   }, ConnectionRateWatch.EVERY_MS);
   return timer.unref();

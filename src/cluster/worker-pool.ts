@@ -66,6 +66,23 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
 }
 
+/** Why one worker has a canary out of rotation (see WorkerPool#outOn). */
+interface SlotOut {
+  /** Its outlier detector ejected it, or holds another worker's ejection, and no probe has succeeded since. */
+  detector: boolean;
+  /** Its health checks fail. */
+  checks: boolean;
+}
+
+function anyOut(slots: ReadonlyMap<number, SlotOut> | undefined): boolean {
+  if (slots === undefined) return false;
+  for (const out of slots.values()) if (out.detector || out.checks) return true;
+  return false;
+}
+
+/** A held ejection that ends sooner than this is not given to a starting worker (see #init). */
+const HOLD_MARGIN_MS = 1_000;
+
 export class WorkerPool implements TablePublisher {
   readonly #options: WorkerPoolOptions;
   readonly #slots: Slot[];
@@ -82,10 +99,11 @@ export class WorkerPool implements TablePublisher {
   /** Passive ejections in force, by `route\nupstream`: a worker that starts during one holds it too. */
   readonly #ejections = new Map<string, EjectionHold>();
   /**
-   * The slots whose canary is out of rotation (ejected by their own detector or health checks, or holding another's
-   * ejection), by `route\nupstream`: the event log records the machine's view, as of one proxy (see #newsForMachine).
+   * Why each slot has a canary out of rotation, by `route\nupstream` and slot: its outlier detector (an ejection of its
+   * own or a held one, until a probe succeeds) or its health checks. The event log records the machine's view, as
+   * one proxy's (see #newsForMachine).
    */
-  readonly #ejectedOn = new Map<string, Set<number>>();
+  readonly #outOn = new Map<string, Map<number, SlotOut>>();
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -144,11 +162,11 @@ export class WorkerPool implements TablePublisher {
       const route = table.config.routes.find((r) => r.name === ejection.route);
       if (route === undefined || route.outlier === false || route.canary !== ejection.upstream) this.#ejections.delete(key);
     }
-    // A route gone or a canary renamed ends its guards without a restoration event: forget who held them. (Detection
-    // turned off restores each worker's guard, with an event, and empties the set that way.)
-    for (const key of this.#ejectedOn.keys()) {
+    // A route gone or a canary renamed ends its guards without a restoration event: forget why they were out.
+    // (Detection turned off restores each worker's guard, with an event.)
+    for (const key of this.#outOn.keys()) {
       const [routeName, upstream] = key.split('\n');
-      if (!table.config.routes.some((r) => r.name === routeName && r.canary === upstream)) this.#ejectedOn.delete(key);
+      if (!table.config.routes.some((r) => r.name === routeName && r.canary === upstream)) this.#outOn.delete(key);
     }
     const message: ToWorker = { type: 'table', table };
     const targets = this.#slots.filter((slot) => slot.worker !== null);
@@ -281,18 +299,21 @@ export class WorkerPool implements TablePublisher {
   }
 
   #init(slot: Slot): void {
-    const now = Date.now();
-    for (const [key, ejection] of this.#ejections) if (ejection.untilMs <= now) this.#ejections.delete(key);
+    // Not one about to end: the worker could find it over by the time it has built its table, and never hold it.
+    const soon = Date.now() + HOLD_MARGIN_MS;
+    for (const [key, ejection] of this.#ejections) if (ejection.untilMs <= soon) this.#ejections.delete(key);
     const holds = [...this.#ejections.values()];
-    for (const hold of holds) this.#holding(`${hold.route}\n${hold.upstream}`).add(slot.index);
+    for (const hold of holds) this.#slotOut(`${hold.route}\n${hold.upstream}`, slot.index).detector = true;
     // The table in force now: a change published before this worker was ready is in it.
     this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen }, holds });
   }
 
-  #holding(key: string): Set<number> {
-    let slots = this.#ejectedOn.get(key);
-    if (slots === undefined) this.#ejectedOn.set(key, (slots = new Set()));
-    return slots;
+  #slotOut(key: string, slot: number): SlotOut {
+    let slots = this.#outOn.get(key);
+    if (slots === undefined) this.#outOn.set(key, (slots = new Map()));
+    let out = slots.get(slot);
+    if (out === undefined) slots.set(slot, (out = { detector: false, checks: false }));
+    return out;
   }
 
   #received(slot: Slot, worker: Worker, message: FromWorker): void {
@@ -335,7 +356,7 @@ export class WorkerPool implements TablePublisher {
           if (this.#newsForMachine(slot, action, `${route}\n${String(details.upstream)}`, details)) {
             this.#options.events.record({ actor: 'outlier', action, route, message: text, after: { ...after, slot: slot.index } });
           }
-          this.#shareEjection(slot, action, route, details);
+          if (this.#detectsOutliers(route, details.upstream)) this.#shareEjection(slot, action, route, details);
         }
         return;
       }
@@ -362,8 +383,14 @@ export class WorkerPool implements TablePublisher {
     const lived = Date.now() - slot.startedAt;
     slot.worker = null;
     slot.listening = false;
-    // Its replacement starts with a fresh guard (holding the passive ejections in force, see #init).
-    for (const [key, slots] of this.#ejectedOn) if (slots.delete(slot.index) && slots.size === 0) this.#ejectedOn.delete(key);
+    // Its replacement starts with fresh guards (holding the passive ejections in force, see #init). If this worker
+    // alone had a canary out, the machine has it back: said so, as a restoration would.
+    for (const [key, slots] of this.#outOn) {
+      const wasOut = anyOut(slots);
+      if (!slots.delete(slot.index) || !wasOut || anyOut(slots)) continue;
+      const [route, upstream] = key.split('\n');
+      this.#options.events.record({ actor: 'outlier', action: 'upstream.restored', route, message: `worker ${slot.index}, the only one with it out, exited`, after: { upstream, slot: slot.index } });
+    }
     this.#options.onExit(slot.index);
     for (const check of [...this.#progress]) check();
     if (this.#stopping) return;
@@ -386,13 +413,27 @@ export class WorkerPool implements TablePublisher {
     const untilMs = Date.now() + ejectionMs;
     const key = `${route}\n${upstream}`;
     if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs, ejectionMs });
-    const holding = this.#holding(key);
     // One still loading drops it, and gets it with its table (#init).
     for (const slot of this.#slots) {
       if (slot === from || slot.worker === null) continue;
       this.#send(slot, { type: 'eject', route, upstream, untilMs, ejectionMs });
-      holding.add(slot.index);
+      this.#slotOut(key, slot.index).detector = true;
     }
+  }
+
+  /**
+   * The table in force still runs outlier detection on `route`'s canary `upstream`: an ejection a worker made just
+   * before a reload turned it off (or removed the route, or renamed its canary) is not passed on nor kept for later.
+   */
+  #detectsOutliers(route: string, upstream: unknown): boolean {
+    const config = this.#options.current().config;
+    return config.routes.some((r) => r.name === route && r.canary === upstream && r.outlier !== false);
+  }
+
+  /** The table in force has `route\nupstream` (a route and its canary). */
+  #routesTo(key: string): boolean {
+    const [route, upstream] = key.split('\n');
+    return this.#options.current().config.routes.some((r) => r.name === route && r.canary === upstream);
   }
 
   /**
@@ -402,18 +443,29 @@ export class WorkerPool implements TablePublisher {
    * so each restores its guard itself; without this an ejection shared by N workers ended in N restorations.
    */
   #newsForMachine(from: Slot, action: string, key: string, after: Record<string, unknown>): boolean {
-    const slots = this.#ejectedOn.get(key);
+    if (action !== 'upstream.ejected' && action !== 'upstream.restored') return true;
+    // Sent before the worker applied a table without this route or canary: its guard is gone, nothing to follow.
+    if (!this.#routesTo(key)) return true;
+    const wasOut = anyOut(this.#outOn.get(key));
+    const out = this.#slotOut(key, from.index);
+    const byChecks = after.source === 'checks';
     if (action === 'upstream.ejected') {
-      const first = slots === undefined || slots.size === 0;
-      this.#holding(key).add(from.index);
-      return first || typeof after.ejectionMs === 'number';
+      if (byChecks) out.checks = true;
+      else out.detector = true;
+      // Each passive ejection is counted (and a failed probe's tells its longer time); a verdict of the checks is news
+      // when nothing had the canary out.
+      return !byChecks || !wasOut;
     }
-    if (action !== 'upstream.restored' || slots === undefined) return true;
-    // A second restoration of one worker (its detector, then its health checks): news only if nobody holds it out.
-    if (!slots.delete(from.index)) return slots.size === 0;
-    if (slots.size > 0) return false;
-    this.#ejectedOn.delete(key);
-    return true;
+    if (byChecks) {
+      out.checks = false;
+    } else {
+      // A probe succeeded (or detection was turned off) here: the machine's detector is done with this ejection, as
+      // one proxy's would be. The other workers' holds and probes no longer keep it out, and a worker started now
+      // does not hold it.
+      for (const slotOut of this.#outOn.get(key)!.values()) slotOut.detector = false;
+      this.#ejections.delete(key);
+    }
+    return wasOut && !anyOut(this.#outOn.get(key));
   }
 
   #send(slot: Slot, message: ToWorker): void {

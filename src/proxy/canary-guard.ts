@@ -23,6 +23,8 @@ export interface GuardEvent {
   /** How long this ejection lasts (ms), for `upstream.ejected`. */
   readonly ejectionMs?: number;
   readonly ejections: number;
+  /** Who decided: the passive outlier detector (ejections, probes, detection turned off) or the active health checks. */
+  readonly source: 'detector' | 'checks';
 }
 
 /** Why a canary exchange failed, as the outlier detector counts it. */
@@ -256,7 +258,7 @@ export class CanaryGuard {
     this.#unhealthy = unhealthy;
     this.#refresh();
     const action = unhealthy ? 'upstream.ejected' : 'upstream.restored';
-    this.#deps.emit({ action, route: this.route, upstream: this.upstream, reason, ejections: this.ejections });
+    this.#deps.emit({ action, route: this.route, upstream: this.upstream, reason, ejections: this.ejections, source: 'checks' });
   }
 
   close(): void {
@@ -306,7 +308,7 @@ export class CanaryGuard {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#probe(), ejectionMs);
     this.#timer.unref();
-    this.#deps.emit({ action: 'upstream.ejected', route: this.route, upstream: this.upstream, reason, ejectionMs, ejections: this.ejections });
+    this.#deps.emit({ action: 'upstream.ejected', route: this.route, upstream: this.upstream, reason, ejectionMs, ejections: this.ejections, source: 'detector' });
   }
 
   #decayMultiplier(settings: OutlierSettings, now: number): void {
@@ -325,7 +327,7 @@ export class CanaryGuard {
     this.#phase = 'closed';
     this.#lastChange = this.#deps.now();
     this.#refresh();
-    this.#deps.emit({ action: 'upstream.restored', route: this.route, upstream: this.upstream, reason, ejections: this.ejections });
+    this.#deps.emit({ action: 'upstream.restored', route: this.route, upstream: this.upstream, reason, ejections: this.ejections, source: 'detector' });
   }
 
   #refresh(): void {
