@@ -5,7 +5,7 @@
  * what one process would have written for the same story.
  */
 import { EventEmitter } from 'node:events';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 interface FakeWorker extends EventEmitter {
   sent: Array<{ type: string; holds?: unknown[] }>;
@@ -35,6 +35,7 @@ const fakeCluster = vi.hoisted(() => {
     worker.process.kill = () => {
       worker.dead = true;
       cluster.emit('exit', worker, null, 'SIGKILL');
+      worker.emit('exit');
     };
     cluster.forked.push(worker);
     return worker;
@@ -105,14 +106,26 @@ async function publish(pool: InstanceType<typeof WorkerPool>, workers: FakeWorke
 
 const API: RouteShape = { name: 'api', canary: 'canary', outlier: {} };
 
+/** The story's clock moves on (only Date: the pool's restart timers run on real time). */
+function later(ms: number): void {
+  vi.setSystemTime(Date.now() + ms);
+}
+
 describe('the supervisor logs canary ejections as one proxy would', () => {
-  beforeEach(() => setTable(1, [API]));
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    setTable(1, [API]);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   it('a probe that succeeds on one worker restores the canary for the machine, though another never probes', async () => {
     const { a, b } = await startPool();
     event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
     // b holds the ejection and gets no canary traffic: it stays probing, and says nothing.
     expect(b.sent.at(-1)).toMatchObject({ type: 'eject' });
+    later(30_000);
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
     event(a, 'upstream.ejected', 'checks', 'health checks fail');
     event(b, 'upstream.ejected', 'checks', 'health checks fail');
@@ -129,6 +142,7 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
     event(b, 'upstream.ejected', 'checks', 'health checks fail');
     event(a, 'upstream.restored', 'checks', 'health checks pass');
     event(b, 'upstream.restored', 'checks', 'health checks pass');
+    later(30_000);
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
     event(b, 'upstream.restored', 'detector', 'a probe succeeded');
     expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@0: a probe succeeded']);
@@ -137,7 +151,9 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
   it('counts every passive ejection (a failed probe tells its longer time)', async () => {
     const { a, b } = await startPool();
     event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    later(30_000);
     event(b, 'upstream.ejected', 'detector', 'a probe failed', 60_000);
+    later(60_000);
     event(b, 'upstream.restored', 'detector', 'a probe succeeded');
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
     expect(log()).toEqual(['ejected@0: 3 failures in a row', 'ejected@1: a probe failed', 'restored@1: a probe succeeded']);
@@ -188,8 +204,69 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
     const replacement = fakeCluster.forked[2];
     replacement.emit('message', { type: 'ready' });
     expect(replacement.sent.find((message) => message.type === 'init')?.holds).toMatchObject([{ route: 'api', upstream: 'canary', ejectionMs: 30_000 }]);
-    // A probe that succeeds on b restores the canary for the machine, though the replacement still holds it.
+    // A probe that succeeds on b restores the canary for the machine, though the replacement still probes.
+    later(30_000);
     event(b, 'upstream.restored', 'detector', 'a probe succeeded');
     expect(log().at(-1)).toBe('restored@1: a probe succeeded');
+  });
+
+  it("a probe that succeeds while a failed probe's new ejection is on its way does not end that ejection", async () => {
+    const { a, b } = await startPool();
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    later(30_000);
+    // Both probe at the same moment: a's probe fails (60 s, passed on to b), b's succeeded just before the hold came.
+    event(a, 'upstream.ejected', 'detector', 'a probe failed', 60_000);
+    event(b, 'upstream.restored', 'detector', 'a probe succeeded');
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'ejected@0: a probe failed']);
+    b.process.kill();
+    await vi.waitFor(() => expect(fakeCluster.forked).toHaveLength(3), { timeout: 3_000 });
+    fakeCluster.forked[2].emit('message', { type: 'ready' });
+    expect(fakeCluster.forked[2].sent.find((message) => message.type === 'init')?.holds).toMatchObject([{ ejectionMs: 60_000 }]);
+  });
+
+  it('an exit does not say the canary is back while a replacement will hold the ejection', async () => {
+    const { a, b } = await startPool();
+    b.process.kill(); // it lived under a second: its replacement waits a second, so b's slot gets no share
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    a.process.kill();
+    expect(log()).toEqual(['ejected@0: 3 failures in a row']);
+    await vi.waitFor(() => expect(fakeCluster.forked).toHaveLength(4), { timeout: 3_000 });
+    for (const replacement of fakeCluster.forked.slice(2)) {
+      replacement.emit('message', { type: 'ready' });
+      expect(replacement.sent.find((message) => message.type === 'init')?.holds).toHaveLength(1);
+    }
+    // b's slot came back first (its timer started first): the fourth process serves slot 0.
+    later(30_000);
+    event(fakeCluster.forked[3], 'upstream.restored', 'detector', 'a probe succeeded');
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@0: a probe succeeded']);
+  });
+
+  it('a share that a starting worker never got does not keep the canary out for good', async () => {
+    const { a, b } = await startPool();
+    b.process.kill();
+    await vi.waitFor(() => expect(fakeCluster.forked).toHaveLength(3), { timeout: 3_000 });
+    const loading = fakeCluster.forked[2];
+    // A short ejection while b's replacement loads: over (within the margin) by the time it gets its table.
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 500);
+    loading.emit('message', { type: 'ready' });
+    expect(loading.sent.find((message) => message.type === 'init')?.holds).toEqual([]);
+    later(500);
+    event(a, 'upstream.restored', 'detector', 'a probe succeeded');
+    event(a, 'upstream.ejected', 'checks', 'health checks fail');
+    event(loading, 'upstream.ejected', 'checks', 'health checks fail');
+    event(a, 'upstream.restored', 'checks', 'health checks pass');
+    event(loading, 'upstream.restored', 'checks', 'health checks pass');
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@0: a probe succeeded', 'ejected@0: health checks fail', 'restored@1: health checks pass']);
+  });
+
+  it('writes no restoration when workers exit because the supervisor drains them', async () => {
+    const { pool, a, b } = await startPool();
+    event(a, 'upstream.ejected', 'checks', 'health checks fail');
+    event(b, 'upstream.ejected', 'checks', 'health checks fail');
+    const drained = pool.drain(100);
+    a.process.kill();
+    b.process.kill();
+    await drained;
+    expect(log()).toEqual(['ejected@0: health checks fail']);
   });
 });

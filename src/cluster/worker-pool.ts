@@ -64,14 +64,26 @@ interface Slot {
   restarts: number;
   counters: WorkerCounters;
   restartTimer: NodeJS.Timeout | null;
+  /** Its worker has been sent `init` (its table and the holds in force). */
+  initialized: boolean;
 }
 
 /** Why one worker has a canary out of rotation (see WorkerPool#outOn). */
 interface SlotOut {
   /** Its outlier detector ejected it, or holds another worker's ejection, and no probe has succeeded since. */
   detector: boolean;
+  /** When that ejection ends (epoch ms) and probing starts. */
+  detectorUntil: number;
   /** Its health checks fail. */
   checks: boolean;
+}
+
+function routeOf(key: string): string {
+  return key.slice(0, key.indexOf('\n'));
+}
+
+function upstreamOf(key: string): string {
+  return key.slice(key.indexOf('\n') + 1);
 }
 
 function anyOut(slots: ReadonlyMap<number, SlotOut> | undefined): boolean {
@@ -118,6 +130,7 @@ export class WorkerPool implements TablePublisher {
       restarts: 0,
       counters: { requests: 0 },
       restartTimer: null,
+      initialized: false,
     }));
   }
 
@@ -269,6 +282,7 @@ export class WorkerPool implements TablePublisher {
     slot.listening = false;
     slot.startedAt = Date.now();
     slot.counters = { requests: 0 };
+    slot.initialized = false;
     // A spare that is ready waits for nothing but its table; one still loading gets it when it says `ready`.
     if (spare?.worker === worker && spare.ready) this.#init(slot);
   }
@@ -303,17 +317,26 @@ export class WorkerPool implements TablePublisher {
     const soon = Date.now() + HOLD_MARGIN_MS;
     for (const [key, ejection] of this.#ejections) if (ejection.untilMs <= soon) this.#ejections.delete(key);
     const holds = [...this.#ejections.values()];
-    for (const hold of holds) this.#slotOut(`${hold.route}\n${hold.upstream}`, slot.index).detector = true;
+    // A new worker's guards start closed: whatever was noted for its slot before (a share it never got) is void.
+    for (const slots of this.#outOn.values()) slots.delete(slot.index);
+    for (const hold of holds) this.#markHeld(`${hold.route}\n${hold.upstream}`, slot.index, hold.untilMs);
     // The table in force now: a change published before this worker was ready is in it.
     this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen }, holds });
+    slot.initialized = true;
   }
 
   #slotOut(key: string, slot: number): SlotOut {
     let slots = this.#outOn.get(key);
     if (slots === undefined) this.#outOn.set(key, (slots = new Map()));
     let out = slots.get(slot);
-    if (out === undefined) slots.set(slot, (out = { detector: false, checks: false }));
+    if (out === undefined) slots.set(slot, (out = { detector: false, detectorUntil: 0, checks: false }));
     return out;
+  }
+
+  #markHeld(key: string, slot: number, untilMs: number): void {
+    const out = this.#slotOut(key, slot);
+    out.detector = true;
+    out.detectorUntil = Math.max(out.detectorUntil, untilMs);
   }
 
   #received(slot: Slot, worker: Worker, message: FromWorker): void {
@@ -339,10 +362,10 @@ export class WorkerPool implements TablePublisher {
         break;
       }
       case 'ack':
-        slot.generation = Math.max(slot.generation, message.generation);
+        if (Number.isFinite(message.generation)) slot.generation = Math.max(slot.generation, message.generation);
         break;
       case 'collected':
-        slot.counters = message.counters;
+        if (typeof message.counters?.requests === 'number') slot.counters = message.counters;
         if (message.deltas !== null && isCounterDeltas(message.deltas)) this.#options.onDeltas(slot.index, message.deltas);
         this.#collectWaiters.get(message.seq)?.();
         return;
@@ -387,7 +410,10 @@ export class WorkerPool implements TablePublisher {
     // alone had a canary out, the machine has it back: said so, as a restoration would.
     for (const [key, slots] of this.#outOn) {
       const wasOut = anyOut(slots);
-      if (!slots.delete(slot.index) || !wasOut || anyOut(slots)) continue;
+      if (!slots.delete(slot.index) || !wasOut || anyOut(slots) || this.#stopping) continue;
+      // An ejection still in force goes to the replacement with its table (#init): the canary stays out.
+      if ((this.#ejections.get(key)?.untilMs ?? 0) > Date.now() + HOLD_MARGIN_MS) continue;
+      this.#ejections.delete(key);
       const [route, upstream] = key.split('\n');
       this.#options.events.record({ actor: 'outlier', action: 'upstream.restored', route, message: `worker ${slot.index}, the only one with it out, exited`, after: { upstream, slot: slot.index } });
     }
@@ -417,7 +443,8 @@ export class WorkerPool implements TablePublisher {
     for (const slot of this.#slots) {
       if (slot === from || slot.worker === null) continue;
       this.#send(slot, { type: 'eject', route, upstream, untilMs, ejectionMs });
-      this.#slotOut(key, slot.index).detector = true;
+      // One still loading has not been given its table: #init notes what it holds.
+      if (slot.initialized) this.#markHeld(key, slot.index, untilMs);
     }
   }
 
@@ -450,20 +477,29 @@ export class WorkerPool implements TablePublisher {
     const out = this.#slotOut(key, from.index);
     const byChecks = after.source === 'checks';
     if (action === 'upstream.ejected') {
-      if (byChecks) out.checks = true;
-      else out.detector = true;
+      if (byChecks) {
+        out.checks = true;
+      } else {
+        out.detector = true;
+        out.detectorUntil = typeof after.ejectionMs === 'number' ? Date.now() + after.ejectionMs : out.detectorUntil;
+      }
       // Each passive ejection is counted (and a failed probe's tells its longer time); a verdict of the checks is news
       // when nothing had the canary out.
       return !byChecks || !wasOut;
     }
     if (byChecks) {
       out.checks = false;
-    } else {
-      // A probe succeeded (or detection was turned off) here: the machine's detector is done with this ejection, as
-      // one proxy's would be. The other workers' holds and probes no longer keep it out, and a worker started now
-      // does not hold it.
+    } else if (!this.#detectsOutliers(routeOf(key), upstreamOf(key))) {
+      // Detection turned off: every worker's guard restores.
       for (const slotOut of this.#outOn.get(key)!.values()) slotOut.detector = false;
       this.#ejections.delete(key);
+    } else {
+      // A probe succeeded here: the machine's detector is done with the ejections that have ended, as one proxy's
+      // would be; the other workers still probing no longer keep it out. One that has not ended (a failed probe's,
+      // crossing this success) still does, and is still given to a worker that starts.
+      const now = Date.now();
+      for (const slotOut of this.#outOn.get(key)!.values()) if (slotOut.detectorUntil <= now) slotOut.detector = false;
+      if ((this.#ejections.get(key)?.untilMs ?? 0) <= now) this.#ejections.delete(key);
     }
     return wasOut && !anyOut(this.#outOn.get(key));
   }
