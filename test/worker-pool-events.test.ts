@@ -67,6 +67,14 @@ function event(worker: FakeWorker, action: 'upstream.ejected' | 'upstream.restor
   worker.emit('message', { type: 'event', event: { action, route: 'api', message: reason, after } });
 }
 
+/** A health-check outage both workers see: failing on each, then passing on each. */
+function checksFailThenPass(first: FakeWorker, second: FakeWorker): void {
+  event(first, 'upstream.ejected', 'checks', 'health checks fail');
+  event(second, 'upstream.ejected', 'checks', 'health checks fail');
+  event(first, 'upstream.restored', 'checks', 'health checks pass');
+  event(second, 'upstream.restored', 'checks', 'health checks pass');
+}
+
 const log = (): string[] => recorded.filter((e) => e.actor === 'outlier').map((e) => `${e.action.slice(9)}@${e.after.slot}: ${e.message}`);
 
 async function startPool(): Promise<{ pool: InstanceType<typeof WorkerPool>; a: FakeWorker; b: FakeWorker }> {
@@ -127,10 +135,7 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
     expect(b.sent.at(-1)).toMatchObject({ type: 'eject' });
     later(30_000);
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
-    event(a, 'upstream.ejected', 'checks', 'health checks fail');
-    event(b, 'upstream.ejected', 'checks', 'health checks fail');
-    event(a, 'upstream.restored', 'checks', 'health checks pass');
-    event(b, 'upstream.restored', 'checks', 'health checks pass');
+    checksFailThenPass(a, b);
     event(b, 'upstream.restored', 'detector', 'a probe succeeded');
     expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@0: a probe succeeded', 'ejected@0: health checks fail', 'restored@1: health checks pass']);
   });
@@ -138,10 +143,7 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
   it('a crash seen by the detector and the health checks ends in one restoration, when a probe succeeds', async () => {
     const { a, b } = await startPool();
     event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
-    event(a, 'upstream.ejected', 'checks', 'health checks fail');
-    event(b, 'upstream.ejected', 'checks', 'health checks fail');
-    event(a, 'upstream.restored', 'checks', 'health checks pass');
-    event(b, 'upstream.restored', 'checks', 'health checks pass');
+    checksFailThenPass(a, b);
     later(30_000);
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
     event(b, 'upstream.restored', 'detector', 'a probe succeeded');
@@ -167,10 +169,7 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
       event(a, 'upstream.restored', 'detector', 'outlier detection turned off');
     });
     expect(b.sent.some((message) => message.type === 'eject')).toBe(false);
-    event(a, 'upstream.ejected', 'checks', 'health checks fail');
-    event(b, 'upstream.ejected', 'checks', 'health checks fail');
-    event(a, 'upstream.restored', 'checks', 'health checks pass');
-    event(b, 'upstream.restored', 'checks', 'health checks pass');
+    checksFailThenPass(a, b);
     expect(log()).toEqual([
       'ejected@0: 3 failures in a row',
       'restored@0: outlier detection turned off',
@@ -252,10 +251,7 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
     expect(loading.sent.find((message) => message.type === 'init')?.holds).toEqual([]);
     later(500);
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
-    event(a, 'upstream.ejected', 'checks', 'health checks fail');
-    event(loading, 'upstream.ejected', 'checks', 'health checks fail');
-    event(a, 'upstream.restored', 'checks', 'health checks pass');
-    event(loading, 'upstream.restored', 'checks', 'health checks pass');
+    checksFailThenPass(a, loading);
     expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@0: a probe succeeded', 'ejected@0: health checks fail', 'restored@1: health checks pass']);
   });
 
