@@ -78,12 +78,19 @@ interface SlotOut {
   checks: boolean;
 }
 
-function routeOf(key: string): string {
-  return key.slice(0, key.indexOf('\n'));
+/** A canary's key in #ejections and #outOn: its route and upstream names. */
+function canaryKey(route: string, upstream: string): string {
+  return `${route}\n${upstream}`;
 }
 
-function upstreamOf(key: string): string {
-  return key.slice(key.indexOf('\n') + 1);
+function canaryOf(key: string): { route: string; upstream: string } {
+  const at = key.indexOf('\n');
+  return { route: key.slice(0, at), upstream: key.slice(at + 1) };
+}
+
+/** The route of `config` named `route` whose canary is `upstream`, if there is one. */
+function canaryRoute(config: TableGeneration['config'], { route, upstream }: { route: string; upstream: unknown }): TableGeneration['config']['routes'][number] | undefined {
+  return config.routes.find((r) => r.name === route && r.canary === upstream);
 }
 
 function anyOut(slots: ReadonlyMap<number, SlotOut> | undefined): boolean {
@@ -171,16 +178,10 @@ export class WorkerPool implements TablePublisher {
   async publish(table: TableGeneration): Promise<Delivery> {
     // An ejection ends with the outlier detection that made it (turned off, the route gone, its canary renamed): a
     // worker started later must not hold it, even if a later table turns detection back on.
-    for (const [key, ejection] of this.#ejections) {
-      const route = table.config.routes.find((r) => r.name === ejection.route);
-      if (route === undefined || route.outlier === false || route.canary !== ejection.upstream) this.#ejections.delete(key);
-    }
+    for (const [key, ejection] of this.#ejections) if ((canaryRoute(table.config, ejection)?.outlier ?? false) === false) this.#ejections.delete(key);
     // A route gone or a canary renamed ends its guards without a restoration event: forget why they were out.
     // (Detection turned off restores each worker's guard, with an event.)
-    for (const key of this.#outOn.keys()) {
-      const [routeName, upstream] = key.split('\n');
-      if (!table.config.routes.some((r) => r.name === routeName && r.canary === upstream)) this.#outOn.delete(key);
-    }
+    for (const key of this.#outOn.keys()) if (canaryRoute(table.config, canaryOf(key)) === undefined) this.#outOn.delete(key);
     const message: ToWorker = { type: 'table', table };
     const targets = this.#slots.filter((slot) => slot.worker !== null);
     for (const slot of targets) this.#send(slot, message);
@@ -319,7 +320,7 @@ export class WorkerPool implements TablePublisher {
     const holds = [...this.#ejections.values()];
     // A new worker's guards start closed: whatever was noted for its slot before (a share it never got) is void.
     for (const slots of this.#outOn.values()) slots.delete(slot.index);
-    for (const hold of holds) this.#markHeld(`${hold.route}\n${hold.upstream}`, slot.index, hold.untilMs);
+    for (const hold of holds) this.#markHeld(canaryKey(hold.route, hold.upstream), slot.index, hold.untilMs);
     // The table in force now: a change published before this worker was ready is in it.
     this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen }, holds });
     slot.initialized = true;
@@ -376,10 +377,10 @@ export class WorkerPool implements TablePublisher {
         const { action, route, message: text, after } = message.event ?? {};
         if (typeof action === 'string' && typeof route === 'string' && typeof text === 'string' && typeof after === 'object' && after !== null) {
           const details = after as Record<string, unknown>;
-          if (this.#newsForMachine(slot, action, `${route}\n${String(details.upstream)}`, details)) {
+          if (this.#newsForMachine(slot, action, canaryKey(route, String(details.upstream)), details)) {
             this.#options.events.record({ actor: 'outlier', action, route, message: text, after: { ...after, slot: slot.index } });
           }
-          if (this.#detectsOutliers(route, details.upstream)) this.#shareEjection(slot, action, route, details);
+          if (this.#detectsOutliers({ route, upstream: details.upstream })) this.#shareEjection(slot, action, route, details);
         }
         return;
       }
@@ -414,7 +415,7 @@ export class WorkerPool implements TablePublisher {
       // An ejection still in force goes to the replacement with its table (#init): the canary stays out.
       if ((this.#ejections.get(key)?.untilMs ?? 0) > Date.now() + HOLD_MARGIN_MS) continue;
       this.#ejections.delete(key);
-      const [route, upstream] = key.split('\n');
+      const { route, upstream } = canaryOf(key);
       this.#options.events.record({ actor: 'outlier', action: 'upstream.restored', route, message: `worker ${slot.index}, the only one with it out, exited`, after: { upstream, slot: slot.index } });
     }
     this.#options.onExit(slot.index);
@@ -437,7 +438,7 @@ export class WorkerPool implements TablePublisher {
     const { upstream, ejectionMs } = after;
     if (action !== 'upstream.ejected' || typeof upstream !== 'string' || typeof ejectionMs !== 'number' || !(ejectionMs > 0)) return;
     const untilMs = Date.now() + ejectionMs;
-    const key = `${route}\n${upstream}`;
+    const key = canaryKey(route, upstream);
     if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs, ejectionMs });
     // One still loading drops it, and gets it with its table (#init).
     for (const slot of this.#slots) {
@@ -452,27 +453,20 @@ export class WorkerPool implements TablePublisher {
    * The table in force still runs outlier detection on `route`'s canary `upstream`: an ejection a worker made just
    * before a reload turned it off (or removed the route, or renamed its canary) is not passed on nor kept for later.
    */
-  #detectsOutliers(route: string, upstream: unknown): boolean {
-    const config = this.#options.current().config;
-    return config.routes.some((r) => r.name === route && r.canary === upstream && r.outlier !== false);
-  }
-
-  /** The table in force has `route\nupstream` (a route and its canary). */
-  #routesTo(key: string): boolean {
-    const [route, upstream] = key.split('\n');
-    return this.#options.current().config.routes.some((r) => r.name === route && r.canary === upstream);
+  #detectsOutliers(canary: { route: string; upstream: unknown }): boolean {
+    return (canaryRoute(this.#options.current().config, canary)?.outlier ?? false) !== false;
   }
 
   /**
-   * Whether a worker's outlier event is news for the machine, whose log reads as one proxy's: an ejection when no
-   * worker had the canary out of rotation, every passive ejection (each is counted, and a failed probe's tells its
-   * longer time), and the restoration that leaves no worker with it out. Workers probe and health-check on their own,
-   * so each restores its guard itself; without this an ejection shared by N workers ended in N restorations.
+   * Whether a worker's outlier event is news for the machine, whose log reads as one proxy's: every passive ejection
+   * (each is counted, and a failed probe's tells its longer time), a health-check verdict when no worker had the
+   * canary out, and the restoration after which none has it out (#outOn says why each one had it). Workers probe and
+   * health-check on their own, so each restores its own guard; without this one ejection ended in N restorations.
    */
   #newsForMachine(from: Slot, action: string, key: string, after: Record<string, unknown>): boolean {
     if (action !== 'upstream.ejected' && action !== 'upstream.restored') return true;
     // Sent before the worker applied a table without this route or canary: its guard is gone, nothing to follow.
-    if (!this.#routesTo(key)) return true;
+    if (canaryRoute(this.#options.current().config, canaryOf(key)) === undefined) return true;
     const wasOut = anyOut(this.#outOn.get(key));
     const out = this.#slotOut(key, from.index);
     const byChecks = after.source === 'checks';
@@ -489,7 +483,7 @@ export class WorkerPool implements TablePublisher {
     }
     if (byChecks) {
       out.checks = false;
-    } else if (!this.#detectsOutliers(routeOf(key), upstreamOf(key))) {
+    } else if (!this.#detectsOutliers(canaryOf(key))) {
       // Detection turned off: every worker's guard restores.
       for (const slotOut of this.#outOn.get(key)!.values()) slotOut.detector = false;
       this.#ejections.delete(key);
