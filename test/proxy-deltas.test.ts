@@ -121,6 +121,32 @@ describe('proxy deltas', () => {
     expect(totals.guardState('other', own)).toEqual({ ...own, workers: { ejected: 0, reporting: 0 } });
   });
 
+  it("leaves out a worker's ejection that crossed another worker's, from that worker's next counts only", () => {
+    const totals = new ProxyTotals();
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    const own: GuardState = { phase: 'closed', ejected: false, unhealthy: false, ejections: 0, ejectedUntil: 0, retries: { ok: 0, failed: 0, budget_exhausted: 0 } };
+    // Both ejected on the same failures; b's event reached the supervisor second, before b's counts did.
+    totals.discountEjection(1, 'api');
+    Object.assign(a.guard, { ejected: true, phase: 'ejected', ejections: 1 });
+    Object.assign(b.guard, { ejected: true, phase: 'ejected', ejections: 1 });
+    totals.apply(0, a.taker.take(0)!);
+    expect(totals.guardState('api', own).ejections).toBe(1);
+    totals.apply(1, b.taker.take(0)!);
+    expect(totals.guardState('api', own).ejections).toBe(1);
+    // Used up: b's next ejection of its own (a failed probe, say) counts.
+    b.guard.ejections = 2;
+    totals.apply(1, b.taker.take(0)!);
+    expect(totals.guardState('api', own).ejections).toBe(2);
+    // A worker killed before it shipped the crossing ejection takes that discount with it.
+    totals.discountEjection(1, 'api');
+    totals.withdraw(1);
+    const replacement = fakeWorker();
+    replacement.guard.ejections = 1;
+    totals.apply(1, replacement.taker.take(0)!);
+    expect(totals.guardState('api', own).ejections).toBe(3);
+    expect([...totals.guards()][0].ejections).toBe(3);
+  });
+
   it("counts each of a route's guards from its own 0 when a reload renamed the canary, however often it is taken", () => {
     const zero = () => ({ ok: 0, failed: 0, budget_exhausted: 0 });
     type Mutable = { -readonly [K in keyof ShippedGuard]: ShippedGuard[K] } & { retries: { ok: number; failed: number; budget_exhausted: number } };

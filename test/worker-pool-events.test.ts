@@ -56,6 +56,8 @@ interface Recorded {
 
 let table: { generation: number; config: { routes: RouteShape[] } };
 let recorded: Recorded[];
+/** Ejections the pool left out of the machine's count, by slot and route. */
+let crossings: Array<[number, string]>;
 
 function setTable(generation: number, routes: RouteShape[]): void {
   table = { generation, config: { routes } };
@@ -81,6 +83,7 @@ async function startPool(): Promise<{ pool: InstanceType<typeof WorkerPool>; a: 
   fakeCluster.removeAllListeners('exit');
   fakeCluster.forked = [];
   recorded = [];
+  crossings = [];
   const pool = new WorkerPool({
     count: 2,
     listen: { host: '127.0.0.1', port: 1, reusePort: false },
@@ -91,6 +94,7 @@ async function startPool(): Promise<{ pool: InstanceType<typeof WorkerPool>; a: 
     ackTimeoutMs: 50,
     onDeltas: () => undefined,
     onExit: () => undefined,
+    onCrossingEjection: (slot, route) => crossings.push([slot, route]),
   });
   const started = pool.start();
   const bringUp = (worker: FakeWorker): void => {
@@ -148,6 +152,36 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
     event(a, 'upstream.restored', 'detector', 'a probe succeeded');
     event(b, 'upstream.restored', 'detector', 'a probe succeeded');
     expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@0: a probe succeeded']);
+  });
+
+  it('a crash both workers saw is one ejection: the second worker ejected before the first one\'s reached it', async () => {
+    const { a, b } = await startPool();
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    later(3);
+    event(b, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    expect(log()).toEqual(['ejected@0: 3 failures in a row']);
+    expect(crossings).toEqual([[1, 'api']]);
+    later(30_000);
+    event(b, 'upstream.restored', 'detector', 'a probe succeeded');
+    event(a, 'upstream.restored', 'detector', 'a probe succeeded');
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'restored@1: a probe succeeded']);
+  });
+
+  it('probes failing on both workers at once are one new ejection, and a later failed probe is news again', async () => {
+    const { a, b } = await startPool();
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    event(b, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    later(30_000);
+    event(a, 'upstream.ejected', 'detector', 'a probe failed', 60_000);
+    later(2);
+    event(b, 'upstream.ejected', 'detector', 'a probe failed', 60_000);
+    later(60_000);
+    event(b, 'upstream.ejected', 'detector', 'a probe failed', 90_000);
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'ejected@0: a probe failed', 'ejected@1: a probe failed']);
+    expect(crossings).toEqual([
+      [1, 'api'],
+      [1, 'api'],
+    ]);
   });
 
   it('counts every passive ejection (a failed probe tells its longer time)', async () => {

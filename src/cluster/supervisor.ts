@@ -148,6 +148,7 @@ export class Supervisor {
         shares[slot].withdraw(mirrors);
         proxyTotals.withdraw(slot);
       },
+      onCrossingEjection: (slot, route) => proxyTotals.discountEjection(slot, route),
     });
     controller = new Controller({
       config,

@@ -40,6 +40,11 @@ export interface WorkerPoolOptions {
   readonly onDeltas: (slot: number, deltas: CounterDeltas) => void;
   /** A worker exited: what it added to gauges is withdrawn. */
   readonly onExit: (slot: number) => void;
+  /**
+   * A worker's passive ejection of `route`'s canary crossed another worker's (see #newsForMachine): the machine
+   * ejected once, so that worker's count of it, in its next deltas, is not added to the machine's.
+   */
+  readonly onCrossingEjection?: (slot: number, route: string) => void;
 }
 
 export interface WorkerStatus {
@@ -74,6 +79,8 @@ interface SlotOut {
   detector: boolean;
   /** When that ejection ends (epoch ms) and probing starts. */
   detectorUntil: number;
+  /** How long that ejection lasts (ms). */
+  detectorMs: number;
   /** Its health checks fail. */
   checks: boolean;
 }
@@ -320,7 +327,7 @@ export class WorkerPool implements TablePublisher {
     const holds = [...this.#ejections.values()];
     // A new worker's guards start closed: whatever was noted for its slot before (a share it never got) is void.
     for (const slots of this.#outOn.values()) slots.delete(slot.index);
-    for (const hold of holds) this.#markHeld(canaryKey(hold.route, hold.upstream), slot.index, hold.untilMs);
+    for (const hold of holds) this.#markHeld(canaryKey(hold.route, hold.upstream), slot.index, hold.untilMs, hold.ejectionMs);
     // The table in force now: a change published before this worker was ready is in it.
     this.#send(slot, { type: 'init', table: this.#options.current(), listen: { ...this.#listen }, holds });
     slot.initialized = true;
@@ -330,14 +337,17 @@ export class WorkerPool implements TablePublisher {
     let slots = this.#outOn.get(key);
     if (slots === undefined) this.#outOn.set(key, (slots = new Map()));
     let out = slots.get(slot);
-    if (out === undefined) slots.set(slot, (out = { detector: false, detectorUntil: 0, checks: false }));
+    if (out === undefined) slots.set(slot, (out = { detector: false, detectorUntil: 0, detectorMs: 0, checks: false }));
     return out;
   }
 
-  #markHeld(key: string, slot: number, untilMs: number): void {
+  #markHeld(key: string, slot: number, untilMs: number, ejectionMs: number): void {
     const out = this.#slotOut(key, slot);
     out.detector = true;
-    out.detectorUntil = Math.max(out.detectorUntil, untilMs);
+    if (untilMs > out.detectorUntil) {
+      out.detectorUntil = untilMs;
+      out.detectorMs = ejectionMs;
+    }
   }
 
   #received(slot: Slot, worker: Worker, message: FromWorker): void {
@@ -445,7 +455,7 @@ export class WorkerPool implements TablePublisher {
       if (slot === from || slot.worker === null) continue;
       this.#send(slot, { type: 'eject', route, upstream, untilMs, ejectionMs });
       // One still loading has not been given its table: #init notes what it holds.
-      if (slot.initialized) this.#markHeld(key, slot.index, untilMs);
+      if (slot.initialized) this.#markHeld(key, slot.index, untilMs, ejectionMs);
     }
   }
 
@@ -458,10 +468,11 @@ export class WorkerPool implements TablePublisher {
   }
 
   /**
-   * Whether a worker's outlier event is news for the machine, whose log reads as one proxy's: every passive ejection
-   * (each is counted, and a failed probe's tells its longer time), a health-check verdict when no worker had the
-   * canary out, and the restoration after which none has it out (#outOn says why each one had it). Workers probe and
-   * health-check on their own, so each restores its own guard; without this one ejection ended in N restorations.
+   * Whether a worker's outlier event is news for the machine, whose log reads as one proxy's: a passive ejection
+   * unless it crossed another worker's (a failed probe's is news: it tells the longer time), a health-check verdict
+   * when no worker had the canary out, and the restoration after which none has it out (#outOn says why each one had
+   * it). Workers detect, probe and health-check on their own: without this, a crash that every worker saw was N
+   * ejections, and one ejection ended in N restorations.
    */
   #newsForMachine(from: Slot, action: string, key: string, after: Record<string, unknown>): boolean {
     if (action !== 'upstream.ejected' && action !== 'upstream.restored') return true;
@@ -471,15 +482,24 @@ export class WorkerPool implements TablePublisher {
     const out = this.#slotOut(key, from.index);
     const byChecks = after.source === 'checks';
     if (action === 'upstream.ejected') {
+      // A verdict of the checks is news when nothing had the canary out.
       if (byChecks) {
         out.checks = true;
-      } else {
-        out.detector = true;
-        out.detectorUntil = typeof after.ejectionMs === 'number' ? Date.now() + after.ejectionMs : out.detectorUntil;
+        return !wasOut;
       }
-      // Each passive ejection is counted (and a failed probe's tells its longer time); a verdict of the checks is news
-      // when nothing had the canary out.
-      return !byChecks || !wasOut;
+      // This worker already holds an ejection with most of its time to run: both workers saw the same failures and
+      // ejected on their own, the other's share reaching this one after it had. One proxy ejects once. (A failed
+      // probe comes when the held ejection ends, with none of its time left: that one is news.)
+      const now = Date.now();
+      const crossing = out.detector && out.detectorUntil - now > out.detectorMs / 2;
+      out.detector = true;
+      const ejectionMs = typeof after.ejectionMs === 'number' ? after.ejectionMs : 0;
+      if (now + ejectionMs > out.detectorUntil) {
+        out.detectorUntil = now + ejectionMs;
+        out.detectorMs = ejectionMs;
+      }
+      if (crossing) this.#options.onCrossingEjection?.(from.index, canaryOf(key).route);
+      return !crossing;
     }
     if (byChecks) {
       out.checks = false;

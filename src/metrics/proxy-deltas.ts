@@ -167,6 +167,8 @@ export class ProxyTotals {
   readonly #rejections = new Map<string, number>(REJECTION_REASONS.map((reason) => [reason, 0]));
   readonly #upgrades = new Map<string, MutableUpgrade>();
   readonly #gauges = new Map<number, WorkerGauges>();
+  /** Per slot and route: ejections that worker made which the machine had already made (see discountEjection). */
+  readonly #crossings = new Map<number, Map<string, number>>();
   /** The supervisor's token verification counts (Metrics.jwtCounts), which only the workers' grow. */
   readonly #jwt: Map<string, number>;
 
@@ -188,9 +190,12 @@ export class ProxyTotals {
       if (!RETRY_RESULTS.includes(result)) continue;
       this.#retriesOf(route)[result] += count;
     }
+    const crossings = this.#crossings.get(slot);
     for (const [route, count] of delta.ejections) {
       this.#retriesOf(route);
-      this.#ejections.set(route, (this.#ejections.get(route) ?? 0) + count);
+      const crossed = Math.min(count, crossings?.get(route) ?? 0);
+      if (crossed > 0) crossings!.set(route, crossings!.get(route)! - crossed);
+      this.#ejections.set(route, (this.#ejections.get(route) ?? 0) + count - crossed);
     }
     for (const [reason, count] of delta.rejections) this.#rejections.set(reason, (this.#rejections.get(reason) ?? 0) + count);
     for (const [route, version, closed, bytesIn, bytesOut, seconds] of delta.upgrades) {
@@ -209,9 +214,23 @@ export class ProxyTotals {
     });
   }
 
+  /**
+   * Worker `slot` ejected `route`'s canary on its own while another worker's ejection of it was already in force (both
+   * saw the same failures): one ejection for the machine, as the event log says, so this one is left out when the
+   * worker's count of it arrives. It always arrives later: the worker sends the event as it ejects, and its deltas
+   * (over the same channel) after.
+   */
+  discountEjection(slot: number, route: string): void {
+    let crossings = this.#crossings.get(slot);
+    if (crossings === undefined) this.#crossings.set(slot, (crossings = new Map()));
+    crossings.set(route, (crossings.get(route) ?? 0) + 1);
+  }
+
   /** A worker exited: its gauges go (its connections and ejections went with it); its counts stay. */
   withdraw(slot: number): void {
     this.#gauges.delete(slot);
+    // What it had not shipped is lost with it, the ejection to leave out included.
+    this.#crossings.delete(slot);
   }
 
   /** One entry per route a worker reported a canary guard for; `ejected` while any worker has it ejected. */

@@ -2,7 +2,9 @@
  * `workers: 2` ejects a failing canary as one proxy: once one worker has seen its run of failures, the other stops
  * sending it requests too, instead of paying its own run first (which its users would see as errors), and a worker
  * that replaces a killed one holds it from its start, unless a reload turned detection off since. The event log
- * reads as one proxy's: one ejection, one restoration. Real processes and signals: one keep-alive connection keeps the first failures on one worker; new connections then reach both.
+ * reads as one proxy's: one ejection, one restoration, also when both workers eject on their own at the same moment.
+ * Real processes and signals: one keep-alive connection keeps the first failures on one worker; new connections then
+ * reach both.
  */
 import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,5 +145,58 @@ describe('workers: 2, a canary failing its health checks', () => {
     await waitFor('both workers taking it back', async () => (await routeStatus(hc!.adminUrl, 'api')).outlier.workers.ejected === 0);
     const events = (await eventsOf(hc!.adminUrl, 'api')).filter((e) => e.actor === 'outlier');
     expect(events.map((e) => e.action)).toEqual(['upstream.ejected', 'upstream.restored']);
+  });
+});
+
+describe('workers: 2, a canary that fails on both workers at the same moment', () => {
+  let held: Array<() => void> = [];
+  let hanging: TestUpstream;
+  let both: SplitgateProcess | undefined;
+  const CONNECTIONS = 24;
+
+  beforeAll(async () => {
+    // Holds every request until the test lets go, then fails them all at once: each worker gets its run of failures
+    // in the same instant, before the other's ejection can reach it through the supervisor.
+    hanging = await startUpstream('canary', (req, res) => {
+      req.resume();
+      held.push(() => res.writeHead(500).end());
+    });
+    both = await spawnSplitgate(
+      dir.writeConfig(
+        'crossing.yaml',
+        spawnedConfig(2, {
+          upstreams: { stable: stable.url, canary: hanging.url },
+          routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '300s' } }],
+        }),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    for (const release of held) release();
+    await killIfRunning(both);
+    await hanging?.close();
+  });
+
+  it('is one ejection in the log, in /status and in /metrics, however many workers ejected it on their own', async () => {
+    // New connections, so both workers take a share (with 24, the odds that one gets fewer than 3 are 1 in 28,000).
+    const agent = new Agent({ keepAlive: false });
+    const answers = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => send(both!.url, `/both/${i}`, { agent }).then((r) => r.status)));
+    await waitFor('every request held by the canary', () => held.length === CONNECTIONS);
+    const release = held;
+    held = [];
+    for (const answer of release) answer();
+    expect(await answers).toEqual(Array(CONNECTIONS).fill(500));
+    await waitFor('both workers holding the ejection', async () => (await routeStatus(both!.adminUrl, 'api')).outlier.workers.ejected === 2);
+    // Each worker's own log line says whether its detector ejected the canary before the other's ejection reached it
+    // (workers write their logs in batches, at least once a second).
+    const ownEjections = (): number => both!.logLines.filter((line) => typeof line.msg === 'string' && line.msg.startsWith('upstream.ejected')).length;
+    await waitFor("the workers' log lines", () => ownEjections() > 0, 3_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    console.log(`workers that ejected the canary on their own: ${ownEjections()} of 2`);
+    expect((await eventsOf(both!.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected')).toHaveLength(1);
+    expect((await routeStatus(both!.adminUrl, 'api')).outlier.ejections).toBe(1);
+    const exposition = (await send(both!.adminUrl, '/metrics')).text;
+    expect(exposition).toMatch(/^splitgate_upstream_ejections_total\{route="api",version="canary"\} 1$/m);
   });
 });
