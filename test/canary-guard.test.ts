@@ -202,6 +202,28 @@ describe('retry budget', () => {
     for (let i = 0; i < 10; i++) guard.earnRetryCredit();
     expect(guard.takeRetry(one)).toBe(true);
   });
+
+  it('burst: auto holds as many credits as the route has requests in flight, at least 10', () => {
+    const auto = compileRetryPolicy({ on: ['503'], methods: ['GET'], budget: 20, minRetryConcurrency: 3, burst: 'auto' })!;
+    expect(auto.burst).toBeNull();
+    // 16 in flight, all on a canary that crashes: 3 at once from the concurrent budget (20 % of 16 is 3), 13 credits.
+    guard.active = 16;
+    expect(Array.from({ length: 16 }, () => guard.takeRetry(auto)).every(Boolean)).toBe(true);
+    expect(guard.retryCreditSpent).toBe(13);
+    // 16 credits in all while 16 are in flight: 3 more, then refused.
+    expect(Array.from({ length: 4 }, () => guard.takeRetry(auto))).toEqual([true, true, true, false]);
+    expect(guard.retries.budget_exhausted).toBe(1);
+    // A busier route holds more: at 40 in flight, 8 at once and 40 credits, of which 16 are spent.
+    guard.active = 40;
+    guard.activeRetries = 8;
+    expect(Array.from({ length: 28 }, () => guard.takeRetry(auto)).filter(Boolean)).toHaveLength(24);
+    expect(guard.retryCreditSpent).toBe(40);
+    // A quiet one still has 10: 2 in flight, 3 at once.
+    for (let i = 0; i < 400; i++) guard.earnRetryCredit();
+    guard.active = 2;
+    guard.activeRetries = 3;
+    expect(Array.from({ length: 11 }, () => guard.takeRetry(auto)).filter(Boolean)).toHaveLength(10);
+  });
 });
 
 describe('decideRoute with an ejected canary', () => {
@@ -248,7 +270,7 @@ describe('retry, outlier and health config', () => {
       methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
       budget: 20,
       minRetryConcurrency: 3,
-      burst: 10,
+      burst: 'auto',
     });
     expect(route.outlier).toEqual({ consecutive5xx: 5, consecutiveConnectFailures: 5, interval: 10_000, baseEjectionTime: 30_000, maxEjectionTime: 300_000, probePercent: 10 });
   });

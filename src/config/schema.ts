@@ -357,9 +357,10 @@ const retry = z
     minRetryConcurrency: z.number().int().min(0).max(100_000).default(3),
     /**
      * Replays past that budget a healthy canary has earned (gRPC's retry throttling): a crash resets every request
-     * in flight at once. One credit back per SUCCESSES_PER_RETRY_CREDIT (10) canary successes, at most this many.
+     * in flight at once. One credit back per SUCCESSES_PER_RETRY_CREDIT (10) canary successes, at most this many;
+     * `auto`: as many as the route has requests in flight (at least 10), so that no crash outruns it.
      */
-    burst: z.number().int().min(0).max(100_000).default(10),
+    burst: z.union([z.literal('auto'), z.number().int().min(0).max(100_000)]).default('auto'),
   })
   .strict();
 

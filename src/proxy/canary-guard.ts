@@ -59,17 +59,21 @@ export interface RetryPolicy {
   readonly methods: ReadonlySet<string>;
   readonly budgetPercent: number;
   readonly minRetryConcurrency: number;
-  readonly burst: number;
+  /** Null: `auto`, the route's requests in flight at the time, at least AUTO_BURST_FLOOR. */
+  readonly burst: number | null;
 }
 
 /** Canary successes that earn back one spent burst credit: gRPC's default token ratio, 0.1. */
 export const SUCCESSES_PER_RETRY_CREDIT = 10;
 
+/** `burst: auto` on a quiet route: what the fixed default was. */
+export const AUTO_BURST_FLOOR = 10;
+
 export function compileRetryPolicy(config: RetryConfig | false): RetryPolicy | null {
   if (config === false) return null;
   let on = 0;
   for (const condition of config.on) on |= RETRY_ON_BITS[condition];
-  return Object.freeze({ on, methods: new Set(config.methods), budgetPercent: config.budget, minRetryConcurrency: config.minRetryConcurrency, burst: config.burst });
+  return Object.freeze({ on, methods: new Set(config.methods), budgetPercent: config.budget, minRetryConcurrency: config.minRetryConcurrency, burst: config.burst === 'auto' ? null : config.burst });
 }
 
 export interface OutlierSettings {
@@ -210,12 +214,16 @@ export class CanaryGuard {
    * A slot in the retry budget, or false when the budget is spent. Envoy: max(min concurrency, budget % of active).
    * Past it, a replay spends one of `burst` credits: a canary that crashes resets every request it was serving at
    * once, more than the concurrent budget, and those users did nothing wrong. A canary failing everywhere earns no
-   * credit back, so the burst is paid once and stable's extra load stays bounded.
+   * credit back, so the burst is paid once and stable's extra load stays bounded. `auto` sizes the burst to the
+   * route's requests in flight, which the canary's are part of: a crash can never reset more than that at once (the
+   * failed requests are still counted there while their replays are decided), and stable takes at most that much
+   * extra, once, as it would take the canary's share after an ejection anyway.
    */
   takeRetry(policy: RetryPolicy): boolean {
     const allowed = Math.max(policy.minRetryConcurrency, Math.floor((this.active * policy.budgetPercent) / 100));
     if (this.activeRetries >= allowed) {
-      if (this.#successesOwed + SUCCESSES_PER_RETRY_CREDIT > policy.burst * SUCCESSES_PER_RETRY_CREDIT) {
+      const burst = policy.burst ?? Math.max(AUTO_BURST_FLOOR, this.active);
+      if (this.#successesOwed + SUCCESSES_PER_RETRY_CREDIT > burst * SUCCESSES_PER_RETRY_CREDIT) {
         this.retries.budget_exhausted++;
         return false;
       }
