@@ -69,6 +69,12 @@ function event(worker: FakeWorker, action: 'upstream.ejected' | 'upstream.restor
   worker.emit('message', { type: 'event', event: { action, route: 'api', message: reason, after } });
 }
 
+/** A passive ejection as worker.ts sends it, with the end its guard set (epoch ms). */
+function ejectedUntil(worker: FakeWorker, reason: string, ejectionMs: number, until: number): void {
+  const after = { upstream: 'canary', reason, ejections: 1, source: 'detector', ejectionMs, ejectedUntil: until };
+  worker.emit('message', { type: 'event', event: { action: 'upstream.ejected', route: 'api', message: reason, after } });
+}
+
 /** A health-check outage both workers see: failing on each, then passing on each. */
 function checksFailThenPass(first: FakeWorker, second: FakeWorker): void {
   event(first, 'upstream.ejected', 'checks', 'health checks fail');
@@ -182,6 +188,32 @@ describe('the supervisor logs canary ejections as one proxy would', () => {
       [1, 'api'],
       [1, 'api'],
     ]);
+  });
+
+  it("a worker's own ejection never makes its next one a crossing, though the supervisor read the first one late", async () => {
+    const { a } = await startPool();
+    // Ejected at 0 for 1 s, its probe failed at 1.05 s (2 s): both read at 1.5 s, after the supervisor was busy.
+    later(1_500);
+    ejectedUntil(a, '3 failures in a row', 1_000, Date.now() - 500);
+    later(1);
+    ejectedUntil(a, 'a probe failed', 2_000, Date.now() + 1_550);
+    // Without the guard's own end: a 20 ms ejection read 15 ms late, its failed probe read 1 ms after it ended.
+    later(60_000);
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 20);
+    later(7);
+    event(a, 'upstream.ejected', 'detector', 'a probe failed', 40);
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'ejected@0: a probe failed', 'ejected@0: 3 failures in a row', 'ejected@0: a probe failed']);
+    expect(crossings).toEqual([]);
+  });
+
+  it("a longer ejection crossing another worker's shorter one tells its time", async () => {
+    const { a, b } = await startPool();
+    // b was probing after an ejection of its own; a, fresh, ejects for 30 s as b's probe fails (60 s).
+    event(a, 'upstream.ejected', 'detector', '3 failures in a row', 30_000);
+    later(3);
+    event(b, 'upstream.ejected', 'detector', 'a probe failed', 60_000);
+    expect(log()).toEqual(['ejected@0: 3 failures in a row', 'ejected@1: a probe failed']);
+    expect(crossings).toEqual([]);
   });
 
   it('counts every passive ejection (a failed probe tells its longer time)', async () => {

@@ -81,6 +81,11 @@ interface SlotOut {
   detectorUntil: number;
   /** How long that ejection lasts (ms). */
   detectorMs: number;
+  /**
+   * That ejection is another worker's, passed on (or given at start): the only kind an ejection of this worker's own
+   * can cross. Its own earlier one never makes its next one (a failed probe) a crossing.
+   */
+  detectorShared: boolean;
   /** Its health checks fail. */
   checks: boolean;
 }
@@ -104,6 +109,16 @@ function anyOut(slots: ReadonlyMap<number, SlotOut> | undefined): boolean {
   if (slots === undefined) return false;
   for (const out of slots.values()) if (out.detector || out.checks) return true;
   return false;
+}
+
+/**
+ * When a worker's passive ejection ends (epoch ms): the end its guard reported (same machine, same clock), else
+ * `ejectionMs` from `now` (an event read late would then end late).
+ */
+function ejectionEnd(after: Record<string, unknown>, now: number): number {
+  const { ejectedUntil, ejectionMs } = after;
+  if (typeof ejectedUntil === 'number' && Number.isFinite(ejectedUntil)) return ejectedUntil;
+  return now + (typeof ejectionMs === 'number' && Number.isFinite(ejectionMs) ? ejectionMs : 0);
 }
 
 /** A held ejection that ends sooner than this is not given to a starting worker (see #init). */
@@ -337,7 +352,7 @@ export class WorkerPool implements TablePublisher {
     let slots = this.#outOn.get(key);
     if (slots === undefined) this.#outOn.set(key, (slots = new Map()));
     let out = slots.get(slot);
-    if (out === undefined) slots.set(slot, (out = { detector: false, detectorUntil: 0, detectorMs: 0, checks: false }));
+    if (out === undefined) slots.set(slot, (out = { detector: false, detectorUntil: 0, detectorMs: 0, detectorShared: false, checks: false }));
     return out;
   }
 
@@ -347,6 +362,7 @@ export class WorkerPool implements TablePublisher {
     if (untilMs > out.detectorUntil) {
       out.detectorUntil = untilMs;
       out.detectorMs = ejectionMs;
+      out.detectorShared = true;
     }
   }
 
@@ -447,7 +463,7 @@ export class WorkerPool implements TablePublisher {
   #shareEjection(from: Slot, action: string, route: string, after: Record<string, unknown>): void {
     const { upstream, ejectionMs } = after;
     if (action !== 'upstream.ejected' || typeof upstream !== 'string' || typeof ejectionMs !== 'number' || !(ejectionMs > 0)) return;
-    const untilMs = Date.now() + ejectionMs;
+    const untilMs = ejectionEnd(after, Date.now());
     const key = canaryKey(route, upstream);
     if ((this.#ejections.get(key)?.untilMs ?? 0) < untilMs) this.#ejections.set(key, { route, upstream, untilMs, ejectionMs });
     // One still loading drops it, and gets it with its table (#init).
@@ -487,16 +503,19 @@ export class WorkerPool implements TablePublisher {
         out.checks = true;
         return !wasOut;
       }
-      // This worker already holds an ejection with most of its time to run: both workers saw the same failures and
-      // ejected on their own, the other's share reaching this one after it had. One proxy ejects once. (A failed
-      // probe comes when the held ejection ends, with none of its time left: that one is news.)
+      // This worker already holds another worker's ejection with most of its time to run, and its own ends about
+      // when that one does: both saw the same failures and ejected on their own, the other's share reaching this
+      // one after it had. One proxy ejects once. A failed probe comes when the held ejection ends, with none of its
+      // time left, and one that ends much later tells the longer time: both are news.
       const now = Date.now();
-      const crossing = out.detector && out.detectorUntil - now > out.detectorMs / 2;
+      const untilMs = ejectionEnd(after, now);
+      const crossing =
+        out.detector && out.detectorShared && out.detectorUntil - now > out.detectorMs / 2 && untilMs - out.detectorUntil <= out.detectorMs / 2;
       out.detector = true;
-      const ejectionMs = typeof after.ejectionMs === 'number' ? after.ejectionMs : 0;
-      if (now + ejectionMs > out.detectorUntil) {
-        out.detectorUntil = now + ejectionMs;
-        out.detectorMs = ejectionMs;
+      if (untilMs > out.detectorUntil) {
+        out.detectorUntil = untilMs;
+        out.detectorMs = typeof after.ejectionMs === 'number' ? after.ejectionMs : 0;
+        out.detectorShared = false;
       }
       if (crossing) this.#options.onCrossingEjection?.(from.index, canaryOf(key).route);
       return !crossing;

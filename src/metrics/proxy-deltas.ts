@@ -190,11 +190,13 @@ export class ProxyTotals {
       if (!RETRY_RESULTS.includes(result)) continue;
       this.#retriesOf(route)[result] += count;
     }
+    // Settled by this delta, whether it carries the crossing ejection or not: one it does not carry never comes
+    // (its guard went with a reload before it was shipped), and must not take a later real ejection with it.
     const crossings = this.#crossings.get(slot);
+    this.#crossings.delete(slot);
     for (const [route, count] of delta.ejections) {
       this.#retriesOf(route);
       const crossed = Math.min(count, crossings?.get(route) ?? 0);
-      if (crossed > 0) crossings!.set(route, crossings!.get(route)! - crossed);
       this.#ejections.set(route, (this.#ejections.get(route) ?? 0) + count - crossed);
     }
     for (const [reason, count] of delta.rejections) this.#rejections.set(reason, (this.#rejections.get(reason) ?? 0) + count);
@@ -216,9 +218,9 @@ export class ProxyTotals {
 
   /**
    * Worker `slot` ejected `route`'s canary on its own while another worker's ejection of it was already in force (both
-   * saw the same failures): one ejection for the machine, as the event log says, so this one is left out when the
-   * worker's count of it arrives. It always arrives later: the worker sends the event as it ejects, and its deltas
-   * (over the same channel) after.
+   * saw the same failures): one ejection for the machine, as the event log says, so this one is left out of the
+   * worker's next deltas, which carry it: the worker sends the event as it ejects, and takes and sends its deltas in
+   * one go, over the same channel.
    */
   discountEjection(slot: number, route: string): void {
     let crossings = this.#crossings.get(slot);

@@ -22,6 +22,8 @@ export interface GuardEvent {
   readonly reason: string;
   /** How long this ejection lasts (ms), for `upstream.ejected`. */
   readonly ejectionMs?: number;
+  /** When it ends (epoch ms, the guard's clock), for a passive `upstream.ejected`. */
+  readonly ejectedUntil?: number;
   readonly ejections: number;
   /** Who decided: the passive outlier detector (ejections, probes, detection turned off) or the active health checks. */
   readonly source: 'detector' | 'checks';
@@ -316,7 +318,7 @@ export class CanaryGuard {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#probe(), ejectionMs);
     this.#timer.unref();
-    this.#deps.emit({ action: 'upstream.ejected', route: this.route, upstream: this.upstream, reason, ejectionMs, ejections: this.ejections, source: 'detector' });
+    this.#deps.emit({ action: 'upstream.ejected', route: this.route, upstream: this.upstream, reason, ejectionMs, ejectedUntil: this.#ejectedUntil, ejections: this.ejections, source: 'detector' });
   }
 
   #decayMultiplier(settings: OutlierSettings, now: number): void {

@@ -161,15 +161,6 @@ describe('workers: 2, a canary that fails on both workers at the same moment', (
       req.resume();
       held.push(() => res.writeHead(500).end());
     });
-    both = await spawnSplitgate(
-      dir.writeConfig(
-        'crossing.yaml',
-        spawnedConfig(2, {
-          upstreams: { stable: stable.url, canary: hanging.url },
-          routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '300s' } }],
-        }),
-      ),
-    );
   });
 
   afterAll(async () => {
@@ -178,25 +169,49 @@ describe('workers: 2, a canary that fails on both workers at the same moment', (
     await hanging?.close();
   });
 
-  it('is one ejection in the log, in /status and in /metrics, however many workers ejected it on their own', async () => {
-    // New connections, so both workers take a share (with 24, the odds that one gets fewer than 3 are 1 in 28,000).
-    const agent = new Agent({ keepAlive: false });
-    const answers = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => send(both!.url, `/both/${i}`, { agent }).then((r) => r.status)));
-    await waitFor('every request held by the canary', () => held.length === CONNECTIONS);
-    const release = held;
-    held = [];
-    for (const answer of release) answer();
-    expect(await answers).toEqual(Array(CONNECTIONS).fill(500));
-    await waitFor('both workers holding the ejection', async () => (await routeStatus(both!.adminUrl, 'api')).outlier.workers.ejected === 2);
-    // Each worker's own log line says whether its detector ejected the canary before the other's ejection reached it
-    // (workers write their logs in batches, at least once a second).
-    const ownEjections = (): number => both!.logLines.filter((line) => typeof line.msg === 'string' && line.msg.startsWith('upstream.ejected')).length;
-    await waitFor("the workers' log lines", () => ownEjections() > 0, 3_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
-    console.log(`workers that ejected the canary on their own: ${ownEjections()} of 2`);
-    expect((await eventsOf(both!.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected')).toHaveLength(1);
-    expect((await routeStatus(both!.adminUrl, 'api')).outlier.ejections).toBe(1);
-    const exposition = (await send(both!.adminUrl, '/metrics')).text;
-    expect(exposition).toMatch(/^splitgate_upstream_ejections_total\{route="api",version="canary"\} 1$/m);
-  });
+  /** One crash on a fresh splitgate; how many workers ejected the canary on their own. */
+  async function crashSeenByBoth(attempt: number): Promise<number> {
+    both = await spawnSplitgate(
+      dir.writeConfig(
+        `crossing-${attempt}.yaml`,
+        spawnedConfig(2, {
+          upstreams: { stable: stable.url, canary: hanging.url },
+          routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight: 100, outlier: { consecutive5xx: 3, baseEjectionTime: '300s' } }],
+        }),
+      ),
+    );
+    try {
+      // New connections, so both workers take a share (with 24, the odds that one gets fewer than 3 are 1 in 28,000).
+      const agent = new Agent({ keepAlive: false });
+      const answers = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => send(both!.url, `/both/${i}`, { agent }).then((r) => r.status)));
+      await waitFor('every request held by the canary', () => held.length === CONNECTIONS);
+      const release = held;
+      held = [];
+      for (const answer of release) answer();
+      expect(await answers).toEqual(Array(CONNECTIONS).fill(500));
+      await waitFor('both workers holding the ejection', async () => (await routeStatus(both!.adminUrl, 'api')).outlier.workers.ejected === 2);
+      // Each worker's own log line says whether its detector ejected the canary before the other's ejection reached
+      // it (workers write their logs in batches, at least once a second).
+      const ownEjections = (): number => both!.logLines.filter((line) => typeof line.msg === 'string' && line.msg.startsWith('upstream.ejected')).length;
+      await waitFor("the workers' log lines", () => ownEjections() > 0, 3_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      // Whichever it was: one ejection in the log, in /status and in /metrics.
+      expect((await eventsOf(both!.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected')).toHaveLength(1);
+      expect((await routeStatus(both!.adminUrl, 'api')).outlier.ejections).toBe(1);
+      const exposition = (await send(both!.adminUrl, '/metrics')).text;
+      expect(exposition).toMatch(/^splitgate_upstream_ejections_total\{route="api",version="canary"\} 1$/m);
+      return ownEjections();
+    } finally {
+      await killIfRunning(both);
+    }
+  }
+
+  it('is one ejection in the log, in /status and in /metrics, though each worker ejected it on its own', async () => {
+    // Nearly always both workers eject on their own at once (every run here); the other's share can win on a
+    // loaded machine, so up to three crashes are tried until one shows it.
+    const own: number[] = [];
+    for (let attempt = 1; attempt <= 3 && !own.includes(2); attempt++) own.push(await crashSeenByBoth(attempt));
+    console.log(`workers that ejected the canary on their own, per crash: ${own.join(', ')}`);
+    expect(own).toContain(2);
+  }, 40_000);
 });
