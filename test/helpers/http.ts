@@ -4,7 +4,8 @@
  * test with a message instead of hanging it. `sendRaw` speaks bytes over TCP for input no client library sends.
  */
 import { Agent, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { reservedPort } from './ports.js';
 
 export interface SendOptions {
   readonly method?: string;
@@ -148,11 +149,7 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   }
 }
 
-/** A port that was free a moment ago and now has nothing listening: connections to it are refused. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/** A port with nothing listening, which no other server of the test run will be given: connections are refused. */
+export function closedPort(): Promise<number> {
+  return reservedPort();
 }

@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reservedPort } from './ports.js';
 
 export interface Sample {
   readonly name: string;
@@ -77,14 +77,8 @@ export function assertPrometheusInstalled(): void {
   }
 }
 
-/** A port that was free a moment ago, for a server that cannot be told to listen on port 0 and report it. */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A port for a server that cannot be told to listen on port 0 and report it (see ports.ts). */
+export const freePort = reservedPort;
 
 export interface PrometheusServer {
   readonly url: string;

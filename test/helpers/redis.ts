@@ -4,9 +4,10 @@
  * `start` again reuse the same port, so a test can take Redis away under load and bring it back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import { createClient } from 'redis';
 import { afterAll, beforeAll } from 'vitest';
+import { reservedPort } from './ports.js';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -24,17 +25,6 @@ export interface TestRedis {
   resume(): void;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -47,7 +37,7 @@ function accepts(port: number): Promise<boolean> {
 }
 
 export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
+  const port = await reservedPort();
   let child: ChildProcess | null = null;
   let output = '';
   const redis: TestRedis = {
