@@ -20,14 +20,30 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A port nothing listens on now and nothing else in the test run will be given. */
-export async function reservedPort(): Promise<number> {
+/** A port of this pool's slice not handed out before by this process. */
+function unusedPort(): number {
   const slice = Number(process.env.VITEST_POOL_ID ?? 0) % SLICES;
-  for (let attempt = 0; attempt < 100; attempt++) {
+  for (;;) {
     const port = FIRST + slice * SLICE + Math.floor(Math.random() * SLICE);
     if (handedOut.has(port)) continue;
     handedOut.add(port);
+    return port;
+  }
+}
+
+/** A port nothing listens on now and nothing else in the test run will be given. */
+export async function reservedPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = unusedPort();
     if (await bindable(port)) return port;
   }
-  throw new Error(`no free port in ${FIRST + slice * SLICE}-${FIRST + (slice + 1) * SLICE - 1}`);
+  throw new Error('no free port in this pool\'s slice');
+}
+
+/**
+ * The same without checking that nothing listens on it now, for code that cannot wait: in this slice, only a
+ * process an earlier file of the same pool left running could.
+ */
+export function reservedPortSync(): number {
+  return unusedPort();
 }
