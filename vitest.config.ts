@@ -15,6 +15,7 @@ const TIMING_SENSITIVE = [
   'test/integration/fleet-state.test.ts',
   'test/integration/fleet-flags.test.ts',
   'test/integration/fleet-leader-lease.test.ts',
+  'test/integration/fleet-rollout-takeover.test.ts',
   'test/integration/fleet-leader-sigkill.test.ts',
   'test/integration/workers.test.ts',
   'test/integration/proxy-upgrade.test.ts',

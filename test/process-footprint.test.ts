@@ -33,8 +33,10 @@ describe('young generation held at run time', () => {
     const { start, held, released } = runScript([]);
     expect(held.youngGenerationHeld).toBe(true);
     // 1–2 MB, and on Node 24 a step more once in a while when the machine is busy (4 MB in 1 of 12 runs beside two
-    // busy loops): V8 there has growth beside the factor. Unheld, the same burst takes it to its largest size.
-    expect(held.youngGenerationBytes).toBeLessThanOrEqual(Math.max(4 * MIB, start));
+    // busy loops): V8 there has growth beside the factor. 4 MB was the bound itself, so 8 MB leaves room for one
+    // more doubling; unheld, the same burst takes it to its largest size (32 or 128 MB, below), far past it.
+    console.log(`process footprint: young generation ${(start / MIB).toFixed(1)} MB at start, ${(held.youngGenerationBytes / MIB).toFixed(1)} MB held, ${(released.youngGenerationBytes / MIB).toFixed(1)} MB released`);
+    expect(held.youngGenerationBytes).toBeLessThanOrEqual(Math.max(8 * MIB, start));
     expect(released.youngGenerationHeld).toBe(false);
     // 32 MB on Node 20, 128 MB on Node 24 after the same burst.
     expect(released.youngGenerationBytes).toBeGreaterThanOrEqual(16 * MIB);

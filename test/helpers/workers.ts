@@ -2,7 +2,7 @@
  * Reading a supervisor (`workers` > 1) from the outside, for integration tests: its workers as /status lists them,
  * how many requests each served, request totals in an exposition, and whether a pid still runs.
  */
-import { send } from './http.js';
+import { send, waitFor } from './http.js';
 
 export interface WorkerView {
   slot: number;
@@ -74,4 +74,16 @@ export function spawnedConfig(workers: number, rest: Record<string, unknown>): R
     log: { level: 'info', accessLog: { enabled: false } },
     ...rest,
   };
+}
+
+/**
+ * Reads `read` until `accept` holds, for up to 3 s, and returns the last value for the caller to assert on. A
+ * scrape waits only 200 ms for each worker's counts (COLLECT_TIMEOUT_MS), so on a loaded machine a slow worker's
+ * are left out of one read; its late answer is applied, and a later read has it. A count that is wrong for good
+ * still fails the caller's assertion after the 3 s.
+ */
+export async function countsSettled<T>(read: () => Promise<T>, accept: (value: T) => boolean): Promise<T> {
+  let last!: T;
+  await waitFor("the workers' counts", async () => accept((last = await read())), 3_000).catch(() => {});
+  return last;
 }

@@ -203,9 +203,13 @@ describe('retry budget under concurrent load', () => {
   let sg: StartedSplitgate;
 
   beforeAll(async () => {
-    // Stable holds each request long enough that every retry is still in flight when the last canary failure arrives.
+    // Stable holds each request long enough that every retry is still in flight when the last canary failure arrives:
+    // otherwise a retry that completed frees room in the budget and the ceiling of 8 below no longer holds. 2 s, as
+    // the 40 requests and their 503s can take longer than 600 ms to get through a loaded 2-core CI machine. The
+    // tests below then take about 2 s each (all requests held at once), well inside the 30 s test timeout and the
+    // 10 s a request may take.
     const echo = echoHandler('stable');
-    stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 600));
+    stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 2_000));
     // A canary that answers 503 at once: it received each request, so sending it to stable is a replay.
     unavailable = await startUpstream('canary', (_req, res) => {
       res.writeHead(503, { 'content-type': 'text/plain' });

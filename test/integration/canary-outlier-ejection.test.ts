@@ -46,8 +46,10 @@ describe('passive outlier ejection of the canary', () => {
           canary: 'canary',
           weight: 100,
           // Every canary-routed request probes, so the test needs no luck with random buckets.
-          // Long enough for the first test's checks to run inside the ejection on a busy machine.
-          outlier: { consecutive5xx: 3, baseEjectionTime: '1500ms', maxEjectionTime: '5s', interval: '1m', probePercent: 100 },
+          // The whole first test (a dozen requests and admin calls) must run inside the first ejection, or a probe
+          // reaches the canary: 3 s, as 1.5 s was within reach of a loaded CI machine's stalls. The maximum leaves the
+          // second ejection (twice the first, 6 s) uncapped.
+          outlier: { consecutive5xx: 3, baseEjectionTime: '3s', maxEjectionTime: '10s', interval: '1m', probePercent: 100 },
         },
       ],
     });
@@ -75,7 +77,7 @@ describe('passive outlier ejection of the canary', () => {
     expect(await metric(sg, 'splitgate_routing_decisions_total', { route: 'api', version: 'stable', reason: 'canary_ejected' })).toBe(1);
     const ejected = (await eventsOf(sg.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected');
     expect(ejected).toHaveLength(1);
-    expect(ejected[0]).toMatchObject({ actor: 'outlier', after: { upstream: 'canary', ejectionMs: 1_500, ejections: 1 } });
+    expect(ejected[0]).toMatchObject({ actor: 'outlier', after: { upstream: 'canary', ejectionMs: 3_000, ejections: 1 } });
     expect((await routeStatus(sg.adminUrl, 'api')).outlier).toMatchObject({ phase: 'ejected', ejected: true, ejections: 1 });
     // A new table (an operator's weight change) keeps the ejection: the state outlasts table swaps.
     expect((await adminCall(sg.adminUrl, 'PUT', '/routes/api/weight', { weight: 99 })).status).toBe(200);
@@ -86,16 +88,20 @@ describe('passive outlier ejection of the canary', () => {
   });
 
   it('probes after the ejection time; a failed probe ejects again for twice as long', async () => {
-    await waitFor('probing', async () => (await routeStatus(sg.adminUrl, 'api')).outlier.phase === 'probing', 5_000);
+    // The first ejection's 3 s, with room for a slow machine.
+    await waitFor('probing', async () => (await routeStatus(sg.adminUrl, 'api')).outlier.phase === 'probing', 8_000);
     const reply = await send(sg.url, '/probe-1');
     expect(reply.status).toBe(200);
     expect(canary.seen).toHaveLength(4);
     const ejected = (await eventsOf(sg.adminUrl, 'api')).filter((e) => e.action === 'upstream.ejected');
-    expect(ejected.map((e) => e.after.ejectionMs)).toEqual([1_500, 3_000]);
+    expect(ejected.map((e) => e.after.ejectionMs)).toEqual([3_000, 6_000]);
     const ejectedAt = Date.parse(ejected[1].time);
-    await waitFor('probing again', async () => (await routeStatus(sg.adminUrl, 'api')).outlier.phase === 'probing', 8_000);
-    // Not before the longer ejection time (the status poll adds slack only on the late side).
-    expect(Date.now() - ejectedAt).toBeGreaterThanOrEqual(2_980);
+    // The second ejection's 6 s, with room for a slow machine (with the 8 s wait above, 20 s at worst: inside the
+    // 30 s test timeout, so a missing probe fails with this message rather than the timeout).
+    await waitFor('probing again', async () => (await routeStatus(sg.adminUrl, 'api')).outlier.phase === 'probing', 12_000);
+    // Not before the longer ejection time, 6 000 ms, less 20 ms because the event's time is taken a moment after
+    // the ejection's timer starts (the status poll adds slack only on the late side).
+    expect(Date.now() - ejectedAt).toBeGreaterThanOrEqual(5_980);
   });
 
   it('a successful probe restores the canary', async () => {

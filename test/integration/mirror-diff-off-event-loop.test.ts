@@ -83,9 +83,11 @@ describe('mirror comparisons run off the event loop', () => {
     const [latest] = await storedDiffs(proxy.adminUrl, 'api', 1);
     expect(latest.differences[0]).toMatchObject({ path: 'body.$.version', primary: 'stable', shadow: 'shadow' });
     // Comparing one of these documents on the event loop held it for 470-640 ms (615 ms max here with the
-    // comparison forced back onto the main thread); on the worker, ~40 ms on a loaded 2-core machine. The bound
-    // leaves room for CPU contention and still fails the old behaviour by a factor of three.
+    // comparison forced back onto the main thread); on the worker, ~40 ms on a loaded 2-core machine. 300 ms
+    // leaves room for a loaded CI machine to stall the loop on its own (a GC pause, another process taking the
+    // core) and still sits well below the 470 ms that the smallest of the old measurements reached.
     const maxDelayMs = delay.max / 1e6;
-    expect(maxDelayMs, `event loop delay max ${maxDelayMs.toFixed(1)} ms`).toBeLessThan(150);
+    console.log(`mirror diff off the event loop: event loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`);
+    expect(maxDelayMs, `event loop delay max ${maxDelayMs.toFixed(1)} ms`).toBeLessThan(300);
   }, 90_000);
 });

@@ -110,9 +110,13 @@ describe('rollout of a healthy canary', () => {
     expect(events).toHaveLength(STEPS.length - 1);
     for (const event of events) {
       const judgedAt = Date.parse(event.time);
-      // Requests that reached an upstream in the second before the tick (less a margin for the response to
-      // complete): every one of them must be in the window.
-      const served = arrivals.filter((t) => t > judgedAt - 1_000 && t <= judgedAt - 50).length;
+      // Requests that reached an upstream in the second before the event: every one of them must be in the window.
+      // Less a margin, because the window is read before the event's time is taken (the judgement and the table
+      // write come between) and a response is counted only once it completes; 250 ms (as in workers-combined),
+      // because one event-loop stall on a loaded CI machine stretches that gap past the 50 ms this once allowed.
+      // The margin trims only the end: a window of the current second alone (the regression) still misses the
+      // arrivals from the second before, where this range starts.
+      const served = arrivals.filter((t) => t > judgedAt - 1_000 && t <= judgedAt - 250).length;
       const [check] = event.before.checks;
       expect(check.sample.canary + check.sample.stable).toBeGreaterThanOrEqual(served);
     }

@@ -14,7 +14,7 @@ import { outcomeDelta, settled, storedDiffs, waitForSummary } from '../helpers/m
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { adminCall, delayedEcho, eventsOf, failingEcho, waitForRollout, type AuditEvent } from '../helpers/rollout.js';
 import { echoHandler, startUpstream, type TestUpstream } from '../helpers/upstreams.js';
-import { allConfirmed, requestsPerWorker, requestsTotal, servedSince, spawnedConfig, supervisorStatus } from '../helpers/workers.js';
+import { allConfirmed, countsSettled, requestsPerWorker, requestsTotal, servedSince, spawnedConfig, supervisorStatus } from '../helpers/workers.js';
 
 const STEPS = [10, 30, 60];
 
@@ -94,11 +94,12 @@ describe('workers: 2, a healthy canary', () => {
     expect(traffic.failed).toBe(0);
     expect(Object.keys(traffic.byStatus)).toEqual(['200']);
 
-    const view = await supervisorStatus(sg!.adminUrl);
-    const served = servedSince(before, view.workers!);
+    const sum = (shares: number[]) => shares.reduce((a, b) => a + b, 0);
+    const served = await countsSettled(async () => servedSince(before, (await supervisorStatus(sg!.adminUrl)).workers!), (shares) => sum(shares) === traffic.sent);
     for (const share of served) expect(share).toBeGreaterThan(traffic.sent / 5);
-    expect(served.reduce((a, b) => a + b, 0)).toBe(traffic.sent);
-    expect(requestsTotal((await send(sg!.adminUrl, '/metrics')).text)).toBe(traffic.sent);
+    expect(sum(served)).toBe(traffic.sent);
+    const total = await countsSettled(async () => requestsTotal((await send(sg!.adminUrl, '/metrics')).text), (n) => n === traffic.sent);
+    expect(total).toBe(traffic.sent);
 
     const events = (await eventsOf(sg!.adminUrl, 'api')).filter((e) => e.actor === 'rollout');
     expect(events.filter((e) => e.action === 'rollout.step').map((e) => e.after.weight)).toEqual(STEPS);

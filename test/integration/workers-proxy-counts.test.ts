@@ -10,7 +10,7 @@ import { AUDIENCE, createSigningKey, ISSUER, signToken, type SigningKey } from '
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstreams.js';
-import { requestsPerWorker, supervisorStatus } from '../helpers/workers.js';
+import { countsSettled, requestsPerWorker, supervisorStatus } from '../helpers/workers.js';
 import { startLoad } from '../helpers/load.js';
 import { eventsOf, waitForRollout } from '../helpers/rollout.js';
 
@@ -84,9 +84,9 @@ describe('workers: 2, the proxies\' own counts', () => {
     const replies = await inParallel(ROUND, 6, (i) => send(sg!.url, `/retried/${i}`));
     expect(replies.every((r) => r.status === 200)).toBe(true);
     // Both workers took some of them, so the sum is over two processes.
-    const perWorker = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers ?? []);
+    const perWorker = await countsSettled(async () => requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers ?? []), (counts) => [...counts.values()].filter((n) => n > 0).length === 2);
     expect([...perWorker.values()].filter((n) => n > 0).length).toBe(2);
-    const parsed = await metrics();
+    const parsed = await countsSettled(metrics, (p) => sampleValue(p, 'splitgate_retries_total', { route: 'retried', result: 'ok' }) === ROUND);
     expect(sampleValue(parsed, 'splitgate_retries_total', { route: 'retried', result: 'ok' })).toBe(ROUND);
     expect(sampleValue(parsed, 'splitgate_retries_total', { route: 'retried', result: 'budget_exhausted' })).toBe(0);
   });
@@ -95,10 +95,13 @@ describe('workers: 2, the proxies\' own counts', () => {
     const tokens = await Promise.all(Array.from({ length: ROUND }, (_, i) => signToken(key, { sub: `user-${i}`, plan: 'pro' }, { exp: i % 4 === 0 ? Math.floor(Date.now() / 1000) - 3600 : undefined })));
     const replies = await inParallel(ROUND, 6, (i) => send(sg!.url, `/claims/${i}`, { agent: false, headers: { authorization: `Bearer ${tokens[i]}` } }));
     expect(replies.every((r) => r.status === 200)).toBe(true);
-    const perWorker = requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers ?? []);
+    const perWorker = await countsSettled(async () => requestsPerWorker((await supervisorStatus(sg!.adminUrl)).workers ?? []), (counts) => [...counts.values()].filter((n) => n > 0).length === 2);
     expect([...perWorker.values()].filter((n) => n > 0).length).toBe(2);
-    const parsed = await metrics();
     const expired = ROUND / 4;
+    const parsed = await countsSettled(
+      metrics,
+      (p) => sampleValue(p, 'splitgate_jwt_verifications_total', { result: 'valid' }) === ROUND - expired && sampleValue(p, 'splitgate_jwt_verifications_total', { result: 'expired' }) === expired,
+    );
     expect(sampleValue(parsed, 'splitgate_jwt_verifications_total', { result: 'valid' })).toBe(ROUND - expired);
     expect(sampleValue(parsed, 'splitgate_jwt_verifications_total', { result: 'expired' })).toBe(expired);
   });
@@ -109,18 +112,35 @@ describe('workers: 2, the proxies\' own counts', () => {
     const replies = await inParallel(ROUND, 6, (i) => send(sg!.url, `/ejected/${i}`));
     expect(replies.every((r) => r.status === 200)).toBe(true);
     const status = await supervisorStatus(sg!.adminUrl);
-    const parsed = await metrics();
-    const ejections = sampleValue(parsed, 'splitgate_upstream_ejections_total', { route: 'ejected', version: 'canary' }) ?? 0;
+    // The ejection events reach the supervisor as they happen; the workers' counts and guards, at a scrape. Read all
+    // three until they agree: the scrape counts one ejection or two, each with its event, and both workers report
+    // the canary ejected, with /status's retries those of /metrics.
+    const snapshot = async () => {
+      const parsed = await metrics();
+      const events = (await send(sg!.adminUrl, '/events?route=ejected')).json<{ events: Array<{ actor: string; action: string; after: { slot?: number } }> }>().events;
+      const route = (await send(sg!.adminUrl, '/status')).json<{ routes: RouteView[] }>().routes.find((r) => r.name === 'ejected')!;
+      const ejections = sampleValue(parsed, 'splitgate_upstream_ejections_total', { route: 'ejected', version: 'canary' }) ?? 0;
+      return { parsed, ejections, ejectedEvents: events.filter((e) => e.actor === 'outlier' && e.action === 'upstream.ejected'), route };
+    };
+    const { parsed, ejections, ejectedEvents, route } = await countsSettled(
+      snapshot,
+      (v) =>
+        v.ejections >= 1 &&
+        v.ejections <= 2 &&
+        sampleValue(v.parsed, 'splitgate_upstream_ejected', { route: 'ejected', version: 'canary' }) === 1 &&
+        v.ejectedEvents.length === v.ejections &&
+        v.route.outlier.ejections === v.ejections &&
+        v.route.outlier.workers?.ejected === 2 &&
+        v.route.outlier.workers?.reporting === 2 &&
+        v.route.outlier.retries.ok === sampleValue(v.parsed, 'splitgate_retries_total', { route: 'ejected', result: 'ok' }),
+    );
     expect(ejections).toBeGreaterThanOrEqual(1);
     expect(ejections).toBeLessThanOrEqual(2);
     expect(sampleValue(parsed, 'splitgate_upstream_ejected', { route: 'ejected', version: 'canary' })).toBe(1);
-    const events = (await send(sg!.adminUrl, '/events?route=ejected')).json<{ events: Array<{ actor: string; action: string; after: { slot?: number } }> }>().events;
-    const ejectedEvents = events.filter((e) => e.actor === 'outlier' && e.action === 'upstream.ejected');
     expect(ejectedEvents).toHaveLength(ejections);
     for (const event of ejectedEvents) expect((status.workers ?? []).map((w) => w.slot)).toContain(event.after.slot);
 
     // /status shows the workers' guards, not the supervisor's own (which proxies nothing and never ejects).
-    const route = (await send(sg!.adminUrl, '/status')).json<{ routes: RouteView[] }>().routes.find((r) => r.name === 'ejected')!;
     expect(route.outlier).toMatchObject({ phase: 'ejected', ejected: true, unhealthy: false, ejections, workers: { ejected: 2, reporting: 2 } });
     expect(Date.parse(route.outlier.ejectedUntil!)).toBeGreaterThan(Date.now() + 200_000);
     expect(route.outlier.retries.ok).toBe(sampleValue(parsed, 'splitgate_retries_total', { route: 'ejected', result: 'ok' }));

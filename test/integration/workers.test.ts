@@ -12,7 +12,7 @@ import { inParallel, send, waitFor } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, echoHandler, type TestUpstream } from '../helpers/upstreams.js';
-import { isRunning, requestsPerWorker, requestsTotal, spawnedConfig, supervisorStatus, type SupervisorStatus } from '../helpers/workers.js';
+import { countsSettled, isRunning, requestsPerWorker, requestsTotal, spawnedConfig, type SupervisorStatus, supervisorStatus } from '../helpers/workers.js';
 
 const KEYS = Array.from({ length: 200 }, (_, i) => `user-${i}-${(i * 7919) % 1000}`);
 /** Fresh connections per request (send's default), so both workers take some whichever way the port is shared. */
@@ -88,8 +88,10 @@ describe('workers: 2', () => {
     // The supervisor holds its young generation at V8's initial size from its first line; the single process,
     // a proxy, lets it grow (src/process-footprint.ts).
     expect(view.process.youngGenerationHeld).toBe(true);
-    // 2 MB, now and then 4 MB on a busy Node 24 (see test/process-footprint.test.ts); unheld it grows to 32–128 MB.
-    expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    // 2 MB, now and then 4 MB on a busy Node 24 (see test/process-footprint.test.ts), which was this bound exactly:
+    // 8 MB leaves V8 one more doubling under load, and unheld it grows to 32–128 MB, so a lost hold still fails.
+    console.log(`workers: supervisor young generation ${(view.process.youngGenerationBytes / 1024 / 1024).toFixed(1)} MB (held)`);
+    expect(view.process.youngGenerationBytes).toBeLessThanOrEqual(8 * 1024 * 1024);
     expect(one.process.youngGenerationHeld).toBe(false);
     // The supervisor runs unoptimized code (under node:cluster until connections come fast, see the next case);
     // the single process, a proxy, optimizes.
@@ -117,6 +119,7 @@ describe('workers: 2', () => {
       optimizing = (await status(multi!)).process.optimizingCompilers;
     }
     const elapsedSeconds = (Date.now() - started) / 1000;
+    console.log(`workers: ${sent} new connections in ${elapsedSeconds.toFixed(1)} s, ${(sent / elapsedSeconds).toFixed(0)}/s (${cluster ? 'cluster' : 'reusePort'})`);
     expect(optimizing).toBe(cluster);
     if (!cluster) {
       // Well over the watch's rate for longer than it watches, or staying held would prove nothing.
@@ -159,10 +162,19 @@ describe('workers: 2', () => {
   });
 
   it('/metrics counts every request once, summed over the workers', async () => {
-    const before = requestsTotal((await send(multi!.adminUrl, '/metrics')).text);
+    const total = async () => requestsTotal((await send(multi!.adminUrl, '/metrics')).text);
+    // Nothing is in flight, so the total stands still: two reads in a row that agree are taken as the whole of it
+    // (a read that left out a slow worker's counts is below the next, which has its late answer), so the
+    // difference below does not start from a short total.
+    let previous = -1;
+    const before = await countsSettled(total, (n) => {
+      const same = n === previous;
+      previous = n;
+      return same;
+    });
     await versions(multi!, '/shop/metrics');
     await versions(multi!, '/flip/metrics');
-    const after = requestsTotal((await send(multi!.adminUrl, '/metrics')).text);
+    const after = await countsSettled(total, (n) => n - before === 2 * ROUND);
     expect(after - before).toBe(2 * ROUND);
     // One exposition: no per-worker series.
     expect((await send(multi!.adminUrl, '/metrics')).text).not.toMatch(/worker="/);
