@@ -27,7 +27,9 @@ export function createProxyServer(service: ProxyService, limits: LimitsConfig): 
       // Strict parsing is what keeps framing unambiguous (see test/integration/request-smuggling.test.ts). Given
       // explicitly, so NODE_OPTIONS=--insecure-http-parser cannot turn the lenient parser on for this server.
       insecureHTTPParser: false,
-      requireHostHeader: true,
+      // The service answers an HTTP/1.1 request without Host itself, and serves nothing pipelined after it; node:http's
+      // own answer closed the connection but still handed on the requests behind it (see unreadableRequest).
+      requireHostHeader: false,
     },
     (req, res) => service.handle(req, res),
   );

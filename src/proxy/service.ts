@@ -116,11 +116,12 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     // node:http parsed this after a request refused for its framing: its bytes may be that request's body.
     if (connection.framingBroken) return;
     const head = readRequestHead(req.rawHeaders, active.headerNames);
-    if (head.transferEncodingInvalid) {
+    const unreadable = unreadableRequest(req, head);
+    if (unreadable !== null) {
       connection.framingBroken = true;
       res.shouldKeepAlive = false;
       this.rejections.count('bad_request');
-      respondLocally(res, BAD_TRANSFER_ENCODING.status, BAD_TRANSFER_ENCODING.code, BAD_TRANSFER_ENCODING.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      respondLocally(res, unreadable.status, unreadable.code, unreadable.message, newRequestId(head), active.unmatched, req.method, startedAt);
       return;
     }
     const limits = active.config.limits;
@@ -257,10 +258,11 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       return;
     }
     const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
-    if (requestHead.transferEncodingInvalid) {
+    const unreadable = unreadableRequest(req, requestHead);
+    if (unreadable !== null) {
       clientConnection(req.socket).framingBroken = true;
       this.rejections.count('bad_request');
-      rejectUpgrade(socket, BAD_TRANSFER_ENCODING.status, BAD_TRANSFER_ENCODING.code, BAD_TRANSFER_ENCODING.message, newRequestId(requestHead));
+      rejectUpgrade(socket, unreadable.status, unreadable.code, unreadable.message, newRequestId(requestHead));
       return;
     }
     // From here the connection is splitgate's, outside node:http's list: a stop closes it with the spliced ones.
@@ -539,6 +541,20 @@ const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no r
 // RFC 9112 §3.2: a request with more than one Host field is answered 400 (node:http answers a missing one).
 const BAD_TRANSFER_ENCODING: LocalAnswer = { status: 400, code: 'SG_BAD_FRAMING', message: 'Transfer-Encoding must end with chunked (RFC 9112 §6.1)' };
 const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
+const HOST_MISSING: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'an HTTP/1.1 request must have a Host header field' };
+
+/**
+ * A request the connection cannot go on after: 400, close, and nothing node:http parses after it on that connection
+ * is served (ClientConnection.framingBroken). Its framing is unclear (a Transfer-Encoding not ending in chunked), or
+ * it is HTTP/1.1 without Host (RFC 9112 §3.2). node:http's own answer to the latter (requireHostHeader) closed the
+ * connection but went on to serve what was pipelined behind it, whose answers the client never got: the request
+ * fuzz found one behind an empty Transfer-Encoding (seed 562203051), bytes another hop may read as a body.
+ */
+function unreadableRequest(req: IncomingMessage, head: RequestHead): LocalAnswer | null {
+  if (head.transferEncodingInvalid) return BAD_TRANSFER_ENCODING;
+  if (head.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return HOST_MISSING;
+  return null;
+}
 
 const TOO_MANY_HEADERS: LocalAnswer = { status: 431, code: 'SG_TOO_MANY_HEADERS', message: 'request has more header fields than limits.maxHeaderCount' };
 const BODY_TOO_LARGE: LocalAnswer = { status: 413, code: BODY_TOO_LARGE_CODE, message: 'request body is larger than limits.maxBodyBytes' };
