@@ -13,6 +13,7 @@ import type { RequestHeaders } from '../routing/context.js';
 import { resolveFlag, targetingData, type CompiledFlag, type FlagContext, type FlagSet } from './flag-set.js';
 import type { TargetingData } from './flagd-core.js';
 import { sameSecret } from '../auth/same-secret.js';
+import { clientConnection, closeAfter } from '../proxy/client-connections.js';
 
 export interface OfrepSettings {
   /** Path prefix without a trailing slash (`/ofrep`): the protocol's paths follow it. */
@@ -153,7 +154,7 @@ export class OfrepEndpoint {
       bytes += chunk.length;
       if (bytes > MAX_OFREP_BODY_BYTES) {
         refused = true;
-        res.shouldKeepAlive = false;
+        closeAfter(res, clientConnection(req.socket));
         send(res, 413, { errorCode: 'GENERAL', errorDetails: `request body is larger than ${MAX_OFREP_BODY_BYTES} bytes` });
         done(413);
         return;

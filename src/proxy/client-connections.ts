@@ -6,6 +6,7 @@
  *
  * Usually one exchange is in flight per connection; HTTP/1.1 pipelining can make it several.
  */
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 export interface ConnectionBound {
@@ -13,13 +14,20 @@ export interface ConnectionBound {
   clientClosed(): void;
 }
 
+/** `res` is the connection's last response: node:http closes the connection after it, and serves nothing after it. */
+export function closeAfter(res: ServerResponse, connection: ClientConnection): void {
+  res.shouldKeepAlive = false;
+  connection.closing = true;
+}
+
 export class ClientConnection {
   inFlight: ConnectionBound | ConnectionBound[] | null = null;
   /**
-   * A request on this connection was refused for its framing: where it ends is unknown, so what node:http parsed
-   * after it (a "pipelined" request) may be the attacker's body and is never forwarded.
+   * A response on this connection turned keep-alive off (a request refused for its framing or its Host, a limit, a
+   * drain, a body timeout): nothing node:http parses after it (a "pipelined" request) is served. Its answer could
+   * never be sent, and after a framing refusal those bytes may be an attacker's body.
    */
-  framingBroken = false;
+  closing = false;
 
   constructor(
     readonly socket: Socket,

@@ -27,7 +27,7 @@ import type { MirrorTap } from '../mirror/mirror.js';
 import type { CompiledRoute, RouteDecision } from '../routing/table.js';
 import type { BackendBinding, RouteBinding } from '../state/table-store.js';
 import { RetryOn } from './canary-guard.js';
-import { trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
+import { closeAfter, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
@@ -268,7 +268,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     const res = this.res;
     if (error instanceof ClientBodyTimeoutError || error instanceof BodyTooLargeError) {
       // The rest of the body will not come (or be read): this connection cannot carry another request (NGINX closes it too).
-      res.shouldKeepAlive = false;
+      closeAfter(res, this.connection);
     }
     if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
       this.#observer.exchangeEnded({
@@ -343,7 +343,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
         this.#bodySince = now;
       } else if (now - this.#bodySince >= backend.clientBodyTimeout) {
         // A 408 if no response has started, else a cut response (onError decides); either way the connection closes.
-        this.res.shouldKeepAlive = false;
+        closeAfter(this.res, this.connection);
         this.#abort?.(new ClientBodyTimeoutError(backend.clientBodyTimeout));
         return this.#leaveSweep();
       }
@@ -404,7 +404,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       return;
     }
     // An unread request body would have to be read and thrown away before the connection could serve again.
-    if (this.hasBody && !this.req.complete) res.shouldKeepAlive = false;
+    if (this.hasBody && !this.req.complete) closeAfter(res, this.connection);
     const message = `no connection to ${this.backend.upstream.name} came free within ${this.backend.queueTimeout} ms`;
     const body = errorBody(QUEUE_TIMEOUT_CODE, message, this.requestId);
     res.writeHead(503, {

@@ -15,7 +15,7 @@ import { decideRoute } from '../routing/decide.js';
 import { matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
 import { Outcome } from './canary-guard.js';
-import { clientConnection, type ClientConnection } from './client-connections.js';
+import { clientConnection, closeAfter, type ClientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
 import { dropOverrideFields, readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
@@ -111,24 +111,17 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = performance.now();
     const active = this.#store.current;
-    if (this.#draining) res.shouldKeepAlive = false;
     const connection = clientConnection(req.socket);
-    // node:http parsed this after a request refused for its framing: its bytes may be that request's body.
-    if (connection.framingBroken) return;
+    // node:http parsed this after the connection's last response (see ClientConnection.closing).
+    if (connection.closing) return;
+    if (this.#draining) closeAfter(res, connection);
     const head = readRequestHead(req.rawHeaders, active.headerNames);
-    const unreadable = unreadableRequest(req, head);
-    if (unreadable !== null) {
-      connection.framingBroken = true;
-      res.shouldKeepAlive = false;
-      this.rejections.count('bad_request');
-      respondLocally(res, unreadable.status, unreadable.code, unreadable.message, newRequestId(head), active.unmatched, req.method, startedAt);
-      return;
-    }
+    if (this.#refusedUnreadable(req, res, head, connection, active, startedAt)) return;
     const limits = active.config.limits;
     const over = overLimit(req, head, limits.maxHeaderCount, limits.maxBodyBytes);
     if (over !== null) {
       // The body (if any) is not read: the connection cannot carry another request.
-      res.shouldKeepAlive = false;
+      closeAfter(res, connection);
       this.rejections.count(over === TOO_MANY_HEADERS ? 'too_many_headers' : 'body_too_large');
       respondLocally(res, over.status, over.code, over.message, newRequestId(head), active.unmatched, req.method, startedAt);
       return;
@@ -148,6 +141,32 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const routed = routeRequest(active, req, head, this.#entropy);
     if (routed instanceof Promise) this.#afterVerification(routed, req, res, head, active, startedAt);
     else this.#forward(routed, req, res, head, active, startedAt);
+  }
+
+  /**
+   * A request with an Expect other than 100-continue (node:http's 'checkExpectation', which it would otherwise answer
+   * itself and then serve what was pipelined after, even behind a request that cannot be read): 417, as RFC 9110
+   * §10.1.1 says, unless the request is unreadable (400, and nothing after it is served).
+   */
+  handleExpectation(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const active = this.#store.current;
+    const connection = clientConnection(req.socket);
+    if (connection.closing) return;
+    if (this.#draining) closeAfter(res, connection);
+    const head = readRequestHead(req.rawHeaders, active.headerNames);
+    if (this.#refusedUnreadable(req, res, head, connection, active, startedAt)) return;
+    respondLocally(res, 417, 'SG_EXPECTATION_FAILED', 'only Expect: 100-continue is supported', newRequestId(head), active.unmatched, req.method, startedAt);
+  }
+
+  /** Answers 400 and closes the connection when the request cannot be read (see unreadableRequest). */
+  #refusedUnreadable(req: IncomingMessage, res: ServerResponse, head: RequestHead, connection: ClientConnection, active: ActiveTable, startedAt: number): boolean {
+    const unreadable = unreadableRequest(req, head);
+    if (unreadable === null) return false;
+    closeAfter(res, connection);
+    this.rejections.count('bad_request');
+    respondLocally(res, unreadable.status, unreadable.code, unreadable.message, newRequestId(head), active.unmatched, req.method, startedAt);
+    return true;
   }
 
   /**
@@ -252,7 +271,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const active = this.#store.current;
     socket.on('error', ignoreError);
     // A handshake node:http parsed after a request refused for its framing is that request's body (see handle).
-    if (clientConnection(req.socket).framingBroken) {
+    if (clientConnection(req.socket).closing) {
       // end, not destroy: the refused request's 400 may still be on its way out.
       socket.end();
       return;
@@ -260,7 +279,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const requestHead = readRequestHead(req.rawHeaders, active.headerNames);
     const unreadable = unreadableRequest(req, requestHead);
     if (unreadable !== null) {
-      clientConnection(req.socket).framingBroken = true;
+      clientConnection(req.socket).closing = true;
       this.rejections.count('bad_request');
       rejectUpgrade(socket, unreadable.status, unreadable.code, unreadable.message, newRequestId(requestHead));
       return;
@@ -545,7 +564,7 @@ const HOST_MISSING: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: '
 
 /**
  * A request the connection cannot go on after: 400, close, and nothing node:http parses after it on that connection
- * is served (ClientConnection.framingBroken). Its framing is unclear (a Transfer-Encoding not ending in chunked), or
+ * is served (ClientConnection.closing). Its framing is unclear (a Transfer-Encoding not ending in chunked), or
  * it is HTTP/1.1 without Host (RFC 9112 §3.2). node:http's own answer to the latter (requireHostHeader) closed the
  * connection but went on to serve what was pipelined behind it, whose answers the client never got: the request
  * fuzz found one behind an empty Transfer-Encoding (seed 562203051), bytes another hop may read as a body.

@@ -76,6 +76,18 @@ const CASES: readonly Case[] = [
   rejected('no Host in an HTTP/1.1 request, a request pipelined after it', `GET /a HTTP/1.1\r\nX-A: b\r\n\r\n${SMUGGLED}`),
   rejected('an empty Transfer-Encoding and no Host, a request pipelined after it', `OPTIONS /a HTTP/1.1\r\nTransfer-Encoding: \r\nUser-Agent: a\r\n\r\n${SMUGGLED}`),
   rejected('a WebSocket handshake without Host, a request pipelined after it', `${SMUGGLED_HANDSHAKE.replace('Host: app\r\n', '')}${SMUGGLED}`),
+  // An Expect other than 100-continue: node:http answered 417 itself, kept the connection and served what followed,
+  // even behind an empty Transfer-Encoding (found in review). splitgate answers it: 400 when unreadable, else 417.
+  rejected('an empty Transfer-Encoding with Expect: foo, a request pipelined after it', `PUT /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: \r\nExpect: foo\r\n\r\n${SMUGGLED}`),
+  rejected('no Host with Expect: foo, a request pipelined after it', `GET /a HTTP/1.1\r\nExpect: foo\r\n\r\n${SMUGGLED}`),
+  {
+    name: 'Expect: foo on a readable request: 417, and the next request on the connection is served',
+    bytes: `GET /a HTTP/1.1\r\nHost: app\r\nExpect: foo\r\n\r\nGET /next HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n`,
+    statuses: [417, 200],
+    upstream: ['/next'],
+  },
+  // A limit's answer closes the connection: what was pipelined behind it would never get its answer.
+  rejected('more header fields than maxHeaderCount, a request pipelined after it', `GET /a HTTP/1.1\r\nHost: app\r\n${'X-F: 1\r\n'.repeat(100)}\r\n${SMUGGLED}`, 431),
   rejected('TE "identity" alone', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: identity\r\n\r\n${SMUGGLED}`),
   rejected('TE "xchunked" alone', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n${SMUGGLED}`),
   rejected('TE " chunked" (leading space) with a Content-Length', `POST /a HTTP/1.1\r\nHost: app\r\nContent-Length: 40\r\nTransfer-Encoding:  chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`),
