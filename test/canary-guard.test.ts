@@ -218,7 +218,14 @@ describe('retry budget', () => {
     guard.activeRetries = 8;
     expect(Array.from({ length: 28 }, () => guard.takeRetry(auto)).filter(Boolean)).toHaveLength(24);
     expect(guard.retryCreditSpent).toBe(40);
-    // A quiet one still has 10: 2 in flight, 3 at once.
+    // Spent at 40 in flight, owed back at most as the burst stands at 2 in flight (10 credits, 100 successes): 10
+    // successes give one replay back, not one four-hundredth of the debt.
+    guard.active = 2;
+    guard.activeRetries = 3;
+    expect(guard.takeRetry(auto)).toBe(false);
+    for (let i = 0; i < 10; i++) guard.earnRetryCredit();
+    expect([guard.takeRetry(auto), guard.takeRetry(auto)]).toEqual([true, false]);
+    // A quiet one has 10 in all: 2 in flight, 3 at once.
     for (let i = 0; i < 400; i++) guard.earnRetryCredit();
     guard.active = 2;
     guard.activeRetries = 3;

@@ -225,6 +225,8 @@ export class CanaryGuard {
     const allowed = Math.max(policy.minRetryConcurrency, Math.floor((this.active * policy.budgetPercent) / 100));
     if (this.activeRetries >= allowed) {
       const burst = policy.burst ?? Math.max(AUTO_BURST_FLOOR, this.active);
+      // A burst spent at a busy hour is owed back at most as the burst stands now: a quiet route earns back its own.
+      if (this.#successesOwed > burst * SUCCESSES_PER_RETRY_CREDIT) this.#successesOwed = burst * SUCCESSES_PER_RETRY_CREDIT;
       if (this.#successesOwed + SUCCESSES_PER_RETRY_CREDIT > burst * SUCCESSES_PER_RETRY_CREDIT) {
         this.retries.budget_exhausted++;
         return false;
