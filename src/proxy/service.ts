@@ -270,7 +270,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const startedAt = performance.now();
     const active = this.#store.current;
     socket.on('error', ignoreError);
-    // A handshake node:http parsed after a request refused for its framing is that request's body (see handle).
+    // A handshake node:http parsed after the connection's last response is not served (see ClientConnection.closing).
     if (clientConnection(req.socket).closing) {
       // end, not destroy: the refused request's 400 may still be on its way out.
       socket.end();
@@ -557,7 +557,7 @@ const NOT_ORIGIN_FORM: LocalAnswer = { status: 400, code: 'SG_BAD_REQUEST_TARGET
 // splitgate can forward faithfully (RFC 9110 §15.6.6).
 const HTTP_VERSION: LocalAnswer = { status: 505, code: 'SG_HTTP_VERSION', message: 'only HTTP/1.0 and HTTP/1.1 requests are accepted' };
 const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no route matches this host and path' };
-// RFC 9112 §3.2: a request with more than one Host field is answered 400 (node:http answers a missing one).
+// RFC 9112 §3.2: a request with more than one Host field is answered 400 (one without: see unreadableRequest).
 const BAD_TRANSFER_ENCODING: LocalAnswer = { status: 400, code: 'SG_BAD_FRAMING', message: 'Transfer-Encoding must end with chunked (RFC 9112 §6.1)' };
 const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
 const HOST_MISSING: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'an HTTP/1.1 request must have a Host header field' };
