@@ -33,7 +33,7 @@ export function createProxyServer(service: ProxyService, limits: LimitsConfig): 
     },
     (req, res) => service.handle(req, res),
   );
-  proxyServer.on('checkExpectation', (req, res) => service.handleExpectation(req, res));
+  proxyServer.on('checkExpectation', (req, res) => service.handle(req, res, true));
   applyLimits(proxyServer, limits);
   const rejections = service.rejections;
   // Beyond maxConnections node:http closes a new connection before reading a byte (Node >= 18.6 reports it).

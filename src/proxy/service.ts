@@ -108,7 +108,12 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * `unmetExpectation`: the request has an Expect other than 100-continue (node:http's 'checkExpectation', which it
+   * would otherwise answer itself and then serve what was pipelined after, even behind a request that cannot be
+   * read): 417, as RFC 9110 §10.1.1 says, unless the request is unreadable (400, and nothing after it is served).
+   */
+  handle(req: IncomingMessage, res: ServerResponse, unmetExpectation = false): void {
     const startedAt = performance.now();
     const active = this.#store.current;
     const connection = clientConnection(req.socket);
@@ -117,6 +122,10 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     if (this.#draining) closeAfter(res, connection);
     const head = readRequestHead(req.rawHeaders, active.headerNames);
     if (this.#refusedUnreadable(req, res, head, connection, active, startedAt)) return;
+    if (unmetExpectation) {
+      respondLocally(res, 417, 'SG_EXPECTATION_FAILED', 'only Expect: 100-continue is supported', newRequestId(head), active.unmatched, req.method, startedAt);
+      return;
+    }
     const limits = active.config.limits;
     const over = overLimit(req, head, limits.maxHeaderCount, limits.maxBodyBytes);
     if (over !== null) {
@@ -141,22 +150,6 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const routed = routeRequest(active, req, head, this.#entropy);
     if (routed instanceof Promise) this.#afterVerification(routed, req, res, head, active, startedAt);
     else this.#forward(routed, req, res, head, active, startedAt);
-  }
-
-  /**
-   * A request with an Expect other than 100-continue (node:http's 'checkExpectation', which it would otherwise answer
-   * itself and then serve what was pipelined after, even behind a request that cannot be read): 417, as RFC 9110
-   * §10.1.1 says, unless the request is unreadable (400, and nothing after it is served).
-   */
-  handleExpectation(req: IncomingMessage, res: ServerResponse): void {
-    const startedAt = performance.now();
-    const active = this.#store.current;
-    const connection = clientConnection(req.socket);
-    if (connection.closing) return;
-    if (this.#draining) closeAfter(res, connection);
-    const head = readRequestHead(req.rawHeaders, active.headerNames);
-    if (this.#refusedUnreadable(req, res, head, connection, active, startedAt)) return;
-    respondLocally(res, 417, 'SG_EXPECTATION_FAILED', 'only Expect: 100-continue is supported', newRequestId(head), active.unmatched, req.method, startedAt);
   }
 
   /** Answers 400 and closes the connection when the request cannot be read (see unreadableRequest). */
