@@ -5,7 +5,6 @@
  * the workers through the WorkerPool, and a change returns once each live worker confirmed it.
  */
 import cluster from 'node:cluster';
-import { performance } from 'node:perf_hooks';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';

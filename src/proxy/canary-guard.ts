@@ -218,16 +218,16 @@ export class CanaryGuard {
    * once, more than the concurrent budget, and those users did nothing wrong. A canary failing everywhere earns no
    * credit back, so the burst is paid once and stable's extra load stays bounded. `auto` sizes the burst to the
    * route's requests in flight, which the canary's are part of: a crash can never reset more than that at once (the
-   * failed requests are still counted there while their replays are decided), and stable takes at most that much
-   * extra, once, as it would take the canary's share after an ejection anyway.
+   * failed requests are still counted there while their replays are decided); stable would take the canary's share
+   * after an ejection anyway.
    */
   takeRetry(policy: RetryPolicy): boolean {
     const allowed = Math.max(policy.minRetryConcurrency, Math.floor((this.active * policy.budgetPercent) / 100));
     if (this.activeRetries >= allowed) {
-      const burst = policy.burst ?? Math.max(AUTO_BURST_FLOOR, this.active);
+      const owedAtMost = (policy.burst ?? Math.max(AUTO_BURST_FLOOR, this.active)) * SUCCESSES_PER_RETRY_CREDIT;
       // A burst spent at a busy hour is owed back at most as the burst stands now: a quiet route earns back its own.
-      if (this.#successesOwed > burst * SUCCESSES_PER_RETRY_CREDIT) this.#successesOwed = burst * SUCCESSES_PER_RETRY_CREDIT;
-      if (this.#successesOwed + SUCCESSES_PER_RETRY_CREDIT > burst * SUCCESSES_PER_RETRY_CREDIT) {
+      this.#successesOwed = Math.min(this.#successesOwed, owedAtMost);
+      if (this.#successesOwed + SUCCESSES_PER_RETRY_CREDIT > owedAtMost) {
         this.retries.budget_exhausted++;
         return false;
       }
