@@ -54,6 +54,8 @@ export interface AdminContext {
 
 export interface WorkersView {
   readonly listening: 'reusePort' | 'cluster';
+  /** The proxy port the workers serve (the kernel's pick with `listen: …:0`). */
+  port(): number;
   /** Brings the workers' counters in (bounded wait, never fails): before /metrics, /status and /diffs. */
   collect(): Promise<void>;
   status(): unknown[];
@@ -295,7 +297,7 @@ function statusOf(context: AdminContext): unknown {
     stateError: controller.stateError,
     // The process serving this API: the single process, or the supervisor (workers' memory is the bench's to read).
     process: processMemory(),
-    ...(context.workers ? { listening: context.workers.listening, workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
+    ...(context.workers ? { listening: context.workers.listening, port: context.workers.port(), workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
     ...(context.fleet ? { fleet: context.fleet.status() } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,
     health: context.health?.() ?? [],

@@ -11,6 +11,11 @@ export interface ListenPlan {
   readonly port: number;
   /** Bind the port in the worker with SO_REUSEPORT (Node >= 22.12); otherwise node:cluster shares the primary's. */
   readonly reusePort: boolean;
+  /**
+   * node:cluster only: the config says port 0 and `port` is what the first worker got, so the primary may still
+   * hold it as its port-0 listener (which a bind by number collides with, and a bind to 0 joins).
+   */
+  readonly portZeroShared?: boolean;
 }
 
 /** A canary another worker ejected: held ejected until `untilMs` (epoch ms); it was ejected for `ejectionMs`. */

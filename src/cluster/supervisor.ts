@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from '../admin/admin-server.js';
@@ -114,9 +114,6 @@ export class Supervisor {
     const fleet = kit?.createFleet(config, { metrics, events, logger }) ?? null;
     const reusePort = supportsReusePort();
     keepCompilersFor(config);
-    // Port 0 becomes one real port first: with reusePort every worker binds it itself, and node:cluster would give
-    // a replacement worker a new random port once the shared handle closed with the last worker.
-    const port = config.listen.port === 0 ? await freePort(config.listen.host) : config.listen.port;
     let controller: Controller | null = null;
     // The supervisor's books are the machine's: every worker's deltas are added in, one exposition, one window.
     const shares = Array.from({ length: options.workers }, () => new WorkerShare());
@@ -129,7 +126,7 @@ export class Supervisor {
     registerExperimentMetrics(metrics.registry, experiments);
     const workers = new WorkerPool({
       count: options.workers,
-      listen: { host: config.listen.host, port, reusePort },
+      listen: { host: config.listen.host, port: config.listen.port, reusePort },
       current: () => controller!.tableGeneration,
       events,
       logger,
@@ -233,7 +230,7 @@ export class Supervisor {
         experiments: createExperimentsView(experiments, store, { series, controller, events, fleet: fleetExperiments, fleetCounts: leadership?.counts ?? null }),
         ready: () => instance !== null && instance.#ready,
         startedAt: Date.now(),
-        workers: { listening: workers.listening, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
+        workers: { listening: workers.listening, port: () => workers.port, collect: () => workers.collect(), status: () => workers.status(), sparePid: () => workers.sparePid },
       }),
     );
     admin.on('listening', () => history.start()).on('close', () => history.stop());
@@ -309,18 +306,6 @@ export class Supervisor {
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
     this.logger.info('splitgate stopped');
   }
-}
-
-/** A port free on `host` now, for workers that each bind it with SO_REUSEPORT. */
-async function freePort(host: string): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen({ host, port: 0, exclusive: true }, () => resolve());
-  });
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 function boundAddress(server: Server): { host: string; port: number; url: string } {

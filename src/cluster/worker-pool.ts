@@ -127,7 +127,10 @@ const HOLD_MARGIN_MS = 1_000;
 export class WorkerPool implements TablePublisher {
   readonly #options: WorkerPoolOptions;
   readonly #slots: Slot[];
-  readonly #listen: { host: string; port: number; reusePort: boolean };
+  /** What a worker is told to bind. Port 0 (tests, demos) gives way to the port the first worker got, see #bound. */
+  readonly #listen: { host: string; port: number; reusePort: boolean; portZeroShared?: boolean };
+  /** The port the workers serve: the configured one, or the kernel's pick for the first worker bound to port 0. */
+  #port: number;
   /** Called whenever a worker confirms a generation, listens or leaves: pending deliveries re-check. */
   readonly #progress = new Set<() => void>();
   readonly #collectWaiters = new Map<number, () => void>();
@@ -149,6 +152,7 @@ export class WorkerPool implements TablePublisher {
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
     this.#listen = { ...options.listen };
+    this.#port = options.listen.port;
     this.#slots = Array.from({ length: options.count }, (_, index) => ({
       index,
       worker: null,
@@ -174,7 +178,7 @@ export class WorkerPool implements TablePublisher {
 
   /** The proxy port every worker serves. */
   get port(): number {
-    return this.#listen.port;
+    return this.#port;
   }
 
   /** Forks every worker and resolves once all of them listen; rejects if one cannot (a port in use, say). */
@@ -348,6 +352,22 @@ export class WorkerPool implements TablePublisher {
     slot.initialized = true;
   }
 
+  /**
+   * The first worker to bind port 0 fixes the machine's port, atomically (no free port found, closed and bound
+   * again, which another process could take in between), and every later worker binds that number: with reusePort
+   * beside the others; under node:cluster joining the primary's port-0 listener while one holds it (see
+   * ProxyWorker#listen). Only if another process took the number while no worker held it does the port change: said
+   * so, and /status follows.
+   */
+  #bound(port: number): void {
+    if (!Number.isInteger(port) || port <= 0 || port === this.#port) return;
+    if (this.#port !== 0) this.#options.logger.error({ was: this.#port, now: port }, 'the proxy port changed: another process took it while no worker held it');
+    this.#port = port;
+    if (this.#options.listen.port !== 0) return;
+    this.#listen.port = port;
+    this.#listen.portZeroShared = !this.#listen.reusePort;
+  }
+
   #slotOut(key: string, slot: number): SlotOut {
     let slots = this.#outOn.get(key);
     if (slots === undefined) this.#outOn.set(key, (slots = new Map()));
@@ -373,6 +393,7 @@ export class WorkerPool implements TablePublisher {
         this.#init(slot);
         return;
       case 'listening': {
+        this.#bound(message.port);
         slot.listening = true;
         slot.generation = Math.max(slot.generation, message.generation);
         this.#options.events.record({ actor: 'supervisor', action: 'worker.started', after: { worker: slot.index, pid: slot.pid, generation: message.generation } });

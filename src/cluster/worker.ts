@@ -86,7 +86,34 @@ class ProxyWorker {
 
   async listen(plan: ListenPlan): Promise<number> {
     // exclusive: the worker binds the port itself (SO_REUSEPORT) instead of asking the primary for a shared handle.
-    await listenOn(this.#server, plan.reusePort ? { host: plan.host, port: plan.port, reusePort: true, exclusive: true } : { host: plan.host, port: plan.port });
+    if (plan.reusePort) await listenOn(this.#server, { host: plan.host, port: plan.port, reusePort: true, exclusive: true });
+    else if (plan.portZeroShared === true) return this.#listenPortZeroShared(plan);
+    else await listenOn(this.#server, { host: plan.host, port: plan.port });
+    return this.#boundPort();
+  }
+
+  /**
+   * node:cluster keys the primary's listeners by the port asked for. While a worker holds the port-0 listener that got
+   * `plan.port`, a bind by number fails (EADDRINUSE) and a bind to 0 joins it; once every worker left it, it is closed
+   * and the number is free again. Tried both ways, a few times, in case it closes between the two.
+   */
+  async #listenPortZeroShared(plan: ListenPlan): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await listenOn(this.#server, { host: plan.host, port: plan.port });
+        return this.#boundPort();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      }
+      await listenOn(this.#server, { host: plan.host, port: 0 });
+      const port = this.#boundPort();
+      // Another process took the number: the port this one got is reported, and the supervisor says it changed.
+      if (port === plan.port || attempt === 3) return port;
+      await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    }
+  }
+
+  #boundPort(): number {
     return (this.#server.address() as AddressInfo).port;
   }
 

@@ -39,11 +39,3 @@ export async function reservedPort(): Promise<number> {
   }
   throw new Error('no free port in this pool\'s slice');
 }
-
-/**
- * The same without checking that nothing listens on it now, for code that cannot wait: in this slice, only a
- * process an earlier file of the same pool left running could.
- */
-export function reservedPortSync(): number {
-  return unusedPort();
-}

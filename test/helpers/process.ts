@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { reservedPortSync } from './ports.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'dist', 'bin.js');
@@ -29,29 +28,15 @@ export interface TempDir {
 
 export function createTempDir(): TempDir {
   const path = mkdtempSync(join(tmpdir(), 'splitgate-it-'));
-  const proxyPorts = new Map<string, number>();
   return {
     path,
     writeConfig(name, config) {
       const file = join(path, name);
-      writeFileSync(file, typeof config === 'string' ? config : stringify(withWorkersPort(config, file, proxyPorts)));
+      writeFileSync(file, typeof config === 'string' ? config : stringify(config));
       return file;
     },
     remove: () => rmSync(path, { recursive: true, force: true }),
   };
-}
-
-/**
- * With `workers` > 1 and proxy port 0, the supervisor finds a free port with listen(0), closes it and has its workers
- * bind it a few hundred ms later, time enough for another test's listen(0) to take it. Such a config gets a reserved
- * port instead (the same one each time the file is written, so a reload does not move the proxy).
- */
-function withWorkersPort(config: Record<string, unknown>, file: string, ports: Map<string, number>): Record<string, unknown> {
-  const workers = config.workers;
-  if (config.listen !== '127.0.0.1:0' || workers === undefined || workers === 1) return config;
-  let port = ports.get(file);
-  if (port === undefined) ports.set(file, (port = reservedPortSync()));
-  return { ...config, listen: `127.0.0.1:${port}` };
 }
 
 export interface Exit {

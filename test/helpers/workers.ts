@@ -17,6 +17,8 @@ export interface WorkerView {
 export interface SupervisorStatus {
   generation: number;
   listening?: string;
+  /** The proxy port the workers serve. */
+  port?: number;
   workers?: WorkerView[];
   /** The loaded idle worker that replaces the next one to exit. */
   sparePid?: number | null;
