@@ -1027,6 +1027,8 @@ export const configSchema = z
     timeouts: timeouts.default({}),
     /** Take the client address from the left of X-Forwarded-For; only behind a proxy you trust. */
     trustForwardedFor: z.boolean().default(false),
+    /** What route prefixes match: the path as an origin server resolves it, or the bytes as received (routing/path.ts). */
+    pathMatching: z.enum(['normalized', 'raw']).default('normalized'),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,6 +3,7 @@
  * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
+import { matchablePrefix } from './path.js';
 import { BlockList } from 'node:net';
 import type { Config, JwtConfig, RouteConfig, StickySource } from '../config/schema.js';
 import { parseSourceNetwork } from '../config/source-network.js';
@@ -101,7 +102,10 @@ export interface CompiledRoute {
   readonly host: string | null;
   /** For `*.example.com`: `.example.com`; null otherwise. */
   readonly hostSuffix: string | null;
+  /** As configured; matched as is with `pathMatching: raw`. */
   readonly pathPrefix: string;
+  /** The prefix as `pathMatching: normalized` compares it (routing/path.ts). */
+  readonly matchablePrefix: string;
   readonly upstreams: Readonly<Record<Version, string | null>>;
   readonly weight: number;
   readonly weightSource: WeightSource;
@@ -154,6 +158,8 @@ export interface RoutingTable {
   readonly headerNames: ReadonlySet<string>;
   /** Some route matches on the host, so requests' Host headers must be normalized to route. */
   readonly matchesHost: boolean;
+  /** Route prefixes match the path as an origin server resolves it (config `pathMatching: normalized`). */
+  readonly normalizesPaths: boolean;
   /** The compiled flag definitions (config `flags`), or null. */
   readonly flagSet: FlagSet | null;
   /** Lower-case names of the flags headers: a client's copies are never forwarded, on any route. */
@@ -204,6 +210,7 @@ export function compileTable(
     routes: Object.freeze(routes),
     headerNames: headerNamesRead(routes),
     matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
+    normalizesPaths: config.pathMatching === 'normalized',
     flagSet,
     flagsHeaders: Object.freeze(flagSet === null ? [] : flagsHeaderNames(config)),
     ofrep: flagSet === null || !config.flags?.ofrep ? null : ofrepSettings(config.flags.ofrep, routes),
@@ -280,6 +287,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     host: wildcard ? null : host,
     hostSuffix: wildcard ? host!.slice(1) : null,
     pathPrefix: route.match?.pathPrefix ?? '/',
+    matchablePrefix: matchablePrefix(route.match?.pathPrefix ?? '/'),
     upstreams: Object.freeze({ stable: route.stable, canary: route.canary ?? null }),
     weight,
     weightSource: set?.source ?? 'config',

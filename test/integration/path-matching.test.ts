@@ -1,0 +1,82 @@
+/**
+ * A route that pins /api/admin to stable cannot be got round through the /api route's canary by spelling the path
+ * another way (`%61dmin`, `//`, `./`, `x/../`, `%2F`): splitgate matches what the upstream will resolve, and forwards
+ * the bytes it received. Real upstreams, raw requests (a client library would tidy the paths up first).
+ */
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
+import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
+
+let stable: TestUpstream;
+let canary: TestUpstream;
+let normalized: StartedSplitgate;
+let raw: StartedSplitgate;
+
+function config(pathMatching?: 'raw'): Record<string, unknown> {
+  return {
+    ...(pathMatching === undefined ? {} : { pathMatching }),
+    upstreams: { stable: stable.url, canary: canary.url },
+    routes: [
+      { name: 'admin', match: { pathPrefix: '/api/admin' }, stable: 'stable' },
+      // Testers may ask for the canary here: the admin paths must stay out of its reach.
+      { name: 'api', match: { pathPrefix: '/api' }, stable: 'stable', canary: 'canary', weight: 0 },
+      { name: 'web', match: { host: 'internal.example.com' }, stable: 'stable' },
+    ],
+  };
+}
+
+beforeAll(async () => {
+  [stable, canary] = await startUpstreams('stable', 'canary');
+  [normalized, raw] = await Promise.all([startSplitgate(config()), startSplitgate(config('raw'))]);
+});
+
+afterAll(async () => {
+  await Promise.all([normalized?.stop(), raw?.stop()]);
+  await Promise.all([stable?.close(), canary?.close()]);
+});
+
+/** The version that answered and the request-target it received. node:http sends `path` as given. */
+function ask(proxyUrl: string, target: string, host = 'shop.example.com'): Promise<{ status: number; version?: string; url?: string }> {
+  const { hostname, port } = new URL(proxyUrl);
+  return new Promise((resolve, reject) => {
+    const req = request({ hostname, port, path: target, setHost: false, agent: false, headers: { host, 'x-canary': 'always' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (text: string) => (body += text));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return resolve({ status: res.statusCode! });
+        const { version, url } = JSON.parse(body) as { version: string; url: string };
+        resolve({ status: 200, version, url });
+      });
+    });
+    req.on('error', reject).end();
+  });
+}
+
+describe('pathMatching: normalized (the default)', () => {
+  it.each(['/api/admin/users', '/api/%61dmin/users', '/api//admin/users', '/api/./admin/users', '/api/x/../admin/users', '/api/x/%2e%2e/admin/users', '/api%2Fadmin/users'])(
+    '%s stays on stable, forwarded as sent',
+    async (target) => {
+      expect(await ask(normalized.url, target)).toEqual({ status: 200, version: 'stable', url: target });
+    },
+  );
+
+  it('a path that resolves outside /api is not the api route\'s', async () => {
+    // The web route only takes internal.example.com, so nothing else serves /checkout: 404, not the api canary.
+    expect((await ask(normalized.url, '/api/../checkout/pay')).status).toBe(404);
+    expect((await ask(normalized.url, '/api/%2e%2e/checkout/pay')).status).toBe(404);
+    expect(await ask(normalized.url, '/api/orders')).toEqual({ status: 200, version: 'canary', url: '/api/orders' });
+  });
+
+  it('a Host with a trailing dot matches its route', async () => {
+    expect(await ask(normalized.url, '/checkout', 'internal.example.com.')).toEqual({ status: 200, version: 'stable', url: '/checkout' });
+    expect((await ask(normalized.url, '/checkout', 'internal.example.com.:8080')).status).toBe(200);
+  });
+});
+
+describe('pathMatching: raw', () => {
+  it('matches the bytes as received, as Envoy does by default', async () => {
+    expect(await ask(raw.url, '/api/%61dmin/users')).toEqual({ status: 200, version: 'canary', url: '/api/%61dmin/users' });
+    expect(await ask(raw.url, '/api/admin/users')).toEqual({ status: 200, version: 'stable', url: '/api/admin/users' });
+  });
+});
