@@ -1,7 +1,8 @@
 /**
  * Logging: pino JSON lines. The access log is one line per request, sampled so it can be turned down under load;
- * server errors (5xx) are kept regardless of the sample when `errors` is on, because those are the lines an
- * on-call engineer goes looking for.
+ * server errors (5xx) and exchanges that ended with an error code (a response cut short after its head, a timeout, a
+ * client gone) are kept regardless of the sample when `errors` is on, because those are the lines an on-call engineer
+ * goes looking for: a body cut short mid-stream carries the upstream's status, often a 200.
  *
  * Access log entries are queued and handed to pino in batches (ACCESS_LOG_BATCH entries, or ACCESS_LOG_DELAY_MS after
  * the first one, whichever comes first), each line stamped with the time its request ended. Under load a lone
@@ -102,11 +103,14 @@ export class AccessLog {
     this.#options = options;
   }
 
-  /** Cheap check first, so unsampled requests build no log object at all. */
-  wants(status: number): boolean {
+  /**
+   * Cheap check first, so unsampled requests build no log object at all. `failed`: the exchange ended with an error
+   * code, whatever its status (a cut response keeps the status its head had).
+   */
+  wants(status: number, failed = false): boolean {
     const options = this.#options;
     if (!options.enabled) return false;
-    if (status >= 500 && options.errors) return true;
+    if (options.errors && (failed || status >= 500)) return true;
     return options.sample >= 1 || (options.sample > 0 && this.#random() < options.sample);
   }
 

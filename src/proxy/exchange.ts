@@ -18,7 +18,7 @@
  * word to the client, and a new exchange carries on with the same client request.
  */
 import type { Readable } from 'node:stream';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { SplitgateError } from '../errors.js';
@@ -210,6 +210,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     }
     this.#resume = resume;
     const headers = buildClientHeaders(rawHeaders, this.setCookie);
+    if (statusCode === 204) dropContentLength(headers);
     if (this.experiment !== null) {
       const cookie = this.experiment.responded(statusCode, headers);
       if (cookie !== null) headers.push('set-cookie', cookie);
@@ -217,9 +218,11 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     try {
       this.res.writeHead(statusCode, statusText || undefined, headers);
     } catch (error) {
-      // node:http refuses a header it considers invalid; the client gets a clean 502 instead of a broken reply.
-      this.#abort?.(new SplitgateError('SG_UPSTREAM_PROTOCOL', 'upstream sent a header that cannot be relayed', 502, { cause: error }));
-      return false;
+      if (!this.#writeHeadStandardReason(statusCode, statusText, headers)) {
+        // node:http refuses a header it considers invalid; the client gets a clean 502 instead of a broken reply.
+        this.#abort?.(new SplitgateError('SG_UPSTREAM_PROTOCOL', 'upstream sent a header that cannot be relayed', 502, { cause: error }));
+        return false;
+      }
     }
     this.#status = statusCode;
     this.#state = State.Streaming;
@@ -263,36 +266,64 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     if (this.#state === State.Done) return;
     if (this.#state === State.Waiting && this.route.retry !== null && this.#retryOnError(error)) return;
     const wasStreaming = this.#state === State.Streaming;
+    if (wasStreaming && this.#bodilessLengthMismatch(error)) {
+      this.onComplete(null);
+      return;
+    }
     this.#end();
-    this.tap?.primaryFailed();
     const res = this.res;
-    if (error instanceof ClientBodyTimeoutError || error instanceof BodyTooLargeError) {
-      // The rest of the body will not come (or be read): this connection cannot carry another request (NGINX closes it too).
-      closeAfter(res, this.connection);
-    }
-    if (this.#clientGone || res.destroyed || res.socket?.destroyed) {
-      this.#observer.exchangeEnded({
-        exchange: this,
-        status: CLIENT_CLOSED_STATUS,
-        error: { code: 'SG_CLIENT_CLOSED', kind: null },
-      });
-      return;
-    }
-    const mapped = mapUpstreamError(error);
-    if (wasStreaming) {
-      // Headers are out: the only honest signal left is to cut the response short, so the client sees it fail.
+    let status = CLIENT_CLOSED_STATUS;
+    let failure: { code: string; kind: UpstreamErrorKind | null } = CLIENT_CLOSED;
+    // Whatever throws below (a response node:http refuses to write), the exchange is still ended and accounted, and a
+    // client that cannot be given a valid answer is not left waiting for one.
+    try {
+      this.tap?.primaryFailed();
+      if (error instanceof ClientBodyTimeoutError || error instanceof BodyTooLargeError) {
+        // The rest of the body will not come (or be read): this connection cannot carry another request (NGINX closes it too).
+        closeAfter(res, this.connection);
+      }
+      if (this.#clientGone || res.destroyed || res.socket?.destroyed) return;
+      const mapped = mapUpstreamError(error);
+      failure = { code: mapped.code, kind: mapped.kind };
+      if (wasStreaming) {
+        // Headers are out: the only honest signal left is to cut the response short, so the client sees it fail.
+        status = this.#status;
+        res.destroy();
+        return;
+      }
+      status = mapped.status;
+      answerError(res, mapped.status, mapped.code, mapped.message, this.requestId);
+    } catch {
       res.destroy();
-      this.#observer.exchangeEnded({ exchange: this, status: this.#status, error: { code: mapped.code, kind: mapped.kind } });
-      return;
+    } finally {
+      this.#observer.exchangeEnded({ exchange: this, status, error: failure });
     }
-    const body = errorBody(mapped.code, mapped.message, this.requestId);
-    res.writeHead(mapped.status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      'x-request-id': this.requestId,
-    });
-    res.end(body);
-    this.#observer.exchangeEnded({ exchange: this, status: mapped.status, error: { code: mapped.code, kind: mapped.kind } });
+  }
+
+  /**
+   * Off the common path: node:http refused the head. A reason phrase it cannot write (obs-text, which undici decodes
+   * as UTF-8 and so turns into characters above U+00FF, or a control character) is replaced by the code's standard
+   * one, or left empty: RFC 9112 §4 lets a client ignore it anyway. False when that was not the problem.
+   */
+  #writeHeadStandardReason(statusCode: number, statusText: string, headers: string[]): boolean {
+    if (statusText === '' || !UNWRITABLE_REASON.test(statusText)) return false;
+    try {
+      this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? '', headers);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * undici checks Content-Length against the body it read on every response but a HEAD's, and so fails a 204 or 304
+   * that carries one (RFC 9110 §8.6 allows it on a 304; RFC 9112 §6.3: such a response ends with its head, whatever
+   * it says) or is followed by bytes it then must not read as a body. The head relayed is the whole response: it
+   * completes, a success. undici has already closed that upstream connection, so the stray bytes go with it.
+   */
+  #bodilessLengthMismatch(error: Error): boolean {
+    const status = this.#status;
+    return (status === 204 || status === 304) && (error as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
   }
 
   // retry to stable ------------------------------------------------------------------------------------
@@ -403,17 +434,16 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       this.#observer.exchangeEnded({ exchange: this, status: CLIENT_CLOSED_STATUS, error: { code: 'SG_CLIENT_CLOSED', kind: null } });
       return;
     }
-    // An unread request body would have to be read and thrown away before the connection could serve again.
-    if (this.hasBody && !this.req.complete) closeAfter(res, this.connection);
-    const message = `no connection to ${this.backend.upstream.name} came free within ${this.backend.queueTimeout} ms`;
-    const body = errorBody(QUEUE_TIMEOUT_CODE, message, this.requestId);
-    res.writeHead(503, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      'x-request-id': this.requestId,
-    });
-    res.end(body);
-    this.#observer.exchangeEnded({ exchange: this, status: 503, error: { code: QUEUE_TIMEOUT_CODE, kind: 'queue_timeout' } });
+    try {
+      // An unread request body would have to be read and thrown away before the connection could serve again.
+      if (this.hasBody && !this.req.complete) closeAfter(res, this.connection);
+      const message = `no connection to ${this.backend.upstream.name} came free within ${this.backend.queueTimeout} ms`;
+      answerError(res, 503, QUEUE_TIMEOUT_CODE, message, this.requestId);
+    } catch {
+      res.destroy();
+    } finally {
+      this.#observer.exchangeEnded({ exchange: this, status: 503, error: { code: QUEUE_TIMEOUT_CODE, kind: 'queue_timeout' } });
+    }
   }
 
   #end(): void {
@@ -446,6 +476,35 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     this.#waits &= ~Wait.Send;
     this.#resume?.();
   }
+}
+
+const CLIENT_CLOSED: { code: string; kind: UpstreamErrorKind | null } = { code: 'SG_CLIENT_CLOSED', kind: null };
+
+/** What node:http refuses in a reason phrase (its checkInvalidHeaderChar): anything but HTAB, SP, VCHAR and obs-text. */
+const UNWRITABLE_REASON = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * splitgate's JSON error answer. The reason phrase is given: after a head node:http refused, `res` still holds the
+ * upstream's (node:http keeps a reason it has once been given). So is `_hasBody`: node:http turned it off for a
+ * refused 204 or 304 head, and would then drop this answer's body after announcing its length.
+ */
+function answerError(res: ServerResponse, status: number, code: string, message: string, requestId: string): void {
+  const body = errorBody(code, message, requestId);
+  (res as unknown as { _hasBody: boolean })._hasBody = res.req.method !== 'HEAD';
+  res.writeHead(status, STATUS_CODES[status] ?? '', {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+  });
+  res.end(body);
+}
+
+/**
+ * A 204 has no body and must not announce one (RFC 9110 §8.6), though some upstreams do, a length or one they then
+ * send: NGINX drops the field too. (A 304's Content-Length is the length a 200 would have had: it is relayed.)
+ */
+function dropContentLength(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i].toLowerCase() === 'content-length') headers.splice(i, 2);
 }
 
 /** The retry condition an upstream failure falls under, or 0. */

@@ -16,15 +16,20 @@ const responseNames = new FieldNameCache();
  */
 export function buildClientHeaders(rawHeaders: readonly Buffer[], setCookie: string | null): string[] {
   const out: string[] = [];
-  let tokens: ReadonlySet<string> | null = null;
+  let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = responseNames.get(rawHeaders[i]);
     if (name.hopByHop) {
-      if (name.lower === 'connection') tokens = connectionTokens(name.value(rawHeaders[i + 1]));
+      if (name.lower === 'connection') {
+        // Repeated Connection lines are one list (RFC 9110 §5.3): a field named on any of them is hop-by-hop.
+        const value = name.value(rawHeaders[i + 1]);
+        connection = connection === undefined ? value : `${connection}, ${value}`;
+      }
       continue;
     }
     out.push(name.text, name.value(rawHeaders[i + 1]));
   }
+  const tokens = connectionTokens(connection);
   if (tokens !== null) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (tokens.has(out[i].toLowerCase())) out.splice(i, 2);
   }

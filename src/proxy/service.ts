@@ -343,7 +343,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     counts.bytesOut += record.bytesOut;
     counts.seconds += record.durationMs / 1000;
     if (record.idleTimeout) this.rejections.count('upgrade_idle_timeout');
-    if (!this.#accessLog.wants(101)) return;
+    if (!this.#accessLog.wants(101, record.idleTimeout)) return;
     this.#accessLog.write({
       requestId: record.requestId,
       method: methodLabel(record.method),
@@ -460,7 +460,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     // Only what the weight placed, as in rollout analysis: a client that chose the canary (an override, a pinned rule)
     // cannot eject a healthy one by sending it requests that fail.
     if (weighted && backend.version === 'canary') recordCanaryOutcome(exchange.route, status, error);
-    if (this.#accessLog.wants(status)) {
+    if (this.#accessLog.wants(status, error !== null)) {
       this.#accessLog.write({
         requestId: exchange.requestId,
         method,

@@ -54,6 +54,15 @@ const TLS_CODES = new Set([
   'EPROTO',
 ]);
 
+/**
+ * undici destroys the connection with a SocketError (code UND_ERR_SOCKET, as for a reset) when the upstream sends a
+ * status line it cannot take: a 100 Continue it did not ask for ("bad response"; undici sends no Expect), a 101 to a
+ * request that asked for no upgrade ("bad upgrade"). The upstream received the request and answered it: a protocol
+ * error, not a reset, so it is never replayed as "reset before response".
+ */
+const BAD_RESPONSE: MappedUpstreamError = { status: 502, code: 'SG_UPSTREAM_PROTOCOL', kind: 'protocol', message: 'upstream sent a status line that was not expected (an unsolicited 100 or 101)' };
+const BAD_RESPONSE_MESSAGES: ReadonlySet<string> = new Set(['bad response', 'bad upgrade']);
+
 const OTHER: MappedUpstreamError = { status: 502, code: 'SG_UPSTREAM_ERROR', kind: 'other', message: 'upstream exchange failed' };
 
 export function mapUpstreamError(error: unknown): MappedUpstreamError {
@@ -61,6 +70,7 @@ export function mapUpstreamError(error: unknown): MappedUpstreamError {
   const code = errorCode(error);
   if (code !== undefined) {
     const found = TABLE[code];
+    if (code === 'UND_ERR_SOCKET' && BAD_RESPONSE_MESSAGES.has((error as Error).message)) return BAD_RESPONSE;
     if (found !== undefined) return found;
     if (code.startsWith('HPE_')) return TABLE.HPE_INVALID_CONSTANT;
     if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_')) {
