@@ -209,11 +209,12 @@ export class WorkerPool implements TablePublisher {
     // (Detection turned off restores each worker's guard, with an event.)
     for (const key of this.#outOn.keys()) if (canaryRoute(table.config, canaryOf(key)) === undefined) this.#outOn.delete(key);
     const message: ToWorker = { type: 'table', table };
-    const targets = this.#slots.filter((slot) => slot.worker !== null);
-    for (const slot of targets) this.#send(slot, message);
-    const confirmed = (slot: Slot): boolean => slot.generation >= table.generation;
-    // A slot whose worker exits meanwhile is done: its replacement starts from the table in force.
-    const waiting = (): Slot[] => targets.filter((slot) => slot.worker !== null && !confirmed(slot));
+    // The workers sent this table: a slot's replacement (the spare, put in at once) is not one of them.
+    const targets = this.#slots.filter((slot) => slot.worker !== null).map((slot) => ({ slot, worker: slot.worker! }));
+    for (const { slot } of targets) this.#send(slot, message);
+    const confirmed = ({ slot }: { slot: Slot }): boolean => slot.generation >= table.generation;
+    // A worker that exits meanwhile is done: its replacement starts from the table in force.
+    const waiting = (): Array<{ slot: Slot; worker: Worker }> => targets.filter((target) => target.slot.worker === target.worker && !confirmed(target));
     if (waiting().length > 0) {
       await new Promise<void>((resolve) => {
         const check = (): void => {
@@ -230,13 +231,13 @@ export class WorkerPool implements TablePublisher {
       });
     }
     const late = waiting();
-    for (const slot of late) {
-      this.#options.logger.error({ slot: slot.index, pid: slot.pid, generation: table.generation }, 'worker did not confirm the new table: restarting it');
-      slot.worker?.process.kill('SIGKILL');
+    for (const { slot, worker } of late) {
+      this.#options.logger.error({ slot: slot.index, pid: worker.process.pid, generation: table.generation }, 'worker did not confirm the new table: restarting it');
+      worker.process.kill('SIGKILL');
     }
     return {
-      acknowledged: targets.filter(confirmed).length,
-      unacknowledged: late.map((slot) => ({ worker: slot.index, pid: slot.pid })),
+      acknowledged: targets.filter((target) => target.slot.worker === target.worker && confirmed(target)).length,
+      unacknowledged: late.map(({ slot, worker }) => ({ worker: slot.index, pid: worker.process.pid ?? null })),
     };
   }
 

@@ -288,7 +288,10 @@ export function runWorker(): Promise<number> {
           return;
       }
     });
-    // The supervisor is gone (crashed, SIGKILLed): nobody will push tables or restart us; finish and leave.
+    // The supervisor is gone (crashed, SIGKILLed): nobody will push tables or restart us; finish and leave. node:cluster
+    // exits a worker at once on an unexpected disconnect (lib/internal/cluster/child.js), cutting every request in
+    // flight, unless the disconnect counts as expected: it does here, the drain below is the exit.
+    if (cluster.worker !== undefined) cluster.worker.exitedAfterDisconnect = true;
     process.on('disconnect', () => leave(defaultDrainMs, 'supervisor gone'));
     process.once('SIGTERM', () => leave(defaultDrainMs, 'SIGTERM'));
     process.once('SIGINT', () => leave(defaultDrainMs, 'SIGINT'));
