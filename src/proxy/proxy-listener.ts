@@ -39,6 +39,8 @@ export function createProxyServer(service: ProxyService, limits: LimitsConfig): 
   // Beyond maxConnections node:http closes a new connection before reading a byte (Node >= 18.6 reports it).
   proxyServer.on('drop', () => rejections.count('connection_limit'));
   proxyServer.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, rejections));
+  // Without a 'connect' listener node:http closes a CONNECT request's connection without an answer.
+  proxyServer.on('connect', (req, socket) => service.refuseConnect(req, socket));
   proxyServer.on('upgrade', (req, socket, head) => {
     // node:http hands over every upgrade request; only WebSocket handshakes are upgrades here (see replayAsRequest).
     if (isWebSocketUpgrade(req)) service.handleUpgrade(req, socket, head);
@@ -64,12 +66,23 @@ const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 const CHUNK_EXTENSIONS_TOO_LARGE = 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n';
 
+const kAfterLastRequest = Symbol('splitgate.afterLastRequest');
+
+type ClientSocket = Duplex & {
+  _httpMessage?: { headersSent?: boolean } | null;
+  [kAfterLastRequest]?: true;
+};
+
 /**
  * node:http's own answer to a request it could not read (lib/_http_server.js socketOnError), counted by reason: a
  * listener for 'clientError' replaces that answer, so it is written here the same way.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, rejections: ClientRejections): void {
+function answerClientError(error: NodeJS.ErrnoException, socket: ClientSocket, rejections: ClientRejections): void {
   const code = error.code ?? '';
+  if (code === 'HPE_CLOSED_CONNECTION' || (socket[kAfterLastRequest] === true && code.startsWith('HPE_'))) {
+    ignoreAfterLastRequest(socket);
+    return;
+  }
   let response: string | null = null;
   if (code === 'HPE_HEADER_OVERFLOW') {
     rejections.count('header_too_large');
@@ -87,9 +100,25 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, rejecti
     response = BAD_REQUEST;
   }
   // As node:http does: only while no response on this connection has sent its head, or the stream would be corrupt.
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  const inFlight = socket._httpMessage;
   if (response !== null && socket.writable && (inFlight == null || inFlight.headersSent !== true)) socket.write(response);
   socket.destroy(error);
+}
+
+/**
+ * llhttp's HPE_CLOSED_CONNECTION: bytes after a request that closes the connection (`Connection: close`, or HTTP/1.0
+ * without keep-alive). That request was read whole and is being answered (it may already have been forwarded): a
+ * 400 here would replace the answer to a request that ran. As nginx does, the bytes are ignored: reading stops,
+ * and node:http sends the owed response in full and closes the connection after it (it is the last one).
+ */
+function ignoreAfterLastRequest(socket: ClientSocket): void {
+  socket[kAfterLastRequest] = true;
+  // Nothing owed and the connection not closing (not expected): nothing is left to wait for.
+  if (socket._httpMessage == null && !socket.writableEnded) {
+    socket.destroy();
+    return;
+  }
+  socket.pause();
 }
 
 export interface DrainResult {

@@ -5,9 +5,11 @@
  *
  * Hop-by-hop fields (RFC 9110 §7.6.1: the fixed set and any field named in Connection) are not forwarded, nor are
  * fields splitgate owns: X-Forwarded-*, Via and X-Request-Id are rebuilt by `upstreamHeaders`, and a client may
- * not speak for splitgate (`x-splitgate-*`).
+ * not speak for splitgate (`x-splitgate-*`). `Forwarded` (RFC 7239) passes only from a trusted proxy: splitgate
+ * does not write one, and an upstream that reads it must not read a client's.
  */
 
+import { isIPv6 } from 'node:net';
 import { interned } from '../routing/interned.js';
 
 /** RFC 9110 §7.6.1 plus `proxy-connection` (obsolete but still sent) and `keep-alive` (RFC 7230 §A.1.2). */
@@ -36,8 +38,11 @@ const enum Field {
   ForwardedFor,
   ForwardedProto,
   ForwardedHost,
+  /** RFC 7239 `Forwarded`. */
+  Forwarded,
   Via,
   RequestId,
+  Authorization,
 }
 
 /**
@@ -56,7 +61,9 @@ const FIELDS: ReadonlyArray<readonly [string, Field]> = [
   ['x-forwarded-for', Field.ForwardedFor],
   ['x-forwarded-proto', Field.ForwardedProto],
   ['x-forwarded-host', Field.ForwardedHost],
+  ['forwarded', Field.Forwarded],
   ['via', Field.Via],
+  ['authorization', Field.Authorization],
   ['x-request-id', Field.RequestId],
 ];
 
@@ -141,12 +148,21 @@ export class RequestHead {
    */
   transferEncodingInvalid = false;
   upgrade: string | undefined = undefined;
-  /** X-Forwarded-For and Via as received, repeated fields joined; '' when absent. */
+  /** X-Forwarded-For, Via and Forwarded as received, repeated fields joined; '' when absent. */
   forwardedFor = '';
   via = '';
-  /** The first X-Forwarded-Proto/-Host, kept only behind a trusted proxy. */
+  forwarded = '';
+  /**
+   * The last X-Forwarded-Proto/-Host field, used only behind a trusted proxy: a proxy adds its line after any the
+   * client sent (as it appends to X-Forwarded-For), so the last is the nearest proxy's (see `rightMostEntry`).
+   */
   forwardedProto = '';
   forwardedHost = '';
+  /**
+   * Authorization fields seen. Routing (JWT claims) reads the first, an upstream may read the last: more than one
+   * is ambiguous and refused.
+   */
+  authorizations = 0;
   requestId: string | undefined = undefined;
   /**
    * Lower-case name → value of the fields routing reads (Cookie, and every header some route's sticky key,
@@ -222,10 +238,17 @@ export function readRequestHead(rawHeaders: readonly string[], names: HeaderName
         head.via = head.via === '' ? value : `${head.via}, ${value}`;
         break;
       case Field.ForwardedProto:
-        if (head.forwardedProto === '') head.forwardedProto = value;
+        head.forwardedProto = value;
         break;
       case Field.ForwardedHost:
-        if (head.forwardedHost === '') head.forwardedHost = value;
+        head.forwardedHost = value;
+        break;
+      case Field.Forwarded:
+        head.forwarded = head.forwarded === '' ? value : `${head.forwarded}, ${value}`;
+        break;
+      case Field.Authorization:
+        head.authorizations++;
+        forward.push(entry.name, value);
         break;
       case Field.RequestId:
         // Repeated, it is joined (", ") and so no longer a valid id: splitgate makes a fresh one.
@@ -247,7 +270,7 @@ export function readRequestHead(rawHeaders: readonly string[], names: HeaderName
 export interface ProxyFields {
   /** The address appended to X-Forwarded-For: the peer that connected to splitgate. */
   readonly peerIp: string;
-  /** Behind a trusted proxy, its X-Forwarded-Proto/-Host describe the client's request and are kept. */
+  /** Behind a trusted proxy, its X-Forwarded-Proto/-Host and Forwarded describe the client's request and are kept. */
   readonly trustForwarded: boolean;
   /** The scheme the client used to reach splitgate. */
   readonly proto: string;
@@ -257,16 +280,18 @@ export interface ProxyFields {
 
 /**
  * The header list sent upstream: the forwarded client fields, then X-Forwarded-For (appended to), X-Forwarded-Proto,
- * Via (appended to), X-Request-Id, X-Splitgate-Version and X-Forwarded-Host. Appends to `head.forward` and returns it.
+ * Via (appended to), X-Request-Id, X-Splitgate-Version, X-Forwarded-Host, and a trusted proxy's Forwarded. Appends to
+ * `head.forward` and returns it.
  */
 export function upstreamHeaders(head: RequestHead, fields: ProxyFields): string[] {
   const out = head.forward;
   const trusted = fields.trustForwarded;
+  const forwardedProto = trusted ? rightMostEntry(head.forwardedProto) : '';
   out.push(
     'x-forwarded-for',
     head.forwardedFor === '' ? fields.peerIp : `${head.forwardedFor}, ${fields.peerIp}`,
     'x-forwarded-proto',
-    trusted && head.forwardedProto !== '' ? head.forwardedProto : fields.proto,
+    forwardedProto !== '' ? forwardedProto : fields.proto,
     'via',
     head.via === '' ? VIA : `${head.via}, ${VIA}`,
     'x-request-id',
@@ -274,9 +299,21 @@ export function upstreamHeaders(head: RequestHead, fields: ProxyFields): string[
     'x-splitgate-version',
     fields.version,
   );
-  const forwardedHost = trusted && head.forwardedHost !== '' ? head.forwardedHost : (head.host ?? '');
+  const trustedHost = trusted ? rightMostEntry(head.forwardedHost) : '';
+  const forwardedHost = trustedHost !== '' ? trustedHost : (head.host ?? '');
   if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
+  if (trusted && head.forwarded !== '') out.push('forwarded', head.forwarded);
   return out;
+}
+
+/**
+ * The last entry of a comma-separated list (repeated fields already joined), trimmed; '' for an empty list. Behind a
+ * trusted proxy, entries further left were written by whoever sent the request and can be anything.
+ */
+export function rightMostEntry(list: string): string {
+  if (list === '') return '';
+  const comma = list.lastIndexOf(',');
+  return comma === -1 ? list.trim() : list.slice(comma + 1).trim();
 }
 
 /**
@@ -290,14 +327,106 @@ export function dropOverrideFields(forward: string[], header: string | null, coo
     if (name === header) {
       forward.splice(i, 2);
     } else if (cookie !== null && name === 'cookie') {
-      const kept = forward[i + 1].split(';').filter((pair) => {
-        const trimmed = pair.trimStart();
-        return !(trimmed.startsWith(cookie) && trimmed.charCodeAt(cookie.length) === 61 /* = */);
-      });
+      const value = forward[i + 1];
+      // A Cookie field that does not contain the name cannot carry the pair: no split for it.
+      if (value.indexOf(cookie) === -1) continue;
+      const kept = value.split(';').filter((pair) => cookiePairName(pair) !== cookie);
       if (kept.length === 0 || kept.every((pair) => pair.trim() === '')) forward.splice(i, 2);
       else forward[i + 1] = kept.join(';').trimStart();
     }
   }
+}
+
+/**
+ * A Cookie pair's name as the `cookie` parser reads it (routing/context.ts), so that the pair routing honours is the
+ * pair stripped: the text before the first `=`, spaces and tabs trimmed on both sides (`canary =x` is `canary`).
+ * A pair without `=` has no name (the parser skips it).
+ */
+function cookiePairName(pair: string): string | null {
+  const equals = pair.indexOf('=');
+  if (equals === -1) return null;
+  let start = 0;
+  let end = equals;
+  while (start < end && isSpaceOrTab(pair.charCodeAt(start))) start++;
+  while (end > start && isSpaceOrTab(pair.charCodeAt(end - 1))) end--;
+  return pair.slice(start, end);
+}
+
+function isSpaceOrTab(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/**
+ * RFC 3986 §3.2.2 reg-name characters: unreserved (ALPHA DIGIT - . _ ~) and sub-delims (! $ & ' ( ) * + , ; =);
+ * `%` is checked apart (pct-encoded). An IPv4 address is a reg-name too.
+ */
+const REG_NAME = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=") REG_NAME[c.charCodeAt(0)] = 1;
+
+function isHexDigit(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || ((code | 0x20) >= 0x61 && (code | 0x20) <= 0x66);
+}
+
+/**
+ * A Host field value is `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2-3.2.3): a reg-name (possibly empty,
+ * possibly ending in a dot) or IPv4 address, or an IP literal in brackets; then an optional `:` and digits. Anything
+ * else (spaces, `/`, `@`, a second `:`, a bare IPv6 address, non-ASCII) is refused with 400, as §3.2 requires: such
+ * a value would reach route matching and the upstream's generated links. One pass over the common name, no regex.
+ */
+export function isValidHost(host: string): boolean {
+  const length = host.length;
+  let i = 0;
+  if (length !== 0 && host.charCodeAt(0) === 0x5b /* [ */) {
+    const close = host.indexOf(']');
+    if (close === -1 || !isIpLiteral(host.slice(1, close))) return false;
+    i = close + 1;
+  } else {
+    for (; i < length; i++) {
+      const code = host.charCodeAt(i);
+      if (code < 128 && REG_NAME[code] === 1) continue;
+      if (code === 0x25 /* % */ && isHexDigit(host.charCodeAt(i + 1)) && isHexDigit(host.charCodeAt(i + 2))) {
+        i += 2;
+        continue;
+      }
+      break;
+    }
+  }
+  if (i === length) return true;
+  if (host.charCodeAt(i) !== 0x3a /* : */) return false;
+  for (i++; i < length; i++) {
+    const code = host.charCodeAt(i);
+    if (code < 0x30 || code > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * `isValidHost` remembering the last valid value: most requests carry the Host of the one before, and comparing with
+ * it costs a fraction of the scan (measured on `api.example.com:8080`: ~7 ns against ~35 ns). One per service.
+ */
+export class HostCheck {
+  #lastValid = '';
+
+  valid(host: string): boolean {
+    if (host === this.#lastValid) return true;
+    if (!isValidHost(host)) return false;
+    this.#lastValid = host;
+    return true;
+  }
+}
+
+/** IPv6address or IPvFuture (RFC 3986 §3.2.2), the part between the brackets. No zone id: a URI has none. */
+function isIpLiteral(inside: string): boolean {
+  if ((inside.charCodeAt(0) | 0x20) !== 0x76 /* v */) return inside.indexOf('%') === -1 && isIPv6(inside);
+  // IPvFuture: "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+  let i = 1;
+  while (i < inside.length && isHexDigit(inside.charCodeAt(i))) i++;
+  if (i === 1 || inside.charCodeAt(i) !== 0x2e /* . */ || i + 1 === inside.length) return false;
+  for (i++; i < inside.length; i++) {
+    const code = inside.charCodeAt(i);
+    if (!(code === 0x3a || (code < 128 && REG_NAME[code] === 1))) return false;
+  }
+  return true;
 }
 
 /** Names listed in a Connection header, other than the `close`/`keep-alive` options, or null when none. */

@@ -17,10 +17,10 @@ import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../s
 import { Outcome } from './canary-guard.js';
 import { clientConnection, closeAfter, type ClientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
-import { dropOverrideFields, readRequestHead, upstreamHeaders, type RequestHead } from './request-head.js';
+import { dropOverrideFields, HostCheck, readRequestHead, rightMostEntry, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
 import { TimeoutSweep } from './timeout-sweep.js';
-import { rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
+import { closeWhenSent, rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 import type { ExperimentBook } from '../experiments/experiment-book.js';
@@ -73,6 +73,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
   readonly #entropy: Entropy;
   readonly #experiments: ExperimentBook | null;
   readonly #ofrep = new OfrepEndpoint();
+  readonly #hosts = new HostCheck();
   #inFlight = 0;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
@@ -133,6 +134,12 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       closeAfter(res, connection);
       this.rejections.count(over === TOO_MANY_HEADERS ? 'too_many_headers' : 'body_too_large');
       respondLocally(res, over.status, over.code, over.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      return;
+    }
+
+    const refused = refusedRequest(req, head, this.#hosts);
+    if (refused !== null) {
+      respondLocally(res, refused.status, refused.code, refused.message, newRequestId(head), active.unmatched, req.method, startedAt);
       return;
     }
 
@@ -281,7 +288,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const spliced = this.#spliced.add(socket);
     socket.once('close', () => spliced.delete(socket));
     const tooMany = overLimit(req, requestHead, active.config.limits.maxHeaderCount, 0);
-    const routed = tooMany ?? routeRequest(active, req, requestHead, this.#entropy);
+    const routed = tooMany ?? refusedRequest(req, requestHead, this.#hosts) ?? routeRequest(active, req, requestHead, this.#entropy);
     if (tooMany !== null) this.rejections.count('too_many_headers');
     if (routed instanceof Promise) {
       // As for requests (#afterVerification); an upgraded connection is not counted in flight.
@@ -293,6 +300,26 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       return;
     }
     this.#upgradeRouted(routed, req, socket, firstBytes, requestHead, active, startedAt);
+  }
+
+  /**
+   * CONNECT asks for a tunnel (RFC 9110 §9.3.6), which splitgate, a reverse proxy, never opens: 405, as nginx answers,
+   * and the connection closed, since node:http has handed it over and what follows the request is tunnel data, not
+   * requests. Without a listener node:http closed it with no answer at all. Answered after the responses still owed
+   * to requests pipelined before it, so answers stay in order.
+   */
+  refuseConnect(req: IncomingMessage, socket: Duplex): void {
+    const startedAt = performance.now();
+    const active = this.#store.current;
+    socket.on('error', ignoreError);
+    // After the connection's last response (see ClientConnection.closing) nothing more is answered.
+    const closing = clientConnection(req.socket).closing;
+    const requestId = closing ? '' : newRequestId(readRequestHead(req.rawHeaders, active.headerNames));
+    afterOwedResponses(socket, () => {
+      if (closing) return closeWhenSent(socket);
+      rejectUpgrade(socket, CONNECT_REFUSED.status, CONNECT_REFUSED.code, CONNECT_REFUSED.message, requestId);
+      active.unmatched.observeResponse(methodLabel(req.method), CONNECT_REFUSED.status, (performance.now() - startedAt) / 1000);
+    });
   }
 
   #upgradeRouted(routed: Routed | LocalAnswer, req: IncomingMessage, socket: Duplex, firstBytes: Buffer, requestHead: RequestHead, active: ActiveTable, startedAt: number): void {
@@ -511,9 +538,7 @@ function stableHeaders(canary: readonly string[]): string[] {
  * Entries further left were written by whoever sent the request and can be anything.
  */
 function forwardedClient(forwarded: string, peer: string): string {
-  if (forwarded === '') return peer;
-  const comma = forwarded.lastIndexOf(',');
-  const last = (comma === -1 ? forwarded : forwarded.slice(comma + 1)).trim();
+  const last = rightMostEntry(forwarded);
   return last === '' ? peer : last;
 }
 
@@ -554,6 +579,27 @@ const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no r
 const BAD_TRANSFER_ENCODING: LocalAnswer = { status: 400, code: 'SG_BAD_FRAMING', message: 'Transfer-Encoding must end with chunked (RFC 9112 §6.1)' };
 const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
 const HOST_MISSING: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'an HTTP/1.1 request must have a Host header field' };
+const HOST_INVALID: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'Host must be a host name or IP address and an optional port (RFC 9112 §3.2)' };
+// Routing (JWT claims) reads the first Authorization, an upstream may read the last: two users, one request.
+const AUTHORIZATION_REPEATED: LocalAnswer = { status: 400, code: 'SG_DUPLICATE_AUTHORIZATION', message: 'request has more than one Authorization header field' };
+// TRACE echoes the request back, cookies and credentials included (cross-site tracing): never forwarded, as nginx.
+const TRACE_REFUSED: LocalAnswer = { status: 405, code: 'SG_METHOD_NOT_ALLOWED', message: 'TRACE is not allowed' };
+const CONNECT_REFUSED: LocalAnswer = { status: 405, code: 'SG_METHOD_NOT_ALLOWED', message: 'CONNECT is not allowed: splitgate opens no tunnels' };
+
+/**
+ * A request splitgate answers itself, before any route is matched (OFREP included): not HTTP/1.x, not origin form,
+ * a Host that is repeated or not a host (RFC 9112 §3.2), two Authorization fields, TRACE. The connection goes on:
+ * the request was read whole.
+ */
+function refusedRequest(req: IncomingMessage, head: RequestHead, hosts: HostCheck): LocalAnswer | null {
+  if (req.httpVersionMajor !== 1) return HTTP_VERSION;
+  if ((req.url ?? '').charCodeAt(0) !== 47) return NOT_ORIGIN_FORM;
+  if (head.hostRepeated) return HOST_REPEATED;
+  if (head.host !== undefined && !hosts.valid(head.host)) return HOST_INVALID;
+  if (head.authorizations > 1) return AUTHORIZATION_REPEATED;
+  if (req.method === 'TRACE') return TRACE_REFUSED;
+  return null;
+}
 
 /**
  * A request the connection cannot go on after: 400, close, and nothing node:http parses after it on that connection
@@ -587,15 +633,12 @@ function clientIpOf(trustForwarded: boolean, peerIp: string, head: RequestHead):
 }
 
 /**
- * Match, context and decision, on the table the request started with. A promise only when the route reads claims
- * and the request's token must be verified first (not cached); everything else is decided synchronously.
+ * Match, context and decision, on the table the request started with, for a request `refusedRequest` let through.
+ * A promise only when the route reads claims and the request's token must be verified first (not cached);
+ * everything else is decided synchronously.
  */
 function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHead, entropy: Entropy): Routed | LocalAnswer | Promise<Routed> {
-  const url = req.url ?? '';
-  if (req.httpVersionMajor !== 1) return HTTP_VERSION;
-  if (url.charCodeAt(0) !== 47) return NOT_ORIGIN_FORM;
-  if (head.hostRepeated) return HOST_REPEATED;
-  const route = matchRoute(active.table, head.host, url);
+  const route = matchRoute(active.table, head.host, req.url ?? '');
   if (route === undefined) return NO_ROUTE;
   const trustForwarded = active.config.trustForwardedFor;
   const connection = clientConnection(req.socket);
@@ -637,6 +680,18 @@ function forwardedHeaders(head: RequestHead, routed: Routed, requestId: string):
     if (value !== '') headers.push(flags.header, value);
   }
   return headers;
+}
+
+/**
+ * Runs `then` once the responses owed on `socket` (node:http's, to requests pipelined before one it handed over)
+ * are sent. node:http attaches one response at a time, the next when the one before finishes.
+ */
+function afterOwedResponses(socket: Duplex, then: () => void): void {
+  const owed = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (owed == null || socket.destroyed) return then();
+  // node:http's own 'finish' listener, added first, has attached the next response by the time this one runs.
+  // A client that goes away first closes the socket: nothing is left to answer, and `then` never runs.
+  owed.once('finish', () => afterOwedResponses(socket, then));
 }
 
 function ignoreError(): void {
