@@ -67,9 +67,10 @@ export async function runControl(command: string, args: readonly string[], optio
       }
       case 'weight': {
         if (!needRoute()) return 2;
-        const weight = Number(args[1]);
-        if (args[1] === undefined || !Number.isFinite(weight)) {
-          options.err('splitgate weight: usage: splitgate weight ROUTE PERCENT\n');
+        const weight = parsePercent(args[1]);
+        if (weight === null) {
+          const given = args[1] === undefined ? 'no PERCENT given' : `${JSON.stringify(args[1])} is not a percentage`;
+          options.err(`splitgate weight: ${given}: write a plain decimal number from 0 to 100 with at most two decimals (e.g. 20 or 12.5)\nusage: splitgate weight ROUTE PERCENT\n`);
           return 2;
         }
         return report(options, await call(options, 'PUT', `/routes/${encodeURIComponent(route)}/weight`, { weight }));
@@ -91,8 +92,9 @@ export async function runControl(command: string, args: readonly string[], optio
         return 0;
       }
       case 'reload': {
-        const outcome = await call(options, 'POST', '/reload');
-        options.out(options.json ? `${JSON.stringify(outcome, null, 2)}\n` : `reloaded: generation ${(outcome as { generation: number }).generation}\n`);
+        const outcome = (await call(options, 'POST', '/reload')) as { generation: number; warnings?: string[] };
+        options.out(options.json ? `${JSON.stringify(outcome, null, 2)}\n` : `reloaded: generation ${outcome.generation}\n`);
+        if (!options.json) for (const warning of outcome.warnings ?? []) options.err(`warning: ${warning}\n`);
         return 0;
       }
       default:
@@ -103,6 +105,16 @@ export async function runControl(command: string, args: readonly string[], optio
     options.err(`splitgate ${command}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * A weight exactly as an operator types one: digits, optionally a point and one or two more. Not Number(): it reads
+ * '' and ' ' as 0, '0x10' as 16 and '1e1' as 10, weights nobody typed.
+ */
+export function parsePercent(text: string | undefined): number | null {
+  if (text === undefined || !/^\d{1,3}(\.\d{1,2})?$/.test(text)) return null;
+  const value = Number(text);
+  return value <= 100 ? value : null;
 }
 
 async function experiment(args: readonly string[], options: ControlOptions): Promise<number> {
@@ -292,6 +304,7 @@ interface StatusBody {
   generation: number;
   configHash: string;
   lastReloadError: { errors: string[] } | null;
+  stateError?: string | null;
   routes: Array<{
     name: string;
     weight: number;
@@ -306,6 +319,7 @@ interface StatusBody {
 function formatStatus(status: StatusBody): string {
   const lines = [`generation ${status.generation}, config ${status.configHash}`];
   if (status.lastReloadError) lines.push(`last reload REJECTED: ${status.lastReloadError.errors.join('; ')}`);
+  if (status.stateError) lines.push(`STATE FILE PROBLEM: ${status.stateError}`);
   for (const route of status.routes) {
     const state = route.killed ? 'KILLED' : route.upstreams.canary === null ? 'no canary' : `${route.weight} % canary (${route.weightSource})`;
     lines.push('', `${route.name}: ${state}`);

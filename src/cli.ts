@@ -25,7 +25,27 @@ const USAGE = `usage:
 ${CONTROL_USAGE}
   splitgate --version | --help`;
 
-export async function main(argv: string[]): Promise<number> {
+/** Signals that arrived before the command knew what it is (bin.ts), and how to stop collecting them. */
+export interface StartupSignals {
+  readonly received: readonly NodeJS.Signals[];
+  /** Removes the collecting handlers; call once the command has its own (or wants the default actions back). */
+  release(): void;
+}
+
+const NO_STARTUP_SIGNALS: StartupSignals = { received: [], release: () => undefined };
+
+/**
+ * Not the proxy: the signals get their default action back, and one that came while the CLI loaded is re-raised
+ * (a Ctrl-C during `splitgate status` still ends it).
+ */
+function restoreDefaultSignals(startup: StartupSignals): void {
+  startup.release();
+  const first = startup.received[0];
+  if (first !== undefined) process.kill(process.pid, first);
+}
+
+export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_SIGNALS): Promise<number> {
+  if (!isRunCommand(argv)) restoreDefaultSignals(startup);
   let parsed;
   try {
     parsed = parseArgs({
@@ -80,7 +100,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`splitgate: --config FILE is required\n${USAGE}\n`);
     return 2;
   }
-  return run(values.config);
+  return run(values.config, startup);
+}
+
+/** Whether argv runs the proxy (the only command that handles signals itself): `--config FILE` and nothing else. */
+function isRunCommand(argv: readonly string[]): boolean {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { config: { type: 'string', short: 'c' } } });
+    return positionals.length === 0 && typeof values.config === 'string' && !argv.includes('--help') && !argv.includes('-h') && !argv.includes('--version');
+  } catch {
+    return false;
+  }
 }
 
 async function validate(file: string): Promise<number> {
@@ -100,14 +130,64 @@ async function validate(file: string): Promise<number> {
   }
 }
 
-async function run(file: string): Promise<number> {
+/**
+ * Runs the proxy until SIGTERM or SIGINT, then drains and resolves 0. Signals are handled from the first moment
+ * (bin.ts collects them while the CLI loads): SIGHUP during start-up is applied as a reload once started (the file
+ * may have changed after it was read), SIGTERM/SIGINT during start-up stop it as soon as it has started. A second
+ * SIGTERM/SIGINT during the drain does not cut it (as NGINX and Envoy: a graceful stop stays graceful; the drain
+ * is bounded by shutdown.drainTimeout, and SIGKILL still ends the process at once).
+ */
+async function run(file: string, startup: StartupSignals): Promise<number> {
   // A supervisor's worker runs this same command; its table and its port come from the supervisor, not the file.
   if (cluster.isWorker) {
+    startup.release();
     releaseYoungGeneration();
     releaseOptimizingCompilers();
     return (await import('./cluster/worker.js')).runWorker();
   }
-  let instance: Splitgate | Supervisor;
+  let instance: Splitgate | Supervisor | null = null;
+  let stopSignal: NodeJS.Signals | null = null;
+  let reloadWanted = false;
+  let draining = false;
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  const stop = (running: Splitgate | Supervisor, signal: NodeJS.Signals): void => {
+    if (draining) {
+      running.logger.warn({ signal }, 'already shutting down: the drain goes on (it ends within shutdown.drainTimeout; SIGKILL cuts it)');
+      return;
+    }
+    draining = true;
+    running.logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => {
+        running.logger.flush();
+        finish(0);
+      },
+      (error: unknown) => {
+        running.logger.error({ err: error }, 'shutdown failed');
+        finish(1);
+      },
+    );
+  };
+  const reload = (running: Splitgate | Supervisor): void => {
+    running.reload('signal').catch((error: unknown) => running.logger.error({ err: error }, 'reload failed'));
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (instance === null) {
+      // Still starting: remembered and acted on once started (there is nothing to drain or reload yet).
+      if (signal === 'SIGHUP') reloadWanted = true;
+      else stopSignal ??= signal;
+      return;
+    }
+    if (signal === 'SIGHUP') reload(instance);
+    else stop(instance, signal);
+  };
+  // Ours first, then the collector off: no moment without a handler.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
+  startup.release();
+  for (const signal of startup.received) onSignal(signal);
+
+  let started: Splitgate | Supervisor;
   try {
     const config = await loadConfigFile(file);
     const workers = resolveWorkers(config.workers, availableParallelism);
@@ -115,40 +195,29 @@ async function run(file: string): Promise<number> {
     // modules would be ~1 MB of a supervisor's heap for nothing (issue 15's supervisor memory goal).
     if (workers > 1) {
       const { Supervisor } = await import('./cluster/supervisor.js');
-      instance = await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] });
+      started = await Supervisor.start({ config, configPath: file, workers, exec: WORKER_ENTRY, args: [] });
     } else {
       releaseYoungGeneration();
       releaseOptimizingCompilers();
       const { Splitgate } = await import('./splitgate.js');
-      instance = await Splitgate.start({ config, configPath: file });
+      started = await Splitgate.start({ config, configPath: file });
     }
   } catch (error) {
     process.stderr.write(`splitgate: cannot start: ${describe(error)}\n`);
     return 1;
   }
+  instance = started;
   // The 'splitgate listening' line carries the bound addresses that supervisors and scripts wait for; the async
   // log writer would hold it until 4 KiB of log had piled up.
-  instance.logger.flush();
-  return new Promise<number>((resolve) => {
-    const shutdown = (signal: NodeJS.Signals): void => {
-      instance.logger.info({ signal }, 'shutting down');
-      instance.stop().then(
-        () => {
-          instance.logger.flush();
-          resolve(0);
-        },
-        (error: unknown) => {
-          instance.logger.error({ err: error }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
-    process.on('SIGHUP', () => {
-      instance.reload('signal').catch((error: unknown) => instance.logger.error({ err: error }, 'reload failed'));
-    });
-  });
+  started.logger.flush();
+  if (stopSignal !== null) {
+    started.logger.info({ signal: stopSignal }, 'signal received during start-up: stopping now that splitgate has started');
+    stop(started, stopSignal);
+  } else if (reloadWanted) {
+    started.logger.info({ signal: 'SIGHUP' }, 'SIGHUP received during start-up: reloading now that splitgate has started');
+    reload(started);
+  }
+  return finished;
 }
 
 function describe(error: unknown): string {

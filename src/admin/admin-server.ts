@@ -5,7 +5,7 @@
  * those in PUBLIC_READS: reads show upstream URLs, mirrored requests and responses, and the audit trail.
  *
  * Errors are `{"error": {"code", "message"}}`: 400 invalid, 401 no or wrong token, 404 unknown route or endpoint,
- * 405 wrong method, 409 conflicting state.
+ * 405 wrong method (SG_METHOD_NOT_ALLOWED, with `Allow`: RFC 9110 §15.5.6), 409 conflicting state, 413 body too large.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Controller } from '../control/controller.js';
@@ -86,6 +86,7 @@ export function createAdminHandler(context: AdminContext): (req: IncomingMessage
       if (error instanceof SplitgateError) {
         // RFC 6750 §3: a 401 names the scheme. Bearer (unlike Basic) never opens the browser's own login dialog.
         if (error.status === 401) res.setHeader('www-authenticate', 'Bearer realm="splitgate admin"');
+        if (error instanceof MethodNotAllowedError) res.setHeader('allow', error.allow.join(', '));
         sendJson(res, error.status, error.toJSON());
       } else sendJson(res, 500, { error: { code: 'SG_ADMIN_INTERNAL', message: (error as Error).message } });
     });
@@ -97,6 +98,8 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   const path = url.pathname;
   const method = req.method ?? 'GET';
   refuseForeignHost(context, req);
+  const allowed = methodsOf(path);
+  if (allowed !== null && !allowed.includes(method)) throw new MethodNotAllowedError(method, path, allowed);
 
   if (method === 'GET' || method === 'HEAD') {
     if (!PUBLIC_READS.has(path)) authorize(context, req);
@@ -163,6 +166,29 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   throw new SplitgateError('SG_NOT_FOUND', `no admin endpoint ${method} ${path}`, 404);
 }
 
+class MethodNotAllowedError extends SplitgateError {
+  readonly allow: readonly string[];
+
+  constructor(method: string, path: string, allow: readonly string[]) {
+    super('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow.join(', ')})`, 405);
+    this.allow = allow;
+  }
+}
+
+const READ = ['GET', 'HEAD'] as const;
+const READ_PATHS = new Set(['/', '/metrics', '/healthz', '/readyz', '/status', '/config', '/events', '/diffs', '/diffs/summary', '/fleet', '/flags', '/rollouts', '/series', '/experiments']);
+
+/** The methods an admin path takes; null for a path that is no endpoint (404). One table, so 405 and Allow agree. */
+function methodsOf(path: string): readonly string[] | null {
+  if (READ_PATHS.has(path) || /^\/experiments\/[^/]+$/.test(path) || /^\/routes\/[^/]+\/rollout\/plan$/.test(path)) return READ;
+  if (path === '/reload' || /^\/experiments\/[^/]+\/(stop|ship)$/.test(path)) return ['POST'];
+  if (/^\/flags\/[^/]+$/.test(path)) return ['PUT', 'DELETE'];
+  const action = /^\/routes\/[^/]+\/(.+)$/.exec(path)?.[1];
+  if (action === 'weight') return ['PUT'];
+  if (action === 'kill' || action === 'resume' || action === 'promote' || (action !== undefined && /^rollout\/[a-z]+$/.test(action))) return ['POST'];
+  return null;
+}
+
 function decodeRouteName(encoded: string, path: string): string {
   try {
     return decodeURIComponent(encoded);
@@ -220,6 +246,8 @@ async function handleRead(context: AdminContext, url: URL, res: ServerResponse):
     case '/events': {
       const limit = clampInt(url.searchParams.get('limit'), 100, 1, 1000);
       const since = url.searchParams.get('since');
+      // Not Number(): 'abc' would be NaN and silently list everything.
+      if (since !== null && !/^\d+$/.test(since)) throw new InvalidRequestError(`since must be an event id (a whole number), not ${JSON.stringify(since)}`);
       sendJson(res, 200, {
         events: context.events.list({ route: url.searchParams.get('route') ?? undefined, limit, since: since === null ? undefined : Number(since) }),
       });
@@ -464,7 +492,7 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   let length = 0;
   for await (const chunk of req) {
     length += (chunk as Buffer).length;
-    if (length > MAX_BODY_BYTES) throw new SplitgateError('SG_INVALID', `body larger than ${MAX_BODY_BYTES} bytes`, 413);
+    if (length > MAX_BODY_BYTES) throw new SplitgateError('SG_BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`, 413);
     chunks.push(chunk as Buffer);
   }
   if (length === 0) return null;

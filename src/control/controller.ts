@@ -18,7 +18,7 @@ import { FleetUnavailableError } from '../fleet/errors.js';
 import { LocalStateAuthority, type FleetAcknowledgement, type StateAuthority } from '../fleet/state-authority.js';
 import type { StoredDocument } from '../fleet/redis-state.js';
 import type { EventLog } from './event-log.js';
-import { emptyState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
+import { emptyState, mergeHeldState, type RouteRuntimeState, type RuntimeState, type StateFile } from './state-file.js';
 import { checkFlagOverride, FLAGS_DOCUMENT, flagsDocument, parseFlagOverride, parseStoredFlagOverrides, staleFlagOverrides, type FlagOverride, type FlagOverrides } from '../flags/flag-overrides.js';
 
 export { hashConfig } from './config-hash.js';
@@ -133,6 +133,12 @@ export class Controller {
   readonly #staleFallback = new Set<string>();
   #lastReloadError: { time: string; errors: readonly string[] } | null = null;
   #stateError: string | null = null;
+  /**
+   * Set while the state file exists but cannot be read: nothing is written over it (it may hold the only record of
+   * a kill switch). `base` is the state held when that began, so that what changed here since can be told apart
+   * from what the file holds once it reads again (mergeHeldState).
+   */
+  #stateHold: { base: RuntimeState; error: string } | null = null;
   #adminBound: ListenAddress | null = null;
   readonly #configListeners: Array<(config: Config) => void> = [];
   readonly #appliedListeners: Array<(route: string) => void> = [];
@@ -176,7 +182,10 @@ export class Controller {
     return this.#lastReloadError;
   }
 
-  /** Set when the state file could not be read or parsed at start; the state was ignored. */
+  /**
+   * Set when the state file could not be read or parsed at start (the state was ignored; a corrupt file was moved
+   * aside, an unreadable one is not written until it reads again), or when some of its entries were ignored.
+   */
   get stateError(): string | null {
     return this.#stateError;
   }
@@ -193,6 +202,7 @@ export class Controller {
   /** Reads the persisted runtime state and builds the first table. */
   async initialTable(): Promise<ActiveTable> {
     const file = this.#deps.stateFile;
+    let unreadable: string | null = null;
     if (file !== null) {
       const loaded = await file.load();
       if (loaded.ok) {
@@ -204,15 +214,56 @@ export class Controller {
           this.#deps.events.record({ actor: 'splitgate', action: 'state.partly_ignored', message: loaded.warnings.join('; ') });
         }
       } else {
+        // The proxy still starts (from the config alone): an unreadable state must not take it down.
         this.#stateError = loaded.error;
         this.#deps.logger.error({ stateFile: file.path, error: loaded.error }, 'runtime state ignored');
         this.#deps.events.record({ actor: 'splitgate', action: 'state.ignored', message: loaded.error });
       }
+      if (!loaded.ok && loaded.reason === 'unreadable') unreadable = loaded.error;
     }
     const dropped = this.#dropStaleFlagOverrides(this.#config);
+    if (unreadable !== null) this.#stateHold = { base: structuredClone(this.#state), error: unreadable };
     const table = this.#build();
     if (dropped) void this.#save('flags', 'flag.override_dropped');
     return table;
+  }
+
+  /**
+   * While the state file is held (unreadable), each runtime change first tries it again. Readable: its state comes
+   * into force under the changes made here meanwhile (mergeHeldState) and is saved. Gone (an operator removed it) or
+   * found corrupt (moved aside): saving resumes with the state held here. Still unreadable: the hold stays.
+   */
+  async #retryHeldState(): Promise<void> {
+    const hold = this.#stateHold;
+    const file = this.#deps.stateFile;
+    if (hold === null || file === null) return;
+    const loaded = await file.load();
+    if (!loaded.ok && loaded.reason === 'unreadable') {
+      hold.error = loaded.error;
+      this.#stateError = loaded.error;
+      return;
+    }
+    this.#stateHold = null;
+    if (!loaded.ok) {
+      this.#stateError = loaded.error;
+      this.#deps.logger.error({ stateFile: file.path, error: loaded.error }, 'runtime state ignored');
+      this.#deps.events.record({ actor: 'splitgate', action: 'state.ignored', message: loaded.error });
+      return;
+    }
+    if (!loaded.found) {
+      this.#stateError = null;
+      const message = `state file ${file.path} was removed; the runtime state held here is saved from now on`;
+      this.#deps.logger.warn({ stateFile: file.path }, message);
+      this.#deps.events.record({ actor: 'splitgate', action: 'state.hold_released', message });
+      return;
+    }
+    this.#state = mergeHeldState(loaded.state, hold.base, this.#state);
+    this.#stateError = loaded.warnings.length > 0 ? `state file ${file.path}: ${loaded.warnings.join('; ')}` : null;
+    const message = `state file ${file.path} can be read again: its state is restored under the changes made since start`;
+    this.#deps.logger.warn({ stateFile: file.path, routes: Object.keys(this.#state.routes), warnings: loaded.warnings }, message);
+    this.#deps.events.record({ actor: 'splitgate', action: 'state.restored', message });
+    void this.#swap(this.#build())?.catch(() => undefined);
+    await this.#save('*', 'state.restored');
   }
 
   attach(store: TableStore): void {
@@ -481,14 +532,19 @@ export class Controller {
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0 || weight > 100) {
       throw new InvalidRequestError('weight must be a number between 0 and 100');
     }
-    if (Math.abs(weight * 100 - Math.round(weight * 100)) > 1e-6) throw new InvalidRequestError('weight must have at most two decimals');
+    // The config schema's rule: 0.01 % steps (one bucket), within 1e-6 for binary fractions such as 0.29 * 100.
+    const buckets = Math.round(weight * 100);
+    if (!(Math.abs(weight * 100 - buckets) < 1e-6)) throw new InvalidRequestError('weight must have at most two decimals (0.01 % steps)');
+    // Stored, shown and exported as the step routing uses (Math.round(w * 100) buckets), not as sent: 50.000000001
+    // is 50, 1e-9 is 0.
+    const stepped = buckets / 100;
     this.#requireCanary(routeName);
     return this.#change(
       routeName,
       actor,
       'weight.set',
       (entry) => {
-        entry.weight = weight;
+        entry.weight = stepped;
         entry.weightSource = source;
       },
       true,
@@ -611,6 +667,8 @@ export class Controller {
     const warnings = restartOnlyChanges(previous, next);
     const hash = hashConfig(next);
     if (hash === this.#configHash) {
+      // A valid file clears the last rejection even when it is the config in force (a bad edit put back).
+      this.#lastReloadError = null;
       return { outcome: { ok: true, generation: this.#generation, hash, warnings: ['config unchanged'] }, delivery: null };
     }
     const retired = this.#deps.pools.update(next);
@@ -662,7 +720,8 @@ export class Controller {
   }
 
   #queued<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#serial.then(work);
+    const retried = this.#serial.then(() => this.#retryHeldState()).catch((error: unknown) => this.#deps.logger.error({ err: error }, 'state file retry failed'));
+    const run = retried.then(work);
     this.#serial = run.catch(() => undefined);
     return run;
   }
@@ -787,6 +846,10 @@ export class Controller {
   async #save(routeName: string, action: string): Promise<string | null> {
     const file = this.#deps.stateFile;
     if (file === null) return null;
+    if (this.#stateHold !== null) {
+      this.#deps.logger.error({ route: routeName, action, stateFile: file.path, error: this.#stateHold.error }, 'runtime state not saved: the state file cannot be read');
+      return `in force, but NOT saved: ${this.#stateHold.error}`;
+    }
     try {
       await file.save(this.#state);
       return null;

@@ -4,9 +4,14 @@
  * one, then the directory fsync'd (the rename is a change to the directory: until the directory is on disk, a crash
  * can bring back the old file), so a crash leaves either the old state or the new, never half of one. Writes are
  * serialized.
+ *
+ * A file that exists is never overwritten unseen: one that cannot be parsed is renamed aside before anything is
+ * written (`<file>.corrupt-<ISO time>`), and one that cannot be read (EACCES, EIO, ...) is reported as such, so the
+ * controller holds every save until it can be read again (it may hold the only record of a kill switch).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { stableStringify } from './config-hash.js';
 import { dirname } from 'node:path';
 import type { WeightSource } from '../routing/table.js';
 import { parseStoredFlagOverrides, type FlagOverride } from '../flags/flag-overrides.js';
@@ -51,7 +56,10 @@ export function emptyState(): RuntimeState {
 
 export type LoadResult =
   | { readonly ok: true; readonly state: RuntimeState; readonly found: boolean; readonly warnings: readonly string[] }
-  | { readonly ok: false; readonly error: string };
+  /** Could not be parsed: moved to `preservedAs` (null when even that failed: then it is held like an unreadable one). */
+  | { readonly ok: false; readonly reason: 'corrupt'; readonly error: string; readonly preservedAs: string | null }
+  /** Exists but could not be read: nothing may be written over it while this is so. */
+  | { readonly ok: false; readonly reason: 'unreadable'; readonly error: string };
 
 export class StateFile {
   readonly path: string;
@@ -61,21 +69,39 @@ export class StateFile {
     this.path = path;
   }
 
-  async load(): Promise<LoadResult> {
+  /** `now` names the copy a corrupt file is moved to. */
+  async load(now: () => Date = () => new Date()): Promise<LoadResult> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, state: emptyState(), found: false, warnings: [] };
-      return { ok: false, error: `cannot read state file ${this.path}: ${(error as Error).message}` };
+      return {
+        ok: false,
+        reason: 'unreadable',
+        error: `cannot read state file ${this.path}: ${(error as Error).message}; it is not overwritten until it can be read or is removed`,
+      };
     }
+    const warnings: string[] = [];
+    let state: RuntimeState;
     try {
-      const warnings: string[] = [];
-      const state = parseState(JSON.parse(text), warnings);
-      return { ok: true, state, found: true, warnings };
+      state = parseState(JSON.parse(text), warnings);
     } catch (error) {
-      return { ok: false, error: `state file ${this.path} is not valid (${(error as Error).message}); ignoring it` };
+      const problem = `state file ${this.path} is not valid (${(error as Error).message})`;
+      const aside = `${this.path}.corrupt-${now().toISOString()}`;
+      try {
+        await rename(this.path, aside);
+        await syncDirectory(dirname(this.path));
+      } catch (renameError) {
+        return {
+          ok: false,
+          reason: 'unreadable',
+          error: `${problem}; cannot move it aside (${(renameError as Error).message}), so it is not overwritten until it can be or is removed`,
+        };
+      }
+      return { ok: false, reason: 'corrupt', error: `${problem}; ignored, kept as ${aside}`, preservedAs: aside };
     }
+    return { ok: true, state, found: true, warnings };
   }
 
   /** Resolves when this state (or a later one) is on disk. */
@@ -221,4 +247,49 @@ function parseFleetBookkeeping(raw: unknown, warnings: string[]): FleetBookkeepi
     if (keys.length > 0) out.pendingFlagKills = keys;
   }
   return out;
+}
+
+/**
+ * What to save once a state file that could not be read at start (or since) reads again: the file's state with the
+ * changes made here meanwhile laid over it. `base` is the state this process held when the file became unreadable,
+ * `current` the state held now; a route, flag or experiment that differs between the two was changed here and
+ * keeps its new value, the rest come from the file. A kill switch set in either stays set: the file may hold the
+ * only record of one, and nobody here could have lifted it (it was never in force here).
+ */
+export function mergeHeldState(file: RuntimeState, base: RuntimeState, current: RuntimeState): RuntimeState {
+  const changed = <T>(name: string, before: Record<string, T> | undefined, after: Record<string, T> | undefined): boolean =>
+    stableStringify(before?.[name] ?? null) !== stableStringify(after?.[name] ?? null);
+  const merged: RuntimeState = structuredClone(file);
+  for (const name of new Set([...Object.keys(base.routes), ...Object.keys(current.routes)])) {
+    if (!changed(name, base.routes, current.routes)) continue;
+    const killed = merged.routes[name]?.killed === true;
+    const entry: RouteRuntimeState = structuredClone(current.routes[name] ?? {});
+    if (killed) entry.killed = true;
+    if (Object.keys(entry).length === 0) delete merged.routes[name];
+    else merged.routes[name] = entry;
+  }
+  const flags: Record<string, FlagOverride> = { ...merged.flags };
+  for (const key of new Set([...Object.keys(base.flags ?? {}), ...Object.keys(current.flags ?? {})])) {
+    if (!changed(key, base.flags, current.flags)) continue;
+    if (flags[key]?.state === 'DISABLED') continue;
+    if (current.flags?.[key] === undefined) delete flags[key];
+    else flags[key] = structuredClone(current.flags[key]);
+  }
+  if (Object.keys(flags).length > 0) merged.flags = flags;
+  else delete merged.flags;
+  const experiments: Record<string, unknown> = { ...merged.experiments };
+  for (const [key, value] of Object.entries(current.experiments ?? {})) {
+    if (changed(key, base.experiments, current.experiments)) experiments[key] = structuredClone(value);
+  }
+  if (Object.keys(experiments).length > 0) merged.experiments = experiments;
+  if (current.fleet !== undefined || merged.fleet !== undefined) {
+    const fileFleet = merged.fleet ?? { versions: {}, pendingKills: [] };
+    const pendingFlagKills = [...new Set([...(fileFleet.pendingFlagKills ?? []), ...(current.fleet?.pendingFlagKills ?? [])])];
+    merged.fleet = {
+      versions: { ...fileFleet.versions, ...current.fleet?.versions },
+      pendingKills: [...new Set([...fileFleet.pendingKills, ...(current.fleet?.pendingKills ?? [])])],
+      ...(pendingFlagKills.length > 0 ? { pendingFlagKills } : {}),
+    };
+  }
+  return merged;
 }
