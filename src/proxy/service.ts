@@ -267,9 +267,17 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
    * for them); `stop` closes whatever is still open.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, firstBytes: Buffer): void {
+    socket.on('error', ignoreError);
+    // node:http hands a handshake over as soon as it parses it, even behind requests still being answered on the
+    // connection: its 101 (and the tunnel's bytes) must not overtake their responses.
+    afterOwedResponses(socket, () => {
+      if (!socket.destroyed) this.#upgrade(req, socket, firstBytes);
+    });
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, firstBytes: Buffer): void {
     const startedAt = performance.now();
     const active = this.#store.current;
-    socket.on('error', ignoreError);
     // A handshake node:http parsed after the connection's last response is not served (see ClientConnection.closing).
     if (clientConnection(req.socket).closing) {
       // end, not destroy: the refused request's 400 may still be on its way out.
