@@ -212,3 +212,18 @@ describe('parseListenAddress', () => {
     expect(parseListenAddress(input)).toBeUndefined();
   });
 });
+
+describe('weights in the config', () => {
+  it('are kept as the 0.01 % step routing uses, as the admin API keeps them', () => {
+    const config = validateConfig({
+      upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
+      routes: [
+        { name: 'a', stable: 's', canary: 'c', weight: 50.000000001 },
+        { name: 'b', stable: 's', canary: 'c', weight: 12.34 },
+        { name: 'c', stable: 's', canary: 'c', weight: 1e-9 },
+      ],
+    });
+    expect(config.routes.map((route) => route.weight)).toEqual([50, 12.34, 0]);
+    expect(() => validateConfig({ upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' }, routes: [{ name: 'a', stable: 's', canary: 'c', weight: 12.345 }] })).toThrow(/two decimals/);
+  });
+});

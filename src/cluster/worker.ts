@@ -207,7 +207,12 @@ export function runWorker(): Promise<number> {
   let worker: ProxyWorker | null = null;
   let defaultDrainMs = 10_000;
   return new Promise<number>((resolve) => {
+    let leaving = false;
     const leave = (timeoutMs: number, why: string): void => {
+      // One drain: a second signal (Ctrl-C twice reaches the whole process group) or the supervisor's exit during it
+      // must not cut it short; the drain timeout bounds it, SIGKILL still ends it.
+      if (leaving) return;
+      leaving = true;
       if (worker === null) {
         resolve(0);
         return;
@@ -293,8 +298,8 @@ export function runWorker(): Promise<number> {
     // flight, unless the disconnect counts as expected: it does here, the drain below is the exit.
     if (cluster.worker !== undefined) cluster.worker.exitedAfterDisconnect = true;
     process.on('disconnect', () => leave(defaultDrainMs, 'supervisor gone'));
-    process.once('SIGTERM', () => leave(defaultDrainMs, 'SIGTERM'));
-    process.once('SIGINT', () => leave(defaultDrainMs, 'SIGINT'));
+    process.on('SIGTERM', () => leave(defaultDrainMs, 'SIGTERM'));
+    process.on('SIGINT', () => leave(defaultDrainMs, 'SIGINT'));
     // A terminal's SIGHUP reaches the whole process group; reloading is the supervisor's job.
     process.on('SIGHUP', () => undefined);
     send({ type: 'ready' });

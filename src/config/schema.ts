@@ -56,7 +56,10 @@ const weight = z
   .number()
   .min(0, 'must be between 0 and 100')
   .max(100, 'must be between 0 and 100')
-  .refine((value) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-6, 'must have at most two decimals (0.01 % steps)');
+  .refine((value) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-6, 'must have at most two decimals (0.01 % steps)')
+  // Stored as the step routing uses (Math.round(w * 100) buckets), as the admin API stores it: /status, the state
+  // file and splitgate_route_weight then show the weight in force, not 50.000000001.
+  .transform((value) => Math.round(value * 100) / 100);
 
 const timeouts = z
   .object({
