@@ -21,7 +21,7 @@ export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', '
 const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart', 'approve']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
-  splitgate weight ROUTE PERCENT   set the canary weight (0..100, two decimals)
+  splitgate weight ROUTE PERCENT   set the canary weight (0..100, two decimals); --clear: back to the config's
   splitgate kill ROUTE             kill switch: all traffic to stable and mirroring off, at once
   splitgate resume ROUTE           lift the kill switch
   splitgate promote ROUTE          send 100 % to the canary
@@ -67,10 +67,11 @@ export async function runControl(command: string, args: readonly string[], optio
       }
       case 'weight': {
         if (!needRoute()) return 2;
+        if (args[1] === '--clear') return report(options, await call(options, 'DELETE', `/routes/${encodeURIComponent(route)}/weight`));
         const weight = parsePercent(args[1]);
         if (weight === null) {
           const given = args[1] === undefined ? 'no PERCENT given' : `${JSON.stringify(args[1])} is not a percentage`;
-          options.err(`splitgate weight: ${given}: write a plain decimal number from 0 to 100 with at most two decimals (e.g. 20 or 12.5)\nusage: splitgate weight ROUTE PERCENT\n`);
+          options.err(`splitgate weight: ${given}: write a plain decimal number from 0 to 100 with at most two decimals (e.g. 20 or 12.5)\nusage: splitgate weight ROUTE PERCENT | --clear\n`);
           return 2;
         }
         return report(options, await call(options, 'PUT', `/routes/${encodeURIComponent(route)}/weight`, { weight }));

@@ -106,7 +106,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     await handleRead(context, url, res);
     return;
   }
-  if (method !== 'POST' && method !== 'PUT' && !(method === 'DELETE' && path.startsWith('/flags/'))) {
+  if (method !== 'POST' && method !== 'PUT' && method !== 'DELETE') {
     throw new SplitgateError('SG_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, 405);
   }
   refuseCrossSite(req);
@@ -144,7 +144,11 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
   const route = decodeRouteName(match[1], path);
   const action = match[2];
   const options = changeOptions(body);
-  if ((action === 'weight' && method === 'PUT') || (action === 'promote' && method === 'POST')) assertNoRolloutSteering(context, route);
+  if ((action === 'weight' && (method === 'PUT' || method === 'DELETE')) || (action === 'promote' && method === 'POST')) assertNoRolloutSteering(context, route);
+  if (action === 'weight' && method === 'DELETE') {
+    sendJson(res, 200, await controller.clearWeight(route, actor, options));
+    return;
+  }
   if (action === 'weight' && method === 'PUT') {
     const weight = (body as { weight?: unknown } | null)?.weight;
     if (weight === undefined) throw new InvalidRequestError('body must be JSON like {"weight": 20}');
@@ -184,7 +188,7 @@ function methodsOf(path: string): readonly string[] | null {
   if (path === '/reload' || /^\/experiments\/[^/]+\/(stop|ship)$/.test(path)) return ['POST'];
   if (/^\/flags\/[^/]+$/.test(path)) return ['PUT', 'DELETE'];
   const action = /^\/routes\/[^/]+\/(.+)$/.exec(path)?.[1];
-  if (action === 'weight') return ['PUT'];
+  if (action === 'weight') return ['PUT', 'DELETE'];
   if (action === 'kill' || action === 'resume' || action === 'promote' || (action !== undefined && /^rollout\/[a-z]+$/.test(action))) return ['POST'];
   return null;
 }

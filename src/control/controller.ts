@@ -553,6 +553,26 @@ export class Controller {
   }
 
   /**
+   * Drops the operator's weight: the route goes back to its config's (kept across reloads otherwise, so a config
+   * weight edited meanwhile would never take effect).
+   */
+  clearWeight(routeName: string, actor: string, options: ChangeOptions = {}): Promise<ChangeResult> {
+    this.#requireCanary(routeName);
+    if (this.#state.routes[routeName]?.weight === undefined) throw new ConflictError(`route "${routeName}" has no operator weight: it runs at its config's`);
+    return this.#change(
+      routeName,
+      actor,
+      'weight.cleared',
+      (entry) => {
+        delete entry.weight;
+        delete entry.weightSource;
+      },
+      true,
+      options,
+    );
+  }
+
+  /**
    * With `fleet:` and Redis unreachable, the kill switch still works: it only moves traffic to stable, so it is
    * applied here at once, shown as pending, and written to the fleet when Redis returns.
    */
@@ -664,7 +684,7 @@ export class Controller {
     const previous = this.#config;
     const weakened = weakenedAdminRules(this.adminListen, next);
     if (weakened.length > 0) return { outcome: this.#rejectReload(actor, weakened), delivery: null };
-    const warnings = restartOnlyChanges(previous, next);
+    const warnings = [...restartOnlyChanges(previous, next), ...this.#shadowedWeights(previous, next)];
     const hash = hashConfig(next);
     if (hash === this.#configHash) {
       // A valid file clears the last rejection even when it is the config in force (a bad edit put back).
@@ -694,6 +714,21 @@ export class Controller {
   }
 
   // internals -------------------------------------------------------------------------------------------------
+
+  /** A config weight the reload changed that a runtime weight keeps out of force: said, so the edit is not a mystery. */
+  #shadowedWeights(previous: Config, next: Config): string[] {
+    const warnings: string[] = [];
+    for (const route of next.routes) {
+      const runtime = this.#state.routes[route.name];
+      if (runtime?.weight === undefined || route.canary === undefined) continue;
+      const before = previous.routes.find((r) => r.name === route.name)?.weight;
+      if (before === undefined || before === route.weight) continue;
+      const by = runtime.weightSource === 'rollout' ? 'the rollout' : 'an operator';
+      const clear = runtime.weightSource === 'rollout' ? '' : ` (DELETE /routes/${route.name}/weight, or splitgate weight ${route.name} --clear, returns it to the config's)`;
+      warnings.push(`route ${route.name}: config weight ${before} -> ${route.weight} not in force: ${by} set ${runtime.weight}${clear}`);
+    }
+    return warnings;
+  }
 
   #rejectReload(actor: string, errors: readonly string[]): ReloadOutcome {
     this.#lastReloadError = { time: new Date().toISOString(), errors };
