@@ -66,7 +66,10 @@ describe('admin API', () => {
       ['POST', '/routes/plain/kill', undefined, 409, 'SG_CONFLICT'],
       ['POST', '/routes/api/resume', undefined, 409, 'SG_CONFLICT'],
       ['POST', '/routes/api/explode', undefined, 404, 'SG_NOT_FOUND'],
-      ['DELETE', '/routes/api/weight', undefined, 405, 'SG_METHOD_NOT_ALLOWED'],
+      ['PATCH', '/routes/api/weight', undefined, 405, 'SG_METHOD_NOT_ALLOWED'],
+      ['DELETE', '/routes/api/weight', undefined, 409, 'SG_CONFLICT'],
+      ['DELETE', '/routes/nope/weight', undefined, 404, 'SG_UNKNOWN_ROUTE'],
+      ['DELETE', '/routes/api/kill', undefined, 405, 'SG_METHOD_NOT_ALLOWED'],
       ['POST', '/reload', undefined, 409, 'SG_CONFLICT'],
     ];
     for (const [method, path, body, status, code] of cases) {
