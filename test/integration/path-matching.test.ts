@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 /** The version that answered and the request-target it received. node:http sends `path` as given. */
-function ask(proxyUrl: string, target: string, host = 'shop.example.com'): Promise<{ status: number; version?: string; url?: string }> {
+function ask(proxyUrl: string, target: string, host = 'shop.example.com'): Promise<{ status: number; version?: string; url?: string; host?: string }> {
   const { hostname, port } = new URL(proxyUrl);
   return new Promise((resolve, reject) => {
     const req = request({ hostname, port, path: target, setHost: false, agent: false, headers: { host, 'x-canary': 'always' } }, (res) => {
@@ -45,8 +45,8 @@ function ask(proxyUrl: string, target: string, host = 'shop.example.com'): Promi
       res.setEncoding('utf8').on('data', (text: string) => (body += text));
       res.on('end', () => {
         if (res.statusCode !== 200) return resolve({ status: res.statusCode! });
-        const { version, url } = JSON.parse(body) as { version: string; url: string };
-        resolve({ status: 200, version, url });
+        const { version, url, headers } = JSON.parse(body) as { version: string; url: string; headers: Record<string, string> };
+        resolve(target.startsWith('/') ? { status: 200, version, url } : { status: 200, version, url, host: headers.host });
       });
     });
     req.on('error', reject).end();
@@ -71,6 +71,21 @@ describe('pathMatching: normalized (the default)', () => {
   it('a Host with a trailing dot matches its route', async () => {
     expect(await ask(normalized.url, '/checkout', 'internal.example.com.')).toEqual({ status: 200, version: 'stable', url: '/checkout' });
     expect((await ask(normalized.url, '/checkout', 'internal.example.com.:8080')).status).toBe(200);
+  });
+});
+
+describe('a request-target in absolute-form (RFC 9112 §3.2.2)', () => {
+  it('is routed by its authority, which the upstream gets as Host, with the target in origin-form', async () => {
+    expect(await ask(normalized.url, 'http://internal.example.com/checkout?x=1', 'shop.example.com')).toEqual({ status: 200, version: 'stable', url: '/checkout?x=1', host: 'internal.example.com' });
+    expect(await ask(normalized.url, 'HTTP://Internal.Example.com:8080', 'shop.example.com')).toEqual({ status: 200, version: 'stable', url: '/', host: 'Internal.Example.com:8080' });
+    // The path rules apply to it as to any target.
+    expect(await ask(normalized.url, 'http://shop.example.com/api/%61dmin/users')).toEqual({ status: 200, version: 'stable', url: '/api/%61dmin/users', host: 'shop.example.com' });
+  });
+
+  it('refuses userinfo, another scheme and an authority that is no host', async () => {
+    expect((await ask(normalized.url, 'http://user@internal.example.com/checkout')).status).toBe(400);
+    expect((await ask(normalized.url, 'ftp://internal.example.com/checkout')).status).toBe(400);
+    expect((await ask(normalized.url, 'http://internal.example.com:80:90/checkout')).status).toBe(400);
   });
 });
 

@@ -67,7 +67,7 @@ describe('malformed client input', () => {
   });
 
   it.each([
-    ['absolute-form target', message(['GET http://evil.example/ HTTP/1.1', 'Host: evil.example', 'Connection: close'])],
+    ['absolute-form target with userinfo', message(['GET http://user@evil.example/ HTTP/1.1', 'Host: evil.example', 'Connection: close'])],
     ['asterisk-form target', message(['OPTIONS * HTTP/1.1', 'Host: x', 'Connection: close'])],
   ])('answers 400 SG_BAD_REQUEST_TARGET to an %s', async (_name, bytes) => {
     const reply = await sendRaw(proxy!.url, bytes);

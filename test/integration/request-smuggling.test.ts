@@ -115,8 +115,8 @@ const CASES: readonly Case[] = [
   rejected('a negative chunk size', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nabc\r\n0\r\n\r\n${SMUGGLED}`),
   rejected('a chunk size line ended by a bare LF', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n${SMUGGLED}`),
   rejected('chunk data longer than its size', `POST /a HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n${SMUGGLED}`),
-  // Targets splitgate does not route (forward-proxy forms): its own 400, connection kept.
-  { name: 'absolute-form target', bytes: 'GET http://evil.example/a HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n', statuses: [400], upstream: [] },
+  // An absolute-form target is taken as RFC 9112 §3.2.2 says (its authority is the Host) and goes on in origin-form.
+  { name: 'absolute-form target', bytes: 'GET http://evil.example/a HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n', statuses: [200], upstream: ['/a'] },
   // llhttp reads an HTTP/2.0 request line; splitgate answers 505 SG_HTTP_VERSION rather than forward it as 1.1.
   { name: 'an HTTP/2.0 request line over HTTP/1 framing', bytes: 'GET /a HTTP/2.0\r\nHost: app\r\nConnection: close\r\n\r\n', statuses: [505], upstream: [] },
   { name: 'asterisk-form target', bytes: 'OPTIONS * HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n', statuses: [400], upstream: [] },
