@@ -9,15 +9,13 @@ import { Controller } from '../src/control/controller.js';
 import { EventLog } from '../src/control/event-log.js';
 import { StateFile } from '../src/control/state-file.js';
 import { createLogger } from '../src/log.js';
-import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
+import { createMetrics } from '../src/metrics/metrics.js';
 import { DURATION_BUCKETS } from '../src/metrics/metrics.js';
 import { bucketIndex, quantileOf, RollingWindow } from '../src/metrics/rolling-window.js';
-import { MirrorBook } from '../src/mirror/mirror-records.js';
-import { UpstreamPools } from '../src/proxy/upstream-pools.js';
-import { TableStore } from '../src/state/table-store.js';
 import { createFleet, type Fleet } from '../src/fleet/fleet.js';
 import type { StateAuthority } from '../src/fleet/state-authority.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
+import { closeControllers, startController, type ControllerOptions } from './helpers/controller.js';
 
 const RAW = {
   upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
@@ -27,34 +25,10 @@ const RAW = {
   ],
 };
 
-const opened: UpstreamPools[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((pools) => pools.close()));
-});
+afterEach(closeControllers);
 
-async function setup(options: { stateFile?: StateFile | null; configPath?: string; raw?: Record<string, unknown>; authority?: StateAuthority } = {}) {
-  const config = validateConfig(options.raw ?? RAW);
-  const metrics = createMetrics(new Registry(), { processMetrics: false });
-  const pools = new UpstreamPools();
-  opened.push(pools);
-  pools.update(config);
-  const events = new EventLog();
-  const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  const controller = new Controller({
-    config,
-    configPath: options.configPath ?? null,
-    pools,
-    metrics,
-    series: new SeriesBook(metrics),
-    mirror: { book: new MirrorBook(metrics), logger, random: Math.random },
-    events,
-    stateFile: options.stateFile ?? null,
-    logger,
-    ...(options.authority === undefined ? {} : { authority: options.authority }),
-  });
-  const store = new TableStore(await controller.initialTable());
-  controller.attach(store);
-  return { controller, store, events, metrics };
+function setup(options: ControllerOptions & { raw?: Record<string, unknown> } = {}) {
+  return startController(options.raw ?? RAW, options);
 }
 
 describe('Controller', () => {

@@ -7,52 +7,20 @@
 import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { validateConfig } from '../src/config/load.js';
-import { Controller } from '../src/control/controller.js';
-import { EventLog } from '../src/control/event-log.js';
 import { emptyState, mergeHeldState, StateFile, type LoadResult, type RuntimeState } from '../src/control/state-file.js';
-import { createLogger } from '../src/log.js';
-import { createMetrics, SeriesBook } from '../src/metrics/metrics.js';
-import { MirrorBook } from '../src/mirror/mirror-records.js';
-import { UpstreamPools } from '../src/proxy/upstream-pools.js';
-import { TableStore } from '../src/state/table-store.js';
+import { closeControllers, startController, type ControllerOptions } from './helpers/controller.js';
 
 const RAW = {
   upstreams: { s: 'http://127.0.0.1:1', c: 'http://127.0.0.1:2' },
   routes: [{ name: 'api', stable: 's', canary: 'c', weight: 5 }],
 };
 
-const opened: UpstreamPools[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((pools) => pools.close()));
-});
+afterEach(closeControllers);
 
-async function setup(options: { stateFile?: StateFile; configPath?: string } = {}) {
-  const config = validateConfig(RAW);
-  const metrics = createMetrics(new Registry(), { processMetrics: false });
-  const pools = new UpstreamPools();
-  opened.push(pools);
-  pools.update(config);
-  const events = new EventLog();
-  const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  const controller = new Controller({
-    config,
-    configPath: options.configPath ?? null,
-    pools,
-    metrics,
-    series: new SeriesBook(metrics),
-    mirror: { book: new MirrorBook(metrics), logger, random: Math.random },
-    events,
-    stateFile: options.stateFile ?? null,
-    logger,
-  });
-  const store = new TableStore(await controller.initialTable());
-  controller.attach(store);
-  return { controller, store, events, metrics };
+function setup(options: ControllerOptions = {}) {
+  return startController(RAW, options);
 }
 
 /** A StateFile whose reads fail as they do for an unprivileged user while the file is chmod 000. */
