@@ -210,7 +210,8 @@ export function compileTable(
     routes: Object.freeze(routes),
     headerNames: headerNamesRead(routes),
     matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
-    normalizesPaths: config.pathMatching === 'normalized',
+    // Only a prefix longer than "/" can tell two spellings of a path apart: without one, the scan is skipped.
+    normalizesPaths: config.pathMatching === 'normalized' && routes.some((route) => route.matchablePrefix !== '/'),
     flagSet,
     flagsHeaders: Object.freeze(flagSet === null ? [] : flagsHeaderNames(config)),
     ofrep: flagSet === null || !config.flags?.ofrep ? null : ofrepSettings(config.flags.ofrep, routes),
