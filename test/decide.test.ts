@@ -162,7 +162,7 @@ describe('matchRoute', () => {
     ['other.org', '/', 'fallback'],
     [undefined, '/x', 'fallback'],
   ])('host %s path %s → %s', (host, path, name) => {
-    expect(matchRoute(table, host, path)?.name).toBe(name);
+    expect((matchRoute(table, host, path) as { name?: string } | undefined)?.name).toBe(name);
   });
 
   it('no route when nothing matches', () => {

@@ -12,7 +12,7 @@ import { methodLabel, type ClientTimeoutKind, type UpstreamErrorKind, type Versi
 import { buildContext, type Entropy, type RequestContext } from '../routing/context.js';
 import { decisionOf, placedByWeight, type CompiledRoute, type RouteDecision } from '../routing/table.js';
 import { decideRoute } from '../routing/decide.js';
-import { matchRoute } from '../routing/match.js';
+import { AMBIGUOUS_PATH, matchRoute } from '../routing/match.js';
 import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../state/table-store.js';
 import { Outcome } from './canary-guard.js';
 import { clientConnection, closeAfter, type ClientConnection } from './client-connections.js';
@@ -583,6 +583,8 @@ const NOT_ORIGIN_FORM: LocalAnswer = { status: 400, code: 'SG_BAD_REQUEST_TARGET
 // splitgate can forward faithfully (RFC 9110 §15.6.6).
 const HTTP_VERSION: LocalAnswer = { status: 505, code: 'SG_HTTP_VERSION', message: 'only HTTP/1.0 and HTTP/1.1 requests are accepted' };
 const NO_ROUTE: LocalAnswer = { status: 404, code: 'SG_NO_ROUTE', message: 'no route matches this host and path' };
+/** Spellings of the path an upstream may resolve differently pick different routes (routing/path.ts). */
+const PATH_AMBIGUOUS: LocalAnswer = { status: 400, code: 'SG_AMBIGUOUS_PATH', message: 'the request path reads as different routes depending on how it is decoded and resolved' };
 // RFC 9112 §3.2: a request with more than one Host field is answered 400 (one without: see unreadableRequest).
 const BAD_TRANSFER_ENCODING: LocalAnswer = { status: 400, code: 'SG_BAD_FRAMING', message: 'Transfer-Encoding must end with chunked (RFC 9112 §6.1)' };
 const HOST_REPEATED: LocalAnswer = { status: 400, code: 'SG_BAD_HOST', message: 'request has more than one Host header field' };
@@ -672,6 +674,7 @@ function clientIpOf(trustForwarded: boolean, peerIp: string, head: RequestHead):
 function routeRequest(active: ActiveTable, req: IncomingMessage, head: RequestHead, entropy: Entropy): Routed | LocalAnswer | Promise<Routed> {
   const route = matchRoute(active.table, head.host, req.url ?? '');
   if (route === undefined) return NO_ROUTE;
+  if (route === AMBIGUOUS_PATH) return PATH_AMBIGUOUS;
   const trustForwarded = active.config.trustForwardedFor;
   const connection = clientConnection(req.socket);
   const context = buildContext(route, head.routing, clientIpOf(trustForwarded, connection.peerIp, head), entropy);

@@ -3,7 +3,7 @@
  * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
-import { matchablePrefix } from './path.js';
+import { prefixSpellings, type PathSpellings } from './path.js';
 import { BlockList } from 'node:net';
 import type { Config, JwtConfig, RouteConfig, StickySource } from '../config/schema.js';
 import { parseSourceNetwork } from '../config/source-network.js';
@@ -104,8 +104,8 @@ export interface CompiledRoute {
   readonly hostSuffix: string | null;
   /** As configured; matched as is with `pathMatching: raw`. */
   readonly pathPrefix: string;
-  /** The prefix as `pathMatching: normalized` compares it (routing/path.ts). */
-  readonly matchablePrefix: string;
+  /** The prefix in each spelling `pathMatching: normalized` compares (routing/path.ts). */
+  readonly prefixSpellings: PathSpellings;
   readonly upstreams: Readonly<Record<Version, string | null>>;
   readonly weight: number;
   readonly weightSource: WeightSource;
@@ -158,7 +158,7 @@ export interface RoutingTable {
   readonly headerNames: ReadonlySet<string>;
   /** Some route matches on the host, so requests' Host headers must be normalized to route. */
   readonly matchesHost: boolean;
-  /** Route prefixes match the path as an origin server resolves it (config `pathMatching: normalized`). */
+  /** Every spelling of a path must pick the route (config `pathMatching: normalized`, routing/path.ts). */
   readonly normalizesPaths: boolean;
   /** The compiled flag definitions (config `flags`), or null. */
   readonly flagSet: FlagSet | null;
@@ -211,7 +211,7 @@ export function compileTable(
     headerNames: headerNamesRead(routes),
     matchesHost: routes.some((route) => route.host !== null || route.hostSuffix !== null),
     // Only a prefix longer than "/" can tell two spellings of a path apart: without one, the scan is skipped.
-    normalizesPaths: config.pathMatching === 'normalized' && routes.some((route) => route.matchablePrefix !== '/'),
+    normalizesPaths: config.pathMatching === 'normalized' && routes.some((route) => route.pathPrefix !== '/'),
     flagSet,
     flagsHeaders: Object.freeze(flagSet === null ? [] : flagsHeaderNames(config)),
     ofrep: flagSet === null || !config.flags?.ofrep ? null : ofrepSettings(config.flags.ofrep, routes),
@@ -288,7 +288,7 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     host: wildcard ? null : host,
     hostSuffix: wildcard ? host!.slice(1) : null,
     pathPrefix: route.match?.pathPrefix ?? '/',
-    matchablePrefix: matchablePrefix(route.match?.pathPrefix ?? '/'),
+    prefixSpellings: Object.freeze(prefixSpellings(route.match?.pathPrefix ?? '/')),
     upstreams: Object.freeze({ stable: route.stable, canary: route.canary ?? null }),
     weight,
     weightSource: set?.source ?? 'config',
