@@ -13,6 +13,8 @@ export interface ControlOptions {
   readonly token: string | undefined;
   readonly json: boolean;
   readonly actor: string | undefined;
+  /** `--clear` (splitgate weight ROUTE --clear): drop the operator weight. */
+  readonly clear?: boolean;
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
 }
@@ -67,7 +69,13 @@ export async function runControl(command: string, args: readonly string[], optio
       }
       case 'weight': {
         if (!needRoute()) return 2;
-        if (args[1] === '--clear') return report(options, await call(options, 'DELETE', `/routes/${encodeURIComponent(route)}/weight`));
+        if (options.clear === true) {
+          if (args[1] !== undefined) {
+            options.err(`splitgate weight: --clear takes no PERCENT\nusage: splitgate weight ROUTE PERCENT | --clear\n`);
+            return 2;
+          }
+          return report(options, await call(options, 'DELETE', `/routes/${encodeURIComponent(route)}/weight`));
+        }
         const weight = parsePercent(args[1]);
         if (weight === null) {
           const given = args[1] === undefined ? 'no PERCENT given' : `${JSON.stringify(args[1])} is not a percentage`;

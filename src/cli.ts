@@ -59,6 +59,7 @@ export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_
         token: { type: 'string' },
         actor: { type: 'string' },
         json: { type: 'boolean' },
+        clear: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -88,6 +89,7 @@ export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_
       token: values.token ?? process.env.SPLITGATE_ADMIN_TOKEN,
       actor: values.actor ?? process.env.USER,
       json: values.json ?? false,
+      clear: values.clear ?? false,
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
     });

@@ -277,7 +277,11 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     // Whatever throws below (a response node:http refuses to write), the exchange is still ended and accounted, and a
     // client that cannot be given a valid answer is not left waiting for one.
     try {
-      this.tap?.primaryFailed();
+      try {
+        this.tap?.primaryFailed();
+      } catch {
+        // The mirror's trouble: it must not hide the upstream's failure from the metrics and the outlier detector.
+      }
       if (error instanceof ClientBodyTimeoutError || error instanceof BodyTooLargeError) {
         // The rest of the body will not come (or be read): this connection cannot carry another request (NGINX closes it too).
         closeAfter(res, this.connection);

@@ -281,6 +281,15 @@ describe('admin API and CLI input', () => {
     const ok = await runCli(['weight', 'api', '12.5', '--admin', instance.adminUrl]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/api: weight 12.5 %/);
+    // --clear drops the operator weight: back to the config's 10; with a PERCENT beside it, nothing is sent.
+    expect((await runCli(['weight', 'api', '30', '--clear', '--admin', instance.adminUrl])).code).toBe(2);
+    const cleared = await runCli(['weight', 'api', '--clear', '--admin', instance.adminUrl]);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    const route = ((await adminCall(instance.adminUrl, 'GET', '/status')).body as { routes: Array<{ weight: number; weightSource: string }> }).routes[0];
+    expect(route).toMatchObject({ weight: 10, weightSource: 'config' });
+    const again = await runCli(['weight', 'api', '--clear', '--admin', instance.adminUrl]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/no operator weight/);
   });
 
   it('`splitgate reload` prints the reply\'s warnings', async () => {
