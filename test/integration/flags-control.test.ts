@@ -154,7 +154,7 @@ describe('flag runtime control, workers: 2', () => {
       ['PUT', '/flags/theme', { variant: 'dark' }, 400, 'SG_INVALID'],
       ['PUT', '/flags/theme', undefined, 400, 'SG_INVALID'],
       ['POST', '/flags/theme', { state: 'DISABLED' }, 405, 'SG_METHOD_NOT_ALLOWED'],
-      ['DELETE', '/routes/api/weight', undefined, 405, 'SG_METHOD_NOT_ALLOWED'],
+      ['DELETE', '/routes/api/kill', undefined, 405, 'SG_METHOD_NOT_ALLOWED'],
     ];
     for (const [method, path, body, status, code] of cases) {
       const reply = await adminCall(sg!.adminUrl, method, path, body);

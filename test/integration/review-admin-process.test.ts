@@ -239,12 +239,12 @@ describe('admin API and CLI input', () => {
   it('a wrong method on an admin path: 405 SG_METHOD_NOT_ALLOWED with Allow', async () => {
     instance = await spawnSplitgate(writeConfig('admin.yaml'));
     const cases: Array<[string, string, string]> = [
-      ['GET', '/routes/api/weight', 'PUT'],
-      ['POST', '/routes/api/weight', 'PUT'],
+      ['GET', '/routes/api/weight', 'PUT, DELETE'],
+      ['POST', '/routes/api/weight', 'PUT, DELETE'],
       ['PUT', '/routes/api/kill', 'POST'],
       ['GET', '/reload', 'POST'],
       ['POST', '/status', 'GET, HEAD'],
-      ['PATCH', '/routes/api/weight', 'PUT'],
+      ['PATCH', '/routes/api/weight', 'PUT, DELETE'],
     ];
     for (const [method, path, allow] of cases) {
       const response = await fetch(new URL(path, instance.adminUrl), { method, ...(method === 'GET' ? {} : { body: '{}', headers: { 'content-type': 'application/json' } }) });
