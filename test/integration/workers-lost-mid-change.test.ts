@@ -47,6 +47,9 @@ afterAll(async () => {
 describe('workers lost mid-change', () => {
   it('a worker killed while a change waits for its ack: the spare that replaces it is not restarted', async () => {
     await waitFor('a loaded spare worker', async () => typeof (await supervisorStatus(proxy!.adminUrl)).sparePid === 'number');
+    // A worker that dies within a second of its start is replaced a second later (the crash-loop guard), not by the
+    // spare at once: the stopped one must be older than that for the spare to be put in while the change waits.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
     const before = await supervisorStatus(proxy!.adminUrl);
     const [stopped] = before.workers!;
     process.kill(stopped.pid, 'SIGSTOP');
@@ -57,7 +60,12 @@ describe('workers lost mid-change', () => {
     const answer = await change;
     expect(answer.status).toBe(200);
     expect(answer.json().workers.unacknowledged).toEqual([]);
-    const after = await supervisorStatus(proxy!.adminUrl);
+    let after = await supervisorStatus(proxy!.adminUrl);
+    await waitFor('the replacement listening', async () => {
+      after = await supervisorStatus(proxy!.adminUrl);
+      const slot = after.workers!.find((w) => w.slot === stopped.slot)!;
+      return slot.pid !== stopped.pid && slot.listening;
+    });
     const replacement = after.workers!.find((w) => w.slot === stopped.slot)!;
     expect(replacement.pid).toBe(before.sparePid);
     // Still the same process a moment later, serving, with the kill in force.
