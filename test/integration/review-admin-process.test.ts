@@ -7,7 +7,7 @@
  * - a wrong method on an admin path is 405 with Allow; an oversized body 413 SG_BODY_TOO_LARGE; /events?since=abc 400;
  * - `splitgate weight` refuses what is not a plain decimal and sends nothing; `splitgate reload` prints warnings.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,14 @@ function writeConfig(name: string, extra: Record<string, unknown> = {}, weight =
     routes: [{ name: 'api', stable: 'stable', canary: 'canary', weight }],
     ...extra,
   });
+}
+
+/** The child runs as `uid`: a Node binary under a 0700 directory (mktemp's) cannot be run by it. Said plainly. */
+function assertRunnableBy(uid: number): void {
+  const probe = spawnSync(process.execPath, ['-e', '0'], { uid, gid: uid });
+  if (probe.error !== undefined || probe.status !== 0) {
+    throw new Error(`uid ${uid} cannot run ${process.execPath} (${probe.error?.message ?? `exit ${probe.status}`}): every directory above it must be world-executable (.ci/run makes its Node 24 prefix 0755)`);
+  }
 }
 
 interface Launched {
@@ -133,6 +141,7 @@ describe('a state file that cannot be used at start', () => {
       for (const path of [home, join(home, 'state'), statePath]) chownSync(path, NOBODY, NOBODY);
     }
     chmodSync(join(home, 'state'), 0o000);
+    if (isRoot) assertRunnableBy(NOBODY);
     const run = launch(configFile, isRoot ? { uid: NOBODY, cwd: home } : { cwd: home });
     const { admin } = await run.listening();
 
