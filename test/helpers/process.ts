@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import { stringify } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,6 +60,28 @@ export interface SplitgateProcess {
   stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
+/** Calls `onEntry` with each line of `stream` that is one JSON object, as it arrives, and `onOther` with any other. */
+export function onJsonLines(stream: Readable, onEntry: (entry: Record<string, unknown>) => void, onOther: (line: string) => void = () => undefined): void {
+  let pending = '';
+  stream.setEncoding('utf8').on('data', (text: string) => {
+    pending += text;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) !== -1) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      if (line.trim() === '') continue;
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        onOther(line);
+        continue;
+      }
+      onEntry(entry);
+    }
+  });
+}
+
 /** Starts `node dist/bin.js --config <file>` and resolves once it logs `splitgate listening`. */
 export function spawnSplitgate(configFile: string, timeoutMs = 10_000, options: { nodeArgs?: readonly string[]; env?: Record<string, string> } = {}): Promise<SplitgateProcess> {
   assertBuilt();
@@ -71,7 +94,6 @@ export function spawnSplitgate(configFile: string, timeoutMs = 10_000, options: 
   const logLines: Array<Record<string, unknown>> = [];
   const badLines: string[] = [];
   let stderr = '';
-  let pending = '';
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -79,40 +101,29 @@ export function spawnSplitgate(configFile: string, timeoutMs = 10_000, options: 
       reject(new Error(`splitgate did not report listening within ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
     child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      pending += text;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        if (line.trim() === '') continue;
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          badLines.push(line);
-          continue;
-        }
+    onJsonLines(
+      child.stdout!,
+      (entry) => {
         logLines.push(entry);
-        if (entry.msg === 'splitgate listening') {
-          clearTimeout(timer);
-          resolve({
-            child,
-            pid: child.pid!,
-            url: entry.listen as string,
-            adminUrl: entry.admin as string,
-            logLines,
-            badLines,
-            stderr: () => stderr,
-            exited,
-            stop: (signal = 'SIGTERM') => {
-              if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-              return exited;
-            },
-          });
-        }
-      }
-    });
+        if (entry.msg !== 'splitgate listening') return;
+        clearTimeout(timer);
+        resolve({
+          child,
+          pid: child.pid!,
+          url: entry.listen as string,
+          adminUrl: entry.admin as string,
+          logLines,
+          badLines,
+          stderr: () => stderr,
+          exited,
+          stop: (signal = 'SIGTERM') => {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+      },
+      (line) => badLines.push(line),
+    );
     void exited.then((exit) => {
       clearTimeout(timer);
       reject(new Error(`splitgate exited (${exit.code ?? exit.signal}) before listening; stderr: ${stderr}`));

@@ -12,7 +12,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { send, waitFor } from '../helpers/http.js';
-import { BIN, assertBuilt, createTempDir, killIfRunning, runCli, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { BIN, assertBuilt, createTempDir, killIfRunning, onJsonLines, runCli, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { adminCall } from '../helpers/rollout.js';
 import { startUpstream, startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -76,20 +76,7 @@ function launch(configFile: string, options: { uid?: number; cwd?: string } = {}
   });
   launched.push(child);
   const lines: Array<Record<string, unknown>> = [];
-  let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    pending += text;
-    let newline: number;
-    while ((newline = pending.indexOf('\n')) !== -1) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
+  onJsonLines(child.stdout!, (entry) => lines.push(entry));
   child.stderr!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return {
