@@ -83,6 +83,10 @@ export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_
     }
     return validate(file);
   }
+  if (values.clear === true && positionals[0] !== 'weight') {
+    process.stderr.write(`splitgate: --clear is for \`splitgate weight ROUTE --clear\` only\n${USAGE}\n`);
+    return 2;
+  }
   if (positionals[0] !== undefined && CONTROL_COMMANDS.has(positionals[0])) {
     return runControl(positionals[0], positionals.slice(1), {
       admin: values.admin ?? process.env.SPLITGATE_ADMIN_URL ?? 'http://127.0.0.1:9901',

@@ -2,6 +2,7 @@
  * YAML text → validated, typed Config. Collects every problem with its path (`routes[1].weight: ...`) and throws
  * one ConfigError listing them all; never returns a partly valid config.
  */
+import { isPlainPrefix } from '../routing/path.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -139,6 +140,13 @@ function validateReferences(config: Config): ConfigIssue[] {
     else seen.set(route.name, index);
 
     issues.push(...unknownUpstreams(route, at, config.upstreams));
+    const prefix = route.match?.pathPrefix;
+    if (prefix !== undefined && config.pathMatching === 'normalized' && !isPlainPrefix(prefix)) {
+      issues.push({
+        path: `${at}.match.pathPrefix`,
+        message: `"${prefix}" is not plain: with pathMatching: normalized a prefix holds only letters, digits, "/" and -._~!$&'()*+,=:@ (no %, \\, ;, //, . or .. segments), which every server reads the same way; use pathMatching: raw to match bytes`,
+      });
+    }
     if (route.canary === undefined) {
       if (route.weight > 0) issues.push({ path: `${at}.weight`, message: 'must be 0 when the route has no canary' });
       route.rules?.forEach((rule, ruleIndex) => {

@@ -603,16 +603,23 @@ const CONNECT_REFUSED: LocalAnswer = { status: 405, code: 'SG_METHOD_NOT_ALLOWED
  */
 function refusedRequest(req: IncomingMessage, head: RequestHead, hosts: HostCheck): LocalAnswer | null {
   if (req.httpVersionMajor !== 1) return HTTP_VERSION;
-  if ((req.url ?? '').charCodeAt(0) !== 47 && !tookAbsoluteForm(req, head)) return NOT_ORIGIN_FORM;
   if (head.hostRepeated) return HOST_REPEATED;
+  // RFC 9112 §3.2: the Host field is checked whatever the target's form, before an absolute-form authority replaces it.
+  if ((req.url ?? '').charCodeAt(0) !== 47) {
+    if (head.host !== undefined && !hosts.valid(head.host)) return HOST_INVALID;
+    if (!tookAbsoluteForm(req, head)) return NOT_ORIGIN_FORM;
+  }
   if (head.host !== undefined && !hosts.valid(head.host)) return HOST_INVALID;
   if (head.authorizations > 1) return AUTHORIZATION_REPEATED;
   if (req.method === 'TRACE') return TRACE_REFUSED;
   return null;
 }
 
-/** `http://authority/path?query`, the scheme in any case; no userinfo (RFC 9110 §4.2.4: deprecated, a phishing vector). */
-const ABSOLUTE_FORM = /^https?:\/\/([^/?#@]+)([/?][^#]*)?$/i;
+/**
+ * `http://authority/path?query`, the scheme in any case; no userinfo (RFC 9110 §4.2.4: deprecated, a phishing
+ * vector), no empty host (§4.2.1), no fragment.
+ */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#@:][^/?#@]*)([/?][^#]*)?$/i;
 
 /**
  * RFC 9112 §3.2.2: a server MUST accept a request-target in absolute-form, and its authority replaces the Host field.
@@ -626,7 +633,6 @@ function tookAbsoluteForm(req: IncomingMessage, head: RequestHead): boolean {
   const rest = match[2] ?? '/';
   req.url = rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
   head.host = authority;
-  head.hostRepeated = false;
   const forward = head.forward;
   let index = -1;
   for (let i = 0; i < forward.length; i += 2) if (forward[i] === 'host') index = i;

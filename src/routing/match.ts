@@ -1,32 +1,32 @@
 /**
  * Which route serves a request: the first route, in config order, whose host and path prefix both match.
  * Host comparison ignores case, port and a trailing dot (RFC 9110 §4.2.3; `example.com.` is the same name, as NGINX
- * reads it). Path prefixes are string prefixes; with `pathMatching: normalized` (the default) a path that an
- * upstream could resolve another way (routing/path.ts) must pick the same route in every spelling, or the request is
- * AMBIGUOUS_PATH. With `pathMatching: raw`, the bytes as received only (Envoy's default `prefix`).
+ * reads it). Path prefixes are string prefixes; with `pathMatching: normalized` (the default) a path that servers
+ * could read differently must pick the same route read as sent and read the broadest way, or the request is
+ * AMBIGUOUS_PATH (routing/path.ts). With `pathMatching: raw`, the bytes as received only (Envoy's default `prefix`).
  */
-import { pathSpellings } from './path.js';
+import { readPath } from './path.js';
 import type { CompiledRoute, RoutingTable } from './table.js';
 
-/** A path whose spellings pick different routes (or some a route and some none): refused, never guessed. */
+/** A path servers may read as another route (or none): refused, never guessed. */
 export const AMBIGUOUS_PATH: unique symbol = Symbol('ambiguous path');
 
 export function matchRoute(table: RoutingTable, hostHeader: string | undefined, target: string): CompiledRoute | typeof AMBIGUOUS_PATH | undefined {
   const host = hostHeader === undefined || !table.matchesHost ? '' : normalizeHost(hostHeader);
-  const spellings = table.normalizesPaths ? pathSpellings(target) : null;
-  if (spellings === null) return firstMatch(table.routes, host, target, -1);
-  const route = firstMatch(table.routes, host, spellings[0], 0);
-  if (firstMatch(table.routes, host, spellings[1], 1) !== route || firstMatch(table.routes, host, spellings[2], 2) !== route) return AMBIGUOUS_PATH;
+  const route = firstMatch(table.routes, host, target);
+  if (!table.normalizesPaths) return route;
+  const reading = readPath(target);
+  if (reading === null) return route;
+  if (reading === 'ambiguous' || firstMatch(table.routes, host, reading.broadest) !== route) return AMBIGUOUS_PATH;
   return route;
 }
 
-/** `spelling`: which of a route's prefix spellings to compare, or -1 for the prefix as configured. */
-function firstMatch(routes: readonly CompiledRoute[], host: string, path: string, spelling: number): CompiledRoute | undefined {
+function firstMatch(routes: readonly CompiledRoute[], host: string, path: string): CompiledRoute | undefined {
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i];
     if (route.host !== null && route.host !== host) continue;
     if (route.hostSuffix !== null && !(host.endsWith(route.hostSuffix) && host.length > route.hostSuffix.length)) continue;
-    if (!path.startsWith(spelling === -1 ? route.pathPrefix : route.prefixSpellings[spelling])) continue;
+    if (!path.startsWith(route.pathPrefix)) continue;
     return route;
   }
   return undefined;

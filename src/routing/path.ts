@@ -1,18 +1,18 @@
 /**
- * The spellings of a request path an upstream may act on. Route prefixes are matched on the bytes as received, but
- * an origin server resolves `/api/%61dmin`, `/api/x/../admin` or `/api//admin` (and, depending on the server,
- * `/api%2Fadmin`, `/api\admin` or `/api;x/admin`) to `/api/admin`: a client could reach a path past the route (or
- * the rule) meant for it. No one resolution is right for every upstream (merging slashes before removing
- * dot-segments turns `/api/admin//..` into `/api/`, a WHATWG URL parser into `/api/admin/`), so splitgate takes the
- * route only when every spelling below picks it, and refuses the request when they disagree (see match.ts):
- * - as received;
- * - RFC 3986's normalization (§6.2.2): percent-encoded unreserved octets decoded, dot-segments removed (§5.2.4);
- * - the most an origin server may do: every octet decoded (`%2F` included), `\` read as `/`, `;` parameters cut
- *   from segments, repeated slashes merged, dot-segments removed.
+ * How a request path is read for route matching with `pathMatching: normalized`. Route prefixes are matched on the
+ * bytes as received, but upstreams resolve paths in ways that differ from those bytes and from each other: they
+ * decode `%61` or `%2F`, read `\` as `/`, cut `;params` from segments (Servlet containers), merge `//`, resolve `.`
+ * and `..` (in different orders: merging slashes first turns `/api/admin//..` into `/api/`, a WHATWG URL parser into
+ * `/api/admin/`). A client could then reach a path past the route, or the rule, meant for it. No one reading is every
+ * server's, so splitgate refuses what servers disagree on rather than guessing (match.ts answers AMBIGUOUS_PATH):
+ * - a path with a dot-segment (`.` or `..`, also as `%2e`, behind `\`, `%2F` or `%5C`, or followed by `;...`), a
+ *   fragment (`#`) or an encoded NUL: conforming clients resolve dot-segments before sending and never send a
+ *   fragment, and servers resolve them differently;
+ * - a path whose broadest reading (every octet decoded, `\` as `/`, `;` parameters cut, slashes merged) picks
+ *   another route than its bytes do. Without dot-segments, and with prefixes made of plain characters only
+ *   (`isPlainPrefix`, enforced by the config), any other server's reading lies between those two: when they agree,
+ *   every reading picks that route.
  * The request is forwarded with its bytes unchanged. The query is never part of it.
- *
- * Results are byte strings (one char per octet, latin1): `/caf%C3%A9` becomes the two octets of `é`, the same string
- * a prefix `/café` in the config becomes (see prefixSpellings).
  */
 
 const PERCENT = 37;
@@ -20,98 +20,58 @@ const SLASH = 47;
 const DOT = 46;
 const BACKSLASH = 92;
 const SEMICOLON = 59;
+const HASH = 35;
 
-/** Which spelling: as received, RFC 3986's, the broadest. */
-export type PathSpellings = readonly [asSent: string, rfc3986: string, broadest: string];
+/** What matching a path needs: nothing (most requests), its broadest reading, or that it is refused. */
+export type PathReading = null | { readonly broadest: string } | 'ambiguous';
 
-/** The spellings of `target`'s path, or null when it has nothing to resolve (most requests): all three are itself. */
-export function pathSpellings(target: string): PathSpellings | null {
+/** Reads `target`'s path (before `?`): null when it has nothing a server could read another way. */
+export function readPath(target: string): PathReading {
   let end = target.indexOf('?');
   if (end === -1) end = target.length;
   for (let i = 0; i < end; i++) {
     const c = target.charCodeAt(i);
-    if (c === PERCENT || c === BACKSLASH || c === SEMICOLON || (c === SLASH && i + 1 < end && isSlashOrDot(target.charCodeAt(i + 1)))) return spellingsOf(target.slice(0, end));
+    if (c === PERCENT || c === BACKSLASH || c === SEMICOLON || c === HASH || (c === SLASH && i + 1 < end && isSlashOrDot(target.charCodeAt(i + 1)))) {
+      return broadestReading(target.slice(0, end));
+    }
   }
   return null;
-}
-
-/**
- * A configured prefix in each spelling's form: its UTF-8 octets outside printable ASCII percent-encoded for the first
- * two (as a client sends them), decoded for the broadest; a trailing "/" kept.
- */
-export function prefixSpellings(prefix: string): PathSpellings {
-  let encoded = '';
-  for (const octet of Buffer.from(prefix, 'utf8')) encoded += octet > 0x20 && octet < 0x7f ? String.fromCharCode(octet) : `%${octet.toString(16).toUpperCase().padStart(2, '0')}`;
-  const spellings = spellingsOf(encoded);
-  const slash = (path: string): string => (encoded.endsWith('/') && !path.endsWith('/') ? `${path}/` : path);
-  return [spellings[0], slash(spellings[1]), slash(spellings[2])];
-}
-
-function spellingsOf(path: string): PathSpellings {
-  // Hex digits in upper case (RFC 3986 §6.2.2.1): %c3 and %C3 are one octet to every server.
-  const asSent = path.indexOf('%') === -1 ? path : path.replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase());
-  return [asSent, withoutDotSegments(percentDecoded(asSent, true), false), withoutDotSegments(cutParameters(percentDecoded(asSent, false).replaceAll('\\', '/')), true)];
 }
 
 function isSlashOrDot(c: number): boolean {
   return c === SLASH || c === DOT;
 }
 
-/** RFC 3986 §5.2.4, on segments; `mergeSlashes` drops empty ones first (NGINX's merge_slashes). */
-function withoutDotSegments(path: string, mergeSlashes: boolean): string {
-  const parts = path.split('/');
+function broadestReading(path: string): PathReading {
+  if (path.indexOf('#') !== -1) return 'ambiguous';
+  const decoded = percentDecoded(path);
+  if (decoded.indexOf('\0') !== -1) return 'ambiguous';
   const segments: string[] = [];
-  let trailingSlash = false;
+  const parts = decoded.replaceAll('\\', '/').split('/');
   // parts[0] is what precedes the leading "/": empty for an origin-form target.
   for (let k = 1; k < parts.length; k++) {
-    const segment = parts[k];
-    const last = k === parts.length - 1;
-    if ((segment === '' && mergeSlashes) || segment === '.') {
-      if (last) trailingSlash = true;
-    } else if (segment === '..') {
-      segments.pop();
-      if (last) trailingSlash = true;
-    } else {
-      segments.push(segment);
-    }
+    const part = parts[k];
+    const semicolon = part.indexOf(';');
+    const segment = semicolon === -1 ? part : part.slice(0, semicolon);
+    if (segment === '.' || segment === '..' || part === '.' || part === '..') return 'ambiguous';
+    if (segment !== '' || k === parts.length - 1) segments.push(segment);
   }
-  let resolved = `/${segments.join('/')}`;
-  if (trailingSlash && segments.length > 0) resolved += '/';
-  return resolved;
+  return { broadest: `/${segments.join('/')}` };
 }
 
-/** `a;x=1/b;y` → `a/b`: matrix parameters, which Servlet containers cut from each segment before matching. */
-function cutParameters(path: string): string {
-  if (path.indexOf(';') === -1) return path;
-  return path
-    .split('/')
-    .map((segment) => {
-      const semicolon = segment.indexOf(';');
-      return semicolon === -1 ? segment : segment.slice(0, semicolon);
-    })
-    .join('/');
-}
-
-/** `%XX` → the octet (only unreserved ones with `unreservedOnly`); a `%` not followed by two hex digits stays. */
-function percentDecoded(text: string, unreservedOnly: boolean): string {
+/** `%XX` → the octet (one latin1 char); a `%` not followed by two hex digits stays as it is. */
+function percentDecoded(text: string): string {
   let out = '';
   let from = 0;
   for (let i = text.indexOf('%'); i !== -1 && i + 2 < text.length; i = text.indexOf('%', i + 1)) {
     const high = hexValue(text.charCodeAt(i + 1));
     const low = hexValue(text.charCodeAt(i + 2));
     if (high === -1 || low === -1) continue;
-    const octet = high * 16 + low;
-    if (unreservedOnly && !isUnreserved(octet)) continue;
-    out += text.slice(from, i) + String.fromCharCode(octet);
+    out += text.slice(from, i) + String.fromCharCode(high * 16 + low);
     from = i + 3;
     i += 2;
   }
   return from === 0 ? text : out + text.slice(from);
-}
-
-/** RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~". */
-function isUnreserved(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
 
 function hexValue(c: number): number {
@@ -119,4 +79,22 @@ function hexValue(c: number): number {
   if (c >= 65 && c <= 70) return c - 55;
   if (c >= 97 && c <= 102) return c - 87;
   return -1;
+}
+
+/** RFC 3986 pchar without pct-encoded and ";" (unreserved, sub-delims but ";", ":", "@"), and "/". */
+const PLAIN_PREFIX = /^\/[A-Za-z0-9\-._~!$&'()*+,=:@/]*$/;
+
+/**
+ * A prefix every server reads the same way: plain characters only, no empty or dot-segment. What the readings above
+ * rely on; the config refuses others with `pathMatching: normalized`.
+ */
+export function isPlainPrefix(prefix: string): boolean {
+  if (!PLAIN_PREFIX.test(prefix)) return false;
+  const segments = prefix.split('/');
+  for (let k = 1; k < segments.length; k++) {
+    const segment = segments[k];
+    if (segment === '.' || segment === '..') return false;
+    if (segment === '' && k !== segments.length - 1) return false;
+  }
+  return true;
 }

@@ -3,7 +3,6 @@
  * bucket thresholds, decisions preallocated), then frozen. A table is never changed after it is built; runtime
  * changes (operator weights, kill switches) build a new one and swap it in whole.
  */
-import { prefixSpellings, type PathSpellings } from './path.js';
 import { BlockList } from 'node:net';
 import type { Config, JwtConfig, RouteConfig, StickySource } from '../config/schema.js';
 import { parseSourceNetwork } from '../config/source-network.js';
@@ -102,10 +101,7 @@ export interface CompiledRoute {
   readonly host: string | null;
   /** For `*.example.com`: `.example.com`; null otherwise. */
   readonly hostSuffix: string | null;
-  /** As configured; matched as is with `pathMatching: raw`. */
   readonly pathPrefix: string;
-  /** The prefix in each spelling `pathMatching: normalized` compares (routing/path.ts). */
-  readonly prefixSpellings: PathSpellings;
   readonly upstreams: Readonly<Record<Version, string | null>>;
   readonly weight: number;
   readonly weightSource: WeightSource;
@@ -158,7 +154,7 @@ export interface RoutingTable {
   readonly headerNames: ReadonlySet<string>;
   /** Some route matches on the host, so requests' Host headers must be normalized to route. */
   readonly matchesHost: boolean;
-  /** Every spelling of a path must pick the route (config `pathMatching: normalized`, routing/path.ts). */
+  /** A path servers may read differently must pick the same route every way (`pathMatching: normalized`, routing/path.ts). */
   readonly normalizesPaths: boolean;
   /** The compiled flag definitions (config `flags`), or null. */
   readonly flagSet: FlagSet | null;
@@ -288,7 +284,6 @@ function compileRoute(route: RouteConfig, index: number, runtime: RuntimeOverrid
     host: wildcard ? null : host,
     hostSuffix: wildcard ? host!.slice(1) : null,
     pathPrefix: route.match?.pathPrefix ?? '/',
-    prefixSpellings: Object.freeze(prefixSpellings(route.match?.pathPrefix ?? '/')),
     upstreams: Object.freeze({ stable: route.stable, canary: route.canary ?? null }),
     weight,
     weightSource: set?.source ?? 'config',

@@ -283,6 +283,9 @@ describe('admin API and CLI input', () => {
     expect(cleared.code, cleared.stderr).toBe(0);
     const route = ((await adminCall(instance.adminUrl, 'GET', '/status')).body as { routes: Array<{ weight: number; weightSource: string }> }).routes[0];
     expect(route).toMatchObject({ weight: 10, weightSource: 'config' });
+    // Another command with --clear is refused, not run without it (kill would have killed the route).
+    expect((await runCli(['kill', 'api', '--clear', '--admin', instance.adminUrl])).code).toBe(2);
+    expect(((await adminCall(instance.adminUrl, 'GET', '/status')).body as { routes: Array<{ killed: boolean }> }).routes[0].killed).toBe(false);
     const again = await runCli(['weight', 'api', '--clear', '--admin', instance.adminUrl]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/no operator weight/);
