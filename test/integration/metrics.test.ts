@@ -45,7 +45,7 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) statuses.push((await forced('never', '/api/fail')).status);
   statuses.push((await send(proxy.url, '/broken/x')).status);
   statuses.push((await forced('never', '/api/ok', 'PURGE')).status);
-  statuses.push((await send(proxy.url, '/nothing-here/../%00<script>')).status);
+  statuses.push((await send(proxy.url, '/nothing-here/%3Cscript%3E<script>')).status);
   expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 500, 500, 502, 200, 404]);
 
   const res = await send(proxy.adminUrl, '/metrics');
