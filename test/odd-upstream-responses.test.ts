@@ -84,6 +84,7 @@ describe('ProxyExchange: an error answer that cannot be written', () => {
     const observer: ExchangeObserver = {
       exchangeEnded: (outcome) => ended.push(outcome),
       retryToStable: () => false,
+      replayAfterStaleConnection: () => false,
       sweep: new TimeoutSweep(),
     };
     const upstream = { name: 'stable', inFlight: 1 };

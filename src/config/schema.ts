@@ -13,6 +13,7 @@ import { experimentSchema, experimentSettingsSchema } from './experiment-schema.
 import { flagDefinitionsSchema } from '../flags/definitions.js';
 import { DEFAULT_FLAGS_MEMO_SIZE, MAX_FLAGS_MEMO_SIZE } from '../flags/flags-memo.js';
 import { expandSchedule, SCHEDULES } from './rollout-presets.js';
+import { IDEMPOTENT_METHODS } from '../proxy/upstream-errors.js';
 import { parseSourceNetwork } from './source-network.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -343,9 +344,6 @@ const mirror = z
 /** What makes a failed canary exchange worth a second try on stable (see proxy/retry-policy.ts). */
 export const RETRY_ON = ['connect-failure', 'refused-stream', 'reset-before-response', 'headers-timeout', '503'] as const;
 
-/** RFC 9110 §9.2.2: the idempotent methods. */
-const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
-
 const retry = z
   .object({
     // YAML reads an unquoted 503 as a number.
@@ -353,7 +351,7 @@ const retry = z
       .array(z.preprocess((value) => (value === 503 ? '503' : value), z.enum(RETRY_ON)))
       .min(1, 'must list at least one condition (retry: false turns retries off)')
       .default(['connect-failure', 'refused-stream', 'reset-before-response', 'headers-timeout', '503']),
-    methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method such as GET')).min(1).default(IDEMPOTENT_METHODS),
+    methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method such as GET')).min(1).default([...IDEMPOTENT_METHODS]),
     /** Envoy's retry budget: retries in flight at most this share (%) of the route's requests in flight... */
     budget: z.number().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100').default(20),
     /** ...or this many, whichever is more (Envoy's min_retry_concurrency). */

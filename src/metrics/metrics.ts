@@ -24,6 +24,8 @@ export type UpstreamErrorKind =
   | 'tls'
   | 'overflow'
   | 'queue_timeout'
+  /** A pooled connection the upstream closed as a request went out on it; the request was sent again (not a failure). */
+  | 'stale_connection'
   | 'other';
 
 /** A client too slow for the exchange: stopped reading the response (`send`) or sending its body (`body`). */

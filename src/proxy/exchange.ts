@@ -31,7 +31,7 @@ import { closeAfter, trackOnConnection, untrackOnConnection, type ClientConnecti
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
-import { errorBody, mapUpstreamError, type MappedUpstreamError } from './upstream-errors.js';
+import { closedWhileReused, errorBody, IDEMPOTENT_METHODS, mapUpstreamError, type MappedUpstreamError } from './upstream-errors.js';
 import type { ExperimentVisit } from '../experiments/experiment-book.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
@@ -49,11 +49,24 @@ export interface ExchangeObserver {
    * the retry budget is spent (or stable is full): `failed` then answers the client with its own error.
    */
   retryToStable(failed: ProxyExchange, status: number, error: { code: string; kind: UpstreamErrorKind | null } | null): boolean;
+  /**
+   * The upstream closed the pooled connection `failed` went out on (closedWhileReused): send the same request to the
+   * same upstream again. False when the upstream is at `maxRequests`: `failed` then answers with its own error.
+   */
+  replayAfterStaleConnection(failed: ProxyExchange): boolean;
   /** Where exchanges that wait on something slow are checked for their client-side timeouts. */
   readonly sweep: TimeoutSweep;
 }
 
 export const CLIENT_CLOSED_STATUS = 499;
+
+/**
+ * How many times one request is sent again after a pooled connection closed under it. More than once: an upstream
+ * that restarts closes all its idle connections at once, and the next one undici picks may be closing too.
+ */
+export const MAX_STALE_REPLAYS = 2;
+
+const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 
 const enum State {
@@ -111,6 +124,8 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
    * the request, so the request itself no longer holds the whole body.
    */
   body: Readable | null = null;
+  /** Times this request was sent again after a pooled connection closed under it (see #staleReplayable). */
+  staleReplays = 0;
   /** The header list sent upstream; a retry sends a copy naming stable. */
   readonly headers: string[];
   readonly setCookie: string | null;
@@ -264,6 +279,10 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   onError(error: Error): void {
     this.#release();
     if (this.#state === State.Done) return;
+    if (this.#state === State.Waiting && this.#staleReplayable(error) && this.#observer.replayAfterStaleConnection(this)) {
+      this.#end();
+      return;
+    }
     if (this.#state === State.Waiting && this.route.retry !== null && this.#retryOnError(error)) return;
     const wasStreaming = this.#state === State.Streaming;
     if (wasStreaming && this.#bodilessLengthMismatch(error)) {
@@ -328,6 +347,20 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   #bodilessLengthMismatch(error: Error): boolean {
     const status = this.#status;
     return (status === 204 || status === 304) && (error as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
+  }
+
+  // replays ----------------------------------------------------------------------------------------------
+
+  /**
+   * Off the common path. A keep-alive race, not a failure of the upstream: it closed an idle pooled connection just as
+   * this request went out on it, and never saw the request (NGINX gives a failed cached connection another try too).
+   * Sent again, to the same upstream, when nothing reached the client and the request can be repeated: no body and
+   * an idempotent method (RFC 9110 §9.2.2), as a client would.
+   */
+  #staleReplayable(error: Error): boolean {
+    if (this.staleReplays >= MAX_STALE_REPLAYS || this.hasBody || this.#clientGone || this.#abort === null) return false;
+    if (this.res.headersSent || this.res.destroyed) return false;
+    return IDEMPOTENT.has(this.req.method ?? '') && closedWhileReused(error);
   }
 
   // retry to stable ------------------------------------------------------------------------------------

@@ -443,25 +443,45 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     else if (!guard.takeRetry(route.retry!)) return false;
     this.#account(failed, status, error, true);
     stable.series.countDecision('retry_stable');
-    const headers = stableHeaders(failed.headers);
-    const retry = new ProxyExchange(
+    this.#sendAgain(failed, stable, redirect ? REDIRECT_STABLE : RETRY_STABLE, performance.now(), stableHeaders(failed.headers));
+    return true;
+  }
+
+  /**
+   * The upstream closed the pooled connection `failed` went out on before answering (see ProxyExchange#staleReplayable):
+   * the same request, to the same upstream, as the same exchange to the client. The failed attempt is not a response:
+   * it is counted only as an upstream error of kind `stale_connection`, and the rollout window, the outlier detector
+   * and the access log see the attempt that answers.
+   */
+  replayAfterStaleConnection(failed: ProxyExchange): boolean {
+    const backend = failed.backend;
+    if (backend.upstream.inFlight >= backend.upstream.maxRequests) return false;
+    backend.series.countUpstreamError('stale_connection');
+    this.#sendAgain(failed, backend, failed.decision, failed.startedAt, failed.headers).staleReplays = failed.staleReplays + 1;
+    return true;
+  }
+
+  /** `failed`'s client request as a new exchange with `backend`; the caller has checked that it can take one. */
+  #sendAgain(failed: ProxyExchange, backend: BackendBinding, decision: RouteDecision, startedAt: number, headers: string[]): ProxyExchange {
+    const again = new ProxyExchange(
       failed.req,
       failed.res,
       failed.connection,
-      route,
+      failed.route,
       failed.binding,
-      stable,
-      redirect ? REDIRECT_STABLE : RETRY_STABLE,
+      backend,
+      decision,
       failed.requestId,
       failed.setCookie,
-      performance.now(),
+      startedAt,
       this,
       failed.tap,
       failed.hasBody,
       headers,
       failed.experiment,
     );
-    retry.body = failed.body;
+    again.body = failed.body;
+    const upstream = backend.upstream;
     upstream.inFlight++;
     const accepted = upstream.pool.dispatch(
       {
@@ -469,13 +489,13 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
         method: failed.req.method ?? 'GET',
         headers,
         body: failed.body,
-        headersTimeout: stable.headersTimeout,
-        bodyTimeout: stable.bodyTimeout,
+        headersTimeout: backend.headersTimeout,
+        bodyTimeout: backend.bodyTimeout,
       },
-      retry,
+      again,
     );
-    if (!accepted) retry.poolSaturated();
-    return true;
+    if (!accepted) again.poolSaturated();
+    return again;
   }
 
   /** Metrics, the canary's outlier detector and the access log line of one exchange (a retried one included). */

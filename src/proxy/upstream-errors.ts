@@ -93,6 +93,22 @@ function errorCode(error: unknown): string | undefined {
   return cause !== undefined ? errorCode(cause) : undefined;
 }
 
+/** RFC 9110 §9.2.2: a client may send these again after a failure, and so may a proxy on its behalf. */
+export const IDEMPOTENT_METHODS: readonly string[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
+
+/**
+ * The upstream closed a connection that had already carried its bytes (an earlier response) without answering this
+ * request: a pooled keep-alive connection its idle timeout closed as the request went out on it. undici reads the
+ * FIN first and fails the request with a SocketError ("other side closed") whose `socket` counts what the connection
+ * read. A reset or a fresh connection closed unanswered is not this: those say the upstream is failing.
+ */
+export function closedWhileReused(error: unknown): boolean {
+  const failure = error as { code?: unknown; message?: unknown; socket?: { bytesRead?: unknown } } | null;
+  if (failure === null || typeof failure !== 'object' || failure.code !== 'UND_ERR_SOCKET' || failure.message !== 'other side closed') return false;
+  const bytesRead = failure.socket?.bytesRead;
+  return typeof bytesRead === 'number' && bytesRead > 0;
+}
+
 export function errorBody(code: string, message: string, requestId: string): string {
   return JSON.stringify({ error: { code, message, requestId } });
 }

@@ -124,7 +124,9 @@ export interface UpstreamProcess {
 
 /**
  * An echo upstream in its own process, so a test can SIGKILL it the way a crashing canary dies: every connection
- * it held closes at once, with requests on them half done. Each answer waits `delayMs`, so requests are in flight.
+ * it held closes at once (FIN), with requests on them half done. SIGUSR2 makes it die resetting them instead (RST),
+ * as a crash that leaves bytes unread does, or a proxy in front of it that gives up. Each answer waits `delayMs`, so
+ * requests are in flight.
  */
 export async function startUpstreamProcess(version: string, delayMs = 0): Promise<UpstreamProcess> {
   const script = `
@@ -136,6 +138,9 @@ export async function startUpstreamProcess(version: string, delayMs = 0): Promis
         res.end(JSON.stringify({ version: ${JSON.stringify(version)}, url: req.url }));
       }, ${Number(delayMs)}));
     });
+    const sockets = new Set();
+    server.on('connection', (socket) => { sockets.add(socket); socket.on('close', () => sockets.delete(socket)); });
+    process.on('SIGUSR2', () => { for (const socket of sockets) socket.resetAndDestroy(); process.exit(1); });
     server.listen(0, '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -2,8 +2,10 @@
  * A canary that crashes under load (SIGKILL: every connection it held closes at once, with requests half done)
  * costs users nothing: the idempotent requests it was serving are replayed on stable even though there are more of
  * them than the concurrent retry budget allows, because a canary that was healthy has earned the credit for that
- * burst (README "When the canary breaks", `retry.burst`). With `burst: 0` (Envoy's budget alone), the same crash
- * fails the requests over the budget: the test shows the difference.
+ * burst (README "When the canary breaks", `retry.burst`). With `burst: 0` (Envoy's budget alone), a canary that
+ * dies resetting its connections fails the requests over the budget: the test shows the difference. (One that dies
+ * closing them, as SIGKILL does, has the requests it was serving on pooled connections sent to it again first: it
+ * refuses them, and they are moved to stable outside the budget; the first test sees that path too.)
  *
  * The default burst (`auto`) is as large as the route's requests in flight, so no crash outruns it. A fixed burst of
  * 10 did: 16 connections at weight 50 once had 14 requests on the canary when it died, one more than 3 at once + 10
@@ -36,10 +38,11 @@ async function crashUnderLoad(
   connections: number,
   before: number,
   after: number,
+  signal: NodeJS.Signals = 'SIGKILL',
 ): Promise<LoadStats> {
   const load = startLoad(sg.url, { concurrency: connections, path, durationMs: 15_000 });
   await waitFor('canary traffic before the crash', () => (load.stats().byVersion.canary ?? 0) >= before, 8_000);
-  await canary.kill('SIGKILL');
+  await canary.kill(signal);
   const sentAtCrash = load.stats().sent;
   await waitFor('traffic after the crash', () => load.stats().sent >= sentAtCrash + after, 8_000);
   return load.stop();
@@ -50,6 +53,7 @@ describe('a canary killed under load', () => {
   let slowStable: TestUpstream;
   let earned: UpstreamProcess;
   let strict: UpstreamProcess;
+  let killed: UpstreamProcess;
   let sg: StartedSplitgate;
 
   beforeAll(async () => {
@@ -64,23 +68,24 @@ describe('a canary killed under load', () => {
     const echo = echoHandler('stable');
     stable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 80));
     slowStable = await startUpstream('stable', (req, res) => setTimeout(() => echo(req, res), 300));
-    [earned, strict] = await Promise.all([startUpstreamProcess('canary', 80), startUpstreamProcess('canary', 300)]);
+    [earned, strict, killed] = await Promise.all([startUpstreamProcess('canary', 80), startUpstreamProcess('canary', 300), startUpstreamProcess('canary', 300)]);
     sg = await startSplitgate({
-      upstreams: { stable: stable.url, slowStable: slowStable.url, earned: earned.url, strict: strict.url },
+      upstreams: { stable: stable.url, slowStable: slowStable.url, earned: earned.url, strict: strict.url, killed: killed.url },
       routes: [
         { name: 'earned', match: { pathPrefix: '/earned' }, stable: 'stable', canary: 'earned', weight: 75 },
         { name: 'strict', match: { pathPrefix: '/strict' }, stable: 'slowStable', canary: 'strict', weight: 50, retry: { burst: 0 } },
+        { name: 'killed', match: { pathPrefix: '/killed' }, stable: 'slowStable', canary: 'killed', weight: 50, retry: { burst: 0 } },
       ],
     });
   });
 
   afterAll(async () => {
     await sg?.stop();
-    await Promise.all([stable?.close(), slowStable?.close(), earned?.kill(), strict?.kill()]);
+    await Promise.all([stable?.close(), slowStable?.close(), earned?.kill(), strict?.kill(), killed?.kill()]);
   });
 
-  it('replays every request the crash cut off: clients see only 200s, and the canary is ejected', async () => {
-    const stats = await crashUnderLoad(sg, '/earned/x', earned, EARNED_CONNECTIONS, 100, 300);
+  it('replays every request a crash that resets the connections cut off: clients see only 200s, and the canary is ejected', async () => {
+    const stats = await crashUnderLoad(sg, '/earned/x', earned, EARNED_CONNECTIONS, 100, 300, 'SIGUSR2');
     const failures = (): string =>
       sg.logLines
         .filter((line) => typeof line.error === 'string')
@@ -97,10 +102,23 @@ describe('a canary killed under load', () => {
     expect(status.routes.find((r) => r.name === 'earned')?.outlier.phase).toBe('ejected');
   });
 
-  it('with burst: 0 (the concurrent budget alone) the same crash fails the replays over the budget', async () => {
-    const stats = await crashUnderLoad(sg, '/strict/x', strict, 16, 30, 100);
+  it('with burst: 0 (the concurrent budget alone) a crash that resets the connections fails the replays over the budget', async () => {
+    const stats = await crashUnderLoad(sg, '/strict/x', strict, 16, 30, 100, 'SIGUSR2');
     const counts = await retries(sg, 'strict');
     expect(counts.budget_exhausted).toBeGreaterThan(0);
     expect(stats.sent - (stats.byStatus[200] ?? 0)).toBe(counts.budget_exhausted);
+  });
+
+  it('a canary SIGKILLed (connections closed, not reset) costs users nothing even with burst: 0: its requests are sent to it again, refused, and moved', async () => {
+    const stats = await crashUnderLoad(sg, '/killed/x', killed, 16, 30, 100, 'SIGKILL');
+    expect(stats.failed).toBe(0);
+    expect(stats.byStatus).toEqual({ 200: stats.sent });
+    const counts = await retries(sg, 'killed');
+    expect(counts.budget_exhausted).toBe(0);
+    const exposition = parsePrometheus((await send(sg.adminUrl, '/metrics')).text);
+    const errors = (kind: string): number => sampleValue(exposition, 'splitgate_upstream_errors_total', { route: 'killed', version: 'canary', kind }) ?? 0;
+    // The requests it was serving went out on pooled connections: each was sent to the canary again, which refused it.
+    expect(errors('stale_connection')).toBeGreaterThan(0);
+    expect(errors('connect_refused')).toBeGreaterThanOrEqual(errors('stale_connection'));
   });
 });

@@ -1,0 +1,174 @@
+/**
+ * A pooled keep-alive connection the upstream closes just as a request goes out on it (its idle timeout fired, or it
+ * closes after N requests): the request never reached the application, so a proxy sends it again, as NGINX does for a
+ * failed cached connection, instead of answering 502. Only requests that can be repeated (no body, an idempotent
+ * method) are; a fresh connection closed unanswered is an upstream failure, not a race, and is not.
+ *
+ * The upstreams are raw TCP servers that make the race deterministic: a path under `/reused-closes/` is answered only
+ * as the first request of its connection (later ones close it unanswered), `/never/` is never answered, anything
+ * else always is.
+ */
+import { Agent } from 'node:http';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_STALE_REPLAYS } from '../../src/proxy/exchange.js';
+import { send, type Received } from '../helpers/http.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
+
+interface ClosingUpstream {
+  readonly url: string;
+  /** Copies received of each request target. */
+  readonly received: Map<string, number>;
+  close(): Promise<void>;
+}
+
+async function startClosingUpstream(body: string): Promise<ClosingUpstream> {
+  const received = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let pending = '';
+    let served = 0;
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end !== -1 && !socket.writableEnded; end = pending.indexOf('\r\n\r\n')) {
+        const head = pending.slice(0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        pending = pending.slice(end + 4 + length);
+        const target = head.split(' ')[1];
+        received.set(target, (received.get(target) ?? 0) + 1);
+        const answer = target.startsWith('/never/') ? false : target.startsWith('/canary/reused-closes/') || target.startsWith('/reused-closes/') ? served === 0 : true;
+        if (!answer) {
+          socket.end();
+          return;
+        }
+        served++;
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let stable: ClosingUpstream;
+let canary: ClosingUpstream;
+let silent: ClosingUpstream;
+let sg: StartedSplitgate;
+/** One keep-alive client connection, so the requests of a test follow each other on one proxy connection. */
+let agent: Agent;
+
+beforeAll(async () => {
+  [stable, canary, silent] = await Promise.all([startClosingUpstream('stable'), startClosingUpstream('canary'), startClosingUpstream('silent')]);
+  sg = await startSplitgate({
+    log: { level: 'info', accessLog: { enabled: true, sample: 1 } },
+    upstreams: { stable: stable.url, canary: canary.url, silent: silent.url },
+    routes: [
+      {
+        name: 'canary',
+        match: { pathPrefix: '/canary/' },
+        stable: 'stable',
+        canary: 'canary',
+        weight: 100,
+        // Two failures in a row would eject it: a closed pooled connection is not a failure.
+        outlier: { consecutive5xx: 2, baseEjectionTime: '30s', interval: '1m' },
+      },
+      { name: 'never', match: { pathPrefix: '/never/' }, stable: 'silent' },
+      { name: 'plain', match: { pathPrefix: '/' }, stable: 'stable' },
+    ],
+  });
+  agent = new Agent({ keepAlive: true, maxSockets: 1 });
+});
+
+afterAll(async () => {
+  agent?.destroy();
+  await sg?.stop();
+  await Promise.all([stable?.close(), canary?.close(), silent?.close()]);
+});
+
+async function metric(name: string, labels: Record<string, string>): Promise<number> {
+  const res = await send(sg.adminUrl, '/metrics');
+  return sampleValue(parsePrometheus(res.text), name, labels) ?? 0;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+async function sequential(paths: string[], options: { method?: string; body?: string } = {}): Promise<Received[]> {
+  const replies: Received[] = [];
+  for (const path of paths) replies.push(await send(sg.url, path, { agent, method: options.method, body: options.body, headers: { 'x-request-id': path.replaceAll('/', '-') } }));
+  return replies;
+}
+
+describe('a pooled connection the upstream closes as the request goes out on it', () => {
+  it('sends a GET again on a new connection: every client gets the answer, and the failed attempt is not a response', async () => {
+    const paths = Array.from({ length: 8 }, (_, i) => `/reused-closes/${i}`);
+    const replies = await sequential(paths);
+    expect(replies.map((r) => `${r.status} ${r.text}`)).toEqual(paths.map(() => '200 stable'));
+    // The first went out on a new connection; later ones that undici put on a pooled connection were sent again, on the
+    // next connection it picked (a new one, or another pooled one that the upstream closed too).
+    const copies = paths.map((p) => stable.received.get(p) ?? 0);
+    expect(copies[0]).toBe(1);
+    for (const count of copies) expect(count).toBeGreaterThanOrEqual(1), expect(count).toBeLessThanOrEqual(1 + MAX_STALE_REPLAYS);
+    const replays = sum(copies) - paths.length;
+    expect(replays).toBeGreaterThanOrEqual(paths.length / 2);
+    expect(await metric('splitgate_upstream_errors_total', { route: 'plain', version: 'stable', kind: 'stale_connection' })).toBe(replays);
+    expect(await metric('splitgate_upstream_errors_total', { route: 'plain', version: 'stable', kind: 'reset' })).toBe(0);
+    expect(await metric('http_requests_total', { route: 'plain', version: 'stable', method: 'GET', code: '200' })).toBe(8);
+    expect(await metric('http_requests_total', { route: 'plain', version: 'stable', method: 'GET', code: '502' })).toBe(0);
+    // One access log line per client request, the answered one.
+    const line = await sg.accessLogLine('-reused-closes-3');
+    expect(line).toMatchObject({ status: 200, route: 'plain', version: 'stable' });
+    expect(line?.error).toBeUndefined();
+    expect(sg.logLines.filter((l) => l.msg === 'request' && l.requestId === '-reused-closes-3')).toHaveLength(1);
+  });
+
+  it('does not send a request again that may not be repeated: a POST, or a request with a body', async () => {
+    // A pooled connection first, so that each request below goes out on a reused one.
+    expect((await sequential(['/warm/1']))[0].status).toBe(200);
+    const [post] = await sequential(['/reused-closes/post'], { method: 'POST' });
+    expect(post.status).toBe(502);
+    expect(post.json().error.code).toBe('SG_UPSTREAM_RESET');
+    expect(stable.received.get('/reused-closes/post')).toBe(1);
+
+    expect((await sequential(['/warm/2']))[0].status).toBe(200);
+    const [put] = await sequential(['/reused-closes/put'], { method: 'PUT', body: 'abc' });
+    expect(put.status).toBe(502);
+    expect(stable.received.get('/reused-closes/put')).toBe(1);
+  });
+
+  it('does not send a request again after a new connection was closed unanswered: that is an upstream failure', async () => {
+    const replies = await sequential(['/never/a', '/never/b']);
+    expect(replies.map((r) => r.status)).toEqual([502, 502]);
+    expect(replies.map((r) => r.json().error.code)).toEqual(['SG_UPSTREAM_RESET', 'SG_UPSTREAM_RESET']);
+    expect(silent.received.get('/never/a')).toBe(1);
+    expect(silent.received.get('/never/b')).toBe(1);
+    expect(await metric('splitgate_upstream_errors_total', { route: 'never', version: 'stable', kind: 'stale_connection' })).toBe(0);
+  });
+
+  it("sends a canary's request again to the canary: no retry to stable, no failure for its outlier detector", async () => {
+    const paths = Array.from({ length: 6 }, (_, i) => `/canary/reused-closes/${i}`);
+    const replies = await sequential(paths);
+    expect(replies.map((r) => `${r.status} ${r.text}`)).toEqual(paths.map(() => '200 canary'));
+    const copies = paths.map((p) => canary.received.get(p) ?? 0);
+    for (const count of copies) expect(count).toBeGreaterThanOrEqual(1), expect(count).toBeLessThanOrEqual(1 + MAX_STALE_REPLAYS);
+    expect(sum(copies)).toBeGreaterThan(paths.length);
+    expect(paths.map((p) => stable.received.get(p) ?? 0)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(await metric('splitgate_upstream_errors_total', { route: 'canary', version: 'canary', kind: 'stale_connection' })).toBe(sum(copies) - paths.length);
+    expect(await metric('splitgate_retries_total', { route: 'canary', result: 'ok' })).toBe(0);
+    expect(await metric('splitgate_upstream_ejections_total', { route: 'canary', version: 'canary' })).toBe(0);
+    expect(await metric('http_requests_total', { route: 'canary', version: 'canary', method: 'GET', code: '200' })).toBe(6);
+  });
+});
