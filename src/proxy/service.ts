@@ -653,6 +653,8 @@ function tookAbsoluteForm(req: IncomingMessage, head: RequestHead): boolean {
   const rest = match[2] ?? '/';
   req.url = rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
   head.host = authority;
+  // A rule or sticky key that reads the Host field reads the authority too.
+  if ('host' in head.routing) (head.routing as Record<string, string | undefined>).host = authority;
   const forward = head.forward;
   let index = -1;
   for (let i = 0; i < forward.length; i += 2) if (forward[i] === 'host') index = i;

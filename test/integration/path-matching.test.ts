@@ -6,7 +6,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendRaw } from '../helpers/http.js';
+import { send, sendRaw } from '../helpers/http.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { startUpstreams, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -24,6 +24,15 @@ function config(pathMatching?: 'raw'): Record<string, unknown> {
       // Testers may ask for the canary here: the admin paths must stay out of its reach.
       { name: 'api', match: { pathPrefix: '/api' }, stable: 'stable', canary: 'canary', weight: 0 },
       { name: 'web', match: { host: 'internal.example.com' }, stable: 'stable' },
+      // A rule reading the Host field: with an absolute-form target it reads the authority that replaced it.
+      {
+        name: 'pinned',
+        match: { pathPrefix: '/pinned' },
+        stable: 'stable',
+        canary: 'canary',
+        weight: 0,
+        rules: [{ match: { headers: { host: 'canary.example.com' } }, version: 'canary' }],
+      },
     ],
   };
 }
@@ -99,6 +108,15 @@ describe('a request-target in absolute-form (RFC 9112 §3.2.2)', () => {
     expect(await ask(normalized.url, 'HTTP://Internal.Example.com:8080', 'shop.example.com')).toEqual({ status: 200, version: 'stable', url: '/', host: 'Internal.Example.com:8080' });
     // The path rules apply to it as to any target.
     expect(await ask(normalized.url, 'http://shop.example.com/api/%61dmin/users')).toEqual({ status: 400 });
+  });
+
+  it('is what a rule on the Host field reads', async () => {
+    // Without the tester override ask() sends: the rule alone decides.
+    const version = async (target: string, host: string): Promise<string> => (await send(normalized.url, target, { headers: { host } })).json<{ version: string }>().version;
+    expect(await version('/pinned', 'canary.example.com')).toBe('canary');
+    expect(await version('/pinned', 'shop.example.com')).toBe('stable');
+    expect(await version('http://canary.example.com/pinned', 'shop.example.com')).toBe('canary');
+    expect(await version('http://shop.example.com/pinned', 'canary.example.com')).toBe('stable');
   });
 
   it('refuses userinfo, another scheme and an authority that is no host', async () => {
