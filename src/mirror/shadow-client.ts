@@ -5,6 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { CapturedResponse } from '../diff/response-diff.js';
 import { BodyCapture } from './body-capture.js';
+import { closedWhileReused, IDEMPOTENT_METHODS, MAX_STALE_REPLAYS } from '../proxy/upstream-errors.js';
 
 export interface CopyRequest {
   readonly method: string;
@@ -18,6 +19,8 @@ export type CopyResult =
   | { readonly ok: false; readonly timeout: boolean; readonly code: string; readonly seconds: number };
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'SG_MIRROR_TIMEOUT']);
+
+const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 /**
  * The copies in flight: a copy ends by itself at its timeout, and `abortAll` ends every one at once when the
@@ -54,6 +57,10 @@ class CopyTimeout extends Error {
  */
 class CopyExchange {
   readonly #started = performance.now();
+  readonly #pool: Dispatcher;
+  readonly #request: CopyRequest;
+  readonly #timeoutMs: number;
+  #staleReplays = 0;
   readonly #capture: BodyCapture;
   readonly #copies: CopyControllers;
   readonly #resolve: (result: CopyResult) => void;
@@ -64,7 +71,10 @@ class CopyExchange {
   #headers: Record<string, string> = {};
   #done = false;
 
-  constructor(captureCap: number, timeoutMs: number, copies: CopyControllers, resolve: (result: CopyResult) => void) {
+  constructor(pool: Dispatcher, request: CopyRequest, captureCap: number, timeoutMs: number, copies: CopyControllers, resolve: (result: CopyResult) => void) {
+    this.#pool = pool;
+    this.#request = request;
+    this.#timeoutMs = timeoutMs;
     this.#capture = new BodyCapture(captureCap);
     this.#copies = copies;
     this.#resolve = resolve;
@@ -109,7 +119,30 @@ class CopyExchange {
     });
   }
 
+  /** Sends the copy (again, after a pooled connection closed under it: see the primary's ProxyExchange#staleReplayable). */
+  dispatch(): void {
+    const request = this.#request;
+    this.#pool.dispatch(
+      {
+        method: request.method as Dispatcher.HttpMethod,
+        path: request.path,
+        headers: request.headers as string[],
+        body: request.body,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      },
+      this,
+    );
+  }
+
   onError(error: Error): void {
+    // The shadow never read it: a closed pooled connection is not the shadow's answer, and would read as a difference.
+    if (!this.#done && this.#pendingAbort === null && this.#status === 0 && this.#staleReplays < MAX_STALE_REPLAYS && IDEMPOTENT.has(this.#request.method) && closedWhileReused(error)) {
+      this.#staleReplays++;
+      this.#abortUpstream = null;
+      this.dispatch();
+      return;
+    }
     const code = errorCode(error);
     this.#finish({ ok: false, timeout: TIMEOUT_CODES.has(code), code, seconds: this.#seconds() });
   }
@@ -128,20 +161,7 @@ class CopyExchange {
 }
 
 export function sendCopy(pool: Dispatcher, request: CopyRequest, timeoutMs: number, captureCap: number, copies: CopyControllers): Promise<CopyResult> {
-  return new Promise((resolve) => {
-    const copy = new CopyExchange(captureCap, timeoutMs, copies, resolve);
-    pool.dispatch(
-      {
-        method: request.method as Dispatcher.HttpMethod,
-        path: request.path,
-        headers: request.headers as string[],
-        body: request.body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      },
-      copy,
-    );
-  });
+  return new Promise((resolve) => new CopyExchange(pool, request, captureCap, timeoutMs, copies, resolve).dispatch());
 }
 
 function abortOnTimeout(copy: CopyExchange): void {

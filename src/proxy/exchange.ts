@@ -31,7 +31,7 @@ import { closeAfter, trackOnConnection, untrackOnConnection, type ClientConnecti
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
-import { closedWhileReused, errorBody, IDEMPOTENT_METHODS, mapUpstreamError, type MappedUpstreamError } from './upstream-errors.js';
+import { closedWhileReused, errorBody, IDEMPOTENT_METHODS, mapUpstreamError, MAX_STALE_REPLAYS, type MappedUpstreamError } from './upstream-errors.js';
 import type { ExperimentVisit } from '../experiments/experiment-book.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
@@ -59,12 +59,6 @@ export interface ExchangeObserver {
 }
 
 export const CLIENT_CLOSED_STATUS = 499;
-
-/**
- * How many times one request is sent again after a pooled connection closed under it. More than once: an upstream
- * that restarts closes all its idle connections at once, and the next one undici picks may be closing too.
- */
-export const MAX_STALE_REPLAYS = 2;
 
 const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 

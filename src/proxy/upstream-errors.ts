@@ -97,6 +97,12 @@ function errorCode(error: unknown): string | undefined {
 export const IDEMPOTENT_METHODS: readonly string[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
 
 /**
+ * How many times one request is sent again after a pooled connection closed under it. More than once: an upstream
+ * that restarts closes all its idle connections at once, and the next one undici picks may be closing too.
+ */
+export const MAX_STALE_REPLAYS = 2;
+
+/**
  * The upstream closed a connection that had already carried its bytes (an earlier response) without answering this
  * request: a pooled keep-alive connection its idle timeout closed as the request went out on it. undici reads the
  * FIN first and fails the request with a SocketError ("other side closed") whose `socket` counts what the connection

@@ -11,8 +11,9 @@
 import { Agent } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_STALE_REPLAYS } from '../../src/proxy/exchange.js';
+import { MAX_STALE_REPLAYS } from '../../src/proxy/upstream-errors.js';
 import { send, type Received } from '../helpers/http.js';
+import { waitForSummary } from '../helpers/mirror.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 
@@ -40,7 +41,7 @@ async function startClosingUpstream(body: string): Promise<ClosingUpstream> {
         pending = pending.slice(end + 4 + length);
         const target = head.split(' ')[1];
         received.set(target, (received.get(target) ?? 0) + 1);
-        const answer = target.startsWith('/never/') ? false : target.startsWith('/canary/reused-closes/') || target.startsWith('/reused-closes/') ? served === 0 : true;
+        const answer = target.startsWith('/never/') ? false : target.includes('/reused-closes/') ? served === 0 : true;
         if (!answer) {
           socket.end();
           return;
@@ -65,15 +66,16 @@ async function startClosingUpstream(body: string): Promise<ClosingUpstream> {
 let stable: ClosingUpstream;
 let canary: ClosingUpstream;
 let silent: ClosingUpstream;
+let shadow: ClosingUpstream;
 let sg: StartedSplitgate;
 /** One keep-alive client connection, so the requests of a test follow each other on one proxy connection. */
 let agent: Agent;
 
 beforeAll(async () => {
-  [stable, canary, silent] = await Promise.all([startClosingUpstream('stable'), startClosingUpstream('canary'), startClosingUpstream('silent')]);
+  [stable, canary, silent, shadow] = await Promise.all(['stable', 'canary', 'silent', 'stable'].map((body) => startClosingUpstream(body)));
   sg = await startSplitgate({
     log: { level: 'info', accessLog: { enabled: true, sample: 1 } },
-    upstreams: { stable: stable.url, canary: canary.url, silent: silent.url },
+    upstreams: { stable: stable.url, canary: canary.url, silent: silent.url, shadow: shadow.url },
     routes: [
       {
         name: 'canary',
@@ -85,6 +87,7 @@ beforeAll(async () => {
         outlier: { consecutive5xx: 2, baseEjectionTime: '30s', interval: '1m' },
       },
       { name: 'never', match: { pathPrefix: '/never/' }, stable: 'silent' },
+      { name: 'mirrored', match: { pathPrefix: '/mirrored/' }, stable: 'stable', mirror: { to: 'shadow', percent: 100 } },
       { name: 'plain', match: { pathPrefix: '/' }, stable: 'stable' },
     ],
   });
@@ -94,7 +97,7 @@ beforeAll(async () => {
 afterAll(async () => {
   agent?.destroy();
   await sg?.stop();
-  await Promise.all([stable?.close(), canary?.close(), silent?.close()]);
+  await Promise.all([stable?.close(), canary?.close(), silent?.close(), shadow?.close()]);
 });
 
 async function metric(name: string, labels: Record<string, string>): Promise<number> {
@@ -170,5 +173,18 @@ describe('a pooled connection the upstream closes as the request goes out on it'
     expect(await metric('splitgate_retries_total', { route: 'canary', result: 'ok' })).toBe(0);
     expect(await metric('splitgate_upstream_ejections_total', { route: 'canary', version: 'canary' })).toBe(0);
     expect(await metric('http_requests_total', { route: 'canary', version: 'canary', method: 'GET', code: '200' })).toBe(6);
+  });
+
+  it("sends a mirror's copy again too: a closed pooled connection is not the shadow's answer, and no difference", async () => {
+    const paths = Array.from({ length: 6 }, (_, i) => `/mirrored/reused-closes/${i}`);
+    const replies = await sequential(paths);
+    expect(replies.map((r) => r.status)).toEqual(paths.map(() => 200));
+    const summary = await waitForSummary(sg.adminUrl, 'mirrored', 'every copy compared', (s) => s.compared >= paths.length);
+    expect(summary.outcomes.shadow_error).toBe(0);
+    expect(summary.matched).toBe(paths.length);
+    // The shadow's pooled connections did close under copies, which were sent again.
+    const copies = paths.map((p) => shadow.received.get(p) ?? 0);
+    for (const count of copies) expect(count).toBeGreaterThanOrEqual(1), expect(count).toBeLessThanOrEqual(1 + MAX_STALE_REPLAYS);
+    expect(sum(copies)).toBeGreaterThan(paths.length);
   });
 });
