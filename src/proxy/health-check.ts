@@ -8,6 +8,7 @@
 import type { Dispatcher } from 'undici';
 import type { HealthConfig } from '../config/schema.js';
 import { undiciCore } from './undici-core.js';
+import { closedWhileReused, MAX_STALE_REPLAYS } from './upstream-errors.js';
 
 export interface HealthStatus {
   readonly upstream: string;
@@ -81,7 +82,7 @@ export class HealthChecker {
   }
 
   /** Null on a pass, else what failed. */
-  async #probe(): Promise<string | null> {
+  async #probe(staleReplays = 0): Promise<string | null> {
     const timeout = this.config.timeout;
     try {
       const response = await undiciCore().request.call(this.#pool, {
@@ -95,6 +96,9 @@ export class HealthChecker {
       await response.body.dump();
       return response.statusCode >= 200 && response.statusCode < 400 ? null : `status ${response.statusCode}`;
     } catch (error) {
+      // A pooled connection the upstream closed as the probe went out on it says nothing of its health (the data
+      // path sends such requests again too, see ProxyExchange#staleReplayable).
+      if (staleReplays < MAX_STALE_REPLAYS && closedWhileReused(error)) return this.#probe(staleReplays + 1);
       const code = (error as { code?: unknown; name?: unknown }).code ?? (error as { name?: unknown }).name;
       return typeof code === 'string' ? code : 'error';
     }

@@ -12,7 +12,7 @@ import { Agent } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STALE_REPLAYS } from '../../src/proxy/upstream-errors.js';
-import { send, type Received } from '../helpers/http.js';
+import { send, waitFor, type Received } from '../helpers/http.js';
 import { waitForSummary } from '../helpers/mirror.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
@@ -67,15 +67,23 @@ let stable: ClosingUpstream;
 let canary: ClosingUpstream;
 let silent: ClosingUpstream;
 let shadow: ClosingUpstream;
+let probed: ClosingUpstream;
 let sg: StartedSplitgate;
 /** One keep-alive client connection, so the requests of a test follow each other on one proxy connection. */
 let agent: Agent;
 
 beforeAll(async () => {
-  [stable, canary, silent, shadow] = await Promise.all(['stable', 'canary', 'silent', 'stable'].map((body) => startClosingUpstream(body)));
+  [stable, canary, silent, shadow, probed] = await Promise.all(['stable', 'canary', 'silent', 'stable', 'probed'].map((body) => startClosingUpstream(body)));
   sg = await startSplitgate({
     log: { level: 'info', accessLog: { enabled: true, sample: 1 } },
-    upstreams: { stable: stable.url, canary: canary.url, silent: silent.url, shadow: shadow.url },
+    upstreams: {
+      stable: stable.url,
+      canary: canary.url,
+      silent: silent.url,
+      shadow: shadow.url,
+      // Every probe after the first goes out on a pooled connection, which the upstream closes: one failure would do.
+      probed: { url: probed.url, health: { path: '/reused-closes/healthz', interval: '100ms', unhealthy: 1, healthy: 1 } },
+    },
     routes: [
       {
         name: 'canary',
@@ -88,6 +96,7 @@ beforeAll(async () => {
       },
       { name: 'never', match: { pathPrefix: '/never/' }, stable: 'silent' },
       { name: 'mirrored', match: { pathPrefix: '/mirrored/' }, stable: 'stable', mirror: { to: 'shadow', percent: 100 } },
+      { name: 'probed', match: { pathPrefix: '/probed/' }, stable: 'stable', canary: 'probed', weight: 50 },
       { name: 'plain', match: { pathPrefix: '/' }, stable: 'stable' },
     ],
   });
@@ -97,7 +106,7 @@ beforeAll(async () => {
 afterAll(async () => {
   agent?.destroy();
   await sg?.stop();
-  await Promise.all([stable?.close(), canary?.close(), silent?.close(), shadow?.close()]);
+  await Promise.all([stable?.close(), canary?.close(), silent?.close(), shadow?.close(), probed?.close()]);
 });
 
 async function metric(name: string, labels: Record<string, string>): Promise<number> {
@@ -186,5 +195,13 @@ describe('a pooled connection the upstream closes as the request goes out on it'
     const copies = paths.map((p) => shadow.received.get(p) ?? 0);
     for (const count of copies) expect(count).toBeGreaterThanOrEqual(1), expect(count).toBeLessThanOrEqual(1 + MAX_STALE_REPLAYS);
     expect(sum(copies)).toBeGreaterThan(paths.length);
+  });
+
+  it('sends a health probe again too: a closed pooled connection does not make an upstream unhealthy', async () => {
+    await waitFor('ten probes', () => (probed.received.get('/reused-closes/healthz') ?? 0) >= 10, 5_000);
+    const status = (await send(sg.adminUrl, '/status')).json<{ health: Array<{ upstream: string; healthy: boolean; lastFailure?: string }> }>();
+    expect(status.health.find((h) => h.upstream === 'probed')).toMatchObject({ healthy: true });
+    const events = (await send(sg.adminUrl, '/events')).text;
+    expect(events).not.toContain('health checks failed');
   });
 });
