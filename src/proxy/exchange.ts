@@ -62,7 +62,6 @@ export const CLIENT_CLOSED_STATUS = 499;
 
 const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
-
 const enum State {
   Waiting = 0,
   Streaming = 1,

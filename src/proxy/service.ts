@@ -443,7 +443,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     else if (!guard.takeRetry(route.retry!)) return false;
     this.#account(failed, status, error, true);
     stable.series.countDecision('retry_stable');
-    this.#sendAgain(failed, stable, redirect ? REDIRECT_STABLE : RETRY_STABLE, performance.now(), stableHeaders(failed.headers));
+    this.#sendAgain(failed, stable, redirect ? REDIRECT_STABLE : RETRY_STABLE, performance.now(), stableHeaders(failed.headers), 0);
     return true;
   }
 
@@ -457,12 +457,12 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const backend = failed.backend;
     if (backend.upstream.inFlight >= backend.upstream.maxRequests) return false;
     backend.series.countUpstreamError('stale_connection');
-    this.#sendAgain(failed, backend, failed.decision, failed.startedAt, failed.headers).staleReplays = failed.staleReplays + 1;
+    this.#sendAgain(failed, backend, failed.decision, failed.startedAt, failed.headers, failed.staleReplays + 1);
     return true;
   }
 
   /** `failed`'s client request as a new exchange with `backend`; the caller has checked that it can take one. */
-  #sendAgain(failed: ProxyExchange, backend: BackendBinding, decision: RouteDecision, startedAt: number, headers: string[]): ProxyExchange {
+  #sendAgain(failed: ProxyExchange, backend: BackendBinding, decision: RouteDecision, startedAt: number, headers: string[], staleReplays: number): void {
     const again = new ProxyExchange(
       failed.req,
       failed.res,
@@ -481,6 +481,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       failed.experiment,
     );
     again.body = failed.body;
+    again.staleReplays = staleReplays;
     const upstream = backend.upstream;
     upstream.inFlight++;
     const accepted = upstream.pool.dispatch(
@@ -495,7 +496,6 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       again,
     );
     if (!accepted) again.poolSaturated();
-    return again;
   }
 
   /** Metrics, the canary's outlier detector and the access log line of one exchange (a retried one included). */
