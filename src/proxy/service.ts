@@ -46,9 +46,10 @@ const CLIENT_TIMEOUTS: ReadonlyMap<string, ClientTimeoutKind> = new Map([
 const RETRY_STABLE = decisionOf('stable', 'retry_stable');
 /**
  * A request the canary never received (its connection was refused, timed out, or failed DNS or TLS), sent to stable
- * instead: same reason as a retry, but not a replay, so outside the retry budget (see retryToStable).
+ * instead: same reason as a retry, but not a replay, so outside the retry budget (see retryToStable). Its own object
+ * (decisionOf would return RETRY_STABLE itself): exchangeEnded tells the two apart by identity.
  */
-const REDIRECT_STABLE = decisionOf('stable', 'retry_stable');
+const REDIRECT_STABLE: RouteDecision = Object.freeze({ ...RETRY_STABLE });
 
 /** Upstream errors after which nothing of the request reached the canary. */
 const NEVER_RECEIVED: ReadonlySet<UpstreamErrorKind> = new Set(['connect_refused', 'connect_timeout', 'dns', 'tls']);

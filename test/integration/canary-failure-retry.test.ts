@@ -253,6 +253,9 @@ describe('retry budget under concurrent load', () => {
     expect(stable.seen.length - seenBefore).toBe(CONCURRENT);
     // The canary's failures still count, for analysis and ejection.
     expect(await metric(sg, 'splitgate_upstream_errors_total', { route: 'moved', version: 'canary', kind: 'connect_refused' })).toBe(CONCURRENT);
+    // Each move was given back as a move, not as a replay: the budget's counts are where they started.
+    const guard = sg.splitgate.store.current.table.routes.find((route) => route.name === 'moved')!.guard!;
+    expect({ retries: guard.activeRetries, redirects: guard.activeRedirects }).toEqual({ retries: 0, redirects: 0 });
   });
 });
 
