@@ -80,6 +80,8 @@ export interface AccessLogEntry {
   readonly error?: string;
   /** Set on a canary exchange's line when its request was then sent to stable (the next line, reason retry_stable). */
   readonly retried?: boolean;
+  /** Times the request was sent again after a pooled connection the upstream closed under it (README "When the canary breaks"). */
+  readonly staleReplays?: number;
   /** Upgraded (WebSocket) connections: bytes the client sent through the splice, and bytes it received. */
   readonly bytesIn?: number;
   readonly bytesOut?: number;

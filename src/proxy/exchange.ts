@@ -31,7 +31,7 @@ import { closeAfter, trackOnConnection, untrackOnConnection, type ClientConnecti
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
-import { closedWhileReused, errorBody, IDEMPOTENT_METHODS, mapUpstreamError, MAX_STALE_REPLAYS, type MappedUpstreamError } from './upstream-errors.js';
+import { closedWhileReused, errorBody, IDEMPOTENT_METHODS, mapUpstreamError, MAX_STALE_REPLAYS, STALE_WINDOW_MS, type MappedUpstreamError } from './upstream-errors.js';
 import type { ExperimentVisit } from '../experiments/experiment-book.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
@@ -117,8 +117,18 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
    * the request, so the request itself no longer holds the whole body.
    */
   body: Readable | null = null;
-  /** Times this request was sent again after a pooled connection closed under it (see #staleReplayable). */
+  /** Times this client request was sent again after a pooled connection closed under it (see #staleReplayable). */
   staleReplays = 0;
+  /**
+   * When this attempt went to undici: `startedAt` for the first (routing takes microseconds), the time of the
+   * replay for a replay; set again when a queued request gets its connection. The queue timeout and the stale
+   * window count from it.
+   */
+  sentAt: number;
+  /** Dispatched to a saturated pool (see poolSaturated): onConnect then notes when it left the queue. */
+  #queued = false;
+  /** The upstream sent a 1xx: the connection carried bytes of this exchange, so a close is no keep-alive race. */
+  #informed = false;
   /** The header list sent upstream; a retry sends a copy naming stable. */
   readonly headers: string[];
   readonly setCookie: string | null;
@@ -173,6 +183,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     this.requestId = requestId;
     this.setCookie = setCookie;
     this.startedAt = startedAt;
+    this.sentAt = startedAt;
     this.#observer = observer;
     this.tap = tap;
     this.connection = connection;
@@ -187,8 +198,9 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
    * already taken it, this request waits in undici's queue, and the queue timeout starts counting from its start.
    */
   poolSaturated(): void {
-    if (this.#state !== State.Waiting || this.#abort !== null || this.backend.queueTimeout === 0) return;
-    this.#wait(Wait.Queue);
+    if (this.#state !== State.Waiting || this.#abort !== null) return;
+    this.#queued = true;
+    if (this.backend.queueTimeout !== 0) this.#wait(Wait.Queue);
   }
 
   // undici handler callbacks ------------------------------------------------------------------------------
@@ -201,6 +213,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       throw this.#state === State.Done ? new SplitgateError(QUEUE_TIMEOUT_CODE, 'request left the queue', 503) : new ClientAbortError();
     }
     this.#abort = abort;
+    if (this.#queued) this.sentAt = performance.now();
     if (this.hasBody && !this.req.complete && this.backend.clientBodyTimeout !== 0) {
       this.#bodySince = performance.now();
       this.#bodyRead = this.connection.socket.bytesRead;
@@ -210,7 +223,11 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx (100-continue, 103) are between undici and the upstream; node:http answers the client's own Expect.
-    if (statusCode < 200 || this.#state !== State.Waiting) return true;
+    if (statusCode < 200) {
+      this.#informed = true;
+      return true;
+    }
+    if (this.#state !== State.Waiting) return true;
     if (statusCode === 503 && this.#retryable(RetryOn.Status503) && this.#observer.retryToStable(this, 503, null)) {
       // The canary's 503 body is read and dropped (onData ignores it) so its connection stays pooled.
       this.#end();
@@ -347,12 +364,13 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   /**
    * Off the common path. A keep-alive race, not a failure of the upstream: it closed an idle pooled connection just as
    * this request went out on it, and never saw the request (NGINX gives a failed cached connection another try too).
-   * Sent again, to the same upstream, when nothing reached the client and the request can be repeated: no body and
-   * an idempotent method (RFC 9110 §9.2.2), as a client would.
+   * Taken for that only when the close came within STALE_WINDOW_MS of the request going out and before any byte of
+   * an answer (a 1xx included). Sent again, to the same upstream, when nothing reached the client and the request
+   * can be repeated: no body and an idempotent method (RFC 9110 §9.2.2), as a client would.
    */
   #staleReplayable(error: Error): boolean {
-    if (this.staleReplays >= MAX_STALE_REPLAYS || this.hasBody || this.#clientGone || this.#abort === null) return false;
-    if (this.res.headersSent || this.res.destroyed) return false;
+    if (this.staleReplays >= MAX_STALE_REPLAYS || this.hasBody || this.#clientGone || this.#abort === null || this.#informed) return false;
+    if (this.res.headersSent || this.res.destroyed || performance.now() - this.sentAt > STALE_WINDOW_MS) return false;
     return IDEMPOTENT.has(this.req.method ?? '') && closedWhileReused(error);
   }
 
@@ -389,7 +407,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     if ((this.#waits & Wait.Queue) !== 0) {
       if (this.#abort !== null) {
         this.#waits &= ~Wait.Queue;
-      } else if (now - this.startedAt >= backend.queueTimeout) {
+      } else if (now - this.sentAt >= backend.queueTimeout) {
         this.#queueTimedOut();
         return this.#leaveSweep();
       }

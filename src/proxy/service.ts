@@ -17,7 +17,7 @@ import type { ActiveTable, BackendBinding, RouteBinding, TableStore } from '../s
 import { Outcome } from './canary-guard.js';
 import { clientConnection, closeAfter, type ClientConnection } from './client-connections.js';
 import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './exchange.js';
-import { dropOverrideFields, HostCheck, readRequestHead, rightMostEntry, upstreamHeaders, type RequestHead } from './request-head.js';
+import { dropOverrideFields, HostCheck, readRequestHead, type HeaderNameIndex, rightMostEntry, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
 import { TimeoutSweep } from './timeout-sweep.js';
 import { closeWhenSent, rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
@@ -138,7 +138,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       return;
     }
 
-    const refused = refusedRequest(req, head, this.#hosts);
+    const refused = refusedRequest(req, head, this.#hosts, active.headerNames);
     if (refused !== null) {
       respondLocally(res, refused.status, refused.code, refused.message, newRequestId(head), active.unmatched, req.method, startedAt);
       return;
@@ -297,7 +297,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const spliced = this.#spliced.add(socket);
     socket.once('close', () => spliced.delete(socket));
     const tooMany = overLimit(req, requestHead, active.config.limits.maxHeaderCount, 0);
-    const routed = tooMany ?? refusedRequest(req, requestHead, this.#hosts) ?? routeRequest(active, req, requestHead, this.#entropy);
+    const routed = tooMany ?? refusedRequest(req, requestHead, this.#hosts, active.headerNames) ?? routeRequest(active, req, requestHead, this.#entropy);
     if (tooMany !== null) this.rejections.count('too_many_headers');
     if (routed instanceof Promise) {
       // As for requests (#afterVerification); an upgraded connection is not counted in flight.
@@ -439,12 +439,14 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     // it would after an ejection (which moves all of the canary's traffic), so only stable's maxRequests bounds it.
     // Without this, a canary that starts refusing under load fails every request over the budget until the
     // consecutive failures eject it.
-    const redirect = error !== null && error.kind !== null && NEVER_RECEIVED.has(error.kind);
+    // An attempt sent again after a closed pooled connection may have reached the canary: replays, not moves.
+    const redirect = failed.staleReplays === 0 && error !== null && error.kind !== null && NEVER_RECEIVED.has(error.kind);
     if (redirect) guard.takeRedirect();
     else if (!guard.takeRetry(route.retry!)) return false;
     this.#account(failed, status, error, true);
     stable.series.countDecision('retry_stable');
-    this.#sendAgain(failed, stable, redirect ? REDIRECT_STABLE : RETRY_STABLE, performance.now(), stableHeaders(failed.headers), 0);
+    const now = performance.now();
+    this.#sendAgain(failed, stable, redirect ? REDIRECT_STABLE : RETRY_STABLE, now, now, stableHeaders(failed.headers));
     return true;
   }
 
@@ -456,14 +458,20 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
    */
   replayAfterStaleConnection(failed: ProxyExchange): boolean {
     const backend = failed.backend;
-    if (backend.upstream.inFlight >= backend.upstream.maxRequests) return false;
+    const upstream = backend.upstream;
+    // A reload retired this pool while the request was out: it takes no more requests.
+    if (upstream.inFlight >= upstream.maxRequests || upstream.pool.closed || upstream.pool.destroyed) return false;
     backend.series.countUpstreamError('stale_connection');
-    this.#sendAgain(failed, backend, failed.decision, failed.startedAt, failed.headers, failed.staleReplays + 1);
+    failed.staleReplays++;
+    this.#sendAgain(failed, backend, failed.decision, failed.startedAt, performance.now(), failed.headers);
     return true;
   }
 
-  /** `failed`'s client request as a new exchange with `backend`; the caller has checked that it can take one. */
-  #sendAgain(failed: ProxyExchange, backend: BackendBinding, decision: RouteDecision, startedAt: number, headers: string[], staleReplays: number): void {
+  /**
+   * `failed`'s client request as a new exchange with `backend`; the caller has checked that it can take one. The
+   * replays after closed pooled connections are counted per client request, across a retry to stable too.
+   */
+  #sendAgain(failed: ProxyExchange, backend: BackendBinding, decision: RouteDecision, startedAt: number, sentAt: number, headers: string[]): void {
     const again = new ProxyExchange(
       failed.req,
       failed.res,
@@ -482,7 +490,8 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       failed.experiment,
     );
     again.body = failed.body;
-    again.staleReplays = staleReplays;
+    again.staleReplays = failed.staleReplays;
+    again.sentAt = sentAt;
     const upstream = backend.upstream;
     upstream.inFlight++;
     const accepted = upstream.pool.dispatch(
@@ -531,6 +540,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
         ...(error !== null ? { error: error.code } : {}),
         // undefined is left out of the JSON line, and costs no object on the common path.
         retried: retried ? true : undefined,
+        staleReplays: exchange.staleReplays > 0 ? exchange.staleReplays : undefined,
       });
     }
   }
@@ -622,13 +632,13 @@ const CONNECT_REFUSED: LocalAnswer = { status: 405, code: 'SG_METHOD_NOT_ALLOWED
  * a Host that is repeated or not a host (RFC 9112 §3.2), two Authorization fields, TRACE. The connection goes on:
  * the request was read whole.
  */
-function refusedRequest(req: IncomingMessage, head: RequestHead, hosts: HostCheck): LocalAnswer | null {
+function refusedRequest(req: IncomingMessage, head: RequestHead, hosts: HostCheck, names: HeaderNameIndex): LocalAnswer | null {
   if (req.httpVersionMajor !== 1) return HTTP_VERSION;
   if (head.hostRepeated) return HOST_REPEATED;
   // RFC 9112 §3.2: the Host field is checked whatever the target's form, before an absolute-form authority replaces it.
   if ((req.url ?? '').charCodeAt(0) !== 47) {
     if (head.host !== undefined && !hosts.valid(head.host)) return HOST_INVALID;
-    if (!tookAbsoluteForm(req, head)) return NOT_ORIGIN_FORM;
+    if (!tookAbsoluteForm(req, head, names)) return NOT_ORIGIN_FORM;
   }
   if (head.host !== undefined && !hosts.valid(head.host)) return HOST_INVALID;
   if (head.authorizations > 1) return AUTHORIZATION_REPEATED;
@@ -647,15 +657,19 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#@:][^/?#@]*)([/?][^#]*)?$/i;
  * Taken as NGINX and Envoy take it: routing, the upstream's Host, logs and mirrors see the authority, and the request
  * goes on in origin-form. Off the common path (a target not starting with "/").
  */
-function tookAbsoluteForm(req: IncomingMessage, head: RequestHead): boolean {
+function tookAbsoluteForm(req: IncomingMessage, head: RequestHead, names: HeaderNameIndex): boolean {
   const match = ABSOLUTE_FORM.exec(req.url ?? '');
   if (match === null) return false;
   const authority = match[1];
   const rest = match[2] ?? '/';
   req.url = rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
   head.host = authority;
-  // A rule or sticky key that reads the Host field reads the authority too.
-  if ('host' in head.routing) (head.routing as Record<string, string | undefined>).host = authority;
+  // A rule or sticky key that reads the Host field reads the authority too (a request with no routing field at all has
+  // no record of its own yet).
+  if (names.find('host')?.routing === true) {
+    if (Object.isFrozen(head.routing)) head.routing = names.newRoutingValues();
+    (head.routing as Record<string, string | undefined>).host = authority;
+  }
   const forward = head.forward;
   let index = -1;
   for (let i = 0; i < forward.length; i += 2) if (forward[i] === 'host') index = i;

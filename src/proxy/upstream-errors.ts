@@ -103,16 +103,39 @@ export const IDEMPOTENT_METHODS: readonly string[] = ['GET', 'HEAD', 'OPTIONS', 
 export const MAX_STALE_REPLAYS = 2;
 
 /**
+ * How soon after the request went out the close must come to be taken for the keep-alive race. In the race the
+ * upstream closed before it read the request, so its FIN arrives at most one round trip after the request was
+ * written (plus this process's event-loop delay); a close that comes later may follow work the upstream did on it
+ * (a handler that timed out, a crash), and sending the request again would do that work twice.
+ */
+export const STALE_WINDOW_MS = 50;
+
+/**
  * The upstream closed a connection that had already carried its bytes (an earlier response) without answering this
  * request: a pooled keep-alive connection its idle timeout closed as the request went out on it. undici reads the
  * FIN first and fails the request with a SocketError ("other side closed") whose `socket` counts what the connection
  * read. A reset or a fresh connection closed unanswered is not this: those say the upstream is failing.
  */
 export function closedWhileReused(error: unknown): boolean {
-  const failure = error as { code?: unknown; message?: unknown; socket?: { bytesRead?: unknown } } | null;
-  if (failure === null || typeof failure !== 'object' || failure.code !== 'UND_ERR_SOCKET' || failure.message !== 'other side closed') return false;
+  const failure = error as { code?: unknown; message?: unknown; socket?: { bytesRead?: unknown }; [RESET_AFTER_USE]?: true } | null;
+  if (failure === null || typeof failure !== 'object') return false;
+  // An upstream that closes idle connections abortively (RST) gives the same race a reset: marked by noteResetAfterUse.
+  if (failure.code === 'ECONNRESET' || failure.code === 'EPIPE') return failure[RESET_AFTER_USE] === true;
+  if (failure.code !== 'UND_ERR_SOCKET' || failure.message !== 'other side closed') return false;
   const bytesRead = failure.socket?.bytesRead;
   return typeof bytesRead === 'number' && bytesRead > 0;
+}
+
+const RESET_AFTER_USE = Symbol('splitgate.resetAfterUse');
+
+/**
+ * An 'error' listener for every upstream connection (upstream-pools.ts puts it first): undici fails the request with
+ * the socket's own error, which for a reset says nothing of the connection, so it is marked here when the connection
+ * had carried bytes before.
+ */
+export function noteResetAfterUse(this: { readonly bytesRead: number }, error: Error): void {
+  const code = (error as { code?: unknown }).code;
+  if ((code === 'ECONNRESET' || code === 'EPIPE') && this.bytesRead > 0) (error as { [RESET_AFTER_USE]?: true })[RESET_AFTER_USE] = true;
 }
 
 export function errorBody(code: string, message: string, requestId: string): string {

@@ -13,6 +13,7 @@ import { JwtVerifierBook } from '../auth/verifier-book.js';
 import { GuardBook } from './canary-guard.js';
 import { HealthChecker, type HealthStatus } from './health-check.js';
 import { undiciCore } from './undici-core.js';
+import { noteResetAfterUse } from './upstream-errors.js';
 
 /** Milliseconds; 0 turns a timeout off. Layered: defaults, then global, upstream and route config. */
 export interface UpstreamTimeouts {
@@ -287,6 +288,15 @@ function createPool(config: Config, name: string, connections: number): Pool {
     keepAliveMaxTimeout: 60_000,
     headersTimeout: timeouts.headers,
     bodyTimeout: timeouts.body,
-    connect: url.protocol === 'https:' ? createTlsConnector(tls, timeouts.connect) : { timeout: timeouts.connect },
+    connect: notingResets(url.protocol === 'https:' ? createTlsConnector(tls, timeouts.connect) : undiciCore().buildConnector({ timeout: timeouts.connect })),
   });
+}
+
+/** Each new connection gets noteResetAfterUse before undici's own listeners (see ProxyExchange#staleReplayable). */
+function notingResets(connect: buildConnector.connector): buildConnector.connector {
+  return (options, callback) =>
+    connect(options, (error, socket) => {
+      if (socket !== null) socket.prependListener('error', noteResetAfterUse);
+      (callback as (error: Error | null, socket: unknown) => void)(error, socket);
+    });
 }

@@ -117,6 +117,10 @@ describe('a request-target in absolute-form (RFC 9112 §3.2.2)', () => {
     expect(await version('/pinned', 'shop.example.com')).toBe('stable');
     expect(await version('http://canary.example.com/pinned', 'shop.example.com')).toBe('canary');
     expect(await version('http://shop.example.com/pinned', 'canary.example.com')).toBe('stable');
+    // HTTP/1.0 without a Host field, and no other field a rule reads: the authority is still what the rule reads.
+    const bare = await sendRaw(normalized.url, 'GET http://canary.example.com/pinned HTTP/1.0\r\n\r\n');
+    expect(bare.text).toMatch(/^HTTP\/1\.[01] 200/);
+    expect(JSON.parse(bare.text.slice(bare.text.indexOf('\r\n\r\n') + 4)).version).toBe('canary');
   });
 
   it('refuses userinfo, another scheme and an authority that is no host', async () => {

@@ -41,9 +41,24 @@ async function startClosingUpstream(body: string): Promise<ClosingUpstream> {
         pending = pending.slice(end + 4 + length);
         const target = head.split(' ')[1];
         received.set(target, (received.get(target) ?? 0) + 1);
-        const answer = target.startsWith('/never/') ? false : target.includes('/reused-closes/') ? served === 0 : true;
-        if (!answer) {
+        const reused = served > 0;
+        if (target.startsWith('/never/') || (target.includes('/reused-closes/') && reused)) {
           socket.end();
+          return;
+        }
+        if (target.startsWith('/reused-resets/') && reused) {
+          // An abortive close (RST), as some servers close idle connections.
+          socket.resetAndDestroy();
+          return;
+        }
+        if (target.startsWith('/late-closes/') && reused) {
+          // Read, worked on, then closed unanswered (a handler that timed out): not the keep-alive race.
+          setTimeout(() => socket.end(), 200);
+          return;
+        }
+        if (target.startsWith('/hinted-closes/') && reused) {
+          // An answer had begun: the connection carried bytes of this exchange.
+          socket.end('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
           return;
         }
         served++;
@@ -140,11 +155,26 @@ describe('a pooled connection the upstream closes as the request goes out on it'
     expect(await metric('splitgate_upstream_errors_total', { route: 'plain', version: 'stable', kind: 'reset' })).toBe(0);
     expect(await metric('http_requests_total', { route: 'plain', version: 'stable', method: 'GET', code: '200' })).toBe(8);
     expect(await metric('http_requests_total', { route: 'plain', version: 'stable', method: 'GET', code: '502' })).toBe(0);
-    // One access log line per client request, the answered one.
-    const line = await sg.accessLogLine('-reused-closes-3');
-    expect(line).toMatchObject({ status: 200, route: 'plain', version: 'stable' });
-    expect(line?.error).toBeUndefined();
-    expect(sg.logLines.filter((l) => l.msg === 'request' && l.requestId === '-reused-closes-3')).toHaveLength(1);
+    // One access log line per client request, the answered one, saying how often it was sent again.
+    for (const [i, path] of paths.entries()) {
+      const id = path.replaceAll('/', '-');
+      const line = await sg.accessLogLine(id);
+      expect(line).toMatchObject({ status: 200, route: 'plain', version: 'stable' });
+      expect(line?.error).toBeUndefined();
+      expect(line?.staleReplays).toBe(copies[i] > 1 ? copies[i] - 1 : undefined);
+      expect(sg.logLines.filter((l) => l.msg === 'request' && l.requestId === id)).toHaveLength(1);
+    }
+  });
+
+  it('sends a GET again when the upstream resets the pooled connection instead of closing it', async () => {
+    const paths = Array.from({ length: 6 }, (_, i) => `/reused-resets/${i}`);
+    const before = await metric('splitgate_upstream_errors_total', { route: 'plain', version: 'stable', kind: 'stale_connection' });
+    const replies = await sequential(paths);
+    expect(replies.map((r) => `${r.status} ${r.text}`)).toEqual(paths.map(() => '200 stable'));
+    const copies = paths.map((p) => stable.received.get(p) ?? 0);
+    expect(sum(copies)).toBeGreaterThan(paths.length);
+    expect(await metric('splitgate_upstream_errors_total', { route: 'plain', version: 'stable', kind: 'stale_connection' })).toBe(before + sum(copies) - paths.length);
+    expect(await metric('splitgate_upstream_errors_total', { route: 'plain', version: 'stable', kind: 'reset' })).toBe(0);
   });
 
   it('does not send a request again that may not be repeated: a POST, or a request with a body', async () => {
@@ -159,6 +189,18 @@ describe('a pooled connection the upstream closes as the request goes out on it'
     const [put] = await sequential(['/reused-closes/put'], { method: 'PUT', body: 'abc' });
     expect(put.status).toBe(502);
     expect(stable.received.get('/reused-closes/put')).toBe(1);
+  });
+
+  it('does not send a request again when the close came long after it went out, or after a 1xx: the upstream may have worked on it', async () => {
+    expect((await sequential(['/warm/3']))[0].status).toBe(200);
+    const [late] = await sequential(['/late-closes/1']);
+    expect(late.status).toBe(502);
+    expect(stable.received.get('/late-closes/1')).toBe(1);
+
+    expect((await sequential(['/warm/4']))[0].status).toBe(200);
+    const [hinted] = await sequential(['/hinted-closes/1']);
+    expect(hinted.status).toBe(502);
+    expect(stable.received.get('/hinted-closes/1')).toBe(1);
   });
 
   it('does not send a request again after a new connection was closed unanswered: that is an upstream failure', async () => {
