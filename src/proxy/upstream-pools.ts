@@ -296,7 +296,8 @@ function createPool(config: Config, name: string, connections: number): Pool {
 function notingResets(connect: buildConnector.connector): buildConnector.connector {
   return (options, callback) =>
     connect(options, (error, socket) => {
-      if (socket !== null) socket.prependListener('error', noteResetAfterUse);
+      // A failed connect passes no socket at all (undefined, whatever the types say).
+      if (error === null && socket != null) socket.prependListener('error', noteResetAfterUse);
       (callback as (error: Error | null, socket: unknown) => void)(error, socket);
     });
 }
