@@ -9,12 +9,12 @@
  * else always is.
  */
 import { Agent } from 'node:http';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STALE_REPLAYS } from '../../src/proxy/upstream-errors.js';
 import { send, waitFor, type Received } from '../helpers/http.js';
 import { waitForSummary } from '../helpers/mirror.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { startRawUpstream } from '../helpers/raw-upstream.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 
 interface ClosingUpstream {
@@ -26,56 +26,25 @@ interface ClosingUpstream {
 
 async function startClosingUpstream(body: string): Promise<ClosingUpstream> {
   const received = new Map<string, number>();
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let pending = '';
-    let served = 0;
-    socket.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('latin1');
-      for (let end = pending.indexOf('\r\n\r\n'); end !== -1 && !socket.writableEnded; end = pending.indexOf('\r\n\r\n')) {
-        const head = pending.slice(0, end);
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        pending = pending.slice(end + 4 + length);
-        const target = head.split(' ')[1];
-        received.set(target, (received.get(target) ?? 0) + 1);
-        const reused = served > 0;
-        if (target.startsWith('/never/') || (target.includes('/reused-closes/') && reused)) {
-          socket.end();
-          return;
-        }
-        if (target.startsWith('/reused-resets/') && reused) {
-          // An abortive close (RST), as some servers close idle connections.
-          socket.resetAndDestroy();
-          return;
-        }
-        if (target.startsWith('/late-closes/') && reused) {
-          // Read, worked on, then closed unanswered (a handler that timed out): not the keep-alive race.
-          setTimeout(() => socket.end(), 200);
-          return;
-        }
-        if (target.startsWith('/hinted-closes/') && reused) {
-          // An answer had begun: the connection carried bytes of this exchange.
-          socket.end('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
-          return;
-        }
-        served++;
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-      }
-    });
+  const upstream = await startRawUpstream(({ target, socket, before }) => {
+    received.set(target, (received.get(target) ?? 0) + 1);
+    const reused = before > 0;
+    if (target.startsWith('/never/') || (target.includes('/reused-closes/') && reused)) {
+      socket.end();
+    } else if (target.startsWith('/reused-resets/') && reused) {
+      // An abortive close (RST), as some servers close idle connections.
+      socket.resetAndDestroy();
+    } else if (target.startsWith('/late-closes/') && reused) {
+      // Read, worked on, then closed unanswered (a handler that timed out): not the keep-alive race.
+      setTimeout(() => socket.end(), 200);
+    } else if (target.startsWith('/hinted-closes/') && reused) {
+      // An answer had begun: the connection carried bytes of this exchange.
+      socket.end('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
+    } else {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { url: upstream.url, received, close: () => upstream.close() };
 }
 
 let stable: ClosingUpstream;

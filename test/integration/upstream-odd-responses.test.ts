@@ -5,12 +5,13 @@
  * the client (a hang, a cut response, a leaked field) or the canary (an ejection, a replay), or a log line.
  * The upstreams are raw TCP servers writing exactly the bytes under test, chosen by the path's `/c/<case>`.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_LOG_DELAY_MS } from '../../src/log.js';
 import { send, waitFor } from '../helpers/http.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { rawExchange } from '../helpers/raw-client.js';
+import { startRawUpstream } from '../helpers/raw-upstream.js';
 import { routeStatus } from '../helpers/rollout.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 
@@ -54,33 +55,12 @@ interface ScriptedUpstream {
 /** Serves every request of a connection (bodiless requests only), answering as its path's case says. */
 async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   const received = new Map<string, number>();
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let pending = '';
-    socket.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('latin1');
-      for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
-        const head = pending.slice(0, end);
-        pending = pending.slice(end + 4);
-        const name = /\/c\/(\w+)/.exec(head.split('\r\n')[0])?.[1] ?? 'ok';
-        received.set(name, (received.get(name) ?? 0) + 1);
-        (CASES[name] ?? CASES.ok)(socket);
-      }
-    });
+  const upstream = await startRawUpstream(({ head, socket }) => {
+    const name = /\/c\/(\w+)/.exec(head.split('\r\n')[0])?.[1] ?? 'ok';
+    received.set(name, (received.get(name) ?? 0) + 1);
+    (CASES[name] ?? CASES.ok)(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { url: upstream.url, received, close: () => upstream.close() };
 }
 
 function get(path: string, requestId: string, extra = ''): string {
