@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { CapturedResponse } from '../diff/response-diff.js';
 import { BodyCapture } from './body-capture.js';
-import { closedWhileReused, IDEMPOTENT_METHODS, MAX_STALE_REPLAYS } from '../proxy/upstream-errors.js';
+import { closedWhileReused, IDEMPOTENT_METHODS, MAX_STALE_REPLAYS, STALE_WINDOW_MS } from '../proxy/upstream-errors.js';
 
 export interface CopyRequest {
   readonly method: string;
@@ -61,6 +61,9 @@ class CopyExchange {
   readonly #request: CopyRequest;
   readonly #timeoutMs: number;
   #staleReplays = 0;
+  /** When undici took this attempt onto a connection, and whether the shadow had begun an answer (a 1xx). */
+  #sentAt = 0;
+  #informed = false;
   readonly #capture: BodyCapture;
   readonly #copies: CopyControllers;
   readonly #resolve: (result: CopyResult) => void;
@@ -88,12 +91,16 @@ class CopyExchange {
   }
 
   onConnect(abort: (reason?: Error) => void): void {
+    this.#sentAt = performance.now();
     if (this.#pendingAbort !== null) abort(this.#pendingAbort);
     else this.#abortUpstream = abort;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
-    if (statusCode < 200) return true;
+    if (statusCode < 200) {
+      this.#informed = true;
+      return true;
+    }
     this.#status = statusCode;
     const headers: Record<string, string> = {};
     for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -137,14 +144,23 @@ class CopyExchange {
 
   onError(error: Error): void {
     // The shadow never read it: a closed pooled connection is not the shadow's answer, and would read as a difference.
-    if (!this.#done && this.#pendingAbort === null && this.#status === 0 && this.#staleReplays < MAX_STALE_REPLAYS && IDEMPOTENT.has(this.#request.method) && closedWhileReused(error)) {
+    if (this.#staleReplayable(error)) {
       this.#staleReplays++;
       this.#abortUpstream = null;
+      this.#informed = false;
       this.dispatch();
       return;
     }
     const code = errorCode(error);
     this.#finish({ ok: false, timeout: TIMEOUT_CODES.has(code), code, seconds: this.#seconds() });
+  }
+
+  /** The primary's rule (ProxyExchange#staleReplayable): a keep-alive race, and a copy that may be sent again. */
+  #staleReplayable(error: Error): boolean {
+    if (this.#done || this.#pendingAbort !== null || this.#status !== 0 || this.#staleReplays >= MAX_STALE_REPLAYS) return false;
+    if (this.#abortUpstream === null) return closedWhileReused(error);
+    if (this.#request.body !== null || this.#informed || performance.now() - this.#sentAt > STALE_WINDOW_MS) return false;
+    return IDEMPOTENT.has(this.#request.method) && closedWhileReused(error);
   }
 
   #seconds(): number {

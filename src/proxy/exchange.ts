@@ -366,11 +366,14 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
    * this request went out on it, and never saw the request (NGINX gives a failed cached connection another try too).
    * Taken for that only when the close came within STALE_WINDOW_MS of the request going out and before any byte of
    * an answer (a 1xx included). Sent again, to the same upstream, when nothing reached the client and the request
-   * can be repeated: no body and an idempotent method (RFC 9110 §9.2.2), as a client would.
+   * can be repeated: no body and an idempotent method (RFC 9110 §9.2.2), as a client would; or whatever it is, when
+   * the reset came before undici wrote any of it.
    */
   #staleReplayable(error: Error): boolean {
-    if (this.staleReplays >= MAX_STALE_REPLAYS || this.hasBody || this.#clientGone || this.#abort === null || this.#informed) return false;
-    if (this.res.headersSent || this.res.destroyed || performance.now() - this.sentAt > STALE_WINDOW_MS) return false;
+    if (this.staleReplays >= MAX_STALE_REPLAYS || this.#clientGone || this.res.headersSent || this.res.destroyed) return false;
+    // Reset while undici checked the idle connection before writing to it: no byte of the request went out.
+    if (this.#abort === null) return closedWhileReused(error);
+    if (this.hasBody || this.#informed || performance.now() - this.sentAt > STALE_WINDOW_MS) return false;
     return IDEMPOTENT.has(this.req.method ?? '') && closedWhileReused(error);
   }
 
