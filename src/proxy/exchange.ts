@@ -120,9 +120,9 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   /** Times this client request was sent again after a pooled connection closed under it (see #staleReplayable). */
   staleReplays = 0;
   /**
-   * When this attempt went to undici: `startedAt` for the first (routing takes microseconds), the time of the
-   * replay for a replay; set again when a queued request gets its connection. The queue timeout and the stale
-   * window count from it.
+   * When this attempt went to undici: `startedAt` for the first (routing takes microseconds; the service sets it
+   * anew after a token verification), the time of the replay for a replay; set again when a queued request gets its
+   * connection. The queue timeout and the stale window count from it.
    */
   sentAt: number;
   /** Dispatched to a saturated pool (see poolSaturated): onConnect then notes when it left the queue. */

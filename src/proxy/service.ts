@@ -187,9 +187,9 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
         if (current !== active) {
           const again = routeRequest(current, req, head, this.#entropy);
           if (again instanceof Promise) return this.#afterVerification(again, req, res, head, current, startedAt);
-          return this.#forward(again, req, res, head, current, startedAt);
+          return this.#forward(again, req, res, head, current, startedAt, true);
         }
-        this.#forward(routed, req, res, head, active, startedAt);
+        this.#forward(routed, req, res, head, active, startedAt, true);
       })
       .catch((error: unknown) => {
         if (!res.headersSent && !res.destroyed) {
@@ -208,7 +208,8 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     }
   }
 
-  #forward(routed: Routed | LocalAnswer, req: IncomingMessage, res: ServerResponse, head: RequestHead, active: ActiveTable, startedAt: number): void {
+  /** `verifiedLate`: the decision waited for a token's verification, so the request goes out only now. */
+  #forward(routed: Routed | LocalAnswer, req: IncomingMessage, res: ServerResponse, head: RequestHead, active: ActiveTable, startedAt: number, verifiedLate = false): void {
     const url = req.url ?? '';
     const limits = active.config.limits;
     if (!(routed instanceof Routed)) {
@@ -240,6 +241,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
         : this.#experiments.begin(active.config, route.name, decision.version, context.stickyKey, req.method ?? 'GET', url, typeof cookieHeader === 'string' ? cookieHeader : undefined, active.table.flagSet, routed);
     const exchange = new ProxyExchange(req, res, routed.connection, route, binding, backend, decision, requestId, setCookie, startedAt, this, tap, hasBody, headers, experiment);
     exchange.body = body;
+    if (verifiedLate) exchange.sentAt = performance.now();
     this.#inFlight++;
     // The retry budget's base: the route's requests in flight.
     if (route.guard !== null) route.guard.active++;

@@ -108,7 +108,7 @@ export const MAX_STALE_REPLAYS = 2;
  * written (plus this process's event-loop delay); a close that comes later may follow work the upstream did on it
  * (a handler that timed out, a crash), and sending the request again would do that work twice.
  */
-export const STALE_WINDOW_MS = 50;
+export const STALE_WINDOW_MS = 100;
 
 /**
  * The upstream closed a connection that had already carried its bytes (an earlier response) without answering this

@@ -65,8 +65,8 @@ beforeAll(async () => {
       canary: canary.url,
       silent: silent.url,
       shadow: shadow.url,
-      // Every probe after the first goes out on a pooled connection, which the upstream closes: one failure would do.
-      probed: { url: probed.url, health: { path: '/reused-closes/healthz', interval: '100ms', unhealthy: 1, healthy: 1 } },
+      // Every probe after the first goes out on a pooled connection, which the upstream closes: two failures in a row would do.
+      probed: { url: probed.url, health: { path: '/reused-closes/healthz', interval: '100ms', unhealthy: 2, healthy: 1 } },
     },
     routes: [
       {
