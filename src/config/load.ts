@@ -2,7 +2,6 @@
  * YAML text → validated, typed Config. Collects every problem with its path (`routes[1].weight: ...`) and throws
  * one ConfigError listing them all; never returns a partly valid config.
  */
-import { isPlainPrefix } from '../routing/path.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +12,7 @@ import { isLoopback } from './listen.js';
 import { experimentIssues } from './experiment-schema.js';
 import { configSchema, type Config, type FleetConfig, type JwtConfig, type UpstreamConfig } from './schema.js';
 import { flagsIssues } from '../flags/flags-config.js';
+import { isPlainPrefix } from '../routing/path.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { CapturedResponse } from '../diff/response-diff.js';
 import { BodyCapture } from './body-capture.js';
-import { closedWhileReused, IDEMPOTENT_METHODS, MAX_STALE_REPLAYS, STALE_WINDOW_MS } from '../proxy/upstream-errors.js';
+import { repeatable, staleRace } from '../proxy/upstream-errors.js';
 
 export interface CopyRequest {
   readonly method: string;
@@ -19,8 +19,6 @@ export type CopyResult =
   | { readonly ok: false; readonly timeout: boolean; readonly code: string; readonly seconds: number };
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'SG_MIRROR_TIMEOUT']);
-
-const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 /**
  * The copies in flight: a copy ends by itself at its timeout, and `abortAll` ends every one at once when the
@@ -157,10 +155,9 @@ class CopyExchange {
 
   /** The primary's rule (ProxyExchange#staleReplayable): a keep-alive race, and a copy that may be sent again. */
   #staleReplayable(error: Error): boolean {
-    if (this.#done || this.#pendingAbort !== null || this.#status !== 0 || this.#staleReplays >= MAX_STALE_REPLAYS) return false;
-    if (this.#abortUpstream === null) return closedWhileReused(error);
-    if (this.#request.body !== null || this.#informed || performance.now() - this.#sentAt > STALE_WINDOW_MS) return false;
-    return IDEMPOTENT.has(this.#request.method) && closedWhileReused(error);
+    if (this.#done || this.#pendingAbort !== null || this.#status !== 0) return false;
+    const sentAt = this.#abortUpstream === null ? null : this.#sentAt;
+    return staleRace(error, this.#staleReplays, sentAt, this.#informed, repeatable(this.#request.method, this.#request.body !== null));
   }
 
   #seconds(): number {

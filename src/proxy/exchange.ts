@@ -31,7 +31,7 @@ import { closeAfter, trackOnConnection, untrackOnConnection, type ClientConnecti
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
-import { closedWhileReused, errorBody, IDEMPOTENT_METHODS, mapUpstreamError, MAX_STALE_REPLAYS, STALE_WINDOW_MS, type MappedUpstreamError } from './upstream-errors.js';
+import { errorBody, mapUpstreamError, repeatable, staleRace, type MappedUpstreamError } from './upstream-errors.js';
 import type { ExperimentVisit } from '../experiments/experiment-book.js';
 
 /** What an exchange reports when it ends; the service turns it into metrics and a log line. */
@@ -50,7 +50,7 @@ export interface ExchangeObserver {
    */
   retryToStable(failed: ProxyExchange, status: number, error: { code: string; kind: UpstreamErrorKind | null } | null): boolean;
   /**
-   * The upstream closed the pooled connection `failed` went out on (closedWhileReused): send the same request to the
+   * The upstream closed the pooled connection `failed` went out on (staleRace): send the same request to the
    * same upstream again. False when the upstream is at `maxRequests`: `failed` then answers with its own error.
    */
   replayAfterStaleConnection(failed: ProxyExchange): boolean;
@@ -59,8 +59,6 @@ export interface ExchangeObserver {
 }
 
 export const CLIENT_CLOSED_STATUS = 499;
-
-const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 const enum State {
   Waiting = 0,
@@ -370,11 +368,9 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
    * the reset came before undici wrote any of it.
    */
   #staleReplayable(error: Error): boolean {
-    if (this.staleReplays >= MAX_STALE_REPLAYS || this.#clientGone || this.res.headersSent || this.res.destroyed) return false;
-    // Reset while undici checked the idle connection before writing to it: no byte of the request went out.
-    if (this.#abort === null) return closedWhileReused(error);
-    if (this.hasBody || this.#informed || performance.now() - this.sentAt > STALE_WINDOW_MS) return false;
-    return IDEMPOTENT.has(this.req.method ?? '') && closedWhileReused(error);
+    if (this.#clientGone || this.res.headersSent || this.res.destroyed) return false;
+    // #abort is null when the reset came while undici checked the idle connection, before it wrote any of the request.
+    return staleRace(error, this.staleReplays, this.#abort === null ? null : this.sentAt, this.#informed, repeatable(this.req.method, this.hasBody));
   }
 
   // retry to stable ------------------------------------------------------------------------------------

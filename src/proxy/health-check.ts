@@ -8,7 +8,7 @@
 import type { Dispatcher } from 'undici';
 import type { HealthConfig } from '../config/schema.js';
 import { undiciCore } from './undici-core.js';
-import { closedWhileReused, MAX_STALE_REPLAYS, STALE_WINDOW_MS } from './upstream-errors.js';
+import { staleRace } from './upstream-errors.js';
 
 export interface HealthStatus {
   readonly upstream: string;
@@ -100,7 +100,7 @@ export class HealthChecker {
     } catch (error) {
       // A pooled connection the upstream closed as the probe went out on it says nothing of its health (the data
       // path sends such requests again too, see ProxyExchange#staleReplayable).
-      if (staleReplays < MAX_STALE_REPLAYS && performance.now() - sentAt <= STALE_WINDOW_MS && closedWhileReused(error)) return this.#probe(staleReplays + 1, deadline);
+      if (staleRace(error, staleReplays, sentAt, false, true)) return this.#probe(staleReplays + 1, deadline);
       const code = (error as { code?: unknown; name?: unknown }).code ?? (error as { name?: unknown }).name;
       return typeof code === 'string' ? code : 'error';
     }

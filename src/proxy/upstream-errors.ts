@@ -96,6 +96,13 @@ function errorCode(error: unknown): string | undefined {
 /** RFC 9110 §9.2.2: a client may send these again after a failure, and so may a proxy on its behalf. */
 export const IDEMPOTENT_METHODS: readonly string[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
 
+const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
+
+/** A request that can be sent again as it is: an idempotent method and no body (bodies are streamed, not kept). */
+export function repeatable(method: string | undefined, hasBody: boolean): boolean {
+  return !hasBody && IDEMPOTENT.has(method ?? '');
+}
+
 /**
  * How many times one request is sent again after a pooled connection closed under it. More than once: an upstream
  * that restarts closes all its idle connections at once, and the next one undici picks may be closing too.
@@ -111,12 +118,23 @@ export const MAX_STALE_REPLAYS = 2;
 export const STALE_WINDOW_MS = 100;
 
 /**
+ * Whether an attempt whose pooled connection the upstream closed under it goes again (the keep-alive race), for
+ * client requests, mirror copies and health probes alike. `sentAt`: when undici wrote it, null when it had not yet
+ * (then whatever it is goes again); `answered`: an answer had begun (a 1xx); `canRepeat`: see repeatable.
+ */
+export function staleRace(error: unknown, replays: number, sentAt: number | null, answered: boolean, canRepeat: boolean): boolean {
+  if (replays >= MAX_STALE_REPLAYS || !closedWhileReused(error)) return false;
+  return sentAt === null || (canRepeat && !answered && performance.now() - sentAt <= STALE_WINDOW_MS);
+}
+
+/**
  * The upstream closed a connection that had already carried its bytes (an earlier response) without answering this
  * request: a pooled keep-alive connection its idle timeout closed as the request went out on it. undici reads the
  * FIN first and fails the request with a SocketError ("other side closed") whose `socket` counts what the connection
- * read. A reset or a fresh connection closed unanswered is not this: those say the upstream is failing.
+ * read; an upstream that closes abortively gives a reset, marked by noteResetAfterUse. A fresh connection closed
+ * unanswered is not this: that says the upstream is failing.
  */
-export function closedWhileReused(error: unknown): boolean {
+function closedWhileReused(error: unknown): boolean {
   const failure = error as { code?: unknown; message?: unknown; socket?: { bytesRead?: unknown }; [RESET_AFTER_USE]?: true } | null;
   if (failure === null || typeof failure !== 'object') return false;
   // An upstream that closes idle connections abortively (RST) gives the same race a reset: marked by noteResetAfterUse.

@@ -53,7 +53,7 @@ function broadestReading(path: string): PathReading {
     const part = parts[k];
     const semicolon = part.indexOf(';');
     const segment = semicolon === -1 ? part : part.slice(0, semicolon);
-    if (segment === '.' || segment === '..' || part === '.' || part === '..') return 'ambiguous';
+    if (segment === '.' || segment === '..') return 'ambiguous';
     if (segment !== '' || k === parts.length - 1) segments.push(segment);
   }
   return { broadest: `/${segments.join('/')}` };
