@@ -108,6 +108,33 @@ describe('Controller', () => {
     expect(controller.stateError).toContain('routes.api.weight is not a number');
   });
 
+  it('reads who killed: a rollback\'s kill (also from a file older than killedBy) is the rollout\'s to lift, any other the operator\'s', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-state-'));
+    const cases: Array<[Record<string, unknown>, 'rollout' | undefined]> = [
+      [{ killed: true, killedBy: 'rollout' }, 'rollout'],
+      [{ killed: true }, undefined],
+      [{ killed: true, killedBy: 'someone' }, undefined],
+      [{ killed: true, rollout: { phase: 'RolledBack', engagedKill: true } }, 'rollout'],
+      [{ killed: true, rollout: { phase: 'Progressing', engagedKill: false } }, undefined],
+      [{ killed: false, killedBy: 'rollout' }, undefined],
+    ];
+    for (const [index, [entry, expected]] of cases.entries()) {
+      const path = join(dir, `state-${index}.json`);
+      await writeFile(path, JSON.stringify({ version: 1, routes: { api: entry } }));
+      const loaded = await new StateFile(path).load();
+      expect(loaded.ok && loaded.state.routes.api.killedBy, JSON.stringify(entry)).toBe(expected);
+    }
+    // The controller: a rollout's release lifts only its own kill.
+    const { controller, store } = await setup();
+    await controller.applyRollout('api', { phase: 'RolledBack' }, { weight: 0, kill: true });
+    await controller.applyRollout('api', { phase: 'Initializing' }, { releaseKill: true });
+    expect(store.current.table.routes[0].killed).toBe(false);
+    await controller.kill('api', 'alice');
+    await controller.applyRollout('api', { phase: 'RolledBack' }, { weight: 0, kill: true });
+    await controller.applyRollout('api', { phase: 'Initializing' }, { releaseKill: true });
+    expect(store.current.table.routes[0].killed).toBe(true);
+  });
+
   it('reports a state file that cannot be written, keeping the change in force', async () => {
     const { controller, store } = await setup({ stateFile: new StateFile('/proc/splitgate-cannot-write/state.json') });
     const result = await controller.kill('api', 'a');

@@ -327,7 +327,10 @@ export class Controller {
       const held = this.fleetVersions[routeName] ?? 0;
       if (!pending && held <= fleetVersion) return null;
       const entry: RouteRuntimeState = structuredClone(this.#state.routes[routeName] ?? {});
-      if (pending) entry.killed = true;
+      if (pending) {
+        entry.killed = true;
+        delete entry.killedBy;
+      }
       // Re-seeding keeps our version number (the content is that version's); a pending kill is a new version.
       const version = held > fleetVersion && !pending ? held : Math.max(held, fleetVersion) + 1;
       const stored = await this.#authority.commit(routeName, entry, fleetVersion, { version });
@@ -584,6 +587,8 @@ export class Controller {
       'kill',
       (entry) => {
         entry.killed = true;
+        // The operator's now, even where a rollback had killed first: no rollout lifts it.
+        delete entry.killedBy;
       },
       true,
       { ...options, localFallback: true },
@@ -599,6 +604,7 @@ export class Controller {
       'resume',
       (entry) => {
         delete entry.killed;
+        delete entry.killedBy;
       },
       true,
       options,
@@ -644,8 +650,16 @@ export class Controller {
           entry.weight = change.weight;
           entry.weightSource = 'rollout';
         }
-        if (change.kill) entry.killed = true;
-        if (change.releaseKill) delete entry.killed;
+        // A rollout lifts only the kill its rollback engaged: an operator's kill (made after that rollback, or before
+        // the rollout's own) stays until an operator resumes, and holds the rollout meanwhile.
+        if (change.kill && entry.killed !== true) {
+          entry.killed = true;
+          entry.killedBy = 'rollout';
+        }
+        if (change.releaseKill && entry.killedBy === 'rollout') {
+          delete entry.killed;
+          delete entry.killedBy;
+        }
         if (change.stage !== undefined) {
           if (change.stage < 0) delete entry.stage;
           else entry.stage = change.stage;
@@ -868,7 +882,10 @@ export class Controller {
     const held = this.fleetVersions[routeName] ?? 0;
     if (document.version <= held) return false;
     const entry: RouteRuntimeState = structuredClone(document.state);
-    if (this.pendingKills.includes(routeName)) entry.killed = true;
+    if (this.pendingKills.includes(routeName)) {
+      entry.killed = true;
+      delete entry.killedBy;
+    }
     const before = this.#routeView(routeName);
     const delivery = this.#applyEntry(routeName, entry, document.version, 'keep');
     const after = this.#routeView(routeName);

@@ -20,6 +20,11 @@ export interface RouteRuntimeState {
   weight?: number;
   weightSource?: WeightSource;
   killed?: boolean;
+  /**
+   * 'rollout' when the kill in force is the one a rollback engaged, which the next rollout (a new revision, a
+   * restart) lifts; absent when an operator's kill is in force, which only an operator lifts.
+   */
+  killedBy?: 'rollout';
   /** The release plan's stage in force (its audiences route to the canary); set by the rollout controller. */
   stage?: number;
   /** Opaque to this module: owned by the rollout controller. */
@@ -201,6 +206,7 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
         warnings.push(`routes.${name}.killed is not true/false; kept as killed`);
       } else warnings.push(`routes.${name}.killed is not true/false; ignored`);
     }
+    if (parsed.killed === true && killedByRollout(entry)) parsed.killedBy = 'rollout';
     if (entry.weight !== undefined) {
       if (typeof entry.weight === 'number' && entry.weight >= 0 && entry.weight <= 100) {
         parsed.weight = entry.weight;
@@ -225,6 +231,16 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
   if (experiments !== null && typeof experiments === 'object' && !Array.isArray(experiments)) out.experiments = experiments as Record<string, unknown>;
   else if (experiments !== undefined) warnings.push('experiments is not an object; ignored');
   return out;
+}
+
+/**
+ * Files written before `killedBy` existed say who killed only through the rollout status beside the kill (it
+ * engaged one): read so, the next rollout lifts its own kill as it did then. Anything unclear is an operator's kill.
+ */
+function killedByRollout(entry: Record<string, unknown>): boolean {
+  if (entry.killedBy !== undefined) return entry.killedBy === 'rollout';
+  const rollout = entry.rollout as { engagedKill?: unknown } | null | undefined;
+  return typeof rollout === 'object' && rollout !== null && rollout.engagedKill === true;
 }
 
 /** A damaged version only costs a catch-up from the fleet; a pending kill is kept whenever it can be read. */
