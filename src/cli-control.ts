@@ -15,11 +15,34 @@ export interface ControlOptions {
   readonly actor: string | undefined;
   /** `--clear` (splitgate weight ROUTE --clear): drop the operator weight. */
   readonly clear?: boolean;
+  /** How long to wait for the admin API's answer (`--timeout`); DEFAULT_TIMEOUT_MS when not given. */
+  readonly timeoutMs?: number;
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
 }
 
 export const CONTROL_COMMANDS = new Set(['status', 'weight', 'kill', 'resume', 'promote', 'reload', 'events', 'rollout', 'fleet', 'experiment', 'flag']);
+/**
+ * Long enough for a change every worker (and, with `fleet:`, Redis) must acknowledge; short enough that an
+ * on-call's `splitgate kill` against a wedged admin listener says so instead of hanging.
+ */
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** The most arguments each command takes after its name (by its first, for those with actions): more is a typo. */
+const MAX_ARGS: Record<string, number | ((action: string | undefined) => number)> = {
+  status: 0,
+  events: 1,
+  weight: 2,
+  kill: 1,
+  resume: 1,
+  promote: 1,
+  reload: 0,
+  fleet: 0,
+  rollout: 2,
+  experiment: (action) => (action === 'ship' ? 3 : 2),
+  flag: (action) => (action === 'set' ? 3 : action === 'list' || action === undefined ? 1 : 2),
+};
+
 const ROLLOUT_ACTIONS = new Set(['start', 'pause', 'resume', 'abort', 'promote', 'retry', 'restart', 'approve']);
 
 export const CONTROL_USAGE = `  splitgate status                 routes, weights, kill switches, stable vs canary over the last minute
@@ -41,7 +64,7 @@ export const CONTROL_USAGE = `  splitgate status                 routes, weights
   splitgate flag set KEY VARIANT   pin a flag to one variant (every evaluation, reason STATIC)
   splitgate flag clear KEY         drop the override: back to the flag file's definition
     options: --admin URL (default $SPLITGATE_ADMIN_URL or http://127.0.0.1:9901), --token T
-             (default $SPLITGATE_ADMIN_TOKEN), --json`;
+             (default $SPLITGATE_ADMIN_TOKEN), --json, --timeout SECONDS (default 15)`;
 
 interface ApiError {
   error?: { code?: string; message?: string; details?: unknown };
@@ -54,6 +77,12 @@ export async function runControl(command: string, args: readonly string[], optio
     options.err(`splitgate ${command}: which route?\n`);
     return false;
   };
+  const most = MAX_ARGS[command];
+  const limit = typeof most === 'function' ? most(args[0]) : most;
+  if (limit !== undefined && args.length > limit) {
+    options.err(`splitgate ${command}: unexpected argument ${JSON.stringify(args[limit])} (splitgate --help lists each command's arguments)\n`);
+    return 2;
+  }
   try {
     switch (command) {
       case 'status': {
@@ -89,12 +118,13 @@ export async function runControl(command: string, args: readonly string[], optio
       case 'promote':
         if (!needRoute()) return 2;
         return report(options, await call(options, 'POST', `/routes/${encodeURIComponent(route)}/${command}`));
+      // Awaited here, so their failures reach the catch below (one line, exit 1), not the top level as a stack trace.
       case 'rollout':
-        return rollout(args, options);
+        return await rollout(args, options);
       case 'experiment':
-        return experiment(args, options);
+        return await experiment(args, options);
       case 'flag':
-        return flag(args, options);
+        return await flag(args, options);
       case 'fleet': {
         const view = await call(options, 'GET', '/fleet');
         options.out(options.json ? `${JSON.stringify(view, null, 2)}\n` : formatFleet(view as FleetBody));
@@ -206,14 +236,21 @@ async function call(options: ControlOptions, method: string, path: string, body?
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.actor) headers['x-actor'] = options.actor;
   if (body !== undefined) headers['content-type'] = 'application/json';
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
   let response: Response;
+  let text: string;
   try {
-    response = await fetch(new URL(path, options.admin), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(new URL(path, options.admin), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    text = await response.text();
   } catch (error) {
+    if (signal.aborted) {
+      const change = method === 'GET' ? '' : '; the change may still have been applied: check with splitgate status';
+      throw new Error(`no answer from the admin API at ${options.admin} within ${timeoutMs / 1000} s (--timeout)${change}`);
+    }
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`cannot reach the admin API at ${options.admin} (${cause?.code ?? cause?.message ?? (error as Error).message})`);
   }
-  const text = await response.text();
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);

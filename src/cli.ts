@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { Supervisor } from './cluster/supervisor.js';
 import { loadConfigFile } from './config/load.js';
 import { resolveWorkers } from './config/schema.js';
-import { CONTROL_COMMANDS, CONTROL_USAGE, runControl } from './cli-control.js';
+import { CONTROL_COMMANDS, CONTROL_USAGE, DEFAULT_TIMEOUT_MS, runControl } from './cli-control.js';
 import { ConfigError } from './errors.js';
 import type { Splitgate } from './splitgate.js';
 import { releaseOptimizingCompilers, releaseYoungGeneration } from './process-footprint.js';
@@ -60,6 +60,7 @@ export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_
         actor: { type: 'string' },
         json: { type: 'boolean' },
         clear: { type: 'boolean' },
+        timeout: { type: 'string' },
       },
     });
   } catch (error) {
@@ -88,7 +89,13 @@ export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_
     return 2;
   }
   if (positionals[0] !== undefined && CONTROL_COMMANDS.has(positionals[0])) {
+    const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_MS / 1000 : Number(values.timeout);
+    if (!(timeoutSeconds > 0 && timeoutSeconds <= 3_600)) {
+      process.stderr.write(`splitgate: --timeout ${JSON.stringify(values.timeout)}: give the seconds to wait for the admin API, from more than 0 to 3600\n`);
+      return 2;
+    }
     return runControl(positionals[0], positionals.slice(1), {
+      timeoutMs: timeoutSeconds * 1000,
       admin: values.admin ?? process.env.SPLITGATE_ADMIN_URL ?? 'http://127.0.0.1:9901',
       token: values.token ?? process.env.SPLITGATE_ADMIN_TOKEN,
       actor: values.actor ?? process.env.USER,

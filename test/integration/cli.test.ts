@@ -2,7 +2,10 @@
  * The `splitgate` binary as operators call it: `validate FILE` exits 0 on a good config and 1 with every problem
  * listed by path on a bad one; starting on a bad config fails the same way, before listening; usage errors exit 2.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort } from '../helpers/http.js';
 import { createTempDir, runCli, type TempDir } from '../helpers/process.js';
 
 let dir: TempDir;
@@ -116,5 +119,67 @@ describe('splitgate --config FILE', () => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('usage:');
+  });
+});
+
+describe('splitgate control commands: failures are one line, a wedged admin is not waited on for ever', () => {
+  let wedged: Server;
+  let wedgedUrl: string;
+  let refusedUrl: string;
+
+  beforeAll(async () => {
+    // Accepts connections and never answers: an admin listener whose process is stuck.
+    wedged = createServer(() => undefined);
+    await new Promise<void>((resolve) => wedged.listen(0, '127.0.0.1', resolve));
+    wedgedUrl = `http://127.0.0.1:${(wedged.address() as AddressInfo).port}`;
+    refusedUrl = `http://127.0.0.1:${await closedPort()}`;
+  });
+  afterAll(async () => {
+    wedged?.closeAllConnections?.();
+    await new Promise((resolve) => wedged?.close(resolve));
+  });
+
+  it.each([
+    ['status'],
+    ['kill', 'api'],
+    ['rollout', 'pause', 'api'],
+    ['rollout', 'status'],
+    ['experiment', 'stop', 'nope'],
+    ['flag', 'off', 'x'],
+    ['flag', 'list'],
+  ])('%s %s %s against an unreachable admin: one line, exit 1', async (...args) => {
+    const result = await runCli([...args.filter((a) => a !== undefined), '--admin', refusedUrl]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`^splitgate ${args[0]}: cannot reach the admin API at ${refusedUrl} \\(ECONNREFUSED\\)\\n$`));
+  });
+
+  it('gives up on an admin that never answers after --timeout, saying so', async () => {
+    const startedAt = Date.now();
+    const result = await runCli(['kill', 'api', '--admin', wedgedUrl, '--timeout', '0.5']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^splitgate kill: no answer from the admin API at .* within 0\.5 s \(--timeout\); the change may still have been applied: check with splitgate status\n$/);
+    expect(Date.now() - startedAt).toBeLessThan(8_000);
+    const read = await runCli(['status', '--admin', wedgedUrl, '--timeout', '0.3']);
+    expect(read.code).toBe(1);
+    expect(read.stderr).toMatch(/^splitgate status: no answer from the admin API at .* within 0\.3 s \(--timeout\)\n$/);
+  });
+
+  it.each([
+    [['weight', 'api', '10', '20'], 'unexpected argument "20"'],
+    [['kill', 'api', 'extra'], 'unexpected argument "extra"'],
+    [['status', 'api'], 'unexpected argument "api"'],
+    [['flag', 'off', 'x', 'y'], 'unexpected argument "y"'],
+    [['experiment', 'ship', 'k', 'A', 'B'], 'unexpected argument "B"'],
+    [['rollout', 'pause', 'api', 'web'], 'unexpected argument "web"'],
+  ])('refuses extra arguments, exit 2, before calling anything: %j', async (args, message) => {
+    const result = await runCli([...args, '--admin', wedgedUrl]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
+  it.each([['abc'], ['0'], ['-1'], ['99999']])('refuses --timeout %s, exit 2', async (value) => {
+    const result = await runCli(['status', '--admin', wedgedUrl, '--timeout', value]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--timeout');
   });
 });
