@@ -611,9 +611,19 @@ export class Controller {
     );
   }
 
-  promote(routeName: string, actor: string, source: WeightSource = 'operator', options: ChangeOptions = {}): Promise<ChangeResult> {
+  /** What makes promote refuse, for a caller that must know before it changes anything else (experiment ship). */
+  assertPromotable(routeName: string): void {
     this.#requireCanary(routeName);
     if (this.#state.routes[routeName]?.killed) throw new ConflictError(`route "${routeName}" is killed; resume it before promoting`);
+  }
+
+  /** What makes setFlagOverride refuse `body` for `key` (unknown flag or variant, a bad body), changing nothing. */
+  assertFlagOverride(key: string, body: unknown): void {
+    checkFlagOverride(this.#config.flags?.definitions, key, parseFlagOverride(body));
+  }
+
+  promote(routeName: string, actor: string, source: WeightSource = 'operator', options: ChangeOptions = {}): Promise<ChangeResult> {
+    this.assertPromotable(routeName);
     return this.#change(
       routeName,
       actor,

@@ -189,6 +189,10 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
       const arm = (requested as 'A' | 'B' | undefined) ?? current.winner;
       if (arm === null) throw new ConflictError(`experiment "${key}" declares no winner (${current.verdict}); name the arm to ship anyway: {"arm": "B"}`);
       if (current.armsFrom === 'route-split') assertSteerable(current.route);
+      const version = current.arms[arm === 'A' ? 0 : 1].version;
+      // Whatever would refuse the ship is asked before the stop, which is final: a refused ship changes nothing.
+      if (current.flag !== null) deps.controller.assertFlagOverride(current.flag, { defaultVariant: version });
+      else if (arm === 'B') deps.controller.assertPromotable(current.route);
       let shippedReport = current;
       if (current.stopped === null) {
         try {
@@ -199,7 +203,6 @@ export function createExperimentsView(book: ExperimentBook, store: TableStore, d
           throw error;
         }
       }
-      const version = current.arms[arm === 'A' ? 0 : 1].version;
       let shipped: ShipResult['shipped'];
       let change: unknown;
       if (current.flag !== null) {

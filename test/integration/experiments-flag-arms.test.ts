@@ -112,6 +112,13 @@ describe('flag arms', () => {
     const events = (await adminCall(sg.adminUrl, 'GET', '/events')).body.events;
     expect(events.find((e: any) => e.action === 'experiment.shipped')).toMatchObject({ route: 'shop', after: { experiment: 'by-flag', arm: 'B', flag: 'new-checkout', variant: 'on' } });
 
+    // A ship that is refused changes nothing: the experiment is not stopped (a stop is final).
+    expect((await adminCall(sg.adminUrl, 'POST', '/routes/shop/kill')).status).toBe(200);
+    const refused = await adminCall(sg.adminUrl, 'POST', '/experiments/by-version/ship', { arm: 'B' });
+    expect(refused).toMatchObject({ status: 409, body: { error: { code: 'SG_CONFLICT', message: 'route "shop" is killed; resume it before promoting' } } });
+    expect((await experimentReport(sg.adminUrl, 'by-version')).stopped).toBeNull();
+    expect((await adminCall(sg.adminUrl, 'POST', '/routes/shop/resume')).status).toBe(200);
+
     // The route-split experiment ships A through the CLI: weight 0, every next user on stable.
     const out: string[] = [];
     expect(await runControl('experiment', ['ship', 'by-version', 'A'], { admin: sg.adminUrl, token: undefined, json: false, actor: 'tester', out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
