@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -140,6 +140,26 @@ describe('Controller', () => {
     const result = await controller.kill('api', 'a');
     expect(result.warning).toMatch(/in force, but not saved/);
     expect(store.current.table.routes[0].killed).toBe(true);
+  });
+
+  it('shows a failed save in stateError and the events until a save succeeds again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-state-'));
+    const blocker = join(dir, 'blocker');
+    const path = join(blocker, 'state.json');
+    const { controller, events } = await setup({ stateFile: new StateFile(path) });
+    expect(controller.stateError).toBeNull();
+    // A file where the state file's directory should be: every save fails (ENOTDIR), also for root.
+    await writeFile(blocker, '');
+    await controller.kill('api', 'a');
+    expect(controller.stateError).toMatch(new RegExp(`^runtime state NOT saved to ${path} \\(ENOTDIR.*\\): changes since are in force but lost at a restart$`));
+    await controller.setWeight('api', 20, 'a');
+    expect(events.list({}).filter((e) => e.action === 'state.save_failed')).toHaveLength(1);
+
+    await rm(blocker);
+    await controller.setWeight('api', 30, 'a');
+    expect(controller.stateError).toBeNull();
+    expect(events.list({}).filter((e) => e.action === 'state.saved')).toHaveLength(1);
+    expect(JSON.parse(await readFile(path, 'utf8')).routes.api).toMatchObject({ killed: true, weight: 30 });
   });
 
   it('reloads a good config, rejects a bad or half-written one and keeps the running table', async () => {

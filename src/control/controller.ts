@@ -133,6 +133,8 @@ export class Controller {
   readonly #staleFallback = new Set<string>();
   #lastReloadError: { time: string; errors: readonly string[] } | null = null;
   #stateError: string | null = null;
+  /** The last save's failure, until a save succeeds: a change in force that a restart would lose. */
+  #saveError: string | null = null;
   /**
    * Set while the state file exists but cannot be read: nothing is written over it (it may hold the only record of
    * a kill switch). `base` is the state held when that began, so that what changed here since can be told apart
@@ -184,10 +186,12 @@ export class Controller {
 
   /**
    * Set when the state file could not be read or parsed at start (the state was ignored; a corrupt file was moved
-   * aside, an unreadable one is not written until it reads again), or when some of its entries were ignored.
+   * aside, an unreadable one is not written until it reads again), or when some of its entries were ignored; and
+   * while the last save failed (cleared by the next that succeeds).
    */
   get stateError(): string | null {
-    return this.#stateError;
+    if (this.#saveError === null) return this.#stateError;
+    return this.#stateError === null ? this.#saveError : `${this.#saveError}; ${this.#stateError}`;
   }
 
   get runtimeState(): Readonly<RuntimeState> {
@@ -914,9 +918,19 @@ export class Controller {
     }
     try {
       await file.save(this.#state);
+      if (this.#saveError !== null) {
+        this.#saveError = null;
+        const message = `state file ${file.path} saved again: the runtime state in force is on disk`;
+        this.#deps.logger.warn({ stateFile: file.path }, message);
+        this.#deps.events.record({ actor: 'splitgate', action: 'state.saved', message });
+      }
       return null;
     } catch (error) {
+      const problem = `runtime state NOT saved to ${file.path} (${(error as Error).message}): changes since are in force but lost at a restart`;
       this.#deps.logger.error({ route: routeName, action, error: (error as Error).message }, 'runtime state not saved');
+      // Once per failing spell, not once per change.
+      if (this.#saveError === null) this.#deps.events.record({ actor: 'splitgate', action: 'state.save_failed', message: problem });
+      this.#saveError = problem;
       return `in force, but not saved to ${file.path}: ${(error as Error).message}`;
     }
   }
