@@ -210,6 +210,30 @@ describe('Controller', () => {
     expect(canaryPool.closed).toBe(true);
   });
 
+  it('says so when a route with runtime state leaves the config, and when it returns with that state in force', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splitgate-reload-'));
+    const path = join(dir, 'splitgate.yaml');
+    const api = '{ name: api, stable: s, canary: c, weight: 5 }';
+    const write = (routes: string) => writeFile(path, `upstreams: { s: "http://127.0.0.1:1", c: "http://127.0.0.1:2" }\nroutes: [${routes}]\n`);
+    await write(`${api}, { name: web, stable: s }`);
+    const { controller, store, events } = await setup({ configPath: path });
+    await controller.setWeight('api', 12, 'op');
+    await controller.kill('api', 'op');
+
+    await write('{ name: web, stable: s }');
+    const removed = await controller.reload('test');
+    expect(removed).toMatchObject({ ok: true, warnings: ['route api removed: its kill switch on, operator weight 12 kept, in force again if a route named api returns'] });
+    expect(events.list()[0]).toMatchObject({ action: 'config.reload', message: removed.warnings![0] });
+
+    await write(`{ name: web, stable: s }, ${api}`);
+    const back = await controller.reload('test');
+    expect(back.warnings).toEqual(['route api returns with the kill switch on, operator weight 12 it had when removed (config weight 5); to lift: splitgate resume api, splitgate weight api --clear']);
+    expect(store.current.table.routes.find((r) => r.name === 'api')).toMatchObject({ killed: true, weight: 12 });
+    // A route without runtime state comes and goes without a word.
+    await write(api);
+    expect((await controller.reload('test')).warnings).toBeUndefined();
+  });
+
   it('says which changed fields wait for a restart, and judges the admin token by the bound address', async () => {
     const bound = { ...RAW, admin: { listen: '0.0.0.0:9901', token: 'one' } };
     const { controller, store, events } = await setup({ raw: bound });

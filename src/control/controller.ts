@@ -712,7 +712,7 @@ export class Controller {
     const previous = this.#config;
     const weakened = weakenedAdminRules(this.adminListen, next);
     if (weakened.length > 0) return { outcome: this.#rejectReload(actor, weakened), delivery: null };
-    const warnings = [...restartOnlyChanges(previous, next), ...this.#shadowedWeights(previous, next)];
+    const warnings = [...restartOnlyChanges(previous, next), ...this.#shadowedWeights(previous, next), ...this.#keptRouteState(previous, next)];
     const hash = hashConfig(next);
     if (hash === this.#configHash) {
       // A valid file clears the last rejection even when it is the config in force (a bad edit put back).
@@ -744,6 +744,26 @@ export class Controller {
   // internals -------------------------------------------------------------------------------------------------
 
   /** A config weight the reload changed that a runtime weight keeps out of force: said, so the edit is not a mystery. */
+  /**
+   * A route's runtime state outlives the route (a kill switch must not be lost to an edit that drops the route for a
+   * while): said when the route leaves, and when a route of that name comes back with it in force.
+   */
+  #keptRouteState(previous: Config, next: Config): string[] {
+    const warnings: string[] = [];
+    for (const [name, entry] of Object.entries(this.#state.routes)) {
+      const was = previous.routes.some((r) => r.name === name);
+      const route = next.routes.find((r) => r.name === name);
+      const parts = [entry.killed ? 'kill switch on' : null, entry.weight === undefined ? null : `${entry.weightSource ?? 'operator'} weight ${entry.weight}`].filter((p) => p !== null);
+      if (parts.length === 0) continue;
+      if (was && route === undefined) warnings.push(`route ${name} removed: its ${parts.join(', ')} kept, in force again if a route named ${name} returns`);
+      else if (!was && route !== undefined) {
+        const lift = [entry.killed ? `splitgate resume ${name}` : null, entry.weight !== undefined && entry.weightSource !== 'rollout' ? `splitgate weight ${name} --clear` : null].filter((p) => p !== null);
+        warnings.push(`route ${name} returns with the ${parts.join(', ')} it had when removed (config weight ${route.weight})${lift.length > 0 ? `; to lift: ${lift.join(', ')}` : ''}`);
+      }
+    }
+    return warnings;
+  }
+
   #shadowedWeights(previous: Config, next: Config): string[] {
     const warnings: string[] = [];
     for (const route of next.routes) {
