@@ -6,12 +6,43 @@
  *
  * Usually one exchange is in flight per connection; HTTP/1.1 pipelining can make it several.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 export interface ConnectionBound {
   /** The client's connection closed while this was in flight. */
   clientClosed(): void;
+}
+
+/** How long the rest of an unread request body may take when `timeouts.clientBody` is off (NGINX's lingering_time). */
+export const DISCARD_BODY_MS = 30_000;
+
+type DumpableRequest = IncomingMessage & { _dump?: () => void };
+
+/**
+ * The request's body will not be read (the upstream answered, or failed, before taking all of it): the rest is
+ * pulled off the wire and dropped, as node:http does with a body no handler read (its own `_dump`), so the client can
+ * finish sending, read the answer and send its next request on the connection (NGINX discards such a body too).
+ * undici has destroyed the request stream it was reading (detached from the socket first) or is about to, and a
+ * socket whose request stopped reading stays paused: without this the connection hung until its idle timeout,
+ * and a client that sends its whole body before reading never saw the answer. A body not done within `withinMs`
+ * closes the connection.
+ */
+export function discardUnreadBody(req: IncomingMessage, connection: ClientConnection, withinMs: number): void {
+  if (req.complete) return;
+  const dump = (req as DumpableRequest)._dump;
+  if (typeof dump !== 'function') {
+    // A node:http without it: the connection cannot serve again, so it is closed after this response.
+    connection.closing = true;
+    return;
+  }
+  dump.call(req);
+  const socket = connection.socket;
+  if (socket.destroyed) return;
+  socket.resume();
+  setTimeout(() => {
+    if (!req.complete) socket.destroy();
+  }, withinMs).unref();
 }
 
 /** `res` is the connection's last response: node:http closes the connection after it, and serves nothing after it. */

@@ -27,7 +27,7 @@ import type { MirrorTap } from '../mirror/mirror.js';
 import type { CompiledRoute, RouteDecision } from '../routing/table.js';
 import type { BackendBinding, RouteBinding } from '../state/table-store.js';
 import { RetryOn } from './canary-guard.js';
-import { closeAfter, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
+import { closeAfter, DISCARD_BODY_MS, discardUnreadBody, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
@@ -281,7 +281,15 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     if (wasStreaming) this.res.end();
     if (wasStreaming) this.tap?.primaryComplete();
     else this.tap?.primaryFailed();
+    if (this.hasBody) this.#bodyNotRead();
     this.#observer.exchangeEnded({ exchange: this, status: this.#status, error: null });
+  }
+
+  /** An answer came before the whole request body went upstream (an early 401 or 413, a reset): see discardUnreadBody. */
+  #bodyNotRead(): void {
+    if (this.#clientGone || this.connection.closing || this.req.complete) return;
+    // The time a client may take sending body bytes, for the rest of them (NGINX's lingering_time when that is off).
+    discardUnreadBody(this.req, this.connection, this.backend.clientBodyTimeout === 0 ? DISCARD_BODY_MS : this.backend.clientBodyTimeout);
   }
 
   onError(error: Error): void {
@@ -324,6 +332,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       }
       status = mapped.status;
       answerError(res, mapped.status, mapped.code, mapped.message, this.requestId);
+      if (this.hasBody) this.#bodyNotRead();
     } catch {
       res.destroy();
     } finally {
