@@ -124,6 +124,9 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     if (this.#draining) closeAfter(res, connection);
     const head = readRequestHead(req.rawHeaders, active.headerNames);
     if (this.#refusedUnreadable(req, res, head, connection, active, startedAt)) return;
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing (a 1.0 hop may read it by length or
+    // to the close): read chunked and answered, then the connection closes, keep-alive asked or not.
+    if (head.chunked && req.httpVersionMinor === 0) closeAfter(res, connection);
     if (unmetExpectation) {
       respondLocally(res, 417, 'SG_EXPECTATION_FAILED', 'only Expect: 100-continue is supported', newRequestId(head), active.unmatched, req.method, startedAt);
       return;

@@ -157,6 +157,13 @@ const CASES: readonly Case[] = [
     body: 'abc',
   },
   {
+    name: 'HTTP/1.0 with Transfer-Encoding and keep-alive: answered, then closed; the request behind it is never read',
+    bytes: `POST /a HTTP/1.0\r\nHost: app\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n${SMUGGLED}`,
+    statuses: [200],
+    upstream: ['/a'],
+    body: 'abc',
+  },
+  {
     name: 'three pipelined requests in one packet, answered in order',
     bytes: `GET /one HTTP/1.1\r\nHost: app\r\n\r\nPOST /two HTTP/1.1\r\nHost: app\r\nContent-Length: 3\r\n\r\nabcGET /three HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n`,
     statuses: [200, 200, 200],
