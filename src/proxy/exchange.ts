@@ -30,6 +30,7 @@ import { RetryOn } from './canary-guard.js';
 import { closeAfter, DISCARD_BODY_MS, discardUnreadBody, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
+import { HOP_BY_HOP } from './request-head.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
 import { errorBody, mapUpstreamError, repeatable, staleRace, type MappedUpstreamError } from './upstream-errors.js';
 import type { ExperimentVisit } from '../experiments/experiment-book.js';
@@ -580,16 +581,32 @@ function retryCondition(mapped: MappedUpstreamError): number {
   }
 }
 
+/** RFC 9110 §6.5.1's fields that are evaluated before the content, so never from a trailer. */
+const NOT_IN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length', 'content-type', 'content-encoding', 'content-range', 'host', 'authorization', 'proxy-authorization',
+  'www-authenticate', 'proxy-authenticate', 'authentication-info', 'set-cookie', 'cookie', 'cache-control', 'expires',
+  'age', 'pragma', 'location', 'retry-after', 'vary', 'date', 'max-forwards', 'range', 'if-match', 'if-none-match',
+  'if-modified-since', 'if-unmodified-since', 'if-range', 'expect',
+]);
+
 /**
  * The upstream's trailer fields (RFC 9110 §6.5), after the last chunk. node:http sends them only on a chunked
  * response, i.e. to HTTP/1.1 clients of a response without Content-Length (an upstream that sends trailers sends
  * none); to an HTTP/1.0 client they are dropped. The `Trailer` announcement itself is not relayed (node:http
  * refuses it on a response it cannot chunk). A field node:http considers invalid drops all of them, not the body.
+ * Hop-by-hop fields and those a trailer must not carry (RFC 9110 §6.5.1: framing, routing, authentication, cookies,
+ * response controls, content format) are dropped, as they are not the response's: a client may act on them.
  */
 function forwardTrailers(res: ServerResponse, raw: ReadonlyArray<Buffer | string>): void {
   const fields: Array<[string, string]> = [];
   // undici's raw handler API hands Buffers (its types say strings).
-  for (let i = 0; i + 1 < raw.length; i += 2) fields.push([latin1(raw[i]), latin1(raw[i + 1])]);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = latin1(raw[i]);
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || NOT_IN_TRAILERS.has(lower)) continue;
+    fields.push([name, latin1(raw[i + 1])]);
+  }
+  if (fields.length === 0) return;
   try {
     res.addTrailers(fields);
   } catch {

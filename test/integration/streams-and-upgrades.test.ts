@@ -33,6 +33,13 @@ beforeAll(async () => {
       });
       return;
     }
+    if (req.url === '/bad-trailers') {
+      // node:http sends any trailer field it is given; an upstream may send ones no trailer should carry.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.addTrailers([['Connection', 'close'], ['Set-Cookie', 'evil=1'], ['Content-Type', 'text/html'], ['X-Checksum', 'sha256=def'], ['Keep-Alive', 'timeout=1'], ['Location', '/elsewhere']]);
+      res.end('body');
+      return;
+    }
     if (req.url === '/trailers') {
       res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, x-status' });
       res.write('part one;');
@@ -114,6 +121,12 @@ describe('HTTP trailers', () => {
     expect(reply.text).toMatch(/\r\n0\r\n(x-checksum: sha256=abc\r\nx-status: complete|x-status: complete\r\nx-checksum: sha256=abc)\r\n\r\n$/i);
     expect(reply.text).toContain('part one;');
     expect(reply.text).toContain('part two');
+  });
+
+  it('drops trailer fields that are hop-by-hop or no trailer may carry (RFC 9110 §6.5.1), forwarding the rest', async () => {
+    const reply = await rawExchange(proxy.url, 'GET /bad-trailers HTTP/1.1\r\nHost: app\r\nTE: trailers\r\nConnection: close\r\n\r\n');
+    expect(reply.responses.map((r) => r.status)).toEqual([200]);
+    expect(reply.text).toMatch(/\r\n0\r\nX-Checksum: sha256=def\r\n\r\n$/);
   });
 
   it('forwards the body of a request with trailers, without the trailers (undici cannot send request trailers)', async () => {
