@@ -20,7 +20,7 @@ import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './ex
 import { dropOverrideFields, HostCheck, readRequestHead, type HeaderNameIndex, rightMostEntry, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
 import { TimeoutSweep } from './timeout-sweep.js';
-import { closeWhenSent, rejectUpgrade, UpgradeExchange, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
+import { closeWhenSent, rejectUpgrade, UpgradeExchange, type UpgradeAnswer, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 import type { ExperimentBook } from '../experiments/experiment-book.js';
@@ -128,7 +128,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     // to the close): read chunked and answered, then the connection closes, keep-alive asked or not.
     if (head.chunked && req.httpVersionMinor === 0) closeAfter(res, connection);
     if (unmetExpectation) {
-      respondLocally(res, 417, 'SG_EXPECTATION_FAILED', 'only Expect: 100-continue is supported', newRequestId(head), active.unmatched, req.method, startedAt);
+      this.#answerLocally(req, res, 417, 'SG_EXPECTATION_FAILED', 'only Expect: 100-continue is supported', newRequestId(head), active.unmatched, startedAt);
       return;
     }
     const limits = active.config.limits;
@@ -137,13 +137,13 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       // The body (if any) is not read: the connection cannot carry another request.
       closeAfter(res, connection);
       this.rejections.count(over === TOO_MANY_HEADERS ? 'too_many_headers' : 'body_too_large');
-      respondLocally(res, over.status, over.code, over.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      this.#answerLocally(req, res, over.status, over.code, over.message, newRequestId(head), active.unmatched, startedAt);
       return;
     }
 
     const refused = refusedRequest(req, head, this.#hosts, active.headerNames);
     if (refused !== null) {
-      respondLocally(res, refused.status, refused.code, refused.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      this.#answerLocally(req, res, refused.status, refused.code, refused.message, newRequestId(head), active.unmatched, startedAt);
       return;
     }
 
@@ -163,13 +163,40 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     else this.#forward(routed, req, res, head, active, startedAt);
   }
 
+  /**
+   * An answer splitgate gives itself: sent, counted in `series`, and access-logged like any request (a refusal always
+   * carries its error code, so `errors: true` keeps its line). `decided`: the route's decision, for an answer given
+   * after one (a full upstream); the line then names the route, version and upstream.
+   */
+  #answerLocally(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, requestId: string, series: VersionSeries, startedAt: number, decided: Routed | null = null): void {
+    respondLocally(res, status, code, message, requestId, series, req.method, startedAt, decided !== null && placedByWeight(decided.decision.reason));
+    this.#logLocal(req.method, req.url ?? '', requestId, status, code, startedAt, series, decided);
+  }
+
+  #logLocal(method: string | undefined, path: string, requestId: string, status: number, code: string, startedAt: number, series: VersionSeries, decided: Routed | null): void {
+    if (!this.#accessLog.wants(status, true)) return;
+    this.#accessLog.write({
+      requestId,
+      method: methodLabel(method),
+      path,
+      route: series.route,
+      version: series.version,
+      reason: decided === null ? 'local' : decided.decision.reason,
+      rule: decided === null ? -1 : decided.decision.rule,
+      status,
+      durationMs: Math.round((performance.now() - startedAt) * 1000) / 1000,
+      upstream: decided === null ? '' : decided.backend.upstream.name,
+      error: code,
+    });
+  }
+
   /** Answers 400 and closes the connection when the request cannot be read (see unreadableRequest). */
   #refusedUnreadable(req: IncomingMessage, res: ServerResponse, head: RequestHead, connection: ClientConnection, active: ActiveTable, startedAt: number): boolean {
     const unreadable = unreadableRequest(req, head);
     if (unreadable === null) return false;
     closeAfter(res, connection);
     this.rejections.count('bad_request');
-    respondLocally(res, unreadable.status, unreadable.code, unreadable.message, newRequestId(head), active.unmatched, req.method, startedAt);
+    this.#answerLocally(req, res, unreadable.status, unreadable.code, unreadable.message, newRequestId(head), active.unmatched, startedAt);
     return true;
   }
 
@@ -196,7 +223,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       })
       .catch((error: unknown) => {
         if (!res.headersSent && !res.destroyed) {
-          respondLocally(res, 500, 'SG_INTERNAL', `request failed after token verification: ${(error as Error).message}`, newRequestId(head), active.unmatched, req.method, startedAt);
+          this.#answerLocally(req, res, 500, 'SG_INTERNAL', `request failed after token verification: ${(error as Error).message}`, newRequestId(head), active.unmatched, startedAt);
         }
       })
       // Only after the forward counted its own exchange in flight: a drain must not see zero in between.
@@ -216,7 +243,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     const url = req.url ?? '';
     const limits = active.config.limits;
     if (!(routed instanceof Routed)) {
-      respondLocally(res, routed.status, routed.code, routed.message, newRequestId(head), active.unmatched, req.method, startedAt);
+      this.#answerLocally(req, res, routed.status, routed.code, routed.message, newRequestId(head), active.unmatched, startedAt);
       return;
     }
     const { route, context, decision, binding, backend } = routed;
@@ -227,7 +254,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     if (upstream.inFlight >= upstream.maxRequests) {
       // Queueing more would only add latency for everyone; fail fast, as Envoy's circuit breaker does.
       backend.series.countUpstreamError('overflow');
-      respondLocally(res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, req.method, startedAt, placedByWeight(decision.reason));
+      this.#answerLocally(req, res, 503, 'SG_UPSTREAM_OVERLOADED', `${upstream.name} has ${upstream.inFlight} requests in flight (maxRequests)`, requestId, backend.series, startedAt, routed);
       return;
     }
     const headers = forwardedHeaders(head, routed, requestId);
@@ -333,14 +360,17 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
       if (closing) return closeWhenSent(socket);
       rejectUpgrade(socket, CONNECT_REFUSED.status, CONNECT_REFUSED.code, CONNECT_REFUSED.message, requestId);
       active.unmatched.observeResponse(methodLabel(req.method), CONNECT_REFUSED.status, (performance.now() - startedAt) / 1000);
+      this.#logLocal(req.method, req.url ?? '', requestId, CONNECT_REFUSED.status, CONNECT_REFUSED.code, startedAt, active.unmatched, null);
     });
   }
 
   #upgradeRouted(routed: Routed | LocalAnswer, req: IncomingMessage, socket: Duplex, firstBytes: Buffer, requestHead: RequestHead, active: ActiveTable, startedAt: number): void {
     const url = req.url ?? '';
     if (!(routed instanceof Routed)) {
-      rejectUpgrade(socket, routed.status, routed.code, routed.message, newRequestId(requestHead));
+      const requestId = newRequestId(requestHead);
+      rejectUpgrade(socket, routed.status, routed.code, routed.message, requestId);
       active.unmatched.observeResponse(methodLabel(req.method), routed.status, (performance.now() - startedAt) / 1000);
+      this.#logLocal(req.method, url, requestId, routed.status, routed.code, startedAt, active.unmatched, null);
       return;
     }
     const backend = routed.backend;
@@ -373,6 +403,24 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
 
   upgradeOpened(backend: BackendBinding): void {
     this.#upgradeCounts(backend).open++;
+  }
+
+  /** A handshake answered otherwise than 101 (the upstream's refusal relayed, an upstream error, the client gone): its line. */
+  upgradeAnswered(record: UpgradeAnswer): void {
+    if (!this.#accessLog.wants(record.status, record.error !== null)) return;
+    this.#accessLog.write({
+      requestId: record.requestId,
+      method: methodLabel(record.method),
+      path: record.path,
+      route: record.backend.series.route,
+      version: record.backend.version,
+      reason: record.reason,
+      rule: record.rule,
+      status: record.status,
+      durationMs: record.durationMs,
+      upstream: record.backend.upstream.name,
+      ...(record.error !== null ? { error: record.error } : {}),
+    });
   }
 
   /** An upgraded connection closed: counted, and logged like a request (status 101, its bytes and duration). */

@@ -89,9 +89,25 @@ export interface UpgradeRecord {
   readonly idleTimeout: boolean;
 }
 
+/** A handshake that ended without an upgrade: what its access log line records. */
+export interface UpgradeAnswer {
+  readonly requestId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly backend: BackendBinding;
+  readonly reason: string;
+  readonly rule: number;
+  /** Sent to the client (the upstream's own refusal, or splitgate's error), or 499 when the client went first. */
+  readonly status: number;
+  readonly durationMs: number;
+  /** The error code, when the handshake failed rather than being answered by the upstream. */
+  readonly error: string | null;
+}
+
 export interface UpgradeObserver {
   upgradeOpened(backend: BackendBinding): void;
   upgradeClosed(record: UpgradeRecord): void;
+  upgradeAnswered(record: UpgradeAnswer): void;
 }
 
 /** The decision of a handshake, for its record. */
@@ -268,6 +284,7 @@ export class UpgradeExchange {
     this.#state = State.Done;
     this.#res!.end();
     this.#observe(this.#status);
+    this.#answered(this.#status, null);
   }
 
   onError(error: Error): void {
@@ -281,9 +298,11 @@ export class UpgradeExchange {
       // The status line is out: cutting the response short is the only signal left.
       client.destroy();
       this.#observe(this.#status, true);
+      this.#answered(this.#status, mapped.code);
     } else {
       rejectUpgrade(client, mapped.status, mapped.code, mapped.message, this.#requestId);
       this.#observe(mapped.status, mapped.kind !== null);
+      this.#answered(mapped.status, mapped.code);
     }
     if (mapped.kind !== null) this.#backend.series.countUpstreamError(mapped.kind);
   }
@@ -293,6 +312,21 @@ export class UpgradeExchange {
     this.#state = State.Done;
     this.#abort?.(new ClientAbortError());
     this.#observe(CLIENT_CLOSED_STATUS);
+    this.#answered(CLIENT_CLOSED_STATUS, 'SG_CLIENT_CLOSED');
+  }
+
+  #answered(status: number, error: string | null): void {
+    this.#route.observer.upgradeAnswered({
+      requestId: this.#requestId,
+      method: this.#req.method ?? 'GET',
+      path: this.#req.url ?? '',
+      backend: this.#backend,
+      reason: this.#route.reason,
+      rule: this.#route.rule,
+      status,
+      durationMs: Math.round((performance.now() - this.#startedAt) * 1000) / 1000,
+      error,
+    });
   }
 
   #observe(status: number, failed = false): void {
