@@ -37,6 +37,7 @@ export function discardUnreadBody(req: IncomingMessage, connection: ClientConnec
     return;
   }
   dump.call(req);
+  connection.discarding = req;
   const socket = connection.socket;
   if (socket.destroyed) return;
   socket.resume();
@@ -59,6 +60,13 @@ export class ClientConnection {
    * never be sent, and after a framing refusal those bytes may be an attacker's body.
    */
   closing = false;
+  /**
+   * node:http could not read the rest of a request already being proxied (a malformed chunked body): the listener
+   * answered it itself (400) and closed the connection. The exchange reports that answer, not a client gone (499).
+   */
+  answeredByListener: { readonly status: number; readonly code: string } | null = null;
+  /** The request whose unread body is being dropped (discardUnreadBody): bytes that fail to parse are its body's. */
+  discarding: IncomingMessage | null = null;
 
   constructor(
     readonly socket: Socket,

@@ -337,6 +337,11 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     } catch {
       res.destroy();
     } finally {
+      const answered = this.connection.answeredByListener;
+      if (answered !== null && status === CLIENT_CLOSED_STATUS) {
+        status = answered.status;
+        failure = { code: answered.code, kind: null };
+      }
       this.#observer.exchangeEnded({ exchange: this, status, error: failure });
     }
   }

@@ -3,9 +3,11 @@
  * worker of a supervisor (cluster/worker.ts), so both stop exactly alike.
  */
 import { createServer, type Server } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { LimitsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { clientConnection } from './client-connections.js';
 import type { ClientRejections } from './client-limits.js';
 import type { ProxyService } from './service.js';
 import { isWebSocketUpgrade, replayAsRequest } from './upgrade.js';
@@ -61,10 +63,18 @@ export function applyLimits(server: Server, limits: LimitsConfig): void {
   (server as Server & { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderBytes;
 }
 
-const HEADER_TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n';
-const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
-const CHUNK_EXTENSIONS_TOO_LARGE = 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n';
+interface ListenerAnswer {
+  readonly bytes: string;
+  readonly status: number;
+  /** The code its access log line carries. */
+  readonly code: string;
+}
+
+const listenerAnswer = (status: number, reason: string, code: string): ListenerAnswer => ({ bytes: `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n\r\n`, status, code });
+const HEADER_TOO_LARGE = listenerAnswer(431, 'Request Header Fields Too Large', 'SG_HEADER_TOO_LARGE');
+const REQUEST_TIMEOUT = listenerAnswer(408, 'Request Timeout', 'SG_REQUEST_TIMEOUT');
+const BAD_REQUEST = listenerAnswer(400, 'Bad Request', 'SG_BAD_REQUEST');
+const CHUNK_EXTENSIONS_TOO_LARGE = listenerAnswer(413, 'Payload Too Large', 'SG_CHUNK_EXTENSIONS_TOO_LARGE');
 
 const kAfterLastRequest = Symbol('splitgate.afterLastRequest');
 
@@ -83,7 +93,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: ClientSocket, r
     ignoreAfterLastRequest(socket);
     return;
   }
-  let response: string | null = null;
+  let response: ListenerAnswer | null = null;
   if (code === 'HPE_HEADER_OVERFLOW') {
     rejections.count('header_too_large');
     response = HEADER_TOO_LARGE;
@@ -99,9 +109,17 @@ function answerClientError(error: NodeJS.ErrnoException, socket: ClientSocket, r
   } else if (code !== 'ECONNRESET' && code !== 'EPIPE') {
     response = BAD_REQUEST;
   }
+  // A body being dropped after its request was answered (discardUnreadBody) that turns out malformed: its answer went
+  // already, and a 400 now would answer no request. The connection just closes.
+  const discarding = socket instanceof Socket ? clientConnection(socket).discarding : null;
+  if (discarding !== null && !discarding.complete) response = null;
   // As node:http does: only while no response on this connection has sent its head, or the stream would be corrupt.
   const inFlight = socket._httpMessage;
-  if (response !== null && socket.writable && (inFlight == null || inFlight.headersSent !== true)) socket.write(response);
+  if (response !== null && socket.writable && (inFlight == null || inFlight.headersSent !== true)) {
+    socket.write(response.bytes);
+    // A request being proxied (its body was what could not be read) reports this answer, not a client gone.
+    if (inFlight != null && socket instanceof Socket) clientConnection(socket).answeredByListener = response;
+  }
   socket.destroy(error);
 }
 

@@ -20,6 +20,12 @@ beforeAll(async () => {
       releaseHung = () => res.end('late');
       return;
     }
+    if (req.url === '/api/upload') {
+      // Reads the whole body before answering: a body that cannot be read is still in flight.
+      req.resume();
+      req.on('end', () => res.end('stored'));
+      return;
+    }
     if (req.headers.upgrade !== undefined) {
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('no sockets today');
@@ -90,6 +96,24 @@ describe('access log lines of answers splitgate gives itself', () => {
     expect(line).toMatchObject({ status: 503, error: 'SG_UPSTREAM_OVERLOADED', route: 'api', version: 'stable', reason: 'no_canary', upstream: 'app' });
     releaseHung!();
     expect((await hung).status).toBe(200);
+  });
+
+  it('a request whose chunked body turns out malformed while proxied: the 400 the client got, not a client gone (499)', async () => {
+    const before = sg.logLines.length;
+    const url = new URL(sg.url);
+    const reply = await new Promise<string>((resolve) => {
+      const socket = connect(Number(url.port), url.hostname);
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(text));
+      socket.write('POST /api/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n');
+      setTimeout(() => socket.write('ZZ\r\n'), 100);
+      setTimeout(() => socket.destroy(), 3_000);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    await waitFor('the access log line', () => sg.logLines.slice(before).some((l) => l.msg === 'request' && l.path === '/api/upload'), 3_000);
+    expect(sg.logLines.slice(before).find((l) => l.path === '/api/upload')).toMatchObject({ status: 400, error: 'SG_BAD_REQUEST', route: 'api' });
   });
 
   it('WebSocket handshakes without an upgrade: a refused upstream (502) and an upstream\'s own 503', async () => {

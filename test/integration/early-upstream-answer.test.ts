@@ -119,6 +119,26 @@ describe('an upstream answers before it read the request body', () => {
     expect(echo.seen.slice(seenBefore).map((r) => r.url)).toEqual(['/next']);
   });
 
+  it('a dropped body that turns out malformed closes the connection, with no answer to a request nobody sent', async () => {
+    const url = new URL(sg.url);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.on('error', () => undefined);
+    let text = '';
+    const closed = new Promise<boolean>((resolve) => {
+      socket.on('close', () => resolve(true));
+      setTimeout(() => resolve(false), 3_000);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      // The answer is in: now the rest of the body, malformed.
+      if (text.includes('no way')) socket.write('\r\nZZ\r\n');
+    });
+    socket.write(Buffer.concat([Buffer.from('POST /early401 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n'), body.subarray(0, 65_536)]));
+    expect(await closed).toBe(true);
+    socket.destroy();
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]))).toEqual([401]);
+  });
+
   it('a client that stops sending the rest of the body is closed after timeouts.clientBody', async () => {
     const url = new URL(sg.url);
     const socket = connect(Number(url.port), url.hostname);
