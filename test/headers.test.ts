@@ -180,7 +180,16 @@ describe('buildClientHeaders', () => {
         'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '3'),
       'sg_uid=u; Path=/',
     );
-    expect(lines(out)).toEqual(['Content-Type: text/plain', 'Set-Cookie: a=1', 'Set-Cookie: b=2', 'Content-Length: 3', 'set-cookie: sg_uid=u; Path=/']);
+    expect(lines(out!)).toEqual(['Content-Type: text/plain', 'Set-Cookie: a=1', 'Set-Cookie: b=2', 'Content-Length: 3', 'set-cookie: sg_uid=u; Path=/']);
+  });
+
+  it('refuses a transfer coding other than chunked (null), whose body would reach the client still coded', () => {
+    for (const coding of ['gzip, chunked', 'chunked, chunked, gzip', 'x-custom,chunked', ' , ']) {
+      expect(buildClientHeaders(raw('Transfer-Encoding', coding, 'Content-Type', 'text/plain'), null), coding).toBeNull();
+    }
+    for (const coding of ['chunked', 'Chunked', ' chunked ']) {
+      expect(buildClientHeaders(raw('Transfer-Encoding', coding, 'Content-Type', 'text/plain'), null), coding).toEqual(['Content-Type', 'text/plain']);
+    }
   });
 
   it('drops every hop-by-hop name in any case, and keeps same-length names that are not hop-by-hop', () => {
@@ -189,7 +198,7 @@ describe('buildClientHeaders', () => {
         'transfer-ENCODING', 'chunked', 'Tx', 'kept', 'Trailed', 'kept', 'Connector1', 'kept', 'Content-Encoding', 'gzip'),
       null,
     );
-    expect(lines(out)).toEqual(['Tx: kept', 'Trailed: kept', 'Connector1: kept', 'Content-Encoding: gzip']);
+    expect(lines(out!)).toEqual(['Tx: kept', 'Trailed: kept', 'Connector1: kept', 'Content-Encoding: gzip']);
   });
 
   it('keeps latin1 bytes and name case as they came', () => {

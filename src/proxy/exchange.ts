@@ -234,6 +234,10 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
     }
     this.#resume = resume;
     const headers = buildClientHeaders(rawHeaders, this.setCookie);
+    if (headers === null) {
+      this.#abort?.(new SplitgateError('SG_UPSTREAM_PROTOCOL', 'upstream used a transfer coding other than chunked, which splitgate does not decode', 502));
+      return false;
+    }
     if (statusCode === 204) dropContentLength(headers);
     if (this.experiment !== null) {
       const cookie = this.experiment.responded(statusCode, headers);

@@ -251,7 +251,9 @@ export class UpgradeExchange {
     res.assignSocket(this.#client as Socket);
     res.once('finish', () => endConnection(res, this.#client));
     try {
-      res.writeHead(statusCode, statusText || undefined, buildClientHeaders(rawHeaders, null));
+      const headers = buildClientHeaders(rawHeaders, null);
+      if (headers === null) throw new Error('a transfer coding other than chunked');
+      res.writeHead(statusCode, statusText || undefined, headers);
     } catch (error) {
       this.#abort?.(new SplitgateError('SG_UPSTREAM_PROTOCOL', 'upstream sent a header that cannot be relayed', 502, { cause: error }));
       return false;

@@ -6,6 +6,7 @@
  * The upstreams are raw TCP servers writing exactly the bytes under test, chosen by the path's `/c/<case>`.
  */
 import type { Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_LOG_DELAY_MS } from '../../src/log.js';
 import { send, waitFor } from '../helpers/http.js';
@@ -43,6 +44,11 @@ const CASES: Record<string, (socket: Socket) => void> = {
     setTimeout(() => s.resetAndDestroy(), 50);
   },
   s100: (s) => s.write(R('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
+  // gzip("hi") inside chunked framing: undici undoes the chunking only.
+  te_gzip: (s) => {
+    const coded = gzipSync('hi');
+    s.write(Buffer.concat([R(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${coded.length.toString(16)}\r\n`), coded, R('\r\n0\r\n\r\n')]));
+  },
 };
 
 interface ScriptedUpstream {
@@ -229,6 +235,15 @@ describe('access log sampled to nothing, errors: true', () => {
   it('an ordinary 200 is still sampled away', async () => {
     expect((await send(sampled.url, '/c/ok', { headers: { 'x-request-id': 'sampled-ok' } })).status).toBe(200);
     expect(await sampled.accessLogLine('sampled-ok', ACCESS_LOG_DELAY_MS + 300)).toBeUndefined();
+  });
+});
+
+describe('a transfer coding other than chunked', () => {
+  it('is a protocol error (502 SG_UPSTREAM_PROTOCOL): the body would reach the client still gzipped, with nothing to say so', async () => {
+    const res = await send(sg.url, '/c/te_gzip', { headers: { 'x-request-id': 'te-gzip' } });
+    expect(res.status).toBe(502);
+    expect(res.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'SG_UPSTREAM_PROTOCOL', message: expect.stringMatching(/transfer coding other than chunked/) });
+    expect(await sg.accessLogLine('te-gzip')).toMatchObject({ status: 502, error: 'SG_UPSTREAM_PROTOCOL' });
   });
 });
 
