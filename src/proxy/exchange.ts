@@ -30,7 +30,7 @@ import { RetryOn } from './canary-guard.js';
 import { closeAfter, DISCARD_BODY_MS, discardUnreadBody, trackOnConnection, untrackOnConnection, type ClientConnection, type ConnectionBound } from './client-connections.js';
 import { BodyTooLargeError } from './client-limits.js';
 import { buildClientHeaders } from './headers.js';
-import { HOP_BY_HOP } from './request-head.js';
+import { connectionTokens, HOP_BY_HOP } from './request-head.js';
 import type { SweepMember, TimeoutSweep } from './timeout-sweep.js';
 import { errorBody, mapUpstreamError, repeatable, staleRace, type MappedUpstreamError } from './upstream-errors.js';
 import type { ExperimentVisit } from '../experiments/experiment-book.js';
@@ -221,9 +221,11 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    // 1xx (100-continue, 103) are between undici and the upstream; node:http answers the client's own Expect.
+    // 100-continue is between undici and the upstream (node:http answers the client's own Expect); 103 Early Hints
+    // are the client's (RFC 9110 §15.2: a proxy forwards 1xx it did not ask for); 102 is obsolete and dropped.
     if (statusCode < 200) {
       this.#informed = true;
+      if (statusCode === 103 && this.#state === State.Waiting) relayEarlyHints(this.req, this.res, rawHeaders);
       return true;
     }
     if (this.#state !== State.Waiting) return true;
@@ -587,6 +589,33 @@ function retryCondition(mapped: MappedUpstreamError): number {
       return RetryOn.HeadersTimeout;
     default:
       return 0;
+  }
+}
+
+/**
+ * A 103's fields, less hop-by-hop ones, written ahead of the final response (node:http's writeEarlyHints, which sends
+ * only a 103 that has a valid Link). Not to an HTTP/1.0 client, which cannot read a 1xx (RFC 9110 §15.2).
+ */
+function relayEarlyHints(req: IncomingMessage, res: ServerResponse, rawHeaders: Buffer[]): void {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor === 0 || res.headersSent) return;
+  const hints: Record<string, string | string[]> = {};
+  const links: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toString('latin1').toLowerCase();
+    const value = rawHeaders[i + 1].toString('latin1');
+    if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+    if (HOP_BY_HOP.has(name) || name === 'content-length') continue;
+    if (name === 'link') links.push(value);
+    else hints[name] = hints[name] === undefined ? value : `${hints[name] as string}, ${value}`;
+  }
+  if (links.length === 0) return;
+  for (const token of connectionTokens(connection) ?? []) delete hints[token];
+  hints.link = links;
+  try {
+    res.writeEarlyHints(hints);
+  } catch {
+    // A Link node:http refuses (not `<uri>; param`): the hints are dropped, the final response still comes.
   }
 }
 

@@ -44,6 +44,9 @@ const CASES: Record<string, (socket: Socket) => void> = {
     setTimeout(() => s.resetAndDestroy(), 50);
   },
   s100: (s) => s.write(R('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
+  early_hints: (s) =>
+    s.write(R('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nConnection: X-Hop\r\nX-Hop: h\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
+  processing: (s) => s.write(R('HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
   // gzip("hi") inside chunked framing: undici undoes the chunking only.
   te_gzip: (s) => {
     const coded = gzipSync('hi');
@@ -235,6 +238,21 @@ describe('access log sampled to nothing, errors: true', () => {
   it('an ordinary 200 is still sampled away', async () => {
     expect((await send(sampled.url, '/c/ok', { headers: { 'x-request-id': 'sampled-ok' } })).status).toBe(200);
     expect(await sampled.accessLogLine('sampled-ok', ACCESS_LOG_DELAY_MS + 300)).toBeUndefined();
+  });
+});
+
+describe('1xx the upstream sends', () => {
+  it('relays 103 Early Hints (its Link, less hop-by-hop fields) ahead of the final response', async () => {
+    const reply = await rawExchange(sg.url, get('/c/early_hints', 'hints', 'Connection: close\r\n'), { timeoutMs: 3_000 });
+    expect(reply.text).toMatch(/^HTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload; as=style\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(reply.text).not.toMatch(/x-hop/i);
+  });
+
+  it('sends no 1xx to an HTTP/1.0 client, and drops 102', async () => {
+    const old = await rawExchange(sg.url, 'GET /c/early_hints HTTP/1.0\r\nHost: app\r\n\r\n', { timeoutMs: 3_000 });
+    expect(old.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    const processing = await rawExchange(sg.url, get('/c/processing', 'processing', 'Connection: close\r\n'), { timeoutMs: 3_000 });
+    expect(processing.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 });
 
