@@ -246,7 +246,8 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       if (cookie !== null) headers.push('set-cookie', cookie);
     }
     try {
-      this.res.writeHead(statusCode, statusText || undefined, headers);
+      // No reason phrase from the upstream: the code's standard one, or none (node:http would invent "unknown").
+      this.res.writeHead(statusCode, statusText || (STATUS_CODES[statusCode] ?? ''), headers);
     } catch (error) {
       if (!this.#writeHeadStandardReason(statusCode, statusText, headers)) {
         // node:http refuses a header it considers invalid; the client gets a clean 502 instead of a broken reply.

@@ -253,7 +253,7 @@ export class UpgradeExchange {
     try {
       const headers = buildClientHeaders(rawHeaders, null);
       if (headers === null) throw new Error('a transfer coding other than chunked');
-      res.writeHead(statusCode, statusText || undefined, headers);
+      res.writeHead(statusCode, statusText || (STATUS_CODES[statusCode] ?? ''), headers);
     } catch (error) {
       this.#abort?.(new SplitgateError('SG_UPSTREAM_PROTOCOL', 'upstream sent a header that cannot be relayed', 502, { cause: error }));
       return false;

@@ -26,6 +26,8 @@ const CASES: Record<string, (socket: Socket) => void> = {
   reason_ctl: (s) => s.write(R('HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok')),
   reason_ctl_503: (s) => s.write(R('HTTP/1.1 503 O\x01K\r\nContent-Length: 4\r\n\r\nbusy')),
   reason_unknown_code: (s) => s.write(R('HTTP/1.1 299 \xc7a\r\nContent-Length: 2\r\n\r\nok')),
+  no_reason_unknown_code: (s) => s.write(R('HTTP/1.1 299\r\nContent-Length: 2\r\n\r\nok')),
+  no_reason_known_code: (s) => s.write(R('HTTP/1.1 202 \r\nContent-Length: 2\r\n\r\nok')),
   reason_obs_text: (s) => s.write(R('HTTP/1.1 200 Tr\xe8s bien\r\nContent-Length: 2\r\n\r\nok')),
   s304cl: (s) => s.write(R('HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: "a"\r\n\r\n')),
   s204cl: (s) => s.write(R('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-Kept: yes\r\n\r\n')),
@@ -150,6 +152,13 @@ describe('a reason phrase node:http cannot write', () => {
     const unknown = await rawExchange(sg.url, get('/c/reason_unknown_code', 'reason-299'), { responses: 1, timeoutMs: 3_000 });
     expect(unknown.responses[0].head.split('\r\n')[0]).toBe('HTTP/1.1 299 ');
     expect(unknown.responses[0].body).toBe('ok');
+  });
+
+  it('an upstream status line without a reason phrase: the standard one, or none (never an invented "unknown")', async () => {
+    const unknown = await rawExchange(sg.url, get('/c/no_reason_unknown_code', 'no-reason-299', 'Connection: close\r\n'), { timeoutMs: 3_000 });
+    expect(unknown.text.split('\r\n')[0]).toBe('HTTP/1.1 299 ');
+    const known = await rawExchange(sg.url, get('/c/no_reason_known_code', 'no-reason-202', 'Connection: close\r\n'), { timeoutMs: 3_000 });
+    expect(known.text.split('\r\n')[0]).toBe('HTTP/1.1 202 Accepted');
   });
 
   it('relays a reason phrase node:http can write (latin1 obs-text that is valid UTF-8 is not)', async () => {
