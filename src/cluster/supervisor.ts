@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminHandler } from '../admin/admin-server.js';
@@ -237,6 +237,7 @@ export class Supervisor {
     instance = new Supervisor({ logger, controller, events, workers, rollouts, leadership, fleetExperiments, experimentFile, pools, mirrors, admin, store, fleet });
     cluster.setupPrimary({ exec: options.exec, args: [...options.args], serialization: 'advanced' });
     try {
+      if (reusePort && config.listen.port !== 0) await assertPortUnclaimed(config.listen.host, config.listen.port);
       await workers.start();
       await listenOn(admin, { host: config.admin.listen.host, port: config.admin.listen.port });
       controller.adminBoundTo(boundAddress(admin));
@@ -306,6 +307,23 @@ export class Supervisor {
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
     this.logger.info('splitgate stopped');
   }
+}
+
+/**
+ * With reusePort the kernel lets any process of the same user bind the port beside the workers, and shares the
+ * connections with it: a second splitgate (or an old one still running) would take part of the traffic, unseen by
+ * this one's weights and kill switch. A plain bind first fails when anything holds the port, as it does for a single
+ * process and under node:cluster. Afterwards this supervisor's workers hold it, so a second one fails here.
+ */
+async function assertPortUnclaimed(host: string, port: number): Promise<void> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new Error(`cannot listen on ${host}:${port}: another process holds it (EADDRINUSE); with reusePort it would otherwise share the connections unseen`) : error),
+    );
+    probe.listen({ host, port, exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 function boundAddress(server: Server): { host: string; port: number; url: string } {

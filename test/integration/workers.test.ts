@@ -10,7 +10,7 @@ import { supportsReusePort } from '../../src/cluster/ipc.js';
 import { bucketOf } from '../../src/routing/hash.js';
 import { inParallel, send, waitFor } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
-import { createTempDir, killIfRunning, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
+import { createTempDir, killIfRunning, runCli, spawnSplitgate, type SplitgateProcess, type TempDir } from '../helpers/process.js';
 import { startUpstream, echoHandler, type TestUpstream } from '../helpers/upstreams.js';
 import { countsSettled, isRunning, requestsPerWorker, requestsTotal, spawnedConfig, type SupervisorStatus, supervisorStatus } from '../helpers/workers.js';
 
@@ -259,6 +259,17 @@ describe('workers: 2', () => {
     expect(replacement.generation).toBe(view.generation);
     expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
     expect(new Set(await versions(multi!, '/reload'))).toEqual(new Set(['canary']));
+  });
+
+  it('a second splitgate on the same proxy port fails to start (with reusePort it would share the connections unseen)', async () => {
+    const port = new URL(multi!.url).port;
+    const second = dir.writeConfig('second.yaml', { ...config(2), listen: `127.0.0.1:${port}` });
+    const result = await runCli(['--config', second], 15_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+    expect(result.stderr).toContain('EADDRINUSE');
+    // The first still serves every request on its port.
+    expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
   });
 
   it('drains every worker on SIGTERM: in-flight requests complete, the supervisor exits 0, no worker is left', async () => {
