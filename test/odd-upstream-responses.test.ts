@@ -86,6 +86,7 @@ describe('ProxyExchange: an error answer that cannot be written', () => {
       retryToStable: () => false,
       replayAfterStaleConnection: () => false,
       sweep: new TimeoutSweep(),
+      draining: false,
     };
     const upstream = { name: 'stable', inFlight: 1 };
     let thrown: unknown = null;

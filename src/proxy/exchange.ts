@@ -57,6 +57,8 @@ export interface ExchangeObserver {
   replayAfterStaleConnection(failed: ProxyExchange): boolean;
   /** Where exchanges that wait on something slow are checked for their client-side timeouts. */
   readonly sweep: TimeoutSweep;
+  /** A drain has begun: answers close their connections, so keep-alive clients move on before it ends. */
+  readonly draining: boolean;
 }
 
 export const CLIENT_CLOSED_STATUS = 499;
@@ -245,6 +247,8 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
       const cookie = this.experiment.responded(statusCode, headers);
       if (cookie !== null) headers.push('set-cookie', cookie);
     }
+    // Out before a drain began: its answer still closes the connection (the service does so for later requests).
+    if (this.#observer.draining) closeAfter(this.res, this.connection);
     try {
       // No reason phrase from the upstream: the code's standard one, or none (node:http would invent "unknown").
       this.res.writeHead(statusCode, statusText || (STATUS_CODES[statusCode] ?? ''), headers);
@@ -339,6 +343,7 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
         return;
       }
       status = mapped.status;
+      if (this.#observer.draining) closeAfter(res, this.connection);
       answerError(res, mapped.status, mapped.code, mapped.message, this.requestId);
       if (this.hasBody) this.#bodyNotRead();
     } catch {

@@ -88,6 +88,30 @@ describe('SIGTERM', () => {
     expect(proxy.stderr()).toBe('');
   });
 
+  it('a keep-alive client\'s request in flight when the drain begins is answered with Connection: close', async () => {
+    released = Promise.resolve();
+    proxy = await spawnSplitgate(configFile('keepalive.yaml', '10s'));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // The connection is kept alive before the drain...
+      expect((await send(proxy.url, '/warm', { agent })).headers.connection).toBe('keep-alive');
+      released = new Promise((resolve) => (release = resolve));
+      const before = arrived;
+      const inFlight = send(proxy.url, '/slow', { agent });
+      await waitFor('the slow request at the upstream', () => arrived === before + 1);
+      proxy.child.kill('SIGTERM');
+      await waitFor('the listener to refuse connections', () => connectionRefused(proxy!.url));
+      release();
+      // ...and its answer during the drain says close, so the client does not send its next request on it.
+      const res = await inFlight;
+      expect(res.status).toBe(200);
+      expect(res.headers.connection).toBe('close');
+      expect(await proxy.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('exits 0 when nothing is in flight, closing idle keep-alive connections', async () => {
     released = Promise.resolve();
     proxy = await spawnSplitgate(configFile('idle.yaml', '10s'));
