@@ -11,6 +11,9 @@ describe('workers config', () => {
     expect(validateConfig(BASE).workers).toBe(1);
     expect(validateConfig({ ...BASE, workers: 4 }).workers).toBe(4);
     expect(validateConfig({ ...BASE, workers: 'auto' }).workers).toBe('auto');
+    // As `${SPLITGATE_WORKERS:-2}` substitutes it: text.
+    expect(validateConfig({ ...BASE, workers: '3' }).workers).toBe(3);
+    expect(validateConfig({ ...BASE, workers: ' 2 ' }).workers).toBe(2);
     expect(resolveWorkers('auto', () => 6)).toBe(6);
     expect(resolveWorkers(3, () => 6)).toBe(3);
   });
@@ -19,6 +22,8 @@ describe('workers config', () => {
     [0, 'workers: must be at least 1, or "auto"'],
     [-2, 'workers: must be at least 1, or "auto"'],
     [1000, 'workers: must be at most 256'],
+    ['1000', 'workers: must be at most 256'],
+    ['0', 'workers: must be at least 1, or "auto"'],
     ['many', 'workers: must be a whole number from 1 to 256, or "auto"'],
   ])('refuses %j with its path', (workers, message) => {
     expect(() => validateConfig({ ...BASE, workers })).toThrow(message);

@@ -1051,10 +1051,14 @@ export const configSchema = z
      * the admin API and the state, and N workers that serve the proxy listener. Read at start only.
      */
     workers: z
-      .union([
-        z.number().int('must be a whole number, or "auto"').min(1, 'must be at least 1, or "auto"').max(256, 'must be at most 256'),
-        z.literal('auto', { errorMap: () => ({ message: 'must be a whole number from 1 to 256, or "auto"' }) }),
-      ])
+      .preprocess(
+        // `${SPLITGATE_WORKERS:-2}` substitutes text: a number written as one is read as that number.
+        (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+        z.union([
+          z.number().int('must be a whole number, or "auto"').min(1, 'must be at least 1, or "auto"').max(256, 'must be at most 256'),
+          z.literal('auto', { errorMap: () => ({ message: 'must be a whole number from 1 to 256, or "auto"' }) }),
+        ]),
+      )
       .default(1),
     fleet: fleet.optional(),
     flags: flags.optional(),
