@@ -150,6 +150,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     return;
   }
   if (action === 'weight' && method === 'PUT') {
+    refuseUnknownFields(body, ['weight', 'expectedVersion']);
     const weight = (body as { weight?: unknown } | null)?.weight;
     if (weight === undefined) throw new InvalidRequestError('body must be JSON like {"weight": 20}');
     sendJson(res, 200, await controller.setWeight(route, weight, actor, 'operator', options));
@@ -160,7 +161,7 @@ async function handleAdmin(context: AdminContext, req: IncomingMessage, res: Ser
     sendJson(res, 200, result);
     return;
   }
-  const rolloutAction = /^rollout\/([a-z]+)$/.exec(action);
+  const rolloutAction = /^rollout\/([^/]+)$/.exec(action);
   if (rolloutAction !== null && method === 'POST' && context.rollouts) {
     const status = await context.rollouts.act(route, rolloutAction[1]);
     context.events.record({ actor, action: `rollout.${rolloutAction[1]}.requested`, route, after: { phase: status.phase, weight: status.weight } });
@@ -189,7 +190,7 @@ function methodsOf(path: string): readonly string[] | null {
   if (/^\/flags\/[^/]+$/.test(path)) return ['PUT', 'DELETE'];
   const action = /^\/routes\/[^/]+\/(.+)$/.exec(path)?.[1];
   if (action === 'weight') return ['PUT', 'DELETE'];
-  if (action === 'kill' || action === 'resume' || action === 'promote' || (action !== undefined && /^rollout\/[a-z]+$/.test(action))) return ['POST'];
+  if (action === 'kill' || action === 'resume' || action === 'promote' || (action !== undefined && /^rollout\/[^/]+$/.test(action))) return ['POST'];
   return null;
 }
 
@@ -481,7 +482,8 @@ function authorize(context: AdminContext, req: IncomingMessage): void {
 function assertNoRolloutSteering(context: AdminContext, route: string): void {
   const rollout = context.rollouts?.get(route)?.decidedStatus;
   if (rollout && IN_PROGRESS.has(rollout.phase)) {
-    throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}); use rollout pause|promote|abort instead`);
+    const actions = rollout.phase === 'Paused' ? 'resume|promote|abort' : 'pause|promote|abort';
+    throw new ConflictError(`route "${route}" has a rollout in progress (${rollout.phase}), which sets its weight; use rollout ${actions} instead`);
   }
 }
 
@@ -511,6 +513,13 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
  * `expectedVersion`: the fleet state version the operator's change is based on (as /status or /fleet showed it);
  * the change is refused with 409 if the fleet has moved on. Without it, the version this replica holds.
  */
+/** A field the call does not know is a typo to report (`{"wieght": 10}`), not something to ignore. */
+function refuseUnknownFields(body: unknown, known: readonly string[]): void {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+  const unknown = Object.keys(body).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new InvalidRequestError(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (this call takes ${known.join(', ')})`);
+}
+
 function changeOptions(body: unknown): { expectedVersion?: number } {
   const expected = (body as { expectedVersion?: unknown } | null)?.expectedVersion;
   if (expected === undefined) return {};

@@ -61,6 +61,7 @@ describe('admin API', () => {
       ['PUT', '/routes/api/weight', { weight: 'high' }, 400, 'SG_INVALID'],
       ['PUT', '/routes/api/weight', { wieght: 5 }, 400, 'SG_INVALID'],
       ['PUT', '/routes/api/weight', { weight: 1.234 }, 400, 'SG_INVALID'],
+      ['PUT', '/routes/api/weight', { weight: 10, extra: 1 }, 400, 'SG_INVALID'],
       ['PUT', '/routes/nope/weight', { weight: 5 }, 404, 'SG_UNKNOWN_ROUTE'],
       ['POST', '/routes/nope/kill', undefined, 404, 'SG_UNKNOWN_ROUTE'],
       ['POST', '/routes/plain/kill', undefined, 409, 'SG_CONFLICT'],
@@ -302,6 +303,13 @@ describe('operator changes during a rollout', () => {
       expect(weight).toMatchObject({ status: 409, body: { error: { code: 'SG_CONFLICT' } } });
       expect(weight.body.error.message).toContain('rollout pause|promote|abort');
       expect((await admin(sg.adminUrl, 'POST', '/routes/api/promote', undefined, null)).status).toBe(409);
+      // An action in the wrong case is an unknown action (400, listing them), as any other.
+      const badAction = await admin(sg.adminUrl, 'POST', '/routes/api/rollout/Pause', undefined, null);
+      expect(badAction).toMatchObject({ status: 400, body: { error: { code: 'SG_INVALID' } } });
+      // Paused, the advice is resume, not pause.
+      expect((await admin(sg.adminUrl, 'POST', '/routes/api/rollout/pause', undefined, null)).status).toBe(200);
+      const paused = await admin(sg.adminUrl, 'PUT', '/routes/api/weight', { weight: 80 }, null);
+      expect(paused.body.error.message).toContain('rollout resume|promote|abort');
       // The kill switch always works.
       expect((await admin(sg.adminUrl, 'POST', '/routes/api/kill', undefined, null)).status).toBe(200);
     } finally {
