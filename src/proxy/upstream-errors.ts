@@ -29,6 +29,8 @@ const TABLE: Record<string, MappedUpstreamError> = {
   ENETUNREACH: { status: 502, code: 'SG_UPSTREAM_UNREACHABLE', kind: 'connect_refused', message: 'upstream network unreachable' },
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: { status: 502, code: 'SG_UPSTREAM_PROTOCOL', kind: 'protocol', message: 'upstream sent a body of the wrong length' },
   HPE_INVALID_CONSTANT: { status: 502, code: 'SG_UPSTREAM_PROTOCOL', kind: 'protocol', message: 'upstream sent an invalid HTTP response' },
+  // undici's maxHeaderSize (16 KiB by default, as node:http's): NGINX says "upstream sent too big header".
+  UND_ERR_HEADERS_OVERFLOW: { status: 502, code: 'SG_UPSTREAM_HEADERS_TOO_LARGE', kind: 'protocol', message: 'upstream sent a response head larger than undici accepts' },
   UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: { status: 400, code: 'SG_CLIENT_BODY_INCOMPLETE', kind: null, message: 'request body did not match its content-length' },
   UND_ERR_INVALID_ARG: { status: 400, code: 'SG_BAD_REQUEST', kind: null, message: 'request cannot be forwarded' },
   UND_ERR_NOT_SUPPORTED: { status: 400, code: 'SG_BAD_REQUEST', kind: null, message: 'request cannot be forwarded' },

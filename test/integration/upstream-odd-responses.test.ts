@@ -48,6 +48,7 @@ const CASES: Record<string, (socket: Socket) => void> = {
   s100: (s) => s.write(R('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
   early_hints: (s) =>
     s.write(R('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nConnection: X-Hop\r\nX-Hop: h\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
+  huge_head: (s) => s.write(R(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\nok`)),
   processing: (s) => s.write(R('HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
   // gzip("hi") inside chunked framing: undici undoes the chunking only.
   te_gzip: (s) => {
@@ -262,6 +263,14 @@ describe('1xx the upstream sends', () => {
     expect(old.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     const processing = await rawExchange(sg.url, get('/c/processing', 'processing', 'Connection: close\r\n'), { timeoutMs: 3_000 });
     expect(processing.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  });
+});
+
+describe('a response head too large for undici', () => {
+  it('is a 502 with its own code (NGINX: "upstream sent too big header"), counted as a protocol error', async () => {
+    const res = await send(sg.url, '/c/huge_head', { headers: { 'x-request-id': 'huge-head' } });
+    expect(res.status).toBe(502);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('SG_UPSTREAM_HEADERS_TOO_LARGE');
   });
 });
 
