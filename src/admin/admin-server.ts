@@ -330,7 +330,8 @@ function statusOf(context: AdminContext): unknown {
     stateError: controller.stateError,
     // The process serving this API: the single process, or the supervisor (workers' memory is the bench's to read).
     process: processMemory(),
-    ...(context.workers ? { listening: context.workers.listening, port: context.workers.port(), workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : {}),
+    // `single`: one process (workers: 1) owns the proxy listener and this API.
+    ...(context.workers ? { listening: context.workers.listening, port: context.workers.port(), workers: context.workers.status(), sparePid: context.workers.sparePid?.() ?? null } : { listening: 'single' }),
     ...(context.fleet ? { fleet: context.fleet.status() } : {}),
     windowSeconds: STATUS_WINDOW_SECONDS,
     health: context.health?.() ?? [],

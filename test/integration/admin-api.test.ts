@@ -99,6 +99,7 @@ describe('admin API', () => {
     const status = (await admin(sg.adminUrl, 'GET', '/status')).body;
     expect(status.generation).toBeGreaterThan(1);
     expect(status.configHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(status.listening).toBe('single');
     expect(status.routes[0]).toMatchObject({ name: 'api', weight: 0, weightSource: 'operator', configWeight: 0, killed: false });
     expect(status.routes[0].versions.stable.requests).toBeGreaterThan(0);
     expect(status.routes[0].versions.canary.successRate).toBe(100);
