@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
-import type { AccessLog } from '../log.js';
+import type { AccessLog, AccessLogEntry } from '../log.js';
 import { methodLabel, type ClientTimeoutKind, type UpstreamErrorKind, type VersionSeries } from '../metrics/metrics.js';
 import { buildContext, type Entropy, type RequestContext } from '../routing/context.js';
 import { decisionOf, placedByWeight, type CompiledRoute, type RouteDecision } from '../routing/table.js';
@@ -20,7 +20,7 @@ import { ProxyExchange, type ExchangeObserver, type ExchangeOutcome } from './ex
 import { dropOverrideFields, HostCheck, readRequestHead, type HeaderNameIndex, rightMostEntry, upstreamHeaders, type RequestHead } from './request-head.js';
 import { randomRequestId } from './request-id.js';
 import { TimeoutSweep } from './timeout-sweep.js';
-import { closeWhenSent, rejectUpgrade, UpgradeExchange, type UpgradeAnswer, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
+import { closeWhenSent, rejectUpgrade, UpgradeExchange, type UpgradeAnswer, type UpgradeHandshake, type UpgradeObserver, type UpgradeRecord } from './upgrade.js';
 import { BODY_TOO_LARGE_CODE, BodyLimit, ClientRejections } from './client-limits.js';
 import { errorBody } from './upstream-errors.js';
 import type { ExperimentBook } from '../experiments/experiment-book.js';
@@ -407,19 +407,22 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
 
   /** A handshake answered otherwise than 101 (the upstream's refusal relayed, an upstream error, the client gone): its line. */
   upgradeAnswered(record: UpgradeAnswer): void {
-    if (!this.#accessLog.wants(record.status, record.error !== null)) return;
+    if (this.#accessLog.wants(record.status, record.error !== null)) this.#logUpgrade(record, record.status, record.error === null ? {} : { error: record.error });
+  }
+
+  #logUpgrade(handshake: UpgradeHandshake, status: number, extra: Partial<AccessLogEntry>): void {
     this.#accessLog.write({
-      requestId: record.requestId,
-      method: methodLabel(record.method),
-      path: record.path,
-      route: record.backend.series.route,
-      version: record.backend.version,
-      reason: record.reason,
-      rule: record.rule,
-      status: record.status,
-      durationMs: record.durationMs,
-      upstream: record.backend.upstream.name,
-      ...(record.error !== null ? { error: record.error } : {}),
+      requestId: handshake.requestId,
+      method: methodLabel(handshake.method),
+      path: handshake.path,
+      route: handshake.backend.series.route,
+      version: handshake.backend.version,
+      reason: handshake.reason,
+      rule: handshake.rule,
+      status,
+      durationMs: handshake.durationMs,
+      upstream: handshake.backend.upstream.name,
+      ...extra,
     });
   }
 
@@ -433,21 +436,7 @@ export class ProxyService implements ExchangeObserver, UpgradeObserver {
     counts.seconds += record.durationMs / 1000;
     if (record.idleTimeout) this.rejections.count('upgrade_idle_timeout');
     if (!this.#accessLog.wants(101, record.idleTimeout)) return;
-    this.#accessLog.write({
-      requestId: record.requestId,
-      method: methodLabel(record.method),
-      path: record.path,
-      route: record.backend.series.route,
-      version: record.backend.version,
-      reason: record.reason,
-      rule: record.rule,
-      status: 101,
-      durationMs: record.durationMs,
-      upstream: record.backend.upstream.name,
-      bytesIn: record.bytesIn,
-      bytesOut: record.bytesOut,
-      ...(record.idleTimeout ? { error: 'SG_UPGRADE_IDLE_TIMEOUT' } : {}),
-    });
+    this.#logUpgrade(record, 101, { bytesIn: record.bytesIn, bytesOut: record.bytesOut, ...(record.idleTimeout ? { error: 'SG_UPGRADE_IDLE_TIMEOUT' } : {}) });
   }
 
   #upgradeCounts(backend: BackendBinding): UpgradeCounts {

@@ -72,34 +72,30 @@ export function replayAsRequest(server: Server, req: IncomingMessage, socket: Du
   server.emit('connection', socket);
 }
 
-/** An upgraded connection that closed: what the access log and the WebSocket metrics record. */
-export interface UpgradeRecord {
+/** A WebSocket handshake as its access log line names it. */
+export interface UpgradeHandshake {
   readonly requestId: string;
   readonly method: string;
   readonly path: string;
   readonly backend: BackendBinding;
   readonly reason: string;
   readonly rule: number;
+  readonly durationMs: number;
+}
+
+/** An upgraded connection that closed: what the access log and the WebSocket metrics record. */
+export interface UpgradeRecord extends UpgradeHandshake {
   /** Bytes the client sent through the splice (after the handshake), and bytes it received. */
   readonly bytesIn: number;
   readonly bytesOut: number;
-  /** From the handshake's start to the close. */
-  readonly durationMs: number;
   /** The connection was closed for `limits.upgradeIdleTimeout` of silence. */
   readonly idleTimeout: boolean;
 }
 
 /** A handshake that ended without an upgrade: what its access log line records. */
-export interface UpgradeAnswer {
-  readonly requestId: string;
-  readonly method: string;
-  readonly path: string;
-  readonly backend: BackendBinding;
-  readonly reason: string;
-  readonly rule: number;
+export interface UpgradeAnswer extends UpgradeHandshake {
   /** Sent to the client (the upstream's own refusal, or splitgate's error), or 499 when the client went first. */
   readonly status: number;
-  readonly durationMs: number;
   /** The error code, when the handshake failed rather than being answered by the upstream. */
   readonly error: string | null;
 }
