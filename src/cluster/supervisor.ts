@@ -66,6 +66,7 @@ export class Supervisor {
   readonly fleet: Fleet | null;
   #watcher: ConfigWatcher | null = null;
   #connectionRate: NodeJS.Timeout | null = null;
+  #strandedHandoffs: NodeJS.Timeout | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
 
@@ -252,7 +253,10 @@ export class Supervisor {
       throw error;
     }
     instance.#ready = true;
-    if (!reusePort) instance.#connectionRate = watchConnectionRate(() => proxyTotals.acceptedConnections, logger);
+    if (!reusePort) {
+      instance.#connectionRate = watchConnectionRate(() => proxyTotals.acceptedConnections, logger);
+      instance.#strandedHandoffs = closeStrandedHandoffs(logger);
+    }
     await rollouts.sync(config);
     if (config.watch) {
       const configPath = options.configPath;
@@ -294,6 +298,7 @@ export class Supervisor {
     this.#ready = false;
     this.#watcher?.close();
     if (this.#connectionRate !== null) clearInterval(this.#connectionRate);
+    if (this.#strandedHandoffs !== null) clearInterval(this.#strandedHandoffs);
     await this.#rollouts.stop();
     await this.#leadership?.stop();
     await this.#fleetExperiments?.stop();
@@ -340,6 +345,38 @@ function boundAddress(server: Server): { host: string; port: number; url: string
  */
 function keepCompilersFor(config: Config): void {
   if (config.experiments.length > 0) releaseOptimizingCompilers();
+}
+
+/** A handoff takes a millisecond; a worker that has not taken a connection in this long has died with it (or hangs). */
+export const STRANDED_HANDOFF_MS = 5_000;
+
+/**
+ * node:cluster (Node 20's listening mode) accepts each connection in the supervisor and sends it to a worker; it
+ * closes its copy when the worker says it took it. A worker that dies first never says so, and node:cluster neither
+ * sends the connection elsewhere nor closes it (nodejs/node#21746): the client would wait for ever. Those
+ * connections are the only bare TCP handles a supervisor holds (every socket of its own has a net.Socket or
+ * net.Server around it), so one still there after STRANDED_HANDOFF_MS is closed: the client sees the connection
+ * close instead of hanging. Once a second, through process._getActiveHandles (no other view of node:cluster's).
+ */
+function closeStrandedHandoffs(logger: Logger): NodeJS.Timeout {
+  const firstSeen = new WeakMap<object, number>();
+  const listHandles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
+  const timer = setInterval(() => {
+    if (typeof listHandles !== 'function') return;
+    const now = Date.now();
+    let closed = 0;
+    for (const handle of listHandles.call(process)) {
+      if (handle === null || typeof handle !== 'object' || handle.constructor?.name !== 'TCP') continue;
+      const seen = firstSeen.get(handle);
+      if (seen === undefined) firstSeen.set(handle, now);
+      else if (now - seen >= STRANDED_HANDOFF_MS) {
+        (handle as { close(): void }).close();
+        closed++;
+      }
+    }
+    if (closed > 0) logger.warn({ connections: closed }, 'closed client connections node:cluster was handing to a worker that died with them (never delivered)');
+  }, 1_000);
+  return timer.unref();
 }
 
 /**

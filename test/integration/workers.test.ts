@@ -84,7 +84,7 @@ describe('workers: 2', () => {
     // workers: 1 stays one process: no workers list, no listening mode.
     const one = await status(single!);
     expect(one.workers).toBeUndefined();
-    expect(one.listening).toBeUndefined();
+    expect(one.listening).toBe('single');
     // The supervisor holds its young generation at V8's initial size from its first line; the single process,
     // a proxy, lets it grow (src/process-footprint.ts).
     expect(view.process.youngGenerationHeld).toBe(true);
@@ -270,6 +270,28 @@ describe('workers: 2', () => {
     expect(result.stderr).toContain('EADDRINUSE');
     // The first still serves every request on its port.
     expect(new Set(await versions(multi!, '/flip'))).toEqual(new Set(['stable']));
+  });
+
+  it('a worker killed while a connection was being handed to it leaves no client waiting for ever', async () => {
+    const before = await status(multi!);
+    const victim = before.workers![0].pid!;
+    // Stopped, it takes no connection (node:cluster: the handoff waits; reusePort: they queue in its accept queue)...
+    process.kill(victim, 'SIGSTOP');
+    const outcomes = Promise.all(
+      Array.from({ length: 6 }, () =>
+        send(multi!.url, '/shop/handoff', { timeoutMs: 12_000 }).then(
+          (res) => String(res.status),
+          (error: Error) => (/no complete response/.test(error.message) ? 'hung' : 'closed'),
+        ),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // ...and dies with them. Every request is answered or its connection closed: none hangs until the client gives up.
+    process.kill(victim, 'SIGKILL');
+    const settled = await outcomes;
+    expect(settled).not.toContain('hung');
+    expect(settled.filter((o) => o === '200').length).toBeGreaterThan(0);
+    await waitFor('the replacement', async () => (await status(multi!)).workers!.every((w) => w.listening && w.pid !== victim), 5_000);
   });
 
   it('drains every worker on SIGTERM: in-flight requests complete, the supervisor exits 0, no worker is left', async () => {
