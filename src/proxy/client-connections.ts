@@ -14,7 +14,7 @@ export interface ConnectionBound {
   clientClosed(): void;
 }
 
-/** How long the rest of an unread request body may take when `timeouts.clientBody` is off (NGINX's lingering_time). */
+/** How long a client dropping the rest of an unread body may go without sending a byte when `timeouts.clientBody` is off. */
 export const DISCARD_BODY_MS = 30_000;
 
 type DumpableRequest = IncomingMessage & { _dump?: () => void };
@@ -25,10 +25,10 @@ type DumpableRequest = IncomingMessage & { _dump?: () => void };
  * finish sending, read the answer and send its next request on the connection (NGINX discards such a body too).
  * undici has destroyed the request stream it was reading (detached from the socket first) or is about to, and a
  * socket whose request stopped reading stays paused: without this the connection hung until its idle timeout,
- * and a client that sends its whole body before reading never saw the answer. A body not done within `withinMs`
- * closes the connection.
+ * and a client that sends its whole body before reading never saw the answer. A client that sends no byte of it for
+ * `idleMs` (`timeouts.clientBody`, as while the body was read) is closed.
  */
-export function discardUnreadBody(req: IncomingMessage, connection: ClientConnection, withinMs: number): void {
+export function discardUnreadBody(req: IncomingMessage, connection: ClientConnection, idleMs: number): void {
   if (req.complete) return;
   const dump = (req as DumpableRequest)._dump;
   if (typeof dump !== 'function') {
@@ -41,9 +41,22 @@ export function discardUnreadBody(req: IncomingMessage, connection: ClientConnec
   const socket = connection.socket;
   if (socket.destroyed) return;
   socket.resume();
-  setTimeout(() => {
-    if (!req.complete) socket.destroy();
-  }, withinMs).unref();
+  if (connection.discardTimer !== null) clearTimeout(connection.discardTimer);
+  let readBefore = socket.bytesRead;
+  // Holds the connection only (which holds the request until its next one or its close): a timer per request that
+  // held the request, its response and its exchange for the whole idle time kept ~12 KB per such request alive.
+  const check = (): void => {
+    connection.discardTimer = null;
+    const discarding = connection.discarding;
+    if (discarding === null || discarding.complete || socket.destroyed) return;
+    if (socket.bytesRead === readBefore) {
+      socket.destroy();
+      return;
+    }
+    readBefore = socket.bytesRead;
+    connection.discardTimer = setTimeout(check, idleMs).unref();
+  };
+  connection.discardTimer = setTimeout(check, idleMs).unref();
 }
 
 /** `res` is the connection's last response: node:http closes the connection after it, and serves nothing after it. */
@@ -67,6 +80,7 @@ export class ClientConnection {
   answeredByListener: { readonly status: number; readonly code: string } | null = null;
   /** The request whose unread body is being dropped (discardUnreadBody): bytes that fail to parse are its body's. */
   discarding: IncomingMessage | null = null;
+  discardTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -116,6 +130,11 @@ export function untrackOnConnection(connection: ClientConnection, bound: Connect
 function connectionClosed(this: TrackedSocket): void {
   const connection = this[kConnection];
   if (connection === undefined) return;
+  if (connection.discarding !== null) {
+    connection.discarding = null;
+    if (connection.discardTimer !== null) clearTimeout(connection.discardTimer);
+    connection.discardTimer = null;
+  }
   const current = connection.inFlight;
   connection.inFlight = null;
   if (current === null) return;

@@ -300,7 +300,10 @@ export class ProxyExchange implements ConnectionBound, SweepMember {
   /** An answer came before the whole request body went upstream (an early 401 or 413, a reset): see discardUnreadBody. */
   #bodyNotRead(): void {
     if (this.#clientGone || this.connection.closing || this.req.complete) return;
-    // The time a client may take sending body bytes, for the rest of them (NGINX's lingering_time when that is off).
+    // A mirror's copy can never have the whole body now: its tee ends here (the copy: primary_error), before the
+    // dropped rest could end it as if it were complete (undici destroyed the body limit reading it, not the tee).
+    this.tap?.bodyStream?.destroy();
+    // No body byte for the time a client may take between them (timeouts.clientBody; 30 s when that is off): closed.
     discardUnreadBody(this.req, this.connection, this.backend.clientBodyTimeout === 0 ? DISCARD_BODY_MS : this.backend.clientBodyTimeout);
   }
 

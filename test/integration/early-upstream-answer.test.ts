@@ -6,6 +6,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, waitFor } from '../helpers/http.js';
 import { startSplitgate, type StartedSplitgate } from '../helpers/splitgate.js';
 import { startRawUpstream, startUpstream, type RawUpstream, type TestUpstream } from '../helpers/upstreams.js';
 
@@ -15,6 +16,7 @@ let early401: RawUpstream;
 let early413: RawUpstream;
 let resetting: RawUpstream;
 let echo: TestUpstream;
+let shadow: TestUpstream;
 let sg: StartedSplitgate;
 
 beforeAll(async () => {
@@ -23,11 +25,13 @@ beforeAll(async () => {
   early413 = await startRawUpstream((socket) => socket.end('HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!'));
   resetting = await startRawUpstream((socket) => socket.resetAndDestroy());
   echo = await startUpstream('other');
+  shadow = await startUpstream('shadow');
   sg = await startSplitgate({
     log: { level: 'warn' },
     limits: { maxBodyBytes: 64 * 1024 * 1024 },
-    upstreams: { early401: early401.url, early413: early413.url, resetting: resetting.url, other: echo.url },
+    upstreams: { early401: early401.url, early413: early413.url, resetting: resetting.url, other: echo.url, shadow: shadow.url },
     routes: [
+      { name: 'mirrored', match: { pathPrefix: '/mirrored' }, stable: 'early401', mirror: { to: 'shadow', percent: 100, methods: ['POST'], maxBodyBytes: 8 * 1024 * 1024 } },
       { name: 'early401', match: { pathPrefix: '/early401' }, stable: 'early401' },
       { name: 'stalled', match: { pathPrefix: '/stalled' }, stable: 'early401', timeouts: { clientBody: '300ms' } },
       { name: 'early413', match: { pathPrefix: '/early413' }, stable: 'early413' },
@@ -39,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sg?.stop();
-  await Promise.all([early401?.close(), early413?.close(), resetting?.close(), echo?.close()]);
+  await Promise.all([early401?.close(), early413?.close(), resetting?.close(), echo?.close(), shadow?.close()]);
 });
 
 interface Conversation {
@@ -105,6 +109,21 @@ describe('an upstream answers before it read the request body', () => {
     expect(reply.sentAll).toBe(true);
     expect(reply.statuses).toEqual([status, 200]);
     expect(reply.closed).toBe(false);
+  });
+
+  it('a mirrored request answered early sends the shadow no copy with part of the body (primary_error)', async () => {
+    for (const chunked of [false, true]) {
+      const reply = await converse(upload('/mirrored/up', { chunked }), 2);
+      reply.socket.destroy();
+      expect(reply.statuses).toEqual([401, 200]);
+    }
+    const outcome = async (name: string): Promise<number> => {
+      const text = (await send(sg.adminUrl, '/metrics')).text;
+      return Number(new RegExp(`^splitgate_mirror_requests_total\\{route="mirrored",outcome="${name}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    };
+    await waitFor('both copies settled', async () => (await outcome('primary_error')) === 2);
+    expect(shadow.seen.filter((r) => r.url === '/mirrored/up')).toEqual([]);
+    expect(await outcome('diff')).toBe(0);
   });
 
   it('the body bytes are dropped, never read as requests', async () => {
