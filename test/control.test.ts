@@ -81,7 +81,7 @@ describe('Controller', () => {
     const first = await setup({ stateFile: new StateFile(path) });
     await first.controller.setWeight('api', 40, 'a');
     await first.controller.kill('api', 'a');
-    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ version: 1, routes: { api: { weight: 40, weightSource: 'operator', killed: true } } });
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ version: 1, routes: { api: { weight: 40, weightSource: 'operator', killed: true, killedBy: 'operator' } } });
     const second = await setup({ stateFile: new StateFile(path) });
     expect(second.store.current.table.routes[0]).toMatchObject({ weight: 40, killed: true, weightSource: 'operator' });
   });
@@ -110,12 +110,16 @@ describe('Controller', () => {
 
   it('reads who killed: a rollback\'s kill (also from a file older than killedBy) is the rollout\'s to lift, any other the operator\'s', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'splitgate-state-'));
-    const cases: Array<[Record<string, unknown>, 'rollout' | undefined]> = [
+    const cases: Array<[Record<string, unknown>, 'rollout' | 'operator' | undefined]> = [
       [{ killed: true, killedBy: 'rollout' }, 'rollout'],
-      [{ killed: true }, undefined],
-      [{ killed: true, killedBy: 'someone' }, undefined],
+      [{ killed: true, killedBy: 'operator' }, 'operator'],
+      // An operator's kill after a rollback: the rollout status beside it still says it engaged one.
+      [{ killed: true, killedBy: 'operator', rollout: { phase: 'RolledBack', engagedKill: true } }, 'operator'],
+      [{ killed: true }, 'operator'],
+      [{ killed: true, killedBy: 'someone' }, 'operator'],
+      // Files older than killedBy: the rollout status says whose.
       [{ killed: true, rollout: { phase: 'RolledBack', engagedKill: true } }, 'rollout'],
-      [{ killed: true, rollout: { phase: 'Progressing', engagedKill: false } }, undefined],
+      [{ killed: true, rollout: { phase: 'Progressing', engagedKill: false } }, 'operator'],
       [{ killed: false, killedBy: 'rollout' }, undefined],
     ];
     for (const [index, [entry, expected]] of cases.entries()) {

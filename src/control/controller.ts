@@ -333,7 +333,7 @@ export class Controller {
       const entry: RouteRuntimeState = structuredClone(this.#state.routes[routeName] ?? {});
       if (pending) {
         entry.killed = true;
-        delete entry.killedBy;
+        entry.killedBy = 'operator';
       }
       // Re-seeding keeps our version number (the content is that version's); a pending kill is a new version.
       const version = held > fleetVersion && !pending ? held : Math.max(held, fleetVersion) + 1;
@@ -592,7 +592,7 @@ export class Controller {
       (entry) => {
         entry.killed = true;
         // The operator's now, even where a rollback had killed first: no rollout lifts it.
-        delete entry.killedBy;
+        entry.killedBy = 'operator';
       },
       true,
       { ...options, localFallback: true },
@@ -918,7 +918,7 @@ export class Controller {
     const entry: RouteRuntimeState = structuredClone(document.state);
     if (this.pendingKills.includes(routeName)) {
       entry.killed = true;
-      delete entry.killedBy;
+      entry.killedBy = 'operator';
     }
     const before = this.#routeView(routeName);
     const delivery = this.#applyEntry(routeName, entry, document.version, 'keep');

@@ -21,10 +21,10 @@ export interface RouteRuntimeState {
   weightSource?: WeightSource;
   killed?: boolean;
   /**
-   * 'rollout' when the kill in force is the one a rollback engaged, which the next rollout (a new revision, a
-   * restart) lifts; absent when an operator's kill is in force, which only an operator lifts.
+   * Whose kill is in force: a rollback's ('rollout'), which the next rollout (a new revision, a restart) lifts, or an
+   * operator's, which only an operator lifts. Absent only in files written before it existed.
    */
-  killedBy?: 'rollout';
+  killedBy?: 'rollout' | 'operator';
   /** The release plan's stage in force (its audiences route to the canary); set by the rollout controller. */
   stage?: number;
   /** Opaque to this module: owned by the rollout controller. */
@@ -206,7 +206,7 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
         warnings.push(`routes.${name}.killed is not true/false; kept as killed`);
       } else warnings.push(`routes.${name}.killed is not true/false; ignored`);
     }
-    if (parsed.killed === true && killedByRollout(entry)) parsed.killedBy = 'rollout';
+    if (parsed.killed === true) parsed.killedBy = killedBy(entry);
     if (entry.weight !== undefined) {
       if (typeof entry.weight === 'number' && entry.weight >= 0 && entry.weight <= 100) {
         parsed.weight = entry.weight;
@@ -237,10 +237,10 @@ function parseState(raw: unknown, warnings: string[]): RuntimeState {
  * Files written before `killedBy` existed say who killed only through the rollout status beside the kill (it
  * engaged one): read so, the next rollout lifts its own kill as it did then. Anything unclear is an operator's kill.
  */
-function killedByRollout(entry: Record<string, unknown>): boolean {
-  if (entry.killedBy !== undefined) return entry.killedBy === 'rollout';
+function killedBy(entry: Record<string, unknown>): 'rollout' | 'operator' {
+  if (entry.killedBy !== undefined) return entry.killedBy === 'rollout' ? 'rollout' : 'operator';
   const rollout = entry.rollout as { engagedKill?: unknown } | null | undefined;
-  return typeof rollout === 'object' && rollout !== null && rollout.engagedKill === true;
+  return typeof rollout === 'object' && rollout !== null && rollout.engagedKill === true ? 'rollout' : 'operator';
 }
 
 /** A damaged version only costs a catch-up from the fleet; a pending kill is kept whenever it can be read. */

@@ -70,10 +70,10 @@ describe('fleet: Redis unreachable at start', () => {
     await client.connect();
     try {
       await waitFor('the fleet re-seeded from this replica', async () => (await client.hGet('sg:{boot}:state:shop', 'v')) === '4', 6000);
-      expect(JSON.parse((await client.hGet('sg:{boot}:state:shop', 'doc'))!)).toEqual({ killed: true });
+      expect(JSON.parse((await client.hGet('sg:{boot}:state:shop', 'doc'))!)).toEqual({ killed: true, killedBy: 'operator' });
       // The kill made while Redis was away (and kept across the restart by the state file) reaches the fleet.
       await waitFor('the pending kill written to the fleet', async () => (await client.hGet('sg:{boot}:state:cart', 'v')) === '1');
-      expect(JSON.parse((await client.hGet('sg:{boot}:state:cart', 'doc'))!)).toEqual({ killed: true });
+      expect(JSON.parse((await client.hGet('sg:{boot}:state:cart', 'doc'))!)).toEqual({ killed: true, killedBy: 'operator' });
       await waitFor('nothing pending', async () => (await send(instance!.adminUrl, '/status')).json().fleet.pendingKills.length === 0);
       await waitFor('the heartbeat', async () => (await client.exists('sg:{boot}:members:solo')) === 1);
       const metrics = (await send(instance.adminUrl, '/metrics')).text;
