@@ -95,7 +95,8 @@ export async function main(argv: string[], startup: StartupSignals = NO_STARTUP_
       return 2;
     }
     return runControl(positionals[0], positionals.slice(1), {
-      timeoutMs: timeoutSeconds * 1000,
+      // AbortSignal.timeout takes whole milliseconds.
+      timeoutMs: Math.max(1, Math.ceil(timeoutSeconds * 1000)),
       admin: values.admin ?? process.env.SPLITGATE_ADMIN_URL ?? 'http://127.0.0.1:9901',
       token: values.token ?? process.env.SPLITGATE_ADMIN_TOKEN,
       actor: values.actor ?? process.env.USER,

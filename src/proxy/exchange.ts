@@ -607,7 +607,8 @@ function retryCondition(mapped: MappedUpstreamError): number {
  */
 function relayEarlyHints(req: IncomingMessage, res: ServerResponse, rawHeaders: Buffer[]): void {
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor === 0 || res.headersSent) return;
-  const hints: Record<string, string | string[]> = {};
+  // No prototype: a field named `constructor` or `__proto__` is a field like any other.
+  const hints: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   const links: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {

@@ -159,9 +159,9 @@ describe('splitgate control commands: failures are one line, a wedged admin is n
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^splitgate kill: no answer from the admin API at .* within 0\.5 s \(--timeout\); the change may still have been applied: check with splitgate status\n$/);
     expect(Date.now() - startedAt).toBeLessThan(8_000);
-    const read = await runCli(['status', '--admin', wedgedUrl, '--timeout', '0.3']);
+    const read = await runCli(['status', '--admin', wedgedUrl, '--timeout', '0.3001']);
     expect(read.code).toBe(1);
-    expect(read.stderr).toMatch(/^splitgate status: no answer from the admin API at .* within 0\.3 s \(--timeout\)\n$/);
+    expect(read.stderr).toMatch(/^splitgate status: no answer from the admin API at .* within 0\.301 s \(--timeout\)\n$/);
   });
 
   it.each([

@@ -47,7 +47,7 @@ const CASES: Record<string, (socket: Socket) => void> = {
   },
   s100: (s) => s.write(R('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
   early_hints: (s) =>
-    s.write(R('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nConnection: X-Hop\r\nX-Hop: h\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
+    s.write(R('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nConnection: X-Hop\r\nX-Hop: h\r\nConstructor: c\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
   huge_head: (s) => s.write(R(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\nok`)),
   processing: (s) => s.write(R('HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')),
   // gzip("hi") inside chunked framing: undici undoes the chunking only.
@@ -254,7 +254,7 @@ describe('access log sampled to nothing, errors: true', () => {
 describe('1xx the upstream sends', () => {
   it('relays 103 Early Hints (its Link, less hop-by-hop fields) ahead of the final response', async () => {
     const reply = await rawExchange(sg.url, get('/c/early_hints', 'hints', 'Connection: close\r\n'), { timeoutMs: 3_000 });
-    expect(reply.text).toMatch(/^HTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload; as=style\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(reply.text).toMatch(/^HTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload; as=style\r\nconstructor: c\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
     expect(reply.text).not.toMatch(/x-hop/i);
   });
 
