@@ -59,7 +59,8 @@ describe('exchanges in flight per client connection', () => {
 describe('dropping an unread request body (discardUnreadBody)', () => {
   /** A request whose body is not complete, as node:http's IncomingMessage looks to discardUnreadBody. */
   function unreadRequest(): IncomingMessage & { dumped: number } {
-    return { complete: false, dumped: 0, _dump() { this.dumped++; } } as unknown as IncomingMessage & { dumped: number };
+    const req = { complete: false, dumped: 0, _dump: () => void req.dumped++ };
+    return req as unknown as IncomingMessage & { dumped: number };
   }
 
   function droppingSocket(): Socket & { bytesRead: number; destroyCalls: number } {
