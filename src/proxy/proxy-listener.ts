@@ -111,14 +111,15 @@ function answerClientError(error: NodeJS.ErrnoException, socket: ClientSocket, r
   }
   // A body being dropped after its request was answered (discardUnreadBody) that turns out malformed: its answer went
   // already, and a 400 now would answer no request. The connection just closes.
-  const discarding = socket instanceof Socket ? clientConnection(socket).discarding : null;
+  const connection = socket instanceof Socket ? clientConnection(socket) : null;
+  const discarding = connection?.discarding ?? null;
   if (discarding !== null && !discarding.complete) response = null;
   // As node:http does: only while no response on this connection has sent its head, or the stream would be corrupt.
   const inFlight = socket._httpMessage;
   if (response !== null && socket.writable && (inFlight == null || inFlight.headersSent !== true)) {
     socket.write(response.bytes);
     // A request being proxied (its body was what could not be read) reports this answer, not a client gone.
-    if (inFlight != null && socket instanceof Socket) clientConnection(socket).answeredByListener = response;
+    if (inFlight != null && connection !== null) connection.answeredByListener = response;
   }
   socket.destroy(error);
 }
